@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command (README): fetches test assets if missing, runs every test project, and ends with one plain
+# line 'N passed, N failed' counted from the TRX results. Extra arguments go to 'dotnet test' (e.g. --filter).
+# SHARPLM_LONG_TESTS=1 turns on the long runs (CI runs their small form by default).
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+bash scripts/fetch-test-assets.sh >/dev/null || { echo "fetching test assets failed"; echo "0 passed, 1 failed"; exit 1; }
+results="$root/.cache/testresults"
+rm -rf "$results"
+mkdir -p "$results"
+dotnet test SharpLM.slnx -c Release --logger "trx" --results-directory "$results" "$@"
+rc=$?
+passed=0; failed=0; skipped=0
+for f in "$results"/*.trx; do
+  [ -f "$f" ] || continue
+  c=$(grep -o '<Counters [^>]*>' "$f" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$c"); passed=$((passed + ${p:-0}))
+  x=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$c"); failed=$((failed + ${x:-0}))
+  n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$c"); skipped=$((skipped + ${n:-0}))
+done
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; echo "dotnet test exited $rc (build error or crashed test host)"; fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,3 @@
+using SharpLM.Cli;
+
+return await CliApp.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,0 +1,26 @@
+namespace SharpLM.Tensors;
+
+/// <summary>
+/// A weight matrix W (Rows = OC output features, Cols = C input features), row-major, each row stored as
+/// <see cref="DTypeInfo.RowBytes"/> bytes of its <see cref="DType"/>. It does not own its memory: <see cref="Data"/>
+/// points into a memory-mapped file or a pinned buffer that outlives the view.
+/// </summary>
+internal readonly unsafe struct WeightMatrix
+{
+    public readonly DType Type;
+    public readonly byte* Data;
+    public readonly int Rows;
+    public readonly int Cols;
+
+    public WeightMatrix(DType type, byte* data, int rows, int cols)
+    {
+        Type = type;
+        Data = data;
+        Rows = rows;
+        Cols = cols;
+    }
+
+    public long RowBytes => DTypeInfo.RowBytes(Type, Cols);
+
+    public ReadOnlySpan<byte> Row(int r) => new(Data + r * RowBytes, checked((int)RowBytes));
+}
