@@ -24,6 +24,5 @@ internal static class ModelTokenizers
     }
 
     /// <summary>The safetensors weights of a Hugging Face folder.</summary>
-    public static IWeightSource OpenSafetensors(string folder) =>
-        throw new NotSupportedException($"{folder}: loading safetensors folders is not available in this build yet");
+    public static IWeightSource OpenSafetensors(string folder) => Formats.Safetensors.SafetensorsModel.Open(folder);
 }

@@ -76,3 +76,63 @@ public sealed class LlamaLayoutTests(ITestOutputHelper output)
         Assert.Equal(prompt.Length, stepwise.Position);
     }
 }
+
+/// <summary>The same weights saved as a Hugging Face folder (config.json + safetensors) and as GGUF.</summary>
+public sealed class LlamaHfFolderTests(ITestOutputHelper output)
+{
+    internal static string WriteHfFolder(TinyLlama tiny, SharpLM.Tensors.DType storeAs = SharpLM.Tensors.DType.F32, long? shardBytes = null)
+    {
+        var dir = TestPaths.NewTempDir("hf");
+        File.WriteAllText(Path.Combine(dir, "config.json"), LlamaLayoutTests.HfConfigJson(tiny.Spec));
+        var w = new SharpLM.Formats.Safetensors.SafetensorsWriter();
+        foreach (var (name, (shape, data)) in tiny.Tensors) w.Add(name, shape, data, storeAs);
+        if (shardBytes is long s) w.WriteSharded(dir, s);
+        else w.Write(Path.Combine(dir, "model.safetensors"));
+        return dir;
+    }
+
+    [Theory]
+    [InlineData("hs32-mha", false)]
+    [InlineData("hs64-gqa4", true)]
+    [InlineData("qwen2-bias-tied", false)]
+    public void Hf_safetensors_folder_gives_the_logits_of_the_gguf_conversion(string shape, bool sharded)
+    {
+        var spec = LlamaParityTests.Shape(shape);
+        var tiny = TinyLlama.Random(spec, seed: 17);
+        var gguf = Path.Combine(TestPaths.NewTempDir(), "tiny.gguf");
+        tiny.WriteGguf(gguf);
+        var folder = WriteHfFolder(tiny, shardBytes: sharded ? 200_000 : null);
+        var opts = new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 };
+        using var a = LlamaModel.Load(gguf, opts);
+        using var b = LlamaModel.Load(folder, opts);
+        var prompt = tiny.RandomPrompt(25, seed: 4);
+        var la = LlamaParityTests.OurLogits(a, prompt);
+        var lb = LlamaParityTests.OurLogits(b, prompt);
+        int v = spec.Vocab;
+        var rows = Enumerable.Range(0, prompt.Length).Select(r => la.AsSpan(r * v, v).ToArray()).ToArray();
+        double rel = LlamaParityTests.MaxRelativeDiff(rows, r => lb.AsSpan(r * v, v), out int row);
+        output.WriteLine($"{spec}: safetensors folder vs GGUF max rel diff {rel:E2} (row {row})");
+        Assert.True(rel < 1e-5, $"HF folder differs from the GGUF by {rel:E2} at position {row}");
+    }
+
+    [Fact]
+    public void Bf16_safetensors_give_the_logits_of_the_bf16_gguf()
+    {
+        // the BF16 GGUF itself is checked against llama.cpp in LlamaQuantParityTests
+        var spec = LlamaParityTests.Shape("hs32-mha");
+        var tiny = TinyLlama.Random(spec, seed: 2);
+        var folder = WriteHfFolder(tiny, SharpLM.Tensors.DType.BF16);
+        var gguf = Path.Combine(TestPaths.NewTempDir(), "tiny-bf16.gguf");
+        tiny.WriteGguf(gguf, SharpLM.Tensors.DType.BF16);
+        using var a = LlamaModel.Load(folder, new ModelLoadOptions { ContextSize = spec.Ctx });
+        using var b = LlamaModel.Load(gguf, new ModelLoadOptions { ContextSize = spec.Ctx });
+        Assert.Equal(SharpLM.Tensors.DType.BF16, a.Weights.Layers[0].Q.Type);
+        var prompt = tiny.RandomPrompt(10, seed: 4);
+        var la = LlamaParityTests.OurLogits(a, prompt);
+        var lb = LlamaParityTests.OurLogits(b, prompt);
+        int v = spec.Vocab;
+        var rows = Enumerable.Range(0, prompt.Length).Select(r => lb.AsSpan(r * v, v).ToArray()).ToArray();
+        double rel = LlamaParityTests.MaxRelativeDiff(rows, r => la.AsSpan(r * v, v), out int row);
+        Assert.True(rel < 1e-5, $"BF16 folder differs from the BF16 GGUF by {rel:E2} at position {row}");
+    }
+}
