@@ -85,7 +85,7 @@ public sealed class LlamaHfFolderTests(ITestOutputHelper output)
         var dir = TestPaths.NewTempDir("hf");
         File.WriteAllText(Path.Combine(dir, "config.json"), LlamaLayoutTests.HfConfigJson(tiny.Spec));
         var w = new SharpLM.Formats.Safetensors.SafetensorsWriter();
-        foreach (var (name, (shape, data)) in tiny.Tensors) w.Add(name, shape, data, storeAs);
+        foreach (var (name, (shape, data)) in tiny.Tensors) w.Add(name, shape, data, shape.Length == 1 ? SharpLM.Tensors.DType.F32 : storeAs); // norms F32, as in the GGUF
         if (shardBytes is long s) w.WriteSharded(dir, s);
         else w.Write(Path.Combine(dir, "model.safetensors"));
         return dir;
