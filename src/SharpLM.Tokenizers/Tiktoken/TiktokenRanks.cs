@@ -21,7 +21,7 @@ internal static class TiktokenRanks
     {
         var ranks = new Dictionary<string, int>(200_000, StringComparer.Ordinal);
         var map = Training.ByteLevelChars.Table;
-        using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false);
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false);
         var bytes = new byte[1024];
         var chars = new char[1024];
         int lineNo = 0;
