@@ -19,7 +19,7 @@ internal sealed class TrainCommand : ICliCommand
 {
     public string Name => "train";
     public string Description => "Train a small LLaMA or GPT-2 from scratch on a text file (pure C#)";
-    public string Usage => "--data FILE --out DIR [--tokenizer bytes | --vocab-size N] [--arch llama|gpt2] [--dim D] [--layers L] [--heads H] [--kv-heads K] [--ffn F] [--context T] [--batch B] [--grad-accum A] [--steps N] [--lr LR] [--min-lr LR] [--warmup W] [--schedule cosine|linear|constant] [--weight-decay WD] [--grad-clip C] [--optimizer adamw|sgd] [--seed S] [--threads N] [--eval-every N] [--resume DIR] [--export-gguf FILE] [--json]";
+    public string Usage => "--data FILE --out DIR [--tokenizer bytes | --vocab-size N] [--arch llama|gpt2|bert] [--dim D] [--layers L] [--heads H] [--kv-heads K] [--ffn F] [--context T] [--batch B] [--grad-accum A] [--steps N] [--lr LR] [--min-lr LR] [--warmup W] [--schedule cosine|linear|constant] [--weight-decay WD] [--grad-clip C] [--optimizer adamw|sgd] [--seed S] [--threads N] [--eval-every N] [--resume DIR] [--export-gguf FILE] [--json]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -27,7 +27,7 @@ internal sealed class TrainCommand : ICliCommand
         new("out", "output folder: checkpoint/, loss.csv, loss.png"),
         new("tokenizer", "'bytes' (UTF-8 bytes, vocabulary 256); a tokenizer.json path needs SharpLM.Tokenizers' loader (not in this build yet)"),
         new("vocab-size", "train a byte-level BPE tokenizer with this many tokens on the data (default: bytes)"),
-        new("arch", "llama (default) or gpt2"),
+        new("arch", "llama (default), gpt2, or bert (masked-LM: 15% chosen, 80/10/10 [MASK]/random/same; [MASK] = the last id)"),
         new("dim", "model width C (default 128)"),
         new("layers", "layers L (default 4)"),
         new("heads", "attention heads NH (default 4)"),
@@ -118,10 +118,10 @@ internal sealed class TrainCommand : ICliCommand
             if (arch == "gpt2" && kvHeads != heads) throw new CliUsageException("--kv-heads applies to --arch llama only");
             if (dim % heads != 0) throw new CliUsageException($"--dim {dim} must be a multiple of --heads {heads}");
             if (heads % kvHeads != 0) throw new CliUsageException($"--heads {heads} must be a multiple of --kv-heads {kvHeads}");
-            int ffn = args.Int("ffn", arch == "gpt2" ? 4 * dim : (8 * dim / 3 + 31) / 32 * 32, min: 1);
+            int ffn = args.Int("ffn", arch != "llama" ? 4 * dim : (8 * dim / 3 + 31) / 32 * 32, min: 1);
             int contextLen = args.Int("context", 128, min: 1);
-            spec = new ModelSpec(arch, tokenizer.VocabSize, dim, args.Int("layers", 4, min: 1), heads, kvHeads, ffn, contextLen,
-                                 TiedEmbeddings: !args.Flag("untied"));
+            spec = new ModelSpec(arch, tokenizer.VocabSize + (arch == "bert" ? 1 : 0), dim, args.Int("layers", 4, min: 1), heads, kvHeads, ffn, contextLen,
+                                 TiedEmbeddings: !args.Flag("untied"), NormEps: arch == "bert" ? 1e-12 : 1e-5);
             int steps = args.Int("steps", 1000, min: 1);
             double lr = Dbl(args, "lr", 1e-3);
             options = new TrainOptions
@@ -178,7 +178,8 @@ internal sealed class TrainCommand : ICliCommand
         double val = trainer.LastValLoss;
         int valLen = data.ValTokens;
         long valBytes = tokenizer.ByteCount(tokens.AsSpan(tokens.Length - valLen, valLen));
-        double bpb = val * valLen / valBytes / Math.Log(2);
+        // bits per byte is a causal-LM measure: BERT's masked-token loss does not give one
+        double bpb = spec.IsMlm ? double.NaN : val * valLen / valBytes / Math.Log(2);
         string? gguf = args.String("export-gguf");
         if (gguf != null)
         {
@@ -189,14 +190,14 @@ internal sealed class TrainCommand : ICliCommand
         {
             var o = new JsonObject
             {
-                ["val_loss"] = val, ["bits_per_byte"] = bpb, ["steps"] = trainer.Options.Steps, ["parameters"] = trainer.Model.Parameters.Count,
+                ["val_loss"] = val, ["bits_per_byte"] = double.IsFinite(bpb) ? bpb : null, ["steps"] = trainer.Options.Steps, ["parameters"] = trainer.Model.Parameters.Count,
                 ["checkpoint"] = trainer.CheckpointDir, ["loss_csv"] = trainer.LossCsv, ["gguf"] = gguf,
             };
             await context.Out.WriteLineAsync(o.ToJsonString()).ConfigureAwait(false);
         }
         else
         {
-            await context.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"validation loss {val:F4} nats/token, {bpb:F4} bits/byte ({valLen:N0} tokens, {valBytes:N0} bytes)")).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"validation loss {val:F4} nats/token{(spec.IsMlm ? " (masked positions)" : "")}, {(double.IsFinite(bpb) ? bpb.ToString("F4", CultureInfo.InvariantCulture) : "n/a")} bits/byte ({valLen:N0} tokens, {valBytes:N0} bytes)")).ConfigureAwait(false);
             await context.Out.WriteLineAsync($"checkpoint: {trainer.CheckpointDir}").ConfigureAwait(false);
         }
         return 0;
