@@ -201,9 +201,11 @@ internal sealed class Trainer
                 double? val = null;
                 if ((o.EvalEvery > 0 && done % o.EvalEvery == 0) || done == o.Steps)
                 {
+                    sw.Stop(); // tokens/s counts training only
                     val = LastValLoss = Evaluate();
                     SaveCheckpoint();
                     lastGood = done;
+                    sw.Start();
                 }
                 History.Add((done, loss, lr, val));
                 csv.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{done},{loss:R},{(val is double v ? v.ToString("R", CultureInfo.InvariantCulture) : "")},{lr:R},{norm:R}"));
