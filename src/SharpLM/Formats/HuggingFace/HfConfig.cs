@@ -74,6 +74,7 @@ internal sealed record HfConfig
 
     public static HfConfig Parse(ReadOnlySpan<byte> json, string source)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw new InvalidDataException($"{source}: not valid UTF-8 text");
         JsonDocument doc;
         try
         {

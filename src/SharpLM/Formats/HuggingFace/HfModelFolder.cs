@@ -51,7 +51,9 @@ internal static class HfJson
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 64, AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            var bytes = File.ReadAllBytes(path);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64, AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: the JSON is a {doc.RootElement.ValueKind}, expected an object");
             return new JsonReader(doc.RootElement.Clone(), path);
         }

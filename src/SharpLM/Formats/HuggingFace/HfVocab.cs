@@ -34,7 +34,9 @@ internal sealed record HfVocab(
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(tokenizerJsonPath), new JsonDocumentOptions { MaxDepth = 64 });
+            var bytes = File.ReadAllBytes(tokenizerJsonPath);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{tokenizerJsonPath}: not valid UTF-8 text");
+            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {
