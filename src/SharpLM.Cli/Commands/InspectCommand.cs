@@ -79,7 +79,14 @@ internal sealed class InspectCommand : ICliCommand
             foreach (var (k, v) in f.MetadataList)
             {
                 if (arch is not null && k.StartsWith(arch + ".", StringComparison.Ordinal) && v.Value is not GgufArray)
-                    hyper[k[(arch.Length + 1)..]] = v.ToString();
+                    hyper[k[(arch.Length + 1)..]] = v.Value switch
+                    {
+                        float or bool or string => v.Value,
+                        double d => d,
+                        ulong u => u <= long.MaxValue ? (long)u : v.ToString(),
+                        _ when GgufValue.IsInteger(v.Type) => Convert.ToInt64(v.Value, CultureInfo.InvariantCulture),
+                        _ => v.ToString(),
+                    };
                 meta[k] = v.Value is GgufArray a ? $"[{a.ElementType} x {a.Count}]" : Truncate(v.ToString());
             }
             if (f.GetStringOrNull(GgufKeys.TokenizerModel) is { } tm)

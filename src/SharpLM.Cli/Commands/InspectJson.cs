@@ -13,5 +13,6 @@ namespace SharpLM.Cli.Commands;
 [JsonSerializable(typeof(long))]
 [JsonSerializable(typeof(int))]
 [JsonSerializable(typeof(float))]
+[JsonSerializable(typeof(double))]
 [JsonSerializable(typeof(bool))]
 internal sealed partial class InspectJson : JsonSerializerContext;
