@@ -21,7 +21,9 @@ internal static class HfToGguf
         "bf16" => DType.BF16,
         "q8_0" => DType.Q8_0,
         "q4_0" => DType.Q4_0,
-        _ => throw new ArgumentException($"unknown type '{s}', expected f32, f16, bf16, q8_0 or q4_0"),
+        "q4_k" => DType.Q4_K,
+        "q6_k" => DType.Q6_K,
+        _ => throw new ArgumentException($"unknown type '{s}', expected f32, f16, bf16, q8_0, q4_0, q4_k or q6_k"),
     };
 
     /// <summary>llama_ftype of a whole-file type (general.file_type).</summary>
@@ -32,6 +34,8 @@ internal static class HfToGguf
         DType.Q4_0 => 2,
         DType.Q8_0 => 7,
         DType.BF16 => 32,
+        DType.Q4_K => 15, // LLAMA_FTYPE_MOSTLY_Q4_K_M
+        DType.Q6_K => 18,
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, "no llama_ftype"),
     };
 
@@ -85,7 +89,7 @@ internal static class HfToGguf
             w.Set(GgufKeys.KeyLength(arch), (uint)hd);
             w.Set(GgufKeys.ValueLength(arch), (uint)hd);
         }
-        if (options.Type is DType.Q8_0 or DType.Q4_0) w.Set(GgufKeys.QuantizationVersion, 2u);
+        if (options.Type is DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K) w.Set(GgufKeys.QuantizationVersion, 2u);
         if (c.RopeScaling is { Type: "linear" } lin)
         {
             w.Set(GgufKeys.RopeScalingType(arch), "linear");
@@ -158,8 +162,12 @@ internal static class HfToGguf
         int rows = t.Shape.Length == 1 ? 1 : checked((int)t.Shape[0]);
         int cols = checked((int)t.Shape[^1]);
         DType store = t.Shape.Length == 1 ? DType.F32 : type;
-        if (store is DType.Q4_0 && name == "output.weight") store = DType.Q8_0; // the output matrix is the most sensitive
-        if (cols % DTypeInfo.BlockSize(store) != 0) store = DType.F16;          // as llama.cpp: fall back when rows do not fill blocks
+        // The output matrix is the most sensitive: llama-quantize keeps it at Q6_K for 4-bit files; we use Q8_0 / Q6_K.
+        if (store is DType.Q4_0 && name == "output.weight") store = DType.Q8_0;
+        if (store is DType.Q4_K && name == "output.weight") store = DType.Q6_K;
+        // Rows that do not fill whole blocks fall back (llama.cpp falls back too): k-quants to Q8_0, then to F16.
+        if (cols % DTypeInfo.BlockSize(store) != 0 && store is DType.Q4_K or DType.Q6_K) store = DType.Q8_0;
+        if (cols % DTypeInfo.BlockSize(store) != 0) store = DType.F16;
 
         int heads = 0;
         if (arch == "llama" && (name.EndsWith("attn_q.weight", StringComparison.Ordinal) || name.EndsWith("attn_q.bias", StringComparison.Ordinal))) heads = c.NumAttentionHeads;
