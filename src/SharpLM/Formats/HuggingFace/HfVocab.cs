@@ -25,8 +25,8 @@ internal sealed record HfVocab(
     string[]? Merges,
     IReadOnlyDictionary<string, int> Ids)
 {
-    /// <summary>Whether tokenizer.json's TemplateProcessing post-processor puts a special token before the text
-    /// (null when there is no such post-processor).</summary>
+    /// <summary>Whether tokenizer.json's post-processor puts a special token before the text (TemplateProcessing
+    /// starting with one); false for other post-processors, null when there is none.</summary>
     public bool? AddBos { get; init; }
 
     public static HfVocab Load(string tokenizerJsonPath, int? vocabSize = null)
@@ -131,7 +131,7 @@ internal sealed record HfVocab(
             if (!p.TryGetProperty("single", out var single) || single.ValueKind != JsonValueKind.Array || single.GetArrayLength() == 0) return false;
             return single[0].ValueKind == JsonValueKind.Object && single[0].TryGetProperty("SpecialToken", out _);
         }
-        return null;
+        return false; // a post-processor without a template (e.g. ByteLevel) adds nothing
     }
 
     private static bool IsByteToken(string s) => s.Length == 6 && s.StartsWith("<0x", StringComparison.Ordinal) && s[5] == '>'
