@@ -104,7 +104,13 @@ internal sealed class NormalizedString
                     }
                 }
                 else prev = src;
-                if (src >= 0 && src < Starts.Length) { ns[i] = Starts[src]; ne[i] = Ends![src]; }
+                if (src >= 0 && src < Starts.Length)
+                {
+                    ns[i] = Starts[src];
+                    ne[i] = Ends![src];
+                    // A char made from a high surrogate comes from the whole code point.
+                    if (char.IsHighSurrogate(Text[src]) && src + 1 < Text.Length && char.IsLowSurrogate(Text[src + 1])) ne[i] = Ends[src + 1];
+                }
                 else { ns[i] = OriginalStart; ne[i] = OriginalStart; }
             }
             Starts = ns;
