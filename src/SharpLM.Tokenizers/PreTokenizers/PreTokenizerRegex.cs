@@ -9,6 +9,7 @@ internal static class PreTokenizerRegex
     public static void Matches(string pattern, Regex regex, string text, List<(int, int, bool)> output)
     {
         if (text.Length == 0) return;
+        if (FastSplit.TryGetKindCached(pattern, out var kind)) { FastSplit.Matches(kind, text, output); return; } // tok-extra hook
         SplitHelper.RegexMatches(regex, text, output);
     }
 }

@@ -121,9 +121,9 @@ public static partial class BpeTrainer
         for (int w = 0; w < sortedWords.Length; w++)
         {
             var s = sortedWords[w];
-            int n = Encoding.UTF8.GetMaxByteCount(s.Length);
+            int n = System.Text.Encoding.UTF8.GetMaxByteCount(s.Length);
             if (n > utf8.Length) utf8 = new byte[Math.Max(n, utf8.Length * 2)];
-            int len = Encoding.UTF8.GetBytes(s, utf8);
+            int len = System.Text.Encoding.UTF8.GetBytes(s, utf8);
             var sym = new int[len];
             for (int i = 0; i < len; i++) sym[i] = byteBase + utf8[i];
             words[w] = sym;

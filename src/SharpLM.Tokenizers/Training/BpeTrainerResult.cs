@@ -148,7 +148,7 @@ public sealed class BpeTrainerResult
 
             w.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(ms.ToArray());
+        return System.Text.Encoding.UTF8.GetString(ms.ToArray());
     }
 
     private int IndexOf(string token)
