@@ -29,8 +29,9 @@ internal sealed class TokenizeCommand : ICliCommand
         var format = args.String("format") ?? "ids";
         if (format is not ("ids" or "pieces" or "json"))
             throw new CliUsageException($"--format must be ids, pieces or json, got '{format}'");
-        var tokenizer = LoadTokenizer(args.Required("tokenizer"));
+        string tokenizerPath = args.Required("tokenizer");
         string text = await ReadInputAsync(args, context.CancellationToken).ConfigureAwait(false);
+        var tokenizer = LoadTokenizer(tokenizerPath);
         bool addSpecial = !args.Flag("no-special");
         var sb = new StringBuilder();
         if (args.Flag("lines"))

@@ -54,32 +54,54 @@ internal sealed class TrainTokenizerCommand : ICliCommand
         };
 
         long totalChars = corpora.Sum(c => new FileInfo(c).Length);
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(context.Error) });
-        BpeTrainerResult? result = null;
+        BpeTrainerResult result;
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        await console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .StartAsync(ctx =>
-            {
-                var count = ctx.AddTask("counting words", maxValue: Math.Max(1, totalChars));
-                var merge = ctx.AddTask("merging pairs", maxValue: Math.Max(1, vocabSize - initial), autoStart: false);
-                var progress = new InlineProgress(p =>
+        var corpus = corpora.SelectMany(ReadWithNewlines);
+        bool interactive = ReferenceEquals(context.Error, Console.Error) && !Console.IsErrorRedirected;
+        if (interactive)
+        {
+            BpeTrainerResult? r = null;
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(context.Error) });
+            await console.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .StartAsync(ctx =>
                 {
-                    if (p.Stage == "count") count.Value = Math.Min(p.Done, count.MaxValue);
-                    else
+                    var count = ctx.AddTask("counting words", maxValue: Math.Max(1, totalChars));
+                    var merge = ctx.AddTask("merging pairs", maxValue: Math.Max(1, vocabSize - initial), autoStart: false);
+                    var progress = new InlineProgress(p =>
                     {
-                        if (!merge.IsStarted) { count.Value = count.MaxValue; merge.StartTask(); }
-                        merge.Value = Math.Min(p.Done, merge.MaxValue);
-                    }
-                });
-                result = BpeTrainer.Train(corpora.SelectMany(ReadWithNewlines), options, progress, totalChars, context.CancellationToken);
-                count.Value = count.MaxValue;
-                merge.Value = merge.MaxValue;
-                return Task.CompletedTask;
-            }).ConfigureAwait(false);
+                        if (p.Stage == "count") count.Value = Math.Min(p.Done, count.MaxValue);
+                        else
+                        {
+                            if (!merge.IsStarted) { count.Value = count.MaxValue; merge.StartTask(); }
+                            merge.Value = Math.Min(p.Done, merge.MaxValue);
+                        }
+                    });
+                    r = BpeTrainer.Train(corpus, options, progress, totalChars, context.CancellationToken);
+                    count.Value = count.MaxValue;
+                    merge.Value = merge.MaxValue;
+                    return Task.CompletedTask;
+                }).ConfigureAwait(false);
+            result = r!;
+        }
+        else
+        {
+            // Redirected stderr (scripts, tests): plain lines at every 10%, no cursor movement.
+            int lastCount = -1, lastMerge = -1;
+            var progress = new InlineProgress(p =>
+            {
+                bool counting = p.Stage == "count";
+                int pct = p.Total > 0 ? (int)Math.Min(100, 100 * p.Done / p.Total) / 10 * 10 : 0;
+                ref int last = ref counting ? ref lastCount : ref lastMerge;
+                if (pct == last) return;
+                last = pct;
+                context.Error.WriteLine($"{(counting ? "counting words" : "merging pairs")} {pct,3}%");
+            });
+            result = BpeTrainer.Train(corpus, options, progress, totalChars, context.CancellationToken);
+        }
 
-        result!.Save(outPath);
+        result.Save(outPath);
         await context.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
             $"wrote {outPath}: {result.VocabSize} tokens ({specials.Length} special, 256 bytes, {result.Merges.Count} merges) in {sw.Elapsed.TotalSeconds:F1} s")).ConfigureAwait(false);
         if (result.VocabSize < vocabSize)
