@@ -31,6 +31,8 @@ public class TiktokenTests
         {
             var expected = ml.EncodeToIds(text).ToArray();
             var actual = sharp.Encode(text, false).ToIdArray();
+            var fast = sharp.EncodeToIds(text, false);
+            Assert.True(actual.SequenceEqual(fast), $"{encoding}: EncodeToIds (fast path) differs from Encode on '{Clip(text)}'");
             if (!expected.SequenceEqual(actual))
             {
                 int at = 0;

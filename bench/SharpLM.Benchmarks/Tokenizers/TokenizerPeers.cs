@@ -63,7 +63,7 @@ internal static class TokenizerPeers
             if (only is { Count: > 0 } && !only.Contains(enc)) continue;
             var sharp = SharpLM.Tokenizers.Tokenizer.FromFile(RankFile(enc));
             var ml = MlTokenizer(enc);
-            yield return (enc, t => sharp.Encode(t, false).Count, "Microsoft.ML.Tokenizers", t => ml.EncodeToIds(t).Count);
+            yield return (enc, t => sharp.EncodeToIds(t, false).Length, "Microsoft.ML.Tokenizers", t => ml.EncodeToIds(t).Count);
         }
         foreach (var name in new[] { "llama3", "qwen3", "mistral" })
         {
@@ -71,7 +71,7 @@ internal static class TokenizerPeers
             var path = HfJson(name);
             var sharp = SharpLM.Tokenizers.Tokenizer.FromFile(path);
             var hf = new global::Tokenizers.DotNet.Tokenizer(path);
-            yield return (name, t => sharp.Encode(t, false).Count, "HF tokenizers (Tokenizers.DotNet)", t => hf.Encode(t).Length);
+            yield return (name, t => sharp.EncodeToIds(t, false).Length, "HF tokenizers (Tokenizers.DotNet)", t => hf.Encode(t).Length);
         }
     }
 }

@@ -85,6 +85,28 @@ internal sealed class TiktokenModel : IModel
         }
     }
 
+    /// <summary>Ids only (the fast path); same ids as <see cref="Tokenize"/>.</summary>
+    public void TokenizeIds(ReadOnlySpan<char> word, List<int> ids)
+    {
+        if (word.IsEmpty) return;
+        if (_lookup.TryGetValue(word, out int whole))
+        {
+            ids.Add(whole);
+            return;
+        }
+        if (word.Length <= MaxCachedWordLength && _cacheLookup.TryGetValue(word, out var hit))
+        {
+            for (int i = 0; i < hit.Length; i += 2) ids.Add(hit[i]);
+            return;
+        }
+        var sink = t_sink ??= new TokenSink();
+        sink.Clear();
+        Tokenize(word, sink);
+        for (int i = 0; i < sink.Count; i++) ids.Add(sink.Ids[i]);
+    }
+
+    [ThreadStatic] private static TokenSink? t_sink;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int Rank(ReadOnlySpan<char> piece) => _lookup.TryGetValue(piece, out int r) ? r : int.MaxValue;
 
