@@ -157,7 +157,7 @@ internal static class Builtins
                     string sf when double.TryParse(sf.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double p) => p,
                     _ => Arg(a, kw, 0, "default", 0.0),
                 };
-            case "abs": return v is long l2 ? Math.Abs(l2) : Math.Abs(Values.ToDouble(v));
+            case "abs": return v is long l2 ? (object)Math.Abs(l2) : Math.Abs(Values.ToDouble(v));
             case "round": return Math.Round(Values.ToDouble(v), (int)(Arg(a, kw, 0, "precision", 0L) as long? ?? 0), MidpointRounding.ToEven);
             case "safe" or "e" or "escape": return v;
             case "items":

@@ -183,8 +183,8 @@ internal sealed class TemplateInterpreter
                 return u.Op switch
                 {
                     "not" => !Values.Truthy(v),
-                    "-" => v is long l ? -l : -Values.ToDouble(v),
-                    _ => v is long or double ? v : Values.ToDouble(v),
+                    "-" => v is long l ? (object)(-l) : -Values.ToDouble(v),
+                    _ => v is long or double ? v : (object)Values.ToDouble(v),
                 };
             }
             case BinaryExpr b: return Binary(b);
@@ -257,7 +257,7 @@ internal sealed class TemplateInterpreter
                 return dx - dy * Math.Floor(dx / dy);
             }
             case "**":
-                return a is long pa && c is long pc && pc >= 0 ? (long)Math.Pow(pa, pc) : Math.Pow(Values.ToDouble(a), Values.ToDouble(c));
+                return a is long pa && c is long pc && pc >= 0 ? (object)(long)Math.Pow(pa, pc) : Math.Pow(Values.ToDouble(a), Values.ToDouble(c));
             default: throw new InvalidOperationException($"unknown operator '{b.Op}'");
         }
     }

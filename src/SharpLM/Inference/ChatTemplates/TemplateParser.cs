@@ -188,6 +188,8 @@ internal sealed class TemplateParser
             }
             case "macro" or "call" or "filter" or "include" or "import" or "from" or "extends" or "block" or "with" or "raw" or "autoescape":
                 throw Err($"the '{name.Text}' statement is not supported by SharpLM's chat template engine", name);
+            case "endif" or "endfor" or "else" or "elif" or "endset" or "endgeneration":
+                throw Err($"unexpected '{{% {name.Text} %}}' with no open block to close", name);
             default:
                 throw Err($"unknown statement '{name.Text}'", name);
         }
