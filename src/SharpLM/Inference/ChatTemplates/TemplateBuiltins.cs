@@ -161,10 +161,10 @@ internal static class Builtins
             case "round": return Math.Round(Values.ToDouble(v), (int)(Arg(a, kw, 0, "precision", 0L) as long? ?? 0), MidpointRounding.ToEven);
             case "safe" or "e" or "escape": return v;
             case "items":
-                return v is Dictionary<string, object?> d2 ? d2.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList()
+                return v is Dictionary<string, object?> d2 ? d2.Select(kv => (object?)new PyTuple { kv.Key, kv.Value }).ToList()
                     : v is Undefined ? new List<object?>() : throw error($"the items filter needs a mapping, got {Values.TypeName(v)}");
             case "dictsort":
-                return v is Dictionary<string, object?> d3 ? d3.OrderBy(kv => kv.Key, StringComparer.OrdinalIgnoreCase).Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList()
+                return v is Dictionary<string, object?> d3 ? d3.OrderBy(kv => kv.Key, StringComparer.OrdinalIgnoreCase).Select(kv => (object?)new PyTuple { kv.Key, kv.Value }).ToList()
                     : throw error($"dictsort needs a mapping, got {Values.TypeName(v)}");
             case "map":
             {
@@ -304,7 +304,7 @@ internal static class Builtins
         {
             switch (name)
             {
-                case "items": result = d.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList(); return true;
+                case "items": result = d.Select(kv => (object?)new PyTuple { kv.Key, kv.Value }).ToList(); return true;
                 case "keys": result = d.Keys.Cast<object?>().ToList(); return true;
                 case "values": result = d.Values.ToList(); return true;
                 case "get":

@@ -159,7 +159,7 @@ internal sealed class TemplateInterpreter
         {
             case LiteralExpr l: return l.Value;
             case NameExpr n: return Lookup(n.Name);
-            case ListExpr l: return l.Items.Select(Eval).ToList();
+            case ListExpr l: return l.IsTuple ? new PyTuple(l.Items.Select(Eval)) : l.Items.Select(Eval).ToList();
             case DictExpr d:
             {
                 var r = new Dictionary<string, object?>(StringComparer.Ordinal);

@@ -19,7 +19,7 @@ internal sealed record BlockNode(int Pos, List<Node> Body) : Node(Pos);
 internal abstract record Expr(int Pos);
 internal sealed record LiteralExpr(int Pos, object? Value) : Expr(Pos);
 internal sealed record NameExpr(int Pos, string Name) : Expr(Pos);
-internal sealed record ListExpr(int Pos, List<Expr> Items) : Expr(Pos);
+internal sealed record ListExpr(int Pos, List<Expr> Items, bool IsTuple = false) : Expr(Pos);
 internal sealed record DictExpr(int Pos, List<(Expr Key, Expr Value)> Items) : Expr(Pos);
 internal sealed record AttrExpr(int Pos, Expr Obj, string Name) : Expr(Pos);
 internal sealed record ItemExpr(int Pos, Expr Obj, Expr Index) : Expr(Pos);
@@ -234,7 +234,7 @@ internal sealed class TemplateParser
         if (!Peek.Is(",")) return first;
         var items = new List<Expr> { first };
         while (Peek.Is(",")) { _t++; if (Peek.Kind == TokKind.End) break; items.Add(ParseExpression()); }
-        return new ListExpr(first.Pos, items);
+        return new ListExpr(first.Pos, items, IsTuple: true);
     }
 
     public Expr ParseExpression() => ParseCondOrOr(allowCond: true);
@@ -327,16 +327,19 @@ internal sealed class TemplateParser
         return e;
     }
 
-    private Expr ParseUnary()
+    /// <summary>As Jinja2's parse_unary: "-3 | abs" is (-3) | abs; the operand of - takes no filters itself.</summary>
+    private Expr ParseUnary(bool withFilter = true)
     {
         var t = Peek;
+        Expr e;
         if (t.Kind == TokKind.Op && t.Text is "-" or "+")
         {
             _t++;
-            return new UnaryExpr(t.Pos, t.Text, ParseUnary());
+            e = new UnaryExpr(t.Pos, t.Text, ParseUnary(false));
         }
-        var e = ParsePostfix(ParsePrimary());
-        return ParseFiltersAndTests(e);
+        else e = ParsePrimary();
+        e = ParsePostfix(e);
+        return withFilter ? ParseFiltersAndTests(e) : e;
     }
 
     private Expr ParsePrimary()
@@ -367,13 +370,13 @@ internal sealed class TemplateParser
             case TokKind.Op when t.Text == "(":
             {
                 _t++;
-                if (Peek.Is(")")) { _t++; return new ListExpr(t.Pos, []); }
+                if (Peek.Is(")")) { _t++; return new ListExpr(t.Pos, [], IsTuple: true); }
                 var e = ParseExpression();
                 if (Peek.Is(","))
                 {
                     var items = new List<Expr> { e };
                     while (Peek.Is(",")) { _t++; if (Peek.Is(")")) break; items.Add(ParseExpression()); }
-                    e = new ListExpr(t.Pos, items);
+                    e = new ListExpr(t.Pos, items, IsTuple: true);
                 }
                 Expect(")");
                 return e;
@@ -505,8 +508,13 @@ internal sealed class TemplateParser
                 var args = new List<Expr>();
                 if (Peek.Is("(")) { _t++; var (a, _) = ParseArgs(); args = a; }
                 else if (Peek.Kind is TokKind.String or TokKind.Integer or TokKind.Float
-                         || (Peek.Kind == TokKind.Name && Peek.Text is not ("and" or "or" or "if" or "else" or "is" or "in" or "not")))
+                         || (Peek.Kind == TokKind.Op && Peek.Text is "[" or "{")
+                         || (Peek.Kind == TokKind.Name && Peek.Text is not ("and" or "or" or "else")))
+                {
+                    // as Jinja2's parse_test: one argument without parentheses ("is divisibleby 3"); only else/or/and end it
+                    if (Peek.IsName("is")) throw Err("you cannot chain multiple tests with 'is'", Peek);
                     args.Add(ParsePostfix(ParsePrimary()));
+                }
                 e = new TestExpr(t.Pos, e, name, args, negated);
             }
             else return e;

@@ -19,6 +19,13 @@ internal sealed class Namespace
     public Dictionary<string, object?> Values { get; } = new(StringComparer.Ordinal);
 }
 
+/// <summary>A Python tuple: a list that prints with parentheses ((1, 2), ('a',)); dict.items() pairs are tuples.</summary>
+internal sealed class PyTuple : List<object?>
+{
+    public PyTuple() { }
+    public PyTuple(IEnumerable<object?> items) : base(items) { }
+}
+
 /// <summary>A callable global (<c>raise_exception</c>, <c>namespace</c>, <c>range</c>, ...).</summary>
 internal sealed class TemplateFunction(string name, Func<List<object?>, Dictionary<string, object?>, object?> body)
 {
@@ -114,6 +121,7 @@ internal static class Values
             case long l: return l.ToString(CultureInfo.InvariantCulture);
             case double d: return FormatFloat(d);
             case string s: return PyStringRepr(s);
+            case PyTuple t: return t.Count == 1 ? "(" + Repr(t[0]) + ",)" : "(" + string.Join(", ", t.Select(Repr)) + ")";
             case List<object?> list: return "[" + string.Join(", ", list.Select(Repr)) + "]";
             case Dictionary<string, object?> d: return "{" + string.Join(", ", d.Select(kv => PyStringRepr(kv.Key) + ": " + Repr(kv.Value))) + "}";
             case Namespace: return "<Namespace>";
@@ -253,6 +261,7 @@ internal static class Values
     {
         null => "None",
         Undefined u => $"undefined '{u.Name}'",
+        PyTuple => "tuple",
         bool => "bool",
         long => "int",
         double => "float",
