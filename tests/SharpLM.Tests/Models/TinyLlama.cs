@@ -41,7 +41,7 @@ internal sealed class TinyLlama
             m.Tensors[name] = ([n], d);
         }
         float ws(int fanIn) => 1.7f / MathF.Sqrt(fanIn);
-        Mat("model.embed_tokens.weight", s.Vocab, s.Dim, 1f);
+        Mat("model.embed_tokens.weight", s.Vocab, s.Dim, s.Tied ? 0.25f : 1f); // tied: a small embedding so the output is not just the input token
         for (int l = 0; l < s.Layers; l++)
         {
             string p = $"model.layers.{l}.";
