@@ -18,9 +18,17 @@ internal static class ModelTokenizers
     /// <summary>The tokenizer.json of a Hugging Face folder, or null when there is none.</summary>
     public static ITokenCodec? FromHfFolder(string folder, LlamaConfig config)
     {
-        _ = folder;
         _ = config;
-        return null;
+        var path = System.IO.Path.Combine(folder, "tokenizer.json");
+        return File.Exists(path) ? new TokenizerJsonCodec(Tokenizers.Tokenizer.FromFile(path)) : null;
+    }
+
+    /// <summary>A tokenizer.json pipeline: its post-processor adds BOS (and whatever else the model's template says).</summary>
+    private sealed class TokenizerJsonCodec(Tokenizers.Tokenizer tokenizer) : ITokenCodec
+    {
+        public int[] Encode(string text, bool addBos) => tokenizer.EncodeToIds(text, addSpecialTokens: addBos);
+
+        public string Decode(ReadOnlySpan<int> ids) => tokenizer.Decode(ids, skipSpecialTokens: true);
     }
 
     /// <summary>The safetensors weights of a Hugging Face folder.</summary>
