@@ -42,11 +42,14 @@ internal static class BertLoader
             dir = full;
             var config = Path.Combine(dir, "config.json");
             var st = Directory.GetFiles(dir, "*.safetensors").OrderBy(f => f, StringComparer.Ordinal).ToArray();
+            string? weights = File.Exists(Path.Combine(dir, "model.safetensors")) ? Path.Combine(dir, "model.safetensors")
+                : File.Exists(Path.Combine(dir, "model.safetensors.index.json")) ? dir
+                : st.Length == 1 ? st[0] : null;
             var onnx = new[] { Path.Combine(dir, "model.onnx"), Path.Combine(dir, "onnx", "model.onnx") }.FirstOrDefault(File.Exists);
-            if (File.Exists(config) && st.Length > 0)
+            if (File.Exists(config) && weights is not null)
             {
                 cfg = BertConfig.FromJsonFile(config);
-                src = OpenSafetensors(st.Length == 1 ? st[0] : dir);
+                src = OpenSafetensors(weights);
             }
             else if (onnx is not null)
             {
