@@ -6,7 +6,7 @@ namespace SharpLM.Tests.Bert;
 /// <summary>all-MiniLM-L6-v2 through SharpLM vs ONNX Runtime on the same model file and the same ids.</summary>
 public sealed class MiniLmOrtTests : IDisposable
 {
-    private readonly Formats.IWeightSource _src;
+    private readonly SharpLM.Formats.IWeightSource _src;
     private readonly BertModel _model;
 
     public MiniLmOrtTests()
