@@ -41,7 +41,7 @@ internal static class MiniLm
         return dir;
     }
 
-    private static readonly Lazy<Tokenizers.DotNet.Tokenizer> Hf = new(() => new Tokenizers.DotNet.Tokenizer(WriteBertTokenizerJson()));
+    private static readonly Lazy<global::Tokenizers.DotNet.Tokenizer> Hf = new(() => new global::Tokenizers.DotNet.Tokenizer(WriteBertTokenizerJson()));
 
     /// <summary>
     /// Hugging Face tokenizers (Rust, via Tokenizers.DotNet) configured exactly as bert-base-uncased's tokenizer.json

@@ -200,3 +200,28 @@ internal sealed class VocabTxtTokenizer : IEncoderTokenizer
         cp is >= 0x4E00 and <= 0x9FFF or >= 0x3400 and <= 0x4DBF or >= 0x20000 and <= 0x2A6DF or >= 0x2A700 and <= 0x2B73F
             or >= 0x2B740 and <= 0x2B81F or >= 0x2B820 and <= 0x2CEAF or >= 0xF900 and <= 0xFAFF or >= 0x2F800 and <= 0x2FA1F;
 }
+
+/// <summary><see cref="IEncoderTokenizer"/> over SharpLM.Tokenizers (tokenizer.json or vocab.txt).</summary>
+internal sealed class SharpLmEncoderTokenizer : IEncoderTokenizer
+{
+    private readonly SharpLM.Tokenizers.Tokenizer _tok;
+
+    public SharpLmEncoderTokenizer(SharpLM.Tokenizers.Tokenizer tok)
+    {
+        _tok = tok;
+        SepId = tok.TokenToId("[SEP]") ?? tok.TokenToId("</s>")
+            ?? throw new InvalidDataException($"{tok.SourceName}: the tokenizer has no [SEP] token; a BERT-family encoder needs one");
+        PadId = tok.PadId ?? tok.TokenToId("[PAD]") ?? 0;
+        MaskToken = tok.TokenToId("[MASK]") is not null ? "[MASK]" : "<mask>";
+        MaskId = tok.TokenToId(MaskToken) ?? -1;
+    }
+
+    public int SepId { get; }
+    public int PadId { get; }
+    public int MaskId { get; }
+    public string MaskToken { get; }
+
+    public int[] Encode(string text) => _tok.EncodeToIds(text, addSpecialTokens: true);
+
+    public string IdToToken(int id) => _tok.IdToToken(id) ?? $"<{id}>";
+}
