@@ -9,8 +9,6 @@ namespace SharpLM.Tests.Bert;
 
 public class FillMaskAndBadInputTests
 {
-    static FillMaskAndBadInputTests() => BertLoader.SafetensorsHook ??= p => new TestSafetensors(p);
-
     [Theory]
     [InlineData("bert_mlm")]
     [InlineData("albert_mlm")]

@@ -1,5 +1,6 @@
 using SharpLM.Formats;
 using SharpLM.Formats.Onnx;
+using SharpLM.Formats.Safetensors;
 
 namespace SharpLM.Models.Bert;
 
@@ -79,9 +80,5 @@ internal static class BertLoader
         }
     }
 
-    private static IWeightSource OpenSafetensors(string path) => SafetensorsHook?.Invoke(path)
-        ?? throw new NotSupportedException($"{path}: reading safetensors needs the engine's safetensors reader, which this build lacks; use an .onnx export");
-
-    /// <summary>Opens a safetensors file or sharded folder (set by the safetensors reader once it is part of the build; tests may set it).</summary>
-    internal static Func<string, IWeightSource>? SafetensorsHook { get; set; }
+    private static IWeightSource OpenSafetensors(string path) => SafetensorsModel.Open(path);
 }
