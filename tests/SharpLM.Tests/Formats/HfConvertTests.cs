@@ -117,7 +117,7 @@ public sealed class HfConvertTests
     [Fact]
     public void Llama_cpp_tokenizes_like_hf_tokenizers_on_the_converted_vocab()
     {
-        var lines = File.ReadLines(TestPaths.Asset("brown.txt")).Where(l => l.Length > 0).Take(200).ToList();
+        var lines = File.ReadLines(TestPaths.Asset("brown.txt")).Where(l => l.Length > 0).Take(60).ToList(); // the full Brown comparison is GgufTokenizerTests'
         lines.AddRange(["Hello world", " leading space", "tabs\tand\nnewlines", "数字 123 4567", "émoji 🤖 ok", "  two  spaces", "<s> not special?"]);
         foreach (var modelType in new[] { "mistral", "qwen2" })
         {
