@@ -117,7 +117,7 @@ internal sealed class InspectCommand : ICliCommand
 
         var w = context.Out;
         w.WriteLine($"{Path.GetFullPath(path)}  ({format}, {fileBytes / 1e6:F1} MB)");
-        foreach (var kv in info) w.WriteLine($"{kv.Key + ":",-16}{kv.Value}");
+        foreach (var kv in info.Where(kv => kv.Value is not null)) w.WriteLine($"{kv.Key + ":",-16}{kv.Value}");
         w.WriteLine($"{"parameters:",-16}{parameters:N0} ({parameters / 1e6:F2} M)");
         w.WriteLine();
         w.WriteLine("hyperparameters:");
