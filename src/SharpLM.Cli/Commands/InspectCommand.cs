@@ -93,6 +93,10 @@ internal sealed class InspectCommand : ICliCommand
             {
                 hyper["tokenizer"] = tm;
                 if (f.GetArrayOrNull(GgufKeys.Tokens) is { } toks) hyper["tokens"] = toks.Count;
+                if (f.GetStringOrNull(GgufKeys.TokenizerPre) is { } pre) hyper["tokenizer_pre"] = pre;
+                if (f.Contains(GgufKeys.BosId)) hyper["bos_token_id"] = f.GetLong(GgufKeys.BosId);
+                if (f.Contains(GgufKeys.EosId)) hyper["eos_token_id"] = f.GetLong(GgufKeys.EosId);
+                hyper["chat_template"] = f.Contains(GgufKeys.ChatTemplate);
             }
             tensors = [.. f.TensorList.Select(Row)];
         }
@@ -139,6 +143,7 @@ internal sealed class InspectCommand : ICliCommand
 
     private static string Format(object? v) => v switch
     {
+        bool b => b ? "true" : "false",
         float f => f.ToString("R", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => v?.ToString() ?? "",
