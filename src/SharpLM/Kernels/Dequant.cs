@@ -9,7 +9,8 @@ namespace SharpLM.Kernels;
 /// <summary>
 /// Fast dequantization of one row (embedding lookups, the GEMM's weight panels). Results are bit-identical to
 /// <see cref="NaiveDequant"/> (same float operations in the same order, no fused multiply-add). SIMD paths exist for
-/// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K; the other types use the naive code.
+/// every type in NaiveDequant (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K);
+/// the scalar variant uses the naive code.
 /// </summary>
 internal static unsafe class Dequant
 {
@@ -48,6 +49,9 @@ internal static unsafe class Dequant
                 return;
             case DType.Q4_1 or DType.Q5_0 or DType.Q5_1 when isa != KernelIsa.Scalar:
                 Legacy(type, src, dst, n, isa);
+                return;
+            case DType.Q2_K or DType.Q3_K when isa != KernelIsa.Scalar:
+                LowBitK(type, src, dst, n, isa);
                 return;
             case DType.Q4_K when isa != KernelIsa.Scalar:
                 Q4_K(src, dst, n, isa);
@@ -323,6 +327,72 @@ internal static unsafe class Dequant
                         var vb = Vector256.Create(bias);
                         (Avx.ConvertToVector256Single(lo - vb) * vd).Store(dst + j);
                         (Avx.ConvertToVector256Single(hi - vb) * vd).Store(dst + 16 + j);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Q2_K and Q3_K: 16 consecutive elements share one sub-block scale, one byte offset pattern in qs (2-bit field
+    /// 2*((e%128)/32)) and, for Q3_K, one hmask bit (e/32).
+    /// </summary>
+    private static void LowBitK(DType type, byte* src, float* dst, int n, KernelIsa isa)
+    {
+        bool q3 = type == DType.Q3_K;
+        int bb = q3 ? 110 : 84;
+        for (int b = 0; b < n / 256; b++, src += bb, dst += 256)
+        {
+            byte* qs = src + (q3 ? 32 : 16);
+            float d = q3 ? Half(src + 108) : Half(src + 80), min = q3 ? 0f : Half(src + 82);
+            for (int j = 0; j < 16; j++)
+            {
+                int e0 = 16 * j;
+                int shift = 2 * (e0 % 128 / 32), hbit = e0 / 32;
+                byte* q = qs + 32 * (e0 / 128) + e0 % 32;
+                float dl, ml = 0f;
+                if (q3)
+                {
+                    byte* scales = src + 96;
+                    int sc = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
+                    sc = (sc | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+                    dl = d * sc;
+                }
+                else
+                {
+                    int sc = src[j];
+                    dl = d * (sc & 0xF);
+                    ml = min * (sc >> 4);
+                }
+                byte* hm = src + e0 % 32;
+                float* o = dst + e0;
+                if (isa == KernelIsa.Avx512)
+                {
+                    var v = (Avx512F.ConvertToVector512Int32(Vector128.Load(q)) >>> shift) & Vector512.Create(3);
+                    if (q3)
+                    {
+                        var h = (Avx512F.ConvertToVector512Int32(Vector128.Load(hm)) >>> hbit) & Vector512<int>.One;
+                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v - Vector512.Create(4) + (h << 2))).Store(o);
+                    }
+                    else
+                    {
+                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v) - Vector512.Create(ml)).Store(o);
+                    }
+                }
+                else
+                {
+                    for (int l = 0; l < 16; l += 8)
+                    {
+                        var v = (Avx2.ConvertToVector256Int32(q + l) >>> shift) & Vector256.Create(3);
+                        if (q3)
+                        {
+                            var h = (Avx2.ConvertToVector256Int32(hm + l) >>> hbit) & Vector256<int>.One;
+                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v - Vector256.Create(4) + (h << 2))).Store(o + l);
+                        }
+                        else
+                        {
+                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v) - Vector256.Create(ml)).Store(o + l);
+                        }
                     }
                 }
             }
