@@ -23,7 +23,7 @@ namespace SharpLM.Tokenizers;
 /// <c>new Tokenizer(normalizer, preTokenizer, model, postProcessor, decoder, addedTokens)</c> and register a
 /// file extension with <see cref="RegisterLoader"/> (from a [ModuleInitializer]) so <see cref="FromFile"/> finds them.
 /// </summary>
-public sealed class Tokenizer
+public sealed partial class Tokenizer
 {
     private readonly INormalizer? _normalizer;
     private readonly IPreTokenizer? _preTokenizer;
@@ -58,6 +58,7 @@ public sealed class Tokenizer
         PadId = padding?.PadId ?? FirstKnown("<pad>", "[PAD]", "<|pad|>", "<|endoftext|>");
         BosId = TemplateFirstSpecial() ?? FirstKnown("<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "[CLS]");
         EosId = FirstKnown("</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", "<|im_end|>", "[SEP]");
+        _fast = ByteLevelBpeFastPath.TryCreate(this);
     }
 
     internal INormalizer? Normalizer => _normalizer;
@@ -65,6 +66,7 @@ public sealed class Tokenizer
     internal IModel Model => _model;
     internal IPostProcessor? PostProcessor => _postProcessor;
     internal IDecoder? Decoder => _decoder;
+    internal AddedVocabulary AddedVocabulary => _added;
 
     /// <summary>Where it was loaded from (a path), if known.</summary>
     public string? SourceName { get; }
@@ -242,10 +244,35 @@ public sealed class Tokenizer
     /// <summary>The ids only (no offsets tracked): the fast path.</summary>
     public int[] EncodeToIds(ReadOnlySpan<char> text, bool addSpecialTokens = true)
     {
-        if (_truncation == null && _padding == null && _postProcessor is null or ByteLevelProcessor)
-            return EncodeIdsNoPost(text);
+        if (_truncation == null && _padding == null)
+        {
+            var ids = t_ids ??= new List<int>(256);
+            ids.Clear();
+            if (_fast == null || !_fast.TryEncode(text, ids))
+            {
+                ids.Clear();
+                ids.AddRange(EncodeSequence(text.ToString(), 0, false).IdsArray);
+            }
+            if (_postProcessor is null or ByteLevelProcessor) return [.. ids];
+            int n = ids.Count;
+            var strings = new string[n];
+            Array.Fill(strings, "");
+            var bare = new Encoding([.. ids], strings, new (int, int)[n], new int[n], new int[n], Filled(n, 1), new int[n]);
+            return _postProcessor.Process(bare, null, addSpecialTokens).ToIdArray();
+        }
         var e = EncodeSequence(text.ToString(), 0, false);
         return PostProcess(e, null, addSpecialTokens, _truncation, _padding, singlePad: true).ToIdArray();
+    }
+
+    [ThreadStatic] private static List<int>? t_ids;
+
+    private readonly ByteLevelBpeFastPath? _fast;
+
+    private static int[] Filled(int n, int value)
+    {
+        var a = new int[n];
+        Array.Fill(a, value);
+        return a;
     }
 
     /// <summary>The ids only, as a string overload.</summary>
@@ -444,8 +471,6 @@ public sealed class Tokenizer
         return new Encoding([.. ids], [.. toks], [.. offs], types, new int[count], ones, seq);
     }
 
-    /// <summary>Ids of one sequence without post-processing and without offsets.</summary>
-    private int[] EncodeIdsNoPost(ReadOnlySpan<char> text) => EncodeSequence(text.ToString(), 0, false).IdsArray;
 
     // ---------------------------------------------------------------- decoding
 
