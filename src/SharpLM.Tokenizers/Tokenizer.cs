@@ -137,11 +137,21 @@ public sealed partial class Tokenizer
         }
         if (ext.Equals(".txt", StringComparison.OrdinalIgnoreCase)) return FromVocabTxt(path);
         if (s_loaders.TryGetValue(ext, out var loader)) return loader(path);
+        Tokenizer? fromPartial = null;
+        if (ext.Equals(".tiktoken", StringComparison.OrdinalIgnoreCase)) LoadTiktoken(path, ref fromPartial);
+        else if (ext.Equals(".gguf", StringComparison.OrdinalIgnoreCase) || IsGguf(path)) LoadGguf(path, ref fromPartial);
+        if (fromPartial != null) return fromPartial;
         if (IsGguf(path) && s_loaders.TryGetValue(".gguf", out var gguf)) return gguf(path);
         if (ext.Equals(".tiktoken", StringComparison.OrdinalIgnoreCase) || ext.Equals(".gguf", StringComparison.OrdinalIgnoreCase) || IsGguf(path))
             throw new NotSupportedException($"{path}: {(ext.Length > 0 ? ext : "GGUF")} tokenizers need their loader (Tiktoken/ or Gguf/ in SharpLM.Tokenizers), which is not part of this build.");
         throw new NotSupportedException($"{path}: unknown tokenizer format '{ext}'; expected tokenizer.json, vocab.txt, .tiktoken or .gguf.");
     }
+
+    /// <summary>Hook for the tiktoken loader: implement in a partial Tokenizer file (Tiktoken/), set result.</summary>
+    static partial void LoadTiktoken(string path, ref Tokenizer? result);
+
+    /// <summary>Hook for the GGUF vocabulary loader: implement in a partial Tokenizer file (Gguf/), set result.</summary>
+    static partial void LoadGguf(string path, ref Tokenizer? result);
 
     private static bool IsGguf(string path)
     {

@@ -87,9 +87,11 @@ internal sealed class BpeModel : IModel
     }
 
     /// <summary>SentencePiece-style BPE: tokens[i] has id i and score scores[i]; every split of a token into two
-    /// tokens is a merge, ranked by the merged token's score (highest first; equal scores merge leftmost first).</summary>
+    /// tokens is a merge, ranked by the merged token's score (highest first; equal scores merge leftmost first).
+    /// With scores = -rank and ignoreMerges this is tiktoken's algorithm (a word in the vocabulary is one token).
+    /// Note: a code point missing from the vocabulary becomes byte tokens (or unk) before merging, as HF does.</summary>
     public static BpeModel FromScores(IReadOnlyList<string> tokens, IReadOnlyList<float> scores, string? unkToken = null,
-        bool byteFallback = true, bool fuseUnk = true)
+        bool byteFallback = true, bool fuseUnk = true, bool ignoreMerges = false)
     {
         if (tokens.Count != scores.Count) throw new ArgumentException($"{tokens.Count} tokens but {scores.Count} scores; expected one score per token.");
         var v = new Dictionary<string, int>(tokens.Count, StringComparer.Ordinal);
@@ -99,6 +101,7 @@ internal sealed class BpeModel : IModel
         var rankOf = new Dictionary<float, int>(distinct.Length);
         for (int i = 0; i < distinct.Length; i++) rankOf[distinct[i]] = i;
         var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
+        var span = v.GetAlternateLookup<ReadOnlySpan<char>>();
         for (int id = 0; id < tokens.Count; id++)
         {
             string t = tokens[id];
@@ -107,14 +110,14 @@ internal sealed class BpeModel : IModel
             for (int k = 1; k < t.Length; k++)
             {
                 if (char.IsLowSurrogate(t[k])) continue;
-                if (v.TryGetValue(t[..k], out int ia) && v.TryGetValue(t[k..], out int ib))
+                if (span.TryGetValue(t.AsSpan(0, k), out int ia) && span.TryGetValue(t.AsSpan(k), out int ib))
                 {
                     long key = Key(ia, ib);
                     if (!m.TryGetValue(key, out var old) || old.Item1 > r) m[key] = (r, id);
                 }
             }
         }
-        return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, false);
+        return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, ignoreMerges);
     }
 
     /// <summary>long.GetHashCode is lo ^ hi, which collides massively for (id, id) pairs: use a multiplicative hash.</summary>
