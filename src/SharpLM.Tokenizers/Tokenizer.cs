@@ -258,11 +258,7 @@ public sealed partial class Tokenizer
         {
             var ids = t_ids ??= new List<int>(256);
             ids.Clear();
-            if (_fast == null || !_fast.TryEncode(text, ids))
-            {
-                ids.Clear();
-                ids.AddRange(EncodeSequence(text.ToString(), 0, false).IdsArray);
-            }
+            EncodeIdsNoPost(text, ids);
             if (_postProcessor is null or ByteLevelProcessor) return [.. ids];
             int n = ids.Count;
             var strings = new string[n];
@@ -481,6 +477,26 @@ public sealed partial class Tokenizer
         return new Encoding([.. ids], [.. toks], [.. offs], types, new int[count], ones, seq);
     }
 
+    // tok-extra hook: the ids-only fast path for byte-level BPE pipelines with the known split patterns
+    // (PreTokenizers/FastByteLevel.cs, hand-written scanners); lazy so loading stays cheap.
+    private Lazy<FastByteLevel?> FastExtra => _fastLazy ??= new Lazy<FastByteLevel?>(() => FastByteLevel.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
+    private Lazy<FastByteLevel?>? _fastLazy;
+
+    /// <summary>Ids of one sequence (no post-processing, no offsets) through the fastest path that applies.</summary>
+    private void EncodeIdsNoPost(ReadOnlySpan<char> text, List<int> ids)
+    {
+        // string.IsNormalized is a no-op under InvariantGlobalization, so gate on our own check first.
+        bool trivially = _normalizer == null
+            || (_normalizer is UnicodeNormalizer u && UnicodeNormalization.IsTriviallyNormalized(text, u.Form));
+        if (trivially && FastExtra.Value is { } f && f.TryEncodeIds(text, out var fastIds))
+        {
+            ids.AddRange(fastIds);
+            return;
+        }
+        if (_fast != null && _fast.TryEncode(text, ids)) return;
+        ids.Clear();
+        ids.AddRange(EncodeSequence(text.ToString(), 0, false).IdsArray);
+    }
 
     // ---------------------------------------------------------------- decoding
 
