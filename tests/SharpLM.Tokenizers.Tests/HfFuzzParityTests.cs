@@ -45,3 +45,32 @@ public class HfFuzzParityTests
         Assert.True(failures.Count == 0, $"{name}:\n" + string.Join("\n", failures));
     }
 }
+
+/// <summary>Decoding arbitrary id sequences (partial UTF-8 byte tokens, byte-fallback runs, special tokens, word
+/// pieces in odd places) gives HF's text, U+FFFD placement included.</summary>
+public class HfDecodeFuzzTests
+{
+    [Theory]
+    [MemberData(nameof(HfFuzzParityTests.Names), MemberType = typeof(HfFuzzParityTests))]
+    public void RandomIdSequencesDecodeLikeHuggingFace(string name)
+    {
+        var (ours, hf) = HfTestSupport.Pair(name);
+        var rng = new Random(99);
+        int vocab = ours.VocabSize;
+        var failures = new List<string>();
+        for (int k = 0; k < 500 && failures.Count < 6; k++)
+        {
+            int len = rng.Next(0, 16);
+            var ids = new int[len];
+            for (int i = 0; i < len; i++)
+            {
+                // Mix low ids (bytes, byte-fallback tokens, specials) with the whole range.
+                ids[i] = rng.Next(4) == 0 ? rng.Next(Math.Min(300, vocab)) : rng.Next(vocab);
+            }
+            string hd = hf.Decode(ids.Select(x => (uint)x).ToArray());
+            string od = ours.Decode(ids);
+            if (hd != od) failures.Add($"{HfTestSupport.Show(ids)}\n  hf:   {HfTestSupport.Show(hd)}\n  ours: {HfTestSupport.Show(od)}");
+        }
+        Assert.True(failures.Count == 0, $"{name}:\n" + string.Join("\n", failures));
+    }
+}

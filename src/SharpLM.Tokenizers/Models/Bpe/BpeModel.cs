@@ -27,6 +27,7 @@ internal sealed class BpeModel : IModel
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheSpan;
     private const int CacheCapacity = 200_000;
+    private int _cacheCount; // ConcurrentDictionary.Count takes every lock; this approximate count does not
     private const int MaxCachedWordLength = 256;
 
     public string? UnkToken { get; }
@@ -152,7 +153,7 @@ internal sealed class BpeModel : IModel
         }
         int before = sink.Count;
         MergeWord(word, sink);
-        if (word.Length <= MaxCachedWordLength && _cache.Count < CacheCapacity)
+        if (word.Length <= MaxCachedWordLength && _cacheCount < CacheCapacity)
         {
             int n = sink.Count - before;
             var entry = new int[n * 3];
@@ -162,7 +163,7 @@ internal sealed class BpeModel : IModel
                 entry[3 * i + 1] = sink.Starts[before + i];
                 entry[3 * i + 2] = sink.Ends[before + i];
             }
-            _cache.TryAdd(word.ToString(), entry);
+            if (_cache.TryAdd(word.ToString(), entry)) Interlocked.Increment(ref _cacheCount);
         }
     }
 
