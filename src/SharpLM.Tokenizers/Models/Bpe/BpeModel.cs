@@ -82,13 +82,20 @@ internal sealed class BpeModel : IModel
         var v = vocab is Dictionary<string, int> d && d.Comparer == StringComparer.Ordinal ? d : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
         int prefixLen = continuingSubwordPrefix?.Length ?? 0;
+        var span = v.GetAlternateLookup<ReadOnlySpan<char>>();
+        Span<char> stackBuf = stackalloc char[256];
         int rank = 0;
         foreach (var (a, b) in merges)
         {
             if (!v.TryGetValue(a, out int ia)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{a}' is not in the vocabulary.");
             if (!v.TryGetValue(b, out int ib)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{b}' is not in the vocabulary.");
-            string merged = a + (prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b[prefixLen..] : b);
-            if (!v.TryGetValue(merged, out int im)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{merged}' is not in the vocabulary.");
+            var bPart = prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b.AsSpan(prefixLen) : b.AsSpan();
+            int mlen = a.Length + bPart.Length;
+            Span<char> buf = mlen <= stackBuf.Length ? stackBuf : new char[mlen];
+            a.AsSpan().CopyTo(buf);
+            bPart.CopyTo(buf[a.Length..]);
+            if (!span.TryGetValue(buf[..mlen], out int im))
+                throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{buf[..mlen]}' is not in the vocabulary.");
             m.TryAdd(Key(ia, ib), (rank, im));
             rank++;
         }
