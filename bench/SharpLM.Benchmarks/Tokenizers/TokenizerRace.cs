@@ -14,20 +14,26 @@ internal static class TokenizerRace
     public static void Run(string[] args)
     {
         int rounds = 9;
+        bool whole = false;
         var only = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--rounds") rounds = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--whole") whole = true;
             else only.Add(args[i]);
         }
         var text = TokenizerPeers.BrownMegabyte();
+        var lines = text.Split('\n');
         double mb = System.Text.Encoding.UTF8.GetByteCount(text) / 1e6;
-        Console.WriteLine($"# tokenizer-race: {mb:F3} MB of Brown, {rounds} alternating rounds, 1 thread, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores");
+        string mode = whole ? "the whole MB as one string per call" : $"line by line ({lines.Length} lines, newlines left out)";
+        Console.WriteLine($"# tokenizer-race: {mb:F3} MB of Brown, {mode}, {rounds} alternating rounds, 1 thread, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores");
         Console.WriteLine();
         Console.WriteLine("| case | SharpLM MB/s | peer | peer MB/s | SharpLM / peer | tokens (SharpLM, peer) |");
         Console.WriteLine("|---|---:|---|---:|---:|---|");
-        foreach (var (name, sharp, peerName, peer) in TokenizerPeers.All(only))
+        foreach (var (name, sharpOne, peerName, peerOne) in TokenizerPeers.All(only))
         {
+            Func<string, int> sharp = whole ? sharpOne : _ => lines.Sum(sharpOne);
+            Func<string, int> peer = whole ? peerOne : _ => lines.Sum(peerOne);
             int ts = sharp(text), tp = peer(text); // warm-up: JIT, caches
             var a = new double[rounds];
             var b = new double[rounds];

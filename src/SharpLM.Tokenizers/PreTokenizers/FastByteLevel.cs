@@ -72,7 +72,8 @@ internal sealed class FastByteLevel
     /// (not in the normalizer's form).</summary>
     public bool TryEncodeIds(ReadOnlySpan<char> text, out int[] ids)
     {
-        if (_form is { } f && !text.IsNormalized(f))
+        // (string.IsNormalized is no help: with InvariantGlobalization it says true for everything.)
+        if (_form is { } f && !UnicodeNormalization.IsTriviallyNormalized(text, f) && !text.SequenceEqual(UnicodeNormalization.Normalize(text.ToString(), f)))
         {
             ids = [];
             return false;
