@@ -242,7 +242,7 @@ public sealed class Tokenizer
     /// <summary>The ids only (no offsets tracked): the fast path.</summary>
     public int[] EncodeToIds(ReadOnlySpan<char> text, bool addSpecialTokens = true)
     {
-        if (_truncation == null && _padding == null && _postProcessor is null or ByteLevelProcessor)
+        if (_truncation == null && _padding == null && (_postProcessor is null or ByteLevelProcessor || !addSpecialTokens))
             return EncodeIdsNoPost(text);
         var e = EncodeSequence(text.ToString(), 0, false);
         return PostProcess(e, null, addSpecialTokens, _truncation, _padding, singlePad: true).ToIdArray();
@@ -448,9 +448,9 @@ public sealed class Tokenizer
     private int[] EncodeIdsNoPost(ReadOnlySpan<char> text) =>
         _fast.Value is { } f && f.TryEncodeIds(text, out var ids) ? ids : EncodeSequence(text.ToString(), 0, false).IdsArray;
 
-    // tok-extra hook: the ids-only fast path for byte-level BPE pipelines (PreTokenizers/FastByteLevel.cs).
-    private Lazy<FastByteLevel?> _fast => _fastLazy ??= new Lazy<FastByteLevel?>(() => FastByteLevel.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
-    private Lazy<FastByteLevel?>? _fastLazy;
+    // tok-extra hook: ids-only fast paths for byte-level and SentencePiece BPE pipelines (PreTokenizers/FastPaths.cs).
+    private Lazy<IFastIdsEncoder?> _fast => _fastLazy ??= new Lazy<IFastIdsEncoder?>(() => FastPaths.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
+    private Lazy<IFastIdsEncoder?>? _fastLazy;
 
     // ---------------------------------------------------------------- decoding
 

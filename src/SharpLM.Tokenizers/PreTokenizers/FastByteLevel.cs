@@ -19,14 +19,13 @@ namespace SharpLM.Tokenizers.PreTokenizers;
 /// a <see cref="BpeModel"/> or <see cref="TiktokenModel"/>, and plain added tokens (no lstrip/rstrip/single_word).
 /// Anything else returns null from <see cref="TryCreate"/> and the general pipeline runs.
 /// </summary>
-internal sealed class FastByteLevel
+internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
 {
     private readonly FastSplitKind _kind;
     private readonly NormalizationForm? _form;
     private readonly BpeModel? _bpe;
     private readonly TiktokenModel? _tiktoken;
-    private readonly SearchValues<char>? _addedFirsts;
-    private readonly Dictionary<char, (string Text, int Id)[]> _addedByFirst = [];
+    private readonly FastAddedTokens _added;
     private static readonly char[] ByteToChar = ByteLevelTables.ByteToChar;
 
     private FastByteLevel(FastSplitKind kind, NormalizationForm? form, IModel model, IEnumerable<AddedToken> added)
@@ -35,9 +34,7 @@ internal sealed class FastByteLevel
         _form = form;
         _bpe = model as BpeModel;
         _tiktoken = model as TiktokenModel;
-        foreach (var g in added.Where(t => t.Content.Length > 0).GroupBy(t => t.Content[0]))
-            _addedByFirst[g.Key] = g.OrderByDescending(t => t.Content.Length).Select(t => (t.Content, t.Id)).ToArray();
-        if (_addedByFirst.Count > 0) _addedFirsts = SearchValues.Create(_addedByFirst.Keys.ToArray());
+        _added = new FastAddedTokens(added);
     }
 
     /// <summary>The fast path for this pipeline, or null when it does not apply.</summary>
@@ -49,10 +46,7 @@ internal sealed class FastByteLevel
         NormalizationForm? form = null;
         if (normalizer is UnicodeNormalizer u) form = u.Form;
         else if (normalizer != null) return null;
-        if (added.Any(t => t.LStrip || t.RStrip || t.SingleWord || (t.Normalized && form != null))) return null;
-        // One leftmost-longest matcher stands for HF's two passes (raw tokens, then normalized ones) only when all
-        // added tokens are of one kind.
-        if (added.Any(t => t.Normalized) && added.Any(t => !t.Normalized)) return null;
+        if (!FastAddedTokens.Supports(added, normalizerChangesText: form != null)) return null;
         FastSplitKind kind;
         switch (preTokenizer)
         {
@@ -78,43 +72,12 @@ internal sealed class FastByteLevel
             ids = [];
             return false;
         }
-        var list = t_ids ??= new List<int>(1024);
-        list.Clear();
-        int pos = 0;
-        if (_addedFirsts != null)
-        {
-            int i = 0;
-            while (i < text.Length)
-            {
-                int k = text[i..].IndexOfAny(_addedFirsts);
-                if (k < 0) break;
-                i += k;
-                int hitLen = 0, hitId = -1;
-                foreach (var (t, id) in _addedByFirst[text[i]])
-                {
-                    if (text[i..].StartsWith(t, StringComparison.Ordinal))
-                    {
-                        hitLen = t.Length;
-                        hitId = id;
-                        break;
-                    }
-                }
-                if (hitId < 0) { i++; continue; }
-                EncodeSegment(text[pos..i], list);
-                list.Add(hitId);
-                i += hitLen;
-                pos = i;
-            }
-        }
-        EncodeSegment(text[pos..], list);
-        ids = [.. list];
-        if (list.Capacity > 1 << 20) t_ids = null;
+        ids = _added.Encode(text, this);
         return true;
     }
 
-    [ThreadStatic] private static List<int>? t_ids;
-
-    private void EncodeSegment(ReadOnlySpan<char> s, List<int> ids)
+    /// <summary>Text between added tokens: split, map to byte chars, model.</summary>
+    public void EncodeSegment(ReadOnlySpan<char> s, List<int> ids)
     {
         Span<char> buffer = stackalloc char[256];
         int pos = 0;
