@@ -79,6 +79,7 @@ internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
     /// <summary>Text between added tokens: split, map to byte chars, model.</summary>
     public void EncodeSegment(ReadOnlySpan<char> s, List<int> ids)
     {
+        var hot = HotCache.For(this);
         Span<char> buffer = stackalloc char[256];
         int pos = 0;
         while (pos < s.Length)
@@ -86,12 +87,128 @@ internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
             int len = FastSplit.MatchLength(_kind, s, pos);
             var piece = s.Slice(pos, len);
             pos += len;
+            // Pieces of at most 16 UTF-8 bytes: the per-thread hot cache, keyed by the bytes packed in two ulongs.
+            if (len <= 16 && Pack(piece, out ulong k0, out ulong k1, out int nb))
+            {
+                ref var e = ref hot.Slot(k0, k1, nb);
+                if (e.Length == nb && e.K0 == k0 && e.K1 == k1)
+                {
+                    ids.Add(e.Id0);
+                    if (e.Count > 1) AddMore(ref e, ids);
+                    continue;
+                }
+                int before = ids.Count;
+                int n2 = MapToByteChars(piece, buffer);
+                Model(buffer[..n2], ids);
+                int added = ids.Count - before;
+                if (added is >= 1 and <= 4)
+                {
+                    e.K0 = k0;
+                    e.K1 = k1;
+                    e.Length = nb;
+                    e.Count = added;
+                    e.Id0 = ids[before];
+                    if (added > 1) e.Id1 = ids[before + 1];
+                    if (added > 2) e.Id2 = ids[before + 2];
+                    if (added > 3) e.Id3 = ids[before + 3];
+                }
+                continue;
+            }
             char[]? rented = null;
             Span<char> mapped = len * 3 <= buffer.Length ? buffer : (rented = ArrayPool<char>.Shared.Rent(len * 3));
             int n = MapToByteChars(piece, mapped);
-            if (_tiktoken != null) _tiktoken.TokenizeIds(mapped[..n], ids);
-            else _bpe!.TokenizeIds(mapped[..n], ids);
+            Model(mapped[..n], ids);
             if (rented != null) ArrayPool<char>.Shared.Return(rented);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Model(ReadOnlySpan<char> byteChars, List<int> ids)
+    {
+        if (_tiktoken != null) _tiktoken.TokenizeIds(byteChars, ids);
+        else _bpe!.TokenizeIds(byteChars, ids);
+    }
+
+    private static void AddMore(ref HotCache.Entry e, List<int> ids)
+    {
+        ids.Add(e.Id1);
+        if (e.Count > 2) ids.Add(e.Id2);
+        if (e.Count > 3) ids.Add(e.Id3);
+    }
+
+    /// <summary>The UTF-8 bytes of a piece packed little-endian into two ulongs; false when over 16 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Pack(ReadOnlySpan<char> piece, out ulong k0, out ulong k1, out int count)
+    {
+        k0 = 0;
+        k1 = 0;
+        count = 0;
+        Span<byte> utf8 = stackalloc byte[4];
+        for (int i = 0; i < piece.Length; i++)
+        {
+            char c = piece[i];
+            int nb;
+            if (c < 0x80)
+            {
+                utf8[0] = (byte)c;
+                nb = 1;
+            }
+            else
+            {
+                Rune r;
+                if (char.IsHighSurrogate(c) && i + 1 < piece.Length && char.IsLowSurrogate(piece[i + 1])) r = new Rune(c, piece[++i]);
+                else if (char.IsSurrogate(c)) r = Rune.ReplacementChar;
+                else r = new Rune(c);
+                nb = r.EncodeToUtf8(utf8);
+            }
+            if (count + nb > 16) return false;
+            for (int b = 0; b < nb; b++, count++)
+            {
+                if (count < 8) k0 |= (ulong)utf8[b] << (8 * count);
+                else k1 |= (ulong)utf8[b] << (8 * (count - 8));
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// A direct-mapped cache of the most recent pieces (≤ 16 UTF-8 bytes, ≤ 4 ids), one per thread and tokenizer so
+    /// that entries are never read while another thread writes them. Sized for the distinct pieces of a few MB of text, where the
+    /// model's 100K-200K-entry dictionaries miss the caches (64K entries of 40 bytes = 2.6 MB per thread and tokenizer, allocated on first use); English text hits it for most pieces.
+    /// </summary>
+    private sealed class HotCache
+    {
+        internal struct Entry
+        {
+            public ulong K0, K1;
+            public int Length, Count, Id0, Id1, Id2, Id3;
+        }
+
+        private const int Bits = 16;
+        private readonly Entry[] _entries = new Entry[1 << Bits];
+        private readonly FastByteLevel _owner;
+
+        private HotCache(FastByteLevel owner) => _owner = owner;
+
+        [ThreadStatic] private static HotCache?[]? t_caches;
+
+        /// <summary>This thread's cache for <paramref name="owner"/> (a few tokenizers per thread are kept).</summary>
+        public static HotCache For(FastByteLevel owner)
+        {
+            var caches = t_caches ??= new HotCache?[4];
+            for (int i = 0; i < caches.Length; i++)
+                if (caches[i] is { } c && ReferenceEquals(c._owner, owner)) return c;
+            var fresh = new HotCache(owner);
+            Array.Copy(caches, 0, caches, 1, caches.Length - 1); // drop the least recently created
+            caches[0] = fresh;
+            return fresh;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public ref Entry Slot(ulong k0, ulong k1, int length)
+        {
+            ulong h = (k0 * 0x9E3779B97F4A7C15UL) ^ (k1 * 0xC2B2AE3D27D4EB4FUL) ^ (ulong)length;
+            return ref _entries[(int)(h >> (64 - Bits))];
         }
     }
 
