@@ -103,7 +103,7 @@ internal sealed class VocabTxtTokenizer : IEncoderTokenizer
         foreach (var word in sb.ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
             string w = word;
-            if (_lowercase) w = StripAccents(w.ToLowerInvariant());
+            if (_lowercase) w = StripAccents(Lower(w));
             // split punctuation into its own tokens
             var piece = new StringBuilder();
             foreach (var r in w.EnumerateRunes())
@@ -142,15 +142,38 @@ internal sealed class VocabTxtTokenizer : IEncoderTokenizer
         ids.AddRange(pieces);
     }
 
-    private static string StripAccents(string s)
+    /// <summary>Unicode lower-casing as Rust/Python do it: İ (U+0130) becomes "i" + U+0307, which .NET's invariant casing leaves alone.</summary>
+    internal static string Lower(string s)
+    {
+        var l = s.ToLowerInvariant();
+        return l.Contains('\u0130', StringComparison.Ordinal) ? l.Replace("\u0130", "i\u0307", StringComparison.Ordinal) : l;
+    }
+
+    /// <summary>
+    /// NFD then drop non-spacing marks (BERT's strip_accents). string.Normalize is a no-op under InvariantGlobalization,
+    /// so precomposed characters come from <see cref="AccentTable"/> and Hangul syllables decompose algorithmically.
+    /// </summary>
+    internal static string StripAccents(string s)
     {
         bool ascii = true;
         foreach (var c in s) ascii &= c < 0x80;
         if (ascii) return s;
-        var d = s.Normalize(NormalizationForm.FormD);
-        var sb = new StringBuilder(d.Length);
-        foreach (var r in d.EnumerateRunes())
-            if (Rune.GetUnicodeCategory(r) != UnicodeCategory.NonSpacingMark) sb.Append(r.ToString());
+        var sb = new StringBuilder(s.Length);
+        foreach (var r in s.EnumerateRunes())
+        {
+            int cp = r.Value;
+            if (cp is >= 0xAC00 and <= 0xD7A3)
+            {
+                int si = cp - 0xAC00;
+                sb.Append((char)(0x1100 + si / 588)).Append((char)(0x1161 + si % 588 / 28));
+                if (si % 28 != 0) sb.Append((char)(0x11A7 + si % 28));
+                continue;
+            }
+            int k = Array.BinarySearch(AccentTable.Keys, cp);
+            if (k >= 0) { sb.Append(AccentTable.Values[k]); continue; }
+            if (Rune.GetUnicodeCategory(r) == UnicodeCategory.NonSpacingMark) continue;
+            sb.Append(r.ToString());
+        }
         return sb.ToString();
     }
 
@@ -176,4 +199,29 @@ internal sealed class VocabTxtTokenizer : IEncoderTokenizer
     private static bool IsCjk(int cp) =>
         cp is >= 0x4E00 and <= 0x9FFF or >= 0x3400 and <= 0x4DBF or >= 0x20000 and <= 0x2A6DF or >= 0x2A700 and <= 0x2B73F
             or >= 0x2B740 and <= 0x2B81F or >= 0x2B820 and <= 0x2CEAF or >= 0xF900 and <= 0xFAFF or >= 0x2F800 and <= 0x2FA1F;
+}
+
+/// <summary><see cref="IEncoderTokenizer"/> over SharpLM.Tokenizers (tokenizer.json or vocab.txt).</summary>
+internal sealed class SharpLmEncoderTokenizer : IEncoderTokenizer
+{
+    private readonly SharpLM.Tokenizers.Tokenizer _tok;
+
+    public SharpLmEncoderTokenizer(SharpLM.Tokenizers.Tokenizer tok)
+    {
+        _tok = tok;
+        SepId = tok.TokenToId("[SEP]") ?? tok.TokenToId("</s>")
+            ?? throw new InvalidDataException($"{tok.SourceName}: the tokenizer has no [SEP] token; a BERT-family encoder needs one");
+        PadId = tok.PadId ?? tok.TokenToId("[PAD]") ?? 0;
+        MaskToken = tok.TokenToId("[MASK]") is not null ? "[MASK]" : "<mask>";
+        MaskId = tok.TokenToId(MaskToken) ?? -1;
+    }
+
+    public int SepId { get; }
+    public int PadId { get; }
+    public int MaskId { get; }
+    public string MaskToken { get; }
+
+    public int[] Encode(string text) => _tok.EncodeToIds(text, addSpecialTokens: true);
+
+    public string IdToToken(int id) => _tok.IdToToken(id) ?? $"<{id}>";
 }

@@ -29,7 +29,7 @@ public sealed record TextEncoderOptions
     /// <summary>Texts per forward pass; texts are sorted by length first so padding stays small.</summary>
     public int BatchSize { get; init; } = 32;
 
-    /// <summary>Threads for attention; 0 = all processors.</summary>
+    /// <summary>Threads of the process-wide kernel pool (set when the encoder opens); 0 leaves it as it is (all processors by default).</summary>
     public int Threads { get; init; }
 
     /// <summary>Lower-case and strip accents before WordPiece (uncased models, e.g. all-MiniLM-L6-v2).</summary>
@@ -75,7 +75,7 @@ public sealed class TextEncoder : IDisposable
         if (options.MaxTokens < 0 || options.MaxTokens == 1) throw new ArgumentException($"MaxTokens must be 0 (the model's {max}) or at least 2, got {options.MaxTokens}", nameof(options));
         if (options.BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1, got {options.BatchSize}", nameof(options));
         MaxTokens = options.MaxTokens == 0 ? max : Math.Min(options.MaxTokens, max);
-        loaded.Model.Threads = options.Threads;
+        if (options.Threads > 0) Kernels.WorkerPool.SetSharedThreads(options.Threads);
     }
 
     /// <summary>Opens a model; <paramref name="withMlmHead"/> also binds the masked-LM head (needed by <see cref="FillMask"/>).</summary>
@@ -86,11 +86,21 @@ public sealed class TextEncoder : IDisposable
         var loaded = BertLoader.Open(path, withMlmHead);
         try
         {
-            var vocab = loaded.VocabTxt
-                ?? throw new FileNotFoundException($"{path}: no vocab.txt beside the model; the encoder needs its WordPiece vocabulary");
-            var tok = new VocabTxtTokenizer(vocab, options.LowerCase);
-            if (loaded.Model.Config.VocabSize < File.ReadLines(vocab).Count())
-                throw new InvalidDataException($"{vocab}: the vocabulary has more tokens than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocab.txt?");
+            IEncoderTokenizer tok;
+            if (loaded.VocabTxt is { } vocab)
+            {
+                tok = new VocabTxtTokenizer(vocab, options.LowerCase);
+                if (loaded.Model.Config.VocabSize < File.ReadLines(vocab).Count())
+                    throw new InvalidDataException($"{vocab}: the vocabulary has more tokens than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocab.txt?");
+            }
+            else if (loaded.TokenizerJson is { } json)
+            {
+                tok = new SharpLmEncoderTokenizer(SharpLM.Tokenizers.Tokenizer.FromFile(json));
+            }
+            else
+            {
+                throw new FileNotFoundException($"{path}: no vocab.txt or tokenizer.json beside the model; the encoder needs its vocabulary");
+            }
             return new TextEncoder(loaded, tok, options);
         }
         catch

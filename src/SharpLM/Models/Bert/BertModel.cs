@@ -2,6 +2,7 @@ using SharpLM.Formats;
 using SharpLM.Kernels;
 using SharpLM.Kernels.Naive;
 using SharpLM.Tensors;
+using SharpLM.Models;
 
 namespace SharpLM.Models.Bert;
 
@@ -46,15 +47,13 @@ internal sealed record BertBatch(int Batch, int Time, int[] Ids, int[] Mask, int
 ///   x = LayerNorm(x + act(x Wi^T + bi) Wd^T + bd)          act = GELU (erf) for BERT
 /// </code>
 /// Each sequence only attends to its own unpadded keys, so its output does not depend on the rest of the batch.
+/// Matrix products, attention and norms run on the kernels' shared <see cref="WorkerPool"/>.
 /// The model does not own its weight source.
 /// </summary>
 internal sealed class BertModel
 {
     public BertConfig Config { get; }
     public BertWeights Weights { get; }
-
-    /// <summary>Threads used for attention (over batch x heads); 0 = all processors.</summary>
-    public int Threads { get; set; }
 
     public BertModel(BertConfig config, BertWeights weights)
     {
@@ -183,45 +182,50 @@ internal sealed class BertModel
             }
     }
 
-    /// <summary>q,k,v (B,T,H) -> ctx (B,T,H), per (batch, head) in parallel; padded keys are excluded (-inf).</summary>
-    private void Attention(float[] q, float[] k, float[] v, BertBatch b, float[] ctx)
+    /// <summary>q,k,v (B,T,H) -> ctx (B,T,H), one (batch, head) per task on the worker pool; padded keys get -inf.</summary>
+    private unsafe void Attention(float[] q, float[] k, float[] v, BertBatch b, float[] ctx)
     {
-        int nh = Config.NumHeads, hs = Config.HeadSize, h = Config.HiddenSize, T = b.Time;
-        float scale = 1f / MathF.Sqrt(hs);
-        var mask = b.Mask;
-        int jobs = b.Batch * nh;
-        var opts = new ParallelOptions { MaxDegreeOfParallelism = Threads > 0 ? Threads : Environment.ProcessorCount };
-        Parallel.For(0, jobs, opts, () => new float[T], (job, _, scores) =>
+        fixed (float* pq = q, pk = k, pv = v, pc = ctx)
+        fixed (int* pm = b.Mask)
         {
-            int s = job / nh, hd = job % nh;
-            int rowBase = s * T;
-            for (int i = 0; i < T; i++)
+            var job = new AttentionJob
             {
-                var qi = q.AsSpan((rowBase + i) * h + hd * hs, hs);
-                for (int j = 0; j < T; j++)
-                    scores[j] = mask[rowBase + j] == 0
-                        ? float.NegativeInfinity
-                        : Dot(qi, k.AsSpan((rowBase + j) * h + hd * hs, hs)) * scale;
-                Softmax.Forward(scores.AsSpan(0, T));
-                var o = ctx.AsSpan((rowBase + i) * h + hd * hs, hs);
-                o.Clear();
-                for (int j = 0; j < T; j++)
-                {
-                    float p = scores[j];
-                    if (p == 0) continue;
-                    var vj = v.AsSpan((rowBase + j) * h + hd * hs, hs);
-                    for (int d = 0; d < hs; d++) o[d] += p * vj[d];
-                }
-            }
-            return scores;
-        }, _ => { });
+                Q = pq, K = pk, V = pv, Ctx = pc, Mask = pm, T = b.Time, NH = Config.NumHeads, HS = Config.HeadSize,
+                H = Config.HiddenSize, Scale = 1f / MathF.Sqrt(Config.HeadSize),
+            };
+            WorkerPool.Shared.Run(b.Batch * Config.NumHeads, job);
+        }
     }
 
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    /// <summary>
+    /// Bidirectional attention of one sequence and head: for each query i, scores_j = q_i.k_j / sqrt(HS) (-inf where
+    /// mask_j = 0), softmax, ctx_i = sum_j p_j v_j. Rows of q, k, v, ctx are (B*T, H) with head hd at columns hd*HS.
+    /// </summary>
+    private unsafe struct AttentionJob : IParallelJob
     {
-        float acc = 0;
-        for (int i = 0; i < a.Length; i++) acc += a[i] * b[i];
-        return acc;
+        public float* Q, K, V, Ctx;
+        public int* Mask;
+        public int T, NH, HS, H;
+        public float Scale;
+
+        public readonly void Execute(int task)
+        {
+            int s = task / NH, hd = task % NH, rowBase = s * T;
+            var scores = new Span<float>(Scratch.Get(Scratch.Row, T), T);
+            for (int i = 0; i < T; i++)
+            {
+                var qi = new ReadOnlySpan<float>(Q + (long)(rowBase + i) * H + hd * HS, HS);
+                for (int j = 0; j < T; j++)
+                    scores[j] = Mask[rowBase + j] == 0
+                        ? float.NegativeInfinity
+                        : VecOps.Dot(qi, new ReadOnlySpan<float>(K + (long)(rowBase + j) * H + hd * HS, HS)) * Scale;
+                Softmax.Forward(scores);
+                var o = new Span<float>(Ctx + (long)(rowBase + i) * H + hd * HS, HS);
+                o.Clear();
+                for (int j = 0; j < T; j++)
+                    if (scores[j] != 0) VecOps.AddScaled(o, new ReadOnlySpan<float>(V + (long)(rowBase + j) * H + hd * HS, HS), scores[j]);
+            }
+        }
     }
 
     private void Activate(Span<float> x)

@@ -131,6 +131,10 @@ internal sealed class BertWeights
                 BertArch.Bert => (m + "transform.dense", m + "transform.LayerNorm", m + "decoder.weight", m + "bias", m + "decoder.bias"),
                 _ => (m + "dense", m + "LayerNorm", m + "decoder.weight", m + "bias", m + "decoder.bias"),
             };
+            if (!src.Tensors.ContainsKey(dense + ".weight"))
+                throw new InvalidDataException(
+                    $"{src.Path}: this {cfg.Arch} model has no masked-LM head ('{dense}.weight' and the rest are absent). " +
+                    "It is an encoder for embeddings (e.g. a sentence-transformers model); fill-mask needs a *ForMaskedLM checkpoint such as bert-base-uncased.");
             var decoder = src.Tensors.ContainsKey(dec) ? b.Matrix(dec, v, e) : word;   // tied when absent
             mlm = new BertMlmHeadWeights
             {
