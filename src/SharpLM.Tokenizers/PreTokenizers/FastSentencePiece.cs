@@ -57,6 +57,12 @@ internal sealed class FastSentencePiece : IFastSegmentEncoder, IFastIdsEncoder
         var w = rented.AsSpan(0, segment.Length + 1);
         w[0] = Space;
         segment.Replace(w[1..], ' ', Space);
+        // Lone surrogates become U+FFFD, as the general pipeline does (Tokenizer.Sanitize).
+        for (int i = w[1..].IndexOfAnyInRange('\uD800', '\uDFFF') + 1; i > 0 && i < w.Length; i++)
+        {
+            if (char.IsHighSurrogate(w[i]) && i + 1 < w.Length && char.IsLowSurrogate(w[i + 1])) i++;
+            else if (char.IsSurrogate(w[i])) w[i] = '\uFFFD';
+        }
         int start = 0;
         for (int i = 1; i < w.Length; i++)
         {
