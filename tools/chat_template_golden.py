@@ -127,6 +127,58 @@ SNIPPETS = [
 for i, s in enumerate(SNIPPETS):
     CASES.append({"name": f"snippet:{i}", "template": s, "messages": CONVERSATIONS["multi"], "add_generation_prompt": True, "extra": {}})
 
+STRESS = """{#- a tool-calling style template exercising what real templates use -#}
+{%- set user_messages = messages | selectattr("role", "equalto", "user") | list %}
+{%- set ns = namespace(index=0, seen=[], last_user='') %}
+{%- if messages[0].role == 'system' %}
+    {%- set system = messages[0].content | trim %}
+    {%- set loop_messages = messages[1:] %}
+{%- else %}
+    {%- set system = extra_system | default('You are a helpful assistant.') %}
+    {%- set loop_messages = messages %}
+{%- endif %}
+{{- bos_token ~ '[SYS]' ~ system ~ '[/SYS]' }}
+{%- if tools is defined and tools is not none %}
+    {{- '\n[TOOLS]' + tools | tojson(indent=4) + '[/TOOLS]' }}
+    {%- for t in tools if t.function is mapping %}
+        {{- '\n- ' ~ t.function.name ~ ': ' ~ t.function.get('description', 'n/a') }}
+        {%- for k, v in t.function.parameters.properties | items %}
+            {{- ' (' ~ k ~ ':' ~ v.type ~ ')' }}
+        {%- endfor %}
+    {%- endfor %}
+{%- endif %}
+{%- for message in loop_messages %}
+    {%- if message.role == 'user' %}
+        {%- set ns.last_user = message.content %}
+        {%- if loop.previtem is defined and loop.previtem.role == 'user' %}
+            {{- raise_exception('two user messages in a row at ' ~ loop.index0) }}
+        {%- endif %}
+        {{- '\n[INST] ' + message.content.strip() + ' [/INST]' }}
+    {%- elif message.role == 'assistant' %}
+        {#- strip a reasoning block if there is one #}
+        {%- if '</think>' in message.content %}
+            {%- set content = message.content.split('</think>')[-1].lstrip() %}
+        {%- else %}
+            {%- set content = message.content %}
+        {%- endif %}
+        {{- ' ' ~ content ~ eos_token }}
+    {%- elif message.role == 'tool' %}
+        {{- '\n[TOOL_RESULTS] ' ~ message.content ~ ' [/TOOL_RESULTS]' }}
+    {%- else %}
+        {{- raise_exception('unknown role: ' + message.role) }}
+    {%- endif %}
+    {%- set ns.index = ns.index + 1 %}
+{%- endfor %}
+{{- '\n' ~ '=' * 3 ~ ' ' ~ user_messages | length ~ ' user turns, ' ~ ns.index ~ ' in the loop, last: ' ~ ns.last_user[:10] ~ ' ' ~ '=' * 3 }}
+{%- if add_generation_prompt %}{{ '\n[ASSISTANT]' }}{% endif %}
+"""
+for conv in ["system_user", "multi", "system_multi", "thinking", "tools", "unicode", "bad_alternation"]:
+    for gen in (False, True):
+        CASES.append({"name": f"stress:{conv}:{gen}", "template": STRESS, "messages": CONVERSATIONS[conv], "add_generation_prompt": gen,
+                      "extra": {"bos_token": "<s>", "eos_token": "</s>"}})
+CASES.append({"name": "stress:tools-defined", "template": STRESS, "messages": CONVERSATIONS["multi"], "add_generation_prompt": True,
+              "extra": {"bos_token": "<s>", "eos_token": "</s>", "tools": [TOOL], "extra_system": "Custom system."}})
+
 ERRORS = ["{% foo %}", "{{ 1 + }}", "{% if x %}open", "{% for x in y %}", "x {% endif %}", "{{ 'abc }}", "{{ x | nope }}",
           "{{ undefined_thing.attr }}", "{{ 'a' + 1 }}", "{{ raise_exception('bad role') }}", "{{ 1 // 0 }}"]
 for i, s in enumerate(ERRORS):
