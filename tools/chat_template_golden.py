@@ -58,6 +58,16 @@ CONVERSATIONS = {
     "thinking_last": msgs(("user", "q"), ("assistant", "<think>\nr\n</think>\n\na")),
     "tools": msgs(("user", "w?"), ("assistant", "calling"), ("tool", "{\"t\": 20}"), ("tool", "{\"t\": 21}")),
     "unicode": msgs(("system", "Réponds en français 🙂"), ("user", "Ça va ?\tOui")),
+    # OpenAI-style rich messages: tool calls (arguments as a dict and as a JSON string) and reasoning_content
+    "tool_calls": [
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+            {"type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}}]},
+        {"role": "tool", "content": "{\"t\": 20}"},
+        {"role": "tool", "content": "{\"t\": 25}"},
+        {"role": "assistant", "content": "Paris 20, Rome 25.", "reasoning_content": "Both answered."},
+    ],
 }
 
 CASES = []
@@ -67,7 +77,7 @@ for fixture, extra, convs in [
     ("mistral-instruct.jinja", LLAMA, ["user", "multi", "system_user", "bad_alternation"]),
     ("chatml.jinja", {}, ["system_user", "multi", "tools", "unicode"]),
     ("tinyllama-chat.jinja", LLAMA, ["system_user", "multi", "user", "unicode"]),
-    ("qwen2.5-instruct.jinja", {}, ["system_user", "user", "multi", "tools", "unicode"]),
+    ("qwen2.5-instruct.jinja", {}, ["system_user", "user", "multi", "tools", "unicode", "tool_calls"]),
 ]:
     for conv in convs:
         for gen in (False, True):
@@ -77,7 +87,7 @@ CASES.append({"name": "qwen2.5-instruct.jinja:tools-defined", "fixture": "qwen2.
               "messages": CONVERSATIONS["user"], "add_generation_prompt": True, "extra": {"tools": [TOOL]}})
 for asset, extra in [("npm/tokenizer-llama3/models/tokenizer_config.json", {"bos_token": "<|begin_of_text|>"}),
                      ("npm/tokenizer-qwen3/models/tokenizer_config.json", {})]:
-    for conv in ["system_user", "multi", "thinking", "thinking_last", "tools", "unicode"]:
+    for conv in ["system_user", "multi", "thinking", "thinking_last", "tools", "unicode"] + (["tool_calls"] if "qwen3" in asset else []):
         for gen in (False, True):
             CASES.append({"name": f"{asset}:{conv}:{gen}", "asset": asset, "messages": CONVERSATIONS[conv],
                           "add_generation_prompt": gen, "extra": extra})
