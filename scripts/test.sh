@@ -11,6 +11,10 @@ rm -rf "$results"
 mkdir -p "$results"
 dotnet test SharpLM.slnx -c Release --logger "trx" --results-directory "$results" "$@"
 rc=$?
+# The kernel tests again with AVX-512 and then all hardware intrinsics disabled, so the AVX2 and scalar fallback
+# paths run in CI too (their .trx files land in the same folder and count in the totals below).
+DOTNET_EnableAVX512F=0 dotnet test tests/SharpLM.Tests -c Release --no-build --filter "FullyQualifiedName~SharpLM.Tests.Kernels" --logger "trx;LogFileName=kernels-noavx512.trx" --results-directory "$results" || rc=$?
+DOTNET_EnableHWIntrinsic=0 dotnet test tests/SharpLM.Tests -c Release --no-build --filter "FullyQualifiedName~SharpLM.Tests.Kernels" --logger "trx;LogFileName=kernels-nointrinsics.trx" --results-directory "$results" || rc=$?
 passed=0; failed=0; skipped=0
 for f in "$results"/*.trx; do
   [ -f "$f" ] || continue

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using SharpLM.Kernels;
+using SharpLM.Tensors;
+
+namespace SharpLM.Benchmarks.Kernels;
+
+/// <summary>
+/// A fast Stopwatch sweep of the matvec (GB/s) and GEMM (GFLOP/s) kernels, for quick checks while tuning; the
+/// committed figures come from the BenchmarkDotNet classes. Run:
+/// dotnet run -c Release --project bench/SharpLM.Benchmarks -- kernels-quick [threads]
+/// </summary>
+public static unsafe class QuickKernelBench
+{
+    public static void Run(string[] args)
+    {
+        int threads = args.Length > 0 ? int.Parse(args[0]) : 1;
+        using var pool = new WorkerPool(threads);
+        var isa = KernelIsaSelector.Current;
+        Console.WriteLine($"isa {isa}, threads {threads}");
+        Calibrate(pool);
+        foreach (var type in new[] { DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_K, DType.Q6_K })
+        {
+            int rows = 4096, cols = 4096;
+            long rb = DTypeInfo.RowBytes(type, cols), bytes = rb * rows;
+            int copies = (int)Math.Clamp((512L << 20) / bytes + 1, 1, 64);
+            byte* w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * copies), 64);
+            var src = new float[cols];
+            var rng = new Random(1);
+            for (int r = 0; r < rows; r++)
+            {
+                if (r < 64) for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
+                Quantize.Row(type, src, new Span<byte>(w + r * rb, (int)rb));
+            }
+            for (int c = 1; c < copies; c++) Buffer.MemoryCopy(w, w + c * bytes, bytes, bytes);
+            var x = new float[cols];
+            var y = new float[rows];
+            double best = double.MaxValue;
+            for (int rep = 0; rep < 5; rep++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int c = 0; c < copies; c++) MatMul.Forward(x, new WeightMatrix(type, w + c * bytes, rows, cols), y, 1, pool, isa);
+                best = Math.Min(best, sw.Elapsed.TotalSeconds / copies);
+            }
+            Console.WriteLine($"matvec {type,-5} 4096x4096: {best * 1e3,7:F3} ms  {bytes / best / 1e9,6:F1} GB/s");
+            // GEMM 1024^3 on the first 1024 rows
+            int t = 1024, oc = 1024, k = 1024;
+            var w2 = new byte[DTypeInfo.RowBytes(type, k) * oc];
+            var s2 = new float[k];
+            for (int r = 0; r < oc; r++)
+            {
+                for (int i = 0; i < k; i++) s2[i] = (float)(rng.NextDouble() - 0.5);
+                Quantize.Row(type, s2, w2.AsSpan((int)(r * DTypeInfo.RowBytes(type, k)), (int)DTypeInfo.RowBytes(type, k)));
+            }
+            var xx = new float[t * k];
+            var yy = new float[t * oc];
+            best = double.MaxValue;
+            fixed (byte* pw = w2)
+                for (int rep = 0; rep < 4; rep++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    MatMul.Forward(xx, new WeightMatrix(type, pw, oc, k), yy, t, pool, isa);
+                    best = Math.Min(best, sw.Elapsed.TotalSeconds);
+                }
+            Console.WriteLine($"gemm   {type,-5} 1024^3:    {best * 1e3,7:F2} ms  {2.0 * t * oc * k / best / 1e9,6:F1} GFLOP/s");
+            NativeMemory.AlignedFree(w);
+        }
+    }
+
+    private struct ReadJob : IParallelJob
+    {
+        public float* P;
+        public long N;
+        public int Tasks;
+        public float* Out;
+
+        public readonly void Execute(int task)
+        {
+            long s = N * task / Tasks, e = N * (task + 1) / Tasks;
+            System.Runtime.Intrinsics.Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (long i = s; i + 64 <= e; i += 64)
+            {
+                a0 += System.Runtime.Intrinsics.Vector512.Load(P + i);
+                a1 += System.Runtime.Intrinsics.Vector512.Load(P + i + 16);
+                a2 += System.Runtime.Intrinsics.Vector512.Load(P + i + 32);
+                a3 += System.Runtime.Intrinsics.Vector512.Load(P + i + 48);
+            }
+            Out[task * 16] = System.Runtime.Intrinsics.Vector512.Sum(a0 + a1 + a2 + a3);
+        }
+    }
+
+    private struct FmaJob : IParallelJob
+    {
+        public float* Out;
+
+        public readonly void Execute(int task)
+        {
+            var b = System.Runtime.Intrinsics.Vector512.Create(1.0000001f);
+            var c = System.Runtime.Intrinsics.Vector512.Create(1e-7f);
+            System.Runtime.Intrinsics.Vector512<float> a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b, a8 = b, a9 = b, a10 = b, a11 = b;
+            for (int i = 0; i < 10_000_000; i++)
+            {
+                a0 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a0, b, c); a1 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a1, b, c);
+                a2 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a2, b, c); a3 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a3, b, c);
+                a4 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a4, b, c); a5 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a5, b, c);
+                a6 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a6, b, c); a7 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a7, b, c);
+                a8 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a8, b, c); a9 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a9, b, c);
+                a10 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a10, b, c); a11 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a11, b, c);
+            }
+            Out[task * 16] = System.Runtime.Intrinsics.Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+        }
+    }
+
+    /// <summary>The machine's limits measured in the same run (the peer for the ratios): DRAM read GB/s and FMA GFLOP/s.</summary>
+    private static void Calibrate(WorkerPool pool)
+    {
+        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) return;
+        long n = 256L << 20; // 1 GiB of floats
+        float* p = (float*)NativeMemory.AlignedAlloc((nuint)(n * 4), 64);
+        new Span<float>(p, 1 << 20).Fill(1f);
+        for (long i = 1 << 20; i < n; i += 1 << 20) Buffer.MemoryCopy(p, p + i, 4L << 20, 4L << 20);
+        float* outp = stackalloc float[16 * 64];
+        double best = double.MaxValue;
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            pool.Run(pool.Threads, new ReadJob { P = p, N = n, Tasks = pool.Threads, Out = outp });
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+        Console.WriteLine($"limit  read 1 GiB (Vector512 sum):   {n * 4 / best / 1e9,6:F1} GB/s");
+        NativeMemory.AlignedFree(p);
+        best = double.MaxValue;
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            pool.Run(pool.Threads, new FmaJob { Out = outp });
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+        Console.WriteLine($"limit  FMA peak (12 zmm chains):     {pool.Threads * 10_000_000.0 * 12 * 32 / best / 1e9,6:F1} GFLOP/s");
+    }
+}

@@ -1,0 +1,322 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text;
+using SharpLM.Tokenizers.Core;
+
+namespace SharpLM.Tokenizers.Models.Bpe;
+
+/// <summary>
+/// Byte-pair encoding (HF models/bpe/model.rs + word.rs). A word is split into code points (the
+/// continuing_subword_prefix on all but the first, the end_of_word_suffix on the last), each looked up in the
+/// vocabulary (else byte_fallback to &lt;0xNN&gt; tokens, else the unk token, fused when fuse_unk), then the
+/// adjacent pair with the lowest merge rank (leftmost on ties) is merged until none is left.
+/// <para>Build it from a vocabulary and merges (<see cref="FromMerges"/>: GPT-2 / tokenizer.json / GGUF gpt2
+/// vocabs) or from a vocabulary and scores (<see cref="FromScores"/>: SentencePiece-BPE / GGUF llama vocabs:
+/// every pair (a, b) whose concatenation is a token t merges into t, the pair whose t has the HIGHEST score first).</para>
+/// Thread-safe; words are cached (bounded) by their text.
+/// </summary>
+internal sealed class BpeModel : IModel
+{
+    private readonly Dictionary<string, int> _vocab;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabSpan;
+    private readonly string?[] _idToToken;
+    private readonly Dictionary<long, (int Rank, int NewId)> _merges;
+    private readonly int[] _charIds; // BMP char -> id of the one-char token, -1 if none (used when no prefix/suffix)
+    private readonly int[] _byteIds; // byte -> id of <0xNN>, -1 if none
+    private readonly int _unkId;
+    private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheSpan;
+    private const int CacheCapacity = 200_000;
+    private const int MaxCachedWordLength = 256;
+
+    public string? UnkToken { get; }
+    public string? ContinuingSubwordPrefix { get; }
+    public string? EndOfWordSuffix { get; }
+    public bool FuseUnk { get; }
+    public bool ByteFallback { get; }
+    public bool IgnoreMerges { get; }
+    public int VocabSize => _vocab.Count;
+
+    /// <summary>The vocabulary (token -> id).</summary>
+    public IReadOnlyDictionary<string, int> Vocab => _vocab;
+
+    private BpeModel(Dictionary<string, int> vocab, Dictionary<long, (int, int)> merges, string? unkToken,
+        string? continuingSubwordPrefix, string? endOfWordSuffix, bool fuseUnk, bool byteFallback, bool ignoreMerges)
+    {
+        _vocab = vocab;
+        _vocabSpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        _merges = merges;
+        UnkToken = unkToken;
+        ContinuingSubwordPrefix = string.IsNullOrEmpty(continuingSubwordPrefix) ? null : continuingSubwordPrefix;
+        EndOfWordSuffix = string.IsNullOrEmpty(endOfWordSuffix) ? null : endOfWordSuffix;
+        FuseUnk = fuseUnk;
+        ByteFallback = byteFallback;
+        IgnoreMerges = ignoreMerges;
+        int maxId = vocab.Count == 0 ? -1 : vocab.Values.Max();
+        _idToToken = new string?[maxId + 1];
+        foreach (var (t, id) in vocab) if (id >= 0) _idToToken[id] = t;
+        _charIds = new int[65536];
+        Array.Fill(_charIds, -1);
+        foreach (var (t, id) in vocab) if (t.Length == 1) _charIds[t[0]] = id;
+        _byteIds = new int[256];
+        for (int b = 0; b < 256; b++) _byteIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out int bid) ? bid : -1;
+        _unkId = unkToken != null && vocab.TryGetValue(unkToken, out int u) ? u : -1;
+        _cacheSpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    /// <summary>BPE from a vocabulary and ordered merges (rank = index in <paramref name="merges"/>). A merge whose
+    /// parts or result is not in the vocabulary is an error, as in HF.</summary>
+    public static BpeModel FromMerges(IReadOnlyDictionary<string, int> vocab, IEnumerable<(string Left, string Right)> merges,
+        string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
+        bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
+    {
+        var v = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
+        int prefixLen = continuingSubwordPrefix?.Length ?? 0;
+        int rank = 0;
+        foreach (var (a, b) in merges)
+        {
+            if (!v.TryGetValue(a, out int ia)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{a}' is not in the vocabulary.");
+            if (!v.TryGetValue(b, out int ib)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{b}' is not in the vocabulary.");
+            string merged = a + (prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b[prefixLen..] : b);
+            if (!v.TryGetValue(merged, out int im)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{merged}' is not in the vocabulary.");
+            m.TryAdd(Key(ia, ib), (rank, im));
+            rank++;
+        }
+        return new BpeModel(v, m, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges);
+    }
+
+    /// <summary>SentencePiece-style BPE: tokens[i] has id i and score scores[i]; every split of a token into two
+    /// tokens is a merge, ranked by the merged token's score (highest first; equal scores merge leftmost first).</summary>
+    public static BpeModel FromScores(IReadOnlyList<string> tokens, IReadOnlyList<float> scores, string? unkToken = null,
+        bool byteFallback = true, bool fuseUnk = true)
+    {
+        if (tokens.Count != scores.Count) throw new ArgumentException($"{tokens.Count} tokens but {scores.Count} scores; expected one score per token.");
+        var v = new Dictionary<string, int>(tokens.Count, StringComparer.Ordinal);
+        for (int i = 0; i < tokens.Count; i++) v.TryAdd(tokens[i], i);
+        // Dense rank of scores, highest first.
+        var distinct = scores.Distinct().OrderByDescending(s => s).ToArray();
+        var rankOf = new Dictionary<float, int>(distinct.Length);
+        for (int i = 0; i < distinct.Length; i++) rankOf[distinct[i]] = i;
+        var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
+        for (int id = 0; id < tokens.Count; id++)
+        {
+            string t = tokens[id];
+            if (t.Length < 2 || v[t] != id) continue;
+            int r = rankOf[scores[id]];
+            for (int k = 1; k < t.Length; k++)
+            {
+                if (char.IsLowSurrogate(t[k])) continue;
+                if (v.TryGetValue(t[..k], out int ia) && v.TryGetValue(t[k..], out int ib))
+                {
+                    long key = Key(ia, ib);
+                    if (!m.TryGetValue(key, out var old) || old.Item1 > r) m[key] = (r, id);
+                }
+            }
+        }
+        return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, false);
+    }
+
+    /// <summary>long.GetHashCode is lo ^ hi, which collides massively for (id, id) pairs: use a multiplicative hash.</summary>
+    private sealed class PairKeyComparer : IEqualityComparer<long>
+    {
+        public static readonly PairKeyComparer Instance = new();
+
+        public bool Equals(long x, long y) => x == y;
+
+        public int GetHashCode(long k) => (int)(((ulong)k * 0x9E3779B97F4A7C15UL) >> 32);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
+
+    public int? TokenToId(ReadOnlySpan<char> token) => _vocabSpan.TryGetValue(token, out int id) ? id : null;
+
+    public string? IdToToken(int id) => (uint)id < (uint)_idToToken.Length ? _idToToken[id] : null;
+
+    public void Tokenize(ReadOnlySpan<char> word, TokenSink sink)
+    {
+        if (word.IsEmpty) return;
+        if (IgnoreMerges && _vocabSpan.TryGetValue(word, out int whole))
+        {
+            sink.Add(whole, 0, word.Length);
+            return;
+        }
+        if (word.Length <= MaxCachedWordLength && _cacheSpan.TryGetValue(word, out var hit))
+        {
+            for (int i = 0; i < hit.Length; i += 3) sink.Add(hit[i], hit[i + 1], hit[i + 2]);
+            return;
+        }
+        int before = sink.Count;
+        MergeWord(word, sink);
+        if (word.Length <= MaxCachedWordLength && _cache.Count < CacheCapacity)
+        {
+            int n = sink.Count - before;
+            var entry = new int[n * 3];
+            for (int i = 0; i < n; i++)
+            {
+                entry[3 * i] = sink.Ids[before + i];
+                entry[3 * i + 1] = sink.Starts[before + i];
+                entry[3 * i + 2] = sink.Ends[before + i];
+            }
+            _cache.TryAdd(word.ToString(), entry);
+        }
+    }
+
+    /// <summary>Ids only into a list (used by fast paths); same result as <see cref="Tokenize"/>.</summary>
+    public void TokenizeIds(ReadOnlySpan<char> word, List<int> ids)
+    {
+        if (word.IsEmpty) return;
+        if (IgnoreMerges && _vocabSpan.TryGetValue(word, out int whole)) { ids.Add(whole); return; }
+        if (word.Length <= MaxCachedWordLength && _cacheSpan.TryGetValue(word, out var hit))
+        {
+            for (int i = 0; i < hit.Length; i += 3) ids.Add(hit[i]);
+            return;
+        }
+        var sink = t_sink ??= new TokenSink();
+        sink.Clear();
+        Tokenize(word, sink);
+        for (int i = 0; i < sink.Count; i++) ids.Add(sink.Ids[i]);
+    }
+
+    [ThreadStatic] private static TokenSink? t_sink;
+
+    private struct Symbol
+    {
+        public int Id, Start, End, Prev, Next;
+    }
+
+    private void MergeWord(ReadOnlySpan<char> w, TokenSink sink)
+    {
+        Symbol[]? rented = null;
+        int cap = w.Length * (4 + 3 * (ContinuingSubwordPrefix?.Length ?? 0)) + 3 * (EndOfWordSuffix?.Length ?? 0) + 8;
+        Span<Symbol> sym = cap <= 512 ? stackalloc Symbol[cap] : (rented = System.Buffers.ArrayPool<Symbol>.Shared.Rent(cap));
+        int n = 0;
+        int unkId = -1, unkStart = 0, unkEnd = 0;
+        bool hasUnk = false;
+        Span<byte> bytes = stackalloc byte[8];
+        for (int i = 0; i < w.Length;)
+        {
+            int len = char.IsHighSurrogate(w[i]) && i + 1 < w.Length && char.IsLowSurrogate(w[i + 1]) ? 2 : 1;
+            bool isFirst = i == 0, isLast = i + len == w.Length;
+            int id = -1;
+            string? key = null;
+            if ((ContinuingSubwordPrefix != null && !isFirst) || (EndOfWordSuffix != null && isLast))
+            {
+                key = (!isFirst && ContinuingSubwordPrefix != null ? ContinuingSubwordPrefix : "") + w.Slice(i, len).ToString()
+                    + (isLast && EndOfWordSuffix != null ? EndOfWordSuffix : "");
+                if (_vocab.TryGetValue(key, out int kid)) id = kid;
+            }
+            else if (len == 1) id = _charIds[w[i]];
+            else if (_vocabSpan.TryGetValue(w.Slice(i, len), out int sid)) id = sid;
+
+            if (id >= 0)
+            {
+                if (hasUnk) { Add(sym, ref n, unkId, unkStart, unkEnd); hasUnk = false; }
+                Add(sym, ref n, id, i, i + len);
+            }
+            else
+            {
+                bool done = false;
+                if (ByteFallback)
+                {
+                    scoped ReadOnlySpan<byte> bs;
+                    byte[]? big = null;
+                    if (key == null)
+                    {
+                        Rune.DecodeFromUtf16(w.Slice(i, len), out var r, out _);
+                        int nb = r.EncodeToUtf8(bytes);
+                        bs = bytes[..nb];
+                    }
+                    else { big = System.Text.Encoding.UTF8.GetBytes(key); bs = big; }
+                    bool all = true;
+                    foreach (byte b in bs) if (_byteIds[b] < 0) { all = false; break; }
+                    if (all)
+                    {
+                        if (n + bs.Length >= sym.Length) throw new InvalidOperationException("internal: symbol buffer too small");
+                        foreach (byte b in bs) Add(sym, ref n, _byteIds[b], i, i + len);
+                        done = true;
+                    }
+                }
+                if (!done && UnkToken != null)
+                {
+                    if (_unkId < 0) throw new InvalidOperationException($"The unk token '{UnkToken}' is not in the vocabulary.");
+                    if (hasUnk && FuseUnk) unkEnd = i + len;
+                    else
+                    {
+                        if (hasUnk) Add(sym, ref n, unkId, unkStart, unkEnd);
+                        unkId = _unkId; unkStart = i; unkEnd = i + len; hasUnk = true;
+                    }
+                }
+            }
+            i += len;
+        }
+        if (hasUnk) Add(sym, ref n, unkId, unkStart, unkEnd);
+        if (n > 1 && _merges.Count > 0)
+        {
+            if (n <= 48) MergeSmall(sym[..n]);
+            else MergeHeap(sym[..n]);
+        }
+        for (int i = 0; i < n; i = sym[i].Next)
+        {
+            sink.Add(sym[i].Id, sym[i].Start, sym[i].End);
+            if (sym[i].Next < 0) break;
+        }
+        if (rented != null) System.Buffers.ArrayPool<Symbol>.Shared.Return(rented);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Add(Span<Symbol> sym, ref int n, int id, int start, int end)
+    {
+        sym[n] = new Symbol { Id = id, Start = start, End = end, Prev = n - 1, Next = -1 };
+        if (n > 0) sym[n - 1].Next = n;
+        n++;
+    }
+
+    /// <summary>Repeatedly merges the lowest-rank pair (leftmost on ties): O(n²), fastest for short words.</summary>
+    private void MergeSmall(Span<Symbol> sym)
+    {
+        while (true)
+        {
+            int bestRank = int.MaxValue, bestPos = -1, bestNew = -1;
+            for (int i = 0; i >= 0 && sym[i].Next >= 0; i = sym[i].Next)
+            {
+                if (_merges.TryGetValue(Key(sym[i].Id, sym[sym[i].Next].Id), out var m) && m.Rank < bestRank)
+                {
+                    bestRank = m.Rank; bestPos = i; bestNew = m.NewId;
+                }
+            }
+            if (bestPos < 0) return;
+            int right = sym[bestPos].Next;
+            sym[bestPos].Id = bestNew;
+            sym[bestPos].End = sym[right].End;
+            sym[bestPos].Next = sym[right].Next;
+            if (sym[right].Next >= 0) sym[sym[right].Next].Prev = bestPos;
+        }
+    }
+
+    /// <summary>HF word.rs merge_all: a heap of (rank, pos), stale entries skipped. O(n log n).</summary>
+    private void MergeHeap(Span<Symbol> sym)
+    {
+        var queue = new PriorityQueue<(int Pos, int NewId), (int Rank, int Pos)>(sym.Length);
+        for (int i = 0; i + 1 < sym.Length; i++)
+            if (_merges.TryGetValue(Key(sym[i].Id, sym[i + 1].Id), out var m)) queue.Enqueue((i, m.NewId), (m.Rank, i));
+        var removed = new bool[sym.Length];
+        while (queue.TryDequeue(out var top, out _))
+        {
+            int pos = top.Pos;
+            if (removed[pos] || sym[pos].Next < 0) continue;
+            int right = sym[pos].Next;
+            if (!_merges.TryGetValue(Key(sym[pos].Id, sym[right].Id), out var cur) || cur.NewId != top.NewId) continue;
+            sym[pos].Id = cur.NewId;
+            sym[pos].End = sym[right].End;
+            sym[pos].Next = sym[right].Next;
+            removed[right] = true;
+            if (sym[right].Next >= 0) sym[sym[right].Next].Prev = pos;
+            int prev = sym[pos].Prev;
+            if (prev >= 0 && _merges.TryGetValue(Key(sym[prev].Id, sym[pos].Id), out var pm)) queue.Enqueue((prev, pm.NewId), (pm.Rank, prev));
+            int next = sym[pos].Next;
+            if (next >= 0 && _merges.TryGetValue(Key(sym[pos].Id, sym[next].Id), out var nm)) queue.Enqueue((pos, nm.NewId), (nm.Rank, pos));
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using SharpLM.Inference.Sampling;
+
+namespace SharpLM.Inference;
+
+/// <summary>How a generation runs. Change with <c>with</c>: <code>GenerationOptions.Default with { MaxTokens = 64 }</code></summary>
+public sealed record GenerationOptions
+{
+    public static GenerationOptions Default { get; } = new();
+
+    /// <summary>The most tokens to generate (EOS, a stop string or the end of the context end it earlier).</summary>
+    public int MaxTokens { get; init; } = 256;
+
+    /// <summary>Temperature, top-k/p, min-p, penalties, seed and stop strings.</summary>
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Default;
+
+    /// <summary>Put the model's BOS token in front of the prompt when it has one.</summary>
+    public bool AddBos { get; init; } = true;
+
+    internal void Validate()
+    {
+        if (MaxTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "MaxTokens must be 0 or more");
+        Sampling.Validate();
+    }
+}
+
+/// <summary>How a model is loaded.</summary>
+public sealed record ModelLoadOptions
+{
+    public static ModelLoadOptions Default { get; } = new();
+
+    /// <summary>Positions the KV cache holds; null = the model's context length, capped at 4096.</summary>
+    public int? ContextSize { get; init; }
+
+    /// <summary>The most prompt tokens evaluated in one batched pass.</summary>
+    public int BatchSize { get; init; } = 256;
+
+    /// <summary>Worker threads for the kernels; 0 = all cores.</summary>
+    public int Threads { get; init; }
+}
+
+/// <summary>Ids to text and back, whatever tokenizer the model came with.</summary>
+internal interface ITokenCodec : ITokenDecoder
+{
+    /// <summary>Text to ids, with the tokenizer's own special-token handling; <paramref name="addBos"/> prepends BOS when the model uses one.</summary>
+    int[] Encode(string text, bool addBos);
+
+    /// <summary>The id of a token given by its text (e.g. "&lt;|im_end|&gt;"), or null.</summary>
+    int? TokenToId(string token);
+}

@@ -1,0 +1,80 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpLM.Kernels;
+
+/// <summary>
+/// IEEE half &lt;-&gt; float conversion by bit manipulation, in scalar and SIMD registers (this CPU has no F16C class in
+/// .NET, and TensorPrimitives' Half conversion is slow). Half -> float is exact for every one of the 65536 inputs;
+/// float -> half rounds to nearest even like <c>(Half)f</c>.
+/// </summary>
+internal static class HalfConvert
+{
+    // 2^112 rebases a half exponent (bias 15) placed in a float's exponent field (bias 127); it also scales
+    // subnormal halves (which land as float subnormals) to the right value.
+    private const float Rebias = 5.192296858534828e33f; // 2^112
+
+    /// <summary>Half bits -> float.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToSingle(ushort h)
+    {
+        uint em = h & 0x7FFFu;
+        uint bits = em << 13;
+        float f = BitConverter.UInt32BitsToSingle(bits) * Rebias;
+        if (em >= 0x7C00u) f = BitConverter.UInt32BitsToSingle(bits | 0x7F800000u); // inf / nan keep their payload
+        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((uint)(h & 0x8000) << 16));
+    }
+
+    /// <summary>float -> half bits, round to nearest even (as the <see cref="Half"/> cast).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort FromSingle(float f) => BitConverter.HalfToUInt16Bits((Half)f);
+
+    /// <summary>16 half values (as 32-bit lanes holding the 16 bits) -> 16 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingle(Vector512<uint> h)
+    {
+        var em = h & Vector512.Create(0x7FFFu);
+        var bits = em << 13;
+        var f = bits.AsSingle() * Vector512.Create(Rebias);
+        var special = Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00u));
+        f = Vector512.ConditionalSelect(special.AsSingle(), (bits | Vector512.Create(0x7F800000u)).AsSingle(), f);
+        return (f.AsUInt32() | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    /// <summary>8 half values in 32-bit lanes -> 8 floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingle(Vector256<uint> h)
+    {
+        var em = h & Vector256.Create(0x7FFFu);
+        var bits = em << 13;
+        var f = bits.AsSingle() * Vector256.Create(Rebias);
+        var special = Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00u));
+        f = Vector256.ConditionalSelect(special.AsSingle(), (bits | Vector256.Create(0x7F800000u)).AsSingle(), f);
+        return (f.AsUInt32() | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    /// <summary>Loads 16 halves from <paramref name="p"/> and converts them (AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vector512<float> Load16(ushort* p) => ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(p)));
+
+    /// <summary>Loads 8 halves from <paramref name="p"/> and converts them (AVX2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe Vector256<float> Load8(ushort* p) => ToSingle(Avx2.ConvertToVector256Int32(Vector128.Load(p)).AsUInt32());
+
+    /// <summary>Converts a span of half bits to floats with the best vector width.</summary>
+    public static unsafe void ToSingle(ReadOnlySpan<ushort> src, Span<float> dst, KernelIsa isa)
+    {
+        if (dst.Length < src.Length) throw new ArgumentException($"dst holds {dst.Length} floats, need {src.Length}", nameof(dst));
+        int n = src.Length, i = 0;
+        fixed (ushort* s = src)
+        fixed (float* d = dst)
+        {
+            if (isa == KernelIsa.Avx512)
+                for (; i + 16 <= n; i += 16) Load16(s + i).Store(d + i);
+            else if (isa == KernelIsa.Avx2)
+                for (; i + 8 <= n; i += 8) Load8(s + i).Store(d + i);
+            for (; i < n; i++) d[i] = ToSingle(s[i]);
+        }
+    }
+}

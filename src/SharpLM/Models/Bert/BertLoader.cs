@@ -1,0 +1,84 @@
+using SharpLM.Formats;
+using SharpLM.Formats.Onnx;
+using SharpLM.Formats.Safetensors;
+
+namespace SharpLM.Models.Bert;
+
+/// <summary>A bound encoder with its weight source (owned) and the tokenizer files found beside it.</summary>
+internal sealed class LoadedEncoder(IWeightSource weights, BertModel model, string name, string? vocabTxt, string? tokenizerJson) : IDisposable
+{
+    public IWeightSource Weights { get; } = weights;
+    public BertModel Model { get; } = model;
+    public string Name { get; } = name;
+    public string? VocabTxt { get; } = vocabTxt;
+    public string? TokenizerJson { get; } = tokenizerJson;
+
+    public void Dispose() => Weights.Dispose();
+}
+
+/// <summary>
+/// Opens a BERT-family encoder from an .onnx file, a folder holding model.onnx (or onnx/model.onnx), or a Hugging Face
+/// folder (config.json + model.safetensors), and finds vocab.txt / tokenizer.json beside it.
+/// </summary>
+internal static class BertLoader
+{
+    public static LoadedEncoder Open(string path, bool withMlmHead = false)
+    {
+        string full = Path.GetFullPath(path);
+        string dir;
+        IWeightSource src;
+        BertConfig cfg;
+        if (File.Exists(full))
+        {
+            dir = Path.GetDirectoryName(full)!;
+            if (full.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+                (src, cfg) = OnnxBert.Open(full);
+            else if (full.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+                (src, cfg) = (OpenSafetensors(full), BertConfig.FromJsonFile(Path.Combine(dir, "config.json")));
+            else
+                throw new InvalidDataException($"{full}: not a model file this loader reads (expected .onnx, .safetensors, or a Hugging Face folder)");
+        }
+        else if (Directory.Exists(full))
+        {
+            dir = full;
+            var config = Path.Combine(dir, "config.json");
+            var st = Directory.GetFiles(dir, "*.safetensors").OrderBy(f => f, StringComparer.Ordinal).ToArray();
+            string? weights = File.Exists(Path.Combine(dir, "model.safetensors")) ? Path.Combine(dir, "model.safetensors")
+                : File.Exists(Path.Combine(dir, "model.safetensors.index.json")) ? dir
+                : st.Length == 1 ? st[0] : null;
+            var onnx = new[] { Path.Combine(dir, "model.onnx"), Path.Combine(dir, "onnx", "model.onnx") }.FirstOrDefault(File.Exists);
+            if (File.Exists(config) && weights is not null)
+            {
+                cfg = BertConfig.FromJsonFile(config);
+                src = OpenSafetensors(weights);
+            }
+            else if (onnx is not null)
+            {
+                (src, cfg) = OnnxBert.Open(onnx);
+            }
+            else
+            {
+                throw new FileNotFoundException($"{full}: no model found: expected config.json + model.safetensors (a Hugging Face folder) or model.onnx. Files there: {string.Join(", ", Directory.GetFiles(dir).Select(Path.GetFileName).Take(12))}");
+            }
+        }
+        else
+        {
+            throw new FileNotFoundException($"model not found: {full} is neither a file nor a folder", full);
+        }
+
+        try
+        {
+            var model = BertModel.Create(src, cfg, withMlmHead);
+            string? vocab = new[] { Path.Combine(dir, "vocab.txt"), Path.Combine(Path.GetDirectoryName(dir) ?? dir, "vocab.txt") }.FirstOrDefault(File.Exists);
+            string? tj = new[] { Path.Combine(dir, "tokenizer.json"), Path.Combine(Path.GetDirectoryName(dir) ?? dir, "tokenizer.json") }.FirstOrDefault(File.Exists);
+            return new LoadedEncoder(src, model, Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar)), vocab, tj);
+        }
+        catch
+        {
+            src.Dispose();
+            throw;
+        }
+    }
+
+    private static IWeightSource OpenSafetensors(string path) => SafetensorsModel.Open(path);
+}

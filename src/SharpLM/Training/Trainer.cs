@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using SharpLM.Training.Checkpoints;
+using SharpLM.Training.Data;
+using SharpLM.Training.Models;
+using SharpLM.Training.Ops;
+using SharpLM.Training.Optim;
+
+namespace SharpLM.Training;
+
+/// <summary>Training hyper-parameters (saved in checkpoints; a resumed run uses the saved ones).</summary>
+internal sealed record TrainOptions
+{
+    public int Batch { get; init; } = 8;
+    public int GradAccum { get; init; } = 1;
+    public int Steps { get; init; } = 1000;
+    public double Lr { get; init; } = 1e-3;
+    public double MinLr { get; init; } = 1e-4;
+    public int Warmup { get; init; } = 50;
+    public LrDecay Schedule { get; init; } = LrDecay.Cosine;
+    public string Optimizer { get; init; } = "adamw";
+    public double WeightDecay { get; init; } = 0.1;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.95;
+    public double GradClip { get; init; } = 1.0;
+    public ulong Seed { get; init; } = 1337;
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    public int EvalEvery { get; init; } = 100;
+    public int EvalBatches { get; init; } = 20;
+    public double ValFraction { get; init; } = 0.1;
+
+    public JsonObject ToJson() => new()
+    {
+        ["batch"] = Batch, ["grad_accum"] = GradAccum, ["steps"] = Steps, ["lr"] = Lr, ["min_lr"] = MinLr, ["warmup"] = Warmup,
+        ["schedule"] = Schedule.ToString().ToLowerInvariant(), ["optimizer"] = Optimizer, ["weight_decay"] = WeightDecay,
+        ["beta1"] = Beta1, ["beta2"] = Beta2, ["grad_clip"] = GradClip, ["seed"] = Seed, ["threads"] = Threads,
+        ["eval_every"] = EvalEvery, ["eval_batches"] = EvalBatches, ["val_fraction"] = ValFraction,
+    };
+
+    public static TrainOptions FromJson(JsonNode o) => new()
+    {
+        Batch = o["batch"]!.GetValue<int>(), GradAccum = o["grad_accum"]!.GetValue<int>(), Steps = o["steps"]!.GetValue<int>(),
+        Lr = o["lr"]!.GetValue<double>(), MinLr = o["min_lr"]!.GetValue<double>(), Warmup = o["warmup"]!.GetValue<int>(),
+        Schedule = LrSchedule.ParseDecay(o["schedule"]!.GetValue<string>()), Optimizer = o["optimizer"]!.GetValue<string>(),
+        WeightDecay = o["weight_decay"]!.GetValue<double>(), Beta1 = o["beta1"]!.GetValue<double>(), Beta2 = o["beta2"]!.GetValue<double>(),
+        GradClip = o["grad_clip"]!.GetValue<double>(), Seed = o["seed"]!.GetValue<ulong>(), Threads = o["threads"]!.GetValue<int>(),
+        EvalEvery = o["eval_every"]!.GetValue<int>(), EvalBatches = o["eval_batches"]!.GetValue<int>(), ValFraction = o["val_fraction"]!.GetValue<double>(),
+    };
+
+    public void Validate()
+    {
+        if (Batch < 1 || GradAccum < 1 || Steps < 1) throw new ArgumentException($"batch ({Batch}), grad-accum ({GradAccum}) and steps ({Steps}) must be at least 1");
+        if (!(Lr > 0) || MinLr < 0 || MinLr > Lr) throw new ArgumentException($"need lr > 0 and 0 <= min-lr <= lr, got lr {Lr}, min-lr {MinLr}");
+        if (Warmup < 0) throw new ArgumentException($"warmup must be >= 0, got {Warmup}");
+        if (Optimizer is not ("adamw" or "sgd")) throw new ArgumentException($"unknown optimizer '{Optimizer}': expected adamw or sgd");
+        if (Threads < 1) throw new ArgumentException($"threads must be >= 1, got {Threads}");
+    }
+}
+
+/// <summary>One logged step.</summary>
+internal sealed record TrainStepInfo(int Step, int Steps, double Loss, double Lr, double GradNorm, double TokensPerSecond, TimeSpan Eta, double? ValLoss);
+
+/// <summary>The loss became NaN or infinite: training stopped; the last good checkpoint is kept.</summary>
+internal sealed class TrainingDivergedException(string message) : InvalidOperationException(message);
+
+/// <summary>
+/// The training loop: gradient accumulation over micro-batches, global-norm clipping, warmup + decay schedule,
+/// AdamW (or SGD), evaluation on the held-out split, a loss CSV, and checkpoints in OUT/checkpoint. Deterministic
+/// for a seed: the weights' init, the batch order and the math do not depend on the thread count or on resuming.
+/// </summary>
+internal sealed class Trainer
+{
+    public ModelSpec Spec { get; }
+    public TrainOptions Options { get; }
+    public ITrainModel<float> Model { get; }
+    public IOptimizer Optimizer { get; }
+    public string OutDir { get; }
+    public string CheckpointDir => Path.Combine(OutDir, "checkpoint");
+    public string LossCsv => Path.Combine(OutDir, "loss.csv");
+    /// <summary>Hook for tests: runs before each optimizer step's forward passes.</summary>
+    internal Action<int, ParameterSet<float>>? BeforeStep { get; set; }
+    public double LastValLoss { get; private set; } = double.NaN;
+    /// <summary>Vocabulary size of the BBPE tokenizer trained for this run (0: bytes), saved so a resume rebuilds it.</summary>
+    public int TokenizerVocabSize { get; set; }
+    public List<(int Step, double Loss, double Lr, double? Val)> History { get; } = [];
+
+    private readonly TokenDataset _data;
+    private readonly ITextTokenizer _tokenizer;
+    private readonly string _dataFingerprint;
+    private int _startStep;
+
+    public Trainer(ModelSpec spec, TrainOptions options, TokenDataset data, ITextTokenizer tokenizer, string outDir)
+    {
+        options.Validate();
+        if (spec.Context < data.Context) throw new ArgumentException($"the data windows ({data.Context}) are longer than the model context ({spec.Context})");
+        if (tokenizer.VocabSize > spec.Vocab) throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the model vocabulary is {spec.Vocab}");
+        Spec = spec;
+        Options = options;
+        _data = data;
+        _tokenizer = tokenizer;
+        OutDir = outDir;
+        _dataFingerprint = $"{data.TrainTokens}+{data.ValTokens}";
+        Model = spec.Create();
+        ModelSpec.Initialize(Model, options.Seed);
+        Optimizer = options.Optimizer == "sgd"
+            ? new Sgd(Model.Parameters.Count, momentum: options.Beta1, weightDecay: options.WeightDecay)
+            : new AdamW(Model.Parameters.Count, options.WeightDecay, options.Beta1, options.Beta2);
+    }
+
+    /// <summary>Rebuilds a trainer from a checkpoint (weights, optimizer state, step, options).
+    /// <paramref name="steps"/> overrides the total number of steps when given.</summary>
+    public static Trainer Resume(string checkpoint, TokenDataset data, ITextTokenizer tokenizer, string outDir, int? steps = null)
+    {
+        var dir = TrainCheckpoint.Locate(checkpoint);
+        var spec = TrainCheckpoint.ReadSpec(dir);
+        var state = TrainCheckpoint.ReadState(dir);
+        var options = TrainOptions.FromJson(state["options"] ?? throw new InvalidDataException($"{dir}/{TrainCheckpoint.StateFile}: no 'options'"));
+        if (steps is int s) options = options with { Steps = s };
+        var t = new Trainer(spec, options, data, tokenizer, outDir);
+        string? fp = state["data"]?.GetValue<string>();
+        if (fp != null && fp != t._dataFingerprint)
+            throw new InvalidDataException($"the checkpoint in {dir} was trained on data with {fp} (train+val) tokens, this data has {t._dataFingerprint}: resume with the same --data and tokenizer");
+        TrainCheckpoint.LoadWeights(dir, spec, t.Model.Parameters);
+        int step = state["step"]!.GetValue<int>();
+        t.Optimizer.Restore(step, TrainCheckpoint.LoadOptimizer(dir));
+        t._startStep = step;
+        return t;
+    }
+
+    public int StartStep => _startStep;
+
+    /// <summary>Mean loss over up to EvalBatches held-out batches (NaN when there is no validation data).</summary>
+    public double Evaluate()
+    {
+        int nb = Math.Min(Options.EvalBatches, _data.ValBatches(Options.Batch));
+        if (nb == 0) return double.NaN;
+        int b = Options.Batch, t = _data.Context;
+        var x = new int[b * t]; var y = new int[b * t];
+        double sum = 0;
+        for (int i = 0; i < nb; i++)
+        {
+            _data.ValBatch(i, b, x, y);
+            if (Spec.IsMlm) Mask(x, y, -1 - i);
+            sum += Model.Forward(x, y, b, t);
+        }
+        return sum / nb;
+    }
+
+    /// <summary>MLM: x (clean windows) becomes the corrupted input, y the targets at chosen positions.</summary>
+    private void Mask(int[] x, int[] y, long batchIndex)
+    {
+        var clean = (int[])x.Clone();
+        MlmMasking.Apply(clean, x, y, Spec.Vocab - 1, _tokenizer.VocabSize, Options.Seed, batchIndex);
+    }
+
+    public void Run(Action<TrainStepInfo>? onStep = null, CancellationToken ct = default)
+    {
+        int prevThreads = TrainParallel.Threads;
+        TrainParallel.Threads = Options.Threads;
+        try { RunCore(onStep, ct); }
+        finally { TrainParallel.Threads = prevThreads; }
+    }
+
+    private void RunCore(Action<TrainStepInfo>? onStep, CancellationToken ct)
+    {
+        Directory.CreateDirectory(OutDir);
+        var o = Options;
+        int b = o.Batch, t = _data.Context, a = o.GradAccum;
+        var sched = new LrSchedule(o.Lr, o.MinLr, o.Warmup, o.Steps, o.Schedule);
+        var x = new int[b * t]; var y = new int[b * t];
+        var p = Model.Parameters;
+        var csv = OpenCsv();
+        var sw = Stopwatch.StartNew();
+        long tokens = 0;
+        int lastGood = _startStep;
+        try
+        {
+            for (int step = _startStep; step < o.Steps; step++)
+            {
+                ct.ThrowIfCancellationRequested();
+                BeforeStep?.Invoke(step, p);
+                p.ZeroGrad();
+                double loss = 0;
+                for (int m = 0; m < a; m++)
+                {
+                    _data.TrainBatch((long)step * a + m, b, x, y);
+                    if (Spec.IsMlm) Mask(x, y, (long)step * a + m);
+                    double l = Model.Forward(x, y, b, t);
+                    if (!double.IsFinite(l)) Diverged(step, l, lastGood);
+                    Model.Backward(1.0 / a);
+                    loss += l / a;
+                }
+                double norm = GradClip.Clip(p, o.GradClip);
+                if (!double.IsFinite(norm)) Diverged(step, norm, lastGood, "gradient norm");
+                double lr = sched.At(step);
+                Optimizer.Update(p, lr);
+                tokens += (long)b * t * a;
+                int done = step + 1;
+                double? val = null;
+                if ((o.EvalEvery > 0 && done % o.EvalEvery == 0) || done == o.Steps)
+                {
+                    sw.Stop(); // tokens/s counts training only
+                    val = LastValLoss = Evaluate();
+                    SaveCheckpoint();
+                    lastGood = done;
+                    sw.Start();
+                }
+                History.Add((done, loss, lr, val));
+                csv.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{done},{loss:R},{(val is double v ? v.ToString("R", CultureInfo.InvariantCulture) : "")},{lr:R},{norm:R}"));
+                csv.Flush();
+                double secs = sw.Elapsed.TotalSeconds;
+                double tps = secs > 0 ? tokens / secs : 0;
+                var eta = TimeSpan.FromSeconds(secs / (done - _startStep) * (o.Steps - done));
+                onStep?.Invoke(new TrainStepInfo(done, o.Steps, loss, lr, norm, tps, eta, val));
+            }
+        }
+        finally { csv.Dispose(); }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void Diverged(int step, double value, int lastGood, string what = "loss")
+    {
+        string kept = Directory.Exists(CheckpointDir) ? $"the last good checkpoint (step {lastGood}) is kept in {CheckpointDir}" : "no checkpoint was written yet";
+        throw new TrainingDivergedException(
+            $"the {what} became {value.ToString(CultureInfo.InvariantCulture)} at step {step + 1}: training stopped; {kept}. " +
+            "Try a lower --lr, a longer --warmup or --grad-clip 1.");
+    }
+
+    public void SaveCheckpoint()
+    {
+        var state = new JsonObject
+        {
+            ["options"] = Options.ToJson(),
+            ["data"] = _dataFingerprint,
+            ["val_loss"] = double.IsFinite(LastValLoss) ? LastValLoss : null,
+            ["sharplm"] = "train",
+            ["tokenizer_vocab"] = TokenizerVocabSize,
+        };
+        TrainCheckpoint.Save(CheckpointDir, Spec, Model.Parameters, Optimizer, state, _tokenizer.TokenizerJson);
+    }
+
+    /// <summary>Opens loss.csv: a fresh run starts it; a resumed run keeps the rows before its start step.</summary>
+    private StreamWriter OpenCsv()
+    {
+        const string Header = "step,train_loss,val_loss,lr,grad_norm";
+        var kept = new List<string>();
+        if (_startStep > 0 && File.Exists(LossCsv))
+            foreach (var line in File.ReadLines(LossCsv).Skip(1))
+            {
+                int comma = line.IndexOf(',', StringComparison.Ordinal);
+                if (comma > 0 && int.TryParse(line.AsSpan(0, comma), NumberStyles.Integer, CultureInfo.InvariantCulture, out int s) && s <= _startStep)
+                    kept.Add(line);
+            }
+        var w = new StreamWriter(LossCsv, append: false, new UTF8Encoding(false));
+        w.WriteLine(Header);
+        foreach (var l in kept) w.WriteLine(l);
+        return w;
+    }
+
+    /// <summary>Reads loss.csv back: (step, train loss, val loss or NaN).</summary>
+    public static List<(int Step, double Train, double Val)> ReadCsv(string path)
+    {
+        var rows = new List<(int, double, double)>();
+        foreach (var line in File.ReadLines(path).Skip(1))
+        {
+            var f = line.Split(',');
+            if (f.Length < 3) continue;
+            rows.Add((int.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[1], CultureInfo.InvariantCulture),
+                      f[2].Length == 0 ? double.NaN : double.Parse(f[2], CultureInfo.InvariantCulture)));
+        }
+        return rows;
+    }
+}

