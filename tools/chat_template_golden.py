@@ -133,6 +133,15 @@ SNIPPETS = [
     "{{ x }}|{{ x.y is defined if x is defined else 'nd' }}", "{{ true }}|{{ True }}|{{ none }}|{{ None }}|{{ false | string }}",
     "{{ 'Hello World' | title }}|{{ 'hello' | capitalize }}|{{ [1, 2, 1] | unique | list }}|{{ [1, 2] | reverse | list }}|{{ -3 | abs }}",
     "{{ 'a\nb' | indent(2) }}|{{ '%s' | length }}|{{ 'x' | int }}|{{ '42' | int + 1 }}|{{ 2 | float }}",
+    "{{ 123.456 }}|{{ 1e15 }}|{{ 999999999999999.9 }}|{{ 1.5e-5 }}|{{ 0.001 }}|{{ -2.5e+30 }}|{{ 100.0 }}|{{ 5e-324 }}|{{ 1.7976931348623157e308 }}",
+    "{{ 1/3 }}|{{ 1e20 }}|{{ 123456789012345678.0 }}|{{ 0.0001 }}|{{ 0.00001 }}|{{ 1e16 }}|{{ 2.5e-3 * 2 }}|{{ -0.0 }}",
+    "{% for i in [1, 2, 3] %}{% if i > 1 %}[{{ x }}]{% endif %}{% set x = i %}{{ x }}{% endfor %}|{{ x }}",
+    "{% set x = 'outer' %}{% for i in [1] %}{{ x }}{% set x = 'inner' %}{{ x }}{% endfor %}{{ x }}",
+    "{% for a in [1, 2] %}{% for b in 'xy' %}{{ loop.index }}{{ a }}{{ b }}{% endfor %}{{ loop.index }};{% endfor %}",
+    "{{ [1, 2] | string }}|{{ {'a': 1} | items | list }}|{{ ['b', 'a'] | sort | join('-') }}|{{ [1, [2, 3]] | tojson }}",
+    "{% if messages | selectattr('role', 'equalto', 'system') | list | length == 0 %}no system{% endif %}",
+    "{%- for m in messages -%}\n  {{- m.role | upper -}}\n  {%- if not loop.last %}, {% endif -%}\n{%- endfor %}",
+    "{{ messages[-1].content }}|{{ (messages | last).role }}|{{ messages[0]['content'][:3] }}|{{ messages | map(attribute='role') | unique | list }}",
 ]
 for i, s in enumerate(SNIPPETS):
     CASES.append({"name": f"snippet:{i}", "template": s, "messages": CONVERSATIONS["multi"], "add_generation_prompt": True, "extra": {}})
