@@ -198,8 +198,34 @@ for conv in ["system_user", "multi", "system_multi", "thinking", "tools", "unico
 CASES.append({"name": "stress:tools-defined", "template": STRESS, "messages": CONVERSATIONS["multi"], "add_generation_prompt": True,
               "extra": {"bos_token": "<s>", "eos_token": "</s>", "tools": [TOOL], "extra_system": "Custom system."}})
 
+MACROS = """{%- macro json_to_python_type(json_spec) %}
+{%- set basic_type_map = {"string": "str", "number": "float", "integer": "int", "boolean": "bool"} %}
+{%- if basic_type_map[json_spec.type] is defined %}
+    {{- basic_type_map[json_spec.type] }}
+{%- elif json_spec.type == "array" %}
+    {{- "list[" +  json_to_python_type(json_spec['items']) + "]" }}
+{%- elif json_spec.type == "object" %}
+    {{- "dict[str, " + json_to_python_type(json_spec.additionalProperties) + ']' if json_spec.additionalProperties is defined else "dict" }}
+{%- else %}
+    {{- "Any" }}
+{%- endif %}
+{%- endmacro %}
+{%- macro greet(name, punct='!') -%}
+Hello {{ name }}{{ punct }}
+{%- endmacro -%}
+{{ greet('you') }} {{ greet(name='there', punct='?') }}
+{%- for tool in tools %}
+{{ tool.function.name }}({% for n, spec in tool.function.parameters.properties | items %}{{ n }}: {{ json_to_python_type(spec) }}{% if not loop.last %}, {% endif %}{% endfor %})
+{%- endfor %}
+"""
+MACRO_TOOL = {"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {
+    "query": {"type": "string"}, "limit": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}},
+    "filters": {"type": "object", "additionalProperties": {"type": "number"}}, "raw": {"type": "object"}, "x": {"type": "null"}}}}}
+CASES.append({"name": "macros:hermes-style", "template": MACROS, "messages": [], "add_generation_prompt": False, "extra": {"tools": [MACRO_TOOL, TOOL]}})
+
 ERRORS = ["{% foo %}", "{{ 1 + }}", "{% if x %}open", "{% for x in y %}", "x {% endif %}", "{{ 'abc }}", "{{ x | nope }}",
-          "{{ undefined_thing.attr }}", "{{ 'a' + 1 }}", "{{ raise_exception('bad role') }}", "{{ 1 // 0 }}"]
+          "{{ undefined_thing.attr }}", "{{ 'a' + 1 }}", "{{ raise_exception('bad role') }}", "{{ 1 // 0 }}",
+          "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}", "{% macro m(a) %}{{ a }}"]
 for i, s in enumerate(ERRORS):
     CASES.append({"name": f"error:{i}", "template": s, "messages": [], "add_generation_prompt": False, "extra": {}})
 

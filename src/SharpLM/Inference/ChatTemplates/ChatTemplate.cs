@@ -6,7 +6,7 @@ namespace SharpLM.Inference.ChatTemplates;
 /// A Hugging Face chat template (the Jinja2 text in tokenizer_config.json's "chat_template"), rendered by SharpLM's
 /// own Jinja2-subset engine with HF's settings (trim_blocks, lstrip_blocks, no trailing newline, tojson as
 /// json.dumps(ensure_ascii=False)). Supports what the LLaMA-2/3, Mistral, Qwen2/2.5/3, ChatML and TinyLlama templates
-/// use: <c>{{ }}</c>, <c>{% %}</c>, <c>{# #}</c>, whitespace control, if/elif/else, for (loop.*), set (with
+/// use: <c>{{ }}</c>, <c>{% %}</c>, <c>{# #}</c>, whitespace control, if/elif/else, for (loop.*), macro, set (with
 /// namespace()), filters, tests, string methods, slicing, raise_exception. Unsupported syntax is a
 /// <see cref="ChatTemplateException"/> with the line and column.
 /// <code>

@@ -71,6 +71,7 @@ internal sealed class TemplateInterpreter
                     if (f != Flow.Normal) return f;
                     break;
                 }
+                case MacroNode m: _scopes[^1][m.Name] = MakeMacro(m); break;
                 case BreakNode: return Flow.Break;
                 case ContinueNode: return Flow.Continue;
                 default: throw Error($"internal error: node {n.GetType().Name}", n.Pos);
@@ -78,6 +79,36 @@ internal sealed class TemplateInterpreter
         }
         return Flow.Normal;
     }
+
+    /// <summary>A macro renders its body in a scope of its own: the template's globals and top-level variables plus
+    /// its parameters (not the caller's loop variables), and returns the text.</summary>
+    private TemplateFunction MakeMacro(MacroNode m) => new(m.Name, (args, kwargs) =>
+    {
+        if (args.Count > m.Params.Count)
+            throw new InvalidOperationException($"macro '{m.Name}' takes {m.Params.Count} arguments, got {args.Count}");
+        var scope = new Dictionary<string, object?>(StringComparer.Ordinal);
+        for (int i = 0; i < m.Params.Count; i++)
+        {
+            var (pn, dflt) = m.Params[i];
+            scope[pn] = i < args.Count ? args[i] : kwargs.TryGetValue(pn, out var kv) ? kv : dflt is null ? new Undefined(pn) : Eval(dflt);
+        }
+        foreach (var k in kwargs.Keys)
+            if (!m.Params.Exists(p => p.Name == k)) throw new InvalidOperationException($"macro '{m.Name}' has no parameter '{k}'");
+        var saved = _scopes.ToList();
+        _scopes.RemoveRange(1, _scopes.Count - 1);
+        _scopes.Add(scope);
+        try
+        {
+            var inner = new StringBuilder();
+            Exec(m.Body, inner);
+            return inner.ToString();
+        }
+        finally
+        {
+            _scopes.Clear();
+            _scopes.AddRange(saved);
+        }
+    });
 
     private void ExecFor(ForNode f, StringBuilder sb)
     {
