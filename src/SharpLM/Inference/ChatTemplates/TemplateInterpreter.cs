@@ -330,9 +330,10 @@ internal sealed class TemplateInterpreter
             }
             case string s when index is long:
             {
+                var cps = Values.CodePoints(s);
                 long i = (long)index;
-                if (i < 0) i += s.Length;
-                return i >= 0 && i < s.Length ? s[(int)i].ToString() : new Undefined($"[{index}]");
+                if (i < 0) i += cps.Length;
+                return i >= 0 && i < cps.Length ? cps[(int)i] : new Undefined($"[{index}]");
             }
             case Dictionary<string, object?> d:
                 return d.TryGetValue(Values.Str(index), out var v) ? v : new Undefined(Values.Str(index));
@@ -356,15 +357,16 @@ internal sealed class TemplateInterpreter
         long? start = Opt(s.Start), stop = Opt(s.Stop), step = Opt(s.Step);
         long st = step ?? 1;
         if (st == 0) throw Error("slice step cannot be zero", s.Pos);
+        string[]? cps = obj is string str ? Values.CodePoints(str) : null;
         int n = obj switch
         {
-            string str => str.Length,
+            string => cps!.Length,
             List<object?> l => l.Count,
             _ => throw Error($"cannot slice {Values.TypeName(obj)}", s.Pos),
         };
         var idx = SliceIndices(n, start, stop, st);
-        return obj is string text
-            ? string.Concat(idx.Select(i => text[i]))
+        return cps != null
+            ? string.Concat(idx.Select(i => cps[i]))
             : idx.Select(i => ((List<object?>)obj!)[i]).ToList();
     }
 

@@ -326,13 +326,26 @@ internal static class Values
         null or Undefined => [],
         List<object?> l => l,
         Dictionary<string, object?> d => d.Keys.Cast<object?>().ToList(),
-        string s => s.Select(c => (object?)c.ToString()).ToList(),
+        string s => CodePoints(s).Select(c => (object?)c).ToList(),
         _ => throw new InvalidOperationException($"{TypeName(v)} is not iterable"),
     };
 
+    /// <summary>A string's characters as Python sees them: code points (an emoji is one, not two UTF-16 units).</summary>
+    public static string[] CodePoints(string s)
+    {
+        if (!s.Any(char.IsSurrogate)) return s.Select(c => c.ToString()).ToArray();
+        var r = new List<string>(s.Length);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) { r.Add(s.Substring(i, 2)); i++; }
+            else r.Add(s[i].ToString());
+        }
+        return [.. r];
+    }
+
     public static long Length(object? v) => v switch
     {
-        string s => s.Length,
+        string s => s.Any(char.IsSurrogate) ? CodePoints(s).Length : s.Length,
         List<object?> l => l.Count,
         Dictionary<string, object?> d => d.Count,
         Undefined => 0,
