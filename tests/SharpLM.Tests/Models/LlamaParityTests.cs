@@ -50,6 +50,45 @@ public sealed class LlamaParityTests(ITestOutputHelper output)
         return [.. gen.Generate(prompt, n)];
     }
 
+    [Fact]
+    public void Llama3_rope_frequency_factors_in_the_gguf_match_llama_cpp()
+    {
+        // LLaMA-3.1 GGUFs carry rope_freqs.weight (HS/2 divisors of the frequencies) instead of rope_scaling metadata
+        var spec = Shape("hs64-gqa4");
+        var tiny = TinyLlama.Random(spec, seed: 99);
+        var path = Path.Combine(TestPaths.NewTempDir(), "tiny-ropefreqs.gguf");
+        var factors = Enumerable.Range(0, spec.HeadDim / 2).Select(i => 1f + i * 0.75f).ToArray();
+        tiny.WriteGguf(path, DType.F32, tweak: w => w.AddTensor("rope_freqs.weight", [factors.Length], factors));
+        var prompt = tiny.RandomPrompt(40, seed: 2);
+        using var model = LlamaModel.Load(path, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 });
+        Assert.Equal(model.Config.InverseFrequencies()[5] / factors[5], model.Weights.InvFreq[5], 1e-8);
+        using var cpp = new LlamaCppOracle(path, spec.Ctx);
+        var expected = cpp.Logits(prompt);
+        var ours = OurLogits(model, prompt);
+        int v = spec.Vocab;
+        double rel = MaxRelativeDiff(expected, r => ours.AsSpan(r * v, v), out int row);
+        output.WriteLine($"{spec} + rope_freqs: max |diff| / max |logit| = {rel:E2} (row {row})");
+        Assert.True(rel < 1e-4, $"logits differ from llama.cpp by {rel:E2} at position {row}");
+    }
+
+    [Fact]
+    public void Decoding_a_token_allocates_nothing_on_the_calling_thread()
+    {
+        var spec = Shape("hs64-gqa4");
+        var tiny = TinyLlama.Random(spec, seed: 1);
+        var path = Path.Combine(TestPaths.NewTempDir(), "tiny.gguf");
+        tiny.WriteGguf(path, DType.F32);
+        using var model = LlamaModel.Load(path, new ModelLoadOptions { ContextSize = 64 });
+        var state = model.CreateState();
+        state.Forward(tiny.RandomPrompt(20, 3), allLogits: false);
+        int[] one = [7];
+        for (int i = 0; i < 3; i++) state.Forward(one, false); // warm-up: JIT, per-thread kernel scratch
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) state.Forward(one, false);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated == 0, $"10 decode steps allocated {allocated} bytes");
+    }
+
     [Theory]
     [MemberData(nameof(Shapes))]
     public void F32_logits_at_every_prompt_position_and_64_greedy_tokens_match_llama_cpp(string shape)
