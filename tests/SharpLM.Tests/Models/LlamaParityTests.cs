@@ -116,3 +116,44 @@ public sealed class LlamaParityTests(ITestOutputHelper output)
         Assert.True(ourIds.Distinct().Count() > 5, $"the greedy run is degenerate ({string.Join(' ', ourIds)}): the comparison would prove little");
     }
 }
+
+/// <summary>
+/// A Hugging Face folder read directly (rotate-half RoPE, LLaMA-3 rope_scaling computed from config.json) against
+/// llama.cpp on the GGUF that the formats helper's converter makes from the same folder (q/k permuted, rope_freqs).
+/// </summary>
+public sealed class LlamaHfConvertedParityTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData("llama", true)]
+    [InlineData("qwen2", false)]
+    public void Hf_folder_logits_match_llama_cpp_on_the_converted_gguf(string arch, bool llama3Scaling)
+    {
+        var spec = new TinySpec(arch, Dim: 128, Layers: 2, Heads: 2, KvHeads: 1, Ffn: 200, Vocab: 32000, Ctx: 128, Theta: 500000f,
+                                Bias: arch == "qwen2", Tied: arch == "qwen2");
+        var tiny = TinyLlama.Random(spec, seed: 31);
+        var dir = TestPaths.NewTempDir("hfconv");
+        string scaling = llama3Scaling
+            ? """, "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64, "rope_type": "llama3"}"""
+            : "";
+        File.WriteAllText(Path.Combine(dir, "config.json"), LlamaLayoutTests.HfConfigJson(spec, scaling));
+        var w = new SharpLM.Formats.Safetensors.SafetensorsWriter();
+        foreach (var (name, (shape, data)) in tiny.Tensors) w.Add(name, shape, data);
+        w.Write(Path.Combine(dir, "model.safetensors"));
+        File.Copy(TestPaths.Asset("npm", "tokenizer-llama2", "models", "tokenizer.json"), Path.Combine(dir, "tokenizer.json"));
+
+        var gguf = Path.Combine(TestPaths.NewTempDir(), "converted.gguf");
+        using (var folder = SharpLM.Formats.HuggingFace.HfModelFolder.Open(dir))
+            SharpLM.Formats.HuggingFace.HfToGguf.Build(folder, new(DType.F32)).Write(gguf);
+
+        using var model = LlamaModel.Load(dir, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 128 });
+        Assert.Equal(llama3Scaling ? RopeScalingType.Llama3 : RopeScalingType.None, model.Config.RopeScaling);
+        using var cpp = new LlamaCppOracle(gguf, spec.Ctx);
+        var prompt = tiny.RandomPrompt(100, seed: 6); // past the original 64 positions, where the scaling matters
+        var expected = cpp.Logits(prompt);
+        var ours = LlamaParityTests.OurLogits(model, prompt);
+        int v = spec.Vocab;
+        double rel = LlamaParityTests.MaxRelativeDiff(expected, r => ours.AsSpan(r * v, v), out int row);
+        output.WriteLine($"{spec}{(llama3Scaling ? " llama3 rope" : "")}: HF folder vs llama.cpp on the converted GGUF: {rel:E2} (row {row})");
+        Assert.True(rel < 1e-4, $"logits differ by {rel:E2} of the largest logit at position {row}");
+    }
+}

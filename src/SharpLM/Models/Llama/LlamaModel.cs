@@ -54,6 +54,7 @@ public sealed class LlamaModel : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= ModelLoadOptions.Default;
+        if (options.Threads > 0) Kernels.WorkerPool.SetSharedThreads(options.Threads);
         if (Directory.Exists(path)) return LoadHfFolder(path, options);
         if (!File.Exists(path)) throw new FileNotFoundException($"model not found: {path} (expected a .gguf file or a Hugging Face model folder)", path);
         return LoadGguf(path, options);
