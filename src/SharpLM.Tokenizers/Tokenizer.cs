@@ -445,7 +445,12 @@ public sealed class Tokenizer
     }
 
     /// <summary>Ids of one sequence without post-processing and without offsets.</summary>
-    private int[] EncodeIdsNoPost(ReadOnlySpan<char> text) => EncodeSequence(text.ToString(), 0, false).IdsArray;
+    private int[] EncodeIdsNoPost(ReadOnlySpan<char> text) =>
+        _fast.Value is { } f && f.TryEncodeIds(text, out var ids) ? ids : EncodeSequence(text.ToString(), 0, false).IdsArray;
+
+    // tok-extra hook: the ids-only fast path for byte-level BPE pipelines (PreTokenizers/FastByteLevel.cs).
+    private Lazy<FastByteLevel?> _fast => _fastLazy ??= new Lazy<FastByteLevel?>(() => FastByteLevel.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
+    private Lazy<FastByteLevel?>? _fastLazy;
 
     // ---------------------------------------------------------------- decoding
 

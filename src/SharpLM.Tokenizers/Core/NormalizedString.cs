@@ -54,7 +54,12 @@ internal sealed class NormalizedString
         if (start == 0 && end == Text.Length) return this;
         string t = Text.Substring(start, end - start);
         if (Starts == null)
-            return new NormalizedString(t, null, null, OriginalStart, OriginalEnd);
+        {
+            // Without alignments: a piece that does not start the parent does not start the original either
+            // (exact for the cases that matter: Metaspace prepend_scheme "first" after an added token).
+            int approx = start == 0 ? OriginalStart : OriginalStart + start;
+            return new NormalizedString(t, null, null, approx, approx + (end - start));
+        }
         int os = end > start ? Starts[start] : (start < Starts.Length ? Starts[start] : OriginalEnd);
         int oe = end > start ? Ends![end - 1] : os;
         return new NormalizedString(t, Starts[start..end], Ends![start..end], os, oe);
@@ -99,7 +104,13 @@ internal sealed class NormalizedString
                     }
                 }
                 else prev = src;
-                if (src >= 0 && src < Starts.Length) { ns[i] = Starts[src]; ne[i] = Ends![src]; }
+                if (src >= 0 && src < Starts.Length)
+                {
+                    ns[i] = Starts[src];
+                    ne[i] = Ends![src];
+                    // A char made from a high surrogate comes from the whole code point.
+                    if (char.IsHighSurrogate(Text[src]) && src + 1 < Text.Length && char.IsLowSurrogate(Text[src + 1])) ne[i] = Ends[src + 1];
+                }
                 else { ns[i] = OriginalStart; ne[i] = OriginalStart; }
             }
             Starts = ns;

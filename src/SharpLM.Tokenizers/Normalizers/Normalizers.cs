@@ -5,7 +5,7 @@ using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Tokenizers.Normalizers;
 
-/// <summary>NFC / NFD / NFKC / NFKD (HF normalizers/unicode.rs). The text is exactly string.Normalize(form);
+/// <summary>NFC / NFD / NFKC / NFKD (HF normalizers/unicode.rs). The text is exactly <see cref="UnicodeNormalization.Normalize"/>;
 /// offsets are tracked per base char + its combining marks.</summary>
 internal sealed class UnicodeNormalizer(NormalizationForm form) : INormalizer
 {
@@ -16,8 +16,9 @@ internal sealed class UnicodeNormalizer(NormalizationForm form) : INormalizer
     public static void Apply(NormalizedString text, NormalizationForm form)
     {
         string s = text.Text;
-        if (s.Length == 0 || s.IsNormalized(form)) return;
-        string whole = s.Normalize(form);
+        if (s.Length == 0 || UnicodeNormalization.IsTriviallyNormalized(s, form)) return;
+        string whole = UnicodeNormalization.Normalize(s, form);
+        if (whole == s) return;
         if (!text.TracksOffsets) { text.Transform(whole, default); return; }
         // Per segment (a starter and the non-starters after it) so each output char maps to its segment.
         var b = new TransformBuilder(whole.Length + 8);
@@ -28,7 +29,7 @@ internal sealed class UnicodeNormalizer(NormalizationForm form) : INormalizer
             int j = i + (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? 2 : 1);
             while (j < s.Length && IsNonStarter(s, j, out int w)) j += w;
             string seg = s.Substring(i, j - i);
-            string ns = seg.IsNormalized(form) ? seg : seg.Normalize(form);
+            string ns = UnicodeNormalization.Normalize(seg, form);
             sb.Append(ns);
             if (ns.Length == seg.Length) for (int k = 0; k < ns.Length; k++) b.Append(ns[k], i + k);
             else foreach (char c in ns) b.Append(c, i);

@@ -43,4 +43,7 @@ internal interface ITokenCodec : ITokenDecoder
 {
     /// <summary>Text to ids, with the tokenizer's own special-token handling; <paramref name="addBos"/> prepends BOS when the model uses one.</summary>
     int[] Encode(string text, bool addBos);
+
+    /// <summary>The id of a token given by its text (e.g. "&lt;|im_end|&gt;"), or null.</summary>
+    int? TokenToId(string token);
 }

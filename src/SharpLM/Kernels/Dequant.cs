@@ -9,7 +9,7 @@ namespace SharpLM.Kernels;
 /// <summary>
 /// Fast dequantization of one row (embedding lookups, the GEMM's weight panels). Results are bit-identical to
 /// <see cref="NaiveDequant"/> (same float operations in the same order, no fused multiply-add). SIMD paths exist for
-/// F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K; the other types use the naive code.
+/// F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K; the other types use the naive code.
 /// </summary>
 internal static unsafe class Dequant
 {
@@ -48,6 +48,9 @@ internal static unsafe class Dequant
                 return;
             case DType.Q4_K when isa != KernelIsa.Scalar:
                 Q4_K(src, dst, n, isa);
+                return;
+            case DType.Q5_K when isa != KernelIsa.Scalar:
+                Q5_K(src, dst, n, isa);
                 return;
             case DType.Q6_K when isa != KernelIsa.Scalar:
                 Q6_K(src, dst, n, isa);
@@ -206,6 +209,47 @@ internal static unsafe class Dequant
                         (Vector256.Create(d * sc[(e + 32) / 16]) * Avx.ConvertToVector256Single(q2)).Store(o + l + 32);
                         (Vector256.Create(d * sc[(e + 64) / 16]) * Avx.ConvertToVector256Single(q3)).Store(o + l + 64);
                         (Vector256.Create(d * sc[(e + 96) / 16]) * Avx.ConvertToVector256Single(q4)).Store(o + l + 96);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void Q5_K(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        for (int b = 0; b < n / 256; b++, src += 176, dst += 256)
+        {
+            float d = Half(src), min = Half(src + 2);
+            var scales = new ReadOnlySpan<byte>(src + 4, 12);
+            byte* qh = src + 16, q = src + 48;
+            for (int g = 0; g < 4; g++, q += 32)
+            {
+                NaiveDequant.ScaleMinK4(2 * g, scales, out int sc1, out int m1);
+                NaiveDequant.ScaleMinK4(2 * g + 1, scales, out int sc2, out int m2);
+                float d1 = d * sc1, mm1 = min * m1, d2 = d * sc2, mm2 = min * m2;
+                float* o = dst + 64 * g;
+                if (isa == KernelIsa.Avx512)
+                {
+                    for (int l = 0; l < 32; l += 16)
+                    {
+                        var v = Avx512F.ConvertToVector512Int32(Vector128.Load(q + l));
+                        var h = Avx512F.ConvertToVector512Int32(Vector128.Load(qh + l));
+                        var lo = (v & Vector512.Create(15)) + (((h >>> (2 * g)) & Vector512<int>.One) << 4);
+                        var hi = (v >>> 4) + (((h >>> (2 * g + 1)) & Vector512<int>.One) << 4);
+                        (Avx512F.ConvertToVector512Single(lo) * Vector512.Create(d1) - Vector512.Create(mm1)).Store(o + l);
+                        (Avx512F.ConvertToVector512Single(hi) * Vector512.Create(d2) - Vector512.Create(mm2)).Store(o + 32 + l);
+                    }
+                }
+                else
+                {
+                    for (int l = 0; l < 32; l += 8)
+                    {
+                        var v = Avx2.ConvertToVector256Int32(q + l);
+                        var h = Avx2.ConvertToVector256Int32(qh + l);
+                        var lo = (v & Vector256.Create(15)) + (((h >>> (2 * g)) & Vector256<int>.One) << 4);
+                        var hi = (v >>> 4) + (((h >>> (2 * g + 1)) & Vector256<int>.One) << 4);
+                        (Avx.ConvertToVector256Single(lo) * Vector256.Create(d1) - Vector256.Create(mm1)).Store(o + l);
+                        (Avx.ConvertToVector256Single(hi) * Vector256.Create(d2) - Vector256.Create(mm2)).Store(o + 32 + l);
                     }
                 }
             }

@@ -48,16 +48,18 @@ internal static class KernelIsaSelector
         return KernelIsa.Scalar;
     }
 
-    private static KernelIsa FromEnvironment()
+    private static KernelIsa FromEnvironment() => Parse(Environment.GetEnvironmentVariable("SHARPLM_ISA"));
+
+    /// <summary>The variant a SHARPLM_ISA value asks for, capped at what this machine supports (unset or empty: the best).</summary>
+    internal static KernelIsa Parse(string? value)
     {
-        string? v = Environment.GetEnvironmentVariable("SHARPLM_ISA");
-        if (string.IsNullOrWhiteSpace(v)) return Best;
-        KernelIsa want = v.Trim().ToLowerInvariant() switch
+        if (string.IsNullOrWhiteSpace(value)) return Best;
+        KernelIsa want = value.Trim().ToLowerInvariant() switch
         {
             "avx512" => KernelIsa.Avx512,
             "avx2" => KernelIsa.Avx2,
             "scalar" => KernelIsa.Scalar,
-            _ => throw new ArgumentException($"SHARPLM_ISA='{v}' is not a kernel variant; expected avx512, avx2 or scalar (or unset for the best)"),
+            _ => throw new ArgumentException($"SHARPLM_ISA='{value}' is not a kernel variant; expected avx512, avx2 or scalar (or unset for the best)"),
         };
         return want <= Best ? want : Best;
     }

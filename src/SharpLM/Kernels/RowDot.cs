@@ -7,7 +7,7 @@ namespace SharpLM.Kernels;
 
 /// <summary>
 /// Dot products of one weight row (any dtype, raw bytes) with an f32 vector: the inner loop of the matvec (decode).
-/// F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are fused (dequantized in registers, f32 FMA accumulation, software prefetch
+/// F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K are fused (dequantized in registers, f32 FMA accumulation, software prefetch
 /// <see cref="PrefetchBytes"/> ahead); the other types dequantize into an L1 row buffer first. All accumulate in
 /// f32: the result differs from the naive double-accumulating oracle only by f32 rounding.
 /// </summary>
@@ -35,6 +35,7 @@ internal static unsafe class RowDot
             case DType.Q4_0: return v512 ? Q4_0_512(w, x, n) : Q4_0_256(w, x, n);
             case DType.Q4_K: return v512 ? Q4_K_512(w, x, n) : Q4_K_256(w, x, n);
             case DType.Q6_K: return v512 ? Q6_K_512(w, x, n) : Q6_K_256(w, x, n);
+            case DType.Q5_K: return v512 ? Q5_K_512(w, x, n) : Q5_K_256(w, x, n);
             default:
                 Dequant.Row(type, w, rowBuf, n, isa);
                 return v512 ? F32_512(rowBuf, x, n) : F32_256(rowBuf, x, n);
@@ -380,5 +381,77 @@ internal static unsafe class RowDot
             }
         }
         return Vector256.Sum(acc0 + acc1);
+    }
+
+    // Q5_K: Q4_K plus a 5th bit, bit (element/32) of qh[element%32].
+    public static float Q5_K_512(byte* w, float* x, int n)
+    {
+        Vector512<float> acc = default, accMin = default;
+        var m15 = Vector512.Create(15);
+        var one = Vector512.Create(1);
+        for (int b = 0; b < n / 256; b++, w += 176, x += 256)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            float d = Dequant.Half(w), dmin = Dequant.Half(w + 2);
+            byte* sc = w + 4, qhp = w + 16, q = w + 48;
+            var h0 = Avx512F.ConvertToVector512Int32(Vector128.Load(qhp));
+            var h1 = Avx512F.ConvertToVector512Int32(Vector128.Load(qhp + 16));
+            for (int g = 0; g < 4; g++, q += 32)
+            {
+                ScaleMin(sc, 2 * g, out int s1, out int m1);
+                ScaleMin(sc, 2 * g + 1, out int s2, out int m2);
+                float* xg = x + 64 * g;
+                var v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(q));
+                var v1 = Avx512F.ConvertToVector512Int32(Vector128.Load(q + 16));
+                var l0 = (v0 & m15) | (((h0 >>> (2 * g)) & one) << 4);
+                var l1 = (v1 & m15) | (((h1 >>> (2 * g)) & one) << 4);
+                var u0 = (v0 >>> 4) | (((h0 >>> (2 * g + 1)) & one) << 4);
+                var u1 = (v1 >>> 4) | (((h1 >>> (2 * g + 1)) & one) << 4);
+                var x0 = Vector512.Load(xg); var x1 = Vector512.Load(xg + 16); var x2 = Vector512.Load(xg + 32); var x3 = Vector512.Load(xg + 48);
+                var lo = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(l1), x1, Avx512F.ConvertToVector512Single(l0) * x0);
+                var hi = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(u1), x3, Avx512F.ConvertToVector512Single(u0) * x2);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(d * s1), lo, acc);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(d * s2), hi, acc);
+                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(dmin * m1), x0 + x1, accMin);
+                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(dmin * m2), x2 + x3, accMin);
+            }
+        }
+        return Vector512.Sum(acc - accMin);
+    }
+
+    public static float Q5_K_256(byte* w, float* x, int n)
+    {
+        Vector256<float> acc = default, accMin = default;
+        var m15 = Vector256.Create(15);
+        var one = Vector256.Create(1);
+        for (int b = 0; b < n / 256; b++, w += 176, x += 256)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            float d = Dequant.Half(w), dmin = Dequant.Half(w + 2);
+            byte* sc = w + 4, qhp = w + 16, q = w + 48;
+            for (int g = 0; g < 4; g++, q += 32)
+            {
+                ScaleMin(sc, 2 * g, out int s1, out int m1);
+                ScaleMin(sc, 2 * g + 1, out int s2, out int m2);
+                float* xg = x + 64 * g;
+                Vector256<float> lo = default, hi = default, xl = default, xh = default;
+                for (int l = 0; l < 32; l += 8)
+                {
+                    var v = Avx2.ConvertToVector256Int32(q + l);
+                    var h = Avx2.ConvertToVector256Int32(qhp + l);
+                    var a = Vector256.Load(xg + l);
+                    var c = Vector256.Load(xg + 32 + l);
+                    lo = Fma.MultiplyAdd(Avx.ConvertToVector256Single((v & m15) | (((h >>> (2 * g)) & one) << 4)), a, lo);
+                    hi = Fma.MultiplyAdd(Avx.ConvertToVector256Single((v >>> 4) | (((h >>> (2 * g + 1)) & one) << 4)), c, hi);
+                    xl += a;
+                    xh += c;
+                }
+                acc = Fma.MultiplyAdd(Vector256.Create(d * s1), lo, acc);
+                acc = Fma.MultiplyAdd(Vector256.Create(d * s2), hi, acc);
+                accMin = Fma.MultiplyAdd(Vector256.Create(dmin * m1), xl, accMin);
+                accMin = Fma.MultiplyAdd(Vector256.Create(dmin * m2), xh, accMin);
+            }
+        }
+        return Vector256.Sum(acc - accMin);
     }
 }

@@ -176,13 +176,13 @@ internal sealed unsafe class WorkerPool : IDisposable
 /// <summary>Splits a range of <c>count</c> items into tasks for <see cref="WorkerPool.Run{T}"/>.</summary>
 internal static class WorkSplit
 {
-    /// <summary>Number of tasks for <paramref name="count"/> items costing about <paramref name="bytesPerItem"/> each: none smaller than ~64 KB of work, about 4 per thread.</summary>
+    /// <summary>Number of tasks for <paramref name="count"/> items costing about <paramref name="bytesPerItem"/> each: none smaller than ~64 KB of work, about 8 per thread.</summary>
     public static int Tasks(int count, long bytesPerItem, int threads, int align = 1)
     {
         if (count <= 0) return 0;
         long total = count * Math.Max(1, bytesPerItem);
         int byWork = (int)Math.Clamp(total / (64 * 1024), 1, int.MaxValue);
-        int t = Math.Min(threads == 1 ? 1 : threads * 4, byWork);
+        int t = Math.Min(threads == 1 ? 1 : threads * 8, byWork); // small tasks: a descheduled worker holds up little
         int maxByAlign = Math.Max(1, (count + align - 1) / align);
         return Math.Max(1, Math.Min(t, maxByAlign));
     }

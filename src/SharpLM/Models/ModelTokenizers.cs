@@ -18,11 +18,58 @@ internal static class ModelTokenizers
     /// <summary>The tokenizer.json of a Hugging Face folder, or null when there is none.</summary>
     public static ITokenCodec? FromHfFolder(string folder, LlamaConfig config)
     {
-        _ = folder;
         _ = config;
-        return null;
+        var path = System.IO.Path.Combine(folder, "tokenizer.json");
+        return File.Exists(path) ? new TokenizerJsonCodec(Tokenizers.Tokenizer.FromFile(path)) : null;
+    }
+
+    /// <summary>A tokenizer.json pipeline: its post-processor adds BOS (and whatever else the model's template says).</summary>
+    private sealed class TokenizerJsonCodec(Tokenizers.Tokenizer tokenizer) : ITokenCodec
+    {
+        public int[] Encode(string text, bool addBos) => tokenizer.EncodeToIds(text, addSpecialTokens: addBos);
+
+        public string Decode(ReadOnlySpan<int> ids) => tokenizer.Decode(ids, skipSpecialTokens: true);
+
+        public int? TokenToId(string token) => tokenizer.TokenToId(token);
+    }
+
+    /// <summary>The chat template of a GGUF file (tokenizer.chat_template), with its BOS/EOS token texts.</summary>
+    public static ModelChatTemplate? ChatTemplateFromGguf(GgufFile file)
+    {
+        var text = file.TryGet("tokenizer.chat_template", out var v) ? v.Value as string : null;
+        if (string.IsNullOrEmpty(text)) return null;
+        var tokens = file.TryGet("tokenizer.ggml.tokens", out var t) ? (t.Value as Formats.Gguf.GgufArray)?.Items as string[] : null;
+        string? Tok(string key) => tokens != null && file.TryGet(key, out var id) && id.Value is IConvertible c
+            && Convert.ToInt64(c, System.Globalization.CultureInfo.InvariantCulture) is long i && i >= 0 && i < tokens.Length ? tokens[i] : null;
+        return new ModelChatTemplate(Inference.ChatTemplates.ChatTemplate.Parse(text), Tok("tokenizer.ggml.bos_token_id"), Tok("tokenizer.ggml.eos_token_id"));
+    }
+
+    /// <summary>The chat template of a Hugging Face folder (tokenizer_config.json), or null.</summary>
+    public static ModelChatTemplate? ChatTemplateFromHfFolder(string folder)
+    {
+        var path = System.IO.Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(path)) return null;
+        var json = File.ReadAllText(path);
+        if (!json.Contains("\"chat_template\"", StringComparison.Ordinal)) return null;
+        var t = Inference.ChatTemplates.ChatTemplate.FromTokenizerConfig(json);
+        return new ModelChatTemplate(t, t.BosToken, t.EosToken);
     }
 
     /// <summary>The safetensors weights of a Hugging Face folder.</summary>
     public static IWeightSource OpenSafetensors(string folder) => Formats.Safetensors.SafetensorsModel.Open(folder);
+}
+
+/// <summary>A model's chat template with the texts of its BOS and EOS tokens (the template's bos_token/eos_token).</summary>
+internal sealed record ModelChatTemplate(Inference.ChatTemplates.ChatTemplate Template, string? BosToken, string? EosToken)
+{
+    public string Render(IReadOnlyList<Inference.ChatTemplates.ChatTurn> messages, bool addGenerationPrompt)
+    {
+        var extra = new Dictionary<string, object?>();
+        if (BosToken != null) extra["bos_token"] = BosToken;
+        if (EosToken != null) extra["eos_token"] = EosToken;
+        return Template.Render(messages, addGenerationPrompt, extra);
+    }
+
+    /// <summary>True when the template writes the BOS token itself (so the encoder must not add another).</summary>
+    public bool WritesBos => Template.Source.Contains("bos_token", StringComparison.Ordinal);
 }

@@ -8,7 +8,7 @@ namespace SharpLM.Tensors;
 /// Quantizers: one f32 row -> the bytes of <see cref="DType"/> blocks in ggml's layouts (used by the GGUF writer and
 /// <c>sharplm convert</c>). They follow ggml's reference quantizers (quantize_row_*_ref in ggml-quants.c): the same
 /// scale search (make_qkx2_quants for Q4_K, make_qx_quants with rmse_type 1 for Q6_K), the same rounding
-/// (nearest_int, round half to even) and the same packing, so llama.cpp decodes the blocks identically.
+/// (nearest_int, round half to even) and the same packing, so the bytes are identical to ggml's (the tests check this against libggml-base).
 /// </summary>
 internal static class Quantize
 {

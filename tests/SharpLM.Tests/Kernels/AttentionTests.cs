@@ -28,6 +28,28 @@ public sealed class AttentionTests
         Assert.True(max < 1e-5, $"max |diff| = {max:E2}");
     }
 
+    [Theory]
+    [InlineData(1, 32, 4, 64, 600)]
+    [InlineData(16, 8, 2, 64, 30)]
+    [InlineData(40, 12, 4, 32, 0)]
+    public void The_parallel_path_on_a_two_thread_pool_matches_the_oracle(int t, int nh, int kvh, int hs, int startPos)
+    {
+        var rng = new Random(t + nh + startPos);
+        int s = startPos + t;
+        float[] R(int n) => [.. Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 4 - 2))];
+        var q = R(t * nh * hs);
+        var k = R(s * kvh * hs);
+        var v = R(s * kvh * hs);
+        var expected = new float[t * nh * hs];
+        var actual = new float[t * nh * hs];
+        NaiveAttention.Forward(q, k, v, expected, t, nh, kvh, hs, startPos);
+        using var pool = new WorkerPool(2);
+        Attention.Forward(q, k, v, actual, new float[Attention.ScratchLength(nh, s)], t, nh, kvh, hs, startPos, pool);
+        double max = 0;
+        for (int i = 0; i < expected.Length; i++) max = Math.Max(max, Math.Abs(expected[i] - actual[i]));
+        Assert.True(max < 1e-5, $"max |diff| = {max:E2}");
+    }
+
     [Fact]
     public void Later_keys_do_not_affect_earlier_queries()
     {

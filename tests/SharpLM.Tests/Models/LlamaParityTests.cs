@@ -55,7 +55,7 @@ public sealed class LlamaParityTests(ITestOutputHelper output)
     public void F32_logits_at_every_prompt_position_and_64_greedy_tokens_match_llama_cpp(string shape)
     {
         var spec = Shape(shape);
-        var tiny = TinyLlama.Random(spec, seed: shape.GetHashCode(StringComparison.Ordinal) & 0xffff);
+        var tiny = TinyLlama.Random(spec, seed: shape.Length * 31 + shape[^1]);
         var path = Path.Combine(TestPaths.NewTempDir(), "tiny.gguf");
         tiny.WriteGguf(path, DType.F32);
         var prompt = tiny.RandomPrompt(37, seed: 7);

@@ -14,13 +14,18 @@ namespace SharpLM.Tests.Models;
 public sealed class LlamaQuantParityTests(ITestOutputHelper output)
 {
     [Theory]
-    // measured on this model (seed 21): F16 3.9e-3, BF16 1.2e-2, Q8_0 3.1e-2; 32 of 32 greedy tokens identical each
-    [InlineData(DType.F16, 1e-2)]
-    [InlineData(DType.BF16, 3e-2)]
-    [InlineData(DType.Q8_0, 8e-2)]
-    public void Quantized_logits_match_llama_cpp_within_the_stated_tolerance(DType type, double tolerance)
+    // Measured on this model (seed 21), max |diff| / max |logit| and greedy tokens identical of 32:
+    // F16 3.9e-3 (32), BF16 1.2e-2 (32), Q8_0 3.1e-2 (32), Q4_0 2.9e-2 (0: a near tie at the first step),
+    // Q4_K 5.6e-2 (25), Q6_K 5.5e-2 (20). Greedy agreement is required only where activation rounding is mild.
+    [InlineData(DType.F16, 1e-2, 32)]
+    [InlineData(DType.BF16, 3e-2, 32)]
+    [InlineData(DType.Q8_0, 8e-2, 32)]
+    [InlineData(DType.Q4_0, 8e-2, 0)]
+    [InlineData(DType.Q4_K, 1.2e-1, 0)]
+    [InlineData(DType.Q6_K, 1.2e-1, 0)]
+    public void Quantized_logits_match_llama_cpp_within_the_stated_tolerance(DType type, double tolerance, int sameTokens)
     {
-        var spec = new TinySpec("llama", Dim: 256, Layers: 2, Heads: 4, KvHeads: 2, Ffn: 352, Vocab: 320);
+        var spec = new TinySpec("llama", Dim: 256, Layers: 2, Heads: 4, KvHeads: 2, Ffn: type is DType.Q4_K or DType.Q6_K ? 512 : 352, Vocab: 320);
         var tiny = TinyLlama.Random(spec, seed: 21);
         var path = Path.Combine(TestPaths.NewTempDir(), $"tiny-{type}.gguf");
         tiny.WriteGguf(path, type);
@@ -37,6 +42,6 @@ public sealed class LlamaQuantParityTests(ITestOutputHelper output)
         while (same < cppIds.Length && cppIds[same] == ourIds[same]) same++;
         output.WriteLine($"{type}: max |diff| / max |logit| = {rel:E2} (row {row}); greedy tokens identical for {same} of 32");
         Assert.True(rel < tolerance, $"{type}: logits differ from llama.cpp by {rel:E2} of the largest logit (tolerance {tolerance:E0}) at position {row}");
-        Assert.True(same >= 4, $"{type}: greedy output diverged from llama.cpp after {same} tokens");
+        Assert.True(same >= sameTokens, $"{type}: greedy output diverged from llama.cpp after {same} tokens (expected {sameTokens})");
     }
 }

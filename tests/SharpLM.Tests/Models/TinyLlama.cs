@@ -41,7 +41,7 @@ internal sealed class TinyLlama
             m.Tensors[name] = ([n], d);
         }
         float ws(int fanIn) => 1.7f / MathF.Sqrt(fanIn);
-        Mat("model.embed_tokens.weight", s.Vocab, s.Dim, 1f);
+        Mat("model.embed_tokens.weight", s.Vocab, s.Dim, s.Tied ? 0.25f : 1f); // tied: a small embedding so the output is not just the input token
         for (int l = 0; l < s.Layers; l++)
         {
             string p = $"model.layers.{l}.";
@@ -154,7 +154,16 @@ internal sealed class TinyLlama
             if (permute && name.EndsWith("q_proj.bias", StringComparison.Ordinal)) d = PermuteRows(d, s.Heads, s.HeadDim, 1);
             if (permute && name.EndsWith("k_proj.bias", StringComparison.Ordinal)) d = PermuteRows(d, s.KvHeads, s.HeadDim, 1);
             var store = shape.Length == 1 ? DType.F32 : name == "model.embed_tokens.weight" ? embeddingType ?? type : type;
-            w.AddTensor(GgufName(name), shape, d, store);
+            if (SharpLM.Formats.QuantizeRow.CanConvert(store)) w.AddTensor(GgufName(name), shape, d, store);
+            else
+            {
+                // k-quants: the kernels' quantizer (matches ggml's reference quantization)
+                int cols = (int)shape[^1], rows = d.Length / cols;
+                long rowBytes = DTypeInfo.RowBytes(store, cols);
+                var bytes = new byte[rowBytes * rows];
+                for (int r = 0; r < rows; r++) Quantize.Row(store, d.AsSpan(r * cols, cols), bytes.AsSpan((int)(r * rowBytes), (int)rowBytes));
+                w.AddTensor(GgufName(name), store, shape, bytes);
+            }
         }
         w.Write(path);
     }

@@ -71,7 +71,7 @@ internal sealed class BpeModel : IModel
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
         var v = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
-        var m = new Dictionary<long, (int, int)>();
+        var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
         int prefixLen = continuingSubwordPrefix?.Length ?? 0;
         int rank = 0;
         foreach (var (a, b) in merges)
@@ -98,7 +98,7 @@ internal sealed class BpeModel : IModel
         var distinct = scores.Distinct().OrderByDescending(s => s).ToArray();
         var rankOf = new Dictionary<float, int>(distinct.Length);
         for (int i = 0; i < distinct.Length; i++) rankOf[distinct[i]] = i;
-        var m = new Dictionary<long, (int, int)>();
+        var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
         for (int id = 0; id < tokens.Count; id++)
         {
             string t = tokens[id];
@@ -115,6 +115,16 @@ internal sealed class BpeModel : IModel
             }
         }
         return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, false);
+    }
+
+    /// <summary>long.GetHashCode is lo ^ hi, which collides massively for (id, id) pairs: use a multiplicative hash.</summary>
+    private sealed class PairKeyComparer : IEqualityComparer<long>
+    {
+        public static readonly PairKeyComparer Instance = new();
+
+        public bool Equals(long x, long y) => x == y;
+
+        public int GetHashCode(long k) => (int)(((ulong)k * 0x9E3779B97F4A7C15UL) >> 32);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -34,6 +34,8 @@ internal sealed unsafe class GgufFile : IWeightSource
     public const uint DefaultAlignment = 32;
     public const int MaxDims = 4;
     private const int MaxArrayDepth = 8;
+    /// <summary>Limits that no real model reaches; beyond them a header is corrupt (and allocating would be huge).</summary>
+    private const int MaxArrayCount = 64 << 20, MaxStringBytes = 64 << 20;
 
     private readonly MappedFile _map;
     private readonly Dictionary<string, GgufValue> _metadata;
@@ -200,10 +202,10 @@ internal sealed unsafe class GgufFile : IWeightSource
         long kvAt = r.Pos;
         ulong nKv = r.U64();
         // Each tensor info takes >= 8+4+8+4+8 bytes, each kv >= 8+4+1: counts beyond what the file can hold are corrupt.
-        if (nTensors > (ulong)(map.Length / 32)) r.Fail(tensorsAt, $"tensor count {nTensors} is impossible for a {map.Length}-byte file");
-        if (nKv > (ulong)(map.Length / 13)) r.Fail(kvAt, $"metadata count {nKv} is impossible for a {map.Length}-byte file");
+        if (nTensors > (ulong)(map.Length / 32)) r.Fail(tensorsAt, $"tensor count {nTensors} is impossible for a {map.Length}-byte file (truncated or corrupt)");
+        if (nKv > (ulong)(map.Length / 13)) r.Fail(kvAt, $"metadata count {nKv} is impossible for a {map.Length}-byte file (truncated or corrupt)");
 
-        var metadata = new List<KeyValuePair<string, GgufValue>>((int)nKv);
+        var metadata = new List<KeyValuePair<string, GgufValue>>((int)Math.Min(nKv, 1024));
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (ulong i = 0; i < nKv; i++)
         {
@@ -225,7 +227,7 @@ internal sealed unsafe class GgufFile : IWeightSource
             alignment = a;
         }
 
-        var raw = new List<(string Name, DType Type, long[] Shape, ulong Offset, long Bytes, long At)>((int)nTensors);
+        var raw = new List<(string Name, DType Type, long[] Shape, ulong Offset, long Bytes, long At)>((int)Math.Min(nTensors, 4096));
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (ulong i = 0; i < nTensors; i++)
         {
@@ -322,7 +324,8 @@ internal sealed unsafe class GgufFile : IWeightSource
         {
             long at = Pos;
             ulong len = U64();
-            if (len > (ulong)(map.Length - Pos)) Fail(at, $"{what} length {len} runs past the end of the file ({map.Length} bytes)");
+            if (len > (ulong)(map.Length - Pos)) Fail(at, $"{what} length {len} runs past the end of the file ({map.Length} bytes; truncated?)");
+            if (len > MaxStringBytes) Fail(at, $"{what} length {len} exceeds the {MaxStringBytes}-byte limit (corrupt header?)");
             byte* p = Take((long)len, what);
             try
             {
@@ -383,21 +386,23 @@ internal sealed unsafe class GgufFile : IWeightSource
             };
             if (count > (ulong)((map.Length - Pos) / minSize))
                 Fail(countAt, $"metadata '{key}' array of {count} {t} cannot fit in the {map.Length - Pos} bytes left in the file (truncated or corrupt)");
+            if (count > MaxArrayCount) Fail(countAt, $"metadata '{key}' array of {count} items exceeds the {MaxArrayCount}-item limit (corrupt header?)");
             int n = (int)count;
             switch (t)
             {
                 case GgufType.String:
                     {
-                        var a = new string[n];
-                        for (int i = 0; i < n; i++) a[i] = String($"metadata '{key}'[{i}]");
-                        return new GgufArray(t, a);
+                        // Grown as parsed, so a corrupt count fails at the end of the file before a big allocation.
+                        var a = new List<string>(Math.Min(n, 1 << 16));
+                        for (int i = 0; i < n; i++) a.Add(String($"metadata '{key}'[{i}]"));
+                        return new GgufArray(t, a.ToArray());
                     }
                 case GgufType.Array:
                     {
-                        var a = new GgufArray[n];
+                        var a = new List<GgufArray>(Math.Min(n, 1 << 12));
                         // gguf-py writes each inner array as {u32 type, u64 count, items}, without a value-type tag.
-                        for (int i = 0; i < n; i++) a[i] = Array(key, depth + 1);
-                        return new GgufArray(t, a);
+                        for (int i = 0; i < n; i++) a.Add(Array(key, depth + 1));
+                        return new GgufArray(t, a.ToArray());
                     }
                 case GgufType.Bool:
                     {

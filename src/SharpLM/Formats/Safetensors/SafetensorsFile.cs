@@ -122,6 +122,7 @@ internal sealed unsafe class SafetensorsFile : IWeightSource
         long dataLength = map.Length - dataOffset;
         var headerBytes = new ReadOnlySpan<byte>(map.Pointer + 8, (int)n);
 
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes)) Fail(file, $"the JSON header (bytes 8..{dataOffset}) is not valid UTF-8 (corrupt file?)");
         JsonDocument doc;
         try
         {

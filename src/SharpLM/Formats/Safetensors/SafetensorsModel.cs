@@ -61,7 +61,9 @@ internal sealed class SafetensorsModel : IWeightSource
         Dictionary<string, string> weightMap;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { MaxDepth = 16 });
+            var bytes = File.ReadAllBytes(indexPath);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{indexPath}: not valid UTF-8 text");
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 16 });
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{indexPath}: expected an object with a 'weight_map' object");
             weightMap = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -19,8 +19,9 @@ public sealed class LlamaModel : IDisposable
 {
     private readonly IWeightSource _source;
 
-    internal LlamaModel(IWeightSource source, LlamaWeights weights, ITokenCodec? tokenizer, ModelLoadOptions options)
+    internal LlamaModel(IWeightSource source, LlamaWeights weights, ITokenCodec? tokenizer, ModelLoadOptions options, ModelChatTemplate? chatTemplate = null)
     {
+        ChatTemplate = chatTemplate;
         _source = source;
         Weights = weights;
         Tokenizer = tokenizer;
@@ -42,6 +43,9 @@ public sealed class LlamaModel : IDisposable
     internal LlamaWeights Weights { get; }
 
     internal ITokenCodec? Tokenizer { get; }
+
+    /// <summary>The chat template that came with the model, or null.</summary>
+    internal ModelChatTemplate? ChatTemplate { get; }
 
     internal ModelLoadOptions Options { get; }
 
@@ -65,7 +69,7 @@ public sealed class LlamaModel : IDisposable
                 : file.GetArrayOrNull("tokenizer.ggml.tokens")?.Count;
             var cfg = LlamaConfig.FromGguf(md, path, vocab);
             var weights = LlamaWeights.Bind(file, cfg, LlamaTensorNames.Gguf);
-            return new LlamaModel(file, weights, ModelTokenizers.FromGguf(file), options);
+            return new LlamaModel(file, weights, ModelTokenizers.FromGguf(file), options, ModelTokenizers.ChatTemplateFromGguf(file));
         }
         catch
         {
@@ -83,7 +87,7 @@ public sealed class LlamaModel : IDisposable
         try
         {
             var weights = LlamaWeights.Bind(source, cfg, LlamaTensorNames.HuggingFace);
-            return new LlamaModel(source, weights, ModelTokenizers.FromHfFolder(folder, cfg), options);
+            return new LlamaModel(source, weights, ModelTokenizers.FromHfFolder(folder, cfg), options, ModelTokenizers.ChatTemplateFromHfFolder(folder));
         }
         catch
         {

@@ -1,6 +1,5 @@
 using SharpLM.Inference;
 using SharpLM.Kernels;
-using SharpLM.Kernels.Naive;
 
 namespace SharpLM.Models.Llama;
 
@@ -67,7 +66,7 @@ internal sealed class LlamaState
         {
             int id = tokens[i];
             if ((uint)id >= (uint)_c.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), id, $"token id {id} is outside the vocabulary of {_c.VocabSize}");
-            NaiveDequant.Row(emb.Type, emb.Row(id), _x.AsSpan(i * dim, dim));
+            Dequant.Row(emb.Type, emb.Row(id), _x.AsSpan(i * dim, dim));
             _positions[i] = pos0 + i;
         }
         var x = _x.AsSpan(0, t * dim);

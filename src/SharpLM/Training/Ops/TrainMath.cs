@@ -79,12 +79,37 @@ internal static class TrainMath
 internal static class TrainParallel
 {
     private static int s_threads = Math.Max(1, Environment.ProcessorCount);
+    private static Kernels.WorkerPool? s_pool;
+    private static readonly object s_gate = new();
 
     /// <summary>Threads used by the training ops (default: all cores).</summary>
     public static int Threads
     {
         get => s_threads;
         set => s_threads = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "threads must be >= 1");
+    }
+
+    /// <summary>Float32 linear layers run on the engine's packed SGEMM (set false to use the portable loops;
+    /// SHARPLM_TRAIN_GEMM=0 does the same).</summary>
+    public static bool UseGemm { get; set; } = Environment.GetEnvironmentVariable("SHARPLM_TRAIN_GEMM") != "0";
+
+    /// <summary>The worker pool (of <see cref="Threads"/> threads) the SGEMM paths run on.</summary>
+    public static Kernels.WorkerPool Pool
+    {
+        get
+        {
+            var p = s_pool;
+            if (p != null && p.Threads == s_threads) return p;
+            lock (s_gate)
+            {
+                if (s_pool == null || s_pool.Threads != s_threads)
+                {
+                    s_pool?.Dispose();
+                    s_pool = new Kernels.WorkerPool(s_threads);
+                }
+                return s_pool;
+            }
+        }
     }
 
     /// <summary>Runs body(i) for i in [0, count); items are split into at most <see cref="Threads"/> contiguous chunks.

@@ -1,0 +1,99 @@
+using System.Text.Json;
+using SharpLM.Inference;
+using SharpLM.Inference.Sampling;
+using SharpLM.Kernels;
+
+namespace SharpLM.Cli.Commands;
+
+/// <summary>
+/// <c>sharplm bench</c>: prefill and decode throughput of a model on random token ids (greedy, EOS ignored), the median
+/// of several runs after one warm-up, plus the weight bytes read per decoded token and the bandwidth that implies.
+/// </summary>
+internal sealed class BenchCommand : ICliCommand
+{
+    public string Name => "bench";
+    public string Description => "Prefill and decode tokens/s of a model (medians of --repeat runs)";
+    public string Usage => "[--model PATH] [--prompt-tokens 128] [--gen-tokens 64] [--threads N] [--repeat 3] [--json]";
+
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        ModelCli.ModelOption,
+        new("prompt-tokens", "prompt length evaluated as one batched pass (default 128)"),
+        new("gen-tokens", "tokens decoded one at a time (default 64)"),
+        new("repeat", "timed runs; the medians are reported (default 3)"),
+        new("batch", "the most prompt tokens per forward pass (default 256)"),
+        ModelCli.ThreadsOption,
+        new("json", "print one JSON object", IsFlag: true),
+    ];
+
+    public async Task<int> RunAsync(CliArgs args, CliContext context)
+    {
+        if (args.Positionals.Count > 0) throw new CliUsageException($"unexpected argument '{args.Positionals[0]}'");
+        int promptTokens = args.Int("prompt-tokens", 128, min: 1);
+        int genTokens = args.Int("gen-tokens", 64, min: 2);
+        int repeat = args.Int("repeat", 3, min: 1, max: 1000);
+        bool json = args.Flag("json");
+        int threads = args.Int("threads", 0, min: 0, max: 1024);
+        if (threads > 0) WorkerPool.SetSharedThreads(threads);
+        var path = args.String("model") ?? ModelCli.DefaultModelPath();
+        int ctxSize = promptTokens + genTokens;
+        using var model = Models.Llama.LlamaModel.Load(path, new ModelLoadOptions { ContextSize = ctxSize, BatchSize = args.Int("batch", 256, min: 1), Threads = threads });
+        var cfg = model.Config;
+        var rng = new Random(1234);
+        var prompt = new int[promptTokens];
+        for (int i = 0; i < prompt.Length; i++) prompt[i] = rng.Next(cfg.VocabSize);
+        var state = model.CreateState();
+
+        GenerationStats Run(int p, int g)
+        {
+            state.Cache.Clear();
+            var gen = new Generator(state, new Sampler(SamplingOptions.Greedy, cfg.VocabSize), []);
+            foreach (var _ in gen.Generate(prompt.AsSpan(0, p).ToArray(), g, null, context.CancellationToken)) { }
+            return gen.Stats;
+        }
+
+        if (!json) await context.Error.WriteLineAsync($"bench {model.Path}: {promptTokens} prompt tokens, {genTokens} generated, {WorkerPool.Shared.Threads} threads, {repeat} runs").ConfigureAwait(false);
+        Run(Math.Min(promptTokens, 16), 3); // warm-up: JIT and first touch of the mapped weights
+        var runs = new List<GenerationStats>();
+        for (int r = 0; r < repeat; r++)
+        {
+            var s = Run(promptTokens, genTokens);
+            runs.Add(s);
+            if (!json) await context.Error.WriteLineAsync($"  run {r + 1}: prefill {s.PrefillTokensPerSecond:F2} tok/s, decode {s.DecodeTokensPerSecond:F2} tok/s").ConfigureAwait(false);
+        }
+        double prefill = Median(runs.Select(s => s.PrefillTokensPerSecond));
+        double decode = Median(runs.Select(s => s.DecodeTokensPerSecond));
+        long bytes = model.Weights.MatrixBytes;
+        double gbps = bytes * decode / 1e9;
+        if (json)
+        {
+            var o = new Dictionary<string, object?>
+            {
+                ["model"] = model.Path,
+                ["threads"] = WorkerPool.Shared.Threads,
+                ["prompt_tokens"] = promptTokens,
+                ["gen_tokens"] = genTokens,
+                ["repeat"] = repeat,
+                ["prefill_tokens_per_s"] = prefill,
+                ["decode_tokens_per_s"] = decode,
+                ["prefill_runs"] = runs.Select(s => s.PrefillTokensPerSecond).ToArray(),
+                ["decode_runs"] = runs.Select(s => s.DecodeTokensPerSecond).ToArray(),
+                ["weight_bytes_per_token"] = bytes,
+                ["decode_gb_per_s"] = gbps,
+            };
+            await context.Out.WriteLineAsync(JsonSerializer.Serialize(o)).ConfigureAwait(false);
+        }
+        else
+        {
+            await context.Out.WriteLineAsync($"prefill: {prefill:F2} tok/s (median of {repeat})").ConfigureAwait(false);
+            await context.Out.WriteLineAsync($"decode:  {decode:F2} tok/s (median of {repeat}); {bytes / 1e6:F1} MB of weights per token = {gbps:F2} GB/s").ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    private static double Median(IEnumerable<double> xs)
+    {
+        var a = xs.Order().ToArray();
+        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
+    }
+}

