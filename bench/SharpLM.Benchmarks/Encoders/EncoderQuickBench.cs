@@ -28,7 +28,7 @@ internal static class EncoderQuickBench
         int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
         var dir = Extract();
         var onnx = Path.Combine(dir, "model.onnx");
-        var tok = new VocabTxtTokenizer(Path.Combine(dir, "vocab.txt"));
+        var tok = new SharpLmEncoderTokenizer(SharpLM.Tokenizers.Tokenizer.FromVocabTxt(Path.Combine(dir, "vocab.txt")));
         var words = Words.Split(' ');
         // 32 sentences of 4..64 words (mixed lengths), 6..90 tokens.
         var seqs = Enumerable.Range(0, 32).Select(i => tok.Encode(string.Join(' ', words.Skip(i % 7).Take(4 + (i * 37 % 61))))).ToArray();
