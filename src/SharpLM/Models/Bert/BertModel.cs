@@ -269,11 +269,7 @@ internal sealed class BertModel
     private static void AddBias(Span<float> x, ReadOnlySpan<float> bias)
     {
         int c = bias.Length;
-        for (int r = 0; r < x.Length / c; r++)
-        {
-            var row = x.Slice(r * c, c);
-            for (int i = 0; i < c; i++) row[i] += bias[i];
-        }
+        for (int r = 0; r < x.Length / c; r++) VecOps.AddInPlace(x.Slice(r * c, c), bias);
     }
 
     private static void AddBiasResidual(Span<float> x, ReadOnlySpan<float> bias, ReadOnlySpan<float> residual)
@@ -282,8 +278,8 @@ internal sealed class BertModel
         for (int r = 0; r < x.Length / c; r++)
         {
             var row = x.Slice(r * c, c);
-            var res = residual.Slice(r * c, c);
-            for (int i = 0; i < c; i++) row[i] += bias[i] + res[i];
+            VecOps.AddInPlace(row, bias);
+            VecOps.AddInPlace(row, residual.Slice(r * c, c));
         }
     }
 }
