@@ -119,6 +119,20 @@ public sealed class EmbeddingTests : IDisposable
         Assert.Contains("no masked-LM head", ex.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>The README's .NET example, as written there (with the extracted MiniLM path).</summary>
+    [Fact]
+    public async Task ReadmeExampleRuns()
+    {
+        using var encoder = TextEncoder.Open(MiniLm.OnnxPath);
+        float[][] vectors = encoder.Embed(["first text", "second text"]);
+        float cos = TextEncoder.CosineSimilarity(vectors[0], vectors[1]);
+        using var generator = new SharpLMEmbeddingGenerator(MiniLm.OnnxPath);
+        var embeddings = await generator.GenerateAsync(["first text", "second text"]);
+        Assert.Equal(2, embeddings.Count);
+        Assert.InRange(cos, 0.3f, 0.99f);
+        Assert.True(Math.Abs(cos - TextEncoder.CosineSimilarity(embeddings[0].Vector.Span, embeddings[1].Vector.Span)) < 1e-6f);
+    }
+
     [Fact]
     public async Task EmbeddingGeneratorReturnsTheEncodersEmbeddings()
     {
