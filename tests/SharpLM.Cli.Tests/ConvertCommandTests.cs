@@ -53,6 +53,28 @@ public sealed class ConvertCommandTests
         Assert.Equal(new FileInfo(gguf).Length, a.RootElement.GetProperty("file_bytes").GetInt64());
     }
 
+    [Theory]
+    [InlineData("q8_0")]
+    [InlineData("q4_0")]
+    public async Task Requantizing_an_f32_gguf_gives_the_same_bytes_as_converting_directly(string type)
+    {
+        var dir = TestPaths.NewTempDir();
+        var hf = TinyHf.Create(Path.Combine(dir, "hf"), "mistral", DType.BF16);
+        string f32 = Path.Combine(dir, "f32.gguf"), direct = Path.Combine(dir, "direct.gguf"), requant = Path.Combine(dir, "requant.gguf");
+        Assert.Equal(0, (await Run("convert", "--from", hf, "--to", f32, "--type", "f32", "--quiet")).Rc);
+        Assert.Equal(0, (await Run("convert", "--from", hf, "--to", direct, "--type", type, "--quiet")).Rc);
+        var (rc, _, err) = await Run("convert", "--from", f32, "--to", requant, "--type", type, "--quiet");
+        Assert.True(rc == 0, err);
+        using var a = GgufFile.Open(direct);
+        using var b = GgufFile.Open(requant);
+        Assert.Equal(a.TensorList.Select(t => (t.Name, t.Type)), b.TensorList.Select(t => (t.Name, t.Type)));
+        Assert.Equal(a.MetadataList.Select(kv => kv.Key).Order(), b.MetadataList.Select(kv => kv.Key).Order());
+        foreach (var t in a.TensorList) Assert.True(Bytes(t).SequenceEqual(Bytes(b.Tensors[t.Name])), $"{t.Name} differs");
+        Assert.Equal(new FileInfo(direct).Length, new FileInfo(requant).Length);
+    }
+
+    private static unsafe ReadOnlySpan<byte> Bytes(SharpLM.Formats.TensorInfo t) => new((void*)t.Data, checked((int)t.ByteLength));
+
     [Fact]
     public async Task Bad_usage_and_bad_folders_are_clear_errors()
     {
