@@ -259,6 +259,7 @@ public sealed partial class Tokenizer
             var ids = t_ids ??= new List<int>(256);
             ids.Clear();
             EncodeIdsNoPost(text, ids);
+            if (ids.Capacity > 1 << 20) t_ids = null; // do not keep a huge buffer per thread
             if (_postProcessor is null or ByteLevelProcessor) return [.. ids];
             int n = ids.Count;
             var strings = new string[n];
