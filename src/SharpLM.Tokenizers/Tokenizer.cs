@@ -478,18 +478,17 @@ public sealed partial class Tokenizer
         return new Encoding([.. ids], [.. toks], [.. offs], types, new int[count], ones, seq);
     }
 
-    // tok-extra hook: the ids-only fast path for byte-level BPE pipelines with the known split patterns
-    // (PreTokenizers/FastByteLevel.cs, hand-written scanners); lazy so loading stays cheap.
-    private Lazy<FastByteLevel?> FastExtra => _fastLazy ??= new Lazy<FastByteLevel?>(() => FastByteLevel.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
-    private Lazy<FastByteLevel?>? _fastLazy;
+    // tok-extra hook: the ids-only fast paths (PreTokenizers/FastPaths.cs: byte-level BPE with the known split
+    // patterns, SentencePiece BPE); lazy so loading stays cheap. Each checks its normalizer's form itself.
+    private Lazy<IFastIdsEncoder?> FastExtra => _fastLazy ??= new Lazy<IFastIdsEncoder?>(() => FastPaths.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
+    private Lazy<IFastIdsEncoder?>? _fastLazy;
 
     /// <summary>Ids of one sequence (no post-processing, no offsets) through the fastest path that applies.</summary>
     private void EncodeIdsNoPost(ReadOnlySpan<char> text, List<int> ids)
     {
-        // string.IsNormalized is a no-op under InvariantGlobalization, so gate on our own check first.
-        bool trivially = _normalizer == null
-            || (_normalizer is UnicodeNormalizer u && UnicodeNormalization.IsTriviallyNormalized(text, u.Form));
-        if (trivially && FastExtra.Value is { } f && f.TryEncodeIds(text, out var fastIds))
+        // The tok-extra fast paths check the normalizer's form themselves (string.IsNormalized is a no-op under
+        // InvariantGlobalization, so they use UnicodeNormalization).
+        if (FastExtra.Value is { } f && f.TryEncodeIds(text, out var fastIds))
         {
             ids.AddRange(fastIds);
             return;

@@ -133,6 +133,9 @@ internal sealed class ReplaceNormalizer : INormalizer
     private readonly string? _literal;
     public string Content { get; }
 
+    /// <summary>The literal pattern, or null for a regex (read by the tok-extra fast paths).</summary>
+    internal string? Literal => _literal;
+
     public ReplaceNormalizer(string pattern, bool isRegex, string content)
     {
         _regex = isRegex ? RegexCache.Get(pattern) : RegexCache.Literal(pattern);
