@@ -259,7 +259,7 @@ public sealed partial class Tokenizer
             var ids = t_ids ??= new List<int>(256);
             ids.Clear();
             EncodeIdsNoPost(text, ids);
-            if (_postProcessor is null or ByteLevelProcessor) return [.. ids];
+            if (_postProcessor is null or ByteLevelProcessor || !addSpecialTokens) return [.. ids]; // without specials a post-processor leaves the ids as they are
             int n = ids.Count;
             var strings = new string[n];
             Array.Fill(strings, "");
