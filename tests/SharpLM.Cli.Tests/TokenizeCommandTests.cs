@@ -131,6 +131,26 @@ public class TokenizeCommandTests
         Assert.True(doc.RootElement.GetProperty("tokens").GetInt32() > 5000);
     }
 
+    /// <summary>A tiny rank file: the 256 bytes (rank = byte value), then "He" 256, "ll" 257, "Hell" 258. tiktoken's
+    /// merge of "Hello": H e l l o -> (He) l l o -> He (ll) o -> (Hell) o, so ids 258 111 ('o' = 111).</summary>
+    [Fact]
+    public async Task TokenizeAndDetokenizeATiktokenFile()
+    {
+        var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "gpt2.tiktoken");
+        var lines = Enumerable.Range(0, 256).Select(b => $"{Convert.ToBase64String([(byte)b])} {b}")
+            .Append($"{Convert.ToBase64String("He"u8.ToArray())} 256")
+            .Append($"{Convert.ToBase64String("ll"u8.ToArray())} 257")
+            .Append($"{Convert.ToBase64String("Hell"u8.ToArray())} 258");
+        await File.WriteAllLinesAsync(path, lines);
+        var (rc, o, e) = await Run("tokenize", "--tokenizer", path, "--text", "Hello");
+        Assert.True(rc == 0, e);
+        Assert.Equal("258 111", o.TrimEnd('\n'));
+        (rc, o, e) = await Run("detokenize", "--tokenizer", path, "--ids", "258 111 32 72");
+        Assert.True(rc == 0, e);
+        Assert.Equal("Hello H", o.TrimEnd('\r', '\n'));
+    }
+
     [Fact]
     public async Task MissingTokenizerFileIsAClearError()
     {
