@@ -19,13 +19,13 @@ internal sealed class TrainCommand : ICliCommand
 {
     public string Name => "train";
     public string Description => "Train a small LLaMA or GPT-2 from scratch on a text file (pure C#)";
-    public string Usage => "--data FILE --out DIR [--tokenizer bytes | --vocab-size N] [--arch llama|gpt2|bert] [--dim D] [--layers L] [--heads H] [--kv-heads K] [--ffn F] [--context T] [--batch B] [--grad-accum A] [--steps N] [--lr LR] [--min-lr LR] [--warmup W] [--schedule cosine|linear|constant] [--weight-decay WD] [--grad-clip C] [--optimizer adamw|sgd] [--seed S] [--threads N] [--eval-every N] [--resume DIR] [--export-gguf FILE] [--json]";
+    public string Usage => "--data FILE --out DIR [--tokenizer PATH|bytes | --vocab-size N] [--arch llama|gpt2|bert] [--dim D] [--layers L] [--heads H] [--kv-heads K] [--ffn F] [--context T] [--batch B] [--grad-accum A] [--steps N] [--lr LR] [--min-lr LR] [--warmup W] [--schedule cosine|linear|constant] [--weight-decay WD] [--grad-clip C] [--optimizer adamw|sgd] [--seed S] [--threads N] [--eval-every N] [--resume DIR] [--export-gguf FILE] [--json]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("data", "UTF-8 text file to train on (the last 10% is held out for validation)"),
         new("out", "output folder: checkpoint/, loss.csv, loss.png"),
-        new("tokenizer", "'bytes' (UTF-8 bytes, vocabulary 256); a tokenizer.json path needs SharpLM.Tokenizers' loader (not in this build yet)"),
+        new("tokenizer", "a tokenizer.json (or a folder holding one), or 'bytes' (UTF-8 bytes, vocabulary 256; the default)"),
         new("vocab-size", "train a byte-level BPE tokenizer with this many tokens on the data (default: bytes)"),
         new("arch", "llama (default), gpt2, or bert (masked-LM: 15% chosen, 80/10/10 [MASK]/random/same; [MASK] = the last id)"),
         new("dim", "model width C (default 128)"),
@@ -76,29 +76,27 @@ internal sealed class TrainCommand : ICliCommand
             resumeState = TrainCheckpoint.ReadState(resumeDir);
         }
 
-        // tokenizer: bytes, a BBPE trained on the data, or (on resume) whatever the checkpoint used
-        int vocabSize = resumeState?["tokenizer_vocab"]?.GetValue<int>() ?? args.Int("vocab-size", 0, min: 0, max: 1 << 20);
-        string tokName = args.String("tokenizer") ?? "bytes";
-        if (tokName != "bytes")
-            throw new NotSupportedException($"--tokenizer '{tokName}': loading a tokenizer.json needs SharpLM.Tokenizers' Tokenizer, which this build does not have yet; use --tokenizer bytes or --vocab-size N");
+        // tokenizer: the checkpoint's (resume), a tokenizer.json, a BBPE trained on the data, or raw bytes
         ulong seed = (ulong)args.Long("seed", 1337, min: 0);
+        int vocabSize = args.Int("vocab-size", 0, min: 0, max: 1 << 20);
+        string? tokPath = args.String("tokenizer");
         ITextTokenizer tokenizer;
-        if (vocabSize > 256)
+        if (resumeDir != null)
+        {
+            if (args.Has("tokenizer") || args.Has("vocab-size")) throw new CliUsageException("--resume uses the checkpoint's tokenizer: drop --tokenizer/--vocab-size");
+            var saved = Path.Combine(resumeDir, TrainCheckpoint.TokenizerFile);
+            tokenizer = File.Exists(saved) ? HfTextTokenizer.FromFile(saved) : new ByteTokenizer();
+        }
+        else if (tokPath is not null and not "bytes") tokenizer = HfTextTokenizer.FromFile(tokPath);
+        else if (vocabSize > 256)
         {
             if (!json) await err.WriteLineAsync($"training a byte-level BPE tokenizer with {vocabSize} tokens on {dataPath} ...").ConfigureAwait(false);
             var trained = BpeTrainer.Train(text.Split('\n').Select(l => l + "\n"),
                 new BpeTrainerOptions { VocabSize = vocabSize, SpecialTokens = ["<|endoftext|>"] }, ct: context.CancellationToken);
-            tokenizer = new BpeTextTokenizer(trained);
+            tokenizer = new HfTextTokenizer(trained.ToTokenizerJson(), $"BPE trained on {dataPath}");
         }
-        else if (vocabSize is > 0 and < 256) throw new CliUsageException($"--vocab-size must be above 256 (the byte tokens), got {vocabSize}");
+        else if (vocabSize is > 0 and <= 256) throw new CliUsageException($"--vocab-size must be above 256 (the byte tokens), got {vocabSize}");
         else tokenizer = new ByteTokenizer();
-        if (resumeDir != null)
-        {
-            var saved = Path.Combine(resumeDir, TrainCheckpoint.TokenizerFile);
-            string? savedJson = File.Exists(saved) ? await File.ReadAllTextAsync(saved, context.CancellationToken).ConfigureAwait(false) : null;
-            if (savedJson != tokenizer.TokenizerJson)
-                throw new InvalidDataException($"the tokenizer rebuilt from '{dataPath}' differs from the one in {resumeDir}: resume with the same --data");
-        }
 
         int[] tokens = tokenizer.Encode(text);
         TrainOptions options;
@@ -146,7 +144,6 @@ internal sealed class TrainCommand : ICliCommand
                 : new Trainer(spec, options, data, tokenizer, outDir);
         }
         catch (ArgumentException e) { throw new CliUsageException(e.Message); }
-        trainer.TokenizerVocabSize = vocabSize > 256 ? vocabSize : 0;
         if (!json)
             await err.WriteLineAsync(
                 FormattableString.Invariant($"{spec.Arch}: {trainer.Model.Parameters.Count:N0} parameters, vocab {spec.Vocab}, context {spec.Context}; data: {data.TrainTokens:N0} train + {data.ValTokens:N0} validation tokens; ") +

@@ -30,6 +30,7 @@ internal sealed class AddedVocabulary
         var ordered = new List<AddedToken>();
         var specials = new List<AddedToken>();
         var others = new List<AddedToken>();
+        int maxId = -1;
         foreach (var t in tokens)
         {
             if (t.Content.Length == 0 || _byContent.ContainsKey(t.Content)) continue;
@@ -37,9 +38,10 @@ internal sealed class AddedVocabulary
             if (model.TokenToId(t.Content) is int mid) id = mid;
             else
             {
-                int max = _byId.Count == 0 ? -1 : _byId.Keys.Max();
+                int max = maxId;
                 id = max < 0 ? model.VocabSize : (max >= model.VocabSize || model.VocabSize == 0 ? max + 1 : model.VocabSize);
             }
+            maxId = Math.Max(maxId, id);
             var token = t with { Id = id };
             _byContent[t.Content] = id;
             _byId[id] = token;

@@ -82,8 +82,6 @@ internal sealed class Trainer
     /// <summary>Hook for tests: runs before each optimizer step's forward passes.</summary>
     internal Action<int, ParameterSet<float>>? BeforeStep { get; set; }
     public double LastValLoss { get; private set; } = double.NaN;
-    /// <summary>Vocabulary size of the BBPE tokenizer trained for this run (0: bytes), saved so a resume rebuilds it.</summary>
-    public int TokenizerVocabSize { get; set; }
     public List<(int Step, double Loss, double Lr, double? Val)> History { get; } = [];
 
     private readonly TokenDataset _data;
@@ -236,7 +234,6 @@ internal sealed class Trainer
             ["data"] = _dataFingerprint,
             ["val_loss"] = double.IsFinite(LastValLoss) ? LastValLoss : null,
             ["sharplm"] = "train",
-            ["tokenizer_vocab"] = TokenizerVocabSize,
         };
         TrainCheckpoint.Save(CheckpointDir, Spec, Model.Parameters, Optimizer, state, _tokenizer.TokenizerJson);
     }

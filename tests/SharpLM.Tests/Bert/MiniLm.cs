@@ -20,6 +20,15 @@ internal static class MiniLm
         return new InferenceSession(OnnxPath, o);
     });
 
+    private static readonly Lazy<SharpLM.Models.Bert.BertModel> SharedModel = new(() =>
+    {
+        var (src, cfg) = SharpLM.Formats.Onnx.OnnxBert.Open(OnnxPath);   // kept open for the whole test run
+        return SharpLM.Models.Bert.BertModel.Create(src, cfg);
+    });
+
+    /// <summary>One MiniLM model shared by the tests (read-only; Forward is thread-safe).</summary>
+    public static SharpLM.Models.Bert.BertModel Model => SharedModel.Value;
+
     public static string OnnxPath => Path.Combine(Dir.Value, "model.onnx");
     public static string VocabPath => Path.Combine(Dir.Value, "vocab.txt");
 

@@ -64,7 +64,7 @@ public class GgufExportTests
     {
         var text = string.Join("\n", Enumerable.Repeat("the quick brown fox jumps over the lazy dog; the dog sleeps.", 20));
         var trained = BpeTrainer.Train([text], new BpeTrainerOptions { VocabSize = 300, SpecialTokens = ["<|endoftext|>"] });
-        var tok = new BpeTextTokenizer(trained);
+        var tok = new HfTextTokenizer(trained.ToTokenizerJson(), "trained");
         var (spec, m) = Build(tok.VocabSize, tied: true);
         var path = Path.Combine(TestPaths.NewTempDir(), "bpe.gguf");
         GgufExport.Write(path, spec, m.Parameters, tok);
@@ -75,6 +75,7 @@ public class GgufExportTests
         using var weights = LLama.LLamaWeights.LoadFromFile(new LLama.Common.ModelParams(path) { ContextSize = 32, GpuLayerCount = 0 });
         var cpp = weights.Tokenize(sample, false, false, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
         Assert.Equal(ids, cpp);
-        // (SharpLM's own GGUF tokenizer is checked once tok-core's loader is in: LlamaModel.Tokenize)
+        // SharpLM's LlamaModel reads tokenizers from GGUF once the Gguf tokenizer loader lands (today it reports none);
+        // then add: Assert.Equal(ids, LlamaModel.Load(path).Tokenize(sample, addBos: false)).
     }
 }

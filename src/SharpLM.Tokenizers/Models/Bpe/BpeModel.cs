@@ -63,6 +63,14 @@ internal sealed class BpeModel : IModel
         for (int b = 0; b < 256; b++) _byteIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out int bid) ? bid : -1;
         _unkId = unkToken != null && vocab.TryGetValue(unkToken, out int u) ? u : -1;
         _cacheSpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        _splitAtMetaspace = ContinuingSubwordPrefix == null && EndOfWordSuffix == null && !ignoreMerges
+            && vocab.ContainsKey("\u2581") && !vocab.Keys.Any(HasMetaspaceAfterOtherChar);
+    }
+
+    private static bool HasMetaspaceAfterOtherChar(string t)
+    {
+        for (int i = 1; i < t.Length; i++) if (t[i] == Metaspace && t[i - 1] != Metaspace) return true;
+        return false;
     }
 
     /// <summary>BPE from a vocabulary and ordered merges (rank = index in <paramref name="merges"/>). A merge whose
@@ -74,13 +82,20 @@ internal sealed class BpeModel : IModel
         var v = vocab is Dictionary<string, int> d && d.Comparer == StringComparer.Ordinal ? d : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
         int prefixLen = continuingSubwordPrefix?.Length ?? 0;
+        var span = v.GetAlternateLookup<ReadOnlySpan<char>>();
+        Span<char> stackBuf = stackalloc char[256];
         int rank = 0;
         foreach (var (a, b) in merges)
         {
             if (!v.TryGetValue(a, out int ia)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{a}' is not in the vocabulary.");
             if (!v.TryGetValue(b, out int ib)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{b}' is not in the vocabulary.");
-            string merged = a + (prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b[prefixLen..] : b);
-            if (!v.TryGetValue(merged, out int im)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{merged}' is not in the vocabulary.");
+            var bPart = prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b.AsSpan(prefixLen) : b.AsSpan();
+            int mlen = a.Length + bPart.Length;
+            Span<char> buf = mlen <= stackBuf.Length ? stackBuf : new char[mlen];
+            a.AsSpan().CopyTo(buf);
+            bPart.CopyTo(buf[a.Length..]);
+            if (!span.TryGetValue(buf[..mlen], out int im))
+                throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{buf[..mlen]}' is not in the vocabulary.");
             m.TryAdd(Key(ia, ib), (rank, im));
             rank++;
         }
@@ -141,14 +156,38 @@ internal sealed class BpeModel : IModel
     public void Tokenize(ReadOnlySpan<char> word, TokenSink sink)
     {
         if (word.IsEmpty) return;
+        if (_splitAtMetaspace && word.Length > 16)
+        {
+            // SentencePiece vocabularies have no token with '▁' after another char, so no merge crosses the
+            // point before such a '▁': BPE the pieces separately (and cache them) with the same result.
+            int start = 0;
+            for (int i = 1; i < word.Length; i++)
+            {
+                if (word[i] == Metaspace && word[i - 1] != Metaspace)
+                {
+                    TokenizeCached(word[start..i], sink, start);
+                    start = i;
+                }
+            }
+            TokenizeCached(word[start..], sink, start);
+            return;
+        }
+        TokenizeCached(word, sink, 0);
+    }
+
+    private const char Metaspace = '\u2581';
+    private readonly bool _splitAtMetaspace;
+
+    private void TokenizeCached(ReadOnlySpan<char> word, TokenSink sink, int offset)
+    {
         if (IgnoreMerges && _vocabSpan.TryGetValue(word, out int whole))
         {
-            sink.Add(whole, 0, word.Length);
+            sink.Add(whole, offset, offset + word.Length);
             return;
         }
         if (word.Length <= MaxCachedWordLength && _cacheSpan.TryGetValue(word, out var hit))
         {
-            for (int i = 0; i < hit.Length; i += 3) sink.Add(hit[i], hit[i + 1], hit[i + 2]);
+            for (int i = 0; i < hit.Length; i += 3) sink.Add(hit[i], offset + hit[i + 1], offset + hit[i + 2]);
             return;
         }
         int before = sink.Count;
@@ -164,6 +203,14 @@ internal sealed class BpeModel : IModel
                 entry[3 * i + 2] = sink.Ends[before + i];
             }
             if (_cache.TryAdd(word.ToString(), entry)) Interlocked.Increment(ref _cacheCount);
+        }
+        if (offset != 0)
+        {
+            for (int i = before; i < sink.Count; i++)
+            {
+                sink.Starts[i] += offset;
+                sink.Ends[i] += offset;
+            }
         }
     }
 

@@ -32,7 +32,8 @@ public sealed record TextEncoderOptions
     /// <summary>Threads of the process-wide kernel pool (set when the encoder opens); 0 leaves it as it is (all processors by default).</summary>
     public int Threads { get; init; }
 
-    /// <summary>Lower-case and strip accents before WordPiece (uncased models, e.g. all-MiniLM-L6-v2).</summary>
+    /// <summary>For a vocab.txt (no tokenizer.json): lower-case and strip accents before WordPiece (uncased models, e.g.
+    /// all-MiniLM-L6-v2); a tokenizer_config.json with "do_lower_case": false beside it turns this off.</summary>
     public bool LowerCase { get; init; } = true;
 
     /// <summary>Receives warnings (e.g. truncation); null ignores them.</summary>
@@ -86,27 +87,38 @@ public sealed class TextEncoder : IDisposable
         var loaded = BertLoader.Open(path, withMlmHead);
         try
         {
-            IEncoderTokenizer tok;
-            if (loaded.VocabTxt is { } vocab)
-            {
-                tok = new VocabTxtTokenizer(vocab, options.LowerCase);
-                if (loaded.Model.Config.VocabSize < File.ReadLines(vocab).Count())
-                    throw new InvalidDataException($"{vocab}: the vocabulary has more tokens than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocab.txt?");
-            }
-            else if (loaded.TokenizerJson is { } json)
-            {
-                tok = new SharpLmEncoderTokenizer(SharpLM.Tokenizers.Tokenizer.FromFile(json));
-            }
+            SharpLM.Tokenizers.Tokenizer hf;
+            if (loaded.TokenizerJson is { } json)
+                hf = SharpLM.Tokenizers.Tokenizer.FromFile(json);
+            else if (loaded.VocabTxt is { } vocab)
+                hf = SharpLM.Tokenizers.Tokenizer.FromVocabTxt(vocab, options.LowerCase && !CasedModel(Path.GetDirectoryName(vocab)!));
             else
-            {
-                throw new FileNotFoundException($"{path}: no vocab.txt or tokenizer.json beside the model; the encoder needs its vocabulary");
-            }
+                throw new FileNotFoundException($"{path}: no tokenizer.json or vocab.txt beside the model; the encoder needs its vocabulary");
+            if (hf.VocabSize > loaded.Model.Config.VocabSize)
+                throw new InvalidDataException($"{hf.SourceName}: the tokenizer has {hf.VocabSize} tokens, more than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocabulary for this model?");
+            var tok = new SharpLmEncoderTokenizer(hf);
             return new TextEncoder(loaded, tok, options);
         }
         catch
         {
             loaded.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>True when tokenizer_config.json beside the vocabulary says "do_lower_case": false (cased models).</summary>
+    private static bool CasedModel(string dir)
+    {
+        var path = Path.Combine(dir, "tokenizer_config.json");
+        if (!File.Exists(path)) return false;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+            return doc.RootElement.TryGetProperty("do_lower_case", out var v) && v.ValueKind == System.Text.Json.JsonValueKind.False;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
         }
     }
 

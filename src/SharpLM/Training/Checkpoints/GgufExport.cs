@@ -65,23 +65,25 @@ internal static class GgufExport
         string[] tokens;
         string[] merges;
         int specials;
+        HashSet<int>? specialSet = null;
         switch (tokenizer)
         {
-            case BpeTextTokenizer bpe:
-                tokens = [.. bpe.Tokens]; merges = [.. bpe.MergeStrings]; specials = bpe.SpecialCount;
+            case HfTextTokenizer hf when hf.ByteLevelBpe() is var (t, mg, sp):
+                tokens = t; merges = mg; specials = 0;
+                specialSet = sp;
                 break;
             case ByteTokenizer:
                 tokens = [.. Enumerable.Range(0, 256).Select(b => ByteLevelChars.Table[b].ToString())]; merges = []; specials = 0;
                 break;
             default:
-                throw new NotSupportedException($"GGUF export does not know how to write a {tokenizer.GetType().Name}");
+                throw new NotSupportedException($"GGUF export writes byte-level BPE tokenizers (and raw bytes); {(tokenizer is HfTextTokenizer h ? h.Source : tokenizer.GetType().Name)} is not one");
         }
         // the model's vocabulary may be larger than the tokenizer's: pad with unused tokens
         var all = new string[spec.Vocab];
         var types = new int[spec.Vocab];
         for (int i = 0; i < all.Length; i++)
         {
-            if (i < tokens.Length) { all[i] = tokens[i]; types[i] = (int)(i < specials ? GgufTokenType.Control : GgufTokenType.Normal); }
+            if (i < tokens.Length) { all[i] = tokens[i]; types[i] = (int)(i < specials || specialSet?.Contains(i) == true ? GgufTokenType.Control : GgufTokenType.Normal); }
             else { all[i] = $"[PAD{i}]"; types[i] = (int)GgufTokenType.Unused; }
         }
         w.Set(GgufKeys.TokenizerModel, "gpt2");
@@ -89,10 +91,11 @@ internal static class GgufExport
         w.Set(GgufKeys.Tokens, GgufArray.Of(all));
         w.Set(GgufKeys.TokenType, GgufArray.Of(types));
         w.Set(GgufKeys.Merges, GgufArray.Of(merges));
-        if (specials > 0)
+        int firstSpecial = specials > 0 ? 0 : specialSet is { Count: > 0 } ? specialSet.Min() : -1;
+        if (firstSpecial >= 0)
         {
-            w.Set(GgufKeys.BosId, 0u);
-            w.Set(GgufKeys.EosId, 0u);
+            w.Set(GgufKeys.BosId, (uint)firstSpecial);
+            w.Set(GgufKeys.EosId, (uint)firstSpecial);
         }
         w.Set(GgufKeys.AddBos, false);
     }
