@@ -85,6 +85,14 @@ public class TokenizeCommandTests
         (rc, o, _) = await Run("tokenize", "--tokenizer", Llama3, "--text", text, "--format", "pieces");
         Assert.Equal(0, rc);
         Assert.Equal("Hello Ġworld", o.TrimEnd('\n'));
+
+        // --lines with json: one object per input line.
+        (rc, o, e) = await Run("tokenize", "--tokenizer", Llama3, "--text", "Hello world\nsecond line\n", "--lines", "--format", "json");
+        Assert.True(rc == 0, e);
+        var objects = o.TrimEnd('\n').Split('\n');
+        Assert.Equal(2, objects.Length);
+        using var second = JsonDocument.Parse(objects[1]);
+        Assert.Equal(HfIds(Llama3, "second line"), string.Join(' ', second.RootElement.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32())));
     }
 
     [Fact]
