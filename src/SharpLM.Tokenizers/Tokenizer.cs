@@ -260,7 +260,7 @@ public sealed partial class Tokenizer
             ids.Clear();
             EncodeIdsNoPost(text, ids);
             if (ids.Capacity > 1 << 20) t_ids = null; // do not keep a huge buffer per thread
-            if (_postProcessor is null or ByteLevelProcessor) return [.. ids];
+            if (_postProcessor is null or ByteLevelProcessor || !addSpecialTokens) return [.. ids]; // without specials a post-processor leaves the ids as they are
             int n = ids.Count;
             var strings = new string[n];
             Array.Fill(strings, "");
