@@ -2,7 +2,7 @@
 """Golden data for SharpLM's BERT-family encoders, made with PyTorch and no `transformers` package.
 
 Run with Debian's python3-torch:  /usr/bin/python3 tools/bert_golden.py
-Writes tests/testdata/bert/<name>/{config.json, model.safetensors, golden.safetensors} for three tiny models with
+Writes tests/testdata/bert/<name>/{config.json, model.safetensors, vocab.txt, golden.safetensors, fill_mask.json} for three tiny models with
 seeded random weights:
   bert_mlm        BertForMaskedLM        (token + position + segment embeddings, post-LN, GELU erf, tied decoder)
   albert_mlm      AlbertForMaskedLM      (E=16 < H=32 factorized embedding, ONE layer shared by all 3 layers,
@@ -12,6 +12,8 @@ Tensor names and config.json keys follow Hugging Face so the same loader reads r
 golden.safetensors holds the inputs (input_ids, attention_mask, token_type_ids: I64, (B,T)) and outputs
 (hidden: F32 (B,T,H) last hidden states; logits: F32 (B,T,V) masked-LM logits); its __metadata__ carries
 magic "sharplm-bert-golden" and version GOLDEN_VERSION, checked by the C# test.
+fill_mask.json: ids and the top-5 tokens with probabilities for "Paris is the [MASK] of France." (the vocab holds
+whole words only, so WordPiece is a plain lower-cased split with punctuation on its own).
 Padded keys are masked with -inf before the softmax; padded query rows are computed but not compared.
 """
 import json
@@ -190,6 +192,38 @@ def forward(arch, p, d, ids, mask, types):
     return x, logits
 
 
+WORDS = ("paris france capital city , . the of and to in is was he for it with as his on be at by had are but from or she "
+         "an which you one we all were her would there their will when who him been has more if no out do so can what "
+         "up said about other into than its time only could new them").split()
+
+
+def write_vocab(path, V):
+    """[PAD] [UNK] [CLS] [SEP] [MASK] then whole words: WordPiece on this vocab is a plain split, as in the test."""
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS[: V - 5]
+    assert len(vocab) == V, len(vocab)
+    with open(path, "w") as f:
+        f.write("\n".join(vocab) + "\n")
+    return vocab
+
+
+FILL_TEXT = "Paris is the [MASK] of France."
+
+
+def fill_mask(arch, p, d, vocab, top=5):
+    """Top-k tokens for the one [MASK] of FILL_TEXT (lower-cased, punctuation split, every word in the vocab)."""
+    words = FILL_TEXT.lower().replace(".", " .").replace("[mask]", "[MASK]").split()
+    ids = [vocab.index("[CLS]")] + [vocab.index(w) for w in words] + [vocab.index("[SEP]")]
+    ids_t = torch.tensor([ids])
+    ones = torch.ones_like(ids_t)
+    with torch.no_grad():
+        _, logits = forward(arch, p, d, ids_t, ones, torch.zeros_like(ids_t))
+    pos = ids.index(vocab.index("[MASK]"))
+    probs = torch.softmax(logits[0, pos].double(), dim=-1)
+    best = torch.argsort(-probs, stable=True)[:top].tolist()
+    return {"magic": MAGIC, "version": GOLDEN_VERSION, "text": FILL_TEXT, "ids": ids,
+            "top": [{"token": vocab[i], "id": i, "probability": float(probs[i])} for i in best]}
+
+
 def main():
     torch.set_num_threads(1)
     for arch, seed in (("bert", 1), ("albert", 2), ("distilbert", 3)):
@@ -218,6 +252,10 @@ def main():
         write_safetensors(os.path.join(out, "golden.safetensors"),
                           {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
                            "hidden": hidden.float(), "logits": logits.float()}, meta)
+        vocab = write_vocab(os.path.join(out, "vocab.txt"), d["V"])
+        with open(os.path.join(out, "fill_mask.json"), "w") as f:
+            json.dump(fill_mask(arch, p, d, vocab), f, indent=2)
+            f.write("\n")
         print(f"{out}: {len(p)} tensors, hidden {tuple(hidden.shape)}, logits {tuple(logits.shape)}")
 
 

@@ -54,6 +54,44 @@ public sealed class ConvertCommandTests
     }
 
     [Fact]
+    public async Task The_tokenize_command_reads_the_converted_gguf_like_hf_tokenizers()
+    {
+        var dir = TestPaths.NewTempDir();
+        var hf = TinyHf.Create(Path.Combine(dir, "hf"), "mistral", DType.BF16, tied: true);
+        var gguf = Path.Combine(dir, "m.gguf");
+        Assert.Equal(0, (await Run("convert", "--from", hf, "--to", gguf, "--type", "q8_0", "--quiet")).Rc);
+        using var reference = new global::Tokenizers.DotNet.Tokenizer(Path.Combine(hf, "tokenizer.json"));
+        foreach (var text in new[] { "Hello world", "  two spaces, café 123 🤖" })
+        {
+            var (rc, output, err) = await Run("tokenize", "--tokenizer", gguf, "--text", text);
+            Assert.True(rc == 0, err);
+            Assert.Equal(string.Join(' ', reference.Encode(text)), output.Trim());
+        }
+    }
+
+    [Theory]
+    [InlineData("q8_0")]
+    [InlineData("q4_0")]
+    public async Task Requantizing_an_f32_gguf_gives_the_same_bytes_as_converting_directly(string type)
+    {
+        var dir = TestPaths.NewTempDir();
+        var hf = TinyHf.Create(Path.Combine(dir, "hf"), "mistral", DType.BF16);
+        string f32 = Path.Combine(dir, "f32.gguf"), direct = Path.Combine(dir, "direct.gguf"), requant = Path.Combine(dir, "requant.gguf");
+        Assert.Equal(0, (await Run("convert", "--from", hf, "--to", f32, "--type", "f32", "--quiet")).Rc);
+        Assert.Equal(0, (await Run("convert", "--from", hf, "--to", direct, "--type", type, "--quiet")).Rc);
+        var (rc, _, err) = await Run("convert", "--from", f32, "--to", requant, "--type", type, "--quiet");
+        Assert.True(rc == 0, err);
+        using var a = GgufFile.Open(direct);
+        using var b = GgufFile.Open(requant);
+        Assert.Equal(a.TensorList.Select(t => (t.Name, t.Type)), b.TensorList.Select(t => (t.Name, t.Type)));
+        Assert.Equal(a.MetadataList.Select(kv => kv.Key).Order(), b.MetadataList.Select(kv => kv.Key).Order());
+        foreach (var t in a.TensorList) Assert.True(Bytes(t).SequenceEqual(Bytes(b.Tensors[t.Name])), $"{t.Name} differs");
+        Assert.Equal(new FileInfo(direct).Length, new FileInfo(requant).Length);
+    }
+
+    private static unsafe ReadOnlySpan<byte> Bytes(SharpLM.Formats.TensorInfo t) => new((void*)t.Data, checked((int)t.ByteLength));
+
+    [Fact]
     public async Task Bad_usage_and_bad_folders_are_clear_errors()
     {
         var dir = TestPaths.NewTempDir();

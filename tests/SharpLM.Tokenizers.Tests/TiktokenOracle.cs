@@ -5,7 +5,8 @@ namespace SharpLM.Tokenizers.Tests;
 
 /// <summary>
 /// The tiktoken rank files that the Microsoft.ML.Tokenizers.Data.* packages embed (as deflated manifest resources
-/// "NAME.tiktoken.deflate" of their dlls), inflated once into the temp folder for SharpLM to load; and the
+/// "NAME.tiktoken.deflate" of their dlls, a "Capacity: N" line then one base64 token per line, rank = index),
+/// written once into the temp folder in the standard tiktoken form ("BASE64 RANK" per line) for SharpLM; and the
 /// Microsoft.ML.Tokenizers oracle for the same encoding.
 /// </summary>
 internal static class TiktokenOracle
@@ -27,14 +28,22 @@ internal static class TiktokenOracle
             };
             var asm = Assembly.Load(assembly);
             var name = asm.GetManifestResourceNames().Single(n => n.EndsWith(resource, StringComparison.Ordinal));
-            var dir = Path.Combine(Path.GetTempPath(), "sharplm-tests", "tiktoken");
+            var dir = Path.Combine(Path.GetTempPath(), "sharplm-tests", "tiktoken-v2");
             Directory.CreateDirectory(dir);
             var path = Path.Combine(dir, encoding + ".tiktoken");
             var tmp = path + "." + Environment.ProcessId + ".tmp";
             using (var s = asm.GetManifestResourceStream(name)!)
             using (var z = new DeflateStream(s, CompressionMode.Decompress))
-            using (var f = File.Create(tmp))
-                z.CopyTo(f);
+            using (var r = new StreamReader(z))
+            using (var w = new StreamWriter(tmp))
+            {
+                w.NewLine = "\n";
+                string? header = r.ReadLine();
+                if (header is null || !header.StartsWith("Capacity:", StringComparison.Ordinal)) throw new InvalidDataException($"{name}: unexpected first line '{header}'");
+                int rank = 0;
+                while (r.ReadLine() is { } line)
+                    if (line.Length > 0) w.WriteLine($"{line} {rank++}");
+            }
             File.Move(tmp, path, overwrite: true);
             Files[encoding] = path;
             return path;

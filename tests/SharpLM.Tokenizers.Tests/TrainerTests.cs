@@ -90,6 +90,41 @@ public class TrainerTests
         }
     }
 
+    private static void AssertSameIdsAsHf(string path, IEnumerable<string> texts)
+    {
+        using var hf = new global::Tokenizers.DotNet.Tokenizer(path);
+        var sharp = Tokenizer.FromFile(path);
+        int n = 0;
+        foreach (var text in texts)
+        {
+            var expected = hf.Encode(text).Select(u => (int)u).ToArray();
+            var actual = sharp.Encode(text).ToIdArray();
+            Assert.True(expected.SequenceEqual(actual),
+                $"text #{n} '{text}': HF [{string.Join(' ', expected)}] vs SharpLM [{string.Join(' ', actual)}]");
+            n++;
+        }
+    }
+
+    [Fact]
+    public void SameIdsInHuggingFaceAndSharpLmOnHeldOutLinesAndEdgeCases() =>
+        AssertSameIdsAsHf(Trained.Value.Path, HeldOut(200).Concat(EdgeCases));
+
+    [Fact]
+    public void Gpt2SplitWithBosTemplateGivesTheSameIdsInBoth()
+    {
+        var r = BpeTrainer.Train(TrainingSlice(150_000), new BpeTrainerOptions
+        {
+            VocabSize = 600,
+            SpecialTokens = ["<|endoftext|>", "<|begin|>"],
+            BosToken = "<|begin|>",
+            Split = TrainerSplit.Gpt2,
+        });
+        var path = Path.Combine(TestPaths.NewTempDir(), "tokenizer.json");
+        r.Save(path);
+        AssertSameIdsAsHf(path, HeldOut(100).Concat(EdgeCases).Append("a<|endoftext|>b"));
+        Assert.Equal(1, Tokenizer.FromFile(path).Encode("hello").Ids[0]);
+    }
+
     [Fact]
     public void RejectsBadOptions()
     {

@@ -56,6 +56,37 @@ internal static class FastSplit
     /// <summary>Disables the scanners (SHARPLM_FAST_SPLIT=0), e.g. to compare with the Regex path.</summary>
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("SHARPLM_FAST_SPLIT") != "0";
 
+    private sealed record CachedKind(string Pattern, bool Known, FastSplitKind Kind);
+
+    private static CachedKind? s_last;
+
+    /// <summary><see cref="TryGetKind"/> behind a one-entry cache on the pattern reference (the pre-tokenizer asks
+    /// for every piece), and off when <see cref="Enabled"/> is false.</summary>
+    public static bool TryGetKindCached(string pattern, out FastSplitKind kind)
+    {
+        var last = s_last;
+        if (last is null || !ReferenceEquals(last.Pattern, pattern))
+        {
+            FastSplitKind k = default;
+            bool known = Enabled && TryGetKind(pattern, out k);
+            s_last = last = new CachedKind(pattern, known, k);
+        }
+        kind = last.Kind;
+        return last.Known;
+    }
+
+    /// <summary>Every match as (start, end, isMatch = true), tiling <paramref name="text"/> (HF's split input).</summary>
+    public static void Matches(FastSplitKind kind, ReadOnlySpan<char> text, List<(int Start, int End, bool Match)> output)
+    {
+        int pos = 0;
+        while (pos < text.Length)
+        {
+            int len = MatchLength(kind, text, pos);
+            output.Add((pos, pos + len, true));
+            pos += len;
+        }
+    }
+
     /// <summary>Appends (start, length) of every match in <paramref name="text"/>, in order; they tile the text.</summary>
     public static void Split(FastSplitKind kind, ReadOnlySpan<char> text, List<(int Start, int Length)> matches)
     {

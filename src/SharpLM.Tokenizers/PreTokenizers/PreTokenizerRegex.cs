@@ -18,6 +18,9 @@ internal static class PreTokenizerRegex
         if (text.Length == 0) return;
         if (text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
         {
+            // tok-extra hook: hand-written scanners for the known split patterns (BMP text only; astral text takes
+            // the code-point projection below).
+            if (FastSplit.TryGetKindCached(pattern, out var kind)) { FastSplit.Matches(kind, text, output); return; }
             SplitHelper.RegexMatches(regex, text, output);
             return;
         }

@@ -6,7 +6,8 @@ namespace SharpLM.Tokenizers.Tiktoken;
 /// <summary>
 /// Reads a .tiktoken rank file: one "BASE64 RANK" per line (the base64 of the token's bytes, a space, its rank,
 /// which is also its id). Tokens are returned in GPT-2 byte-level form (each byte one char, e.g. " the" -> "Ġthe"),
-/// the form tokenizer.json vocabularies use.
+/// the form tokenizer.json vocabularies use. Also read: the variant the Microsoft.ML.Tokenizers.Data packages embed,
+/// a "Capacity: N" first line and then one BASE64 per line whose rank is its line index (from 0).
 /// </summary>
 internal static class TiktokenRanks
 {
@@ -24,17 +25,33 @@ internal static class TiktokenRanks
         using var reader = new StreamReader(stream, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false);
         var bytes = new byte[1024];
         var chars = new char[1024];
-        int lineNo = 0;
+        int lineNo = 0, implicitRank = 0;
+        bool implicitRanks = false;
         while (reader.ReadLine() is { } line)
         {
             lineNo++;
             if (line.Length == 0) continue;
+            if (lineNo == 1 && line.StartsWith("Capacity:", StringComparison.Ordinal))
+            {
+                implicitRanks = true;
+                continue;
+            }
             int sp = line.IndexOf(' ', StringComparison.Ordinal);
-            if (sp <= 0 || sp == line.Length - 1)
-                throw new InvalidDataException($"{name}: line {lineNo} is '{Clip(line)}'; expected 'BASE64 RANK'. Is this a .tiktoken rank file?");
-            var b64 = line.AsSpan(0, sp);
-            if (!int.TryParse(line.AsSpan(sp + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int rank))
-                throw new InvalidDataException($"{name}: line {lineNo}: rank '{Clip(line[(sp + 1)..])}' is not a non-negative integer.");
+            int rank;
+            ReadOnlySpan<char> b64;
+            if (implicitRanks)
+            {
+                b64 = line.AsSpan().TrimEnd();
+                rank = implicitRank++;
+            }
+            else
+            {
+                if (sp <= 0 || sp == line.Length - 1)
+                    throw new InvalidDataException($"{name}: line {lineNo} is '{Clip(line)}'; expected 'BASE64 RANK'. Is this a .tiktoken rank file?");
+                b64 = line.AsSpan(0, sp);
+                if (!int.TryParse(line.AsSpan(sp + 1).TrimEnd(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out rank))
+                    throw new InvalidDataException($"{name}: line {lineNo}: rank '{Clip(line[(sp + 1)..])}' is not a non-negative integer.");
+            }
             if (Base64.GetMaxDecodedFromUtf8Length(b64.Length) > bytes.Length) throw new InvalidDataException($"{name}: line {lineNo}: token of {b64.Length} base64 chars is too long.");
             if (!Convert.TryFromBase64Chars(b64, bytes, out int n) || n == 0)
                 throw new InvalidDataException($"{name}: line {lineNo}: '{Clip(b64.ToString())}' is not valid base64.");

@@ -140,9 +140,17 @@ internal sealed class Trainer
         for (int i = 0; i < nb; i++)
         {
             _data.ValBatch(i, b, x, y);
+            if (Spec.IsMlm) Mask(x, y, -1 - i);
             sum += Model.Forward(x, y, b, t);
         }
         return sum / nb;
+    }
+
+    /// <summary>MLM: x (clean windows) becomes the corrupted input, y the targets at chosen positions.</summary>
+    private void Mask(int[] x, int[] y, long batchIndex)
+    {
+        var clean = (int[])x.Clone();
+        MlmMasking.Apply(clean, x, y, Spec.Vocab - 1, _tokenizer.VocabSize, Options.Seed, batchIndex);
     }
 
     public void Run(Action<TrainStepInfo>? onStep = null, CancellationToken ct = default)
@@ -176,6 +184,7 @@ internal sealed class Trainer
                 for (int m = 0; m < a; m++)
                 {
                     _data.TrainBatch((long)step * a + m, b, x, y);
+                    if (Spec.IsMlm) Mask(x, y, (long)step * a + m);
                     double l = Model.Forward(x, y, b, t);
                     if (!double.IsFinite(l)) Diverged(step, l, lastGood);
                     Model.Backward(1.0 / a);
@@ -190,9 +199,11 @@ internal sealed class Trainer
                 double? val = null;
                 if ((o.EvalEvery > 0 && done % o.EvalEvery == 0) || done == o.Steps)
                 {
+                    sw.Stop(); // tokens/s counts training only
                     val = LastValLoss = Evaluate();
                     SaveCheckpoint();
                     lastGood = done;
+                    sw.Start();
                 }
                 History.Add((done, loss, lr, val));
                 csv.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{done},{loss:R},{(val is double v ? v.ToString("R", CultureInfo.InvariantCulture) : "")},{lr:R},{norm:R}"));

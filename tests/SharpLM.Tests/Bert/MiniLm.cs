@@ -13,12 +13,21 @@ namespace SharpLM.Tests.Bert;
 internal static class MiniLm
 {
     private static readonly Lazy<string> Dir = new(Extract);
-    private static readonly Lazy<BertTokenizer> Tok = new(() => BertTokenizer.Create(VocabPath, new BertOptions { LowerCaseBeforeTokenization = true }));
+    private static readonly Lazy<BertTokenizer> Tok = new(() => BertTokenizer.Create(VocabPath, new BertOptions { LowerCaseBeforeTokenization = true, RemoveNonSpacingMarks = true }));
     private static readonly Lazy<InferenceSession> Ort = new(() =>
     {
         var o = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
         return new InferenceSession(OnnxPath, o);
     });
+
+    private static readonly Lazy<SharpLM.Models.Bert.BertModel> SharedModel = new(() =>
+    {
+        var (src, cfg) = SharpLM.Formats.Onnx.OnnxBert.Open(OnnxPath);   // kept open for the whole test run
+        return SharpLM.Models.Bert.BertModel.Create(src, cfg);
+    });
+
+    /// <summary>One MiniLM model shared by the tests (read-only; Forward is thread-safe).</summary>
+    public static SharpLM.Models.Bert.BertModel Model => SharedModel.Value;
 
     public static string OnnxPath => Path.Combine(Dir.Value, "model.onnx");
     public static string VocabPath => Path.Combine(Dir.Value, "vocab.txt");
@@ -39,6 +48,92 @@ internal static class MiniLm
             File.Move(tmp, dst, overwrite: true);
         }
         return dir;
+    }
+
+    private static readonly Lazy<global::Tokenizers.DotNet.Tokenizer> Hf = new(() => new global::Tokenizers.DotNet.Tokenizer(WriteBertTokenizerJson()));
+
+    /// <summary>
+    /// Hugging Face tokenizers (Rust, via Tokenizers.DotNet) configured exactly as bert-base-uncased's tokenizer.json
+    /// (BertNormalizer lowercase + accent stripping, BertPreTokenizer, WordPiece, [CLS] $A [SEP]) over MiniLM's vocab.txt.
+    /// </summary>
+    public static int[] HfIds(string text) { lock (Hf) return [.. Hf.Value.Encode(text).Select(i => (int)i)]; }
+
+    private static string WriteBertTokenizerJson()
+    {
+        var vocab = File.ReadAllLines(VocabPath);
+        var path = Path.Combine(Dir.Value, "tokenizer.hf-oracle.json");
+        using var stream = File.Create(path);
+        using var w = new System.Text.Json.Utf8JsonWriter(stream);
+        w.WriteStartObject();
+        w.WriteString("version", "1.0");
+        w.WriteNull("truncation");
+        w.WriteNull("padding");
+        w.WriteStartArray("added_tokens");
+        foreach (var t in new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" })
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", Array.IndexOf(vocab, t));
+            w.WriteString("content", t);
+            w.WriteBoolean("single_word", false);
+            w.WriteBoolean("lstrip", false);
+            w.WriteBoolean("rstrip", false);
+            w.WriteBoolean("normalized", false);
+            w.WriteBoolean("special", true);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartObject("normalizer");
+        w.WriteString("type", "BertNormalizer");
+        w.WriteBoolean("clean_text", true);
+        w.WriteBoolean("handle_chinese_chars", true);
+        w.WriteNull("strip_accents");
+        w.WriteBoolean("lowercase", true);
+        w.WriteEndObject();
+        w.WriteStartObject("pre_tokenizer");
+        w.WriteString("type", "BertPreTokenizer");
+        w.WriteEndObject();
+        w.WriteStartObject("post_processor");
+        w.WriteString("type", "TemplateProcessing");
+        w.WriteStartArray("single");
+        foreach (var (kind, id) in new[] { ("SpecialToken", "[CLS]"), ("Sequence", "A"), ("SpecialToken", "[SEP]") })
+        {
+            w.WriteStartObject();
+            w.WriteStartObject(kind);
+            w.WriteString("id", id);
+            w.WriteNumber("type_id", 0);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("pair");
+        w.WriteEndArray();
+        w.WriteStartObject("special_tokens");
+        foreach (var t in new[] { "[CLS]", "[SEP]" })
+        {
+            w.WriteStartObject(t);
+            w.WriteString("id", t);
+            w.WriteStartArray("ids");
+            w.WriteNumberValue(Array.IndexOf(vocab, t));
+            w.WriteEndArray();
+            w.WriteStartArray("tokens");
+            w.WriteStringValue(t);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteNull("decoder");
+        w.WriteStartObject("model");
+        w.WriteString("type", "WordPiece");
+        w.WriteString("unk_token", "[UNK]");
+        w.WriteString("continuing_subword_prefix", "##");
+        w.WriteNumber("max_input_chars_per_word", 100);
+        w.WriteStartObject("vocab");
+        for (int i = 0; i < vocab.Length; i++) if (vocab[i].Length > 0) w.WriteNumber(vocab[i], i);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndObject();
+        return path;
     }
 
     public static int[] Ids(string text) => [.. Tok.Value.EncodeToIds(text, addSpecialTokens: true, considerPreTokenization: true, considerNormalization: true)];

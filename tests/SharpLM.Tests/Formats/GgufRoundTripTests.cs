@@ -197,3 +197,37 @@ public sealed class GgufRoundTripTests
 
     private static unsafe ReadOnlySpan<byte> Bytes(SharpLM.Formats.TensorInfo t) => new((void*)t.Data, checked((int)t.ByteLength));
 }
+
+public sealed class GgufVersionTests
+{
+    [Fact]
+    public void Version_2_files_are_read_like_version_3()
+    {
+        // v2 and v3 share the little-endian layout (v3 only allowed big-endian files, which carry a swapped version).
+        var ms = new MemoryStream();
+        new GgufWriter().Set("general.architecture", "llama").Set("k", 7u).AddTensor("t", [2, 32], new float[64]).WriteTo(ms);
+        var b = ms.ToArray();
+        BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4), 2);
+        var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "v2.gguf");
+        File.WriteAllBytes(path, b);
+        using var f = GgufFile.Open(path);
+        Assert.Equal(2u, f.Version);
+        Assert.Equal(7, f.GetInt("k"));
+        Assert.Equal(new long[] { 2, 32 }, f.Tensors["t"].Shape);
+    }
+
+    [Fact]
+    public void A_big_endian_file_is_reported_as_such()
+    {
+        var ms = new MemoryStream();
+        new GgufWriter().Set("general.architecture", "llama").WriteTo(ms);
+        var b = ms.ToArray();
+        BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(4), 3);
+        var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "be.gguf");
+        File.WriteAllBytes(path, b);
+        var e = Assert.Throws<InvalidDataException>(() => GgufFile.Open(path));
+        Assert.Contains("big-endian", e.Message);
+    }
+}

@@ -55,11 +55,12 @@ public sealed class GgufTokenizerTests
     [Theory]
     [InlineData("tokenizer-llama3", 128000, 128001, "gpt2")]
     [InlineData("tokenizer-llama2", 1, 2, "llama")]
+    [InlineData("tokenizer-qwen3", -1, 151643, "gpt2")]
     public void Gguf_tokenizer_matches_hf_tokenizers_and_llama_cpp(string asset, int bos, int eos, string model)
     {
         var json = TestPaths.Asset("npm", asset, "models", "tokenizer.json");
         var dir = TestPaths.NewTempDir();
-        var path = WriteVocabGguf(json, dir, bos, eos);
+        var path = WriteVocabGguf(json, dir, bos < 0 ? null : bos, eos);
 
         Tokenizer ours;
         using (var f = GgufFile.Open(path))
@@ -67,7 +68,7 @@ public sealed class GgufTokenizerTests
             Assert.Equal(model, f.GetString(GgufKeys.TokenizerModel));
             ours = f.LoadTokenizer();
         }
-        Assert.Equal(bos, ours.BosId);
+        if (bos >= 0) Assert.Equal(bos, ours.BosId);
         Assert.Equal(eos, ours.EosId);
         using var hf = new global::Tokenizers.DotNet.Tokenizer(json);
         using var cpp = LLamaWeights.LoadFromFile(new ModelParams(path) { GpuLayerCount = 0, VocabOnly = true });
@@ -78,12 +79,18 @@ public sealed class GgufTokenizerTests
         {
             var mine = ours.EncodeToIds(text);
             var expected = hf.Encode(text).Select(x => (int)x).ToArray();
-            if (!mine.SequenceEqual(expected) && badHf++ == 0) firstHf = $"{Show(text)}: hf [{string.Join(' ', expected)}] ours [{string.Join(' ', mine)}]";
+            // Qwen's tokenizer.json applies NFC first; GGUF has no normalizer, and llama.cpp skips it too (it is
+            // compared on every text below), so text with combining marks is compared with llama.cpp only.
+            bool nfcDiffers = asset == "tokenizer-qwen3" && text.Any(c => c is >= '\u0300' and <= '\u036F');
+            if (!nfcDiffers && !mine.SequenceEqual(expected) && badHf++ == 0) firstHf = $"{Show(text)}: hf [{string.Join(' ', expected)}] ours [{string.Join(' ', mine)}]";
             var llama = cpp.NativeHandle.Tokenize(text, true, true, System.Text.Encoding.UTF8).Select(x => (int)x).ToArray();
-            if (!mine.SequenceEqual(llama) && badCpp++ == 0) firstCpp = $"{Show(text)}: llama.cpp [{string.Join(' ', llama)}] ours [{string.Join(' ', mine)}]";
+            // llama.cpp retypes control-looking normal tokens such as Qwen's "</s>" to CONTROL ("this is probably a bug
+            // in the model") and then matches them as specials; HF tokenizers and we keep them normal.
+            bool retyped = asset == "tokenizer-qwen3" && text.Contains("</s>", StringComparison.Ordinal);
+            if (!retyped && !mine.SequenceEqual(llama) && badCpp++ == 0) firstCpp = $"{Show(text)}: llama.cpp [{string.Join(' ', llama)}] ours [{string.Join(' ', mine)}]";
             var back = ours.Decode(mine);
             var hfBack = hf.Decode(expected.Select(x => (uint)x).ToArray());
-            if (back != hfBack && badDecode++ == 0) firstDecode = $"{Show(text)}: hf '{Show(hfBack)}' ours '{Show(back)}'";
+            if (!nfcDiffers && back != hfBack && badDecode++ == 0) firstDecode = $"{Show(text)}: hf '{Show(hfBack)}' ours '{Show(back)}'";
         }
         int n = Texts.Value.Count;
         Assert.True(badHf == 0, $"{asset}: {badHf}/{n} texts differ from HF tokenizers; first {firstHf}");

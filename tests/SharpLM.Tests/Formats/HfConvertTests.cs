@@ -97,6 +97,27 @@ public sealed class HfConvertTests
     }
 
     [Fact]
+    public void Llama_attention_biases_are_permuted_like_their_rows()
+    {
+        var dir = TestPaths.NewTempDir();
+        var hfDir = TinyHf.Create(Path.Combine(dir, "hf"), "llama", DType.F32, attentionBias: true);
+        var outPath = Path.Combine(dir, "out.gguf");
+        using var hf = HfModelFolder.Open(hfDir);
+        Assert.True(hf.Config.AttentionBias);
+        HfToGguf.Build(hf, new HfToGguf.Options(DType.F32)).Write(outPath);
+        using var g = GgufFile.Open(outPath);
+        foreach (var (gn, hn, heads) in new[] { ("blk.0.attn_q.bias", "model.layers.0.self_attn.q_proj.bias", TinyHf.NH), ("blk.0.attn_k.bias", "model.layers.0.self_attn.k_proj.bias", TinyHf.KVH), ("blk.0.attn_v.bias", "model.layers.0.self_attn.v_proj.bias", 0) })
+        {
+            var a = g.Tensors[gn].AsFloats().ToArray();
+            var b = hf.Weights.Tensors[hn].AsFloats().ToArray();
+            Assert.Equal(b.Length, a.Length);
+            for (int r = 0; r < a.Length; r++) Assert.Equal(b[heads > 0 ? HfToGguf.PermuteSourceRow(r, heads, a.Length) : r], a[r]);
+        }
+        using var weights = LLamaWeights.LoadFromFile(new ModelParams(outPath) { GpuLayerCount = 0 });
+        Assert.Equal(TinyHf.C, weights.EmbeddingSize);
+    }
+
+    [Fact]
     public void Llama3_rope_scaling_becomes_a_rope_freqs_tensor()
     {
         var dir = TestPaths.NewTempDir();
@@ -117,7 +138,7 @@ public sealed class HfConvertTests
     [Fact]
     public void Llama_cpp_tokenizes_like_hf_tokenizers_on_the_converted_vocab()
     {
-        var lines = File.ReadLines(TestPaths.Asset("brown.txt")).Where(l => l.Length > 0).Take(200).ToList();
+        var lines = File.ReadLines(TestPaths.Asset("brown.txt")).Where(l => l.Length > 0).Take(60).ToList(); // the full Brown comparison is GgufTokenizerTests'
         lines.AddRange(["Hello world", " leading space", "tabs\tand\nnewlines", "数字 123 4567", "émoji 🤖 ok", "  two  spaces", "<s> not special?"]);
         foreach (var modelType in new[] { "mistral", "qwen2" })
         {

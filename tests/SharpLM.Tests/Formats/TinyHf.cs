@@ -11,7 +11,7 @@ internal static class TinyHf
     public const int C = 64, L = 2, NH = 4, KVH = 2, F = 96;
 
     /// <summary>modelType "llama"/"mistral" (with the Mistral tokenizer.json) or "qwen2" (with the Llama-3 one, byte-level).</summary>
-    public static string Create(string dir, string modelType, DType weights = DType.BF16, bool tied = false, int shards = 1, bool llama3Rope = false)
+    public static string Create(string dir, string modelType, DType weights = DType.BF16, bool tied = false, int shards = 1, bool llama3Rope = false, bool attentionBias = false)
     {
         Directory.CreateDirectory(dir);
         bool spm = modelType != "qwen2";
@@ -39,6 +39,7 @@ internal static class TinyHf
             ["bos_token_id"] = spm ? 1 : 128000,
             ["eos_token_id"] = spm ? new[] { 2 } : new[] { 128001, 128009 },
             ["torch_dtype"] = "bfloat16",
+            ["attention_bias"] = attentionBias,
         };
         if (llama3Rope)
             cfg["rope_scaling"] = new Dictionary<string, object> { ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 64 };
@@ -63,7 +64,7 @@ internal static class TinyHf
             T(p + "self_attn.q_proj.weight", C, C);
             T(p + "self_attn.k_proj.weight", KVH * hs, C);
             T(p + "self_attn.v_proj.weight", KVH * hs, C);
-            if (modelType == "qwen2")
+            if (modelType == "qwen2" || attentionBias)
             {
                 T(p + "self_attn.q_proj.bias", C);
                 T(p + "self_attn.k_proj.bias", KVH * hs);

@@ -8,6 +8,7 @@ namespace SharpLM.Tests.Training;
 /// made by tools/train_golden.py): logits and loss within 1e-5, every gradient within 1e-4 relative, and the
 /// losses of 10 AdamW steps (warmup + cosine, weight decay on matrices, clipping) within 1e-4.
 /// </summary>
+[Collection("TrainParallel")]
 public class TorchGoldenTests
 {
     private static ITrainModel<float> Build(GoldenFile g)

@@ -196,6 +196,7 @@ internal sealed unsafe class GgufFile : IWeightSource
             r.Fail(0, $"bad magic 0x{magic:X8} ({Printable(magic)}), expected \"GGUF\": this is not a GGUF file");
         uint version = r.U32();
         if (version == 1) r.Fail(4, "GGUF version 1 is unsupported (it is obsolete); re-convert the model with a current llama.cpp");
+        if (version is 0x02000000 or 0x03000000) r.Fail(4, "this GGUF file is big-endian; only little-endian files are supported (convert it with gguf_convert_endian.py)");
         if (version is not (2 or 3)) r.Fail(4, $"unsupported GGUF version {version}, expected 2 or 3");
         long tensorsAt = r.Pos;
         ulong nTensors = r.U64();

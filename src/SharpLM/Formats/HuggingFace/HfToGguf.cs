@@ -154,6 +154,20 @@ internal static class HfToGguf
         return r;
     }
 
+    /// <summary>The type a matrix named <paramref name="name"/> with rows of <paramref name="cols"/> is stored as when
+    /// the file type is <paramref name="type"/>: the output matrix is the most sensitive, so 4-bit files keep it at
+    /// Q8_0 (Q4_0) or Q6_K (Q4_K) as llama-quantize does; rows that do not fill whole blocks fall back (k-quants to
+    /// Q8_0, then F16), as llama.cpp falls back.</summary>
+    public static DType StorageType(string name, DType type, long cols)
+    {
+        DType store = type;
+        if (store is DType.Q4_0 && name == "output.weight") store = DType.Q8_0;
+        if (store is DType.Q4_K && name == "output.weight") store = DType.Q6_K;
+        if (cols % DTypeInfo.BlockSize(store) != 0 && store is DType.Q4_K or DType.Q6_K) store = DType.Q8_0;
+        if (cols % DTypeInfo.BlockSize(store) != 0) store = DType.F16;
+        return store;
+    }
+
     private static void AddTensor(GgufWriter w, string name, TensorInfo t, HfConfig c, string arch, DType type)
     {
         if (t.Type is not (DType.F32 or DType.F16 or DType.BF16))
@@ -161,13 +175,7 @@ internal static class HfToGguf
         if (t.Shape.Length is 0 or > 2) throw new InvalidDataException($"tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], expected 1 or 2 dimensions");
         int rows = t.Shape.Length == 1 ? 1 : checked((int)t.Shape[0]);
         int cols = checked((int)t.Shape[^1]);
-        DType store = t.Shape.Length == 1 ? DType.F32 : type;
-        // The output matrix is the most sensitive: llama-quantize keeps it at Q6_K for 4-bit files; we use Q8_0 / Q6_K.
-        if (store is DType.Q4_0 && name == "output.weight") store = DType.Q8_0;
-        if (store is DType.Q4_K && name == "output.weight") store = DType.Q6_K;
-        // Rows that do not fill whole blocks fall back (llama.cpp falls back too): k-quants to Q8_0, then to F16.
-        if (cols % DTypeInfo.BlockSize(store) != 0 && store is DType.Q4_K or DType.Q6_K) store = DType.Q8_0;
-        if (cols % DTypeInfo.BlockSize(store) != 0) store = DType.F16;
+        DType store = t.Shape.Length == 1 ? DType.F32 : StorageType(name, type, cols);
 
         int heads = 0;
         if (arch == "llama" && (name.EndsWith("attn_q.weight", StringComparison.Ordinal) || name.EndsWith("attn_q.bias", StringComparison.Ordinal))) heads = c.NumAttentionHeads;
@@ -193,7 +201,7 @@ internal static class HfToGguf
             w.AddTensor(name, shape, store, (r, dst) =>
             {
                 int s = heads > 0 ? PermuteSourceRow(r, heads, rows) : r;
-                NaiveDequant.Row(t.Type, new ReadOnlySpan<byte>(basePtr + s * srcRowBytes, checked((int)srcRowBytes)), dst);
+                Kernels.Dequant.Row(t.Type, new ReadOnlySpan<byte>(basePtr + s * srcRowBytes, checked((int)srcRowBytes)), dst);
             });
         }
     }

@@ -132,7 +132,7 @@ internal static class Builtins
                 return string.Join(sep, items.Select(Values.Str));
             }
             case "list": return Values.Iterate(v).ToList();
-            case "reverse": return v is string rs ? new string(rs.Reverse().ToArray()) : Enumerable.Reverse(Values.Iterate(v)).ToList();
+            case "reverse": return v is string rs ? string.Concat(Values.CodePoints(rs).Reverse()) : Enumerable.Reverse(Values.Iterate(v)).ToList();
             case "capitalize": { var cs = Values.Str(v); return cs.Length == 0 ? cs : char.ToUpperInvariant(cs[0]) + cs[1..].ToLowerInvariant(); }
             case "title": return CultureInfo.InvariantCulture.TextInfo.ToTitleCase(Values.Str(v).ToLowerInvariant());
             case "replace":
@@ -157,14 +157,14 @@ internal static class Builtins
                     string sf when double.TryParse(sf.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double p) => p,
                     _ => Arg(a, kw, 0, "default", 0.0),
                 };
-            case "abs": return v is long l2 ? Math.Abs(l2) : Math.Abs(Values.ToDouble(v));
+            case "abs": return v is long l2 ? (object)Math.Abs(l2) : Math.Abs(Values.ToDouble(v));
             case "round": return Math.Round(Values.ToDouble(v), (int)(Arg(a, kw, 0, "precision", 0L) as long? ?? 0), MidpointRounding.ToEven);
             case "safe" or "e" or "escape": return v;
             case "items":
-                return v is Dictionary<string, object?> d2 ? d2.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList()
+                return v is Dictionary<string, object?> d2 ? d2.Select(kv => (object?)new PyTuple { kv.Key, kv.Value }).ToList()
                     : v is Undefined ? new List<object?>() : throw error($"the items filter needs a mapping, got {Values.TypeName(v)}");
             case "dictsort":
-                return v is Dictionary<string, object?> d3 ? d3.OrderBy(kv => kv.Key, StringComparer.OrdinalIgnoreCase).Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList()
+                return v is Dictionary<string, object?> d3 ? d3.OrderBy(kv => kv.Key, StringComparer.OrdinalIgnoreCase).Select(kv => (object?)new PyTuple { kv.Key, kv.Value }).ToList()
                     : throw error($"dictsort needs a mapping, got {Values.TypeName(v)}");
             case "map":
             {
@@ -304,7 +304,7 @@ internal static class Builtins
         {
             switch (name)
             {
-                case "items": result = d.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList(); return true;
+                case "items": result = d.Select(kv => (object?)new PyTuple { kv.Key, kv.Value }).ToList(); return true;
                 case "keys": result = d.Keys.Cast<object?>().ToList(); return true;
                 case "values": result = d.Values.ToList(); return true;
                 case "get":

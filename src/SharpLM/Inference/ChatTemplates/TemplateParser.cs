@@ -13,13 +13,15 @@ internal sealed record SetNode(int Pos, List<string> Targets, string? Attr, Expr
 internal sealed record SetBlockNode(int Pos, string Target, List<Node> Body) : Node(Pos);
 internal sealed record BreakNode(int Pos) : Node(Pos);
 internal sealed record ContinueNode(int Pos) : Node(Pos);
+/// <summary><c>{% macro name(a, b='x') %}...{% endmacro %}</c>: defines a function that renders its body.</summary>
+internal sealed record MacroNode(int Pos, string Name, List<(string Name, Expr? Default)> Params, List<Node> Body) : Node(Pos);
 /// <summary>A body rendered as is (HF's <c>{% generation %}</c> marker).</summary>
 internal sealed record BlockNode(int Pos, List<Node> Body) : Node(Pos);
 
 internal abstract record Expr(int Pos);
 internal sealed record LiteralExpr(int Pos, object? Value) : Expr(Pos);
 internal sealed record NameExpr(int Pos, string Name) : Expr(Pos);
-internal sealed record ListExpr(int Pos, List<Expr> Items) : Expr(Pos);
+internal sealed record ListExpr(int Pos, List<Expr> Items, bool IsTuple = false) : Expr(Pos);
 internal sealed record DictExpr(int Pos, List<(Expr Key, Expr Value)> Items) : Expr(Pos);
 internal sealed record AttrExpr(int Pos, Expr Obj, string Name) : Expr(Pos);
 internal sealed record ItemExpr(int Pos, Expr Obj, Expr Index) : Expr(Pos);
@@ -186,8 +188,31 @@ internal sealed class TemplateParser
                 ExpectEnd();
                 return new BlockNode(name.Pos, body);
             }
-            case "macro" or "call" or "filter" or "include" or "import" or "from" or "extends" or "block" or "with" or "raw" or "autoescape":
+            case "macro":
+            {
+                string macroName = ExpectName("a macro name");
+                Expect("(");
+                var ps = new List<(string, Expr?)>();
+                while (!Peek.Is(")"))
+                {
+                    string pn = ExpectName("a parameter name");
+                    Expr? dflt = null;
+                    if (Peek.Is("=")) { _t++; dflt = ParseExpression(); }
+                    ps.Add((pn, dflt));
+                    if (!Peek.Is(",")) break;
+                    _t++;
+                }
+                Expect(")");
+                ExpectEnd();
+                var body = ParseBody(["endmacro"], out var stop);
+                if (stop is null) throw Err("'macro' is never closed: expected '{% endmacro %}'", name);
+                ExpectEnd();
+                return new MacroNode(name.Pos, macroName, ps, body);
+            }
+            case "call" or "filter" or "include" or "import" or "from" or "extends" or "block" or "with" or "raw" or "autoescape":
                 throw Err($"the '{name.Text}' statement is not supported by SharpLM's chat template engine", name);
+            case "endif" or "endfor" or "else" or "elif" or "endset" or "endgeneration" or "endmacro":
+                throw Err($"unexpected '{{% {name.Text} %}}' with no open block to close", name);
             default:
                 throw Err($"unknown statement '{name.Text}'", name);
         }
@@ -232,7 +257,7 @@ internal sealed class TemplateParser
         if (!Peek.Is(",")) return first;
         var items = new List<Expr> { first };
         while (Peek.Is(",")) { _t++; if (Peek.Kind == TokKind.End) break; items.Add(ParseExpression()); }
-        return new ListExpr(first.Pos, items);
+        return new ListExpr(first.Pos, items, IsTuple: true);
     }
 
     public Expr ParseExpression() => ParseCondOrOr(allowCond: true);
@@ -325,16 +350,19 @@ internal sealed class TemplateParser
         return e;
     }
 
-    private Expr ParseUnary()
+    /// <summary>As Jinja2's parse_unary: "-3 | abs" is (-3) | abs; the operand of - takes no filters itself.</summary>
+    private Expr ParseUnary(bool withFilter = true)
     {
         var t = Peek;
+        Expr e;
         if (t.Kind == TokKind.Op && t.Text is "-" or "+")
         {
             _t++;
-            return new UnaryExpr(t.Pos, t.Text, ParseUnary());
+            e = new UnaryExpr(t.Pos, t.Text, ParseUnary(false));
         }
-        var e = ParsePostfix(ParsePrimary());
-        return ParseFiltersAndTests(e);
+        else e = ParsePrimary();
+        e = ParsePostfix(e);
+        return withFilter ? ParseFiltersAndTests(e) : e;
     }
 
     private Expr ParsePrimary()
@@ -365,13 +393,13 @@ internal sealed class TemplateParser
             case TokKind.Op when t.Text == "(":
             {
                 _t++;
-                if (Peek.Is(")")) { _t++; return new ListExpr(t.Pos, []); }
+                if (Peek.Is(")")) { _t++; return new ListExpr(t.Pos, [], IsTuple: true); }
                 var e = ParseExpression();
                 if (Peek.Is(","))
                 {
                     var items = new List<Expr> { e };
                     while (Peek.Is(",")) { _t++; if (Peek.Is(")")) break; items.Add(ParseExpression()); }
-                    e = new ListExpr(t.Pos, items);
+                    e = new ListExpr(t.Pos, items, IsTuple: true);
                 }
                 Expect(")");
                 return e;
@@ -503,8 +531,13 @@ internal sealed class TemplateParser
                 var args = new List<Expr>();
                 if (Peek.Is("(")) { _t++; var (a, _) = ParseArgs(); args = a; }
                 else if (Peek.Kind is TokKind.String or TokKind.Integer or TokKind.Float
-                         || (Peek.Kind == TokKind.Name && Peek.Text is not ("and" or "or" or "if" or "else" or "is" or "in" or "not")))
+                         || (Peek.Kind == TokKind.Op && Peek.Text is "[" or "{")
+                         || (Peek.Kind == TokKind.Name && Peek.Text is not ("and" or "or" or "else")))
+                {
+                    // as Jinja2's parse_test: one argument without parentheses ("is divisibleby 3"); only else/or/and end it
+                    if (Peek.IsName("is")) throw Err("you cannot chain multiple tests with 'is'", Peek);
                     args.Add(ParsePostfix(ParsePrimary()));
+                }
                 e = new TestExpr(t.Pos, e, name, args, negated);
             }
             else return e;

@@ -29,10 +29,11 @@ public sealed record TextEncoderOptions
     /// <summary>Texts per forward pass; texts are sorted by length first so padding stays small.</summary>
     public int BatchSize { get; init; } = 32;
 
-    /// <summary>Threads for attention; 0 = all processors.</summary>
+    /// <summary>Threads of the process-wide kernel pool (set when the encoder opens); 0 leaves it as it is (all processors by default).</summary>
     public int Threads { get; init; }
 
-    /// <summary>Lower-case and strip accents before WordPiece (uncased models, e.g. all-MiniLM-L6-v2).</summary>
+    /// <summary>For a vocab.txt (no tokenizer.json): lower-case and strip accents before WordPiece (uncased models, e.g.
+    /// all-MiniLM-L6-v2); a tokenizer_config.json with "do_lower_case": false beside it turns this off.</summary>
     public bool LowerCase { get; init; } = true;
 
     /// <summary>Receives warnings (e.g. truncation); null ignores them.</summary>
@@ -75,7 +76,7 @@ public sealed class TextEncoder : IDisposable
         if (options.MaxTokens < 0 || options.MaxTokens == 1) throw new ArgumentException($"MaxTokens must be 0 (the model's {max}) or at least 2, got {options.MaxTokens}", nameof(options));
         if (options.BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1, got {options.BatchSize}", nameof(options));
         MaxTokens = options.MaxTokens == 0 ? max : Math.Min(options.MaxTokens, max);
-        loaded.Model.Threads = options.Threads;
+        if (options.Threads > 0) Kernels.WorkerPool.SetSharedThreads(options.Threads);
     }
 
     /// <summary>Opens a model; <paramref name="withMlmHead"/> also binds the masked-LM head (needed by <see cref="FillMask"/>).</summary>
@@ -86,17 +87,38 @@ public sealed class TextEncoder : IDisposable
         var loaded = BertLoader.Open(path, withMlmHead);
         try
         {
-            var vocab = loaded.VocabTxt
-                ?? throw new FileNotFoundException($"{path}: no vocab.txt beside the model; the encoder needs its WordPiece vocabulary");
-            var tok = new VocabTxtTokenizer(vocab, options.LowerCase);
-            if (loaded.Model.Config.VocabSize < File.ReadLines(vocab).Count())
-                throw new InvalidDataException($"{vocab}: the vocabulary has more tokens than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocab.txt?");
+            SharpLM.Tokenizers.Tokenizer hf;
+            if (loaded.TokenizerJson is { } json)
+                hf = SharpLM.Tokenizers.Tokenizer.FromFile(json);
+            else if (loaded.VocabTxt is { } vocab)
+                hf = SharpLM.Tokenizers.Tokenizer.FromVocabTxt(vocab, options.LowerCase && !CasedModel(Path.GetDirectoryName(vocab)!));
+            else
+                throw new FileNotFoundException($"{path}: no tokenizer.json or vocab.txt beside the model; the encoder needs its vocabulary");
+            if (hf.VocabSize > loaded.Model.Config.VocabSize)
+                throw new InvalidDataException($"{hf.SourceName}: the tokenizer has {hf.VocabSize} tokens, more than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocabulary for this model?");
+            var tok = new SharpLmEncoderTokenizer(hf);
             return new TextEncoder(loaded, tok, options);
         }
         catch
         {
             loaded.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>True when tokenizer_config.json beside the vocabulary says "do_lower_case": false (cased models).</summary>
+    private static bool CasedModel(string dir)
+    {
+        var path = Path.Combine(dir, "tokenizer_config.json");
+        if (!File.Exists(path)) return false;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+            return doc.RootElement.TryGetProperty("do_lower_case", out var v) && v.ValueKind == System.Text.Json.JsonValueKind.False;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
         }
     }
 

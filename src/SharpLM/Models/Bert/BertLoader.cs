@@ -1,5 +1,6 @@
 using SharpLM.Formats;
 using SharpLM.Formats.Onnx;
+using SharpLM.Formats.Safetensors;
 
 namespace SharpLM.Models.Bert;
 
@@ -42,11 +43,14 @@ internal static class BertLoader
             dir = full;
             var config = Path.Combine(dir, "config.json");
             var st = Directory.GetFiles(dir, "*.safetensors").OrderBy(f => f, StringComparer.Ordinal).ToArray();
+            string? weights = File.Exists(Path.Combine(dir, "model.safetensors")) ? Path.Combine(dir, "model.safetensors")
+                : File.Exists(Path.Combine(dir, "model.safetensors.index.json")) ? dir
+                : st.Length == 1 ? st[0] : null;
             var onnx = new[] { Path.Combine(dir, "model.onnx"), Path.Combine(dir, "onnx", "model.onnx") }.FirstOrDefault(File.Exists);
-            if (File.Exists(config) && st.Length > 0)
+            if (File.Exists(config) && weights is not null)
             {
                 cfg = BertConfig.FromJsonFile(config);
-                src = OpenSafetensors(st.Length == 1 ? st[0] : dir);
+                src = OpenSafetensors(weights);
             }
             else if (onnx is not null)
             {
@@ -76,9 +80,5 @@ internal static class BertLoader
         }
     }
 
-    private static IWeightSource OpenSafetensors(string path) => SafetensorsHook?.Invoke(path)
-        ?? throw new NotSupportedException($"{path}: reading safetensors needs the engine's safetensors reader, which this build lacks; use an .onnx export");
-
-    /// <summary>Opens a safetensors file or sharded folder (set by the safetensors reader once it is part of the build; tests may set it).</summary>
-    internal static Func<string, IWeightSource>? SafetensorsHook { get; set; }
+    private static IWeightSource OpenSafetensors(string path) => SafetensorsModel.Open(path);
 }

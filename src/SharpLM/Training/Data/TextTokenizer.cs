@@ -9,6 +9,8 @@ internal interface ITextTokenizer
     int VocabSize { get; }
     int[] Encode(string text);
     string Decode(ReadOnlySpan<int> ids);
+    /// <summary>UTF-8 bytes the ids stand for (for bits per byte).</summary>
+    long ByteCount(ReadOnlySpan<int> ids);
     /// <summary>The tokenizer.json text, or null when the tokenizer has none (e.g. raw bytes).</summary>
     string? TokenizerJson { get; }
 }
@@ -24,5 +26,6 @@ internal sealed class ByteTokenizer : ITextTokenizer
         for (int i = 0; i < ids.Length; i++) bytes[i] = (byte)ids[i];
         return Encoding.UTF8.GetString(bytes);
     }
+    public long ByteCount(ReadOnlySpan<int> ids) => ids.Length;
     public string? TokenizerJson => null;
 }

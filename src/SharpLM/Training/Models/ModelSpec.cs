@@ -9,12 +9,16 @@ namespace SharpLM.Training.Models;
 internal sealed record ModelSpec(string Arch, int Vocab, int Dim, int Layers, int Heads, int KvHeads, int Ffn, int Context,
                                  bool TiedEmbeddings = true, double RopeTheta = 10000, double NormEps = 1e-5)
 {
-    public static readonly string[] Archs = ["llama", "gpt2"];
+    public static readonly string[] Archs = ["llama", "gpt2", "bert"];
+
+    /// <summary>BERT: the last vocabulary id is [MASK]; the loss is masked-LM.</summary>
+    public bool IsMlm => Arch == "bert";
 
     public ITrainModel<float> Create() => Arch switch
     {
         "llama" => new LlamaTrainer<float>(new LlamaTrainConfig(Vocab, Dim, Layers, Heads, KvHeads, Ffn, Context, RopeTheta, NormEps, TiedEmbeddings)),
         "gpt2" => new Gpt2Trainer<float>(new Gpt2TrainConfig(Vocab, Dim, Layers, Heads, Ffn, Context, NormEps)),
+        "bert" => new BertMlmTrainer<float>(new BertMlmConfig(Vocab, Dim, Layers, Heads, Ffn, Context, NormEps)),
         _ => throw new ArgumentException($"unknown architecture '{Arch}': expected one of {string.Join(", ", Archs)}"),
     };
 
@@ -24,6 +28,7 @@ internal sealed record ModelSpec(string Arch, int Vocab, int Dim, int Layers, in
         {
             case LlamaTrainer<float> l: l.Initialize(seed); break;
             case Gpt2Trainer<float> g: g.Initialize(seed); break;
+            case BertMlmTrainer<float> b: b.Initialize(seed); break;
             default: throw new NotSupportedException(m.GetType().Name);
         }
     }
@@ -31,7 +36,24 @@ internal sealed record ModelSpec(string Arch, int Vocab, int Dim, int Layers, in
     /// <summary>A Hugging Face config.json (LlamaForCausalLM or GPT2LMHeadModel) plus the fields SharpLM reads back.</summary>
     public JsonObject ToHfConfig()
     {
-        var o = Arch == "llama"
+        var o = Arch == "bert"
+            ? new JsonObject
+            {
+                ["architectures"] = new JsonArray("BertForMaskedLM"),
+                ["model_type"] = "bert",
+                ["vocab_size"] = Vocab,
+                ["hidden_size"] = Dim,
+                ["intermediate_size"] = Ffn,
+                ["num_hidden_layers"] = Layers,
+                ["num_attention_heads"] = Heads,
+                ["max_position_embeddings"] = Context,
+                ["type_vocab_size"] = 2,
+                ["layer_norm_eps"] = NormEps,
+                ["hidden_act"] = "gelu",
+                ["mask_token_id"] = Vocab - 1,
+                ["torch_dtype"] = "float32",
+            }
+            : Arch == "llama"
             ? new JsonObject
             {
                 ["architectures"] = new JsonArray("LlamaForCausalLM"),

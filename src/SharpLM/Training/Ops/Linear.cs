@@ -14,6 +14,11 @@ internal static unsafe class Linear
     {
         Check(x.Length, n * c, nameof(x)); Check(w.Length, oc * c, nameof(w)); Check(y.Length, n * oc, nameof(y));
         if (!bias.IsEmpty) Check(bias.Length, oc, nameof(bias));
+        if (typeof(T) == typeof(float) && TrainParallel.UseGemm)
+        {
+            LinearF32.Forward(LinearF32.AsF(x), LinearF32.AsF(w), LinearF32.AsF(bias), LinearF32.AsF(y), n, c, oc);
+            return;
+        }
         bool hasBias = !bias.IsEmpty;
         fixed (T* px = x, pw = w, pb = bias, py = y)
         {
@@ -41,6 +46,11 @@ internal static unsafe class Linear
         Check(dw.Length, oc * c, nameof(dw));
         if (!dx.IsEmpty) Check(dx.Length, n * c, nameof(dx));
         if (!dbias.IsEmpty) Check(dbias.Length, oc, nameof(dbias));
+        if (typeof(T) == typeof(float) && TrainParallel.UseGemm)
+        {
+            LinearF32.Backward(LinearF32.AsF(dy), LinearF32.AsF(x), LinearF32.AsF(w), LinearF32.AsF(dx), LinearF32.AsF(dw), LinearF32.AsF(dbias), n, c, oc);
+            return;
+        }
         bool hasDx = !dx.IsEmpty, hasDb = !dbias.IsEmpty;
         fixed (T* pdy = dy, px = x, pw = w, pdx = dx, pdw = dw, pdb = dbias)
         {

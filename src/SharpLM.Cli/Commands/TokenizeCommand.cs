@@ -1,0 +1,150 @@
+using System.Text;
+using System.Text.Json;
+using SharpLM.Tokenizers;
+
+namespace SharpLM.Cli.Commands;
+
+/// <summary>
+/// <c>sharplm tokenize --tokenizer PATH [--text TEXT | --file FILE] [--lines] [--no-special] [--format ids|pieces|json]</c>:
+/// prints the token ids (space separated, one line), or one line per input line with --lines.
+/// </summary>
+internal sealed class TokenizeCommand : ICliCommand
+{
+    public string Name => "tokenize";
+    public string Description => "Encode text to token ids with a tokenizer.json, vocab.txt, .tiktoken or .gguf vocabulary";
+    public string Usage => "--tokenizer PATH (--text TEXT | --file FILE) [--lines] [--no-special] [--format ids|pieces|json]";
+
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("tokenizer", "tokenizer.json, a folder holding one, vocab.txt, a .tiktoken rank file or a .gguf model"),
+        new("text", "the text to encode"),
+        new("file", "a UTF-8 file to encode ('-' reads standard input)"),
+        new("lines", "encode each line separately (without its newline); one output line per input line", IsFlag: true),
+        new("no-special", "do not add the special tokens the post-processor adds (BOS, [CLS] ...)", IsFlag: true),
+        new("format", "ids (default): ids separated by spaces; pieces: token strings; json: {ids,tokens,offsets}"),
+    ];
+
+    public async Task<int> RunAsync(CliArgs args, CliContext context)
+    {
+        var format = args.String("format") ?? "ids";
+        if (format is not ("ids" or "pieces" or "json"))
+            throw new CliUsageException($"--format must be ids, pieces or json, got '{format}'");
+        string tokenizerPath = args.Required("tokenizer");
+        string text = await ReadInputAsync(args, context.CancellationToken).ConfigureAwait(false);
+        var tokenizer = LoadTokenizer(tokenizerPath);
+        bool addSpecial = !args.Flag("no-special");
+        var sb = new StringBuilder();
+        if (args.Flag("lines"))
+        {
+            foreach (var line in SplitLines(text))
+            {
+                context.CancellationToken.ThrowIfCancellationRequested();
+                Format(tokenizer.Encode(line, addSpecial), format, sb);
+                sb.Append('\n');
+                if (sb.Length > 1 << 16)
+                {
+                    await context.Out.WriteAsync(sb.ToString()).ConfigureAwait(false);
+                    sb.Clear();
+                }
+            }
+        }
+        else
+        {
+            Format(tokenizer.Encode(text, addSpecial), format, sb);
+            sb.Append('\n');
+        }
+        await context.Out.WriteAsync(sb.ToString()).ConfigureAwait(false);
+        await context.Out.FlushAsync().ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>Loads a tokenizer from a file or from a folder that holds tokenizer.json (or vocab.txt, *.tiktoken, *.gguf).</summary>
+    internal static Tokenizer LoadTokenizer(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            string[] candidates = ["tokenizer.json", "vocab.txt"];
+            var found = candidates.Select(c => Path.Combine(path, c)).FirstOrDefault(File.Exists)
+                        ?? Directory.EnumerateFiles(path, "*.tiktoken").Order(StringComparer.Ordinal).FirstOrDefault()
+                        ?? Directory.EnumerateFiles(path, "*.gguf").Order(StringComparer.Ordinal).FirstOrDefault();
+            if (found is null)
+                throw new FileNotFoundException($"Folder '{path}' holds no tokenizer: expected tokenizer.json, vocab.txt, a .tiktoken or a .gguf file.");
+            path = found;
+        }
+        else if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Tokenizer '{path}' does not exist: give a tokenizer.json, a folder holding one, vocab.txt, a .tiktoken or a .gguf file.", path);
+        }
+        return Tokenizer.FromFile(path);
+    }
+
+    private static async Task<string> ReadInputAsync(CliArgs args, CancellationToken ct)
+    {
+        var text = args.String("text");
+        var file = args.String("file");
+        if (text != null && file != null) throw new CliUsageException("give either --text or --file, not both");
+        if (text != null) return text;
+        if (file is null) throw new CliUsageException("give the input with --text TEXT or --file FILE");
+        if (file == "-") return await Console.In.ReadToEndAsync(ct).ConfigureAwait(false);
+        if (!File.Exists(file)) throw new FileNotFoundException($"Input file '{file}' does not exist.", file);
+        return await File.ReadAllTextAsync(file, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Lines without their "\n" or "\r\n"; a final newline does not start another line.</summary>
+    internal static IEnumerable<string> SplitLines(string text)
+    {
+        int start = 0;
+        while (start < text.Length)
+        {
+            int nl = text.IndexOf('\n', start);
+            int end = nl < 0 ? text.Length : nl;
+            int e = end > start && text[end - 1] == '\r' ? end - 1 : end;
+            yield return text[start..e];
+            if (nl < 0) yield break;
+            start = nl + 1;
+        }
+    }
+
+    private static void Format(Tokenizers.Encoding e, string format, StringBuilder sb)
+    {
+        switch (format)
+        {
+            case "ids":
+                for (int i = 0; i < e.Ids.Count; i++)
+                {
+                    if (i > 0) sb.Append(' ');
+                    sb.Append(e.Ids[i]);
+                }
+                break;
+            case "pieces":
+                sb.AppendJoin(' ', e.Tokens);
+                break;
+            default:
+                using (var ms = new MemoryStream())
+                {
+                    using (var w = new Utf8JsonWriter(ms))
+                    {
+                        w.WriteStartObject();
+                        w.WriteStartArray("ids");
+                        foreach (var id in e.Ids) w.WriteNumberValue(id);
+                        w.WriteEndArray();
+                        w.WriteStartArray("tokens");
+                        foreach (var t in e.Tokens) w.WriteStringValue(t);
+                        w.WriteEndArray();
+                        w.WriteStartArray("offsets");
+                        foreach (var (s, end) in e.Offsets)
+                        {
+                            w.WriteStartArray();
+                            w.WriteNumberValue(s);
+                            w.WriteNumberValue(end);
+                            w.WriteEndArray();
+                        }
+                        w.WriteEndArray();
+                        w.WriteEndObject();
+                    }
+                    sb.Append(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+                }
+                break;
+        }
+    }
+}

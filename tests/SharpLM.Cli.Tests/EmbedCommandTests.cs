@@ -1,0 +1,70 @@
+namespace SharpLM.Cli.Tests;
+
+public class EmbedCommandTests
+{
+    [Fact]
+    public async Task JsonHasOneVectorPerTextInInputOrder()
+    {
+        string[] texts = ["hello", "A much longer sentence to force padding in the batch.", "short one"];
+        var (rc, o, e) = await EncoderCli.Run(["embed", "--model", "minilm", "--json", "--normalize", .. texts.SelectMany(t => new[] { "--text", t })]);
+        Assert.True(rc == 0, e);
+        var all = EncoderCli.ParseJsonVectors(o);
+        Assert.Equal(3, all.Length);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(384, all[i].Length);
+            Assert.InRange(Math.Sqrt(all[i].Sum(x => (double)x * x)), 0.9999, 1.0001);
+        }
+        // order: the last text alone gives the last vector
+        var (rc1, o1, _) = await EncoderCli.Run("embed", "--model", "minilm", "--json", "--normalize", "--text", texts[2]);
+        Assert.Equal(0, rc1);
+        var alone = EncoderCli.ParseJsonVectors(o1)[0];
+        float max = alone.Zip(all[2], (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(max < 1e-5f, $"text 2: alone vs batched max |diff| {max}");
+    }
+
+    [Fact]
+    public async Task FileInputPoolingAndPlainOutput()
+    {
+        var dir = SharpLM.Testing.TestPaths.NewTempDir();
+        var file = Path.Combine(dir, "texts.txt");
+        await File.WriteAllLinesAsync(file, ["first line", "", "second line"]);
+        var (rc, o, e) = await EncoderCli.Run("embed", "--model", "minilm", "--file", file, "--pooling", "mean-max");
+        Assert.True(rc == 0, e);
+        var lines = o.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.All(lines, l => Assert.Equal(768, l.Split(' ').Length));
+        // without --normalize the mean-pooled MiniLM vector is not unit length
+        var (_, o2, _) = await EncoderCli.Run("embed", "--model", "minilm", "--json", "--text", "first line");
+        var v = EncoderCli.ParseJsonVectors(o2)[0];
+        Assert.True(Math.Abs(Math.Sqrt(v.Sum(x => (double)x * x)) - 1) > 0.01);
+        Assert.Equal(v, lines[0].Split(' ').Take(384).Select(s => float.Parse(s, System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public async Task BadUsageAndInputsAreClearErrors()
+    {
+        var (rc, _, e) = await EncoderCli.Run("embed", "--model", "minilm");
+        Assert.Equal(2, rc);
+        Assert.Contains("nothing to embed", e, StringComparison.Ordinal);
+        (rc, _, e) = await EncoderCli.Run("embed", "--model", "minilm", "--text", "x", "--pooling", "median");
+        Assert.Equal(2, rc);
+        Assert.Contains("--pooling must be cls, mean, max or mean-max", e, StringComparison.Ordinal);
+        (rc, _, e) = await EncoderCli.Run("embed", "--model", "/no/such/model.onnx", "--text", "x");
+        Assert.Equal(1, rc);
+        Assert.Contains("/no/such/model.onnx", e, StringComparison.Ordinal);
+        var empty = Path.Combine(SharpLM.Testing.TestPaths.NewTempDir(), "empty.txt");
+        await File.WriteAllTextAsync(empty, "\n\n");
+        (rc, _, e) = await EncoderCli.Run("embed", "--model", "minilm", "--file", empty);
+        Assert.Equal(2, rc);
+        Assert.Contains("holds no text", e, StringComparison.Ordinal);
+        string longText = string.Join(' ', Enumerable.Repeat("word", 600));
+        (rc, var o, e) = await EncoderCli.Run("embed", "--model", "minilm", "--json", "--text", longText);
+        Assert.Equal(0, rc);
+        Assert.Contains("602 tokens; truncated to 512", e, StringComparison.Ordinal);
+        Assert.Single(EncoderCli.ParseJsonVectors(o));
+        (rc, _, e) = await EncoderCli.Run("embed", "--model", "minilm", "--no-truncate", "--text", longText);
+        Assert.Equal(1, rc);
+        Assert.Contains("more than the model's limit of 512", e, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,26 @@
+using SharpLM.Testing;
+
+namespace SharpLM.Cli.Tests;
+
+/// <summary>Runs the CLI in-process; the built-in 'minilm' model is extracted once into a test cache folder.</summary>
+internal static class EncoderCli
+{
+    static EncoderCli() =>
+        Environment.SetEnvironmentVariable("SHARPLM_CACHE", Path.Combine(Path.GetTempPath(), "sharplm-tests", "cli-cache"));
+
+    public static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int rc = await CliApp.RunAsync(args, o, e);
+        return (rc, o.ToString(), e.ToString());
+    }
+
+    public static string TinyModel(string name) => Path.Combine(TestPaths.TestData, "bert", name);
+
+    public static float[][] ParseJsonVectors(string json)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        return [.. doc.RootElement.EnumerateArray().Select(a => a.EnumerateArray().Select(x => x.GetSingle()).ToArray())];
+    }
+}
