@@ -43,6 +43,16 @@ public static unsafe class QuickKernelBench
                 best = Math.Min(best, sw.Elapsed.TotalSeconds / copies);
             }
             Console.WriteLine($"matvec {type,-5} 4096x4096: {best * 1e3,7:F3} ms  {bytes / best / 1e9,6:F1} GB/s");
+            // the same kernel on 256 rows that stay in L2: its compute rate, without DRAM
+            best = double.MaxValue;
+            var yc = new float[256];
+            for (int rep = 0; rep < 50; rep++)
+            {
+                var sw = Stopwatch.StartNew();
+                MatMul.Forward(x, new WeightMatrix(type, w, 256, cols), yc, 1, pool, isa);
+                best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            Console.WriteLine($"       {type,-5} in cache:  {256.0 * cols / best / 1e9,6:F2} G weights/s ({256 * rb / best / 1e9,5:F1} GB/s)");
             // GEMM 1024^3 on the first 1024 rows
             int t = 1024, oc = 1024, k = 1024;
             var w2 = new byte[DTypeInfo.RowBytes(type, k) * oc];

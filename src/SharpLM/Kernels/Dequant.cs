@@ -9,7 +9,8 @@ namespace SharpLM.Kernels;
 /// <summary>
 /// Fast dequantization of one row (embedding lookups, the GEMM's weight panels). Results are bit-identical to
 /// <see cref="NaiveDequant"/> (same float operations in the same order, no fused multiply-add). SIMD paths exist for
-/// F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K; the other types use the naive code.
+/// every type in NaiveDequant (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K);
+/// the scalar variant uses the naive code.
 /// </summary>
 internal static unsafe class Dequant
 {
@@ -45,6 +46,12 @@ internal static unsafe class Dequant
                 return;
             case DType.Q4_0 when isa != KernelIsa.Scalar:
                 Q4_0(src, dst, n, isa);
+                return;
+            case DType.Q4_1 or DType.Q5_0 or DType.Q5_1 when isa != KernelIsa.Scalar:
+                Legacy(type, src, dst, n, isa);
+                return;
+            case DType.Q2_K or DType.Q3_K when isa != KernelIsa.Scalar:
+                LowBitK(type, src, dst, n, isa);
                 return;
             case DType.Q4_K when isa != KernelIsa.Scalar:
                 Q4_K(src, dst, n, isa);
@@ -250,6 +257,142 @@ internal static unsafe class Dequant
                         var hi = (v >>> 4) + (((h >>> (2 * g + 1)) & Vector256<int>.One) << 4);
                         (Avx.ConvertToVector256Single(lo) * Vector256.Create(d1) - Vector256.Create(mm1)).Store(o + l);
                         (Avx.ConvertToVector256Single(hi) * Vector256.Create(d2) - Vector256.Create(mm2)).Store(o + 32 + l);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Q4_1 (d, m, nibbles), Q5_0 (d, qh, nibbles; q - 16), Q5_1 (d, m, qh, nibbles): x = q*d (+ m).</summary>
+    private static void Legacy(DType type, byte* src, float* dst, int n, KernelIsa isa)
+    {
+        int bb = type == DType.Q4_1 ? 20 : type == DType.Q5_0 ? 22 : 24;
+        bool hasMin = type != DType.Q5_0, hasHigh = type != DType.Q4_1;
+        int qsOffset = (hasMin ? 4 : 2) + (hasHigh ? 4 : 0);
+        int bias = type == DType.Q5_0 ? 16 : 0;
+        for (int b = 0; b < n / 32; b++, src += bb, dst += 32)
+        {
+            float d = Half(src), m = hasMin ? Half(src + 2) : 0f;
+            uint qh = hasHigh ? *(uint*)(src + (hasMin ? 4 : 2)) : 0u;
+            byte* q = src + qsOffset;
+            if (isa == KernelIsa.Avx512)
+            {
+                var v = Avx512F.ConvertToVector512Int32(Vector128.Load(q));
+                var lo = v & Vector512.Create(15);
+                var hi = v >>> 4;
+                if (hasHigh)
+                {
+                    var vqh = Vector512.Create(qh);
+                    var idx = Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                    lo |= ((Avx512F.ShiftRightLogicalVariable(vqh, idx) & Vector512<uint>.One) << 4).AsInt32();
+                    hi |= ((Avx512F.ShiftRightLogicalVariable(vqh, idx + Vector512.Create(16u)) & Vector512<uint>.One) << 4).AsInt32();
+                }
+                var vd = Vector512.Create(d);
+                if (hasMin)
+                {
+                    var vm = Vector512.Create(m);
+                    (Avx512F.ConvertToVector512Single(lo) * vd + vm).Store(dst);
+                    (Avx512F.ConvertToVector512Single(hi) * vd + vm).Store(dst + 16);
+                }
+                else
+                {
+                    var vb = Vector512.Create(bias);
+                    (Avx512F.ConvertToVector512Single(lo - vb) * vd).Store(dst);
+                    (Avx512F.ConvertToVector512Single(hi - vb) * vd).Store(dst + 16);
+                }
+            }
+            else
+            {
+                for (int j = 0; j < 16; j += 8)
+                {
+                    var v = Avx2.ConvertToVector256Int32(q + j);
+                    var lo = v & Vector256.Create(15);
+                    var hi = v >>> 4;
+                    if (hasHigh)
+                    {
+                        var vqh = Vector256.Create(qh);
+                        var idx = Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7) + Vector256.Create((uint)j);
+                        lo |= ((Avx2.ShiftRightLogicalVariable(vqh, idx) & Vector256<uint>.One) << 4).AsInt32();
+                        hi |= ((Avx2.ShiftRightLogicalVariable(vqh, idx + Vector256.Create(16u)) & Vector256<uint>.One) << 4).AsInt32();
+                    }
+                    var vd = Vector256.Create(d);
+                    if (hasMin)
+                    {
+                        var vm = Vector256.Create(m);
+                        (Avx.ConvertToVector256Single(lo) * vd + vm).Store(dst + j);
+                        (Avx.ConvertToVector256Single(hi) * vd + vm).Store(dst + 16 + j);
+                    }
+                    else
+                    {
+                        var vb = Vector256.Create(bias);
+                        (Avx.ConvertToVector256Single(lo - vb) * vd).Store(dst + j);
+                        (Avx.ConvertToVector256Single(hi - vb) * vd).Store(dst + 16 + j);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Q2_K and Q3_K: 16 consecutive elements share one sub-block scale, one byte offset pattern in qs (2-bit field
+    /// 2*((e%128)/32)) and, for Q3_K, one hmask bit (e/32).
+    /// </summary>
+    private static void LowBitK(DType type, byte* src, float* dst, int n, KernelIsa isa)
+    {
+        bool q3 = type == DType.Q3_K;
+        int bb = q3 ? 110 : 84;
+        for (int b = 0; b < n / 256; b++, src += bb, dst += 256)
+        {
+            byte* qs = src + (q3 ? 32 : 16);
+            float d = q3 ? Half(src + 108) : Half(src + 80), min = q3 ? 0f : Half(src + 82);
+            for (int j = 0; j < 16; j++)
+            {
+                int e0 = 16 * j;
+                int shift = 2 * (e0 % 128 / 32), hbit = e0 / 32;
+                byte* q = qs + 32 * (e0 / 128) + e0 % 32;
+                float dl, ml = 0f;
+                if (q3)
+                {
+                    byte* scales = src + 96;
+                    int sc = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
+                    sc = (sc | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+                    dl = d * sc;
+                }
+                else
+                {
+                    int sc = src[j];
+                    dl = d * (sc & 0xF);
+                    ml = min * (sc >> 4);
+                }
+                byte* hm = src + e0 % 32;
+                float* o = dst + e0;
+                if (isa == KernelIsa.Avx512)
+                {
+                    var v = (Avx512F.ConvertToVector512Int32(Vector128.Load(q)) >>> shift) & Vector512.Create(3);
+                    if (q3)
+                    {
+                        var h = (Avx512F.ConvertToVector512Int32(Vector128.Load(hm)) >>> hbit) & Vector512<int>.One;
+                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v - Vector512.Create(4) + (h << 2))).Store(o);
+                    }
+                    else
+                    {
+                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v) - Vector512.Create(ml)).Store(o);
+                    }
+                }
+                else
+                {
+                    for (int l = 0; l < 16; l += 8)
+                    {
+                        var v = (Avx2.ConvertToVector256Int32(q + l) >>> shift) & Vector256.Create(3);
+                        if (q3)
+                        {
+                            var h = (Avx2.ConvertToVector256Int32(hm + l) >>> hbit) & Vector256<int>.One;
+                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v - Vector256.Create(4) + (h << 2))).Store(o + l);
+                        }
+                        else
+                        {
+                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v) - Vector256.Create(ml)).Store(o + l);
+                        }
                     }
                 }
             }

@@ -10,7 +10,7 @@ namespace SharpLM.Kernels;
 /// per K block of <see cref="KC"/> it dequantizes MR W rows into a thread-local f32 panel (F32 rows are used in place)
 /// and reuses that panel against every x tile with a register-tiled outer-product micro-kernel: MR broadcasts of W times
 /// NT x lanes (AVX-512: 8 x 32 = 16 zmm accumulators; AVX2: 6 x 16 = 12 ymm). Results accumulate in a transposed
-/// (OC,T) scratch and are written to y at the end. f32 FMA accumulation throughout.
+/// scratch of 8 panels x T and are written to y when a chunk of rows is done. f32 FMA accumulation throughout.
 /// </summary>
 internal static unsafe class Gemm
 {
@@ -80,8 +80,13 @@ internal static unsafe class Gemm
 
         public readonly void Execute(int task)
         {
-            var (o0, o1) = WorkSplit.Range(task, Tasks, Rows, Mr);
-            if (o0 >= o1) return;
+            var (r0, r1) = WorkSplit.Range(task, Tasks, Rows, Mr);
+            // rows in chunks of 8 panels, so the transposed accumulator stays small (8*Mr x Tpad floats)
+            for (int o0 = r0; o0 < r1; o0 += 8 * Mr) Chunk(o0, Math.Min(r1, o0 + 8 * Mr));
+        }
+
+        private readonly void Chunk(int o0, int o1)
+        {
             int nPanels = (o1 - o0 + Mr - 1) / Mr;
             float* acc = Scratch.Get(Scratch.Accum, (long)nPanels * Mr * Tpad);
             new Span<float>(acc, nPanels * Mr * Tpad).Clear();

@@ -77,4 +77,55 @@ internal static class HalfConvert
             for (; i < n; i++) d[i] = ToSingle(s[i]);
         }
     }
+
+    // float -> half, round to nearest even, branch-free (F. Giesen's float_to_half_fast3_rtne, vectorized):
+    // |f| >= 65536 -> inf (or a quiet NaN), |f| < 2^-14 -> subnormal via a float add that rounds for us,
+    // otherwise rebias the exponent and round the 13 dropped mantissa bits to even.
+    private const uint F16Max = (127 + 16) << 23, F32Inf = 255u << 23, DenormMagic = ((127 - 15) + (23 - 10) + 1) << 23;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> FromSingle(Vector512<float> f)
+    {
+        var u = f.AsUInt32();
+        var sign = u & Vector512.Create(0x80000000u);
+        u ^= sign;
+        var infNan = Vector512.ConditionalSelect(Vector512.GreaterThan(u, Vector512.Create(F32Inf)), Vector512.Create(0x7E00u), Vector512.Create(0x7C00u));
+        var sub = (u.AsSingle() + Vector512.Create(DenormMagic).AsSingle()).AsUInt32() - Vector512.Create(DenormMagic);
+        var odd = (u >>> 13) & Vector512<uint>.One;
+        var norm = (u + Vector512.Create(unchecked((uint)((15 - 127) << 23) + 0xFFFu)) + odd) >>> 13;
+        var r = Vector512.ConditionalSelect(Vector512.LessThan(u, Vector512.Create(113u << 23)), sub, norm);
+        r = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(u, Vector512.Create(F16Max)), infNan, r);
+        return r | (sign >>> 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<uint> FromSingle(Vector256<float> f)
+    {
+        var u = f.AsUInt32();
+        var sign = u & Vector256.Create(0x80000000u);
+        u ^= sign;
+        var infNan = Vector256.ConditionalSelect(Vector256.GreaterThan(u, Vector256.Create(F32Inf)), Vector256.Create(0x7E00u), Vector256.Create(0x7C00u));
+        var sub = (u.AsSingle() + Vector256.Create(DenormMagic).AsSingle()).AsUInt32() - Vector256.Create(DenormMagic);
+        var odd = (u >>> 13) & Vector256<uint>.One;
+        var norm = (u + Vector256.Create(unchecked((uint)((15 - 127) << 23) + 0xFFFu)) + odd) >>> 13;
+        var r = Vector256.ConditionalSelect(Vector256.LessThan(u, Vector256.Create(113u << 23)), sub, norm);
+        r = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, Vector256.Create(F16Max)), infNan, r);
+        return r | (sign >>> 16);
+    }
+
+    /// <summary>Converts floats to half bits (round to nearest even) with the given vector width.</summary>
+    public static unsafe void FromSingle(ReadOnlySpan<float> src, Span<ushort> dst, KernelIsa isa)
+    {
+        if (dst.Length < src.Length) throw new ArgumentException($"dst holds {dst.Length} halves, need {src.Length}", nameof(dst));
+        int n = src.Length, i = 0;
+        fixed (float* s = src)
+        fixed (ushort* d = dst)
+        {
+            if (isa == KernelIsa.Avx512)
+                for (; i + 16 <= n; i += 16) Avx512F.ConvertToVector256UInt16(FromSingle(Vector512.Load(s + i))).Store(d + i);
+            else if (isa == KernelIsa.Avx2)
+                for (; i + 16 <= n; i += 16) Vector256.Narrow(FromSingle(Vector256.Load(s + i)), FromSingle(Vector256.Load(s + i + 8))).Store(d + i);
+            for (; i < n; i++) d[i] = FromSingle(s[i]);
+        }
+    }
 }

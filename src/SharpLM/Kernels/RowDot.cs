@@ -14,7 +14,7 @@ namespace SharpLM.Kernels;
 internal static unsafe class RowDot
 {
     /// <summary>How far ahead of the current weight byte to prefetch (the memory-bound matvec needs it).</summary>
-    public const int PrefetchBytes = 2048;
+    public static readonly int PrefetchBytes = int.TryParse(Environment.GetEnvironmentVariable("SHARPLM_PREFETCH"), out int p) && p >= 0 ? p : 2048;
 
     /// <summary>w: <paramref name="n"/> elements of <paramref name="type"/>; x (n) f32. rowBuf: n floats of scratch for the generic path.</summary>
     public static float Dot(DType type, byte* w, float* x, int n, KernelIsa isa, float* rowBuf)

@@ -14,7 +14,8 @@ internal interface IParallelJob
 /// almost everything on the calling thread). <see cref="Run{T}"/> hands out task indices dynamically; the calling
 /// thread works too, so a pool of N threads has N-1 workers. Idle workers spin briefly (SHARPLM_SPIN_US, default 50 µs)
 /// and then block, so a busy neighbour process is not starved. Run never allocates. A Run called while another Run of
-/// the same pool is in progress (from a job, or from another thread) executes inline on its caller.
+/// the same pool is in progress (from a job, or from another thread) executes inline on its caller. An exception in a
+/// task stops the hand-out of further tasks and is rethrown by Run (wrapped in an AggregateException when a worker threw).
 /// </summary>
 internal sealed unsafe class WorkerPool : IDisposable
 {
@@ -46,6 +47,7 @@ internal sealed unsafe class WorkerPool : IDisposable
     private void* _job;
     private delegate*<void*, int, void> _invoke;
     private volatile bool _disposed;
+    private Exception? _error;
 
     /// <summary>Creates a pool of <paramref name="threads"/> threads in all (the caller counts as one).</summary>
     public WorkerPool(int threads)
@@ -80,6 +82,7 @@ internal sealed unsafe class WorkerPool : IDisposable
             for (int i = 0; i < tasks; i++) local.Execute(i);
             return;
         }
+        bool published = false;
         try
         {
             Interlocked.Increment(ref _generation); // odd: writing
@@ -88,19 +91,29 @@ internal sealed unsafe class WorkerPool : IDisposable
             _job = &local;
             _invoke = &Invoke<T>;
             _tasks = tasks;
+            _error = null;
             Volatile.Write(ref _next, 0);
             Interlocked.Increment(ref _generation); // even: published
+            published = true;
             if (Volatile.Read(ref _sleepers) > 0)
                 lock (_sleepLock) Monitor.PulseAll(_sleepLock);
             int i;
             while ((i = Interlocked.Increment(ref _next) - 1) < tasks) local.Execute(i);
-            sw = default;
-            while (Volatile.Read(ref _active) != 0) sw.SpinOnce(-1);
+        }
+        catch
+        {
+            Volatile.Write(ref _next, int.MaxValue / 2); // hand out no more tasks
+            throw;
         }
         finally
         {
+            // Workers hold a pointer to 'local' on this stack frame: never return before they have all left.
+            SpinWait sw = default;
+            while (published && Volatile.Read(ref _active) != 0) sw.SpinOnce(-1);
             Volatile.Write(ref _busy, 0);
         }
+        if (_error is { } error)
+            throw new AggregateException("a kernel task failed on a worker thread", error);
     }
 
     private static void Invoke<T>(void* job, int task) where T : unmanaged, IParallelJob => ((T*)job)->Execute(task);
@@ -125,6 +138,11 @@ internal sealed unsafe class WorkerPool : IDisposable
             try
             {
                 while ((i = Interlocked.Increment(ref _next) - 1) < tasks) invoke(job, i);
+            }
+            catch (Exception ex)
+            {
+                Interlocked.CompareExchange(ref _error, ex, null);
+                Volatile.Write(ref _next, int.MaxValue / 2);
             }
             finally
             {

@@ -28,7 +28,7 @@ internal static class Quantize
                 for (int i = 0; i < n; i++) BinaryPrimitives.WriteSingleLittleEndian(dst[(4 * i)..], src[i]);
                 break;
             case DType.F16:
-                for (int i = 0; i < n; i++) BinaryPrimitives.WriteUInt16LittleEndian(dst[(2 * i)..], HalfConvert.FromSingle(src[i]));
+                HalfConvert.FromSingle(src, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(dst[..(2 * n)]), KernelIsaSelector.Current);
                 break;
             case DType.BF16:
                 for (int i = 0; i < n; i++) BinaryPrimitives.WriteUInt16LittleEndian(dst[(2 * i)..], ToBf16(src[i]));

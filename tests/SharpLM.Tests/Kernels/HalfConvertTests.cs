@@ -40,4 +40,29 @@ public class HalfConvertTests
         // 1 + 2^-11 is halfway between 1 and the next half: ties go to even (1.0)
         Assert.Equal((ushort)0x3C00, HalfConvert.FromSingle(1f + MathF.Pow(2, -11)));
     }
+
+    [Theory]
+    [MemberData(nameof(KernelTestUtil.IsaData), MemberType = typeof(KernelTestUtil))]
+    public void VectorFloatToHalfMatchesRuntimeCast(KernelIsa isa)
+    {
+        var rng = new Random(2);
+        var src = new float[200_003];
+        for (int i = 0; i < src.Length; i++)
+            src[i] = (i % 4) switch
+            {
+                0 => BitConverter.Int32BitsToSingle(rng.Next() | (rng.Next(2) << 31)),            // any bits, NaN and inf included
+                1 => (float)(rng.NextDouble() * 2 - 1) * MathF.Pow(2, rng.Next(-26, 18)),         // the half range and its edges
+                2 => (float)BitConverter.UInt16BitsToHalf((ushort)rng.Next(65536)) * (1 + (rng.Next(3) - 1) * MathF.Pow(2, -11)), // ties and near-ties
+                _ => rng.Next(-70000, 70000),
+            };
+        src[0] = 65504f; src[1] = 65519.99f; src[2] = 65520f; src[3] = -65520f; src[4] = 5.9604645e-8f; src[5] = 2.9802322e-8f; src[6] = -0f;
+        var got = new ushort[src.Length];
+        HalfConvert.FromSingle(src, got, isa);
+        for (int i = 0; i < src.Length; i++)
+        {
+            ushort expected = BitConverter.HalfToUInt16Bits((Half)src[i]);
+            if (float.IsNaN(src[i])) Assert.True(Half.IsNaN(BitConverter.UInt16BitsToHalf(got[i])), $"{isa}: NaN input {i} gave 0x{got[i]:X4}");
+            else Assert.True(expected == got[i], $"{isa}: {src[i]:R} (0x{BitConverter.SingleToUInt32Bits(src[i]):X8}) -> expected 0x{expected:X4}, got 0x{got[i]:X4}");
+        }
+    }
 }

@@ -109,6 +109,24 @@ public unsafe class MatMulTests
         Check(type, KernelIsaSelector.Best, 384, 2048, 37, rng, Pool);
     }
 
+    /// <summary>One thread, so one task owns all 203 rows: the GEMM walks several row chunks and a partial panel.</summary>
+    public static TheoryData<DType, KernelIsa> ChunkCases()
+    {
+        var d = new TheoryData<DType, KernelIsa>();
+        foreach (var t in new[] { DType.F32, DType.Q8_0, DType.Q4_K })
+            foreach (var i in KernelTestUtil.Isas()) d.Add(t, i);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(ChunkCases))]
+    public void GemmWithManyRowChunksInOneTask(DType type, KernelIsa isa)
+    {
+        using var single = new WorkerPool(1);
+        var rng = new Random(10);
+        Check(type, isa, 203, DTypeInfo.BlockSize(type) == 256 ? 256 : 96, 19, rng, single);
+    }
+
     [Fact]
     public void SharedPoolAndDefaultOverloadWork()
     {

@@ -85,6 +85,35 @@ public class WorkerPoolTests
             for (int i = 0; i < 500; i++) pool.Run(100, new CountJob { Hits = p, Threads = q });
     }
 
+    private struct ThrowJob : IParallelJob
+    {
+        public int ThrowAt;
+
+        public readonly void Execute(int task)
+        {
+            Thread.Sleep(1);
+            if (task == ThrowAt) throw new InvalidOperationException($"task {task} failed");
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    [InlineData(31)]
+    public unsafe void ATaskExceptionReachesTheCallerAndThePoolStaysUsable(int throwAt)
+    {
+        using var pool = new WorkerPool(3);
+        var ex = Record.Exception(() => pool.Run(32, new ThrowJob { ThrowAt = throwAt }));
+        Assert.NotNull(ex);
+        Assert.Contains($"task {throwAt} failed", ex is AggregateException a ? a.InnerExceptions[0].Message : ex.Message);
+        var hits = new int[16];
+        var ids = new int[16];
+        fixed (int* h = hits)
+        fixed (int* t = ids)
+            pool.Run(16, new CountJob { Hits = h, Threads = t });
+        Assert.All(hits, v => Assert.Equal(1, v));
+    }
+
     [Fact]
     public void SharedPoolSizeCanBeSet()
     {
