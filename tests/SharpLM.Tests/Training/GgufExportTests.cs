@@ -79,3 +79,28 @@ public class GgufExportTests
         // then add: Assert.Equal(ids, LlamaModel.Load(path).Tokenize(sample, addBos: false)).
     }
 }
+
+/// <summary>A LLaMA training checkpoint is a Hugging Face folder that SharpLM's inference model loads.</summary>
+[Collection("TrainParallel")]
+public class CheckpointAsHfFolderTests
+{
+    [Fact]
+    public void Llama_checkpoint_loads_as_a_hf_folder_with_the_same_logits()
+    {
+        var spec = new ModelSpec("llama", 256, 64, 2, 4, 2, 96, 32, TiedEmbeddings: false);
+        var m = (LlamaTrainer<float>)spec.Create();
+        m.Initialize(5);
+        var r = new TrainRandom(8);
+        foreach (var info in m.Parameters.Infos) if (info.Shape.Length == 2) r.FillNormal(m.Parameters.P(info), 0.15);
+        var dir = Path.Combine(TestPaths.NewTempDir(), "ck");
+        TrainCheckpoint.Save(dir, spec, m.Parameters, new SharpLM.Training.Optim.AdamW(m.Parameters.Count), new System.Text.Json.Nodes.JsonObject(), null);
+        int[] ids = [.. "checkpoint"u8.ToArray().Select(b => (int)b)];
+        m.Forward(ids, default, 1, ids.Length);
+        var ours = m.Logits.ToArray();
+        using var model = LlamaModel.Load(dir);
+        var sharp = LlamaParityTests.OurLogits(model, ids);
+        float d = 0;
+        for (int i = 0; i < ours.Length; i++) d = Math.Max(d, Math.Abs(ours[i] - sharp[i]));
+        Assert.True(d < 1e-4, $"HF-folder load vs training forward: max |diff| {d:E3}");
+    }
+}
