@@ -58,6 +58,16 @@ CONVERSATIONS = {
     "thinking_last": msgs(("user", "q"), ("assistant", "<think>\nr\n</think>\n\na")),
     "tools": msgs(("user", "w?"), ("assistant", "calling"), ("tool", "{\"t\": 20}"), ("tool", "{\"t\": 21}")),
     "unicode": msgs(("system", "Réponds en français 🙂"), ("user", "Ça va ?\tOui")),
+    # OpenAI-style rich messages: tool calls (arguments as a dict and as a JSON string) and reasoning_content
+    "tool_calls": [
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+            {"type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}}]},
+        {"role": "tool", "content": "{\"t\": 20}"},
+        {"role": "tool", "content": "{\"t\": 25}"},
+        {"role": "assistant", "content": "Paris 20, Rome 25.", "reasoning_content": "Both answered."},
+    ],
 }
 
 CASES = []
@@ -67,7 +77,7 @@ for fixture, extra, convs in [
     ("mistral-instruct.jinja", LLAMA, ["user", "multi", "system_user", "bad_alternation"]),
     ("chatml.jinja", {}, ["system_user", "multi", "tools", "unicode"]),
     ("tinyllama-chat.jinja", LLAMA, ["system_user", "multi", "user", "unicode"]),
-    ("qwen2.5-instruct.jinja", {}, ["system_user", "user", "multi", "tools", "unicode"]),
+    ("qwen2.5-instruct.jinja", {}, ["system_user", "user", "multi", "tools", "unicode", "tool_calls"]),
 ]:
     for conv in convs:
         for gen in (False, True):
@@ -77,7 +87,7 @@ CASES.append({"name": "qwen2.5-instruct.jinja:tools-defined", "fixture": "qwen2.
               "messages": CONVERSATIONS["user"], "add_generation_prompt": True, "extra": {"tools": [TOOL]}})
 for asset, extra in [("npm/tokenizer-llama3/models/tokenizer_config.json", {"bos_token": "<|begin_of_text|>"}),
                      ("npm/tokenizer-qwen3/models/tokenizer_config.json", {})]:
-    for conv in ["system_user", "multi", "thinking", "thinking_last", "tools", "unicode"]:
+    for conv in ["system_user", "multi", "thinking", "thinking_last", "tools", "unicode"] + (["tool_calls"] if "qwen3" in asset else []):
         for gen in (False, True):
             CASES.append({"name": f"{asset}:{conv}:{gen}", "asset": asset, "messages": CONVERSATIONS[conv],
                           "add_generation_prompt": gen, "extra": extra})
@@ -123,12 +133,100 @@ SNIPPETS = [
     "{{ x }}|{{ x.y is defined if x is defined else 'nd' }}", "{{ true }}|{{ True }}|{{ none }}|{{ None }}|{{ false | string }}",
     "{{ 'Hello World' | title }}|{{ 'hello' | capitalize }}|{{ [1, 2, 1] | unique | list }}|{{ [1, 2] | reverse | list }}|{{ -3 | abs }}",
     "{{ 'a\nb' | indent(2) }}|{{ '%s' | length }}|{{ 'x' | int }}|{{ '42' | int + 1 }}|{{ 2 | float }}",
+    "{{ 123.456 }}|{{ 1e15 }}|{{ 999999999999999.9 }}|{{ 1.5e-5 }}|{{ 0.001 }}|{{ -2.5e+30 }}|{{ 100.0 }}|{{ 5e-324 }}|{{ 1.7976931348623157e308 }}",
+    "{{ 'a🙂b' | length }}|{{ 'a🙂b'[1] }}|{{ 'a🙂b'[:2] }}|{{ 'a🙂b'[::-1] }}|{{ 'a🙂b' | reverse }}|{% for c in '🙂x' %}[{{ c }}]{% endfor %}|{{ 'a🙂b' | first }}{{ '🙂' | last }}",
+    "{{ 1/3 }}|{{ 1e20 }}|{{ 123456789012345678.0 }}|{{ 0.0001 }}|{{ 0.00001 }}|{{ 1e16 }}|{{ 2.5e-3 * 2 }}|{{ -0.0 }}",
+    "{% for i in [1, 2, 3] %}{% if i > 1 %}[{{ x }}]{% endif %}{% set x = i %}{{ x }}{% endfor %}|{{ x }}",
+    "{% set x = 'outer' %}{% for i in [1] %}{{ x }}{% set x = 'inner' %}{{ x }}{% endfor %}{{ x }}",
+    "{% for a in [1, 2] %}{% for b in 'xy' %}{{ loop.index }}{{ a }}{{ b }}{% endfor %}{{ loop.index }};{% endfor %}",
+    "{{ [1, 2] | string }}|{{ {'a': 1} | items | list }}|{{ ['b', 'a'] | sort | join('-') }}|{{ [1, [2, 3]] | tojson }}",
+    "{% if messages | selectattr('role', 'equalto', 'system') | list | length == 0 %}no system{% endif %}",
+    "{%- for m in messages -%}\n  {{- m.role | upper -}}\n  {%- if not loop.last %}, {% endif -%}\n{%- endfor %}",
+    "{{ messages[-1].content }}|{{ (messages | last).role }}|{{ messages[0]['content'][:3] }}|{{ messages | map(attribute='role') | unique | list }}",
 ]
 for i, s in enumerate(SNIPPETS):
     CASES.append({"name": f"snippet:{i}", "template": s, "messages": CONVERSATIONS["multi"], "add_generation_prompt": True, "extra": {}})
 
+STRESS = """{#- a tool-calling style template exercising what real templates use -#}
+{%- set user_messages = messages | selectattr("role", "equalto", "user") | list %}
+{%- set ns = namespace(index=0, seen=[], last_user='') %}
+{%- if messages[0].role == 'system' %}
+    {%- set system = messages[0].content | trim %}
+    {%- set loop_messages = messages[1:] %}
+{%- else %}
+    {%- set system = extra_system | default('You are a helpful assistant.') %}
+    {%- set loop_messages = messages %}
+{%- endif %}
+{{- bos_token ~ '[SYS]' ~ system ~ '[/SYS]' }}
+{%- if tools is defined and tools is not none %}
+    {{- '\n[TOOLS]' + tools | tojson(indent=4) + '[/TOOLS]' }}
+    {%- for t in tools if t.function is mapping %}
+        {{- '\n- ' ~ t.function.name ~ ': ' ~ t.function.get('description', 'n/a') }}
+        {%- for k, v in t.function.parameters.properties | items %}
+            {{- ' (' ~ k ~ ':' ~ v.type ~ ')' }}
+        {%- endfor %}
+    {%- endfor %}
+{%- endif %}
+{%- for message in loop_messages %}
+    {%- if message.role == 'user' %}
+        {%- set ns.last_user = message.content %}
+        {%- if loop.previtem is defined and loop.previtem.role == 'user' %}
+            {{- raise_exception('two user messages in a row at ' ~ loop.index0) }}
+        {%- endif %}
+        {{- '\n[INST] ' + message.content.strip() + ' [/INST]' }}
+    {%- elif message.role == 'assistant' %}
+        {#- strip a reasoning block if there is one #}
+        {%- if '</think>' in message.content %}
+            {%- set content = message.content.split('</think>')[-1].lstrip() %}
+        {%- else %}
+            {%- set content = message.content %}
+        {%- endif %}
+        {{- ' ' ~ content ~ eos_token }}
+    {%- elif message.role == 'tool' %}
+        {{- '\n[TOOL_RESULTS] ' ~ message.content ~ ' [/TOOL_RESULTS]' }}
+    {%- else %}
+        {{- raise_exception('unknown role: ' + message.role) }}
+    {%- endif %}
+    {%- set ns.index = ns.index + 1 %}
+{%- endfor %}
+{{- '\n' ~ '=' * 3 ~ ' ' ~ user_messages | length ~ ' user turns, ' ~ ns.index ~ ' in the loop, last: ' ~ ns.last_user[:10] ~ ' ' ~ '=' * 3 }}
+{%- if add_generation_prompt %}{{ '\n[ASSISTANT]' }}{% endif %}
+"""
+for conv in ["system_user", "multi", "system_multi", "thinking", "tools", "unicode", "bad_alternation"]:
+    for gen in (False, True):
+        CASES.append({"name": f"stress:{conv}:{gen}", "template": STRESS, "messages": CONVERSATIONS[conv], "add_generation_prompt": gen,
+                      "extra": {"bos_token": "<s>", "eos_token": "</s>"}})
+CASES.append({"name": "stress:tools-defined", "template": STRESS, "messages": CONVERSATIONS["multi"], "add_generation_prompt": True,
+              "extra": {"bos_token": "<s>", "eos_token": "</s>", "tools": [TOOL], "extra_system": "Custom system."}})
+
+MACROS = """{%- macro json_to_python_type(json_spec) %}
+{%- set basic_type_map = {"string": "str", "number": "float", "integer": "int", "boolean": "bool"} %}
+{%- if basic_type_map[json_spec.type] is defined %}
+    {{- basic_type_map[json_spec.type] }}
+{%- elif json_spec.type == "array" %}
+    {{- "list[" +  json_to_python_type(json_spec['items']) + "]" }}
+{%- elif json_spec.type == "object" %}
+    {{- "dict[str, " + json_to_python_type(json_spec.additionalProperties) + ']' if json_spec.additionalProperties is defined else "dict" }}
+{%- else %}
+    {{- "Any" }}
+{%- endif %}
+{%- endmacro %}
+{%- macro greet(name, punct='!') -%}
+Hello {{ name }}{{ punct }}
+{%- endmacro -%}
+{{ greet('you') }} {{ greet(name='there', punct='?') }}
+{%- for tool in tools %}
+{{ tool.function.name }}({% for n, spec in tool.function.parameters.properties | items %}{{ n }}: {{ json_to_python_type(spec) }}{% if not loop.last %}, {% endif %}{% endfor %})
+{%- endfor %}
+"""
+MACRO_TOOL = {"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {
+    "query": {"type": "string"}, "limit": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}},
+    "filters": {"type": "object", "additionalProperties": {"type": "number"}}, "raw": {"type": "object"}, "x": {"type": "null"}}}}}
+CASES.append({"name": "macros:hermes-style", "template": MACROS, "messages": [], "add_generation_prompt": False, "extra": {"tools": [MACRO_TOOL, TOOL]}})
+
 ERRORS = ["{% foo %}", "{{ 1 + }}", "{% if x %}open", "{% for x in y %}", "x {% endif %}", "{{ 'abc }}", "{{ x | nope }}",
-          "{{ undefined_thing.attr }}", "{{ 'a' + 1 }}", "{{ raise_exception('bad role') }}", "{{ 1 // 0 }}"]
+          "{{ undefined_thing.attr }}", "{{ 'a' + 1 }}", "{{ raise_exception('bad role') }}", "{{ 1 // 0 }}",
+          "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}", "{% macro m(a) %}{{ a }}"]
 for i, s in enumerate(ERRORS):
     CASES.append({"name": f"error:{i}", "template": s, "messages": [], "add_generation_prompt": False, "extra": {}})
 

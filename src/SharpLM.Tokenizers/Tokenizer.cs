@@ -23,7 +23,7 @@ namespace SharpLM.Tokenizers;
 /// <c>new Tokenizer(normalizer, preTokenizer, model, postProcessor, decoder, addedTokens)</c> and register a
 /// file extension with <see cref="RegisterLoader"/> (from a [ModuleInitializer]) so <see cref="FromFile"/> finds them.
 /// </summary>
-public sealed class Tokenizer
+public sealed partial class Tokenizer
 {
     private readonly INormalizer? _normalizer;
     private readonly IPreTokenizer? _preTokenizer;
@@ -58,6 +58,7 @@ public sealed class Tokenizer
         PadId = padding?.PadId ?? FirstKnown("<pad>", "[PAD]", "<|pad|>", "<|endoftext|>");
         BosId = TemplateFirstSpecial() ?? FirstKnown("<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "[CLS]");
         EosId = FirstKnown("</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", "<|im_end|>", "[SEP]");
+        _fast = ByteLevelBpeFastPath.TryCreate(this);
     }
 
     internal INormalizer? Normalizer => _normalizer;
@@ -65,6 +66,7 @@ public sealed class Tokenizer
     internal IModel Model => _model;
     internal IPostProcessor? PostProcessor => _postProcessor;
     internal IDecoder? Decoder => _decoder;
+    internal AddedVocabulary AddedVocabulary => _added;
 
     /// <summary>Where it was loaded from (a path), if known.</summary>
     public string? SourceName { get; }
@@ -135,11 +137,21 @@ public sealed class Tokenizer
         }
         if (ext.Equals(".txt", StringComparison.OrdinalIgnoreCase)) return FromVocabTxt(path);
         if (s_loaders.TryGetValue(ext, out var loader)) return loader(path);
+        Tokenizer? fromPartial = null;
+        if (ext.Equals(".tiktoken", StringComparison.OrdinalIgnoreCase)) LoadTiktoken(path, ref fromPartial);
+        else if (ext.Equals(".gguf", StringComparison.OrdinalIgnoreCase) || IsGguf(path)) LoadGguf(path, ref fromPartial);
+        if (fromPartial != null) return fromPartial;
         if (IsGguf(path) && s_loaders.TryGetValue(".gguf", out var gguf)) return gguf(path);
         if (ext.Equals(".tiktoken", StringComparison.OrdinalIgnoreCase) || ext.Equals(".gguf", StringComparison.OrdinalIgnoreCase) || IsGguf(path))
             throw new NotSupportedException($"{path}: {(ext.Length > 0 ? ext : "GGUF")} tokenizers need their loader (Tiktoken/ or Gguf/ in SharpLM.Tokenizers), which is not part of this build.");
         throw new NotSupportedException($"{path}: unknown tokenizer format '{ext}'; expected tokenizer.json, vocab.txt, .tiktoken or .gguf.");
     }
+
+    /// <summary>Hook for the tiktoken loader: implement in a partial Tokenizer file (Tiktoken/), set result.</summary>
+    static partial void LoadTiktoken(string path, ref Tokenizer? result);
+
+    /// <summary>Hook for the GGUF vocabulary loader: implement in a partial Tokenizer file (Gguf/), set result.</summary>
+    static partial void LoadGguf(string path, ref Tokenizer? result);
 
     private static bool IsGguf(string path)
     {
@@ -242,10 +254,32 @@ public sealed class Tokenizer
     /// <summary>The ids only (no offsets tracked): the fast path.</summary>
     public int[] EncodeToIds(ReadOnlySpan<char> text, bool addSpecialTokens = true)
     {
-        if (_truncation == null && _padding == null && _postProcessor is null or ByteLevelProcessor)
-            return EncodeIdsNoPost(text);
+        if (_truncation == null && _padding == null)
+        {
+            var ids = t_ids ??= new List<int>(256);
+            ids.Clear();
+            EncodeIdsNoPost(text, ids);
+            if (ids.Capacity > 1 << 20) t_ids = null; // do not keep a huge buffer per thread
+            if (_postProcessor is null or ByteLevelProcessor || !addSpecialTokens) return [.. ids]; // without specials a post-processor leaves the ids as they are
+            int n = ids.Count;
+            var strings = new string[n];
+            Array.Fill(strings, "");
+            var bare = new Encoding([.. ids], strings, new (int, int)[n], new int[n], new int[n], Filled(n, 1), new int[n]);
+            return _postProcessor.Process(bare, null, addSpecialTokens).ToIdArray();
+        }
         var e = EncodeSequence(text.ToString(), 0, false);
         return PostProcess(e, null, addSpecialTokens, _truncation, _padding, singlePad: true).ToIdArray();
+    }
+
+    [ThreadStatic] private static List<int>? t_ids;
+
+    private readonly ByteLevelBpeFastPath? _fast;
+
+    private static int[] Filled(int n, int value)
+    {
+        var a = new int[n];
+        Array.Fill(a, value);
+        return a;
     }
 
     /// <summary>The ids only, as a string overload.</summary>
@@ -444,13 +478,25 @@ public sealed class Tokenizer
         return new Encoding([.. ids], [.. toks], [.. offs], types, new int[count], ones, seq);
     }
 
-    /// <summary>Ids of one sequence without post-processing and without offsets.</summary>
-    private int[] EncodeIdsNoPost(ReadOnlySpan<char> text) =>
-        _fast.Value is { } f && f.TryEncodeIds(text, out var ids) ? ids : EncodeSequence(text.ToString(), 0, false).IdsArray;
+    // tok-extra hook: the ids-only fast paths (PreTokenizers/FastPaths.cs: byte-level BPE with the known split
+    // patterns, SentencePiece BPE); lazy so loading stays cheap. Each checks its normalizer's form itself.
+    private Lazy<IFastIdsEncoder?> FastExtra => _fastLazy ??= new Lazy<IFastIdsEncoder?>(() => FastPaths.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
+    private Lazy<IFastIdsEncoder?>? _fastLazy;
 
-    // tok-extra hook: the ids-only fast path for byte-level BPE pipelines (PreTokenizers/FastByteLevel.cs).
-    private Lazy<FastByteLevel?> _fast => _fastLazy ??= new Lazy<FastByteLevel?>(() => FastByteLevel.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
-    private Lazy<FastByteLevel?>? _fastLazy;
+    /// <summary>Ids of one sequence (no post-processing, no offsets) through the fastest path that applies.</summary>
+    private void EncodeIdsNoPost(ReadOnlySpan<char> text, List<int> ids)
+    {
+        // The tok-extra fast paths check the normalizer's form themselves (string.IsNormalized is a no-op under
+        // InvariantGlobalization, so they use UnicodeNormalization).
+        if (FastExtra.Value is { } f && f.TryEncodeIds(text, out var fastIds))
+        {
+            ids.AddRange(fastIds);
+            return;
+        }
+        if (_fast != null && _fast.TryEncode(text, ids)) return;
+        ids.Clear();
+        ids.AddRange(EncodeSequence(text.ToString(), 0, false).IdsArray);
+    }
 
     // ---------------------------------------------------------------- decoding
 

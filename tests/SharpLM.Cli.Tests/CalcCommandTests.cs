@@ -109,7 +109,7 @@ public class CalcCommandTests
     [InlineData(2, "exactly one of", new string[0])]
     [InlineData(2, "exactly one of", new[] { "--preset", "gpt2", "--config", "x.json" })]
     [InlineData(1, "unknown preset 'gpt5'", new[] { "--preset", "gpt5" })]
-    [InlineData(1, "unknown type 'q9'", new[] { "--preset", "gpt2", "--dtype", "q9" })]
+    [InlineData(2, "unknown type 'q9'", new[] { "--preset", "gpt2", "--dtype", "q9" })]
     [InlineData(2, "--context must be at least 1", new[] { "--preset", "gpt2", "--context", "-5" })]
     [InlineData(2, "--zero must be in [0, 3]", new[] { "--preset", "gpt2", "--zero", "4" })]
     [InlineData(2, "unknown optimizer 'lion'", new[] { "--preset", "gpt2", "--optimizer", "lion" })]

@@ -53,6 +53,22 @@ public sealed class ConvertCommandTests
         Assert.Equal(new FileInfo(gguf).Length, a.RootElement.GetProperty("file_bytes").GetInt64());
     }
 
+    [Fact]
+    public async Task The_tokenize_command_reads_the_converted_gguf_like_hf_tokenizers()
+    {
+        var dir = TestPaths.NewTempDir();
+        var hf = TinyHf.Create(Path.Combine(dir, "hf"), "mistral", DType.BF16, tied: true);
+        var gguf = Path.Combine(dir, "m.gguf");
+        Assert.Equal(0, (await Run("convert", "--from", hf, "--to", gguf, "--type", "q8_0", "--quiet")).Rc);
+        using var reference = new global::Tokenizers.DotNet.Tokenizer(Path.Combine(hf, "tokenizer.json"));
+        foreach (var text in new[] { "Hello world", "  two spaces, café 123 🤖" })
+        {
+            var (rc, output, err) = await Run("tokenize", "--tokenizer", gguf, "--text", text);
+            Assert.True(rc == 0, err);
+            Assert.Equal(string.Join(' ', reference.Encode(text)), output.Trim());
+        }
+    }
+
     [Theory]
     [InlineData("q8_0")]
     [InlineData("q4_0")]

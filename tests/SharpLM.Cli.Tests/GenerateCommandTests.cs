@@ -11,11 +11,11 @@ public sealed class GenerateCommandTests
 {
     private static readonly TinySpec Spec = new("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, Ffn: 96, Vocab: 300, Ctx: 64);
 
-    internal static (TinyLlama Tiny, string Path) TinyModel()
+    internal static (TinyLlama Tiny, string Path) TinyModel(bool vocab = true)
     {
         var tiny = TinyLlama.Random(Spec, seed: 3);
         var path = System.IO.Path.Combine(TestPaths.NewTempDir("cli"), "tiny.gguf");
-        tiny.WriteGguf(path);
+        tiny.WriteGguf(path, vocab: vocab);
         return (tiny, path);
     }
 
@@ -68,12 +68,30 @@ public sealed class GenerateCommandTests
     [Fact]
     public async Task Without_a_tokenizer_the_ids_are_streamed_as_text()
     {
-        var (tiny, path) = TinyModel();
+        var (tiny, path) = TinyModel(vocab: false);
         var (rc, output, err) = await Run("generate", "--model", path, "--prompt-ids", "1 5 9", "--max-tokens", "4", "--temperature", "0", "--ignore-eos");
         Assert.True(rc == 0, err);
         Assert.Equal(4, output.Trim().Split(' ').Length);
         Assert.Contains("tok/s", err, StringComparison.Ordinal);
         _ = tiny;
+    }
+
+    [Fact]
+    public async Task A_text_prompt_is_tokenized_with_the_gguf_vocabulary_and_the_output_decoded()
+    {
+        var (_, path) = TinyModel();
+        var (rc, output, err) = await Run("generate", "--model", path, "--prompt", "hi there", "--max-tokens", "10", "--temperature", "0", "--ignore-eos", "--json");
+        Assert.True(rc == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        using var model = LlamaModel.Load(path);
+        var promptIds = doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        Assert.Equal(model.Tokenize("hi there"), promptIds);
+        Assert.Equal(1, promptIds[0]); // BOS
+        var ids = doc.RootElement.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        // decoded after the last prompt token (keeps a leading space), unless byte fallback merged them into U+FFFDs
+        string full = model.Detokenize([promptIds[^1], .. ids]), ctx = model.Detokenize([promptIds[^1]]);
+        string expected = full.StartsWith(ctx, StringComparison.Ordinal) ? full[ctx.Length..] : model.Detokenize(ids);
+        Assert.Equal(expected, doc.RootElement.GetProperty("text").GetString());
     }
 
     [Fact]
@@ -95,7 +113,7 @@ public sealed class GenerateCommandTests
         var (rc2, _, e2) = await Run("generate", "--model", path, "--prompt-ids", "1 2 999");
         Assert.Equal(2, rc2);
         Assert.Contains("token id 999 is outside the vocabulary of 300", e2, StringComparison.Ordinal);
-        var (rc3, _, e3) = await Run("generate", "--model", path, "--prompt", "hello");
+        var (rc3, _, e3) = await Run("generate", "--model", TinyModel(vocab: false).Path, "--prompt", "hello");
         Assert.Equal(1, rc3);
         Assert.Contains("has no tokenizer", e3, StringComparison.Ordinal);
         var (rc4, _, e4) = await Run("generate", "--model", "/no/such.gguf", "--prompt-ids", "1");

@@ -177,10 +177,10 @@ public class TokenizerApiTests
         var cased = Tokenizer.FromVocabTxt(Path.Combine(dir, "vocab.txt"), lowercase: false);
         Assert.NotEqual(fromVocab.EncodeToIds("Hello"), cased.EncodeToIds("Hello"));
 
-        string tik = Path.Combine(dir, "x.tiktoken");
-        File.WriteAllText(tik, "IQ== 0\n");
-        var e = Assert.Throws<NotSupportedException>(() => Tokenizer.FromFile(tik));
-        Assert.Contains(".tiktoken", e.Message, StringComparison.Ordinal);
+        string unknown = Path.Combine(dir, "x.xyz");
+        File.WriteAllText(unknown, "hello");
+        var e = Assert.Throws<NotSupportedException>(() => Tokenizer.FromFile(unknown));
+        Assert.Contains("'.xyz'", e.Message, StringComparison.Ordinal);
         Assert.Throws<FileNotFoundException>(() => Tokenizer.FromFile(Path.Combine(dir, "missing.json")));
         string empty = TestPaths.NewTempDir();
         Assert.Throws<FileNotFoundException>(() => Tokenizer.FromFile(empty));

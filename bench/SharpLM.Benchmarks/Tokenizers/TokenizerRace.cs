@@ -14,39 +14,62 @@ internal static class TokenizerRace
     public static void Run(string[] args)
     {
         int rounds = 9;
+        bool whole = false;
         var only = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--rounds") rounds = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--whole") whole = true;
             else only.Add(args[i]);
         }
         var text = TokenizerPeers.BrownMegabyte();
+        var lines = text.Split('\n');
         double mb = System.Text.Encoding.UTF8.GetByteCount(text) / 1e6;
-        Console.WriteLine($"# tokenizer-race: {mb:F3} MB of Brown, {rounds} alternating rounds, 1 thread, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores");
+        string mode = whole ? "the whole MB as one string per call" : $"line by line ({lines.Length} lines, newlines left out)";
+        Console.WriteLine($"# tokenizer-race: {mb:F3} MB of Brown, {mode}, {rounds} alternating rounds, 1 thread, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores");
         Console.WriteLine();
-        Console.WriteLine("| case | SharpLM MB/s | peer | peer MB/s | SharpLM / peer | tokens (SharpLM, peer) |");
-        Console.WriteLine("|---|---:|---|---:|---:|---|");
-        foreach (var (name, sharp, peerName, peer) in TokenizerPeers.All(only))
+        Console.WriteLine("MB/s = MB / median process CPU seconds of one pass (CPU time, not wall time: the machine is shared and");
+        Console.WriteLine("oversubscribed, so wall time mostly measures the neighbours); the wall-time ratio is given too.");
+        Console.WriteLine();
+        Console.WriteLine("| case | SharpLM MB/s | peer | peer MB/s | SharpLM / peer (CPU) | SharpLM / peer (wall) | tokens (SharpLM, peer) |");
+        Console.WriteLine("|---|---:|---|---:|---:|---:|---|");
+        foreach (var (name, sharpOne, peerName, peerOne) in TokenizerPeers.All(only))
         {
+            Func<string, int> sharp = whole ? sharpOne : _ => lines.Sum(sharpOne);
+            Func<string, int> peer = whole ? peerOne : _ => lines.Sum(peerOne);
             int ts = sharp(text), tp = peer(text); // warm-up: JIT, caches
             var a = new double[rounds];
             var b = new double[rounds];
+            var aw = new double[rounds];
+            var bw = new double[rounds];
             for (int r = 0; r < rounds; r++)
             {
                 // Alternate which side goes first, too.
-                if (r % 2 == 0) { a[r] = Time(sharp, text); b[r] = Time(peer, text); }
-                else { b[r] = Time(peer, text); a[r] = Time(sharp, text); }
+                if (r % 2 == 0) { (a[r], aw[r]) = Time(sharp, text); (b[r], bw[r]) = Time(peer, text); }
+                else { (b[r], bw[r]) = Time(peer, text); (a[r], aw[r]) = Time(sharp, text); }
             }
             double ma = mb / Median(a), mp = mb / Median(b);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {ma:F2} | {peerName} | {mp:F2} | {ma / mp:F2}x | {ts}, {tp} |"));
+            double wallRatio = Median(bw) / Median(aw);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {ma:F2} | {peerName} | {mp:F2} | {ma / mp:F2}x | {wallRatio:F2}x | {ts}, {tp} |"));
         }
     }
 
-    private static double Time(Func<string, int> f, string text)
+    private static readonly Process Self = Process.GetCurrentProcess();
+
+    private static double CpuSeconds()
     {
+        Self.Refresh();
+        return Self.TotalProcessorTime.TotalSeconds;
+    }
+
+    /// <summary>(process CPU seconds, wall seconds) of one call.</summary>
+    private static (double Cpu, double Wall) Time(Func<string, int> f, string text)
+    {
+        var c0 = CpuSeconds();
         var sw = Stopwatch.StartNew();
         f(text);
-        return sw.Elapsed.TotalSeconds;
+        double wall = sw.Elapsed.TotalSeconds;
+        return (CpuSeconds() - c0, wall);
     }
 
     private static double Median(double[] x)

@@ -56,8 +56,16 @@ internal sealed class CalcCommand : ICliCommand
         var arch = input.Architecture;
         if (args.Flag("no-pooler")) arch = arch with { Pooler = false };
 
-        var weightType = StorageType.Parse(args.String("dtype") ?? "f16", "--dtype");
-        var kvType = StorageType.Parse(args.String("kv-dtype") ?? "f16", "--kv-dtype");
+        StorageType weightType, kvType;
+        try
+        {
+            weightType = StorageType.Parse(args.String("dtype") ?? "f16", "--dtype");
+            kvType = StorageType.Parse(args.String("kv-dtype") ?? "f16", "--kv-dtype");
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.Message);
+        }
         long defaultContext = arch.ContextLength > 0 ? Math.Min(arch.ContextLength, 4096) : 2048;
         long ctx = args.Long("context", defaultContext, min: 1);
         long batch = args.Long("batch", 1, min: 1);

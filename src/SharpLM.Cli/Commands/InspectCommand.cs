@@ -93,6 +93,10 @@ internal sealed class InspectCommand : ICliCommand
             {
                 hyper["tokenizer"] = tm;
                 if (f.GetArrayOrNull(GgufKeys.Tokens) is { } toks) hyper["tokens"] = toks.Count;
+                if (f.GetStringOrNull(GgufKeys.TokenizerPre) is { } pre) hyper["tokenizer_pre"] = pre;
+                if (f.Contains(GgufKeys.BosId)) hyper["bos_token_id"] = f.GetLong(GgufKeys.BosId);
+                if (f.Contains(GgufKeys.EosId)) hyper["eos_token_id"] = f.GetLong(GgufKeys.EosId);
+                hyper["chat_template"] = f.Contains(GgufKeys.ChatTemplate);
             }
             tensors = [.. f.TensorList.Select(Row)];
         }
@@ -117,7 +121,7 @@ internal sealed class InspectCommand : ICliCommand
 
         var w = context.Out;
         w.WriteLine($"{Path.GetFullPath(path)}  ({format}, {fileBytes / 1e6:F1} MB)");
-        foreach (var kv in info) w.WriteLine($"{kv.Key + ":",-16}{kv.Value}");
+        foreach (var kv in info.Where(kv => kv.Value is not null)) w.WriteLine($"{kv.Key + ":",-16}{kv.Value}");
         w.WriteLine($"{"parameters:",-16}{parameters:N0} ({parameters / 1e6:F2} M)");
         w.WriteLine();
         w.WriteLine("hyperparameters:");
@@ -139,6 +143,7 @@ internal sealed class InspectCommand : ICliCommand
 
     private static string Format(object? v) => v switch
     {
+        bool b => b ? "true" : "false",
         float f => f.ToString("R", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => v?.ToString() ?? "",

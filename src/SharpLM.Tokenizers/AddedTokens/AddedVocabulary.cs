@@ -30,6 +30,7 @@ internal sealed class AddedVocabulary
         var ordered = new List<AddedToken>();
         var specials = new List<AddedToken>();
         var others = new List<AddedToken>();
+        int maxId = -1;
         foreach (var t in tokens)
         {
             if (t.Content.Length == 0 || _byContent.ContainsKey(t.Content)) continue;
@@ -37,9 +38,10 @@ internal sealed class AddedVocabulary
             if (model.TokenToId(t.Content) is int mid) id = mid;
             else
             {
-                int max = _byId.Count == 0 ? -1 : _byId.Keys.Max();
+                int max = maxId;
                 id = max < 0 ? model.VocabSize : (max >= model.VocabSize || model.VocabSize == 0 ? max + 1 : model.VocabSize);
             }
+            maxId = Math.Max(maxId, id);
             var token = t with { Id = id };
             _byContent[t.Content] = id;
             _byId[id] = token;
@@ -94,6 +96,13 @@ internal sealed class AddedVocabulary
         }
     }
 
+    /// <summary>True when every added token is matched on the raw text (normalized=false), so the text can be cut
+    /// before normalizing.</summary>
+    public bool AllRaw => _normalized.IsEmpty;
+
+    /// <summary>Added-token matches (start, end, id) on raw text, with the single_word/lstrip/rstrip rules.</summary>
+    public void FindRaw(string text, List<(int Start, int End, int Id)> output) => _raw.Find(text, output);
+
     /// <summary>Leftmost-longest literal matcher over a set of token strings.</summary>
     private sealed class Matcher
     {
@@ -111,7 +120,25 @@ internal sealed class AddedVocabulary
 
         public void SplitInto(NormalizedString n, List<Split> output)
         {
-            string s = n.Text;
+            var found = t_found ??= new List<(int, int, int)>();
+            found.Clear();
+            Find(n.Text, found);
+            if (found.Count == 0) { output.Add(new Split(n)); return; }
+            int last = 0;
+            foreach (var (start, stop, id) in found)
+            {
+                if (last < start) output.Add(new Split(n.Slice(last, start)));
+                output.Add(new Split(n.Slice(start, stop), id));
+                last = stop;
+            }
+            if (last < n.Length) output.Add(new Split(n.Slice(last, n.Length)));
+        }
+
+        [ThreadStatic] private static List<(int, int, int)>? t_found;
+
+        public void Find(string s, List<(int Start, int End, int Id)> output)
+        {
+            if (IsEmpty) return;
             int startOffset = 0;
             int i = 0;
             while (i < s.Length)
@@ -149,12 +176,9 @@ internal sealed class AddedVocabulary
                     while (stop < s.Length && IsSpaceAt(s, stop, out int w)) stop += w;
                     i = stop;
                 }
-                if (startOffset < start) output.Add(new Split(n.Slice(startOffset, start)));
-                output.Add(new Split(n.Slice(start, stop), tok.Id));
+                output.Add((start, stop, tok.Id));
                 startOffset = stop;
             }
-            if (startOffset == 0) { output.Add(new Split(n)); return; }
-            if (startOffset < s.Length) output.Add(new Split(n.Slice(startOffset, s.Length)));
         }
 
         private static bool IsSpaceAt(string s, int i, out int width)

@@ -4,16 +4,33 @@ using System.Text.Json;
 namespace SharpLM.Tokenizers.Json;
 
 /// <summary>A JSON value with its path (e.g. <c>pre_tokenizer.pretokenizers[1].pattern</c>) for error messages.</summary>
-internal readonly struct JsonNode(JsonElement element, string path, string source)
+internal readonly struct JsonNode
 {
-    public JsonElement Element { get; } = element;
-    public string Path { get; } = path;
-    public string Source { get; } = source;
+    // The path is built only when an error needs it: a parent path plus a member name or an array index.
+    private readonly string _parentPath;
+    private readonly string? _name;
+    private readonly int _index;
+
+    public JsonNode(JsonElement element, string path, string source) : this(element, path, null, -1, source) { }
+
+    private JsonNode(JsonElement element, string parentPath, string? name, int index, string source)
+    {
+        Element = element;
+        _parentPath = parentPath;
+        _name = name;
+        _index = index;
+        Source = source;
+    }
+
+    public JsonElement Element { get; }
+    public string Source { get; }
+
+    public string Path => _name != null ? (_parentPath.Length == 0 ? _name : _parentPath + "." + _name)
+        : _index >= 0 ? $"{_parentPath}[{_index}]" : _parentPath;
 
     public JsonValueKind Kind => Element.ValueKind;
     public bool IsNull => Element.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined;
 
-    private string Child(string name) => Path.Length == 0 ? name : Path + "." + name;
 
     [DoesNotReturn]
     public void Fail(string message) => throw new InvalidDataException($"{Source}: {(Path.Length == 0 ? "(root)" : Path)}: {message}");
@@ -43,7 +60,7 @@ internal readonly struct JsonNode(JsonElement element, string path, string sourc
     public JsonNode Get(string name)
     {
         ExpectObject();
-        return Element.TryGetProperty(name, out var v) ? new JsonNode(v, Child(name), Source) : new JsonNode(default, Child(name), Source);
+        return new JsonNode(Element.TryGetProperty(name, out var v) ? v : default, Path, name, -1, Source);
     }
 
     public bool Has(string name) => Element.ValueKind == JsonValueKind.Object && Element.TryGetProperty(name, out var v)
@@ -120,9 +137,10 @@ internal readonly struct JsonNode(JsonElement element, string path, string sourc
     {
         if (Kind != JsonValueKind.Array) Fail($"expected an array, found {Describe()}.");
         int i = 0;
+        string path = Path;
         foreach (var e in Element.EnumerateArray())
         {
-            yield return new JsonNode(e, $"{Path}[{i}]", Source);
+            yield return new JsonNode(e, path, null, i, Source);
             i++;
         }
     }
@@ -136,7 +154,8 @@ internal readonly struct JsonNode(JsonElement element, string path, string sourc
     public IEnumerable<(string Name, JsonNode Value)> Properties()
     {
         ExpectObject();
-        foreach (var p in Element.EnumerateObject()) yield return (p.Name, new JsonNode(p.Value, Child(p.Name), Source));
+        string path = Path;
+        foreach (var p in Element.EnumerateObject()) yield return (p.Name, new JsonNode(p.Value, path, p.Name, -1, Source));
     }
 
     /// <summary>The "type" field of a component.</summary>

@@ -111,6 +111,7 @@ internal sealed class StripAccentsNormalizer : INormalizer
     internal static void Filter(NormalizedString text, Func<Rune, bool> keep)
     {
         string s = text.Text;
+        if (s.AsSpan().IndexOfAnyExceptInRange('\u0000', '\u02FF') < 0) return; // no marks below U+0300
         var b = new TransformBuilder(s.Length);
         bool changed = false;
         for (int i = 0; i < s.Length;)
@@ -131,6 +132,9 @@ internal sealed class ReplaceNormalizer : INormalizer
     private readonly Regex _regex;
     private readonly string? _literal;
     public string Content { get; }
+
+    /// <summary>The literal pattern, or null for a regex (read by the tok-extra fast paths).</summary>
+    internal string? Literal => _literal;
 
     public ReplaceNormalizer(string pattern, bool isRegex, string content)
     {

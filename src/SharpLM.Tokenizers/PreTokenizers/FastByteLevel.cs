@@ -19,14 +19,13 @@ namespace SharpLM.Tokenizers.PreTokenizers;
 /// a <see cref="BpeModel"/> or <see cref="TiktokenModel"/>, and plain added tokens (no lstrip/rstrip/single_word).
 /// Anything else returns null from <see cref="TryCreate"/> and the general pipeline runs.
 /// </summary>
-internal sealed class FastByteLevel
+internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
 {
     private readonly FastSplitKind _kind;
     private readonly NormalizationForm? _form;
     private readonly BpeModel? _bpe;
     private readonly TiktokenModel? _tiktoken;
-    private readonly SearchValues<char>? _addedFirsts;
-    private readonly Dictionary<char, (string Text, int Id)[]> _addedByFirst = [];
+    private readonly FastAddedTokens _added;
     private static readonly char[] ByteToChar = ByteLevelTables.ByteToChar;
 
     private FastByteLevel(FastSplitKind kind, NormalizationForm? form, IModel model, IEnumerable<AddedToken> added)
@@ -35,9 +34,7 @@ internal sealed class FastByteLevel
         _form = form;
         _bpe = model as BpeModel;
         _tiktoken = model as TiktokenModel;
-        foreach (var g in added.Where(t => t.Content.Length > 0).GroupBy(t => t.Content[0]))
-            _addedByFirst[g.Key] = g.OrderByDescending(t => t.Content.Length).Select(t => (t.Content, t.Id)).ToArray();
-        if (_addedByFirst.Count > 0) _addedFirsts = SearchValues.Create(_addedByFirst.Keys.ToArray());
+        _added = new FastAddedTokens(added);
     }
 
     /// <summary>The fast path for this pipeline, or null when it does not apply.</summary>
@@ -49,10 +46,7 @@ internal sealed class FastByteLevel
         NormalizationForm? form = null;
         if (normalizer is UnicodeNormalizer u) form = u.Form;
         else if (normalizer != null) return null;
-        if (added.Any(t => t.LStrip || t.RStrip || t.SingleWord || (t.Normalized && form != null))) return null;
-        // One leftmost-longest matcher stands for HF's two passes (raw tokens, then normalized ones) only when all
-        // added tokens are of one kind.
-        if (added.Any(t => t.Normalized) && added.Any(t => !t.Normalized)) return null;
+        if (!FastAddedTokens.Supports(added, normalizerChangesText: form != null)) return null;
         FastSplitKind kind;
         switch (preTokenizer)
         {
@@ -72,49 +66,20 @@ internal sealed class FastByteLevel
     /// (not in the normalizer's form).</summary>
     public bool TryEncodeIds(ReadOnlySpan<char> text, out int[] ids)
     {
-        if (_form is { } f && !text.IsNormalized(f))
+        // (string.IsNormalized is no help: with InvariantGlobalization it says true for everything.)
+        if (_form is { } f && !UnicodeNormalization.IsTriviallyNormalized(text, f) && !text.SequenceEqual(UnicodeNormalization.Normalize(text.ToString(), f)))
         {
             ids = [];
             return false;
         }
-        var list = t_ids ??= new List<int>(1024);
-        list.Clear();
-        int pos = 0;
-        if (_addedFirsts != null)
-        {
-            int i = 0;
-            while (i < text.Length)
-            {
-                int k = text[i..].IndexOfAny(_addedFirsts);
-                if (k < 0) break;
-                i += k;
-                int hitLen = 0, hitId = -1;
-                foreach (var (t, id) in _addedByFirst[text[i]])
-                {
-                    if (text[i..].StartsWith(t, StringComparison.Ordinal))
-                    {
-                        hitLen = t.Length;
-                        hitId = id;
-                        break;
-                    }
-                }
-                if (hitId < 0) { i++; continue; }
-                EncodeSegment(text[pos..i], list);
-                list.Add(hitId);
-                i += hitLen;
-                pos = i;
-            }
-        }
-        EncodeSegment(text[pos..], list);
-        ids = [.. list];
-        if (list.Capacity > 1 << 20) t_ids = null;
+        ids = _added.Encode(text, this);
         return true;
     }
 
-    [ThreadStatic] private static List<int>? t_ids;
-
-    private void EncodeSegment(ReadOnlySpan<char> s, List<int> ids)
+    /// <summary>Text between added tokens: split, map to byte chars, model.</summary>
+    public void EncodeSegment(ReadOnlySpan<char> s, List<int> ids)
     {
+        var hot = HotCache.For(this);
         Span<char> buffer = stackalloc char[256];
         int pos = 0;
         while (pos < s.Length)
@@ -122,12 +87,128 @@ internal sealed class FastByteLevel
             int len = FastSplit.MatchLength(_kind, s, pos);
             var piece = s.Slice(pos, len);
             pos += len;
+            // Pieces of at most 16 UTF-8 bytes: the per-thread hot cache, keyed by the bytes packed in two ulongs.
+            if (len <= 16 && Pack(piece, out ulong k0, out ulong k1, out int nb))
+            {
+                ref var e = ref hot.Slot(k0, k1, nb);
+                if (e.Length == nb && e.K0 == k0 && e.K1 == k1)
+                {
+                    ids.Add(e.Id0);
+                    if (e.Count > 1) AddMore(ref e, ids);
+                    continue;
+                }
+                int before = ids.Count;
+                int n2 = MapToByteChars(piece, buffer);
+                Model(buffer[..n2], ids);
+                int added = ids.Count - before;
+                if (added is >= 1 and <= 4)
+                {
+                    e.K0 = k0;
+                    e.K1 = k1;
+                    e.Length = nb;
+                    e.Count = added;
+                    e.Id0 = ids[before];
+                    if (added > 1) e.Id1 = ids[before + 1];
+                    if (added > 2) e.Id2 = ids[before + 2];
+                    if (added > 3) e.Id3 = ids[before + 3];
+                }
+                continue;
+            }
             char[]? rented = null;
             Span<char> mapped = len * 3 <= buffer.Length ? buffer : (rented = ArrayPool<char>.Shared.Rent(len * 3));
             int n = MapToByteChars(piece, mapped);
-            if (_tiktoken != null) _tiktoken.TokenizeIds(mapped[..n], ids);
-            else _bpe!.TokenizeIds(mapped[..n], ids);
+            Model(mapped[..n], ids);
             if (rented != null) ArrayPool<char>.Shared.Return(rented);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Model(ReadOnlySpan<char> byteChars, List<int> ids)
+    {
+        if (_tiktoken != null) _tiktoken.TokenizeIds(byteChars, ids);
+        else _bpe!.TokenizeIds(byteChars, ids);
+    }
+
+    private static void AddMore(ref HotCache.Entry e, List<int> ids)
+    {
+        ids.Add(e.Id1);
+        if (e.Count > 2) ids.Add(e.Id2);
+        if (e.Count > 3) ids.Add(e.Id3);
+    }
+
+    /// <summary>The UTF-8 bytes of a piece packed little-endian into two ulongs; false when over 16 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Pack(ReadOnlySpan<char> piece, out ulong k0, out ulong k1, out int count)
+    {
+        k0 = 0;
+        k1 = 0;
+        count = 0;
+        Span<byte> utf8 = stackalloc byte[4];
+        for (int i = 0; i < piece.Length; i++)
+        {
+            char c = piece[i];
+            int nb;
+            if (c < 0x80)
+            {
+                utf8[0] = (byte)c;
+                nb = 1;
+            }
+            else
+            {
+                Rune r;
+                if (char.IsHighSurrogate(c) && i + 1 < piece.Length && char.IsLowSurrogate(piece[i + 1])) r = new Rune(c, piece[++i]);
+                else if (char.IsSurrogate(c)) r = Rune.ReplacementChar;
+                else r = new Rune(c);
+                nb = r.EncodeToUtf8(utf8);
+            }
+            if (count + nb > 16) return false;
+            for (int b = 0; b < nb; b++, count++)
+            {
+                if (count < 8) k0 |= (ulong)utf8[b] << (8 * count);
+                else k1 |= (ulong)utf8[b] << (8 * (count - 8));
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// A direct-mapped cache of the most recent pieces (≤ 16 UTF-8 bytes, ≤ 4 ids), one per thread and tokenizer so
+    /// that entries are never read while another thread writes them. Sized for the distinct pieces of a few MB of text, where the
+    /// model's 100K-200K-entry dictionaries miss the caches (64K entries of 40 bytes = 2.6 MB per thread and tokenizer, allocated on first use); English text hits it for most pieces.
+    /// </summary>
+    private sealed class HotCache
+    {
+        internal struct Entry
+        {
+            public ulong K0, K1;
+            public int Length, Count, Id0, Id1, Id2, Id3;
+        }
+
+        private const int Bits = 16;
+        private readonly Entry[] _entries = new Entry[1 << Bits];
+        private readonly FastByteLevel _owner;
+
+        private HotCache(FastByteLevel owner) => _owner = owner;
+
+        [ThreadStatic] private static HotCache?[]? t_caches;
+
+        /// <summary>This thread's cache for <paramref name="owner"/> (a few tokenizers per thread are kept).</summary>
+        public static HotCache For(FastByteLevel owner)
+        {
+            var caches = t_caches ??= new HotCache?[4];
+            for (int i = 0; i < caches.Length; i++)
+                if (caches[i] is { } c && ReferenceEquals(c._owner, owner)) return c;
+            var fresh = new HotCache(owner);
+            Array.Copy(caches, 0, caches, 1, caches.Length - 1); // drop the least recently created
+            caches[0] = fresh;
+            return fresh;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public ref Entry Slot(ulong k0, ulong k1, int length)
+        {
+            ulong h = (k0 * 0x9E3779B97F4A7C15UL) ^ (k1 * 0xC2B2AE3D27D4EB4FUL) ^ (ulong)length;
+            return ref _entries[(int)(h >> (64 - Bits))];
         }
     }
 

@@ -26,7 +26,7 @@ public static class TiktokenLoader
     {
         ArgumentNullException.ThrowIfNull(path);
         encoding ??= TiktokenEncoding.FromFileName(path)
-            ?? throw new InvalidDataException(
+            ?? throw new NotSupportedException(
                 $"{path}: the tiktoken encoding (split regex and special tokens) cannot be told from the file name. " +
                 "Name the file r50k_base/gpt2, cl100k_base or o200k_base .tiktoken, or call TiktokenLoader.Load(path, TiktokenEncoding.Cl100kBase).");
         var ranks = TiktokenRanks.Read(path);

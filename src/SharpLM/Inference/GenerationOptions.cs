@@ -34,7 +34,8 @@ public sealed record ModelLoadOptions
     /// <summary>The most prompt tokens evaluated in one batched pass.</summary>
     public int BatchSize { get; init; } = 256;
 
-    /// <summary>Worker threads for the kernels; 0 = all cores.</summary>
+    /// <summary>Worker threads for the kernels; 0 = leave the process-wide pool as it is (all cores by default).
+    /// The pool is shared by every model in the process: setting it here resizes it for all.</summary>
     public int Threads { get; init; }
 }
 

@@ -50,7 +50,10 @@ internal sealed class TextStreamer
         if (Stopped) return "";
         _ids.Add(id);
         var full = _decoder.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ids));
-        Text = full.StartsWith(_contextText, StringComparison.Ordinal) ? full[_contextText.Length..] : full;
+        // a byte-fallback decoder may turn the context byte plus invalid continuation bytes into U+FFFD per byte: then
+        // the context cannot be cut off, and the generated ids are decoded alone
+        Text = full.StartsWith(_contextText, StringComparison.Ordinal) ? full[_contextText.Length..]
+             : _decoder.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_ids)[_contextCount..]);
         return Settle(final: false);
     }
 

@@ -11,8 +11,8 @@ internal static class ModelTokenizers
     /// <summary>The tokenizer described by a GGUF file's tokenizer.ggml.* metadata, or null when it has none.</summary>
     public static ITokenCodec? FromGguf(GgufFile file)
     {
-        _ = file;
-        return null;
+        if (!file.Contains("tokenizer.ggml.model")) return null;
+        return new TokenizerJsonCodec(GgufTokenizer.Load(file));
     }
 
     /// <summary>The tokenizer.json of a Hugging Face folder, or null when there is none.</summary>
@@ -23,7 +23,7 @@ internal static class ModelTokenizers
         return File.Exists(path) ? new TokenizerJsonCodec(Tokenizers.Tokenizer.FromFile(path)) : null;
     }
 
-    /// <summary>A tokenizer.json pipeline: its post-processor adds BOS (and whatever else the model's template says).</summary>
+    /// <summary>A SharpLM tokenizer (from tokenizer.json or GGUF metadata): its post-processor adds BOS when the model uses one.</summary>
     private sealed class TokenizerJsonCodec(Tokenizers.Tokenizer tokenizer) : ITokenCodec
     {
         public int[] Encode(string text, bool addBos) => tokenizer.EncodeToIds(text, addSpecialTokens: addBos);

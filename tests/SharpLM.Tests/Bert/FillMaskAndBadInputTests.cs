@@ -34,6 +34,22 @@ public class FillMaskAndBadInputTests
     }
 
     [Fact]
+    public void SentenceTransformersPoolingConfigIsTheDefault()
+    {
+        var dir = TestPaths.NewTempDir();
+        foreach (var f in Directory.GetFiles(TorchGoldenTests.Dir("bert_mlm"))) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        Directory.CreateDirectory(Path.Combine(dir, "1_Pooling"));
+        File.WriteAllText(Path.Combine(dir, "1_Pooling", "config.json"), """{"word_embedding_dimension": 32, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false, "pooling_mode_max_tokens": false}""");
+        using var enc = TextEncoder.Open(dir, new TextEncoderOptions { Normalize = false });
+        Assert.Equal(EmbeddingPooling.Cls, enc.PoolingMode);
+        var ids = enc.Tokenize("paris is the capital of france .");
+        var hidden = enc.Model.Forward(BertBatch.FromSequences([ids]));
+        Assert.Equal(hidden[..32], enc.Embed("paris is the capital of france ."));
+        using var explicitMean = TextEncoder.Open(dir, new TextEncoderOptions { Pooling = EmbeddingPooling.Mean });
+        Assert.Equal(EmbeddingPooling.Mean, explicitMean.PoolingMode);
+    }
+
+    [Fact]
     public void AnOnnxFileThatIsNotABertSaysWhatIsMissing()
     {
         var dir = TestPaths.NewTempDir();
@@ -48,6 +64,45 @@ public class FillMaskAndBadInputTests
         var ex = Assert.Throws<InvalidDataException>(() => OnnxBert.Open(path));
         Assert.Contains("no word embeddings found", ex.Message, StringComparison.Ordinal);
         Assert.Contains("linear.onnx", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FloatDataAndExternalDataInitializersAreRead()
+    {
+        var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "ext.onnx");
+        var floats = new[] { 1.5f, -2f, 3.25f };
+        File.WriteAllBytes(Path.Combine(dir, "weights.bin"), [0, 0, 0, 0, .. floats.SelectMany(BitConverter.GetBytes)]);
+        File.WriteAllBytes(path, TinyOnnx.LinearModel(extraTensors: [TinyOnnx.FloatDataTensor("F", floats), TinyOnnx.ExternalTensor("E", 3, "weights.bin", 4)]));
+        using var f = OnnxFile.Open(path);
+        Assert.Equal(floats, f.Tensors["F"].AsFloats().ToArray());
+        Assert.Equal(floats, f.Tensors["E"].AsFloats().ToArray());
+        File.Delete(Path.Combine(dir, "weights.bin"));
+        var ex = Assert.Throws<FileNotFoundException>(() => OnnxFile.Open(path));
+        Assert.Contains("weights.bin", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CorruptedOnnxBytesNeverCrashOrHang()
+    {
+        var good = TinyOnnx.LinearModel(extraTensors: [TinyOnnx.FloatDataTensor("F", [1f, 2f])]);
+        var dir = TestPaths.NewTempDir();
+        var rng = new Random(1234);
+        for (int iter = 0; iter < 500; iter++)
+        {
+            var bad = (byte[])good.Clone();
+            for (int m = 0; m < 1 + iter % 4; m++) bad[rng.Next(bad.Length)] = (byte)rng.Next(256);
+            var path = Path.Combine(dir, $"bad{iter}.onnx");
+            File.WriteAllBytes(path, bad);
+            try
+            {
+                using var f = OnnxFile.Open(path);
+            }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+            {
+                Assert.Contains(path, e.Message, StringComparison.Ordinal);
+            }
+        }
     }
 
     [Fact]
@@ -107,8 +162,37 @@ public class FillMaskAndBadInputTests
 /// <summary>Writes tiny ONNX ModelProtos by hand (protobuf wire format) for reader tests.</summary>
 internal static class TinyOnnx
 {
-    /// <summary>y = x @ W with W a 2x3 float initializer given as raw_data.</summary>
-    public static byte[] LinearModel()
+    /// <summary>A TensorProto with packed float_data.</summary>
+    public static byte[] FloatDataTensor(string name, float[] values)
+    {
+        var t = new List<byte> { 0x08 };
+        Varint(t, (ulong)values.Length);
+        t.Add(0x10); t.Add(1);
+        Str(t, 8, name);
+        Bytes(t, 4, values.SelectMany(BitConverter.GetBytes).ToArray());
+        return [.. t];
+    }
+
+    /// <summary>A TensorProto of n floats stored in an external file at an offset (data_location = EXTERNAL).</summary>
+    public static byte[] ExternalTensor(string name, int n, string file, int offset)
+    {
+        var t = new List<byte> { 0x08 };
+        Varint(t, (ulong)n);
+        t.Add(0x10); t.Add(1);
+        Str(t, 8, name);
+        foreach (var (k, v) in new[] { ("location", file), ("offset", offset.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("length", (4 * n).ToString(System.Globalization.CultureInfo.InvariantCulture)) })
+        {
+            var e = new List<byte>();
+            Str(e, 1, k);
+            Str(e, 2, v);
+            Bytes(t, 13, [.. e]);
+        }
+        t.Add(0x70); t.Add(1);   // field 14 data_location = EXTERNAL
+        return [.. t];
+    }
+
+    /// <summary>y = x @ W with W a 2x3 float initializer given as raw_data (plus any extra initializers).</summary>
+    public static byte[] LinearModel(byte[][]? extraTensors = null)
     {
         var w = new List<byte>();
         foreach (var d in new long[] { 2, 3 }) { w.Add(0x08); Varint(w, (ulong)d); }      // dims (field 1, varint)
@@ -121,6 +205,7 @@ internal static class TinyOnnx
         Bytes(graph, 1, [.. node]);
         Str(graph, 2, "g");
         Bytes(graph, 5, [.. w]);
+        foreach (var t in extraTensors ?? []) Bytes(graph, 5, t);
         var model = new List<byte> { 0x08, 7 };                                          // ir_version 7
         Str(model, 2, "sharplm-test");
         Bytes(model, 7, [.. graph]);

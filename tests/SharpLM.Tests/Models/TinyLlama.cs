@@ -113,7 +113,7 @@ internal sealed class TinyLlama
     /// (&lt;unk&gt; &lt;s&gt; &lt;/s&gt;, 256 byte tokens, then "▁tokN" pieces up to V), weight matrices stored as
     /// <paramref name="type"/>, norms as F32.
     /// </summary>
-    public void WriteGguf(string path, DType type = DType.F32, DType? embeddingType = null, Action<GgufWriter>? tweak = null)
+    public void WriteGguf(string path, DType type = DType.F32, DType? embeddingType = null, Action<GgufWriter>? tweak = null, bool vocab = true)
     {
         var s = Spec;
         var w = new GgufWriter();
@@ -137,7 +137,7 @@ internal sealed class TinyLlama
         tokens[2] = "</s>"; types[2] = 3;
         for (int b = 0; b < 256 && b + 3 < s.Vocab; b++) { tokens[b + 3] = $"<0x{b:X2}>"; types[b + 3] = 6; }
         for (int i = 259; i < s.Vocab; i++) { tokens[i] = "\u2581tok" + i.ToString(System.Globalization.CultureInfo.InvariantCulture); types[i] = 1; scores[i] = -i; }
-        w.Set("tokenizer.ggml.model", "llama")
+        if (vocab) w.Set("tokenizer.ggml.model", "llama")
          .Set("tokenizer.ggml.tokens", GgufArray.Of(tokens))
          .Set("tokenizer.ggml.scores", GgufArray.Of(scores))
          .Set("tokenizer.ggml.token_type", GgufArray.Of(types))

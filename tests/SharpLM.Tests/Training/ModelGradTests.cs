@@ -3,6 +3,7 @@ using SharpLM.Training.Models;
 namespace SharpLM.Tests.Training;
 
 /// <summary>Whole-model backward passes against finite differences of the loss, in double.</summary>
+[Collection("TrainParallel")]
 public class ModelGradTests
 {
     private static (int[] X, int[] Y) Batch(int b, int t, int v, ulong seed)

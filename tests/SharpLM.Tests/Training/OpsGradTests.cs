@@ -4,6 +4,7 @@ namespace SharpLM.Tests.Training;
 
 /// <summary>Each training op's backward pass against central finite differences of its forward pass, in double.
 /// The loss is sum(y * R) for a fixed random R, so dL/dy = R.</summary>
+[Collection("TrainParallel")]
 public class OpsGradTests
 {
     private static double[] R(int n, ulong seed, double s = 1) => GradCheck.Rand(n, seed, s);

@@ -20,13 +20,14 @@ internal sealed class BpeModel : IModel
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabSpan;
     private readonly string?[] _idToToken;
-    private readonly Dictionary<long, (int Rank, int NewId)> _merges;
+    private readonly MergeTable _merges;
     private readonly int[] _charIds; // BMP char -> id of the one-char token, -1 if none (used when no prefix/suffix)
     private readonly int[] _byteIds; // byte -> id of <0xNN>, -1 if none
     private readonly int _unkId;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheSpan;
     private const int CacheCapacity = 200_000;
+    private int _cacheCount; // ConcurrentDictionary.Count takes every lock; this approximate count does not
     private const int MaxCachedWordLength = 256;
 
     public string? UnkToken { get; }
@@ -45,7 +46,7 @@ internal sealed class BpeModel : IModel
     {
         _vocab = vocab;
         _vocabSpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        _merges = merges;
+        _merges = new MergeTable(merges);
         UnkToken = unkToken;
         ContinuingSubwordPrefix = string.IsNullOrEmpty(continuingSubwordPrefix) ? null : continuingSubwordPrefix;
         EndOfWordSuffix = string.IsNullOrEmpty(endOfWordSuffix) ? null : endOfWordSuffix;
@@ -62,6 +63,14 @@ internal sealed class BpeModel : IModel
         for (int b = 0; b < 256; b++) _byteIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out int bid) ? bid : -1;
         _unkId = unkToken != null && vocab.TryGetValue(unkToken, out int u) ? u : -1;
         _cacheSpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        _splitAtMetaspace = ContinuingSubwordPrefix == null && EndOfWordSuffix == null && !ignoreMerges
+            && vocab.ContainsKey("\u2581") && !vocab.Keys.Any(HasMetaspaceAfterOtherChar);
+    }
+
+    private static bool HasMetaspaceAfterOtherChar(string t)
+    {
+        for (int i = 1; i < t.Length; i++) if (t[i] == Metaspace && t[i - 1] != Metaspace) return true;
+        return false;
     }
 
     /// <summary>BPE from a vocabulary and ordered merges (rank = index in <paramref name="merges"/>). A merge whose
@@ -70,16 +79,23 @@ internal sealed class BpeModel : IModel
         string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
-        var v = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        var v = vocab is Dictionary<string, int> d && d.Comparer == StringComparer.Ordinal ? d : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
         int prefixLen = continuingSubwordPrefix?.Length ?? 0;
+        var span = v.GetAlternateLookup<ReadOnlySpan<char>>();
+        Span<char> stackBuf = stackalloc char[256];
         int rank = 0;
         foreach (var (a, b) in merges)
         {
             if (!v.TryGetValue(a, out int ia)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{a}' is not in the vocabulary.");
             if (!v.TryGetValue(b, out int ib)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{b}' is not in the vocabulary.");
-            string merged = a + (prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b[prefixLen..] : b);
-            if (!v.TryGetValue(merged, out int im)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{merged}' is not in the vocabulary.");
+            var bPart = prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b.AsSpan(prefixLen) : b.AsSpan();
+            int mlen = a.Length + bPart.Length;
+            Span<char> buf = mlen <= stackBuf.Length ? stackBuf : new char[mlen];
+            a.AsSpan().CopyTo(buf);
+            bPart.CopyTo(buf[a.Length..]);
+            if (!span.TryGetValue(buf[..mlen], out int im))
+                throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{buf[..mlen]}' is not in the vocabulary.");
             m.TryAdd(Key(ia, ib), (rank, im));
             rank++;
         }
@@ -87,9 +103,11 @@ internal sealed class BpeModel : IModel
     }
 
     /// <summary>SentencePiece-style BPE: tokens[i] has id i and score scores[i]; every split of a token into two
-    /// tokens is a merge, ranked by the merged token's score (highest first; equal scores merge leftmost first).</summary>
+    /// tokens is a merge, ranked by the merged token's score (highest first; equal scores merge leftmost first).
+    /// With scores = -rank and ignoreMerges this is tiktoken's algorithm (a word in the vocabulary is one token).
+    /// Note: a code point missing from the vocabulary becomes byte tokens (or unk) before merging, as HF does.</summary>
     public static BpeModel FromScores(IReadOnlyList<string> tokens, IReadOnlyList<float> scores, string? unkToken = null,
-        bool byteFallback = true, bool fuseUnk = true)
+        bool byteFallback = true, bool fuseUnk = true, bool ignoreMerges = false)
     {
         if (tokens.Count != scores.Count) throw new ArgumentException($"{tokens.Count} tokens but {scores.Count} scores; expected one score per token.");
         var v = new Dictionary<string, int>(tokens.Count, StringComparer.Ordinal);
@@ -99,6 +117,7 @@ internal sealed class BpeModel : IModel
         var rankOf = new Dictionary<float, int>(distinct.Length);
         for (int i = 0; i < distinct.Length; i++) rankOf[distinct[i]] = i;
         var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
+        var span = v.GetAlternateLookup<ReadOnlySpan<char>>();
         for (int id = 0; id < tokens.Count; id++)
         {
             string t = tokens[id];
@@ -107,14 +126,14 @@ internal sealed class BpeModel : IModel
             for (int k = 1; k < t.Length; k++)
             {
                 if (char.IsLowSurrogate(t[k])) continue;
-                if (v.TryGetValue(t[..k], out int ia) && v.TryGetValue(t[k..], out int ib))
+                if (span.TryGetValue(t.AsSpan(0, k), out int ia) && span.TryGetValue(t.AsSpan(k), out int ib))
                 {
                     long key = Key(ia, ib);
                     if (!m.TryGetValue(key, out var old) || old.Item1 > r) m[key] = (r, id);
                 }
             }
         }
-        return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, false);
+        return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, ignoreMerges);
     }
 
     /// <summary>long.GetHashCode is lo ^ hi, which collides massively for (id, id) pairs: use a multiplicative hash.</summary>
@@ -137,19 +156,43 @@ internal sealed class BpeModel : IModel
     public void Tokenize(ReadOnlySpan<char> word, TokenSink sink)
     {
         if (word.IsEmpty) return;
+        if (_splitAtMetaspace && word.Length > 16)
+        {
+            // SentencePiece vocabularies have no token with '▁' after another char, so no merge crosses the
+            // point before such a '▁': BPE the pieces separately (and cache them) with the same result.
+            int start = 0;
+            for (int i = 1; i < word.Length; i++)
+            {
+                if (word[i] == Metaspace && word[i - 1] != Metaspace)
+                {
+                    TokenizeCached(word[start..i], sink, start);
+                    start = i;
+                }
+            }
+            TokenizeCached(word[start..], sink, start);
+            return;
+        }
+        TokenizeCached(word, sink, 0);
+    }
+
+    private const char Metaspace = '\u2581';
+    private readonly bool _splitAtMetaspace;
+
+    private void TokenizeCached(ReadOnlySpan<char> word, TokenSink sink, int offset)
+    {
         if (IgnoreMerges && _vocabSpan.TryGetValue(word, out int whole))
         {
-            sink.Add(whole, 0, word.Length);
+            sink.Add(whole, offset, offset + word.Length);
             return;
         }
         if (word.Length <= MaxCachedWordLength && _cacheSpan.TryGetValue(word, out var hit))
         {
-            for (int i = 0; i < hit.Length; i += 3) sink.Add(hit[i], hit[i + 1], hit[i + 2]);
+            for (int i = 0; i < hit.Length; i += 3) sink.Add(hit[i], offset + hit[i + 1], offset + hit[i + 2]);
             return;
         }
         int before = sink.Count;
         MergeWord(word, sink);
-        if (word.Length <= MaxCachedWordLength && _cache.Count < CacheCapacity)
+        if (word.Length <= MaxCachedWordLength && _cacheCount < CacheCapacity)
         {
             int n = sink.Count - before;
             var entry = new int[n * 3];
@@ -159,7 +202,15 @@ internal sealed class BpeModel : IModel
                 entry[3 * i + 1] = sink.Starts[before + i];
                 entry[3 * i + 2] = sink.Ends[before + i];
             }
-            _cache.TryAdd(word.ToString(), entry);
+            if (_cache.TryAdd(word.ToString(), entry)) Interlocked.Increment(ref _cacheCount);
+        }
+        if (offset != 0)
+        {
+            for (int i = before; i < sink.Count; i++)
+            {
+                sink.Starts[i] += offset;
+                sink.Ends[i] += offset;
+            }
         }
     }
 
@@ -281,9 +332,9 @@ internal sealed class BpeModel : IModel
             int bestRank = int.MaxValue, bestPos = -1, bestNew = -1;
             for (int i = 0; i >= 0 && sym[i].Next >= 0; i = sym[i].Next)
             {
-                if (_merges.TryGetValue(Key(sym[i].Id, sym[sym[i].Next].Id), out var m) && m.Rank < bestRank)
+                if (_merges.TryGet(sym[i].Id, sym[sym[i].Next].Id, out int mr, out int mn) && mr < bestRank)
                 {
-                    bestRank = m.Rank; bestPos = i; bestNew = m.NewId;
+                    bestRank = mr; bestPos = i; bestNew = mn;
                 }
             }
             if (bestPos < 0) return;
@@ -295,28 +346,61 @@ internal sealed class BpeModel : IModel
         }
     }
 
-    /// <summary>HF word.rs merge_all: a heap of (rank, pos), stale entries skipped. O(n log n).</summary>
+    /// <summary>HF word.rs merge_all: a min-heap of (rank, pos) with the merged id; stale entries skipped. O(n log n).</summary>
     private void MergeHeap(Span<Symbol> sym)
     {
-        var queue = new PriorityQueue<(int Pos, int NewId), (int Rank, int Pos)>(sym.Length);
+        var heap = System.Buffers.ArrayPool<(long Key, int NewId)>.Shared.Rent(sym.Length * 3 + 4);
+        int count = 0;
         for (int i = 0; i + 1 < sym.Length; i++)
-            if (_merges.TryGetValue(Key(sym[i].Id, sym[i + 1].Id), out var m)) queue.Enqueue((i, m.NewId), (m.Rank, i));
-        var removed = new bool[sym.Length];
-        while (queue.TryDequeue(out var top, out _))
+            if (_merges.TryGet(sym[i].Id, sym[i + 1].Id, out int r0, out int n0)) Push(heap, ref count, r0, i, n0);
+        while (count > 0)
         {
-            int pos = top.Pos;
-            if (removed[pos] || sym[pos].Next < 0) continue;
+            var (key, newId) = heap[0];
+            heap[0] = heap[--count];
+            SiftDown(heap, count, 0);
+            int pos = (int)(key & 0xFFFFFFFF);
+            if (sym[pos].Prev == -2 || sym[pos].Next < 0) continue;
             int right = sym[pos].Next;
-            if (!_merges.TryGetValue(Key(sym[pos].Id, sym[right].Id), out var cur) || cur.NewId != top.NewId) continue;
-            sym[pos].Id = cur.NewId;
+            if (!_merges.TryGet(sym[pos].Id, sym[right].Id, out _, out int curNew) || curNew != newId) continue;
+            sym[pos].Id = curNew;
             sym[pos].End = sym[right].End;
             sym[pos].Next = sym[right].Next;
-            removed[right] = true;
+            sym[right].Prev = -2; // removed
             if (sym[right].Next >= 0) sym[sym[right].Next].Prev = pos;
             int prev = sym[pos].Prev;
-            if (prev >= 0 && _merges.TryGetValue(Key(sym[prev].Id, sym[pos].Id), out var pm)) queue.Enqueue((prev, pm.NewId), (pm.Rank, prev));
+            if (prev >= 0 && _merges.TryGet(sym[prev].Id, sym[pos].Id, out int pr, out int pn)) Push(heap, ref count, pr, prev, pn);
             int next = sym[pos].Next;
-            if (next >= 0 && _merges.TryGetValue(Key(sym[pos].Id, sym[next].Id), out var nm)) queue.Enqueue((pos, nm.NewId), (nm.Rank, pos));
+            if (next >= 0 && _merges.TryGet(sym[pos].Id, sym[next].Id, out int nr, out int nn)) Push(heap, ref count, nr, pos, nn);
         }
+        System.Buffers.ArrayPool<(long, int)>.Shared.Return(heap);
+    }
+
+    private static void Push((long Key, int NewId)[] heap, ref int count, int rank, int pos, int newId)
+    {
+        long key = ((long)rank << 32) | (uint)pos;
+        int i = count++;
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 1;
+            if (heap[parent].Key <= key) break;
+            heap[i] = heap[parent];
+            i = parent;
+        }
+        heap[i] = (key, newId);
+    }
+
+    private static void SiftDown((long Key, int NewId)[] heap, int count, int i)
+    {
+        var item = heap[i];
+        while (true)
+        {
+            int c = 2 * i + 1;
+            if (c >= count) break;
+            if (c + 1 < count && heap[c + 1].Key < heap[c].Key) c++;
+            if (heap[c].Key >= item.Key) break;
+            heap[i] = heap[c];
+            i = c;
+        }
+        if (i < count) heap[i] = item;
     }
 }

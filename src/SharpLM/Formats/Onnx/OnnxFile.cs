@@ -218,10 +218,11 @@ internal sealed unsafe class OnnxFile : IWeightSource
         long count = 1;
         foreach (var d in dims)
         {
-            if (d < 0) throw new InvalidDataException($"{Path}: tensor '{name}' has a negative dimension {d}");
-            count = checked(count * d);
+            if (d < 0 || d > int.MaxValue) throw new InvalidDataException($"{Path}: tensor '{name}' has dimension {d}, outside [0, {int.MaxValue}]");
+            count = count * d;
+            if (count > long.MaxValue / 16) throw new InvalidDataException($"{Path}: tensor '{name}' has shape [{string.Join(", ", dims)}], too many elements");
         }
-        long bytes = checked(count * DTypeInfo.BlockBytes(dt));
+        long bytes = count * DTypeInfo.BlockBytes(dt);
         var shape = dims.ToArray();
         nint data;
         if (external)
@@ -271,8 +272,12 @@ internal sealed unsafe class OnnxFile : IWeightSource
         var file = System.IO.Path.GetFullPath(System.IO.Path.Combine(dir, loc));
         if (!File.Exists(file))
             throw new FileNotFoundException($"{Path}: tensor '{name}' lives in external data file '{loc}', which is missing (looked for {file}). Keep it beside the .onnx file.", file);
-        long offset = ext.TryGetValue("offset", out var o) ? long.Parse(o, System.Globalization.CultureInfo.InvariantCulture) : 0;
-        long length = ext.TryGetValue("length", out var l) ? long.Parse(l, System.Globalization.CultureInfo.InvariantCulture) : bytes;
+        long Number(string key, long fallback) =>
+            !ext.TryGetValue(key, out var v) ? fallback
+            : long.TryParse(v, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out long r) ? r
+            : throw new InvalidDataException($"{Path}: tensor '{name}' external data '{key}' is '{v}', expected an integer");
+        long offset = Number("offset", 0);
+        long length = Number("length", bytes);
         var (b, flen) = Map(file);
         if (length != bytes || offset < 0 || offset + length > flen)
             throw new InvalidDataException($"{file}: external data for tensor '{name}' at offset {offset} length {length} does not fit the file ({flen} bytes) or the tensor ({bytes} bytes)");

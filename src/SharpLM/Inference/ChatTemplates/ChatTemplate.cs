@@ -6,7 +6,7 @@ namespace SharpLM.Inference.ChatTemplates;
 /// A Hugging Face chat template (the Jinja2 text in tokenizer_config.json's "chat_template"), rendered by SharpLM's
 /// own Jinja2-subset engine with HF's settings (trim_blocks, lstrip_blocks, no trailing newline, tojson as
 /// json.dumps(ensure_ascii=False)). Supports what the LLaMA-2/3, Mistral, Qwen2/2.5/3, ChatML and TinyLlama templates
-/// use: <c>{{ }}</c>, <c>{% %}</c>, <c>{# #}</c>, whitespace control, if/elif/else, for (loop.*), set (with
+/// use: <c>{{ }}</c>, <c>{% %}</c>, <c>{# #}</c>, whitespace control, if/elif/else, for (loop.*), macro, set (with
 /// namespace()), filters, tests, string methods, slicing, raise_exception. Unsupported syntax is a
 /// <see cref="ChatTemplateException"/> with the line and column.
 /// <code>
@@ -75,10 +75,26 @@ public sealed class ChatTemplate
     public string Render(IReadOnlyList<ChatTurn> messages, bool addGenerationPrompt, IReadOnlyDictionary<string, object?>? extra = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        return RenderCore(messages.Select(m => Values.FromClr(m)).ToList(), addGenerationPrompt, extra);
+    }
+
+    /// <summary>
+    /// Renders messages that carry more than role and content (OpenAI-style <c>tool_calls</c>, <c>reasoning_content</c>,
+    /// <c>name</c>, ...): each message is a dictionary whose values may be strings, numbers, bools, lists,
+    /// dictionaries or JsonElements.
+    /// </summary>
+    public string RenderMessages(IReadOnlyList<IReadOnlyDictionary<string, object?>> messages, bool addGenerationPrompt, IReadOnlyDictionary<string, object?>? extra = null)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        return RenderCore(messages.Select(m => Values.FromClr(m)).ToList(), addGenerationPrompt, extra);
+    }
+
+    private string RenderCore(List<object?> messages, bool addGenerationPrompt, IReadOnlyDictionary<string, object?>? extra)
+    {
         var globals = Builtins.Globals(() => DateTime.Now.ToString("o", System.Globalization.CultureInfo.InvariantCulture));
         if (BosToken != null) globals["bos_token"] = BosToken;
         if (EosToken != null) globals["eos_token"] = EosToken;
-        globals["messages"] = messages.Select(m => Values.FromClr(m)).ToList();
+        globals["messages"] = messages;
         globals["add_generation_prompt"] = addGenerationPrompt;
         if (extra != null)
             foreach (var (k, v) in extra) globals[k] = Values.FromClr(v);

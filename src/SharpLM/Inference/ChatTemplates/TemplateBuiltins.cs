@@ -132,7 +132,7 @@ internal static class Builtins
                 return string.Join(sep, items.Select(Values.Str));
             }
             case "list": return Values.Iterate(v).ToList();
-            case "reverse": return v is string rs ? new string(rs.Reverse().ToArray()) : Enumerable.Reverse(Values.Iterate(v)).ToList();
+            case "reverse": return v is string rs ? string.Concat(Values.CodePoints(rs).Reverse()) : Enumerable.Reverse(Values.Iterate(v)).ToList();
             case "capitalize": { var cs = Values.Str(v); return cs.Length == 0 ? cs : char.ToUpperInvariant(cs[0]) + cs[1..].ToLowerInvariant(); }
             case "title": return CultureInfo.InvariantCulture.TextInfo.ToTitleCase(Values.Str(v).ToLowerInvariant());
             case "replace":

@@ -71,6 +71,7 @@ internal sealed class TemplateInterpreter
                     if (f != Flow.Normal) return f;
                     break;
                 }
+                case MacroNode m: _scopes[^1][m.Name] = MakeMacro(m); break;
                 case BreakNode: return Flow.Break;
                 case ContinueNode: return Flow.Continue;
                 default: throw Error($"internal error: node {n.GetType().Name}", n.Pos);
@@ -78,6 +79,36 @@ internal sealed class TemplateInterpreter
         }
         return Flow.Normal;
     }
+
+    /// <summary>A macro renders its body in a scope of its own: the template's globals and top-level variables plus
+    /// its parameters (not the caller's loop variables), and returns the text.</summary>
+    private TemplateFunction MakeMacro(MacroNode m) => new(m.Name, (args, kwargs) =>
+    {
+        if (args.Count > m.Params.Count)
+            throw new InvalidOperationException($"macro '{m.Name}' takes {m.Params.Count} arguments, got {args.Count}");
+        var scope = new Dictionary<string, object?>(StringComparer.Ordinal);
+        for (int i = 0; i < m.Params.Count; i++)
+        {
+            var (pn, dflt) = m.Params[i];
+            scope[pn] = i < args.Count ? args[i] : kwargs.TryGetValue(pn, out var kv) ? kv : dflt is null ? new Undefined(pn) : Eval(dflt);
+        }
+        foreach (var k in kwargs.Keys)
+            if (!m.Params.Exists(p => p.Name == k)) throw new InvalidOperationException($"macro '{m.Name}' has no parameter '{k}'");
+        var saved = _scopes.ToList();
+        _scopes.RemoveRange(1, _scopes.Count - 1);
+        _scopes.Add(scope);
+        try
+        {
+            var inner = new StringBuilder();
+            Exec(m.Body, inner);
+            return inner.ToString();
+        }
+        finally
+        {
+            _scopes.Clear();
+            _scopes.AddRange(saved);
+        }
+    });
 
     private void ExecFor(ForNode f, StringBuilder sb)
     {
@@ -299,9 +330,10 @@ internal sealed class TemplateInterpreter
             }
             case string s when index is long:
             {
+                var cps = Values.CodePoints(s);
                 long i = (long)index;
-                if (i < 0) i += s.Length;
-                return i >= 0 && i < s.Length ? s[(int)i].ToString() : new Undefined($"[{index}]");
+                if (i < 0) i += cps.Length;
+                return i >= 0 && i < cps.Length ? cps[(int)i] : new Undefined($"[{index}]");
             }
             case Dictionary<string, object?> d:
                 return d.TryGetValue(Values.Str(index), out var v) ? v : new Undefined(Values.Str(index));
@@ -325,15 +357,16 @@ internal sealed class TemplateInterpreter
         long? start = Opt(s.Start), stop = Opt(s.Stop), step = Opt(s.Step);
         long st = step ?? 1;
         if (st == 0) throw Error("slice step cannot be zero", s.Pos);
+        string[]? cps = obj is string str ? Values.CodePoints(str) : null;
         int n = obj switch
         {
-            string str => str.Length,
+            string => cps!.Length,
             List<object?> l => l.Count,
             _ => throw Error($"cannot slice {Values.TypeName(obj)}", s.Pos),
         };
         var idx = SliceIndices(n, start, stop, st);
-        return obj is string text
-            ? string.Concat(idx.Select(i => text[i]))
+        return cps != null
+            ? string.Concat(idx.Select(i => cps[i]))
             : idx.Select(i => ((List<object?>)obj!)[i]).ToList();
     }
 

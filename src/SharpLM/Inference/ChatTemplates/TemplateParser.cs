@@ -13,6 +13,8 @@ internal sealed record SetNode(int Pos, List<string> Targets, string? Attr, Expr
 internal sealed record SetBlockNode(int Pos, string Target, List<Node> Body) : Node(Pos);
 internal sealed record BreakNode(int Pos) : Node(Pos);
 internal sealed record ContinueNode(int Pos) : Node(Pos);
+/// <summary><c>{% macro name(a, b='x') %}...{% endmacro %}</c>: defines a function that renders its body.</summary>
+internal sealed record MacroNode(int Pos, string Name, List<(string Name, Expr? Default)> Params, List<Node> Body) : Node(Pos);
 /// <summary>A body rendered as is (HF's <c>{% generation %}</c> marker).</summary>
 internal sealed record BlockNode(int Pos, List<Node> Body) : Node(Pos);
 
@@ -186,9 +188,30 @@ internal sealed class TemplateParser
                 ExpectEnd();
                 return new BlockNode(name.Pos, body);
             }
-            case "macro" or "call" or "filter" or "include" or "import" or "from" or "extends" or "block" or "with" or "raw" or "autoescape":
+            case "macro":
+            {
+                string macroName = ExpectName("a macro name");
+                Expect("(");
+                var ps = new List<(string, Expr?)>();
+                while (!Peek.Is(")"))
+                {
+                    string pn = ExpectName("a parameter name");
+                    Expr? dflt = null;
+                    if (Peek.Is("=")) { _t++; dflt = ParseExpression(); }
+                    ps.Add((pn, dflt));
+                    if (!Peek.Is(",")) break;
+                    _t++;
+                }
+                Expect(")");
+                ExpectEnd();
+                var body = ParseBody(["endmacro"], out var stop);
+                if (stop is null) throw Err("'macro' is never closed: expected '{% endmacro %}'", name);
+                ExpectEnd();
+                return new MacroNode(name.Pos, macroName, ps, body);
+            }
+            case "call" or "filter" or "include" or "import" or "from" or "extends" or "block" or "with" or "raw" or "autoescape":
                 throw Err($"the '{name.Text}' statement is not supported by SharpLM's chat template engine", name);
-            case "endif" or "endfor" or "else" or "elif" or "endset" or "endgeneration":
+            case "endif" or "endfor" or "else" or "elif" or "endset" or "endgeneration" or "endmacro":
                 throw Err($"unexpected '{{% {name.Text} %}}' with no open block to close", name);
             default:
                 throw Err($"unknown statement '{name.Text}'", name);

@@ -130,22 +130,40 @@ internal static class Values
         }
     }
 
-    /// <summary>Python's repr of a float: shortest round-trip digits, always with a '.' or an exponent.</summary>
+    /// <summary>Python's repr of a float: the shortest round-trip digits, fixed notation for decimal exponents
+    /// -4..15 (always with a '.'), else d.ddde+XX.</summary>
     public static string FormatFloat(double d)
     {
         if (double.IsNaN(d)) return "nan";
         if (double.IsInfinity(d)) return d > 0 ? "inf" : "-inf";
-        if (d == Math.Floor(d) && Math.Abs(d) < 1e16) return d.ToString("0.0", CultureInfo.InvariantCulture);
-        string r = d.ToString("R", CultureInfo.InvariantCulture);
-        if (r.Contains('E', StringComparison.Ordinal))
+        if (d == 0) return double.IsNegative(d) ? "-0.0" : "0.0";
+        string r = Math.Abs(d).ToString("R", CultureInfo.InvariantCulture);
+        // split the shortest round-trip text into significant digits and a decimal exponent (value = 0.DIGITS × 10^(exp+1))
+        int e = r.IndexOfAny(['E', 'e']);
+        string mant = e < 0 ? r : r[..e];
+        int exp10 = e < 0 ? 0 : int.Parse(r[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        int dot = mant.IndexOf('.', StringComparison.Ordinal);
+        string intPart = dot < 0 ? mant : mant[..dot], frac = dot < 0 ? "" : mant[(dot + 1)..];
+        string digits = (intPart + frac).TrimStart('0');
+        int leadingZeros = (intPart + frac).Length - digits.Length;
+        int exp = intPart.Length - 1 - leadingZeros + exp10; // exponent of the first significant digit
+        digits = digits.TrimEnd('0');
+        if (digits.Length == 0) digits = "0";
+        var sb = new StringBuilder();
+        if (d < 0) sb.Append('-');
+        if (exp >= -4 && exp < 16)
         {
-            // 1E-05 -> 1e-05
-            int e = r.IndexOf('E', StringComparison.Ordinal);
-            string mant = r[..e], exp = r[(e + 1)..];
-            int ev = int.Parse(exp, CultureInfo.InvariantCulture);
-            r = mant + "e" + (ev < 0 ? "-" : "+") + Math.Abs(ev).ToString("00", CultureInfo.InvariantCulture);
+            if (exp < 0) sb.Append("0.").Append('0', -exp - 1).Append(digits);
+            else if (digits.Length <= exp + 1) sb.Append(digits).Append('0', exp + 1 - digits.Length).Append(".0");
+            else sb.Append(digits, 0, exp + 1).Append('.').Append(digits, exp + 1, digits.Length - exp - 1);
         }
-        return r;
+        else
+        {
+            sb.Append(digits[0]);
+            if (digits.Length > 1) sb.Append('.').Append(digits, 1, digits.Length - 1);
+            sb.Append('e').Append(exp < 0 ? '-' : '+').Append(Math.Abs(exp).ToString("00", CultureInfo.InvariantCulture));
+        }
+        return sb.ToString();
     }
 
     private static string PyStringRepr(string s)
@@ -308,13 +326,26 @@ internal static class Values
         null or Undefined => [],
         List<object?> l => l,
         Dictionary<string, object?> d => d.Keys.Cast<object?>().ToList(),
-        string s => s.Select(c => (object?)c.ToString()).ToList(),
+        string s => CodePoints(s).Select(c => (object?)c).ToList(),
         _ => throw new InvalidOperationException($"{TypeName(v)} is not iterable"),
     };
 
+    /// <summary>A string's characters as Python sees them: code points (an emoji is one, not two UTF-16 units).</summary>
+    public static string[] CodePoints(string s)
+    {
+        if (!s.Any(char.IsSurrogate)) return s.Select(c => c.ToString()).ToArray();
+        var r = new List<string>(s.Length);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) { r.Add(s.Substring(i, 2)); i++; }
+            else r.Add(s[i].ToString());
+        }
+        return [.. r];
+    }
+
     public static long Length(object? v) => v switch
     {
-        string s => s.Length,
+        string s => s.Any(char.IsSurrogate) ? CodePoints(s).Length : s.Length,
         List<object?> l => l.Count,
         Dictionary<string, object?> d => d.Count,
         Undefined => 0,

@@ -16,7 +16,8 @@ public enum OverlongInput
 /// <summary>Options of a <see cref="TextEncoder"/>; change with <c>with</c>.</summary>
 public sealed record TextEncoderOptions
 {
-    public EmbeddingPooling Pooling { get; init; } = EmbeddingPooling.Mean;
+    /// <summary>The pooling; null = what a sentence-transformers folder's 1_Pooling/config.json says, else mean.</summary>
+    public EmbeddingPooling? Pooling { get; init; }
 
     /// <summary>L2-normalise each embedding (sentence-transformers models are used normalised).</summary>
     public bool Normalize { get; init; } = true;
@@ -32,7 +33,8 @@ public sealed record TextEncoderOptions
     /// <summary>Threads of the process-wide kernel pool (set when the encoder opens); 0 leaves it as it is (all processors by default).</summary>
     public int Threads { get; init; }
 
-    /// <summary>Lower-case and strip accents before WordPiece (uncased models, e.g. all-MiniLM-L6-v2).</summary>
+    /// <summary>For a vocab.txt (no tokenizer.json): lower-case and strip accents before WordPiece (uncased models, e.g.
+    /// all-MiniLM-L6-v2); a tokenizer_config.json with "do_lower_case": false beside it turns this off.</summary>
     public bool LowerCase { get; init; } = true;
 
     /// <summary>Receives warnings (e.g. truncation); null ignores them.</summary>
@@ -58,7 +60,10 @@ public sealed class TextEncoder : IDisposable
     public string ModelName => _loaded.Name;
 
     /// <summary>Length of each embedding: H, or 2H for mean+max pooling.</summary>
-    public int Dimensions => Pooling.Dimensions(Options.Pooling, _loaded.Model.Config.HiddenSize);
+    public int Dimensions => Embeddings.Pooling.Dimensions(PoolingMode, _loaded.Model.Config.HiddenSize);
+
+    /// <summary>The pooling in use (the option, or the model folder's sentence-transformers config, or mean).</summary>
+    public EmbeddingPooling PoolingMode { get; }
 
     /// <summary>Most tokens one text may have (including [CLS] and [SEP]).</summary>
     public int MaxTokens { get; }
@@ -75,6 +80,7 @@ public sealed class TextEncoder : IDisposable
         if (options.MaxTokens < 0 || options.MaxTokens == 1) throw new ArgumentException($"MaxTokens must be 0 (the model's {max}) or at least 2, got {options.MaxTokens}", nameof(options));
         if (options.BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1, got {options.BatchSize}", nameof(options));
         MaxTokens = options.MaxTokens == 0 ? max : Math.Min(options.MaxTokens, max);
+        PoolingMode = options.Pooling ?? SentenceTransformersPooling(loaded.Directory) ?? EmbeddingPooling.Mean;
         if (options.Threads > 0) Kernels.WorkerPool.SetSharedThreads(options.Threads);
     }
 
@@ -86,27 +92,69 @@ public sealed class TextEncoder : IDisposable
         var loaded = BertLoader.Open(path, withMlmHead);
         try
         {
-            IEncoderTokenizer tok;
-            if (loaded.VocabTxt is { } vocab)
-            {
-                tok = new VocabTxtTokenizer(vocab, options.LowerCase);
-                if (loaded.Model.Config.VocabSize < File.ReadLines(vocab).Count())
-                    throw new InvalidDataException($"{vocab}: the vocabulary has more tokens than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocab.txt?");
-            }
-            else if (loaded.TokenizerJson is { } json)
-            {
-                tok = new SharpLmEncoderTokenizer(SharpLM.Tokenizers.Tokenizer.FromFile(json));
-            }
+            SharpLM.Tokenizers.Tokenizer hf;
+            if (loaded.TokenizerJson is { } json)
+                hf = SharpLM.Tokenizers.Tokenizer.FromFile(json);
+            else if (loaded.VocabTxt is { } vocab)
+                hf = SharpLM.Tokenizers.Tokenizer.FromVocabTxt(vocab, options.LowerCase && !CasedModel(Path.GetDirectoryName(vocab)!));
             else
-            {
-                throw new FileNotFoundException($"{path}: no vocab.txt or tokenizer.json beside the model; the encoder needs its vocabulary");
-            }
+                throw new FileNotFoundException($"{path}: no tokenizer.json or vocab.txt beside the model; the encoder needs its vocabulary");
+            if (hf.VocabSize > loaded.Model.Config.VocabSize)
+                throw new InvalidDataException($"{hf.SourceName}: the tokenizer has {hf.VocabSize} tokens, more than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocabulary for this model?");
+            var tok = new SharpLmEncoderTokenizer(hf);
             return new TextEncoder(loaded, tok, options);
         }
         catch
         {
             loaded.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The pooling a sentence-transformers folder declares in 1_Pooling/config.json (pooling_mode_cls_token,
+    /// pooling_mode_mean_tokens, pooling_mode_max_tokens), or null when there is none or it is a mode not supported here.
+    /// </summary>
+    internal static EmbeddingPooling? SentenceTransformersPooling(string dir)
+    {
+        foreach (var d in new[] { dir, Path.GetDirectoryName(dir) ?? dir })
+        {
+            var path = Path.Combine(d, "1_Pooling", "config.json");
+            if (!File.Exists(path)) continue;
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+                bool On(string key) => doc.RootElement.TryGetProperty(key, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.True;
+                return (On("pooling_mode_cls_token"), On("pooling_mode_mean_tokens"), On("pooling_mode_max_tokens")) switch
+                {
+                    (true, false, false) => EmbeddingPooling.Cls,
+                    (false, true, false) => EmbeddingPooling.Mean,
+                    (false, false, true) => EmbeddingPooling.Max,
+                    (false, true, true) => EmbeddingPooling.MeanMax,
+                    _ => null,
+                };
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
+            }
+        }
+        return null;
+    }
+
+    /// <summary>True when tokenizer_config.json beside the vocabulary says "do_lower_case": false (cased models).</summary>
+    private static bool CasedModel(string dir)
+    {
+        var path = Path.Combine(dir, "tokenizer_config.json");
+        if (!File.Exists(path)) return false;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+            return doc.RootElement.TryGetProperty("do_lower_case", out var v) && v.ValueKind == System.Text.Json.JsonValueKind.False;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
         }
     }
 
@@ -146,7 +194,7 @@ public sealed class TextEncoder : IDisposable
             for (int b = 0; b < idx.Length; b++)
             {
                 var v = new float[Dimensions];
-                Pooling.Pool(hidden.AsSpan(b * batch.Time * h, batch.Time * h), batch.Mask.AsSpan(b * batch.Time, batch.Time), h, Options.Pooling, v);
+                Pooling.Pool(hidden.AsSpan(b * batch.Time * h, batch.Time * h), batch.Mask.AsSpan(b * batch.Time, batch.Time), h, PoolingMode, v);
                 if (Options.Normalize) Pooling.L2Normalize(v);
                 result[idx[b]] = v;
             }

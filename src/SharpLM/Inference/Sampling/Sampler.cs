@@ -44,6 +44,7 @@ internal sealed class Sampler
     private readonly Candidate[] _cand;
     private readonly int[] _counts;
     private readonly ulong[] _keys;
+    private readonly double[] _bucketMass;
     private Xoshiro256StarStar _rng;
     private int _count;
 
@@ -57,6 +58,7 @@ internal sealed class Sampler
         _cand = new Candidate[vocabSize];
         _counts = new int[vocabSize];
         _keys = new ulong[vocabSize];
+        _bucketMass = new double[Buckets];
         _rng = new Xoshiro256StarStar(options.Seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue));
     }
 
@@ -92,37 +94,31 @@ internal sealed class Sampler
         CheckLength(logits);
         ApplyPenalties(logits, history);
 
-        var cand = _cand.AsSpan();
-        for (int i = 0; i < logits.Length; i++)
-        {
-            float l = logits[i];
-            cand[i].Logit = float.IsNaN(l) ? float.NegativeInfinity : l + 0f; // + 0f turns -0 into +0
-            cand[i].Id = i;
-        }
-        int n = logits.Length;
-        bool sorted = false;
-
         var o = _options;
-        if (o.TopK > 0 && o.TopK < n)
+        var cand = _cand.AsSpan();
+        int n;
+        bool sorted = false, topPDone = false;
+        if (o.TopK > 0 && o.TopK < logits.Length)
         {
-            n = SelectTopK(cand[..n], o.TopK);
+            n = SelectTopK(logits, cand, o.TopK);
             SortDescending(cand[..n], _keys);
             sorted = true;
         }
-
-        if (o.TopP < 1f)
+        else if (o.TopP < 1f)
         {
-            if (!sorted) { SortDescending(cand[..n], _keys); sorted = true; }
+            (n, sorted) = NucleusWithoutTopK(logits, o.TopP);
+            topPDone = true;
+        }
+        else n = FillAll(logits, cand);
+
+        if (o.TopP < 1f && !topPDone)
+        {
             double max = cand[0].Logit, sum = 0;
             if (double.IsFinite(max)) // all -inf or a +inf: nothing to weigh, leave the set to min-p and dist
             {
                 for (int i = 0; i < n; i++) sum += Math.Exp(cand[i].Logit - max);
-                double cum = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    cum += Math.Exp(cand[i].Logit - max) / sum;
-                    if (cum >= o.TopP) { n = i + 1; break; }
-                }
+                int len = NucleusLength(cand[..n], max, sum, o.TopP);
+                if (len > 0) n = len;
             }
         }
 
@@ -143,6 +139,88 @@ internal sealed class Sampler
             for (int i = 0; i < n; i++) cand[i].Logit *= invT;
         _count = n;
         return n;
+    }
+
+    private static float Sanitize(float l) => float.IsNaN(l) ? float.NegativeInfinity : l + 0f; // + 0f turns -0 into +0
+
+    private static int FillAll(ReadOnlySpan<float> logits, Span<Candidate> cand)
+    {
+        for (int i = 0; i < logits.Length; i++)
+        {
+            cand[i].Logit = Sanitize(logits[i]);
+            cand[i].Id = i;
+        }
+        return logits.Length;
+    }
+
+    /// <summary>The length of the shortest prefix of sorted candidates whose probability reaches p (the token that
+    /// crosses p included), probabilities exp(l - max) / sum; -1 if all of them together do not reach p.</summary>
+    private static int NucleusLength(ReadOnlySpan<Candidate> sorted, double max, double sum, float p)
+    {
+        double cum = 0;
+        for (int i = 0; i < sorted.Length; i++)
+        {
+            cum += Math.Exp(sorted[i].Logit - max) / sum;
+            if (cum >= p) return i + 1;
+        }
+        return -1;
+    }
+
+    private const int Buckets = 1024;
+
+    /// <summary>
+    /// Top-p over the whole vocabulary without sorting all of it. A histogram of the probability mass over 1024 logit
+    /// buckets between max - 64 and max says below which logit T the nucleus cannot reach; only the tokens with
+    /// logit &gt;= T (one bucket of margin) are sorted. Every token left out has a smaller logit than every token
+    /// kept, so the kept ones are a prefix of the full sort with the same probabilities (same max and sum) and the
+    /// same cumulative sums: the set is the one a full sort gives. If the prefix does not reach p (rounding at the
+    /// margin), the whole vocabulary is sorted. Returns the candidate count and whether they are sorted.
+    /// </summary>
+    private (int Count, bool Sorted) NucleusWithoutTopK(ReadOnlySpan<float> logits, float p)
+    {
+        var cand = _cand.AsSpan();
+        float maxL = float.NegativeInfinity;
+        foreach (float l in logits) if (l > maxL) maxL = l;
+        if (!float.IsFinite(maxL)) return (FillAll(logits, cand), false); // nothing to weigh (as the sorted path)
+        double max = maxL, sum = 0;
+        foreach (float l in logits) if (!float.IsNaN(l)) sum += Math.Exp(l - max);
+
+        var mass = _bucketMass;
+        Array.Clear(mass);
+        float lo = maxL - 64f;
+        const float width = 64f / Buckets;
+        foreach (float l in logits)
+        {
+            if (!(l >= lo)) continue; // also skips NaN
+            int bucket = Math.Min(Buckets - 1, (int)((l - lo) / width));
+            mass[bucket] += Math.Exp(l - max) / sum;
+        }
+        double acc = 0;
+        int stop = Buckets - 1;
+        for (; stop > 0; stop--)
+        {
+            acc += mass[stop];
+            if (acc >= p) break;
+        }
+        float threshold = stop <= 1 ? float.NegativeInfinity : lo + (stop - 1) * width; // one bucket of margin
+        int n = 0;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            float l = logits[i];
+            if (l >= threshold)
+            {
+                cand[n].Logit = l + 0f;
+                cand[n].Id = i;
+                n++;
+            }
+        }
+        SortDescending(cand[..n], _keys);
+        int len = NucleusLength(cand[..n], max, sum, p);
+        if (len > 0) return (len, true);
+        int all = FillAll(logits, cand);
+        SortDescending(cand[..all], _keys);
+        len = NucleusLength(cand[..all], max, sum, p);
+        return (len > 0 ? len : all, true);
     }
 
     /// <summary>Softmax over the candidates and one draw.</summary>
@@ -231,19 +309,28 @@ internal sealed class Sampler
         }
     }
 
-    /// <summary>Moves the k best candidates (by <see cref="Descending"/>) to the front, in heap order; returns k.
-    /// A min-heap of size k over the vocabulary: O(V log k).</summary>
-    private static int SelectTopK(Span<Candidate> cand, int k)
+    /// <summary>The k best logits (by <see cref="Descending"/>) into cand[0..k), in heap order; returns k.
+    /// A heap of size k whose root is the worst kept candidate, filled straight from the logits: O(V log k). A later
+    /// token whose logit equals the root's never displaces it (it has a larger id).</summary>
+    private static int SelectTopK(ReadOnlySpan<float> logits, Span<Candidate> cand, int k)
     {
         var cmp = default(Descending);
-        // cand[0..k) is a heap whose root is the worst kept candidate ("worst" = largest by Descending).
-        for (int i = k / 2 - 1; i >= 0; i--) SiftDown(cand, i, k, cmp);
-        for (int i = k; i < cand.Length; i++)
+        for (int i = 0; i < k; i++)
         {
-            if (cmp.Compare(cand[i], cand[0]) < 0)
+            cand[i].Logit = Sanitize(logits[i]);
+            cand[i].Id = i;
+        }
+        for (int i = k / 2 - 1; i >= 0; i--) SiftDown(cand, i, k, cmp);
+        float root = cand[0].Logit;
+        for (int i = k; i < logits.Length; i++)
+        {
+            float l = logits[i];
+            if (l > root) // false for NaN
             {
-                cand[0] = cand[i];
+                cand[0].Logit = l + 0f;
+                cand[0].Id = i;
                 SiftDown(cand, 0, k, cmp);
+                root = cand[0].Logit;
             }
         }
         return k;

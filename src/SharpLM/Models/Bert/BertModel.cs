@@ -46,7 +46,8 @@ internal sealed record BertBatch(int Batch, int Time, int[] Ids, int[] Mask, int
 ///   x = LayerNorm(x + a Wo^T + bo)
 ///   x = LayerNorm(x + act(x Wi^T + bi) Wd^T + bd)          act = GELU (erf) for BERT
 /// </code>
-/// Each sequence only attends to its own unpadded keys, so its output does not depend on the rest of the batch.
+/// Each sequence only attends to its own unpadded keys, so its output does not depend on the rest of the batch
+/// (padded tokens are not computed at all, see <see cref="Forward"/>).
 /// Matrix products, attention and norms run on the kernels' shared <see cref="WorkerPool"/>.
 /// The model does not own its weight source.
 /// </summary>
@@ -68,14 +69,33 @@ internal sealed class BertModel
         return new BertModel(cfg, BertWeights.Bind(src, cfg, withMlmHead));
     }
 
-    /// <summary>Last hidden states (B,T,H) of a padded batch. Rows of padded positions are computed but meaningless.</summary>
+    /// <summary>
+    /// Last hidden states (B,T,H) of a padded batch; rows of padded positions (mask 0) are zeros.
+    /// <para>
+    /// Only real tokens go through the layers: they are packed into N = sum(mask) rows, so padding costs nothing in the
+    /// matrix products, and each sequence's queries attend over its own real keys only. That is exactly the padded
+    /// computation with -inf added to padded keys before the softmax (exp(-inf) = 0), without computing the padded rows.
+    /// Position ids are the padded positions t, as in Hugging Face's BertModel.
+    /// </para>
+    /// </summary>
     public float[] Forward(BertBatch batch)
     {
         var c = Config;
         Check(batch);
-        int n = batch.Batch * batch.Time, h = c.HiddenSize, e = c.EmbeddingSize, f = c.IntermediateSize;
+        int h = c.HiddenSize, e = c.EmbeddingSize, f = c.IntermediateSize, T = batch.Time;
+        var rows = new List<int>(batch.Ids.Length);
+        var starts = new int[batch.Batch + 1];
+        for (int s = 0; s < batch.Batch; s++)
+        {
+            starts[s] = rows.Count;
+            for (int t = 0; t < T; t++)
+                if (batch.Mask[s * T + t] != 0) rows.Add(s * T + t);
+        }
+        starts[batch.Batch] = rows.Count;
+        int n = rows.Count;
+
         var emb = new float[n * e];
-        Embed(batch, emb);
+        Embed(batch, rows, emb);
         float[] x;
         if (Weights.Projection is WeightMatrix proj)
         {
@@ -100,7 +120,7 @@ internal sealed class BertModel
             AddBias(k, l.Bk);
             MatMul.Forward(x, l.Wv, v, n);
             AddBias(v, l.Bv);
-            Attention(q, k, v, batch, ctx);
+            Attention(q, k, v, starts, ctx);
             MatMul.Forward(ctx, l.Wo, tmp, n);
             AddBiasResidual(tmp, l.Bo, x);
             LayerNorm.Forward(tmp, l.Ln1W, l.Ln1B, x1, h, c.LayerNormEps);
@@ -111,7 +131,9 @@ internal sealed class BertModel
             AddBiasResidual(tmp, l.Bd, x1);
             LayerNorm.Forward(tmp, l.Ln2W, l.Ln2B, x, h, c.LayerNormEps);
         }
-        return x;
+        var result = new float[batch.Ids.Length * h];
+        for (int i = 0; i < n; i++) x.AsSpan(i * h, h).CopyTo(result.AsSpan(rows[i] * h, h));
+        return result;
     }
 
     /// <summary>
@@ -159,71 +181,75 @@ internal sealed class BertModel
         }
     }
 
-    /// <summary>(B,T) ids -> (B,T,E): LayerNorm(word + position + type).</summary>
-    private void Embed(BertBatch b, float[] dst)
+    /// <summary>Packed rows (index b*T + t) -> (N,E): LayerNorm(word[id] + position[t] + type[seg]).</summary>
+    private void Embed(BertBatch b, List<int> rows, float[] dst)
     {
         int e = Config.EmbeddingSize;
         var w = Weights;
         var row = new float[e];
         var sum = new float[e];
-        for (int s = 0; s < b.Batch; s++)
-            for (int t = 0; t < b.Time; t++)
+        for (int r = 0; r < rows.Count; r++)
+        {
+            int i = rows[r], t = i % b.Time;
+            Dequant(w.Word, b.Ids[i], sum);
+            Dequant(w.Position, t, row);
+            VecOps.AddInPlace(sum, row);
+            if (w.TokenType is WeightMatrix tt)
             {
-                int i = s * b.Time + t;
-                NaiveDequant.Row(w.Word.Type, w.Word.Row(b.Ids[i]), sum);
-                NaiveDequant.Row(w.Position.Type, w.Position.Row(t), row);
-                for (int j = 0; j < e; j++) sum[j] += row[j];
-                if (w.TokenType is WeightMatrix tt)
-                {
-                    NaiveDequant.Row(tt.Type, tt.Row(b.TypeIds?[i] ?? 0), row);
-                    for (int j = 0; j < e; j++) sum[j] += row[j];
-                }
-                LayerNorm.Forward(sum, w.EmbLnW, w.EmbLnB, dst.AsSpan(i * e, e), e, Config.LayerNormEps);
+                Dequant(tt, b.TypeIds?[i] ?? 0, row);
+                VecOps.AddInPlace(sum, row);
             }
+            LayerNorm.Forward(sum, w.EmbLnW, w.EmbLnB, dst.AsSpan(r * e, e), e, Config.LayerNormEps);
+        }
     }
 
-    /// <summary>q,k,v (B,T,H) -> ctx (B,T,H), one (batch, head) per task on the worker pool; padded keys get -inf.</summary>
-    private unsafe void Attention(float[] q, float[] k, float[] v, BertBatch b, float[] ctx)
+    private static unsafe void Dequant(in WeightMatrix m, int r, Span<float> dst)
+    {
+        if (m.Type == DType.F32) new ReadOnlySpan<float>(m.Data + r * m.RowBytes, m.Cols).CopyTo(dst);
+        else NaiveDequant.Row(m.Type, m.Row(r), dst);
+    }
+
+    /// <summary>q,k,v (N,H) packed -> ctx (N,H); sequence s owns rows starts[s]..starts[s+1]-1; one (sequence, head) per pool task.</summary>
+    private unsafe void Attention(float[] q, float[] k, float[] v, int[] starts, float[] ctx)
     {
         fixed (float* pq = q, pk = k, pv = v, pc = ctx)
-        fixed (int* pm = b.Mask)
+        fixed (int* ps = starts)
         {
             var job = new AttentionJob
             {
-                Q = pq, K = pk, V = pv, Ctx = pc, Mask = pm, T = b.Time, NH = Config.NumHeads, HS = Config.HeadSize,
+                Q = pq, K = pk, V = pv, Ctx = pc, Starts = ps, NH = Config.NumHeads, HS = Config.HeadSize,
                 H = Config.HiddenSize, Scale = 1f / MathF.Sqrt(Config.HeadSize),
             };
-            WorkerPool.Shared.Run(b.Batch * Config.NumHeads, job);
+            WorkerPool.Shared.Run((starts.Length - 1) * Config.NumHeads, job);
         }
     }
 
     /// <summary>
-    /// Bidirectional attention of one sequence and head: for each query i, scores_j = q_i.k_j / sqrt(HS) (-inf where
-    /// mask_j = 0), softmax, ctx_i = sum_j p_j v_j. Rows of q, k, v, ctx are (B*T, H) with head hd at columns hd*HS.
+    /// Bidirectional attention of one sequence and head over its n real tokens: for each query i,
+    /// scores_j = q_i.k_j / sqrt(HS), softmax over j, ctx_i = sum_j p_j v_j. Head hd lives at columns hd*HS.
     /// </summary>
     private unsafe struct AttentionJob : IParallelJob
     {
         public float* Q, K, V, Ctx;
-        public int* Mask;
-        public int T, NH, HS, H;
+        public int* Starts;
+        public int NH, HS, H;
         public float Scale;
 
         public readonly void Execute(int task)
         {
-            int s = task / NH, hd = task % NH, rowBase = s * T;
-            var scores = new Span<float>(Scratch.Get(Scratch.Row, T), T);
-            for (int i = 0; i < T; i++)
+            int s = task / NH, hd = task % NH, first = Starts[s], n = Starts[s + 1] - first;
+            if (n == 0) return;
+            var scores = new Span<float>(Scratch.Get(Scratch.Row, n), n);
+            for (int i = 0; i < n; i++)
             {
-                var qi = new ReadOnlySpan<float>(Q + (long)(rowBase + i) * H + hd * HS, HS);
-                for (int j = 0; j < T; j++)
-                    scores[j] = Mask[rowBase + j] == 0
-                        ? float.NegativeInfinity
-                        : VecOps.Dot(qi, new ReadOnlySpan<float>(K + (long)(rowBase + j) * H + hd * HS, HS)) * Scale;
+                var qi = new ReadOnlySpan<float>(Q + (long)(first + i) * H + hd * HS, HS);
+                for (int j = 0; j < n; j++)
+                    scores[j] = VecOps.Dot(qi, new ReadOnlySpan<float>(K + (long)(first + j) * H + hd * HS, HS)) * Scale;
                 Softmax.Forward(scores);
-                var o = new Span<float>(Ctx + (long)(rowBase + i) * H + hd * HS, HS);
+                var o = new Span<float>(Ctx + (long)(first + i) * H + hd * HS, HS);
                 o.Clear();
-                for (int j = 0; j < T; j++)
-                    if (scores[j] != 0) VecOps.AddScaled(o, new ReadOnlySpan<float>(V + (long)(rowBase + j) * H + hd * HS, HS), scores[j]);
+                for (int j = 0; j < n; j++)
+                    VecOps.AddScaled(o, new ReadOnlySpan<float>(V + (long)(first + j) * H + hd * HS, HS), scores[j]);
             }
         }
     }
@@ -243,11 +269,7 @@ internal sealed class BertModel
     private static void AddBias(Span<float> x, ReadOnlySpan<float> bias)
     {
         int c = bias.Length;
-        for (int r = 0; r < x.Length / c; r++)
-        {
-            var row = x.Slice(r * c, c);
-            for (int i = 0; i < c; i++) row[i] += bias[i];
-        }
+        for (int r = 0; r < x.Length / c; r++) VecOps.AddInPlace(x.Slice(r * c, c), bias);
     }
 
     private static void AddBiasResidual(Span<float> x, ReadOnlySpan<float> bias, ReadOnlySpan<float> residual)
@@ -256,8 +278,8 @@ internal sealed class BertModel
         for (int r = 0; r < x.Length / c; r++)
         {
             var row = x.Slice(r * c, c);
-            var res = residual.Slice(r * c, c);
-            for (int i = 0; i < c; i++) row[i] += bias[i] + res[i];
+            VecOps.AddInPlace(row, bias);
+            VecOps.AddInPlace(row, residual.Slice(r * c, c));
         }
     }
 }

@@ -46,7 +46,8 @@ internal sealed class BertWeights
     public WeightMatrix? Pooler;                   // (H, H), tanh; unused by embeddings
     public float[]? PoolerB;
 
-    /// <summary>The prefix before "embeddings." in this source ("", "bert.", "distilbert.", "albert.", "model.").</summary>
+    /// <summary>The prefix before "embeddings." in this source ("", "bert.", "distilbert.", "albert.", "model."). RoBERTa is
+    /// not accepted: its position ids start after the padding index, which this encoder does not do.</summary>
     public static string DetectPrefix(IWeightSource src)
     {
         foreach (var p in Prefixes)
@@ -57,7 +58,7 @@ internal sealed class BertWeights
             $"{string.Join(", ", Prefixes.Select(p => $"'{p}'"))}). Is this a BERT-family model? First tensors: {sample}");
     }
 
-    private static readonly string[] Prefixes = ["", "bert.", "distilbert.", "albert.", "model.", "roberta."];
+    private static readonly string[] Prefixes = ["", "bert.", "distilbert.", "albert.", "model."];
 
     /// <summary>Guesses the family from the tensor names (for files without a config.json, e.g. ONNX).</summary>
     public static BertArch DetectArch(IWeightSource src, string prefix)

@@ -54,6 +54,7 @@ public sealed class LlamaModel : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= ModelLoadOptions.Default;
+        if (options.Threads > 0) Kernels.WorkerPool.SetSharedThreads(options.Threads);
         if (Directory.Exists(path)) return LoadHfFolder(path, options);
         if (!File.Exists(path)) throw new FileNotFoundException($"model not found: {path} (expected a .gguf file or a Hugging Face model folder)", path);
         return LoadGguf(path, options);
@@ -128,10 +129,10 @@ public sealed class LlamaModel : IDisposable
         var state = CreateState();
         var gen = new Generator(state, new Sampler(options.Sampling, Config.VocabSize), Config.EosTokenIds);
         var ids = gen.Generate(promptIds, options.MaxTokens, null, cancellationToken); // validates the length now
-        return Stream(gen, ids, new TextStreamer(codec, promptIds.Count > 0 ? promptIds[^1] : null, options.Sampling.StopStrings), cancellationToken);
+        return Stream(ids, new TextStreamer(codec, promptIds.Count > 0 ? promptIds[^1] : null, options.Sampling.StopStrings), cancellationToken);
     }
 
-    private static async IAsyncEnumerable<string> Stream(Generator gen, IEnumerable<int> ids, TextStreamer streamer, [EnumeratorCancellation] CancellationToken ct)
+    private static async IAsyncEnumerable<string> Stream(IEnumerable<int> ids, TextStreamer streamer, [EnumeratorCancellation] CancellationToken ct)
     {
         await Task.Yield();
         foreach (var id in ids)
@@ -143,7 +144,6 @@ public sealed class LlamaModel : IDisposable
         }
         var rest = streamer.Flush();
         if (rest.Length > 0) yield return rest;
-        _ = gen;
     }
 
     public void Dispose() => _source.Dispose();

@@ -79,8 +79,6 @@ internal static class TrainMath
 internal static class TrainParallel
 {
     private static int s_threads = Math.Max(1, Environment.ProcessorCount);
-    private static Kernels.WorkerPool? s_pool;
-    private static readonly object s_gate = new();
 
     /// <summary>Threads used by the training ops (default: all cores).</summary>
     public static int Threads
@@ -93,27 +91,14 @@ internal static class TrainParallel
     /// SHARPLM_TRAIN_GEMM=0 does the same).</summary>
     public static bool UseGemm { get; set; } = Environment.GetEnvironmentVariable("SHARPLM_TRAIN_GEMM") != "0";
 
-    /// <summary>The worker pool (of <see cref="Threads"/> threads) the SGEMM paths run on.</summary>
-    public static Kernels.WorkerPool Pool
-    {
-        get
-        {
-            var p = s_pool;
-            if (p != null && p.Threads == s_threads) return p;
-            lock (s_gate)
-            {
-                if (s_pool == null || s_pool.Threads != s_threads)
-                {
-                    s_pool?.Dispose();
-                    s_pool = new Kernels.WorkerPool(s_threads);
-                }
-                return s_pool;
-            }
-        }
-    }
+    /// <summary>The worker pool (of <see cref="Threads"/> threads) the training ops run on. One pool per thread count is
+    /// kept for the process, so changing <see cref="Threads"/> never disposes a pool another thread may be using.</summary>
+    public static Kernels.WorkerPool Pool => s_pools.GetOrAdd(s_threads, static n => new Kernels.WorkerPool(n));
 
-    /// <summary>Runs body(i) for i in [0, count); items are split into at most <see cref="Threads"/> contiguous chunks.
-    /// minItemsPerThread keeps tiny loops on one thread.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, Kernels.WorkerPool> s_pools = new();
+
+    /// <summary>Runs body(i) for i in [0, count) on <see cref="Pool"/>; items are split into at most
+    /// <see cref="Threads"/> contiguous chunks. minItemsPerThread keeps tiny loops on one thread.</summary>
     public static void For(int count, Action<int> body, int minItemsPerThread = 1)
     {
         int chunks = Math.Min(s_threads, Math.Max(1, count / Math.Max(1, minItemsPerThread)));
@@ -122,10 +107,24 @@ internal static class TrainParallel
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, c =>
+        var h = System.Runtime.InteropServices.GCHandle.Alloc(body);
+        try
         {
-            int lo = (int)((long)count * c / chunks), hi = (int)((long)count * (c + 1) / chunks);
+            Pool.Run(chunks, new ChunkJob { Body = System.Runtime.InteropServices.GCHandle.ToIntPtr(h), Count = count, Chunks = chunks });
+        }
+        finally { h.Free(); }
+    }
+
+    private struct ChunkJob : Kernels.IParallelJob
+    {
+        public nint Body;
+        public int Count, Chunks;
+
+        public readonly void Execute(int c)
+        {
+            var body = (Action<int>)System.Runtime.InteropServices.GCHandle.FromIntPtr(Body).Target!;
+            int lo = (int)((long)Count * c / Chunks), hi = (int)((long)Count * (c + 1) / Chunks);
             for (int i = lo; i < hi; i++) body(i);
-        });
+        }
     }
 }

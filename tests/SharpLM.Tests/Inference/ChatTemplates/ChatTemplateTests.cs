@@ -157,3 +157,30 @@ public class ChatTemplateTests
              + "<|im_start|>user\n<tool_response>\n{\"t\": 20}\n</tool_response>\n<tool_response>\n{\"t\": 21}\n</tool_response><|im_end|>\n<|im_start|>assistant\n", got);
     }
 }
+
+public class ChatTemplateRichMessageTests
+{
+    [Fact]
+    public void Qwen25_AssistantToolCalls_FromDictionaryMessages()
+    {
+        var t = ChatTemplate.Parse(File.ReadAllText(Path.Combine(TestPaths.TestData, "chat-templates", "qwen2.5-instruct.jinja")));
+        var call = new Dictionary<string, object?>
+        {
+            ["type"] = "function",
+            ["function"] = new Dictionary<string, object?> { ["name"] = "get_weather", ["arguments"] = new Dictionary<string, object?> { ["city"] = "Paris" } },
+        };
+        var messages = new List<IReadOnlyDictionary<string, object?>>
+        {
+            new Dictionary<string, object?> { ["role"] = "user", ["content"] = "Weather in Paris?" },
+            new Dictionary<string, object?> { ["role"] = "assistant", ["content"] = "", ["tool_calls"] = new[] { call } },
+            new Dictionary<string, object?> { ["role"] = "tool", ["content"] = "{\"t\": 20}" },
+        };
+        // by hand from the template: the assistant turn has no content line, then one <tool_call> block whose
+        // arguments go through tojson; the tool result opens a user turn with <tool_response>
+        Assert.Equal("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+                     + "<|im_start|>user\nWeather in Paris?<|im_end|>\n"
+                     + "<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n"
+                     + "<|im_start|>user\n<tool_response>\n{\"t\": 20}\n</tool_response><|im_end|>\n<|im_start|>assistant\n",
+            t.RenderMessages(messages, true));
+    }
+}

@@ -38,19 +38,22 @@ public class JinjaGoldenTests
         string text = c.TryGetProperty("template", out var t) ? t.GetString()!
             : c.TryGetProperty("fixture", out var f) ? File.ReadAllText(Path.Combine(TestPaths.TestData, "chat-templates", f.GetString()!))
             : JsonDocument.Parse(File.ReadAllText(TestPaths.Asset(c.GetProperty("asset").GetString()!.Split('/')))).RootElement.GetProperty("chat_template").GetString()!;
-        var messages = c.GetProperty("messages").EnumerateArray()
-            .Select(m => new ChatTurn(m.GetProperty("role").GetString()!, m.GetProperty("content").GetString()!)).ToList();
+        var raw = c.GetProperty("messages").EnumerateArray().ToList();
+        bool rich = raw.Any(m => m.EnumerateObject().Any(p => p.Name is not ("role" or "content")));
+        var messages = raw.Select(m => new ChatTurn(m.GetProperty("role").GetString()!, m.GetProperty("content").GetString()!)).ToList();
+        var richMessages = raw.Select(m => (IReadOnlyDictionary<string, object?>)m.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone())).ToList();
         bool gen = c.GetProperty("add_generation_prompt").GetBoolean();
         var extra = c.GetProperty("extra").EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
+        string Render() => rich ? ChatTemplate.Parse(text).RenderMessages(richMessages, gen, extra) : ChatTemplate.Parse(text).Render(messages, gen, extra);
 
         if (c.TryGetProperty("error", out var err))
         {
-            var e = Assert.Throws<ChatTemplateException>(() => ChatTemplate.Parse(text).Render(messages, gen, extra));
+            var e = Assert.Throws<ChatTemplateException>(() => Render());
             Assert.False(string.IsNullOrEmpty(e.Message), $"Jinja2 said: {err.GetString()}");
             return;
         }
         string expected = c.GetProperty("expected").GetString()!;
-        string actual = ChatTemplate.Parse(text).Render(messages, gen, extra);
+        string actual = Render();
         if (expected != actual)
         {
             int i = 0;

@@ -76,7 +76,7 @@ public class JinjaSemanticsTests
     [InlineData("{% if x %}open", "'if' is never closed", 1, 4)]
     [InlineData("{% for x in y %}", "'for' is never closed", 1, 4)]
     [InlineData("x {% endif %}", "unexpected '{% endif %}'", 1, 6)]
-    [InlineData("{% macro m() %}{% endmacro %}", "'macro' statement is not supported", 1, 4)]
+    [InlineData("{% call m() %}{% endcall %}", "'call' statement is not supported", 1, 4)]
     [InlineData("{{ 'abc }}", "unterminated string literal", 1, 4)]
     [InlineData("{{ a $ b }}", "unexpected character '$'", 1, 6)]
     [InlineData("{{ x ", "unclosed tag", 1, 1)]

@@ -152,6 +152,33 @@ public class SamplerTests
         }
     }
 
+    /// <summary>Top-p without top-k takes a histogram shortcut instead of sorting the vocabulary: the set must still be
+    /// exactly the full sort's, for flat and for very peaked logits (the shortcut's bucket range is max - 64 .. max).</summary>
+    [Theory]
+    [InlineData(0.001f)]
+    [InlineData(0.5f)]
+    [InlineData(4f)]
+    [InlineData(40f)]
+    [InlineData(500f)]
+    public void TopPWithoutTopK_MatchesTheFullSort_AtAnyScale(float scale)
+    {
+        foreach (float p in new[] { 0.1f, 0.5f, 0.9f, 0.95f, 0.999f, 0.99999f })
+        {
+            for (int seed = 0; seed < 5; seed++)
+            {
+                var logits = RandomLogits(5000 + seed, 100 + seed, scale);
+                if (seed == 1) logits[17] = float.NaN;
+                if (seed == 2) logits[42] = float.NegativeInfinity;
+                var o = Plain with { TopK = 0, TopP = p, MinP = 0f };
+                var s = new Sampler(o, logits.Length);
+                s.Filter((float[])logits.Clone(), []);
+                var got = s.Candidates.ToArray().Select(c => c.Id).OrderBy(i => i).ToArray();
+                var clean = logits.Select(l => float.IsNaN(l) ? float.NegativeInfinity : l).ToArray();
+                Assert.Equal(NaiveKeep(clean, o), got);
+            }
+        }
+    }
+
     [Fact]
     public void MinP_IsRelativeToTheBestToken()
     {
@@ -237,19 +264,26 @@ public class SamplerTests
         int[] history = [1, 2, 3, 4, 5, 5, 5];
         var s = new Sampler(SamplingOptions.Default with { Seed = 3, RepeatPenalty = 1.1f, PresencePenalty = 0.5f }, logits.Length);
         var s2 = new Sampler(SamplingOptions.Default with { Seed = 3, TopK = 0 }, logits.Length);
-        logits.CopyTo(buf, 0);
-        s.Sample(buf, history); // warm up (JIT)
-        s2.Sample(buf, history);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++)
+        var s3 = new Sampler(SamplingOptions.Default with { Seed = 3, TopK = 0, TopP = 1f }, logits.Length);
+        long Round()
         {
-            logits.CopyTo(buf, 0);
-            s.Sample(buf, history);
-            logits.CopyTo(buf, 0);
-            s2.Sample(buf, history);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++)
+            {
+                logits.CopyTo(buf, 0);
+                s.Sample(buf, history);
+                logits.CopyTo(buf, 0);
+                s2.Sample(buf, history);
+                logits.CopyTo(buf, 0);
+                s3.Sample(buf, history);
+            }
+            return GC.GetAllocatedBytesForCurrentThread() - before;
         }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
+        // warm up past tiered JIT (its one-off bookkeeping can allocate on this thread), then take the best of
+        // three rounds: a per-call allocation would show in every round
+        for (int w = 0; w < 3; w++) Round();
+        long best = Enumerable.Range(0, 3).Select(_ => Round()).Min();
+        Assert.Equal(0, best);
     }
 
     [Fact]

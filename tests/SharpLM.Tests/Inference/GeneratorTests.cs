@@ -1,0 +1,60 @@
+using SharpLM.Inference;
+using SharpLM.Inference.Sampling;
+using SharpLM.Models.Llama;
+using SharpLM.Tests.Models;
+
+namespace SharpLM.Tests.Inference;
+
+public sealed class GeneratorTests
+{
+    private static readonly TinySpec Spec = new("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, Ffn: 96, Vocab: 300, Ctx: 128);
+
+    private static LlamaModel Model(out TinyLlama tiny)
+    {
+        tiny = TinyLlama.Random(Spec, seed: 12);
+        return LlamaLayoutTests.FromHfMemory(tiny, new ModelLoadOptions { ContextSize = Spec.Ctx });
+    }
+
+    private static int[] Run(LlamaModel m, int[] prompt, int n, SamplingOptions s, params int[] eos) =>
+        [.. new Generator(m.CreateState(), new Sampler(s, Spec.Vocab), eos).Generate(prompt, n)];
+
+    [Fact]
+    public void An_eos_id_ends_generation_and_is_not_returned()
+    {
+        using var m = Model(out var tiny);
+        var prompt = tiny.RandomPrompt(10, 1);
+        var free = Run(m, prompt, 20, SamplingOptions.Greedy);
+        Assert.Equal(20, free.Length);
+        int stopAt = Array.FindIndex(free, x => Array.IndexOf(free, x) == Array.LastIndexOf(free, x) && x != free[0]);
+        Assert.True(stopAt > 0, "need a token that appears once and not first");
+        var stopped = Run(m, prompt, 20, SamplingOptions.Greedy, free[stopAt]);
+        Assert.Equal(free[..stopAt], stopped);
+        Assert.Empty(Run(m, prompt, 20, SamplingOptions.Greedy, free[0]));
+        Assert.Empty(Run(m, prompt, 0, SamplingOptions.Greedy));
+    }
+
+    [Fact]
+    public void A_seed_reproduces_a_sampled_run_and_another_seed_changes_it()
+    {
+        using var m = Model(out var tiny);
+        var prompt = tiny.RandomPrompt(8, 2);
+        var hot = SamplingOptions.Default with { Temperature = 1.5f, TopK = 0, TopP = 1, MinP = 0 };
+        var a = Run(m, prompt, 24, hot with { Seed = 42 });
+        var b = Run(m, prompt, 24, hot with { Seed = 42 });
+        var c = Run(m, prompt, 24, hot with { Seed = 43 });
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+    }
+
+    [Fact]
+    public void Stats_count_prompt_and_generated_tokens()
+    {
+        using var m = Model(out var tiny);
+        var gen = new Generator(m.CreateState(), new Sampler(SamplingOptions.Greedy, Spec.Vocab), []);
+        _ = gen.Generate(tiny.RandomPrompt(13, 3), 7).ToList();
+        Assert.Equal(13, gen.Stats.PromptTokens);
+        Assert.Equal(7, gen.Stats.GeneratedTokens);
+        Assert.Equal(6, gen.Stats.DecodeSteps); // the last token is sampled but not evaluated
+        Assert.True(gen.Stats.PrefillSeconds > 0 && gen.Stats.DecodeSeconds > 0);
+    }
+}
