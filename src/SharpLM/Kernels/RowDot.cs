@@ -404,17 +404,18 @@ internal static unsafe class RowDot
         Vector512<float> acc = default, accMin = default;
         var m15 = Vector512.Create(15);
         var one = Vector512.Create(1);
+        float* ds = stackalloc float[16];
         for (int b = 0; b < n / 256; b++, w += 176, x += 256)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
-            float d = Dequant.Half(w), dmin = Dequant.Half(w + 2);
-            byte* sc = w + 4, qhp = w + 16, q = w + 48;
+            ScalesMins(w + 4, out ulong scb, out ulong mnb);
+            var both = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Create(scb, mnb).AsByte()));
+            (both * Vector512.Create(Vector256.Create(Dequant.Half(w)), Vector256.Create(Dequant.Half(w + 2)))).Store(ds);
+            byte* qhp = w + 16, q = w + 48;
             var h0 = Avx512F.ConvertToVector512Int32(Vector128.Load(qhp));
             var h1 = Avx512F.ConvertToVector512Int32(Vector128.Load(qhp + 16));
             for (int g = 0; g < 4; g++, q += 32)
             {
-                ScaleMin(sc, 2 * g, out int s1, out int m1);
-                ScaleMin(sc, 2 * g + 1, out int s2, out int m2);
                 float* xg = x + 64 * g;
                 var v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(q));
                 var v1 = Avx512F.ConvertToVector512Int32(Vector128.Load(q + 16));
@@ -425,10 +426,10 @@ internal static unsafe class RowDot
                 var x0 = Vector512.Load(xg); var x1 = Vector512.Load(xg + 16); var x2 = Vector512.Load(xg + 32); var x3 = Vector512.Load(xg + 48);
                 var lo = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(l1), x1, Avx512F.ConvertToVector512Single(l0) * x0);
                 var hi = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(u1), x3, Avx512F.ConvertToVector512Single(u0) * x2);
-                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(d * s1), lo, acc);
-                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(d * s2), hi, acc);
-                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(dmin * m1), x0 + x1, accMin);
-                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(dmin * m2), x2 + x3, accMin);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[2 * g]), lo, acc);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[2 * g + 1]), hi, acc);
+                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[8 + 2 * g]), x0 + x1, accMin);
+                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[9 + 2 * g]), x2 + x3, accMin);
             }
         }
         return Vector512.Sum(acc - accMin);
