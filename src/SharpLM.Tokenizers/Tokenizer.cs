@@ -259,7 +259,8 @@ public sealed partial class Tokenizer
             var ids = t_ids ??= new List<int>(256);
             ids.Clear();
             EncodeIdsNoPost(text, ids);
-            if (_postProcessor is null or ByteLevelProcessor) return [.. ids];
+            if (ids.Capacity > 1 << 20) t_ids = null; // do not keep a huge buffer per thread
+            if (_postProcessor is null or ByteLevelProcessor || !addSpecialTokens) return [.. ids]; // without specials a post-processor leaves the ids as they are
             int n = ids.Count;
             var strings = new string[n];
             Array.Fill(strings, "");

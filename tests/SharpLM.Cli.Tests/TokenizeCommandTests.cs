@@ -85,6 +85,14 @@ public class TokenizeCommandTests
         (rc, o, _) = await Run("tokenize", "--tokenizer", Llama3, "--text", text, "--format", "pieces");
         Assert.Equal(0, rc);
         Assert.Equal("Hello Ġworld", o.TrimEnd('\n'));
+
+        // --lines with json: one object per input line.
+        (rc, o, e) = await Run("tokenize", "--tokenizer", Llama3, "--text", "Hello world\nsecond line\n", "--lines", "--format", "json");
+        Assert.True(rc == 0, e);
+        var objects = o.TrimEnd('\n').Split('\n');
+        Assert.Equal(2, objects.Length);
+        using var second = JsonDocument.Parse(objects[1]);
+        Assert.Equal(HfIds(Llama3, "second line"), string.Join(' ', second.RootElement.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32())));
     }
 
     [Fact]
@@ -129,6 +137,26 @@ public class TokenizeCommandTests
         using var doc = JsonDocument.Parse(o);
         Assert.True(doc.RootElement.GetProperty("mb_per_s").GetDouble() > 0);
         Assert.True(doc.RootElement.GetProperty("tokens").GetInt32() > 5000);
+    }
+
+    /// <summary>A tiny rank file: the 256 bytes (rank = byte value), then "He" 256, "ll" 257, "Hell" 258. tiktoken's
+    /// merge of "Hello": H e l l o -> (He) l l o -> He (ll) o -> (Hell) o, so ids 258 111 ('o' = 111).</summary>
+    [Fact]
+    public async Task TokenizeAndDetokenizeATiktokenFile()
+    {
+        var dir = TestPaths.NewTempDir();
+        var path = Path.Combine(dir, "gpt2.tiktoken");
+        var lines = Enumerable.Range(0, 256).Select(b => $"{Convert.ToBase64String([(byte)b])} {b}")
+            .Append($"{Convert.ToBase64String("He"u8.ToArray())} 256")
+            .Append($"{Convert.ToBase64String("ll"u8.ToArray())} 257")
+            .Append($"{Convert.ToBase64String("Hell"u8.ToArray())} 258");
+        await File.WriteAllLinesAsync(path, lines);
+        var (rc, o, e) = await Run("tokenize", "--tokenizer", path, "--text", "Hello");
+        Assert.True(rc == 0, e);
+        Assert.Equal("258 111", o.TrimEnd('\n'));
+        (rc, o, e) = await Run("detokenize", "--tokenizer", path, "--ids", "258 111 32 72");
+        Assert.True(rc == 0, e);
+        Assert.Equal("Hello H", o.TrimEnd('\r', '\n'));
     }
 
     [Fact]

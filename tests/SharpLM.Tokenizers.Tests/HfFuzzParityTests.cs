@@ -74,3 +74,26 @@ public class HfDecodeFuzzTests
         Assert.True(failures.Count == 0, $"{name}:\n" + string.Join("\n", failures));
     }
 }
+
+/// <summary>Very long runs (one huge pre-token: the heap merge path, buffers past the stack size) match HF.</summary>
+public class HfLongInputTests
+{
+    [Theory]
+    [MemberData(nameof(HfFuzzParityTests.Names), MemberType = typeof(HfFuzzParityTests))]
+    public void LongRunsMatchHuggingFace(string name)
+    {
+        var (ours, hf) = HfTestSupport.Pair(name);
+        string[] texts =
+        [
+            new string('a', 20_000), string.Concat(Enumerable.Repeat("中文", 5_000)), new string(' ', 20_000),
+            string.Concat(Enumerable.Repeat("😀", 5_000)), new string('\n', 10_000), new string('7', 20_000),
+            string.Concat(Enumerable.Repeat("ab ", 7_000)), "x" + new string('\t', 5_000) + "y",
+        ];
+        foreach (var text in texts)
+        {
+            var expected = hf.Encode(text).Select(x => (int)x).ToArray();
+            Assert.True(expected.SequenceEqual(ours.EncodeToIds(text)), $"{name}: ids differ for {HfTestSupport.Show(text)}");
+            Assert.True(expected.SequenceEqual(ours.Encode(text).Ids), $"{name}: Encode differs for {HfTestSupport.Show(text)}");
+        }
+    }
+}

@@ -13,7 +13,7 @@ internal static class HfTestSupport
 {
     public static bool LongTests => Environment.GetEnvironmentVariable("SHARPLM_LONG_TESTS") == "1";
 
-    private static readonly ConcurrentDictionary<string, (Tokenizer Ours, HfTokenizer Hf)> s_pairs = new();
+    private static readonly ConcurrentDictionary<string, Lazy<(Tokenizer Ours, HfTokenizer Hf)>> s_pairs = new();
 
     /// <summary>Vocabularies the parity tests run on.</summary>
     public static string PathOf(string name) => name switch
@@ -25,11 +25,12 @@ internal static class HfTestSupport
         _ => throw new ArgumentException(name),
     };
 
-    public static (Tokenizer Ours, HfTokenizer Hf) Pair(string name) => s_pairs.GetOrAdd(name, n =>
+    /// <summary>Loaded once per test run (test classes run in parallel; Lazy keeps them from loading twice).</summary>
+    public static (Tokenizer Ours, HfTokenizer Hf) Pair(string name) => s_pairs.GetOrAdd(name, n => new Lazy<(Tokenizer, HfTokenizer)>(() =>
     {
         string p = PathOf(n);
         return (Tokenizer.FromFile(p), new HfTokenizer(p));
-    });
+    })).Value;
 
     /// <summary>A tokenizer.json (written once per run) that both sides load.</summary>
     public static (Tokenizer Ours, HfTokenizer Hf) FromJson(string json)

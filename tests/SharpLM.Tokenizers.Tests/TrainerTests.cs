@@ -125,6 +125,25 @@ public class TrainerTests
         Assert.Equal(1, Tokenizer.FromFile(path).Encode("hello").Ids[0]);
     }
 
+    /// <summary>Long form (SHARPLM_LONG_TESTS=1): all of Brown but the held-out tail, 8,000 tokens.</summary>
+    [Fact]
+    public void LongRunOnAllOfBrownGivesTheSameIdsInBoth()
+    {
+        if (Environment.GetEnvironmentVariable("SHARPLM_LONG_TESTS") != "1") return;
+        var lines = BrownLines.Value;
+        var r = BpeTrainer.Train(lines.Take(lines.Length - 500).Select(l => l + "\n"), new BpeTrainerOptions
+        {
+            VocabSize = 8000,
+            SpecialTokens = ["<s>", "</s>"],
+            BosToken = "<s>",
+            Split = TrainerSplit.Llama3,
+        });
+        Assert.Equal(8000, r.VocabSize);
+        var path = Path.Combine(TestPaths.NewTempDir(), "tokenizer.json");
+        r.Save(path);
+        AssertSameIdsAsHf(path, HeldOut(500).Concat(EdgeCases));
+    }
+
     [Fact]
     public void RejectsBadOptions()
     {

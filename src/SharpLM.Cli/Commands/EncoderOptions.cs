@@ -6,14 +6,15 @@ namespace SharpLM.Cli.Commands;
 internal static class EncoderOptions
 {
     public static readonly CliOption Model = new("model", "an .onnx file, a model folder (config.json + model.safetensors + vocab.txt, or model.onnx), or 'minilm' (built-in all-MiniLM-L6-v2)");
-    public static readonly CliOption Pooling = new("pooling", "cls | mean | max | mean-max (default mean)");
+    public static readonly CliOption Pooling = new("pooling", "cls | mean | max | mean-max (default: the model's sentence-transformers pooling, else mean)");
     public static readonly CliOption MaxTokens = new("max-tokens", "tokens per text incl. [CLS]/[SEP] (default: the model's max positions)");
     public static readonly CliOption NoTruncate = new("no-truncate", "fail on a text longer than the limit instead of truncating it with a warning", IsFlag: true);
     public static readonly CliOption Threads = new("threads", "kernel threads (default: all cores)");
 
-    public static EmbeddingPooling ParsePooling(CliArgs a) => a.String("pooling") switch
+    public static EmbeddingPooling? ParsePooling(CliArgs a) => a.String("pooling") switch
     {
-        null or "mean" => EmbeddingPooling.Mean,
+        null => null,
+        "mean" => EmbeddingPooling.Mean,
         "cls" => EmbeddingPooling.Cls,
         "max" => EmbeddingPooling.Max,
         "mean-max" or "meanmax" => EmbeddingPooling.MeanMax,

@@ -45,7 +45,7 @@ internal sealed class TrainCommand : ICliCommand
         new("weight-decay", "AdamW decoupled weight decay on matrices (default 0.1)"),
         new("grad-clip", "clip the global gradient norm to this (default 1; 0 = off)"),
         new("optimizer", "adamw (default) or sgd (momentum 0.9)"),
-        new("seed", "random seed for init, batch order and the tokenizer (default 1337)"),
+        new("seed", "random seed for the initial weights, the batch order and MLM masking (default 1337)"),
         new("threads", "threads (default: all cores)"),
         new("eval-every", "evaluate and checkpoint every N steps (default 100)"),
         new("eval-batches", "validation batches per evaluation (default 20)"),

@@ -54,7 +54,7 @@ internal sealed class ByteLevelBpeFastPath
     public bool TryEncode(ReadOnlySpan<char> text, List<int> ids)
     {
         if (text.IndexOfAnyInRange('\uD800', '\uDFFF') >= 0) return false;
-        if (_nfc && !UnicodeNormalization.IsTriviallyNormalized(text, System.Text.NormalizationForm.FormC)) return false;
+        if (_nfc && !UnicodeNormalization.IsNormalized(text, System.Text.NormalizationForm.FormC)) return false;
         if (_prefixSpace) return false; // the prefix space per piece needs the general path's piece handling
         var found = t_found ??= new List<(int, int, int)>();
         found.Clear();

@@ -64,6 +64,14 @@ internal static class UnicodeNormalization
         return true;
     }
 
+    /// <summary>True when normalizing would not change <paramref name="s"/>.</summary>
+    public static bool IsNormalized(ReadOnlySpan<char> s, NormalizationForm form)
+    {
+        if (IsTriviallyNormalized(s, form)) return true;
+        string str = s.ToString();
+        return Normalize(str, form) == str;
+    }
+
     public static string Normalize(string s, NormalizationForm form)
     {
         if (IsTriviallyNormalized(s, form)) return s;

@@ -7,7 +7,7 @@ namespace SharpLM.Kernels;
 /// <summary>
 /// The compute-bound matmul (prefill, T rows at once): y (T,OC) = x (T,C) W^T for W of any dtype.
 /// x is packed once per call, transposed into tiles of NT rows ([k][NT], zero padded). Each task owns a range of W rows;
-/// per K block of <see cref="KC"/> it dequantizes MR W rows into a thread-local f32 panel (F32 rows are used in place)
+/// per K block of <see cref="KC"/> it dequantizes (or copies) MR W rows into a thread-local f32 panel
 /// and reuses that panel against every x tile with a register-tiled outer-product micro-kernel: MR broadcasts of W times
 /// NT x lanes (AVX-512: 8 x 32 = 16 zmm accumulators; AVX2: 6 x 16 = 12 ymm). Results accumulate in a transposed
 /// scratch of 8 panels x T and are written to y when a chunk of rows is done. f32 FMA accumulation throughout.
@@ -98,20 +98,11 @@ internal static unsafe class Gemm
                 for (int p = o0; p < o1; p += Mr)
                 {
                     int pr = Math.Min(Mr, o1 - p);
-                    float* wp;
-                    int ldw;
-                    if (Type == DType.F32 && pr == Mr)
-                    {
-                        wp = (float*)(W + p * RowBytes + kOffset);
-                        ldw = (int)(RowBytes / 4);
-                    }
-                    else
-                    {
-                        for (int i = 0; i < pr; i++) Dequant.Row(Type, W + (p + i) * RowBytes + kOffset, panel + i * KC, kc, Isa);
-                        for (int i = pr; i < Mr; i++) new Span<float>(panel + i * KC, kc).Clear();
-                        wp = panel;
-                        ldw = KC;
-                    }
+                    // F32 rows are copied too: 8 rows 4*C bytes apart alias in the L1 sets; the 1 KB-strided panel does not
+                    for (int i = 0; i < pr; i++) Dequant.Row(Type, W + (p + i) * RowBytes + kOffset, panel + i * KC, kc, Isa);
+                    for (int i = pr; i < Mr; i++) new Span<float>(panel + i * KC, kc).Clear();
+                    float* wp = panel;
+                    int ldw = KC;
                     float* accP = acc + (long)(p - o0) * Tpad;
                     for (int tt = 0; tt < Tpad; tt += Nt)
                     {

@@ -249,30 +249,45 @@ internal static unsafe class RowDot
         }
     }
 
+    /// <summary>
+    /// Unpacks a Q4_K/Q5_K block's 12 scale bytes into 8 scales (bytes 0-7 of <paramref name="sc"/>) and 8 mins
+    /// (bytes 0-7 of <paramref name="mn"/>) with a few 32-bit operations (the same bits as get_scale_min_k4).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScalesMins(byte* q, out ulong sc, out ulong mn)
+    {
+        uint u0 = *(uint*)q, u1 = *(uint*)(q + 4), u2 = *(uint*)(q + 8);
+        const uint k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+        sc = (u0 & k1) | ((ulong)((u2 & k2) | (((u0 >> 6) & k3) << 4)) << 32);
+        mn = (u1 & k1) | ((ulong)(((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4)) << 32);
+    }
+
     // Q4_K: sum over sub-blocks j of d*sc_j * sum(q*x) - dmin*m_j * sum(x).
     public static float Q4_K_512(byte* w, float* x, int n)
     {
         Vector512<float> acc = default, accMin = default;
         var m15 = Vector512.Create(15);
+        float* ds = stackalloc float[16];
         for (int b = 0; b < n / 256; b++, w += 144, x += 256)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
-            float d = Dequant.Half(w), dmin = Dequant.Half(w + 2);
-            byte* sc = w + 4, q = w + 16;
+            ScalesMins(w + 4, out ulong scb, out ulong mnb);
+            // d*sc_j in ds[0..7], dmin*m_j in ds[8..15], converted together
+            var both = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Create(scb, mnb).AsByte()));
+            (both * Vector512.Create(Vector256.Create(Dequant.Half(w)), Vector256.Create(Dequant.Half(w + 2)))).Store(ds);
+            byte* q = w + 16;
             for (int g = 0; g < 4; g++, q += 32)
             {
-                ScaleMin(sc, 2 * g, out int s1, out int m1);
-                ScaleMin(sc, 2 * g + 1, out int s2, out int m2);
                 float* xg = x + 64 * g;
                 var v0 = Avx512F.ConvertToVector512Int32(Vector128.Load(q));
                 var v1 = Avx512F.ConvertToVector512Int32(Vector128.Load(q + 16));
                 var x0 = Vector512.Load(xg); var x1 = Vector512.Load(xg + 16); var x2 = Vector512.Load(xg + 32); var x3 = Vector512.Load(xg + 48);
                 var lo = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(v1 & m15), x1, Avx512F.ConvertToVector512Single(v0 & m15) * x0);
                 var hi = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(v1 >>> 4), x3, Avx512F.ConvertToVector512Single(v0 >>> 4) * x2);
-                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(d * s1), lo, acc);
-                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(d * s2), hi, acc);
-                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(dmin * m1), x0 + x1, accMin);
-                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(dmin * m2), x2 + x3, accMin);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[2 * g]), lo, acc);
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[2 * g + 1]), hi, acc);
+                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[8 + 2 * g]), x0 + x1, accMin);
+                accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[9 + 2 * g]), x2 + x3, accMin);
             }
         }
         return Vector512.Sum(acc - accMin);

@@ -48,6 +48,16 @@ public class TrainCommandTests
         Assert.Contains("resuming at step 4", stderr);
         Assert.Contains("bits/byte", stdout);
         Assert.Equal(7, File.ReadAllLines(Path.Combine(outDir, "loss.csv")).Length);
+
+        // a given tokenizer.json (the one trained above), GPT-2
+        var tokJson = Path.Combine(dir, "tokenizer.json");
+        File.Copy(Path.Combine(outDir, "checkpoint", "tokenizer.json"), tokJson);
+        var out2 = Path.Combine(dir, "out2");
+        (rc, stdout, stderr) = await Run(["train", "--data", data, "--out", out2, "--tokenizer", tokJson, "--arch", "gpt2", "--steps", "2", .. Tiny]);
+        Assert.True(rc == 0, stderr);
+        int vocab = cfg.GetProperty("vocab_size").GetInt32();
+        Assert.Contains($"vocab {vocab},", stderr);
+        Assert.Equal(File.ReadAllText(tokJson), File.ReadAllText(Path.Combine(out2, "checkpoint", "tokenizer.json")));
     }
 
     [Fact]

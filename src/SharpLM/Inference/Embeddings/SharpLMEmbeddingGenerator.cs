@@ -35,7 +35,7 @@ public sealed class SharpLMEmbeddingGenerator : IEmbeddingGenerator<string, Embe
     {
         ArgumentNullException.ThrowIfNull(values);
         if (options?.Dimensions is int d && d != _encoder.Dimensions)
-            throw new ArgumentException($"requested {d} dimensions, but {_encoder.ModelName} with {_encoder.Options.Pooling} pooling makes {_encoder.Dimensions}", nameof(options));
+            throw new ArgumentException($"requested {d} dimensions, but {_encoder.ModelName} with {_encoder.PoolingMode} pooling makes {_encoder.Dimensions}", nameof(options));
         var texts = values.ToArray();
         return Task.Run(() =>
         {

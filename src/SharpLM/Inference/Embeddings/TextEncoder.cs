@@ -16,7 +16,8 @@ public enum OverlongInput
 /// <summary>Options of a <see cref="TextEncoder"/>; change with <c>with</c>.</summary>
 public sealed record TextEncoderOptions
 {
-    public EmbeddingPooling Pooling { get; init; } = EmbeddingPooling.Mean;
+    /// <summary>The pooling; null = what a sentence-transformers folder's 1_Pooling/config.json says, else mean.</summary>
+    public EmbeddingPooling? Pooling { get; init; }
 
     /// <summary>L2-normalise each embedding (sentence-transformers models are used normalised).</summary>
     public bool Normalize { get; init; } = true;
@@ -59,7 +60,10 @@ public sealed class TextEncoder : IDisposable
     public string ModelName => _loaded.Name;
 
     /// <summary>Length of each embedding: H, or 2H for mean+max pooling.</summary>
-    public int Dimensions => Pooling.Dimensions(Options.Pooling, _loaded.Model.Config.HiddenSize);
+    public int Dimensions => Embeddings.Pooling.Dimensions(PoolingMode, _loaded.Model.Config.HiddenSize);
+
+    /// <summary>The pooling in use (the option, or the model folder's sentence-transformers config, or mean).</summary>
+    public EmbeddingPooling PoolingMode { get; }
 
     /// <summary>Most tokens one text may have (including [CLS] and [SEP]).</summary>
     public int MaxTokens { get; }
@@ -76,6 +80,7 @@ public sealed class TextEncoder : IDisposable
         if (options.MaxTokens < 0 || options.MaxTokens == 1) throw new ArgumentException($"MaxTokens must be 0 (the model's {max}) or at least 2, got {options.MaxTokens}", nameof(options));
         if (options.BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1, got {options.BatchSize}", nameof(options));
         MaxTokens = options.MaxTokens == 0 ? max : Math.Min(options.MaxTokens, max);
+        PoolingMode = options.Pooling ?? SentenceTransformersPooling(loaded.Directory) ?? EmbeddingPooling.Mean;
         if (options.Threads > 0) Kernels.WorkerPool.SetSharedThreads(options.Threads);
     }
 
@@ -104,6 +109,37 @@ public sealed class TextEncoder : IDisposable
             loaded.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The pooling a sentence-transformers folder declares in 1_Pooling/config.json (pooling_mode_cls_token,
+    /// pooling_mode_mean_tokens, pooling_mode_max_tokens), or null when there is none or it is a mode not supported here.
+    /// </summary>
+    internal static EmbeddingPooling? SentenceTransformersPooling(string dir)
+    {
+        foreach (var d in new[] { dir, Path.GetDirectoryName(dir) ?? dir })
+        {
+            var path = Path.Combine(d, "1_Pooling", "config.json");
+            if (!File.Exists(path)) continue;
+            try
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+                bool On(string key) => doc.RootElement.TryGetProperty(key, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.True;
+                return (On("pooling_mode_cls_token"), On("pooling_mode_mean_tokens"), On("pooling_mode_max_tokens")) switch
+                {
+                    (true, false, false) => EmbeddingPooling.Cls,
+                    (false, true, false) => EmbeddingPooling.Mean,
+                    (false, false, true) => EmbeddingPooling.Max,
+                    (false, true, true) => EmbeddingPooling.MeanMax,
+                    _ => null,
+                };
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
+            }
+        }
+        return null;
     }
 
     /// <summary>True when tokenizer_config.json beside the vocabulary says "do_lower_case": false (cased models).</summary>
@@ -158,7 +194,7 @@ public sealed class TextEncoder : IDisposable
             for (int b = 0; b < idx.Length; b++)
             {
                 var v = new float[Dimensions];
-                Pooling.Pool(hidden.AsSpan(b * batch.Time * h, batch.Time * h), batch.Mask.AsSpan(b * batch.Time, batch.Time), h, Options.Pooling, v);
+                Pooling.Pool(hidden.AsSpan(b * batch.Time * h, batch.Time * h), batch.Mask.AsSpan(b * batch.Time, batch.Time), h, PoolingMode, v);
                 if (Options.Normalize) Pooling.L2Normalize(v);
                 result[idx[b]] = v;
             }

@@ -5,8 +5,10 @@ using SharpLM.Formats.Safetensors;
 namespace SharpLM.Models.Bert;
 
 /// <summary>A bound encoder with its weight source (owned) and the tokenizer files found beside it.</summary>
-internal sealed class LoadedEncoder(IWeightSource weights, BertModel model, string name, string? vocabTxt, string? tokenizerJson) : IDisposable
+internal sealed class LoadedEncoder(IWeightSource weights, BertModel model, string name, string directory, string? vocabTxt, string? tokenizerJson) : IDisposable
 {
+    /// <summary>The folder holding the model file (for tokenizer and sentence-transformers configs).</summary>
+    public string Directory { get; } = directory;
     public IWeightSource Weights { get; } = weights;
     public BertModel Model { get; } = model;
     public string Name { get; } = name;
@@ -71,7 +73,7 @@ internal static class BertLoader
             var model = BertModel.Create(src, cfg, withMlmHead);
             string? vocab = new[] { Path.Combine(dir, "vocab.txt"), Path.Combine(Path.GetDirectoryName(dir) ?? dir, "vocab.txt") }.FirstOrDefault(File.Exists);
             string? tj = new[] { Path.Combine(dir, "tokenizer.json"), Path.Combine(Path.GetDirectoryName(dir) ?? dir, "tokenizer.json") }.FirstOrDefault(File.Exists);
-            return new LoadedEncoder(src, model, Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar)), vocab, tj);
+            return new LoadedEncoder(src, model, Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar)), dir, vocab, tj);
         }
         catch
         {

@@ -81,7 +81,6 @@ internal static unsafe class LinearF32
             }
     }
 
-    public static ReadOnlySpan<float> F(ReadOnlySpan<float> s) => s;
     public static ReadOnlySpan<float> AsF<T>(ReadOnlySpan<T> s) where T : struct => MemoryMarshal.Cast<T, float>(s);
     public static Span<float> AsF<T>(Span<T> s) where T : struct => MemoryMarshal.Cast<T, float>(s);
 }
