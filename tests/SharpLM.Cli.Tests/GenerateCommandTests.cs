@@ -126,11 +126,10 @@ public sealed class GenerateCommandTests
     public async Task Without_model_and_default_the_error_says_no_default_model_is_installed()
     {
         var old = Environment.GetEnvironmentVariable("SHARPLM_MODEL");
-        var oldHome = Environment.GetEnvironmentVariable("HOME");
         try
         {
             Environment.SetEnvironmentVariable("SHARPLM_MODEL", null);
-            Environment.SetEnvironmentVariable("HOME", TestPaths.NewTempDir());
+            SharpLM.Cli.Commands.ModelCli.HomeOverride = TestPaths.NewTempDir();
             var (rc, _, err) = await Run("generate", "--prompt", "hi");
             Assert.Equal(2, rc);
             Assert.Contains("no default model is installed", err, StringComparison.Ordinal);
@@ -138,7 +137,7 @@ public sealed class GenerateCommandTests
         finally
         {
             Environment.SetEnvironmentVariable("SHARPLM_MODEL", old);
-            Environment.SetEnvironmentVariable("HOME", oldHome);
+            SharpLM.Cli.Commands.ModelCli.HomeOverride = null;
         }
     }
 }

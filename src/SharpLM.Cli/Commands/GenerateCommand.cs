@@ -135,11 +135,14 @@ internal static class ModelCli
     /// <summary>Environment variable naming the default model.</summary>
     public const string DefaultModelVariable = "SHARPLM_MODEL";
 
+    /// <summary>Replaces the user's home folder when looking for the default model (tests).</summary>
+    internal static string? HomeOverride { get; set; }
+
     /// <summary>The default model: $SHARPLM_MODEL, else ~/.sharplm/models/default.gguf, else a clear error.</summary>
     public static string DefaultModelPath()
     {
         if (Environment.GetEnvironmentVariable(DefaultModelVariable) is { Length: > 0 } env) return env;
-        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        var home = HomeOverride ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         var path = Path.Combine(home, ".sharplm", "models", "default.gguf");
         if (File.Exists(path)) return path;
         throw new CliUsageException($"no default model is installed: pass --model PATH (a .gguf file or a Hugging Face folder), set {DefaultModelVariable}, or put one at {path}");

@@ -96,7 +96,7 @@ internal sealed class ChatSession
             int evaluated = Math.Max(0, _state.Position - _cached.Count);
             _cached.AddRange(generated.Take(evaluated));
             _state.Cache.Truncate(Math.Min(_state.Position, _cached.Count));
-            Messages.Add(new ChatTurn("assistant", streamer.Text));
+            Messages.Add(new ChatTurn("assistant", streamer.Emitted)); // what the user saw
             LastStats = gen.Stats;
         }
     }

@@ -41,8 +41,15 @@ internal sealed class TextStreamer
     /// <summary>True once a stop string was seen.</summary>
     public bool Stopped { get; private set; }
 
-    /// <summary>The full text returned so far plus what is held back, after the context.</summary>
+    /// <summary>The decoded text of all ids so far (after the context, cut at a stop string). With invalid UTF-8 a
+    /// byte-fallback decoder may later turn already returned characters into U+FFFD, so this can differ from
+    /// <see cref="Emitted"/>.</summary>
     public string Text { get; private set; } = "";
+
+    /// <summary>Exactly the pieces returned so far, concatenated.</summary>
+    public string Emitted => _returned.ToString();
+
+    private readonly StringBuilder _returned = new();
 
     /// <summary>Adds one id; returns the text that is now settled (possibly empty).</summary>
     public string Push(int id)
@@ -91,6 +98,7 @@ internal sealed class TextStreamer
         if (end <= _emitted) return "";
         var piece = Text[_emitted..end];
         _emitted = end;
+        _returned.Append(piece);
         return piece;
     }
 }

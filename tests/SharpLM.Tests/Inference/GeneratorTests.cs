@@ -58,3 +58,29 @@ public sealed class GeneratorTests
         Assert.True(gen.Stats.PrefillSeconds > 0 && gen.Stats.DecodeSeconds > 0);
     }
 }
+
+public sealed class GgufChatTemplateTests
+{
+    [Fact]
+    public void A_gguf_chat_template_renders_with_the_vocab_bos_once_and_a_chat_turn_runs()
+    {
+        var spec = new TinySpec("llama", Dim: 64, Layers: 1, Heads: 2, KvHeads: 1, Ffn: 64, Vocab: 300, Ctx: 128);
+        var tiny = TinyLlama.Random(spec, seed: 5);
+        var path = Path.Combine(SharpLM.Testing.TestPaths.NewTempDir(), "chat.gguf");
+        tiny.WriteGguf(path, tweak: w => w.Set("tokenizer.chat_template", ChatAndStreamingTests.Template));
+        using var model = LlamaModel.Load(path);
+        Assert.NotNull(model.ChatTemplate);
+        Assert.Equal("<s>", model.ChatTemplate!.BosToken);
+        Assert.Equal("</s>", model.ChatTemplate.EosToken);
+        var session = new ChatSession(model);
+        session.Messages.Add(new SharpLM.Inference.ChatTemplates.ChatTurn("user", "hi"));
+        var ids = session.EncodeConversation();
+        Assert.Equal(1, ids[0]);
+        Assert.Single(ids, 1);
+        session.Messages.Clear();
+        var reply = string.Concat(session.Send("hi", GenerationOptions.Default with { MaxTokens = 5, Sampling = SamplingOptions.Greedy }));
+        Assert.Equal(2, session.Messages.Count);
+        Assert.Equal(reply, session.Messages[1].Content);
+        Assert.True(session.LastStats!.GeneratedTokens is > 0 and <= 5);
+    }
+}
