@@ -130,9 +130,36 @@ public sealed class GenerateCommandTests
         {
             Environment.SetEnvironmentVariable("SHARPLM_MODEL", null);
             SharpLM.Cli.Commands.ModelCli.HomeOverride = TestPaths.NewTempDir();
+            SharpLM.Cli.Commands.ModelCli.BundledModelPath = Path.Combine(TestPaths.NewTempDir(), "absent.gguf");
             var (rc, _, err) = await Run("generate", "--prompt", "hi");
             Assert.Equal(2, rc);
             Assert.Contains("no default model is installed", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("SHARPLM_MODEL", old);
+            SharpLM.Cli.Commands.ModelCli.HomeOverride = null;
+            SharpLM.Cli.Commands.ModelCli.BundledModelPath = Path.Combine(AppContext.BaseDirectory, "models", "default.gguf");
+        }
+    }
+
+    [Fact]
+    public async Task Without_model_generate_runs_the_bundled_default_model()
+    {
+        var old = Environment.GetEnvironmentVariable("SHARPLM_MODEL");
+        try
+        {
+            Environment.SetEnvironmentVariable("SHARPLM_MODEL", null);
+            SharpLM.Cli.Commands.ModelCli.HomeOverride = TestPaths.NewTempDir();
+            var bundled = Path.Combine(TestPaths.RepoRoot, "models", "default.gguf");
+            Assert.True(File.Exists(bundled), "models/default.gguf is the committed default model");
+            Assert.Equal(Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "models", "default.gguf")), SharpLM.Cli.Commands.ModelCli.DefaultModelPath());
+            var (rc, stdout, err) = await Run("generate", "--prompt", "The jury said", "--max-tokens", "12", "--temperature", "0", "--ignore-eos", "--json");
+            Assert.True(rc == 0, err);
+            using var doc = System.Text.Json.JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
+            var ids = doc.RootElement.GetProperty("ids");
+            Assert.Equal(12, ids.GetArrayLength());
+            Assert.False(string.IsNullOrWhiteSpace(doc.RootElement.GetProperty("text").GetString()));
         }
         finally
         {

@@ -138,13 +138,23 @@ internal static class ModelCli
     /// <summary>Replaces the user's home folder when looking for the default model (tests).</summary>
     internal static string? HomeOverride { get; set; }
 
-    /// <summary>The default model: $SHARPLM_MODEL, else ~/.sharplm/models/default.gguf, else a clear error.</summary>
+    /// <summary>
+    /// The model that ships with the CLI: the small LLaMA trained on the Brown corpus (docs/TRAINING.md), copied from
+    /// the repository's models/default.gguf next to the program. Tests may point it elsewhere.
+    /// </summary>
+    internal static string BundledModelPath { get; set; } = Path.Combine(AppContext.BaseDirectory, "models", "default.gguf");
+
+    /// <summary>
+    /// The default model: $SHARPLM_MODEL, else ~/.sharplm/models/default.gguf (a user's own choice wins), else the
+    /// bundled Brown-corpus model, else a clear error.
+    /// </summary>
     public static string DefaultModelPath()
     {
         if (Environment.GetEnvironmentVariable(DefaultModelVariable) is { Length: > 0 } env) return env;
         var home = HomeOverride ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         var path = Path.Combine(home, ".sharplm", "models", "default.gguf");
         if (File.Exists(path)) return path;
+        if (File.Exists(BundledModelPath)) return BundledModelPath;
         throw new CliUsageException($"no default model is installed: pass --model PATH (a .gguf file or a Hugging Face folder), set {DefaultModelVariable}, or put one at {path}");
     }
 
