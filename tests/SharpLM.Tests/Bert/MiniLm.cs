@@ -58,79 +58,8 @@ internal static class MiniLm
 
     private static string WriteBertTokenizerJson()
     {
-        var vocab = File.ReadAllLines(VocabPath);
         var path = Path.Combine(Dir.Value, "tokenizer.hf-oracle.json");
-        using var stream = File.Create(path);
-        using var w = new System.Text.Json.Utf8JsonWriter(stream);
-        w.WriteStartObject();
-        w.WriteString("version", "1.0");
-        w.WriteNull("truncation");
-        w.WriteNull("padding");
-        w.WriteStartArray("added_tokens");
-        foreach (var t in new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" })
-        {
-            w.WriteStartObject();
-            w.WriteNumber("id", Array.IndexOf(vocab, t));
-            w.WriteString("content", t);
-            w.WriteBoolean("single_word", false);
-            w.WriteBoolean("lstrip", false);
-            w.WriteBoolean("rstrip", false);
-            w.WriteBoolean("normalized", false);
-            w.WriteBoolean("special", true);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteStartObject("normalizer");
-        w.WriteString("type", "BertNormalizer");
-        w.WriteBoolean("clean_text", true);
-        w.WriteBoolean("handle_chinese_chars", true);
-        w.WriteNull("strip_accents");
-        w.WriteBoolean("lowercase", true);
-        w.WriteEndObject();
-        w.WriteStartObject("pre_tokenizer");
-        w.WriteString("type", "BertPreTokenizer");
-        w.WriteEndObject();
-        w.WriteStartObject("post_processor");
-        w.WriteString("type", "TemplateProcessing");
-        w.WriteStartArray("single");
-        foreach (var (kind, id) in new[] { ("SpecialToken", "[CLS]"), ("Sequence", "A"), ("SpecialToken", "[SEP]") })
-        {
-            w.WriteStartObject();
-            w.WriteStartObject(kind);
-            w.WriteString("id", id);
-            w.WriteNumber("type_id", 0);
-            w.WriteEndObject();
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteStartArray("pair");
-        w.WriteEndArray();
-        w.WriteStartObject("special_tokens");
-        foreach (var t in new[] { "[CLS]", "[SEP]" })
-        {
-            w.WriteStartObject(t);
-            w.WriteString("id", t);
-            w.WriteStartArray("ids");
-            w.WriteNumberValue(Array.IndexOf(vocab, t));
-            w.WriteEndArray();
-            w.WriteStartArray("tokens");
-            w.WriteStringValue(t);
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        w.WriteEndObject();
-        w.WriteEndObject();
-        w.WriteNull("decoder");
-        w.WriteStartObject("model");
-        w.WriteString("type", "WordPiece");
-        w.WriteString("unk_token", "[UNK]");
-        w.WriteString("continuing_subword_prefix", "##");
-        w.WriteNumber("max_input_chars_per_word", 100);
-        w.WriteStartObject("vocab");
-        for (int i = 0; i < vocab.Length; i++) if (vocab[i].Length > 0) w.WriteNumber(vocab[i], i);
-        w.WriteEndObject();
-        w.WriteEndObject();
-        w.WriteEndObject();
+        File.WriteAllText(path, SharpLM.Testing.BertTokenizerJson.FromVocab(File.ReadAllText(VocabPath), lowercase: true));
         return path;
     }
 
