@@ -35,7 +35,7 @@ public unsafe class GemmBenchmarks
         for (int r = 0; r < OC; r++)
         {
             for (int i = 0; i < C; i++) src[i] = (float)(rng.NextDouble() - 0.5);
-            Quantize.Row(Type, src, new Span<byte>(_weights + r * rowBytes, (int)rowBytes));
+            SharpLM.Tensors.Types.DTypes.Of(Type).QuantizeRow(src, new Span<byte>(_weights + r * rowBytes, (int)rowBytes));
         }
         _x = new float[T * C];
         for (int i = 0; i < _x.Length; i++) _x[i] = (float)(rng.NextDouble() - 0.5);

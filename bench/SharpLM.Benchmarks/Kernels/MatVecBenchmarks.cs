@@ -46,7 +46,7 @@ public unsafe class MatVecBenchmarks
         for (int r = 0; r < _rows; r++)
         {
             for (int i = 0; i < _cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
-            Quantize.Row(Type, src, new Span<byte>(_weights + r * rowBytes, (int)rowBytes));
+            SharpLM.Tensors.Types.DTypes.Of(Type).QuantizeRow(src, new Span<byte>(_weights + r * rowBytes, (int)rowBytes));
         }
         for (int c = 1; c < _copies; c++) Buffer.MemoryCopy(_weights, _weights + c * _bytes, _bytes, _bytes);
         _x = new float[_cols];

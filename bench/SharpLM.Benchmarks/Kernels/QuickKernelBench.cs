@@ -31,7 +31,7 @@ public static unsafe class QuickKernelBench
             for (int r = 0; r < rows; r++)
             {
                 if (r < 64) for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
-                Quantize.Row(type, src, new Span<byte>(w + r * rb, (int)rb));
+                SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(src, new Span<byte>(w + r * rb, (int)rb));
             }
             for (int c = 1; c < copies; c++) Buffer.MemoryCopy(w, w + c * bytes, bytes, bytes);
             var x = new float[cols];
@@ -61,7 +61,7 @@ public static unsafe class QuickKernelBench
             for (int r = 0; r < oc; r++)
             {
                 for (int i = 0; i < k; i++) s2[i] = (float)(rng.NextDouble() - 0.5);
-                Quantize.Row(type, s2, w2.AsSpan((int)(r * DTypeInfo.RowBytes(type, k)), (int)DTypeInfo.RowBytes(type, k)));
+                SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(s2, w2.AsSpan((int)(r * DTypeInfo.RowBytes(type, k)), (int)DTypeInfo.RowBytes(type, k)));
             }
             var xx = new float[t * k];
             var yy = new float[t * oc];

@@ -56,11 +56,11 @@ internal sealed class CalcCommand : ICliCommand
         var arch = input.Architecture;
         if (args.Flag("no-pooler")) arch = arch with { Pooler = false };
 
-        StorageType weightType, kvType;
+        Tensors.Types.TypeTraits weightType, kvType;
         try
         {
-            weightType = StorageType.Parse(args.String("dtype") ?? "f16", "--dtype");
-            kvType = StorageType.Parse(args.String("kv-dtype") ?? "f16", "--kv-dtype");
+            weightType = Tensors.Types.DTypes.Parse(args.String("dtype") ?? "f16", "--dtype", Tensors.Types.DTypes.SizingTypes);
+            kvType = Tensors.Types.DTypes.Parse(args.String("kv-dtype") ?? "f16", "--kv-dtype", Tensors.Types.DTypes.SizingTypes);
         }
         catch (ArgumentException e)
         {

@@ -15,9 +15,9 @@ internal static unsafe class Dot
 
     public static float Compute(float* a, float* b, int n, KernelIsa isa) => isa switch
     {
-        KernelIsa.Avx512 => RowDot.F32_512(a, b, n),
-        KernelIsa.Avx2 => RowDot.F32_256(a, b, n),
-        _ => RowDot.DotF32Scalar(a, b, n),
+        KernelIsa.Avx512 => Tensors.Types.F32Type.Dot512(a, b, n),
+        KernelIsa.Avx2 => Tensors.Types.F32Type.Dot256(a, b, n),
+        _ => Tensors.Types.F32Type.DotScalar(a, b, n),
     };
 }
 

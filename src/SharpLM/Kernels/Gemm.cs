@@ -99,7 +99,7 @@ internal static unsafe class Gemm
                 {
                     int pr = Math.Min(Mr, o1 - p);
                     // F32 rows are copied too: 8 rows 4*C bytes apart alias in the L1 sets; the 1 KB-strided panel does not
-                    for (int i = 0; i < pr; i++) Dequant.Row(Type, W + (p + i) * RowBytes + kOffset, panel + i * KC, kc, Isa);
+                    for (int i = 0; i < pr; i++) Tensors.Types.DTypes.Of(Type).DequantizeRow(W + (p + i) * RowBytes + kOffset, panel + i * KC, kc, Isa);
                     for (int i = pr; i < Mr; i++) new Span<float>(panel + i * KC, kc).Clear();
                     float* wp = panel;
                     int ldw = KC;

@@ -62,7 +62,7 @@ internal static unsafe class MatMul
             for (int r = s; r < e; r++)
             {
                 byte* w = W + r * RowBytes;
-                for (int ti = 0; ti < T; ti++) Y[(long)ti * Rows + r] = RowDot.Dot(Type, w, X + (long)ti * Cols, Cols, Isa, rowBuf);
+                for (int ti = 0; ti < T; ti++) Y[(long)ti * Rows + r] = Tensors.Types.DTypes.Of(Type).DotRow(w, X + (long)ti * Cols, Cols, Isa, rowBuf);
             }
         }
     }

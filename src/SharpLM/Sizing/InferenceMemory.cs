@@ -1,3 +1,5 @@
+using SharpLM.Tensors.Types;
+
 namespace SharpLM.Sizing;
 
 /// <summary>
@@ -13,19 +15,19 @@ namespace SharpLM.Sizing;
 /// </list>
 /// </summary>
 internal sealed record InferenceMemory(
-    StorageType WeightType, StorageType KvType, long Context, long Batch,
+    TypeTraits WeightType, TypeTraits KvType, long Context, long Batch,
     long Weights, long KvCache, long Activations, string WeightsFormula, string KvFormula, string ActivationsFormula)
 {
     public const long PrefillChunk = 512;
 
     public long Total => Weights + KvCache + Activations;
 
-    public static InferenceMemory Estimate(ParameterCount p, StorageType weightType, StorageType kvType, long context, long batch)
+    public static InferenceMemory Estimate(ParameterCount p, TypeTraits weightType, TypeTraits kvType, long context, long batch)
     {
         if (context <= 0) throw new ArgumentOutOfRangeException(nameof(context), context, "context (tokens) must be positive.");
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
         var a = p.Architecture;
-        long weights = weightType.Bytes(p.Total);
+        long weights = weightType.BytesFor(p.Total);
         string wf = $"N × {weightType.BytesText} = {p.Total:N0} × {weightType.BytesText}";
 
         long kv = 0;
@@ -33,7 +35,7 @@ internal sealed record InferenceMemory(
         if (a.Family != ArchFamily.Encoder)
         {
             long values = checked(2 * a.Layers * a.KvHeads * a.HeadDim * context * batch);
-            kv = kvType.Bytes(values);
+            kv = kvType.BytesFor(values);
             kf = $"2 × L × KVH × HS × tokens × batch × {kvType.BytesText} = 2 × {a.Layers} × {a.KvHeads} × {a.HeadDim} × {context} × {batch} × {kvType.BytesText}";
         }
 

@@ -172,7 +172,7 @@ public sealed class GgufRoundTripTests
         double maxDiff = 0;
         for (int r = 0; r < 4; r++)
         {
-            NaiveDequant.Row(type == DType.Q4_0 ? DType.F32 : type, type == DType.Q4_0 ? Q4ToF32(m.Row(r)) : m.Row(r), back);
+            SharpLM.Tensors.Types.DTypes.Of(type == DType.Q4_0 ? DType.F32 : type).DequantizeRowNaive(type == DType.Q4_0 ? Q4ToF32(m.Row(r)) : m.Row(r), back);
             for (int c = 0; c < 64; c++) maxDiff = Math.Max(maxDiff, Math.Abs(back[c] - data[r * 64 + c]));
         }
         Assert.True(maxDiff <= tol, $"{type}: max |diff| {maxDiff} > {tol}");

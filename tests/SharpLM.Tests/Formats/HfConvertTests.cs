@@ -82,8 +82,8 @@ public sealed class HfConvertTests
             for (int r = 0; r < gm.Rows; r++)
             {
                 int s = arch == "llama" ? HfToGguf.PermuteSourceRow(r, heads, gm.Rows) : r;
-                NaiveDequant.Row(gm.Type, gm.Row(r), a);
-                NaiveDequant.Row(hm.Type, hm.Row(s), b);
+                SharpLM.Tensors.Types.DTypes.Of(gm.Type).DequantizeRowNaive(gm.Row(r), a);
+                SharpLM.Tensors.Types.DTypes.Of(hm.Type).DequantizeRowNaive(hm.Row(s), b);
                 for (int c = 0; c < a.Length; c++) maxDiff = Math.Max(maxDiff, Math.Abs(a[c] - b[c]));
             }
             double tol = type == "q8_0" ? 1e-3 : type == "f16" ? 1e-4 : 0;

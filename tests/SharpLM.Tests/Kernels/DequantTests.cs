@@ -18,7 +18,7 @@ public class DequantTests
     }
 
     private static byte[] Blocks(Random rng, DType type, int elements) =>
-        Quantize.CanQuantize(type)
+        SharpLM.Tensors.Types.DTypes.Of(type).CanQuantize
             ? KernelTestUtil.RandomWeights(rng, type, 1, elements, out _)
             : KernelTestUtil.RandomBlocks(rng, type, elements / DTypeInfo.BlockSize(type));
 
@@ -35,8 +35,8 @@ public class DequantTests
             var src = Blocks(rng, type, n);
             var expected = new float[n];
             var got = new float[n];
-            NaiveDequant.Row(type, src, expected);
-            Dequant.Row(type, src, got, isa);
+            SharpLM.Tensors.Types.DTypes.Of(type).DequantizeRowNaive(src, expected);
+            SharpLM.Tensors.Types.DTypes.Of(type).DequantizeRow(src, got, isa);
             KernelTestUtil.AssertBitEqual(expected, got, $"{type} {isa} n={n}");
         }
     }
@@ -62,14 +62,14 @@ public class DequantTests
         var expected = new float[n];
         var got = new float[n];
         GgmlReference.DequantizeRow(type, src, expected);
-        NaiveDequant.Row(type, src, got);
+        SharpLM.Tensors.Types.DTypes.Of(type).DequantizeRowNaive(src, got);
         KernelTestUtil.AssertBitEqual(expected, got, $"{type} vs ggml");
     }
 
     [Fact]
     public void ShortSourceIsRejectedWithSizes()
     {
-        var ex = Assert.Throws<ArgumentException>(() => Dequant.Row(DType.Q8_0, new byte[33], new float[32]));
+        var ex = Assert.Throws<ArgumentException>(() => SharpLM.Tensors.Types.DTypes.Of(DType.Q8_0).DequantizeRow(new byte[33], new float[32]));
         Assert.Contains("34", ex.Message);
     }
 }

@@ -10,7 +10,7 @@ public class HalfConvertTests
         for (int h = 0; h < 65536; h++)
         {
             float expected = (float)BitConverter.UInt16BitsToHalf((ushort)h);
-            float got = HalfConvert.ToSingle((ushort)h);
+            float got = SharpLM.Tensors.Types.F16Type.ToSingle((ushort)h);
             if (float.IsNaN(expected)) Assert.True(float.IsNaN(got), $"0x{h:X4}: expected NaN, got {got}");
             else Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(got), $"0x{h:X4}: expected {expected:R}, got {got:R}");
         }
@@ -23,7 +23,7 @@ public class HalfConvertTests
         var src = new ushort[65536 + 7]; // odd tail exercises the scalar remainder
         for (int i = 0; i < src.Length; i++) src[i] = (ushort)(i * 40503);
         var got = new float[src.Length];
-        HalfConvert.ToSingle(src, got, isa);
+        SharpLM.Tensors.Types.F16Type.ToSingle(src, got, isa);
         var expected = src.Select(h => (float)BitConverter.UInt16BitsToHalf(h)).ToArray();
         KernelTestUtil.AssertBitEqual(expected, got, $"half->float {isa}");
     }
@@ -35,10 +35,10 @@ public class HalfConvertTests
         for (int i = 0; i < 10000; i++)
         {
             float f = BitConverter.Int32BitsToSingle(rng.Next());
-            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)f), HalfConvert.FromSingle(f));
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)f), SharpLM.Tensors.Types.F16Type.FromSingle(f));
         }
         // 1 + 2^-11 is halfway between 1 and the next half: ties go to even (1.0)
-        Assert.Equal((ushort)0x3C00, HalfConvert.FromSingle(1f + MathF.Pow(2, -11)));
+        Assert.Equal((ushort)0x3C00, SharpLM.Tensors.Types.F16Type.FromSingle(1f + MathF.Pow(2, -11)));
     }
 
     [Theory]
@@ -57,7 +57,7 @@ public class HalfConvertTests
             };
         src[0] = 65504f; src[1] = 65519.99f; src[2] = 65520f; src[3] = -65520f; src[4] = 5.9604645e-8f; src[5] = 2.9802322e-8f; src[6] = -0f;
         var got = new ushort[src.Length];
-        HalfConvert.FromSingle(src, got, isa);
+        SharpLM.Tensors.Types.F16Type.FromSingle(src, got, isa);
         for (int i = 0; i < src.Length; i++)
         {
             ushort expected = BitConverter.HalfToUInt16Bits((Half)src[i]);

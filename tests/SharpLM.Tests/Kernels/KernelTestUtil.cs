@@ -35,7 +35,7 @@ internal static class KernelTestUtil
         long rb = DTypeInfo.RowBytes(type, cols);
         var bytes = new byte[rows * rb];
         for (int r = 0; r < rows; r++)
-            Quantize.Row(type, source.AsSpan(r * cols, cols), bytes.AsSpan((int)(r * rb), (int)rb));
+            SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(source.AsSpan(r * cols, cols), bytes.AsSpan((int)(r * rb), (int)rb));
         return bytes;
     }
 

@@ -33,7 +33,7 @@ public unsafe class MatMulTests
             return BigWeights.GetOrAdd((type, rows, cols), k => isFloat
                 ? KernelTestUtil.RandomWeights(new Random(k.Item2), type, rows, cols, out _)
                 : KernelTestUtil.RandomBlocks(new Random(k.Item2), type, rows * cols / DTypeInfo.BlockSize(type)));
-        return Quantize.CanQuantize(type)
+        return SharpLM.Tensors.Types.DTypes.Of(type).CanQuantize
             ? KernelTestUtil.RandomWeights(rng, type, rows, cols, out _)
             : KernelTestUtil.RandomBlocks(rng, type, rows * cols / DTypeInfo.BlockSize(type));
     }
@@ -56,7 +56,7 @@ public unsafe class MatMulTests
             string where = "";
             for (int o = 0; o < rows; o++)
             {
-                NaiveDequant.Row(type, w.Row(o), row);
+                SharpLM.Tensors.Types.DTypes.Of(type).DequantizeRowNaive(w.Row(o), row);
                 for (int i = 0; i < t; i++)
                 {
                     double abs = 0;

@@ -25,7 +25,7 @@ public class QuantizeTests
         int bytes = (int)DTypeInfo.RowBytes(type, n);
         var ours = new byte[bytes];
         var theirs = new byte[bytes];
-        Quantize.Row(type, x, ours);
+        SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(x, ours);
         GgmlReference.QuantizeRow(type, x, theirs);
         int bb = DTypeInfo.BlockBytes(type), blocks = bytes / bb, differing = 0;
         for (int b = 0; b < blocks; b++)
@@ -47,9 +47,9 @@ public class QuantizeTests
         int n = 256 * 32;
         var x = KernelTestUtil.Gaussian(rng, n);
         var q = new byte[DTypeInfo.RowBytes(type, n)];
-        Quantize.Row(type, x, q);
+        SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(x, q);
         var back = new float[n];
-        Dequant.Row(type, q, back);
+        SharpLM.Tensors.Types.DTypes.Of(type).DequantizeRow(q, back);
         double se = 0, sx = 0, worst = 0;
         for (int i = 0; i < n; i++)
         {
@@ -69,13 +69,13 @@ public class QuantizeTests
         var rng = new Random(5);
         var x = KernelTestUtil.Gaussian(rng, 32 * 100);
         var q = new byte[34 * 100];
-        Quantize.Row(DType.Q8_0, x, q);
+        SharpLM.Tensors.Types.DTypes.Of(DType.Q8_0).QuantizeRow(x, q);
         var back = new float[x.Length];
-        Dequant.Row(DType.Q8_0, q, back);
+        SharpLM.Tensors.Types.DTypes.Of(DType.Q8_0).DequantizeRow(q, back);
         for (int b = 0; b < 100; b++)
         {
             float amax = x.Skip(32 * b).Take(32).Max(Math.Abs);
-            float d = HalfConvert.ToSingle(BitConverter.ToUInt16(q, 34 * b));
+            float d = SharpLM.Tensors.Types.F16Type.ToSingle(BitConverter.ToUInt16(q, 34 * b));
             // half a step, plus the f16 rounding of the scale (relative 2^-11) times at most 127 steps
             double bound = 0.5 * d + 127 * amax / 127 * Math.Pow(2, -11) + 1e-7;
             for (int j = 0; j < 32; j++)
@@ -86,9 +86,9 @@ public class QuantizeTests
     [Fact]
     public void RejectsUnsupportedTypesAndShortDestinations()
     {
-        Assert.Throws<NotSupportedException>(() => Quantize.Row(DType.Q5_K, new float[256], new byte[176]));
-        var ex = Assert.Throws<ArgumentException>(() => Quantize.Row(DType.Q4_0, new float[32], new byte[17]));
+        Assert.Throws<NotSupportedException>(() => SharpLM.Tensors.Types.DTypes.Of(DType.Q5_K).QuantizeRow(new float[256], new byte[176]));
+        var ex = Assert.Throws<ArgumentException>(() => SharpLM.Tensors.Types.DTypes.Of(DType.Q4_0).QuantizeRow(new float[32], new byte[17]));
         Assert.Contains("18", ex.Message);
-        Assert.Throws<ArgumentException>(() => Quantize.Row(DType.Q4_K, new float[100], new byte[1000]));
+        Assert.Throws<ArgumentException>(() => SharpLM.Tensors.Types.DTypes.Of(DType.Q4_K).QuantizeRow(new float[100], new byte[1000]));
     }
 }

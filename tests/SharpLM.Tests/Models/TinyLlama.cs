@@ -154,14 +154,14 @@ internal sealed class TinyLlama
             if (permute && name.EndsWith("q_proj.bias", StringComparison.Ordinal)) d = PermuteRows(d, s.Heads, s.HeadDim, 1);
             if (permute && name.EndsWith("k_proj.bias", StringComparison.Ordinal)) d = PermuteRows(d, s.KvHeads, s.HeadDim, 1);
             var store = shape.Length == 1 ? DType.F32 : name == "model.embed_tokens.weight" ? embeddingType ?? type : type;
-            if (SharpLM.Formats.QuantizeRow.CanConvert(store)) w.AddTensor(GgufName(name), shape, d, store);
+            if (SharpLM.Tensors.Types.DTypes.Of(store).CanQuantize) w.AddTensor(GgufName(name), shape, d, store);
             else
             {
                 // k-quants: the kernels' quantizer (matches ggml's reference quantization)
                 int cols = (int)shape[^1], rows = d.Length / cols;
                 long rowBytes = DTypeInfo.RowBytes(store, cols);
                 var bytes = new byte[rowBytes * rows];
-                for (int r = 0; r < rows; r++) Quantize.Row(store, d.AsSpan(r * cols, cols), bytes.AsSpan((int)(r * rowBytes), (int)rowBytes));
+                for (int r = 0; r < rows; r++) SharpLM.Tensors.Types.DTypes.Of(store).QuantizeRow(d.AsSpan(r * cols, cols), bytes.AsSpan((int)(r * rowBytes), (int)rowBytes));
                 w.AddTensor(GgufName(name), store, shape, bytes);
             }
         }

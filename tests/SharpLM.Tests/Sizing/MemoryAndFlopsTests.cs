@@ -6,7 +6,7 @@ namespace SharpLM.Tests.Sizing;
 
 public class MemoryAndFlopsTests
 {
-    private static readonly StorageType F16 = StorageType.Parse("f16", "t");
+    private static readonly SharpLM.Tensors.Types.TypeTraits F16 = SharpLM.Tensors.Types.DTypes.Parse("f16", "t", SharpLM.Tensors.Types.DTypes.SizingTypes);
 
     /// <summary>Random decoder and encoder architectures.</summary>
     private static readonly Gen<ModelArchitecture> GenArch =
@@ -66,11 +66,11 @@ public class MemoryAndFlopsTests
     public void Weights_BytesPerType(string type, double bytesPerParam)
     {
         var p = new ParameterCount(ModelPresets.Load("llama-7b"));   // 6,738,415,616 = 256 · 26,321,936: whole blocks
-        var m = InferenceMemory.Estimate(p, StorageType.Parse(type, "--dtype"), F16, 16, 1);
+        var m = InferenceMemory.Estimate(p, SharpLM.Tensors.Types.DTypes.Parse(type, "--dtype", SharpLM.Tensors.Types.DTypes.SizingTypes), F16, 16, 1);
         Assert.Equal((long)Math.Round(p.Total * bytesPerParam), m.Weights);
-        Assert.Equal(18, StorageType.Parse("q4_0", "x").Bytes(32));
-        Assert.Equal(19, StorageType.Parse("q4_0", "x").Bytes(33));   // partial blocks round up
-        var e = Assert.Throws<ArgumentException>(() => StorageType.Parse("q3_z", "--dtype"));
+        Assert.Equal(18, SharpLM.Tensors.Types.DTypes.Parse("q4_0", "x", SharpLM.Tensors.Types.DTypes.SizingTypes).BytesFor(32));
+        Assert.Equal(19, SharpLM.Tensors.Types.DTypes.Parse("q4_0", "x", SharpLM.Tensors.Types.DTypes.SizingTypes).BytesFor(33));   // partial blocks round up
+        var e = Assert.Throws<ArgumentException>(() => SharpLM.Tensors.Types.DTypes.Parse("q3_z", "--dtype", SharpLM.Tensors.Types.DTypes.SizingTypes));
         Assert.Contains("--dtype", e.Message, StringComparison.Ordinal);
     }
 

@@ -20,10 +20,10 @@ internal static class GgufRequantize
             w.Set(k, v);
         }
         w.Set(GgufKeys.FileType, HfToGguf.FileType(type));
-        if (type is DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K) w.Set(GgufKeys.QuantizationVersion, 2u);
+        if (Tensors.Types.DTypes.Of(type).BlockSize > 1) w.Set(GgufKeys.QuantizationVersion, 2u);
         foreach (var t in src.TensorList)
         {
-            if (t.Shape.Length < 2 || t.Type is not (DType.F32 or DType.F16 or DType.BF16 or DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K))
+            if (t.Shape.Length < 2 || !Tensors.Types.DTypes.Of(t.Type).CanDequantize)
             {
                 CopyAsIs(w, t);
                 continue;
@@ -41,7 +41,7 @@ internal static class GgufRequantize
             {
                 unsafe
                 {
-                    Kernels.Dequant.Row(tt.Type, new ReadOnlySpan<byte>((byte*)tt.Data + r * srcRowBytes, checked((int)srcRowBytes)), dst);
+                    Tensors.Types.DTypes.Of(tt.Type).DequantizeRow(new ReadOnlySpan<byte>((byte*)tt.Data + r * srcRowBytes, checked((int)srcRowBytes)), dst);
                 }
             });
         }

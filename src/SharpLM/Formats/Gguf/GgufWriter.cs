@@ -93,7 +93,7 @@ internal sealed class GgufWriter
     public GgufWriter AddTensor(string name, long[] shape, DType storeAs, Action<int, Span<float>> getRow)
     {
         ArgumentNullException.ThrowIfNull(getRow);
-        if (!QuantizeRow.CanConvert(storeAs)) throw new NotSupportedException($"tensor '{name}': converting f32 to {storeAs} is not supported; use one of {string.Join(", ", QuantizeRow.Supported)}");
+        if (!Tensors.Types.DTypes.Of(storeAs).CanQuantize) throw new NotSupportedException($"tensor '{name}': converting f32 to {storeAs} is not supported; use one of {string.Join(", ", Tensors.Types.DTypes.Quantizable)}");
         long bytes = ByteLength(name, storeAs, shape);
         return Add(new PendingTensor(name, storeAs, (long[])shape.Clone(), bytes, null, getRow));
     }
@@ -240,7 +240,7 @@ internal sealed class GgufWriter
                 if ((r & 255) == 0) ct.ThrowIfCancellationRequested();
                 var row = f.AsSpan(0, cols);
                 t.GetRow!(checked((int)r), row);
-                QuantizeRow.FromFloat(t.Type, row, b.AsSpan(0, rowBytes));
+                Tensors.Types.DTypes.Of(t.Type).QuantizeRow(row, b.AsSpan(0, rowBytes));
                 s.Write(b, 0, rowBytes);
             }
         }

@@ -1,6 +1,7 @@
 using SharpLM.Formats.Gguf;
 using SharpLM.Kernels.Naive;
 using SharpLM.Tensors;
+using SharpLM.Tensors.Types;
 
 namespace SharpLM.Formats.HuggingFace;
 
@@ -13,31 +14,11 @@ namespace SharpLM.Formats.HuggingFace;
 /// </summary>
 internal static class HfToGguf
 {
-    /// <summary>Storage types for --type: f32, f16, bf16, q8_0, q4_0.</summary>
-    public static DType ParseType(string s) => s.ToLowerInvariant() switch
-    {
-        "f32" => DType.F32,
-        "f16" => DType.F16,
-        "bf16" => DType.BF16,
-        "q8_0" => DType.Q8_0,
-        "q4_0" => DType.Q4_0,
-        "q4_k" => DType.Q4_K,
-        "q6_k" => DType.Q6_K,
-        _ => throw new ArgumentException($"unknown type '{s}', expected f32, f16, bf16, q8_0, q4_0, q4_k or q6_k"),
-    };
+    /// <summary>A storage type for --type: one the reference quantizers write (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, ...).</summary>
+    public static DType ParseType(string s) => DTypes.Parse(s, "--type", DTypes.Quantizable).Type;
 
     /// <summary>llama_ftype of a whole-file type (general.file_type).</summary>
-    public static uint FileType(DType t) => t switch
-    {
-        DType.F32 => 0,
-        DType.F16 => 1,
-        DType.Q4_0 => 2,
-        DType.Q8_0 => 7,
-        DType.BF16 => 32,
-        DType.Q4_K => 15, // LLAMA_FTYPE_MOSTLY_Q4_K_M
-        DType.Q6_K => 18,
-        _ => throw new ArgumentOutOfRangeException(nameof(t), t, "no llama_ftype"),
-    };
+    public static uint FileType(DType t) => DTypes.Of(t).FileType ?? throw new ArgumentOutOfRangeException(nameof(t), t, "no llama_ftype");
 
     /// <summary>
     /// convert_hf_to_gguf.py's permute(w, n_head, n_head_kv): w.reshape(nh, 2, rows/nh/2, ...).swapaxes(1, 2).
@@ -89,7 +70,7 @@ internal static class HfToGguf
             w.Set(GgufKeys.KeyLength(arch), (uint)hd);
             w.Set(GgufKeys.ValueLength(arch), (uint)hd);
         }
-        if (options.Type is DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K) w.Set(GgufKeys.QuantizationVersion, 2u);
+        if (DTypes.Of(options.Type).BlockSize > 1) w.Set(GgufKeys.QuantizationVersion, 2u);
         if (c.RopeScaling is { Type: "linear" } lin)
         {
             w.Set(GgufKeys.RopeScalingType(arch), "linear");
@@ -163,14 +144,14 @@ internal static class HfToGguf
         DType store = type;
         if (store is DType.Q4_0 && name == "output.weight") store = DType.Q8_0;
         if (store is DType.Q4_K && name == "output.weight") store = DType.Q6_K;
-        if (cols % DTypeInfo.BlockSize(store) != 0 && store is DType.Q4_K or DType.Q6_K) store = DType.Q8_0;
-        if (cols % DTypeInfo.BlockSize(store) != 0) store = DType.F16;
+        if (cols % DTypes.Of(store).BlockSize != 0 && DTypes.Of(store).BlockSize == 256) store = DType.Q8_0;
+        if (cols % DTypes.Of(store).BlockSize != 0) store = DType.F16;
         return store;
     }
 
     private static void AddTensor(GgufWriter w, string name, TensorInfo t, HfConfig c, string arch, DType type)
     {
-        if (t.Type is not (DType.F32 or DType.F16 or DType.BF16))
+        if (DTypes.Of(t.Type).BlockSize != 1 || !DTypes.Of(t.Type).CanDequantize)
             throw new InvalidDataException($"tensor '{t.Name}' is {t.Type}; only F32, F16 and BF16 checkpoints convert");
         if (t.Shape.Length is 0 or > 2) throw new InvalidDataException($"tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], expected 1 or 2 dimensions");
         int rows = t.Shape.Length == 1 ? 1 : checked((int)t.Shape[0]);
@@ -183,7 +164,7 @@ internal static class HfToGguf
         int permRows = t.Shape.Length == 1 ? cols : rows;
         if (heads > 0 && permRows % (heads * 2) != 0) throw new InvalidDataException($"tensor '{t.Name}' has {permRows} rows, not a multiple of 2 x {heads} heads");
 
-        long srcRowBytes = DTypeInfo.RowBytes(t.Type, cols);
+        long srcRowBytes = DTypes.Of(t.Type).RowBytes(cols);
         unsafe
         {
             byte* basePtr = (byte*)t.Data;
@@ -191,7 +172,7 @@ internal static class HfToGguf
             {
                 // A bias: permute its elements like rows.
                 var bias = new float[cols];
-                NaiveDequant.Row(t.Type, new ReadOnlySpan<byte>(basePtr, (int)srcRowBytes), bias);
+                Tensors.Types.DTypes.Of(t.Type).DequantizeRow(new ReadOnlySpan<byte>(basePtr, (int)srcRowBytes), bias);
                 var perm = new float[cols];
                 for (int r = 0; r < cols; r++) perm[r] = bias[PermuteSourceRow(r, heads, cols)];
                 w.AddTensor(name, t.Shape, perm, DType.F32);
@@ -201,7 +182,7 @@ internal static class HfToGguf
             w.AddTensor(name, shape, store, (r, dst) =>
             {
                 int s = heads > 0 ? PermuteSourceRow(r, heads, rows) : r;
-                Kernels.Dequant.Row(t.Type, new ReadOnlySpan<byte>(basePtr + s * srcRowBytes, checked((int)srcRowBytes)), dst);
+                Tensors.Types.DTypes.Of(t.Type).DequantizeRow(new ReadOnlySpan<byte>(basePtr + s * srcRowBytes, checked((int)srcRowBytes)), dst);
             });
         }
     }

@@ -65,7 +65,7 @@ internal sealed class SafetensorsWriter
                 {
                     var src = data.Span.Slice(i, Math.Min(Chunk, data.Length - i));
                     int nb = (int)DTypeInfo.RowBytes(storeAs, src.Length);
-                    QuantizeRow.FromFloat(storeAs, src, buf.AsSpan(0, nb));
+                    Tensors.Types.DTypes.Of(storeAs).QuantizeRow(src, buf.AsSpan(0, nb));
                     s.Write(buf, 0, nb);
                 }
             }

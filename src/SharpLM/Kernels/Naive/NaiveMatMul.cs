@@ -12,7 +12,7 @@ internal static class NaiveMatMul
         var row = new float[c];
         for (int o = 0; o < oc; o++)
         {
-            NaiveDequant.Row(w.Type, w.Row(o), row);
+            Tensors.Types.DTypes.Of(w.Type).DequantizeRowNaive(w.Row(o), row);
             for (int i = 0; i < t; i++)
             {
                 double acc = 0;

@@ -206,7 +206,7 @@ internal sealed class BertModel
     private static unsafe void Dequant(in WeightMatrix m, int r, Span<float> dst)
     {
         if (m.Type == DType.F32) new ReadOnlySpan<float>(m.Data + r * m.RowBytes, m.Cols).CopyTo(dst);
-        else NaiveDequant.Row(m.Type, m.Row(r), dst);
+        else Tensors.Types.DTypes.Of(m.Type).DequantizeRow(m.Row(r), dst);
     }
 
     /// <summary>q,k,v (N,H) packed -> ctx (N,H); sequence s owns rows starts[s]..starts[s+1]-1; one (sequence, head) per pool task.</summary>

@@ -215,7 +215,7 @@ internal sealed class BertWeights
             }
             var r = new float[n];
             if (n == 0) return r;
-            NaiveDequant.Row(t.Type, new ReadOnlySpan<byte>((void*)t.Data, checked((int)t.ByteLength)), r);
+            Tensors.Types.DTypes.Of(t.Type).DequantizeRow(new ReadOnlySpan<byte>((void*)t.Data, checked((int)t.ByteLength)), r);
             return r;
         }
 

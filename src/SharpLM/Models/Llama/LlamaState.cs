@@ -66,7 +66,7 @@ internal sealed class LlamaState
         {
             int id = tokens[i];
             if ((uint)id >= (uint)_c.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), id, $"token id {id} is outside the vocabulary of {_c.VocabSize}");
-            Dequant.Row(emb.Type, emb.Row(id), _x.AsSpan(i * dim, dim));
+            Tensors.Types.DTypes.Of(emb.Type).DequantizeRow(emb.Row(id), _x.AsSpan(i * dim, dim));
             _positions[i] = pos0 + i;
         }
         var x = _x.AsSpan(0, t * dim);

@@ -93,7 +93,7 @@ internal sealed class LlamaWeights
         long need = DTypeInfo.RowBytes(info.Type, n);
         if (info.ByteLength < need) throw new InvalidDataException($"{path}: tensor '{info.Name}' holds {info.ByteLength} bytes, needs {need}");
         var dst = new float[n];
-        NaiveDequant.Row(info.Type, new ReadOnlySpan<byte>((void*)info.Data, checked((int)need)), dst);
+        Tensors.Types.DTypes.Of(info.Type).DequantizeRow(new ReadOnlySpan<byte>((void*)info.Data, checked((int)need)), dst);
         return dst;
     }
 }

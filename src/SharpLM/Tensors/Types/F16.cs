@@ -1,16 +1,79 @@
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+using static SharpLM.Tensors.Types.BlockMath;
 
-namespace SharpLM.Kernels;
+namespace SharpLM.Tensors.Types;
 
 /// <summary>
-/// IEEE half &lt;-&gt; float conversion by bit manipulation, in scalar and SIMD registers (this CPU has no F16C class in
-/// .NET, and TensorPrimitives' Half conversion is slow). Half -> float is exact for every one of the 65536 inputs;
-/// float -> half rounds to nearest even like <c>(Half)f</c>.
+/// F16: IEEE half precision, 2 bytes per value. Also the home of half &lt;-&gt; float conversion by bit manipulation, in
+/// scalar and SIMD registers (this CPU has no F16C class in .NET, and TensorPrimitives' Half conversion is slow), used
+/// by every block format with an f16 scale. Half -> float is exact for every one of the 65536 inputs; float -> half
+/// rounds to nearest even like <c>(Half)f</c>.
 /// </summary>
-internal static class HalfConvert
+internal static unsafe class F16Type
 {
+    public static readonly TypeTraits Traits = new(DType.F16, "f16", 1, 2, "16-bit float", 1u)
+    {
+        Quantize = &Quantize,
+        DequantizeNaive = &DequantizeNaive,
+        Dequantize = &Dequantize,
+        Dot = &Dot,
+    };
+
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst) =>
+        FromSingle(src, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(dst[..(2 * src.Length)]), KernelIsaSelector.Current);
+
+    public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        for (int i = 0; i < dst.Length; i++) dst[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(src[(2 * i)..]);
+    }
+
+    public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa) =>
+        ToSingle(new ReadOnlySpan<ushort>(src, n), new Span<float>(dst, n), isa);
+
+    /// <summary>w (n halves) . x (n), converted in registers, f32 FMA.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => Dot512((ushort*)w, x, n),
+        KernelIsa.Avx2 => Dot256((ushort*)w, x, n),
+        _ => TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf),
+    };
+
+    public static float Dot512(ushort* w, float* x, int n)
+    {
+        Vector512<float> a0 = default, a1 = default;
+        int i = 0;
+        for (; i + 32 <= n; i += 32)
+        {
+            Prefetch(w + i);
+            a0 = Avx512F.FusedMultiplyAdd(Load16(w + i), Vector512.Load(x + i), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Load16(w + i + 16), Vector512.Load(x + i + 16), a1);
+        }
+        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(Load16(w + i), Vector512.Load(x + i), a0);
+        float s = Vector512.Sum(a0 + a1);
+        for (; i < n; i++) s += ToSingle(w[i]) * x[i];
+        return s;
+    }
+
+    public static float Dot256(ushort* w, float* x, int n)
+    {
+        Vector256<float> a0 = default, a1 = default;
+        int i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            Prefetch(w + i);
+            a0 = Fma.MultiplyAdd(Load8(w + i), Vector256.Load(x + i), a0);
+            a1 = Fma.MultiplyAdd(Load8(w + i + 8), Vector256.Load(x + i + 8), a1);
+        }
+        for (; i + 8 <= n; i += 8) a0 = Fma.MultiplyAdd(Load8(w + i), Vector256.Load(x + i), a0);
+        float s = Vector256.Sum(a0 + a1);
+        for (; i < n; i++) s += ToSingle(w[i]) * x[i];
+        return s;
+    }
+
     // 2^112 rebases a half exponent (bias 15) placed in a float's exponent field (bias 127); it also scales
     // subnormal halves (which land as float subnormals) to the right value.
     private const float Rebias = 5.192296858534828e33f; // 2^112

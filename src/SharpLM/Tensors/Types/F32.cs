@@ -1,0 +1,91 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+using static SharpLM.Tensors.Types.BlockMath;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>F32: IEEE single precision, 4 bytes per value, little-endian.</summary>
+internal static unsafe class F32Type
+{
+    public static readonly TypeTraits Traits = new(DType.F32, "f32", 1, 4, "32-bit float", 0u)
+    {
+        Quantize = &Quantize,
+        DequantizeNaive = &DequantizeNaive,
+        Dequantize = &Dequantize,
+        Dot = &Dot,
+    };
+
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        for (int i = 0; i < src.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(dst[(4 * i)..], src[i]);
+    }
+
+    public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        for (int i = 0; i < dst.Length; i++) dst[i] = BinaryPrimitives.ReadSingleLittleEndian(src[(4 * i)..]);
+    }
+
+    public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa) => Buffer.MemoryCopy(src, dst, n * 4L, n * 4L);
+
+    /// <summary>w (n) . x (n), f32 FMA with 4 accumulators and prefetch.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => Dot512((float*)w, x, n),
+        KernelIsa.Avx2 => Dot256((float*)w, x, n),
+        _ => DotScalar((float*)w, x, n),
+    };
+
+    public static float DotScalar(float* a, float* b, int n)
+    {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+        {
+            s0 += a[i] * b[i];
+            s1 += a[i + 1] * b[i + 1];
+            s2 += a[i + 2] * b[i + 2];
+            s3 += a[i + 3] * b[i + 3];
+        }
+        for (; i < n; i++) s0 += a[i] * b[i];
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    public static float Dot512(float* w, float* x, int n)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int i = 0;
+        for (; i + 64 <= n; i += 64)
+        {
+            Prefetch(w + i); Prefetch(w + i + 16); Prefetch(w + i + 32); Prefetch(w + i + 48);
+            a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 16), Vector512.Load(x + i + 16), a1);
+            a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 32), Vector512.Load(x + i + 32), a2);
+            a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 48), Vector512.Load(x + i + 48), a3);
+        }
+        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), a0);
+        float s = Vector512.Sum((a0 + a1) + (a2 + a3));
+        for (; i < n; i++) s += w[i] * x[i];
+        return s;
+    }
+
+    public static float Dot256(float* w, float* x, int n)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int i = 0;
+        for (; i + 32 <= n; i += 32)
+        {
+            Prefetch(w + i); Prefetch(w + i + 16);
+            a0 = Fma.MultiplyAdd(Vector256.Load(w + i), Vector256.Load(x + i), a0);
+            a1 = Fma.MultiplyAdd(Vector256.Load(w + i + 8), Vector256.Load(x + i + 8), a1);
+            a2 = Fma.MultiplyAdd(Vector256.Load(w + i + 16), Vector256.Load(x + i + 16), a2);
+            a3 = Fma.MultiplyAdd(Vector256.Load(w + i + 24), Vector256.Load(x + i + 24), a3);
+        }
+        for (; i + 8 <= n; i += 8) a0 = Fma.MultiplyAdd(Vector256.Load(w + i), Vector256.Load(x + i), a0);
+        float s = Vector256.Sum((a0 + a1) + (a2 + a3));
+        for (; i < n; i++) s += w[i] * x[i];
+        return s;
+    }
+}

@@ -1,0 +1,122 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+using static SharpLM.Tensors.Types.BlockMath;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>Helpers shared by the k-quants: the 6-bit scale/min unpacking of Q4_K and Q5_K, and the SIMD dequantizer of
+/// the low-bit types (Q2_K, Q3_K).</summary>
+internal static unsafe class KQuants
+{
+    /// <summary>The j-th (0..7) 6-bit scale and min of a Q4_K/Q5_K block's 12 scale bytes (ggml get_scale_min_k4).</summary>
+    public static void ScaleMinK4(int j, ReadOnlySpan<byte> q, out int scale, out int min)
+    {
+        if (j < 4)
+        {
+            scale = q[j] & 63;
+            min = q[j + 4] & 63;
+        }
+        else
+        {
+            scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+            min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        }
+    }
+
+    /// <summary>The 6-bit scale and min j (0..7) of a Q4_K block from its 12 scale bytes (ggml get_scale_min_k4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ScaleMin(byte* q, int j, out int sc, out int m)
+    {
+        if (j < 4)
+        {
+            sc = q[j] & 63;
+            m = q[j + 4] & 63;
+        }
+        else
+        {
+            sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+            m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        }
+    }
+
+    /// <summary>
+    /// Unpacks a Q4_K/Q5_K block's 12 scale bytes into 8 scales (bytes 0-7 of <paramref name="sc"/>) and 8 mins
+    /// (bytes 0-7 of <paramref name="mn"/>) with a few 32-bit operations (the same bits as get_scale_min_k4).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ScalesMins(byte* q, out ulong sc, out ulong mn)
+    {
+        uint u0 = *(uint*)q, u1 = *(uint*)(q + 4), u2 = *(uint*)(q + 8);
+        const uint k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+        sc = (u0 & k1) | ((ulong)((u2 & k2) | (((u0 >> 6) & k3) << 4)) << 32);
+        mn = (u1 & k1) | ((ulong)(((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4)) << 32);
+    }
+
+    /// <summary>
+    /// Q2_K and Q3_K: 16 consecutive elements share one sub-block scale, one byte offset pattern in qs (2-bit field
+    /// 2*((e%128)/32)) and, for Q3_K, one hmask bit (e/32).
+    /// </summary>
+    public static void DequantizeLowBit(DType type, byte* src, float* dst, int n, KernelIsa isa)
+    {
+        bool q3 = type == DType.Q3_K;
+        int bb = q3 ? 110 : 84;
+        for (int b = 0; b < n / 256; b++, src += bb, dst += 256)
+        {
+            byte* qs = src + (q3 ? 32 : 16);
+            float d = q3 ? Half(src + 108) : Half(src + 80), min = q3 ? 0f : Half(src + 82);
+            for (int j = 0; j < 16; j++)
+            {
+                int e0 = 16 * j;
+                int shift = 2 * (e0 % 128 / 32), hbit = e0 / 32;
+                byte* q = qs + 32 * (e0 / 128) + e0 % 32;
+                float dl, ml = 0f;
+                if (q3)
+                {
+                    byte* scales = src + 96;
+                    int sc = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
+                    sc = (sc | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+                    dl = d * sc;
+                }
+                else
+                {
+                    int sc = src[j];
+                    dl = d * (sc & 0xF);
+                    ml = min * (sc >> 4);
+                }
+                byte* hm = src + e0 % 32;
+                float* o = dst + e0;
+                if (isa == KernelIsa.Avx512)
+                {
+                    var v = (Avx512F.ConvertToVector512Int32(Vector128.Load(q)) >>> shift) & Vector512.Create(3);
+                    if (q3)
+                    {
+                        var h = (Avx512F.ConvertToVector512Int32(Vector128.Load(hm)) >>> hbit) & Vector512<int>.One;
+                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v - Vector512.Create(4) + (h << 2))).Store(o);
+                    }
+                    else
+                    {
+                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v) - Vector512.Create(ml)).Store(o);
+                    }
+                }
+                else
+                {
+                    for (int l = 0; l < 16; l += 8)
+                    {
+                        var v = (Avx2.ConvertToVector256Int32(q + l) >>> shift) & Vector256.Create(3);
+                        if (q3)
+                        {
+                            var h = (Avx2.ConvertToVector256Int32(hm + l) >>> hbit) & Vector256<int>.One;
+                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v - Vector256.Create(4) + (h << 2))).Store(o + l);
+                        }
+                        else
+                        {
+                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v) - Vector256.Create(ml)).Store(o + l);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

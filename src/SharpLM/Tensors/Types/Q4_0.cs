@@ -1,0 +1,141 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+using static SharpLM.Tensors.Types.BlockMath;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>
+/// Q4_0: blocks of 32 values in 18 bytes: f16 d, 16 bytes; element j = low nibble of byte j, element j+16 = high nibble;
+/// x = d * (q - 8).
+/// </summary>
+internal static unsafe class Q4_0Type
+{
+    public static readonly TypeTraits Traits = new(DType.Q4_0, "q4_0", 32, 18, "4-bit blocks of 32 with an f16 scale (18 bytes / 32 values)", 2u)
+    {
+        Quantize = &Quantize,
+        DequantizeNaive = &DequantizeNaive,
+        Dequantize = &Dequantize,
+        Dot = &Dot,
+    };
+
+    /// <summary>Reference quantizer (ggml quantize_row_q4_0_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        for (int b = 0; b < src.Length / 32; b++) QuantizeBlock(src.Slice(b * 32, 32), dst.Slice(b * 18, 18));
+    }
+
+    private static void QuantizeBlock(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        float amax = 0, max = 0;
+        foreach (var v in x)
+            if (amax < Math.Abs(v)) { amax = Math.Abs(v); max = v; }
+        float d = max / -8;
+        float id = d != 0 ? 1 / d : 0;
+        WriteHalf(y, d);
+        for (int j = 0; j < 16; j++)
+        {
+            int x0 = Math.Min(15, (int)(sbyte)(x[j] * id + 8.5f));
+            int x1 = Math.Min(15, (int)(sbyte)(x[16 + j] * id + 8.5f));
+            y[2 + j] = (byte)(x0 | (x1 << 4));
+        }
+    }
+
+    /// <summary>The readable oracle (ggml dequantize_row_q4_0): src (RowBytes(n)) -> dst (n) f32.</summary>
+    public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int n = dst.Length;
+        // block (18 bytes): f16 d, 16 bytes; element j = low nibble of byte j, element j+16 = high nibble; x = d * (q - 8)
+        for (int b = 0; b < n / 32; b++)
+        {
+            var blk = src.Slice(b * 18, 18);
+            float d = H(blk, 0);
+            for (int j = 0; j < 16; j++)
+            {
+                dst[b * 32 + j] = ((blk[2 + j] & 0x0F) - 8) * d;
+                dst[b * 32 + j + 16] = ((blk[2 + j] >> 4) - 8) * d;
+            }
+        }
+    }
+
+    /// <summary>Fast dequantization (bit-identical to the oracle): n elements from src -> dst.</summary>
+    public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
+        else DequantizeSimd(src, dst, n, isa);
+    }
+
+    private static void DequantizeSimd(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        for (int b = 0; b < n / 32; b++, src += 18, dst += 32)
+        {
+            float d = Half(src);
+            byte* q = src + 2;
+            if (isa == KernelIsa.Avx512)
+            {
+                var vd = Vector512.Create(d);
+                var v = Avx512F.ConvertToVector512Int32(Vector128.Load(q));
+                var eight = Vector512.Create(8);
+                (Avx512F.ConvertToVector512Single((v & Vector512.Create(15)) - eight) * vd).Store(dst);
+                (Avx512F.ConvertToVector512Single((v >>> 4) - eight) * vd).Store(dst + 16);
+            }
+            else
+            {
+                var vd = Vector256.Create(d);
+                var eight = Vector256.Create(8);
+                for (int j = 0; j < 16; j += 8)
+                {
+                    var v = Avx2.ConvertToVector256Int32(q + j);
+                    (Avx.ConvertToVector256Single((v & Vector256.Create(15)) - eight) * vd).Store(dst + j);
+                    (Avx.ConvertToVector256Single((v >>> 4) - eight) * vd).Store(dst + 16 + j);
+                }
+            }
+        }
+    }
+
+    /// <summary>w (n elements) . x (n) f32, fused (dequantized in registers, f32 FMA accumulation, prefetch).</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => Dot512(w, x, n),
+        KernelIsa.Avx2 => Dot256(w, x, n),
+        _ => TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf),
+    };
+
+    public static float Dot512(byte* w, float* x, int n)
+    {
+        Vector512<float> acc0 = default, acc1 = default;
+        var m15 = Vector512.Create(15);
+        var eight = Vector512.Create(8);
+        for (int b = 0; b < n / 32; b++, w += 18, x += 32)
+        {
+            Prefetch(w);
+            var v = Avx512F.ConvertToVector512Int32(Vector128.Load(w + 2));
+            var p = Avx512F.ConvertToVector512Single((v & m15) - eight) * Vector512.Load(x);
+            p = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single((v >>> 4) - eight), Vector512.Load(x + 16), p);
+            if ((b & 1) == 0) acc0 = Avx512F.FusedMultiplyAdd(Vector512.Create(Half(w)), p, acc0);
+            else acc1 = Avx512F.FusedMultiplyAdd(Vector512.Create(Half(w)), p, acc1);
+        }
+        return Vector512.Sum(acc0 + acc1);
+    }
+
+    public static float Dot256(byte* w, float* x, int n)
+    {
+        Vector256<float> acc = default;
+        var m15 = Vector256.Create(15);
+        var eight = Vector256.Create(8);
+        for (int b = 0; b < n / 32; b++, w += 18, x += 32)
+        {
+            Prefetch(w);
+            var v0 = Avx2.ConvertToVector256Int32(w + 2);
+            var v1 = Avx2.ConvertToVector256Int32(w + 10);
+            var p = Avx.ConvertToVector256Single((v0 & m15) - eight) * Vector256.Load(x);
+            p = Fma.MultiplyAdd(Avx.ConvertToVector256Single((v1 & m15) - eight), Vector256.Load(x + 8), p);
+            p = Fma.MultiplyAdd(Avx.ConvertToVector256Single((v0 >>> 4) - eight), Vector256.Load(x + 16), p);
+            p = Fma.MultiplyAdd(Avx.ConvertToVector256Single((v1 >>> 4) - eight), Vector256.Load(x + 24), p);
+            acc = Fma.MultiplyAdd(Vector256.Create(Half(w)), p, acc);
+        }
+        return Vector256.Sum(acc);
+    }
+}

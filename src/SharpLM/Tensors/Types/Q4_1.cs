@@ -1,0 +1,44 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+using static SharpLM.Tensors.Types.BlockMath;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>
+/// Q4_1: blocks of 32 values in 20 bytes: f16 d, f16 m, 16 bytes of nibbles as Q4_0; x = d * q + m.
+/// </summary>
+internal static unsafe class Q4_1Type
+{
+    public static readonly TypeTraits Traits = new(DType.Q4_1, "q4_1", 32, 20, "4-bit blocks of 32 with scale and min (20 bytes / 32 values)", 3u)
+    {
+        DequantizeNaive = &DequantizeNaive,
+        Dequantize = &Dequantize,
+    };
+
+    /// <summary>The readable oracle (ggml dequantize_row_q4_1): src (RowBytes(n)) -> dst (n) f32.</summary>
+    public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int n = dst.Length;
+        // block (20 bytes): f16 d, f16 m, 16 bytes of nibbles as Q4_0; x = d * q + m
+        for (int b = 0; b < n / 32; b++)
+        {
+            var blk = src.Slice(b * 20, 20);
+            float d = H(blk, 0), m = H(blk, 2);
+            for (int j = 0; j < 16; j++)
+            {
+                dst[b * 32 + j] = (blk[4 + j] & 0x0F) * d + m;
+                dst[b * 32 + j + 16] = (blk[4 + j] >> 4) * d + m;
+            }
+        }
+    }
+
+    /// <summary>Fast dequantization (bit-identical to the oracle), shared with the other legacy types.</summary>
+    public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
+        else LegacyQuants.Dequantize(DType.Q4_1, src, dst, n, isa);
+    }
+}

@@ -1,0 +1,47 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+using static SharpLM.Tensors.Types.BlockMath;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>
+/// Q5_0: blocks of 32 values in 22 bytes: f16 d, u32 qh (bit j = 5th bit of element j), 16 bytes of nibbles; x = d * (q - 16).
+/// </summary>
+internal static unsafe class Q5_0Type
+{
+    public static readonly TypeTraits Traits = new(DType.Q5_0, "q5_0", 32, 22, "5-bit blocks of 32 (22 bytes / 32 values)", 8u)
+    {
+        DequantizeNaive = &DequantizeNaive,
+        Dequantize = &Dequantize,
+    };
+
+    /// <summary>The readable oracle (ggml dequantize_row_q5_0): src (RowBytes(n)) -> dst (n) f32.</summary>
+    public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int n = dst.Length;
+        // block (22 bytes): f16 d, u32 qh (bit j = 5th bit of element j), 16 bytes nibbles; x = d * (q - 16)
+        for (int b = 0; b < n / 32; b++)
+        {
+            var blk = src.Slice(b * 22, 22);
+            float d = H(blk, 0);
+            uint qh = BinaryPrimitives.ReadUInt32LittleEndian(blk[2..]);
+            for (int j = 0; j < 16; j++)
+            {
+                int x0 = (blk[6 + j] & 0x0F) | (int)(((qh >> j) << 4) & 0x10);
+                int x1 = (blk[6 + j] >> 4) | (int)((qh >> (j + 12)) & 0x10);
+                dst[b * 32 + j] = (x0 - 16) * d;
+                dst[b * 32 + j + 16] = (x1 - 16) * d;
+            }
+        }
+    }
+
+    /// <summary>Fast dequantization (bit-identical to the oracle), shared with the other legacy types.</summary>
+    public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
+        else LegacyQuants.Dequantize(DType.Q5_0, src, dst, n, isa);
+    }
+}

@@ -1,0 +1,47 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+using static SharpLM.Tensors.Types.BlockMath;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>
+/// Q5_1: blocks of 32 values in 24 bytes: f16 d, f16 m, u32 qh, 16 bytes of nibbles; x = d * q + m.
+/// </summary>
+internal static unsafe class Q5_1Type
+{
+    public static readonly TypeTraits Traits = new(DType.Q5_1, "q5_1", 32, 24, "5-bit blocks of 32 with scale and min (24 bytes / 32 values)", 9u)
+    {
+        DequantizeNaive = &DequantizeNaive,
+        Dequantize = &Dequantize,
+    };
+
+    /// <summary>The readable oracle (ggml dequantize_row_q5_1): src (RowBytes(n)) -> dst (n) f32.</summary>
+    public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int n = dst.Length;
+        // block (24 bytes): f16 d, f16 m, u32 qh, 16 bytes nibbles; x = d * q + m
+        for (int b = 0; b < n / 32; b++)
+        {
+            var blk = src.Slice(b * 24, 24);
+            float d = H(blk, 0), m = H(blk, 2);
+            uint qh = BinaryPrimitives.ReadUInt32LittleEndian(blk[4..]);
+            for (int j = 0; j < 16; j++)
+            {
+                int x0 = (blk[8 + j] & 0x0F) | (int)(((qh >> j) << 4) & 0x10);
+                int x1 = (blk[8 + j] >> 4) | (int)((qh >> (j + 12)) & 0x10);
+                dst[b * 32 + j] = x0 * d + m;
+                dst[b * 32 + j + 16] = x1 * d + m;
+            }
+        }
+    }
+
+    /// <summary>Fast dequantization (bit-identical to the oracle), shared with the other legacy types.</summary>
+    public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
+        else LegacyQuants.Dequantize(DType.Q5_1, src, dst, n, isa);
+    }
+}

@@ -1,0 +1,118 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+using static SharpLM.Tensors.Types.BlockMath;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>
+/// Q8_0: blocks of 32 values in 34 bytes: f16 d, int8 q[32]; x = d * q.
+/// </summary>
+internal static unsafe class Q8_0Type
+{
+    public static readonly TypeTraits Traits = new(DType.Q8_0, "q8_0", 32, 34, "8-bit blocks of 32 with an f16 scale (34 bytes / 32 values)", 7u)
+    {
+        Quantize = &Quantize,
+        DequantizeNaive = &DequantizeNaive,
+        Dequantize = &Dequantize,
+        Dot = &Dot,
+    };
+
+    /// <summary>Reference quantizer (ggml quantize_row_q8_0_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        for (int b = 0; b < src.Length / 32; b++) QuantizeBlock(src.Slice(b * 32, 32), dst.Slice(b * 34, 34));
+    }
+
+    private static void QuantizeBlock(ReadOnlySpan<float> x, Span<byte> y)
+    {
+        float amax = 0;
+        foreach (var v in x) amax = Math.Max(amax, Math.Abs(v));
+        float d = amax / 127;
+        float id = d != 0 ? 1 / d : 0;
+        WriteHalf(y, d);
+        for (int j = 0; j < 32; j++) y[2 + j] = (byte)(sbyte)MathF.Round(x[j] * id, MidpointRounding.AwayFromZero); // roundf
+    }
+
+    /// <summary>The readable oracle (ggml dequantize_row_q8_0): src (RowBytes(n)) -> dst (n) f32.</summary>
+    public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int n = dst.Length;
+        // block (34 bytes): f16 d, int8 q[32]; x = d * q
+        for (int b = 0; b < n / 32; b++)
+        {
+            var blk = src.Slice(b * 34, 34);
+            float d = H(blk, 0);
+            for (int j = 0; j < 32; j++) dst[b * 32 + j] = (sbyte)blk[2 + j] * d;
+        }
+    }
+
+    /// <summary>Fast dequantization (bit-identical to the oracle): n elements from src -> dst.</summary>
+    public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
+        else DequantizeSimd(src, dst, n, isa);
+    }
+
+    private static void DequantizeSimd(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        for (int b = 0; b < n / 32; b++, src += 34, dst += 32)
+        {
+            float d = Half(src);
+            var q = (sbyte*)(src + 2);
+            if (isa == KernelIsa.Avx512)
+            {
+                var vd = Vector512.Create(d);
+                (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(q))) * vd).Store(dst);
+                (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(q + 16))) * vd).Store(dst + 16);
+            }
+            else
+            {
+                var vd = Vector256.Create(d);
+                for (int j = 0; j < 32; j += 8)
+                    (Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + j)) * vd).Store(dst + j);
+            }
+        }
+    }
+
+    /// <summary>w (n elements) . x (n) f32, fused (dequantized in registers, f32 FMA accumulation, prefetch).</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => Dot512(w, x, n),
+        KernelIsa.Avx2 => Dot256(w, x, n),
+        _ => TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf),
+    };
+
+    public static float Dot512(byte* w, float* x, int n)
+    {
+        Vector512<float> acc0 = default, acc1 = default;
+        for (int b = 0; b < n / 32; b++, w += 34, x += 32)
+        {
+            Prefetch(w);
+            var q = (sbyte*)(w + 2);
+            var p = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(q))) * Vector512.Load(x);
+            p = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(q + 16))), Vector512.Load(x + 16), p);
+            if ((b & 1) == 0) acc0 = Avx512F.FusedMultiplyAdd(Vector512.Create(Half(w)), p, acc0);
+            else acc1 = Avx512F.FusedMultiplyAdd(Vector512.Create(Half(w)), p, acc1);
+        }
+        return Vector512.Sum(acc0 + acc1);
+    }
+
+    public static float Dot256(byte* w, float* x, int n)
+    {
+        Vector256<float> acc = default;
+        for (int b = 0; b < n / 32; b++, w += 34, x += 32)
+        {
+            Prefetch(w);
+            var q = (sbyte*)(w + 2);
+            var p = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q)) * Vector256.Load(x);
+            p = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + 8)), Vector256.Load(x + 8), p);
+            p = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + 16)), Vector256.Load(x + 16), p);
+            p = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + 24)), Vector256.Load(x + 24), p);
+            acc = Fma.MultiplyAdd(Vector256.Create(Half(w)), p, acc);
+        }
+        return Vector256.Sum(acc);
+    }
+}

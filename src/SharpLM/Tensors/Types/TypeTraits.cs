@@ -1,0 +1,208 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Kernels;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>
+/// Everything SharpLM knows about one weight <see cref="DType"/>, in the manner of ggml's <c>type_traits</c>: the block
+/// geometry, the llama_ftype a whole file of this type is tagged with, the reference quantizer, the readable
+/// dequantizer (the oracle), and the fast kernels per ISA (dequantize a row, dot a row with an f32 vector). Each type's
+/// traits live in its own file (F32.cs, Q8_0.cs, ...) beside its kernels; <see cref="DTypes"/> is the table. A
+/// missing kernel is null: a type with no quantizer cannot be written, one with no dequantizer cannot be read.
+/// </summary>
+internal sealed unsafe class TypeTraits(DType type, string name, int blockSize, int blockBytes, string description, uint? fileType)
+{
+    public DType Type { get; } = type;
+
+    /// <summary>Lower-case name as llama.cpp and the CLI spell it ("q8_0").</summary>
+    public string Name { get; } = name;
+
+    /// <summary>Elements per block (1 for plain types, 32 for the legacy quants, 256 for the k-quants).</summary>
+    public int BlockSize { get; } = blockSize;
+
+    /// <summary>Bytes per block.</summary>
+    public int BlockBytes { get; } = blockBytes;
+
+    public string Description { get; } = description;
+
+    /// <summary>general.file_type (llama_ftype) of a file whose matrices are mostly this type, or null.</summary>
+    public uint? FileType { get; } = fileType;
+
+    /// <summary>Reference quantizer: src (n) f32 -> dst (RowBytes(n)); n a multiple of the block size.</summary>
+    public delegate*<ReadOnlySpan<float>, Span<byte>, void> Quantize { get; init; }
+
+    /// <summary>The readable oracle: src (RowBytes(n)) -> dst (n).</summary>
+    public delegate*<ReadOnlySpan<byte>, Span<float>, void> DequantizeNaive { get; init; }
+
+    /// <summary>Fast dequantization of n elements for a kernel variant; bit-identical to the oracle.</summary>
+    public delegate*<byte*, float*, int, KernelIsa, void> Dequantize { get; init; }
+
+    /// <summary>Fused dot product of a weight row (n elements) with x (n) f32 for a kernel variant; rowBuf holds n floats
+    /// of scratch for variants that dequantize first.</summary>
+    public delegate*<byte*, float*, int, KernelIsa, float*, float> Dot { get; init; }
+
+    public double BytesPerValue => (double)BlockBytes / BlockSize;
+
+    public bool CanQuantize => Quantize != null;
+
+    public bool CanDequantize => DequantizeNaive != null;
+
+    /// <summary>Bytes of a row of <paramref name="cols"/> elements; cols must be a multiple of the block size.</summary>
+    public long RowBytes(long cols)
+    {
+        if (cols % BlockSize != 0) throw new ArgumentException($"{Type} rows need a multiple of {BlockSize} elements, got {cols}", nameof(cols));
+        return cols / BlockSize * BlockBytes;
+    }
+
+    /// <summary>Bytes for <paramref name="count"/> values, rounded up to whole blocks' bytes (sizing; no multiple needed).</summary>
+    public long BytesFor(long count) => checked((long)(((Int128)count * BlockBytes + BlockSize - 1) / BlockSize));
+
+    /// <summary>"2" or "34/32" bytes per value, for formulas.</summary>
+    public string BytesText => BlockSize == 1 ? BlockBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{BlockBytes}/{BlockSize}";
+
+    /// <summary>src (cols) f32 -> dst (RowBytes(cols)) with the reference quantizer.</summary>
+    public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        if (Quantize == null) throw new NotSupportedException($"quantizing to {Type} is not implemented; supported: {string.Join(", ", DTypes.Quantizable.Select(t => t.Type))}");
+        long need = RowBytes(src.Length);
+        if (dst.Length < need) throw new ArgumentException($"{Type} row of {src.Length} elements needs {need} bytes, dst holds {dst.Length}", nameof(dst));
+        Quantize(src, dst);
+    }
+
+    /// <summary>src (RowBytes(dst.Length)) -> dst with the readable oracle.</summary>
+    public void DequantizeRowNaive(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        if (DequantizeNaive == null) throw new NotSupportedException($"dequantization of {Type} is not implemented");
+        long need = RowBytes(dst.Length);
+        if (src.Length < need) throw new ArgumentException($"{Type} row of {dst.Length} elements needs {need} bytes, got {src.Length}", nameof(src));
+        DequantizeNaive(src, dst);
+    }
+
+    /// <summary>src (RowBytes(dst.Length)) -> dst with the fast kernel of the current variant.</summary>
+    public void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst) => DequantizeRow(src, dst, KernelIsaSelector.Current);
+
+    public void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst, KernelIsa isa)
+    {
+        if (DequantizeNaive == null) throw new NotSupportedException($"dequantization of {Type} is not implemented");
+        long need = RowBytes(dst.Length);
+        if (src.Length < need) throw new ArgumentException($"{Type} row of {dst.Length} elements needs {need} bytes, got {src.Length}", nameof(src));
+        fixed (byte* s = src)
+        fixed (float* d = dst)
+            DequantizeRow(s, d, dst.Length, isa);
+    }
+
+    /// <summary>Pointer form: n elements (a multiple of the block size).</summary>
+    public void DequantizeRow(byte* src, float* dst, int n, KernelIsa isa)
+    {
+        if (Dequantize != null) Dequantize(src, dst, n, isa);
+        else DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)RowBytes(n))), new Span<float>(dst, n));
+    }
+
+    /// <summary>w (n elements of this type) . x (n) f32, the inner loop of the matvec.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float DotRow(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) =>
+        Dot != null ? Dot(w, x, n, isa, rowBuf) : DotGeneric(this, w, x, n, isa, rowBuf);
+
+    /// <summary>The path for types (or variants) with no fused dot: dequantize into rowBuf, then an f32 dot.</summary>
+    public static float DotGeneric(TypeTraits t, byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
+    {
+        t.DequantizeRow(w, rowBuf, n, isa);
+        return F32Type.Dot((byte*)rowBuf, x, n, isa, null);
+    }
+
+    public override string ToString() => Name;
+}
+
+/// <summary>The dtype table: the <see cref="TypeTraits"/> of every <see cref="DType"/>, and parsing of type names.</summary>
+internal static class DTypes
+{
+    private static readonly TypeTraits[] s_byId = Build();
+
+    /// <summary>Every type with traits, in GGML id order.</summary>
+    public static IReadOnlyList<TypeTraits> All { get; } = [.. s_byId.Where(t => t != null)];
+
+    /// <summary>Types the reference quantizers can write.</summary>
+    public static IReadOnlyList<TypeTraits> Quantizable { get; } = [.. All.Where(t => t.CanQuantize)];
+
+    /// <summary>Types calc sizes weights and KV caches in (the common storage types, best first).</summary>
+    public static IReadOnlyList<TypeTraits> SizingTypes { get; } =
+        [.. new[] { DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q6_K, DType.Q5_K, DType.Q5_0, DType.Q4_K, DType.Q4_1, DType.Q4_0 }.Select(Of)];
+
+    /// <summary>Types the engine can read as weights.</summary>
+    public static IReadOnlyList<TypeTraits> Readable { get; } = [.. All.Where(t => t.CanDequantize)];
+
+    private static TypeTraits[] Build()
+    {
+        TypeTraits[] all =
+        [
+            F32Type.Traits, F16Type.Traits, Q4_0Type.Traits, Q4_1Type.Traits, Q5_0Type.Traits, Q5_1Type.Traits, Q8_0Type.Traits,
+            new(DType.Q8_1, "q8_1", 32, 36, "8-bit blocks of 32 with scale and sum (activations only)", null),
+            Q2_KType.Traits, Q3_KType.Traits, Q4_KType.Traits, Q5_KType.Traits, Q6_KType.Traits,
+            new(DType.Q8_K, "q8_k", 256, 292, "8-bit k-quant (activations only)", null),
+            new(DType.I8, "i8", 1, 1, "8-bit integer", null),
+            new(DType.I16, "i16", 1, 2, "16-bit integer", null),
+            new(DType.I32, "i32", 1, 4, "32-bit integer", null),
+            new(DType.I64, "i64", 1, 8, "64-bit integer", null),
+            new(DType.F64, "f64", 1, 8, "64-bit float", null),
+            BF16Type.Traits,
+        ];
+        var byId = new TypeTraits[all.Max(t => (int)t.Type) + 1];
+        foreach (var t in all) byId[(int)t.Type] = t;
+        return byId;
+    }
+
+    /// <summary>The traits of <paramref name="type"/>; throws for an id with none (an unknown GGML type).</summary>
+    public static TypeTraits Of(DType type) =>
+        (uint)type < (uint)s_byId.Length && s_byId[(int)type] is { } t ? t : throw new NotSupportedException($"unknown dtype id {(int)type}");
+
+    public static bool IsKnown(DType type) => (uint)type < (uint)s_byId.Length && s_byId[(int)type] != null;
+
+    /// <summary>
+    /// A type by name, as the CLI and calc take it: "q8_0", "F16", and the aliases int8/i8 (q8_0), fp16/float16/half,
+    /// fp32/float32/float, q4_k_m/q4_k_s (q4_k), q6_k_m (q6_k). <paramref name="option"/> names the flag in errors;
+    /// <paramref name="allowed"/> restricts the answer (e.g. to quantizable types).
+    /// </summary>
+    public static TypeTraits Parse(string name, string option, IReadOnlyList<TypeTraits>? allowed = null)
+    {
+        allowed ??= All;
+        string n = name.Trim().ToLowerInvariant();
+        n = n switch
+        {
+            "int8" or "i8" when allowed.All(t => t.Type != DType.I8) => "q8_0",
+            "fp16" or "float16" or "half" => "f16",
+            "fp32" or "float32" or "float" => "f32",
+            "q4_k_m" or "q4_k_s" => "q4_k",
+            "q5_k_m" or "q5_k_s" => "q5_k",
+            "q6_k_m" => "q6_k",
+            _ => n,
+        };
+        return allowed.FirstOrDefault(t => t.Name == n)
+               ?? throw new ArgumentException($"{option}: unknown type '{name}'. Known: {string.Join(", ", allowed.Select(t => t.Name))}.");
+    }
+}
+
+/// <summary>Small helpers every block format uses: f16 scales, rounding, software prefetch.</summary>
+internal static unsafe class BlockMath
+{
+    /// <summary>How far ahead of the current weight byte the fused dots prefetch (SHARPLM_PREFETCH, default 2048).</summary>
+    public static readonly int PrefetchBytes = int.TryParse(Environment.GetEnvironmentVariable("SHARPLM_PREFETCH"), out int p) && p >= 0 ? p : 2048;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Prefetch(void* p) => Sse.Prefetch0((byte*)p + PrefetchBytes);
+
+    /// <summary>The f16 at <paramref name="p"/> as float.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Half(byte* p) => F16Type.ToSingle(*(ushort*)p);
+
+    /// <summary>The f16 at <paramref name="offset"/> of a block as float (the oracles' reader).</summary>
+    public static float H(ReadOnlySpan<byte> b, int offset) => (float)BinaryPrimitives.ReadHalfLittleEndian(b[offset..]);
+
+    public static void WriteHalf(Span<byte> dst, float v) => BinaryPrimitives.WriteUInt16LittleEndian(dst, F16Type.FromSingle(v));
+
+    public static float ReadHalf(ReadOnlySpan<byte> src) => F16Type.ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(src));
+
+    /// <summary>ggml's nearest_int: round half to even (the 1.5*2^23 trick), valid for |x| &lt;= 2^22.</summary>
+    public static int NearestInt(float x) => (int)MathF.Round(x, MidpointRounding.ToEven);
+}
