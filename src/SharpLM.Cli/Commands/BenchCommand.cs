@@ -37,17 +37,17 @@ internal sealed class BenchCommand : ICliCommand
         if (threads > 0) WorkerPool.SetSharedThreads(threads);
         var path = args.String("model") ?? ModelCli.DefaultModelPath();
         int ctxSize = promptTokens + genTokens;
-        using var model = Models.Llama.LlamaModel.Load(path, new ModelLoadOptions { ContextSize = ctxSize, BatchSize = args.Int("batch", 256, min: 1), Threads = threads });
+        using var model = Models.LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxSize, BatchSize = args.Int("batch", 256, min: 1), Threads = threads });
         var cfg = model.Config;
         var rng = new Random(1234);
         var prompt = new int[promptTokens];
-        for (int i = 0; i < prompt.Length; i++) prompt[i] = rng.Next(cfg.VocabSize);
+        for (int i = 0; i < prompt.Length; i++) prompt[i] = rng.Next(cfg.Vocab);
         var state = model.CreateState();
 
         GenerationStats Run(int p, int g)
         {
             state.Cache.Clear();
-            var gen = new Generator(state, new Sampler(SamplingOptions.Greedy, cfg.VocabSize), []);
+            var gen = new Generator(state, new Sampler(SamplingOptions.Greedy, cfg.Vocab), []);
             foreach (var _ in gen.Generate(prompt.AsSpan(0, p).ToArray(), g, null, context.CancellationToken)) { }
             return gen.Stats;
         }

@@ -35,7 +35,7 @@ internal sealed class ConvertCommand : ICliCommand
         writer.Write(to, bar is null ? null : bar.Report, context.CancellationToken);
         bar?.Done();
         var size = new FileInfo(to).Length;
-        context.Out.WriteLine($"wrote {to}: {folder.Config.GgufArchitecture}, {writer.TensorCount} tensors, {type}, {size / 1e6:F1} MB in {sw.Elapsed.TotalSeconds:F1} s");
+        context.Out.WriteLine($"wrote {to}: {folder.Config.Arch.GgufName}, {writer.TensorCount} tensors, {type}, {size / 1e6:F1} MB in {sw.Elapsed.TotalSeconds:F1} s");
         return Task.FromResult(0);
     }
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
 using SharpLM.Kernels;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 
 namespace SharpLM.Cli.Commands;
 
@@ -56,10 +56,10 @@ internal sealed class GenerateCommand : ICliCommand
             ? CliArgs.ParseIds("prompt-ids", idText)
             : model.RequireTokenizer().Encode(args.Required("prompt"), addBos: !args.Flag("no-bos"));
         foreach (var id in promptIds)
-            if (id >= cfg.VocabSize) throw new CliUsageException($"--prompt-ids: token id {id} is outside the vocabulary of {cfg.VocabSize}");
+            if (id >= cfg.Vocab) throw new CliUsageException($"--prompt-ids: token id {id} is outside the vocabulary of {cfg.Vocab}");
         if (promptIds.Length == 0) throw new CliUsageException("the prompt is empty");
         if (promptIds.Length > model.ContextSize)
-            throw new CliUsageException($"the prompt has {promptIds.Length} tokens but the context holds {model.ContextSize}; shorten the prompt or raise --ctx (the model was trained for {cfg.ContextLength})");
+            throw new CliUsageException($"the prompt has {promptIds.Length} tokens but the context holds {model.ContextSize}; shorten the prompt or raise --ctx (the model was trained for {cfg.Context})");
 
         FileStream? dump = null;
         if (args.String("dump-logits") is { } dumpPath)
@@ -71,7 +71,7 @@ internal sealed class GenerateCommand : ICliCommand
         LogitsRowHandler? onLogits = dump is null ? null : row => dump.Write(MemoryMarshal.AsBytes(row));
 
         var state = model.CreateState();
-        var gen = new Generator(state, new Sampler(sampling, cfg.VocabSize), args.Flag("ignore-eos") ? [] : cfg.EosTokenIds);
+        var gen = new Generator(state, new Sampler(sampling, cfg.Vocab), args.Flag("ignore-eos") ? [] : cfg.EosTokenIds);
         var streamer = model.Tokenizer is null ? null : new TextStreamer(model.Tokenizer, promptIds[^1], sampling.StopStrings);
         if (model.Tokenizer is null && !json)
             await context.Error.WriteLineAsync($"note: {model.Path} has no tokenizer; printing token ids").ConfigureAwait(false);
@@ -91,7 +91,7 @@ internal sealed class GenerateCommand : ICliCommand
         }
         if (stopReason != "stop")
         {
-            if (ids.Count < maxTokens) stopReason = state.Position >= state.Cache.Capacity ? "context" : "eos";
+            if (ids.Count < maxTokens) stopReason = state.Length >= state.Cache.Capacity ? "context" : "eos";
             var rest = streamer?.Flush() ?? "";
             if (!json && rest.Length > 0) await context.Out.WriteAsync(rest).ConfigureAwait(false);
         }
@@ -158,13 +158,13 @@ internal static class ModelCli
         throw new CliUsageException($"no default model is installed: pass --model PATH (a .gguf file or a Hugging Face folder), set {DefaultModelVariable}, or put one at {path}");
     }
 
-    public static LlamaModel Load(CliArgs args)
+    public static LanguageModel Load(CliArgs args)
     {
         int threads = args.Int("threads", 0, min: 0, max: 1024);
         if (threads > 0) WorkerPool.SetSharedThreads(threads);
         int? ctx = args.Has("ctx") ? args.Int("ctx", 0, min: 1) : null;
         var path = args.String("model") ?? DefaultModelPath();
-        return LlamaModel.Load(path, new ModelLoadOptions { ContextSize = ctx, Threads = threads });
+        return LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctx, Threads = threads });
     }
 
     public static SamplingOptions Sampling(CliArgs args)

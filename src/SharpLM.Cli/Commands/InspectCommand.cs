@@ -40,20 +40,21 @@ internal sealed class InspectCommand : ICliCommand
                 folder = HfModelFolder.Open(path);
                 src = folder.Weights;
                 var c = folder.Config;
-                info["architecture"] = c.Architectures.Count > 0 ? c.Architectures[0] : c.ModelType;
-                hyper["model_type"] = c.ModelType;
-                hyper["hidden_size"] = c.HiddenSize;
-                hyper["intermediate_size"] = c.IntermediateSize;
-                hyper["num_hidden_layers"] = c.NumHiddenLayers;
-                hyper["num_attention_heads"] = c.NumAttentionHeads;
-                hyper["num_key_value_heads"] = c.NumKeyValueHeads;
+                info["architecture"] = c.Arch.HfClasses[0];
+                hyper["model_type"] = c.Arch.HfModelTypes[0];
+                hyper["hidden_size"] = c.Width;
+                hyper["intermediate_size"] = c.FfnWidth;
+                hyper["num_hidden_layers"] = c.Layers;
+                hyper["num_attention_heads"] = c.Heads;
+                hyper["num_key_value_heads"] = c.KvHeads;
                 hyper["head_dim"] = c.HeadSize;
-                hyper["vocab_size"] = c.VocabSize;
-                hyper["max_position_embeddings"] = c.MaxPositionEmbeddings;
-                hyper["rms_norm_eps"] = c.RmsNormEps;
-                hyper["rope_theta"] = c.RopeTheta;
-                if (c.RopeScaling is { } rs) hyper["rope_scaling"] = $"{rs.Type} x{rs.Factor.ToString(CultureInfo.InvariantCulture)}";
-                hyper["tie_word_embeddings"] = c.TieWordEmbeddings;
+                hyper["vocab_size"] = c.Vocab;
+                hyper["max_position_embeddings"] = c.Context;
+                hyper[c.Family == Models.ArchFamily.Llama ? "rms_norm_eps" : "layer_norm_eps"] = c.NormEps;
+                if (c.Family == Models.ArchFamily.Llama) hyper["rope_theta"] = c.RopeTheta;
+                if (c.RopeScaling != Models.RopeScalingType.None)
+                    hyper["rope_scaling"] = $"{c.RopeScaling.ToString().ToLowerInvariant()} x{c.RopeScalingFactor.ToString(CultureInfo.InvariantCulture)}";
+                hyper["tie_word_embeddings"] = c.TiedEmbeddings;
                 format = "huggingface";
             }
             else

@@ -5,7 +5,7 @@ using SharpLM.Tokenizers.Training;
 using SharpLM.Training;
 using SharpLM.Training.Checkpoints;
 using SharpLM.Training.Data;
-using SharpLM.Training.Models;
+using SharpLM.Models;
 using SharpLM.Training.Optim;
 
 namespace SharpLM.Cli.Commands;
@@ -100,7 +100,7 @@ internal sealed class TrainCommand : ICliCommand
 
         int[] tokens = tokenizer.Encode(text);
         TrainOptions options;
-        ModelSpec spec;
+        ModelConfig spec;
         if (resumeDir != null)
         {
             spec = TrainCheckpoint.ReadSpec(resumeDir);
@@ -109,7 +109,7 @@ internal sealed class TrainCommand : ICliCommand
         else
         {
             string arch = args.String("arch") ?? "llama";
-            if (!ModelSpec.Archs.Contains(arch)) throw new CliUsageException($"--arch must be one of {string.Join(", ", ModelSpec.Archs)}, got '{arch}'");
+            if (!TrainModel.Archs.Contains(arch)) throw new CliUsageException($"--arch must be one of {string.Join(", ", TrainModel.Archs)}, got '{arch}'");
             int dim = args.Int("dim", 128, min: 2);
             int heads = args.Int("heads", 4, min: 1);
             int kvHeads = args.Int("kv-heads", heads, min: 1);
@@ -118,8 +118,8 @@ internal sealed class TrainCommand : ICliCommand
             if (heads % kvHeads != 0) throw new CliUsageException($"--heads {heads} must be a multiple of --kv-heads {kvHeads}");
             int ffn = args.Int("ffn", arch != "llama" ? 4 * dim : (8 * dim / 3 + 31) / 32 * 32, min: 1);
             int contextLen = args.Int("context", 128, min: 1);
-            spec = new ModelSpec(arch, tokenizer.VocabSize + (arch == "bert" ? 1 : 0), dim, args.Int("layers", 4, min: 1), heads, kvHeads, ffn, contextLen,
-                                 TiedEmbeddings: !args.Flag("untied"), NormEps: arch == "bert" ? 1e-12 : 1e-5);
+            spec = TrainModel.NewConfig(arch, tokenizer.VocabSize + (arch == "bert" ? 1 : 0), dim, args.Int("layers", 4, min: 1), heads, kvHeads, ffn, contextLen,
+                                        tied: !args.Flag("untied"), normEps: arch == "bert" ? 1e-12 : 1e-5);
             int steps = args.Int("steps", 1000, min: 1);
             double lr = Dbl(args, "lr", 1e-3);
             options = new TrainOptions
@@ -146,7 +146,7 @@ internal sealed class TrainCommand : ICliCommand
         catch (ArgumentException e) { throw new CliUsageException(e.Message); }
         if (!json)
             await err.WriteLineAsync(
-                FormattableString.Invariant($"{spec.Arch}: {trainer.Model.Parameters.Count:N0} parameters, vocab {spec.Vocab}, context {spec.Context}; data: {data.TrainTokens:N0} train + {data.ValTokens:N0} validation tokens; ") +
+                FormattableString.Invariant($"{spec.Architecture}: {trainer.Model.Parameters.Count:N0} parameters, vocab {spec.Vocab}, context {spec.Context}; data: {data.TrainTokens:N0} train + {data.ValTokens:N0} validation tokens; ") +
                 FormattableString.Invariant($"{trainer.Options.Steps} steps x {trainer.Options.Batch}x{trainer.Options.GradAccum} sequences, {trainer.Options.Threads} threads") +
                 (trainer.StartStep > 0 ? FormattableString.Invariant($"; resuming at step {trainer.StartStep}") : "")).ConfigureAwait(false);
 
@@ -176,7 +176,7 @@ internal sealed class TrainCommand : ICliCommand
         int valLen = data.ValTokens;
         long valBytes = tokenizer.ByteCount(tokens.AsSpan(tokens.Length - valLen, valLen));
         // bits per byte is a causal-LM measure: BERT's masked-token loss does not give one
-        double bpb = spec.IsMlm ? double.NaN : val * valLen / valBytes / Math.Log(2);
+        double bpb = trainer.Model.IsMlm ? double.NaN : val * valLen / valBytes / Math.Log(2);
         string? gguf = args.String("export-gguf");
         if (gguf != null)
         {
@@ -194,7 +194,7 @@ internal sealed class TrainCommand : ICliCommand
         }
         else
         {
-            await context.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"validation loss {val:F4} nats/token{(spec.IsMlm ? " (masked positions)" : "")}, {(double.IsFinite(bpb) ? bpb.ToString("F4", CultureInfo.InvariantCulture) : "n/a")} bits/byte ({valLen:N0} tokens, {valBytes:N0} bytes)")).ConfigureAwait(false);
+            await context.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"validation loss {val:F4} nats/token{(trainer.Model.IsMlm ? " (masked positions)" : "")}, {(double.IsFinite(bpb) ? bpb.ToString("F4", CultureInfo.InvariantCulture) : "n/a")} bits/byte ({valLen:N0} tokens, {valBytes:N0} bytes)")).ConfigureAwait(false);
             await context.Out.WriteLineAsync($"checkpoint: {trainer.CheckpointDir}").ConfigureAwait(false);
         }
         return 0;

@@ -1,7 +1,6 @@
 using SharpLM.Inference.ChatTemplates;
 using SharpLM.Inference.Sampling;
 using SharpLM.Models;
-using SharpLM.Models.Llama;
 
 namespace SharpLM.Inference;
 
@@ -13,14 +12,14 @@ namespace SharpLM.Inference;
 internal sealed class ChatSession
 {
     private static readonly string[] EndOfTurnTokens = ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"];
-    private readonly LlamaModel _model;
+    private readonly LanguageModel _model;
     private readonly ModelChatTemplate _template;
     private readonly ITokenCodec _codec;
-    private readonly LlamaState _state;
+    private readonly Sequence _state;
     private readonly List<int> _cached = [];   // the ids whose keys/values are in the cache, in order
     private readonly int[] _eos;
 
-    public ChatSession(LlamaModel model, ModelChatTemplate? template = null, LlamaState? state = null)
+    public ChatSession(LanguageModel model, ModelChatTemplate? template = null, Sequence? state = null)
     {
         _model = model;
         _template = template ?? model.ChatTemplate
@@ -61,14 +60,14 @@ internal sealed class ChatSession
         int common = 0;
         while (common < _cached.Count && common < ids.Length && _cached[common] == ids[common]) common++;
         if (common == ids.Length) common--; // at least one token must be evaluated to get logits
-        _state.Cache.Truncate(Math.Min(common, _state.Position));
+        _state.Truncate(Math.Min(common, _state.Length));
         _cached.RemoveRange(common, _cached.Count - common);
         LastReusedTokens = common;
         var rest = ids[common..];
-        int room = _state.Cache.Capacity - common;
+        int room = _state.Capacity - common;
         if (rest.Length > room)
-            throw new ArgumentException($"the conversation has {ids.Length} tokens but the context holds {_state.Cache.Capacity}; start a new conversation or use a larger context size");
-        var gen = new Generator(_state, new Sampler(options.Sampling, _model.Config.VocabSize), _eos);
+            throw new ArgumentException($"the conversation has {ids.Length} tokens but the context holds {_state.Capacity}; start a new conversation or use a larger context size");
+        var gen = new Generator(_state, new Sampler(options.Sampling, _model.Config.Vocab), _eos);
         var tokens = gen.Generate(rest, options.MaxTokens, null, ct);
         return Stream(gen, tokens, ids, options, ct);
     }
@@ -93,9 +92,9 @@ internal sealed class ChatSession
         finally
         {
             _cached.AddRange(ids.AsSpan(_cached.Count));
-            int evaluated = Math.Max(0, _state.Position - _cached.Count);
+            int evaluated = Math.Max(0, _state.Length - _cached.Count);
             _cached.AddRange(generated.Take(evaluated));
-            _state.Cache.Truncate(Math.Min(_state.Position, _cached.Count));
+            _state.Truncate(Math.Min(_state.Length, _cached.Count));
             Messages.Add(new ChatTurn("assistant", streamer.Emitted)); // what the user saw
             LastStats = gen.Stats;
         }

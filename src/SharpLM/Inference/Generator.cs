@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using SharpLM.Inference.Sampling;
-using SharpLM.Models.Llama;
 
 namespace SharpLM.Inference;
 
@@ -21,19 +20,19 @@ internal sealed class GenerationStats
 }
 
 /// <summary>
-/// The token loop: the prompt as batched forward passes (chunks of <see cref="LlamaState.MaxBatch"/>), then one
+/// The token loop of one sequence: the prompt as batched forward passes (chunks of the decoder's batch size), then one
 /// token at a time, sampling each next id, until EOS, the token limit or the end of the context. Works on ids; text
 /// streaming and stop strings are <see cref="TextStreamer"/>'s job.
 /// </summary>
 internal sealed class Generator
 {
-    private readonly LlamaState _state;
+    private readonly Sequence _state;
     private readonly Sampler _sampler;
     private readonly HashSet<int> _eos;
     private readonly float[] _logits;
     private readonly List<int> _history = [];
 
-    public Generator(LlamaState state, Sampler sampler, IEnumerable<int> eosIds)
+    public Generator(Sequence state, Sampler sampler, IEnumerable<int> eosIds)
     {
         _state = state;
         _sampler = sampler;
@@ -52,11 +51,11 @@ internal sealed class Generator
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, int maxTokens, LogitsRowHandler? onLogits = null, CancellationToken ct = default)
     {
         if (prompt.Count == 0) throw new ArgumentException("the prompt is empty: give at least one token (e.g. BOS)", nameof(prompt));
-        int capacity = _state.Cache.Capacity;
-        if (_state.Position + prompt.Count > capacity)
-            throw new ArgumentException(_state.Position == 0
+        int capacity = _state.Capacity;
+        if (_state.Length + prompt.Count > capacity)
+            throw new ArgumentException(_state.Length == 0
                 ? $"the prompt has {prompt.Count} tokens but the context holds {capacity}; shorten the prompt or use a larger context size"
-                : $"the prompt has {prompt.Count} tokens and {_state.Position} are already cached, but the context holds {capacity}", nameof(prompt));
+                : $"the prompt has {prompt.Count} tokens and {_state.Length} are already cached, but the context holds {capacity}", nameof(prompt));
         Stats.PromptTokens = prompt.Count;
         _history.AddRange(prompt);
         return Loop(prompt, maxTokens, onLogits, ct);
@@ -67,10 +66,10 @@ internal sealed class Generator
         int v = _logits.Length;
         var sw = Stopwatch.StartNew();
         var ids = prompt as int[] ?? [.. prompt];
-        for (int start = 0; start < ids.Length; start += _state.MaxBatch)
+        for (int start = 0; start < ids.Length; start += _state.Owner.MaxBatchTokens)
         {
             ct.ThrowIfCancellationRequested();
-            var chunk = ids.AsSpan(start, Math.Min(_state.MaxBatch, ids.Length - start));
+            var chunk = ids.AsSpan(start, Math.Min(_state.Owner.MaxBatchTokens, ids.Length - start));
             bool last = start + chunk.Length == ids.Length;
             var rows = _state.Forward(chunk, onLogits != null);
             if (onLogits != null) for (int i = 0; i < chunk.Length; i++) onLogits(rows.Slice(i * v, v));
@@ -86,8 +85,8 @@ internal sealed class Generator
             if (_eos.Contains(next)) break;
             _history.Add(next);
             Stats.GeneratedTokens++;
-            bool more = n + 1 < maxTokens && _state.Position < _state.Cache.Capacity;
-            if (more || (onLogits != null && _state.Position < _state.Cache.Capacity))
+            bool more = n + 1 < maxTokens && _state.Length < _state.Capacity;
+            if (more || (onLogits != null && _state.Length < _state.Capacity))
             {
                 one[0] = next;
                 var row = _state.Forward(one, false);

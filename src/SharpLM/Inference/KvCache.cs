@@ -1,8 +1,9 @@
 namespace SharpLM.Inference;
 
 /// <summary>
-/// A preallocated key/value cache: per layer K and V of shape (S, KVH, HS), S = <see cref="Capacity"/>. Positions
-/// 0..<see cref="Length"/>-1 are filled. New rows are written in place; nothing is concatenated or reallocated per step.
+/// One sequence's preallocated key/value cache (the study note's KV cache): per layer K and V of shape (S, KVH, HS),
+/// S = <see cref="Capacity"/>, pinned. Positions 0..<see cref="Length"/>-1 are filled; new rows are written in place, so
+/// nothing is concatenated or reallocated per step and earlier keys are never recomputed.
 /// </summary>
 internal sealed class KvCache
 {
@@ -17,8 +18,8 @@ internal sealed class KvCache
         _v = new float[layers][];
         for (int l = 0; l < layers; l++)
         {
-            _k[l] = new float[(long)capacity * kvDim];
-            _v[l] = new float[(long)capacity * kvDim];
+            _k[l] = GC.AllocateUninitializedArray<float>(checked(capacity * kvDim), pinned: true);
+            _v[l] = GC.AllocateUninitializedArray<float>(checked(capacity * kvDim), pinned: true);
         }
     }
 
@@ -27,6 +28,8 @@ internal sealed class KvCache
 
     /// <summary>KVH*HS: floats per position per layer.</summary>
     public int KvDim { get; }
+
+    public int Layers => _k.Length;
 
     /// <summary>Filled positions.</summary>
     public int Length { get; private set; }
@@ -37,6 +40,16 @@ internal sealed class KvCache
     /// <summary>V of one layer, all S rows: (S, KVH, HS).</summary>
     public Span<float> Values(int layer) => _v[layer];
 
+    internal unsafe nint KeysPointer(int layer)
+    {
+        fixed (float* p = _k[layer]) return (nint)p;
+    }
+
+    internal unsafe nint ValuesPointer(int layer)
+    {
+        fixed (float* p = _v[layer]) return (nint)p;
+    }
+
     /// <summary>Marks <paramref name="count"/> more positions as filled (after every layer wrote them).</summary>
     public void Advance(int count)
     {
@@ -44,10 +57,24 @@ internal sealed class KvCache
         Length += count;
     }
 
-    /// <summary>Forgets positions from <paramref name="length"/> on (e.g. to reuse a shared prompt prefix).</summary>
+    /// <summary>Forgets positions from <paramref name="length"/> on (to reuse a shared prompt prefix, or to roll back a draft).</summary>
     public void Truncate(int length)
     {
         if (length < 0 || length > Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the cache holds {Length} positions");
+        Length = length;
+    }
+
+    /// <summary>Copies positions 0..length-1 of <paramref name="source"/> (a fork shares its prefix).</summary>
+    public void CopyPrefix(KvCache source, int length)
+    {
+        if (source.Layers != Layers || source.KvDim != KvDim) throw new ArgumentException("the caches belong to different models", nameof(source));
+        if (length > Capacity || length > source.Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the prefix must fit both caches ({source.Length} filled, {Capacity} capacity)");
+        int n = length * KvDim;
+        for (int l = 0; l < Layers; l++)
+        {
+            source._k[l].AsSpan(0, n).CopyTo(_k[l]);
+            source._v[l].AsSpan(0, n).CopyTo(_v[l]);
+        }
         Length = length;
     }
 

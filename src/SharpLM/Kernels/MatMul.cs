@@ -1,4 +1,6 @@
+using System.Numerics;
 using SharpLM.Tensors;
+using SharpLM.Tensors.Types;
 
 namespace SharpLM.Kernels;
 
@@ -10,6 +12,8 @@ namespace SharpLM.Kernels;
 /// <see cref="KernelIsaSelector.Current"/>. Accuracy: f32 accumulation, so |y - exact| is within a few f32 ulps of
 /// sum_k |x_k w_k| (the tests allow 1e-5 of it); weights are never rounded beyond their stored dtype and activations
 /// are never quantized.
+/// Backward (training, F32 weights): dx (T,C) += dy W and dW (OC,C) += dy^T x, both on the same GEMM (W^T, dy^T and
+/// x^T transposed into per-thread scratch); each output element is summed in a fixed order whatever the thread count.
 /// </summary>
 internal static unsafe class MatMul
 {
@@ -64,6 +68,114 @@ internal static unsafe class MatMul
                 byte* w = W + r * RowBytes;
                 for (int ti = 0; ti < T; ti++) Y[(long)ti * Rows + r] = Tensors.Types.DTypes.Of(Type).DotRow(w, X + (long)ti * Cols, Cols, Isa, rowBuf);
             }
+        }
+    }
+
+    [ThreadStatic] private static float[]?[]? t_backward;
+
+    private static Span<float> BackwardBuffer(int slot, long n)
+    {
+        var bufs = t_backward ??= new float[]?[3];
+        var b = bufs[slot];
+        if (b is null || b.Length < n) b = bufs[slot] = GC.AllocateUninitializedArray<float>(checked((int)Math.Max(n, 1024)), pinned: true);
+        return b.AsSpan(0, (int)n);
+    }
+
+    private static void Product(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, int t, int rows, int cols)
+    {
+        fixed (float* pw = w)
+            Forward(x, new WeightMatrix(DType.F32, (byte*)pw, rows, cols), y, t);
+    }
+
+    /// <summary>
+    /// dy (T,OC), x (T,C), w (OC,C) F32 -> dx (T,C) += dy W (skipped when dx is empty), dw (OC,C) += dy^T x.
+    /// </summary>
+    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, in WeightMatrix w, Span<float> dx, Span<float> dw, int t)
+    {
+        if (w.Type != DType.F32) throw new NotSupportedException($"the backward pass needs F32 weights, not {w.Type}");
+        int oc = w.Rows, c = w.Cols;
+        if (dy.Length < (long)t * oc || x.Length < (long)t * c || dw.Length < (long)oc * c || (!dx.IsEmpty && dx.Length < (long)t * c))
+            throw new ArgumentException($"MatMul.Backward: dy ({dy.Length}), x ({x.Length}), dx ({dx.Length}) or dw ({dw.Length}) is too short for T={t}, OC={oc}, C={c}");
+        if (!dx.IsEmpty)
+        {
+            var wt = BackwardBuffer(0, (long)c * oc);
+            Transpose(new ReadOnlySpan<float>(w.Data, oc * c), wt, oc, c);
+            var tmp = BackwardBuffer(1, (long)t * c);
+            Product(dy, wt, tmp, t, c, oc);
+            Add.InPlace(tmp, dx[..(t * c)]);
+        }
+        var dyT = BackwardBuffer(0, (long)oc * t);
+        Transpose(dy[..(t * oc)], dyT, t, oc);
+        var xT = BackwardBuffer(2, (long)c * t);
+        Transpose(x[..(t * c)], xT, t, c);
+        var g = BackwardBuffer(1, (long)oc * c);
+        Product(dyT, xT, g, oc, c, t);
+        Add.InPlace(g, dw[..(oc * c)]);
+    }
+
+    /// <summary>dst (cols,rows) = src (rows,cols)^T, in 16x16 tiles.</summary>
+    internal static void Transpose(ReadOnlySpan<float> src, Span<float> dst, int rows, int cols)
+    {
+        const int Bk = 16;
+        for (int r0 = 0; r0 < rows; r0 += Bk)
+            for (int c0 = 0; c0 < cols; c0 += Bk)
+            {
+                int re = Math.Min(rows, r0 + Bk), ce = Math.Min(cols, c0 + Bk);
+                for (int r = r0; r < re; r++)
+                    for (int c = c0; c < ce; c++) dst[c * rows + r] = src[r * cols + c];
+            }
+    }
+
+    /// <summary>The readable oracle: y[t,o] = sum_c x[t,c] W[o,c], dequantized with the naive dequantizer; and its
+    /// backward, generic so the gradient checks run it in double.</summary>
+    public static class Naive
+    {
+        /// <summary>x (T,C) f32, w (OC,C) any dtype -> y (T,OC), accumulated in double.</summary>
+        public static void Forward(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int t)
+        {
+            int c = w.Cols, oc = w.Rows;
+            var row = new float[c];
+            for (int o = 0; o < oc; o++)
+            {
+                DTypes.Of(w.Type).DequantizeRowNaive(w.Row(o), row);
+                for (int i = 0; i < t; i++)
+                {
+                    double acc = 0;
+                    var xi = x.Slice(i * c, c);
+                    for (int k = 0; k < c; k++) acc += (double)xi[k] * row[k];
+                    y[i * oc + o] = (float)acc;
+                }
+            }
+        }
+
+        /// <summary>x (N,C), w (OC,C), bias (OC) or empty -> y (N,OC) = x W^T + b.</summary>
+        public static void Forward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, Span<T> y, int n, int c, int oc)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            for (int r = 0; r < n; r++)
+                for (int o = 0; o < oc; o++)
+                {
+                    T s = bias.IsEmpty ? T.Zero : bias[o];
+                    for (int k = 0; k < c; k++) s += x[r * c + k] * w[o * c + k];
+                    y[r * oc + o] = s;
+                }
+        }
+
+        /// <summary>dx (N,C) += dy W; dw (OC,C) += dy^T x; dbias (OC) += sum_n dy (each skipped when empty).</summary>
+        public static void Backward<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> w, Span<T> dx, Span<T> dw, Span<T> dbias, int n, int c, int oc)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            for (int r = 0; r < n; r++)
+                for (int o = 0; o < oc; o++)
+                {
+                    T g = dy[r * oc + o];
+                    if (!dbias.IsEmpty) dbias[o] += g;
+                    for (int k = 0; k < c; k++)
+                    {
+                        if (!dx.IsEmpty) dx[r * c + k] += g * w[o * c + k];
+                        dw[o * c + k] += g * x[r * c + k];
+                    }
+                }
         }
     }
 }

@@ -1,15 +1,26 @@
 using System.Runtime.Intrinsics;
 
+using System.Numerics;
+
 namespace SharpLM.Kernels;
 
 /// <summary>
 /// Rotary position embedding in place: x (T, NH, HS), positions (T), invFreq (HS/2).
-/// neox = rotate-half pairs (i, i+HS/2); otherwise adjacent pairs (2i, 2i+1) as llama.cpp's LLaMA.
-/// cos/sin are computed once per position in double (as the naive oracle) and applied to every head with SIMD.
+/// neox = rotate-half pairs (i, i+HS/2); otherwise adjacent pairs (2i, 2i+1)
+/// as llama.cpp's LLaMA. Pair i at position p turns by the angle p * invFreq[i]. cos/sin are computed once per position
+/// in double (as the naive oracle) and applied to every head with SIMD.
+/// Backward: a rotation's transpose is the rotation by the opposite angle, so dx is turned back in place.
 /// </summary>
 internal static unsafe class Rope
 {
-    public static void Forward(Span<float> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox)
+    public static void Forward(Span<float> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox) =>
+        Rotate(x, t, nHeads, headSize, positions, invFreq, neox, 1);
+
+    /// <summary>dx (T, NH, HS) in place: the gradient with respect to the input of <see cref="Forward"/>.</summary>
+    public static void Backward(Span<float> dx, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox) =>
+        Rotate(dx, t, nHeads, headSize, positions, invFreq, neox, -1);
+
+    private static void Rotate(Span<float> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox, int sign)
     {
         if (headSize <= 0 || (headSize & 1) != 0) throw new ArgumentOutOfRangeException(nameof(headSize), headSize, "head size must be a positive even number");
         int half = headSize / 2;
@@ -29,7 +40,7 @@ internal static unsafe class Rope
                 for (int i = 0; i < half; i++)
                 {
                     double ang = positions[ti] * (double)invFreq[i];
-                    float c = (float)Math.Cos(ang), s = (float)Math.Sin(ang);
+                    float c = (float)Math.Cos(ang), s = sign * (float)Math.Sin(ang);
                     if (neox) { cs[i] = c; sn[i] = s; }
                     else { cs[2 * i] = cs[2 * i + 1] = c; sn[2 * i] = -s; sn[2 * i + 1] = s; }
                 }
@@ -97,6 +108,30 @@ internal static unsafe class Rope
             float x0 = v[i], x1 = v[i + 1];
             v[i] = x0 * cs[i] + x1 * sn[i];
             v[i + 1] = x1 * cs[i + 1] + x0 * sn[i + 1];
+        }
+    }
+
+    /// <summary>The readable oracle (generic, for the gradient checks): Backward is Forward with the angle negated.</summary>
+    public static class Naive
+    {
+        public static void Forward<T>(Span<T> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox, bool inverse = false)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            int half = headSize / 2;
+            for (int ti = 0; ti < t; ti++)
+                for (int h = 0; h < nHeads; h++)
+                {
+                    var v = x.Slice((ti * nHeads + h) * headSize, headSize);
+                    for (int i = 0; i < half; i++)
+                    {
+                        double ang = positions[ti] * (double)invFreq[i] * (inverse ? -1 : 1);
+                        T cos = T.CreateTruncating(Math.Cos(ang)), sin = T.CreateTruncating(Math.Sin(ang));
+                        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+                        T x0 = v[a], x1 = v[b];
+                        v[a] = x0 * cos - x1 * sin;
+                        v[b] = x0 * sin + x1 * cos;
+                    }
+                }
         }
     }
 }

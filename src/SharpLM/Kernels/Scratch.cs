@@ -10,7 +10,8 @@ internal static unsafe class Scratch
     public const int Panel = 1;    // worker: dequantized weight panel
     public const int Accum = 2;    // worker: transposed output accumulator
     public const int Row = 3;      // worker: one dequantized row
-    private const int Slots = 4;
+    public const int Scores = 4;   // worker: one row of attention scores
+    private const int Slots = 5;
 
     [ThreadStatic] private static float[]?[]? t_buffers;
 

@@ -118,6 +118,41 @@ internal sealed unsafe class WorkerPool : IDisposable
 
     private static void Invoke<T>(void* job, int task) where T : unmanaged, IParallelJob => ((T*)job)->Execute(task);
 
+    /// <summary>
+    /// Runs <c>body(i)</c> for i in [0, count), split into at most <see cref="Threads"/> contiguous chunks (fewer when
+    /// <paramref name="minItemsPerChunk"/> says the loop is small). For loops whose items are coarse (the training
+    /// kernels' per-sequence or per-row work); each item must write only its own outputs, so results do not depend on
+    /// the thread count. Allocates a closure handle per call.
+    /// </summary>
+    public void For(int count, Action<int> body, int minItemsPerChunk = 1)
+    {
+        int chunks = Math.Min(Threads, Math.Max(1, count / Math.Max(1, minItemsPerChunk)));
+        if (chunks <= 1)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        var h = System.Runtime.InteropServices.GCHandle.Alloc(body);
+        try
+        {
+            Run(chunks, new ChunkJob { Body = System.Runtime.InteropServices.GCHandle.ToIntPtr(h), Count = count, Chunks = chunks });
+        }
+        finally { h.Free(); }
+    }
+
+    private struct ChunkJob : IParallelJob
+    {
+        public nint Body;
+        public int Count, Chunks;
+
+        public readonly void Execute(int c)
+        {
+            var body = (Action<int>)System.Runtime.InteropServices.GCHandle.FromIntPtr(Body).Target!;
+            int lo = (int)((long)Count * c / Chunks), hi = (int)((long)Count * (c + 1) / Chunks);
+            for (int i = lo; i < hi; i++) body(i);
+        }
+    }
+
     private void WorkerLoop()
     {
         int seen = 0;

@@ -1,7 +1,6 @@
 using SharpLM.Formats;
 using SharpLM.Formats.Gguf;
 using SharpLM.Inference;
-using SharpLM.Models.Llama;
 
 namespace SharpLM.Models;
 
@@ -16,9 +15,8 @@ internal static class ModelTokenizers
     }
 
     /// <summary>The tokenizer.json of a Hugging Face folder, or null when there is none.</summary>
-    public static ITokenCodec? FromHfFolder(string folder, LlamaConfig config)
+    public static ITokenCodec? FromHfFolder(string folder)
     {
-        _ = config;
         var path = System.IO.Path.Combine(folder, "tokenizer.json");
         return File.Exists(path) ? new TokenizerJsonCodec(Tokenizers.Tokenizer.FromFile(path)) : null;
     }

@@ -32,7 +32,7 @@ internal sealed record InferenceMemory(
 
         long kv = 0;
         string kf = "0: an encoder keeps no KV cache";
-        if (a.Family != ArchFamily.Encoder)
+        if (a.Family != Models.ArchFamily.Bert)
         {
             long values = checked(2 * a.Layers * a.KvHeads * a.HeadDim * context * batch);
             kv = kvType.BytesFor(values);

@@ -1,15 +1,6 @@
-namespace SharpLM.Sizing;
+using SharpLM.Models;
 
-/// <summary>How the blocks are wired, which decides the tensors a model has.</summary>
-internal enum ArchFamily
-{
-    /// <summary>LLaMA-style decoder: RoPE, RMSNorm, gated (SwiGLU) MLP, optional GQA, biases, tying, experts.</summary>
-    Decoder,
-    /// <summary>GPT-2: learned positions, LayerNorm with bias, biases everywhere, 4h GELU MLP, tied head.</summary>
-    Gpt2,
-    /// <summary>BERT-style encoder (BERT, ALBERT, DistilBERT): learned positions, post-LN, no LM head.</summary>
-    Encoder,
-}
+namespace SharpLM.Sizing;
 
 internal enum NormKind
 {
@@ -20,8 +11,8 @@ internal enum NormKind
 }
 
 /// <summary>
-/// The sizes and switches that decide a transformer's parameter tensors, from a config.json, a GGUF header or a
-/// preset. Letters as in the README glossary: V vocab, h = C hidden, L layers, NH heads, KVH key/value heads,
+/// calc's view of a <see cref="ModelConfig"/> (read by the one configuration reader from a config.json, a GGUF header or
+/// a preset): the sizes and switches that decide a transformer's parameter tensors. Letters as in the README glossary: V vocab, h = C hidden, L layers, NH heads, KVH key/value heads,
 /// HS head size, F MLP width, E embedding width (ALBERT), P learned positions, T token types.
 /// </summary>
 internal sealed record ModelArchitecture
@@ -73,54 +64,46 @@ internal sealed record ModelArchitecture
     public long KvDim => KvHeads * HeadDim;
     public bool IsMoe => Experts > 0;
 
-    /// <summary>Fills defaults (KVH = NH, HS = h / NH, E = h, stored layers = L) and checks every size, naming the
-    /// field that is wrong.</summary>
-    public ModelArchitecture Normalize(string source)
+    /// <summary>
+    /// The sizing view of <paramref name="c"/>, counted as the bare base model (BertModel, AlbertModel and RoBERTa with
+    /// their pooler, DistilBertModel without; decoders with their LM head).
+    /// </summary>
+    public static ModelArchitecture From(ModelConfig c) => new()
     {
-        void Positive(long v, string field, string what)
-        {
-            if (v <= 0) throw new InvalidDataException($"{source}: '{field}' ({what}) must be positive, got {v}.");
-        }
-        void NonNegative(long v, string field, string what)
-        {
-            if (v < 0) throw new InvalidDataException($"{source}: '{field}' ({what}) must not be negative, got {v}.");
-        }
-        Positive(VocabSize, "vocab_size", "V, the vocabulary size");
-        Positive(Hidden, "hidden_size", "h, the model width");
-        Positive(Layers, "num_hidden_layers", "L, the number of layers");
-        Positive(Heads, "num_attention_heads", "NH, the number of attention heads");
-        Positive(Intermediate, "intermediate_size", "F, the MLP width");
-        NonNegative(KvHeads, "num_key_value_heads", "KVH");
-        NonNegative(HeadDim, "head_dim", "HS");
-        NonNegative(ContextLength, "max_position_embeddings", "the context length");
-        NonNegative(LearnedPositions, "max_position_embeddings", "rows of the position table");
-        NonNegative(TokenTypes, "type_vocab_size", "token types");
-        NonNegative(EmbeddingSize, "embedding_size", "E");
-        NonNegative(StoredLayers, "num_hidden_groups", "stored layer sets");
-        NonNegative(Experts, "num_local_experts", "experts per layer");
-        NonNegative(ExpertsPerToken, "num_experts_per_tok", "experts per token");
-        long kvh = KvHeads == 0 ? Heads : KvHeads;
-        long hs = HeadDim;
-        if (hs == 0)
-        {
-            if (Hidden % Heads != 0)
-                throw new InvalidDataException($"{source}: 'hidden_size' {Hidden} is not a multiple of 'num_attention_heads' {Heads}; give 'head_dim'.");
-            hs = Hidden / Heads;
-        }
-        if (Heads % kvh != 0)
-            throw new InvalidDataException($"{source}: 'num_attention_heads' {Heads} is not a multiple of 'num_key_value_heads' {kvh}.");
-        if (Experts > 0 && (ExpertsPerToken <= 0 || ExpertsPerToken > Experts))
-            throw new InvalidDataException($"{source}: 'num_experts_per_tok' must be in [1, {Experts}] for {Experts} experts, got {ExpertsPerToken}.");
-        long stored = StoredLayers == 0 ? Layers : StoredLayers;
-        if (stored > Layers)
-            throw new InvalidDataException($"{source}: {stored} stored layer sets ('num_hidden_groups' x 'inner_group_num') exceed 'num_hidden_layers' {Layers}.");
-        return this with
-        {
-            KvHeads = kvh,
-            HeadDim = hs,
-            EmbeddingSize = EmbeddingSize == 0 ? Hidden : EmbeddingSize,
-            StoredLayers = stored,
-            ContextLength = ContextLength == 0 ? LearnedPositions : ContextLength,
-        };
-    }
+        ModelType = c.Architecture,
+        Family = c.Family,
+        VocabSize = c.Vocab,
+        Hidden = c.Width,
+        Layers = c.Layers,
+        Heads = c.Heads,
+        KvHeads = c.KvHeads,
+        HeadDim = c.HeadSize,
+        Intermediate = c.FfnWidth,
+        ContextLength = c.Context,
+        LearnedPositions = c.Family == ArchFamily.Llama ? 0 : c.Context,
+        TokenTypes = c.TokenTypes,
+        EmbeddingSize = c.EmbeddingWidth,
+        EmbeddingProjection = c.EmbeddingWidth != c.Width,
+        EmbeddingNorm = c.Family == ArchFamily.Bert,
+        Norm = c.Family == ArchFamily.Llama ? NormKind.RmsNorm : NormKind.LayerNorm,
+        QkvBias = c.QkvBias,
+        OutBias = c.OutputBias,
+        MlpBias = c.MlpBias,
+        GatedMlp = c.Family == ArchFamily.Llama,
+        QkNorm = c.QkNorm,
+        TiedEmbeddings = c.TiedEmbeddings,
+        HasLmHead = c.Family != ArchFamily.Bert,
+        Pooler = c.Pooler || (c.Family == ArchFamily.Bert && c.Architecture != "distilbert"),
+        FinalNorm = c.Family != ArchFamily.Bert,
+        StoredLayers = c.LayerGroups,
+        Experts = c.Experts,
+        ExpertsPerToken = c.ExpertsPerToken,
+        Config = c,
+    };
+
+    /// <summary>Parses config.json text with the one configuration reader.</summary>
+    public static ModelArchitecture Parse(string json, string source) => From(Formats.ModelConfigReader.FromHfJson(json, source));
+
+    /// <summary>The configuration this view was made from.</summary>
+    public required ModelConfig Config { get; init; }
 }

@@ -27,7 +27,7 @@ internal static class ModelPresets
         return r.ReadToEnd();
     }
 
-    public static ModelArchitecture Load(string name) => HfConfig.Parse(Json(name), $"preset '{name}'");
+    public static ModelArchitecture Load(string name) => ModelArchitecture.Parse(Json(name), $"preset '{name}'");
 
     /// <summary>Where the preset's numbers come from.</summary>
     public static string Source(string name)

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using SharpLM.Formats;
 using SharpLM.Formats.Gguf;
+using SharpLM.Models;
 
 namespace SharpLM.Sizing;
 
@@ -21,7 +23,7 @@ internal static class ModelSource
     public static SizingInput FromPreset(string name) =>
         new(ModelPresets.Load(name), $"preset {name.Trim().ToLowerInvariant()} ({ModelPresets.Source(name)})", null);
 
-    public static SizingInput FromConfig(string path) => new(HfConfig.Load(path), path, null);
+    public static SizingInput FromConfig(string path) => new(ModelArchitecture.From(ModelConfigReader.FromHfConfigFile(path)), path, null);
 
     /// <summary>A GGUF file, a Hugging Face folder (config.json + *.safetensors), or a config.json.</summary>
     public static SizingInput FromModel(string path)
@@ -46,14 +48,14 @@ internal static class ModelSource
     {
         string config = System.IO.Path.Combine(dir, "config.json");
         if (!System.IO.File.Exists(config)) throw new FileNotFoundException($"'{dir}' has no config.json; a Hugging Face model folder needs one.", config);
-        var arch = HfConfig.Load(config);
+        var arch = ModelArchitecture.From(ModelConfigReader.FromHfConfigFile(config));
         var files = Directory.GetFiles(dir, "*.safetensors").Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0) return new SizingInput(arch, config, null);
         var tensors = new List<(string Name, long[] Shape, long Bytes)>();
         foreach (var f in files) tensors.AddRange(ReadSafetensorsHeader(f));
-        var census = Census(dir, "safetensors", tensors);
+        var census = Census(dir, "safetensors", tensors, arch.Config.Arch);
         // The config cannot say whether the checkpoint holds BERT's pooler; the file does.
-        if (arch.Family == ArchFamily.Encoder)
+        if (arch.Family == ArchFamily.Bert)
             arch = arch with { Pooler = tensors.Any(t => t.Name.Contains("pooler.", StringComparison.Ordinal)) };
         return new SizingInput(arch, dir, census);
     }
@@ -61,94 +63,36 @@ internal static class ModelSource
     public static SizingInput FromGguf(string path)
     {
         using var g = GgufFile.Open(path);
-        string arch = g.Architecture;
-        string K(string k) => arch + "." + k;
-        bool Has(string t) => g.Tensors.ContainsKey(t);
-        long Req(string key, string what)
-        {
-            if (!g.Contains(key)) throw new InvalidDataException($"{path}: missing metadata '{key}' ({what}).");
-            return g.GetLong(key);
-        }
-        long vocab = g.GetLong(K("vocab_size"), 0);
-        if (vocab == 0 && g.GetArrayOrNull("tokenizer.ggml.tokens") is { } toks) vocab = toks.Count;
-        if (vocab == 0 && g.Tensors.TryGetValue("token_embd.weight", out var te)) vocab = te.Shape[0];
-        long h = Req(K("embedding_length"), "h, the model width");
-        long heads = Req(K("attention.head_count"), "NH, attention heads");
-        long experts = g.GetLong(K("expert_count"), 0);
-        ModelArchitecture a = arch switch
-        {
-            "llama" or "mistral" or "qwen2" or "qwen3" => new ModelArchitecture
-            {
-                ModelType = arch,
-                Family = ArchFamily.Decoder,
-                GatedMlp = true,
-                Norm = NormKind.RmsNorm,
-                FinalNorm = true,
-                HasLmHead = true,
-                TiedEmbeddings = !Has("output.weight"),
-                QkNorm = Has("blk.0.attn_q_norm.weight"),
-                Experts = experts,
-                ExpertsPerToken = experts > 0 ? g.GetLong(K("expert_used_count"), 2) : 0,
-                VocabSize = vocab, Hidden = h, Heads = heads,
-                Layers = Req(K("block_count"), "L, the number of layers"),
-                Intermediate = Req(K("feed_forward_length"), "F, the MLP width"),
-                KvHeads = g.GetLong(K("attention.head_count_kv"), 0),
-                HeadDim = g.GetLong(K("attention.key_length"), 0),
-                ContextLength = g.GetLong(K("context_length"), 0),
-            },
-            "gpt2" => new ModelArchitecture
-            {
-                ModelType = arch,
-                Family = ArchFamily.Gpt2,
-                Norm = NormKind.LayerNorm,
-                FinalNorm = true,
-                HasLmHead = true,
-                TiedEmbeddings = !Has("output.weight"),
-                QkvBias = true, OutBias = true, MlpBias = true,
-                VocabSize = vocab, Hidden = h, Heads = heads,
-                Layers = Req(K("block_count"), "L, the number of layers"),
-                Intermediate = g.GetLong(K("feed_forward_length"), 4 * h),
-                LearnedPositions = g.Tensors.TryGetValue("position_embd.weight", out var pe) ? pe.Shape[0] : Req(K("context_length"), "positions"),
-                ContextLength = g.GetLong(K("context_length"), 0),
-            },
-            "bert" => new ModelArchitecture
-            {
-                ModelType = arch,
-                Family = ArchFamily.Encoder,
-                Norm = NormKind.LayerNorm,
-                EmbeddingNorm = true,
-                Pooler = Has("cls.weight") || Has("pooler.weight"),
-                QkvBias = true, OutBias = true, MlpBias = true,
-                VocabSize = vocab, Hidden = h, Heads = heads,
-                Layers = Req(K("block_count"), "L, the number of layers"),
-                Intermediate = Req(K("feed_forward_length"), "F, the MLP width"),
-                LearnedPositions = g.Tensors.TryGetValue("position_embd.weight", out var bp) ? bp.Shape[0] : Req(K("context_length"), "positions"),
-                TokenTypes = g.Tensors.TryGetValue("token_types.weight", out var tt) ? tt.Shape[0] : 0,
-                ContextLength = g.GetLong(K("context_length"), 0),
-            },
-            _ => throw new InvalidDataException($"{path}: GGUF architecture '{arch}' is not supported by calc. Supported: llama, mistral, qwen2, qwen3, gpt2, bert."),
-        };
-        // llama-style biases are optional: a checkpoint with attention_bias/mlp_bias carries them
-        if (a.Family == ArchFamily.Decoder)
-            a = a with { QkvBias = Has("blk.0.attn_q.bias"), OutBias = Has("blk.0.attn_output.bias"), MlpBias = Has("blk.0.ffn_up.bias") };
-        var census = Census(path, "gguf", g.TensorList.Select(t => (t.Name, t.Shape, t.ByteLength)));
-        return new SizingInput(a.Normalize(path), path, census);
+        var a = ModelArchitecture.From(ModelConfigReader.FromGguf(g));
+        if (a.Family == ArchFamily.Bert) a = a with { Pooler = g.Tensors.ContainsKey("cls.weight") || g.Tensors.ContainsKey("pooler.weight") };
+        var census = Census(path, "gguf", g.TensorList.Select(t => (t.Name, t.Shape, t.ByteLength)), a.Config.Arch);
+        return new SizingInput(a, path, census);
     }
 
-    /// <summary>Tensors that are buffers (not trainable parameters) or task heads outside the base model.</summary>
-    internal static bool IsNonParameter(string name) =>
-        name == "rope_freqs.weight" || name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
-        || name.EndsWith("position_ids", StringComparison.Ordinal) || name.EndsWith(".attn.bias", StringComparison.Ordinal)
-        || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || name.StartsWith("cls.", StringComparison.Ordinal);
+    /// <summary>
+    /// Tensors that are not parameters of the base model, by the architecture table: buffers and precomputed tables
+    /// (<see cref="TensorDecl.NotAParameter"/>, rotary inv_freq, position_ids, GPT-2's attention masks) and task heads the
+    /// architecture does not count (BERT's masked-LM head).
+    /// </summary>
+    internal static bool IsNonParameter(string name, Architecture arch)
+    {
+        if (BoundTensors.Ignorable(name)) return true;
+        string bare = name;
+        foreach (var p in Models.Bert.BertArch.Prefixes.Where(p => p.Length > 0))
+            if (name.StartsWith(p, StringComparison.Ordinal)) { bare = name[p.Length..]; break; }
+        var found = TensorTable.Find(arch.Tensors, name) ?? TensorTable.Find(arch.Tensors.Select(d => d with { Hf = d.Hf.Replace("{P}", "", StringComparison.Ordinal) }), bare);
+        if (found is { } f) return f.Decl.NotAParameter || f.Decl.Component == "mlm_head";
+        return name.StartsWith("cls.", StringComparison.Ordinal); // other task heads (next-sentence prediction, classifiers)
+    }
 
-    private static FileCensus Census(string path, string format, IEnumerable<(string Name, long[] Shape, long Bytes)> tensors)
+    private static FileCensus Census(string path, string format, IEnumerable<(string Name, long[] Shape, long Bytes)> tensors, Architecture arch)
     {
         int n = 0;
         long p = 0, bytes = 0;
         var excluded = new List<string>();
         foreach (var (name, shape, b) in tensors)
         {
-            if (IsNonParameter(name)) { excluded.Add(name); continue; }
+            if (IsNonParameter(name, arch)) { excluded.Add(name); continue; }
             n++;
             p += shape.Aggregate(1L, (x, y) => checked(x * y));
             bytes += b;

@@ -36,6 +36,14 @@ internal sealed class ParameterCount
 
     public IReadOnlyDictionary<string, long> ByGroup { get; }
 
+    /// <summary>
+    /// The same total counted tensor by tensor from the architecture table (<see cref="Models.TensorTable"/>): every
+    /// tensor the configuration has, buffers and task heads excluded, the pooler when the view counts one. It equals
+    /// <see cref="Total"/> for dense models (the tests check it); the components and their formulas above are calc's
+    /// presentation of it.
+    /// </summary>
+    public long TableTotal { get; }
+
     public ParameterCount(ModelArchitecture a)
     {
         Architecture = a;
@@ -117,7 +125,20 @@ internal sealed class ParameterCount
         long inactiveExperts = a.IsMoe ? (a.Experts - a.ExpertsPerToken) * (a.GatedMlp ? 3 : 2) * h * f * ls : 0;
         if (a.IsMoe && a.MlpBias) inactiveExperts += (a.Experts - a.ExpertsPerToken) * ((a.GatedMlp ? 2 : 1) * f + h) * ls;
         Active = Total - inactiveExperts;
+        TableTotal = a.Config is { } cfg && !a.IsMoe ? CountFromTable(cfg with { Pooler = a.Pooler }) : Total;
         EmbeddingLookup = list.Where(c => c.Name is "embeddings.token" or "embeddings.position" or "embeddings.token_type").Sum(c => c.Count);
+    }
+
+    private static long CountFromTable(Models.ModelConfig c)
+    {
+        long total = 0;
+        foreach (var t in Models.TensorTable.Expand(c, Models.TensorNaming.Gguf))
+        {
+            if (t.Decl.NotAParameter || t.Decl.Component == "mlm_head" || t.Need is Models.TensorNeed.Unused or Models.TensorNeed.Optional) continue;
+            long count = t.Elements;
+            total = checked(total + count);
+        }
+        return total;
     }
 
     /// <summary>"4h² + 4h" when q, k, v, o are all h×h with biases (the study note's formula), else the general form.</summary>

@@ -23,4 +23,8 @@ internal readonly unsafe struct WeightMatrix
     public long RowBytes => DTypeInfo.RowBytes(Type, Cols);
 
     public ReadOnlySpan<byte> Row(int r) => new(Data + r * RowBytes, checked((int)RowBytes));
+
+    /// <summary>The elements of an F32 matrix (Rows*Cols), writable (parameters and their gradients in training).</summary>
+    public Span<float> Span => Type == DType.F32 ? new Span<float>(Data, checked(Rows * Cols))
+        : throw new InvalidOperationException($"a {Type} matrix has no f32 span");
 }

@@ -4,8 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using SharpLM.Training.Checkpoints;
 using SharpLM.Training.Data;
-using SharpLM.Training.Models;
-using SharpLM.Training.Ops;
+using SharpLM.Models;
 using SharpLM.Training.Optim;
 
 namespace SharpLM.Training;
@@ -72,15 +71,15 @@ internal sealed class TrainingDivergedException(string message) : InvalidOperati
 /// </summary>
 internal sealed class Trainer
 {
-    public ModelSpec Spec { get; }
+    public ModelConfig Spec { get; }
     public TrainOptions Options { get; }
-    public ITrainModel<float> Model { get; }
+    public TrainModel Model { get; }
     public IOptimizer Optimizer { get; }
     public string OutDir { get; }
     public string CheckpointDir => Path.Combine(OutDir, "checkpoint");
     public string LossCsv => Path.Combine(OutDir, "loss.csv");
     /// <summary>Hook for tests: runs before each optimizer step's forward passes.</summary>
-    internal Action<int, ParameterSet<float>>? BeforeStep { get; set; }
+    internal Action<int, ParameterSet>? BeforeStep { get; set; }
     public double LastValLoss { get; private set; } = double.NaN;
     public List<(int Step, double Loss, double Lr, double? Val)> History { get; } = [];
 
@@ -89,19 +88,19 @@ internal sealed class Trainer
     private readonly string _dataFingerprint;
     private int _startStep;
 
-    public Trainer(ModelSpec spec, TrainOptions options, TokenDataset data, ITextTokenizer tokenizer, string outDir)
+    public Trainer(ModelConfig spec, TrainOptions options, TokenDataset data, ITextTokenizer tokenizer, string outDir)
     {
         options.Validate();
         if (spec.Context < data.Context) throw new ArgumentException($"the data windows ({data.Context}) are longer than the model context ({spec.Context})");
-        if (tokenizer.VocabSize > spec.Vocab) throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the model vocabulary is {spec.Vocab}");
+        if (tokenizer.VocabSize > spec.Vocab - (spec.Family == ArchFamily.Bert ? 1 : 0)) throw new ArgumentException($"the tokenizer has {tokenizer.VocabSize} tokens but the model vocabulary is {spec.Vocab}");
         Spec = spec;
         Options = options;
         _data = data;
         _tokenizer = tokenizer;
         OutDir = outDir;
         _dataFingerprint = $"{data.TrainTokens}+{data.ValTokens}";
-        Model = spec.Create();
-        ModelSpec.Initialize(Model, options.Seed);
+        Model = new TrainModel(spec);
+        Model.Initialize(options.Seed);
         Optimizer = options.Optimizer == "sgd"
             ? new Sgd(Model.Parameters.Count, momentum: options.Beta1, weightDecay: options.WeightDecay)
             : new AdamW(Model.Parameters.Count, options.WeightDecay, options.Beta1, options.Beta2);
@@ -140,7 +139,7 @@ internal sealed class Trainer
         for (int i = 0; i < nb; i++)
         {
             _data.ValBatch(i, b, x, y);
-            if (Spec.IsMlm) Mask(x, y, -1 - i);
+            if (Model.IsMlm) Mask(x, y, -1 - i);
             sum += Model.Forward(x, y, b, t);
         }
         return sum / nb;
@@ -155,10 +154,8 @@ internal sealed class Trainer
 
     public void Run(Action<TrainStepInfo>? onStep = null, CancellationToken ct = default)
     {
-        int prevThreads = TrainParallel.Threads;
-        TrainParallel.Threads = Options.Threads;
-        try { RunCore(onStep, ct); }
-        finally { TrainParallel.Threads = prevThreads; }
+        Kernels.WorkerPool.SetSharedThreads(Options.Threads);
+        RunCore(onStep, ct);
     }
 
     private void RunCore(Action<TrainStepInfo>? onStep, CancellationToken ct)
@@ -184,7 +181,7 @@ internal sealed class Trainer
                 for (int m = 0; m < a; m++)
                 {
                     _data.TrainBatch((long)step * a + m, b, x, y);
-                    if (Spec.IsMlm) Mask(x, y, (long)step * a + m);
+                    if (Model.IsMlm) Mask(x, y, (long)step * a + m);
                     double l = Model.Forward(x, y, b, t);
                     if (!double.IsFinite(l)) Diverged(step, l, lastGood);
                     Model.Backward(1.0 / a);

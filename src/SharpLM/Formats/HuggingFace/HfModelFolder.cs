@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SharpLM.Formats.Safetensors;
+using SharpLM.Models;
 
 namespace SharpLM.Formats.HuggingFace;
 
@@ -71,7 +72,7 @@ internal static class HfJson
 internal sealed class HfModelFolder : IDisposable
 {
     public string Path { get; }
-    public HfConfig Config { get; }
+    public ModelConfig Config { get; }
     public HfGenerationConfig? GenerationConfig { get; }
     public HfTokenizerConfig? TokenizerConfig { get; }
 
@@ -80,7 +81,7 @@ internal sealed class HfModelFolder : IDisposable
 
     public SafetensorsModel Weights { get; }
 
-    private HfModelFolder(string path, HfConfig config, HfGenerationConfig? gen, HfTokenizerConfig? tc, string? tokenizerJson, SafetensorsModel weights)
+    private HfModelFolder(string path, ModelConfig config, HfGenerationConfig? gen, HfTokenizerConfig? tc, string? tokenizerJson, SafetensorsModel weights)
     {
         Path = path;
         Config = config;
@@ -97,7 +98,7 @@ internal sealed class HfModelFolder : IDisposable
     {
         var full = System.IO.Path.GetFullPath(folder);
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"model folder '{full}' does not exist");
-        var config = HfConfig.Load(System.IO.Path.Combine(full, "config.json"));
+        var config = ModelConfigReader.FromHfConfigFile(System.IO.Path.Combine(full, "config.json"));
         string F(string name) => System.IO.Path.Combine(full, name);
         var gen = File.Exists(F("generation_config.json")) ? HfGenerationConfig.Load(F("generation_config.json")) : null;
         var tc = File.Exists(F("tokenizer_config.json")) ? HfTokenizerConfig.Load(F("tokenizer_config.json")) : null;

@@ -1,5 +1,5 @@
 using SharpLM.Formats.Gguf;
-using SharpLM.Kernels.Naive;
+using SharpLM.Models;
 using SharpLM.Tensors;
 using SharpLM.Tensors.Types;
 
@@ -45,94 +45,36 @@ internal static class HfToGguf
     public sealed record Options(DType Type = DType.F16, string? Name = null);
 
     /// <summary>Builds the writer (metadata + lazy tensors reading from the memory-mapped folder, which must stay
-    /// open until Write finishes).</summary>
+    /// open until Write finishes). The tensors are the architecture table's, checked by the one binder (every missing,
+    /// mis-shaped and unused tensor is reported at once), written in table order under their GGUF names.</summary>
     public static GgufWriter Build(HfModelFolder folder, Options options)
     {
         var c = folder.Config;
-        string arch = c.GgufArchitecture;
-        var table = TensorNames.For(arch)!;
+        if (c.Family == ArchFamily.Bert || c.Experts > 0)
+            throw new NotSupportedException($"{folder.Path}: converting a {c.Architecture} model to GGUF is not supported (supported: {string.Join(", ", Architectures.All.Where(a => a.Family != ArchFamily.Bert && a.Name != "mixtral").Select(a => a.Name))})");
+        if (c.Unsupported is { } why) throw new NotSupportedException($"{folder.Path}: {why}");
+        var bound = BoundTensors.Bind(folder.Weights, c, TensorNaming.HuggingFace);
         var w = new GgufWriter();
-        w.Set(GgufKeys.Architecture, arch)
-         .Set(GgufKeys.Name, options.Name ?? Path.GetFileName(folder.Path.TrimEnd(Path.DirectorySeparatorChar)))
-         .Set(GgufKeys.ContextLength(arch), (uint)c.MaxPositionEmbeddings)
-         .Set(GgufKeys.EmbeddingLength(arch), (uint)c.HiddenSize)
-         .Set(GgufKeys.BlockCount(arch), (uint)c.NumHiddenLayers)
-         .Set(GgufKeys.FeedForwardLength(arch), (uint)c.IntermediateSize)
-         .Set(GgufKeys.HeadCount(arch), (uint)c.NumAttentionHeads)
-         .Set(GgufKeys.HeadCountKv(arch), (uint)c.NumKeyValueHeads)
-         .Set(GgufKeys.RopeFreqBase(arch), c.RopeTheta)
-         .Set(GgufKeys.RmsEpsilon(arch), c.RmsNormEps)
-         .Set(GgufKeys.FileType, FileType(options.Type))
-         .Set(GgufKeys.VocabSize(arch), (uint)c.VocabSize)
-         .Set(GgufKeys.RopeDimensionCount(arch), (uint)c.HeadSize);
-        if (c.HeadDim is { } hd && hd != c.HiddenSize / c.NumAttentionHeads)
-        {
-            w.Set(GgufKeys.KeyLength(arch), (uint)hd);
-            w.Set(GgufKeys.ValueLength(arch), (uint)hd);
-        }
+        ModelConfigReader.ToGguf(c, w);
+        w.Set(GgufKeys.Name, options.Name ?? Path.GetFileName(folder.Path.TrimEnd(Path.DirectorySeparatorChar)))
+         .Set(GgufKeys.FileType, FileType(options.Type));
         if (DTypes.Of(options.Type).BlockSize > 1) w.Set(GgufKeys.QuantizationVersion, 2u);
-        if (c.RopeScaling is { Type: "linear" } lin)
-        {
-            w.Set(GgufKeys.RopeScalingType(arch), "linear");
-            w.Set(GgufKeys.RopeScalingFactor(arch), lin.Factor);
-        }
 
         WriteTokenizer(folder, w);
 
-        var src = folder.Weights.Tensors;
-        var used = new HashSet<string>(StringComparer.Ordinal);
-        var missing = new List<string>();
-        void Add(TensorName tn, int layer)
+        bool permute = c.Arch.GgufName == "llama";
+        foreach (var spec in TensorTable.Expand(c, TensorNaming.HuggingFace))
         {
-            string hf = tn.HfFor(layer), gg = tn.GgufFor(layer);
-            if (!src.TryGetValue(hf, out var t))
-            {
-                if (!tn.Optional) missing.Add(hf);
-                return;
-            }
-            used.Add(hf);
-            AddTensor(w, gg, t, c, arch, options.Type);
+            if (spec.Decl.NotAParameter || !bound.Has(spec.Decl.Role, spec.Layer)) continue;
+            int heads = !permute ? 0 : spec.Decl.Role switch { "attn_q" or "attn_q.bias" => c.Heads, "attn_k" or "attn_k.bias" => c.KvHeads, _ => 0 };
+            AddTensor(w, spec.Decl.GgufFor(Math.Max(spec.Layer, 0)), bound.Info(spec.Decl.Role, spec.Layer), heads, options.Type);
         }
-        foreach (var tn in table.Where(t => !t.PerLayer && t.Gguf == "token_embd.weight")) Add(tn, 0);
-        for (int l = 0; l < c.NumHiddenLayers; l++)
-            foreach (var tn in table.Where(t => t.PerLayer)) Add(tn, l);
-        foreach (var tn in table.Where(t => !t.PerLayer && t.Gguf != "token_embd.weight")) Add(tn, 0);
-        if (c.TieWordEmbeddings && src.ContainsKey("lm_head.weight")) used.Add("lm_head.weight");
-        if (missing.Count > 0)
-            throw new InvalidDataException($"{folder.Weights.Path}: {missing.Count} tensor(s) a {c.ModelType} model needs are missing: {string.Join(", ", missing.Take(8))}{(missing.Count > 8 ? ", ..." : "")}");
-        var unused = src.Keys.Where(k => !used.Contains(k) && !k.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)).ToList();
-        if (unused.Count > 0)
-            throw new InvalidDataException($"{folder.Weights.Path}: {unused.Count} tensor(s) have no GGUF name for {arch}: {string.Join(", ", unused.Take(8))}");
-
-        if (c.RopeScaling is { Type: "llama3" } l3)
+        if (c.RopeScaling == RopeScalingType.Llama3)
         {
-            var factors = Llama3RopeFactors(c.HeadSize, c.RopeTheta, l3);
+            var factors = c.Llama3RopeFactors();
             w.AddTensor("rope_freqs.weight", [factors.Length], factors);
         }
         return w;
-    }
-
-    /// <summary>convert_hf_to_gguf.py's Llama-3 rope_freqs: per frequency pair, the divisor llama.cpp applies.</summary>
-    public static float[] Llama3RopeFactors(int headDim, float ropeTheta, HfRopeScaling s)
-    {
-        float factor = s.Factor;
-        float low = s.LowFreqFactor ?? 1f, high = s.HighFreqFactor ?? 4f;
-        float oldCtx = s.OriginalMaxPositionEmbeddings ?? 8192;
-        double lowWavelen = oldCtx / low, highWavelen = oldCtx / high;
-        var r = new float[headDim / 2];
-        for (int i = 0; i < r.Length; i++)
-        {
-            float freq = 1f / MathF.Pow(ropeTheta, 2f * i / headDim);
-            double wavelen = 2 * Math.PI / freq;
-            if (wavelen < highWavelen) r[i] = 1f;
-            else if (wavelen > lowWavelen) r[i] = factor;
-            else
-            {
-                double smooth = (oldCtx / wavelen - low) / (high - low);
-                r[i] = (float)(1 / ((1 - smooth) / factor + smooth));
-            }
-        }
-        return r;
     }
 
     /// <summary>The type a matrix named <paramref name="name"/> with rows of <paramref name="cols"/> is stored as when
@@ -149,7 +91,7 @@ internal static class HfToGguf
         return store;
     }
 
-    private static void AddTensor(GgufWriter w, string name, TensorInfo t, HfConfig c, string arch, DType type)
+    private static void AddTensor(GgufWriter w, string name, TensorInfo t, int heads, DType type)
     {
         if (DTypes.Of(t.Type).BlockSize != 1 || !DTypes.Of(t.Type).CanDequantize)
             throw new InvalidDataException($"tensor '{t.Name}' is {t.Type}; only F32, F16 and BF16 checkpoints convert");
@@ -157,10 +99,6 @@ internal static class HfToGguf
         int rows = t.Shape.Length == 1 ? 1 : checked((int)t.Shape[0]);
         int cols = checked((int)t.Shape[^1]);
         DType store = t.Shape.Length == 1 ? DType.F32 : StorageType(name, type, cols);
-
-        int heads = 0;
-        if (arch == "llama" && (name.EndsWith("attn_q.weight", StringComparison.Ordinal) || name.EndsWith("attn_q.bias", StringComparison.Ordinal))) heads = c.NumAttentionHeads;
-        if (arch == "llama" && (name.EndsWith("attn_k.weight", StringComparison.Ordinal) || name.EndsWith("attn_k.bias", StringComparison.Ordinal))) heads = c.NumKeyValueHeads;
         int permRows = t.Shape.Length == 1 ? cols : rows;
         if (heads > 0 && permRows % (heads * 2) != 0) throw new InvalidDataException($"tensor '{t.Name}' has {permRows} rows, not a multiple of 2 x {heads} heads");
 
@@ -191,9 +129,9 @@ internal static class HfToGguf
     {
         if (folder.TokenizerJsonPath is null) return;
         var c = folder.Config;
-        var vocab = HfVocab.Load(folder.TokenizerJsonPath, c.VocabSize);
-        if (vocab.Tokens.Length > c.VocabSize)
-            throw new InvalidDataException($"{folder.TokenizerJsonPath}: {vocab.Tokens.Length} tokens, more than config.json vocab_size {c.VocabSize}");
+        var vocab = HfVocab.Load(folder.TokenizerJsonPath, c.Vocab);
+        if (vocab.Tokens.Length > c.Vocab)
+            throw new InvalidDataException($"{folder.TokenizerJsonPath}: {vocab.Tokens.Length} tokens, more than config.json vocab_size {c.Vocab}");
         vocab.WriteTo(w);
         var tc = folder.TokenizerConfig;
         var gen = folder.GenerationConfig;

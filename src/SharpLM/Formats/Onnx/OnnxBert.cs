@@ -1,14 +1,14 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
-using SharpLM.Models.Bert;
+using SharpLM.Models;
 using SharpLM.Tensors;
 
 namespace SharpLM.Formats.Onnx;
 
 /// <summary>
 /// Reads a BERT-family encoder exported to ONNX (e.g. all-MiniLM-L6-v2's model.onnx) as Hugging Face-named tensors
-/// plus an inferred <see cref="BertConfig"/>. The graph is not executed; it is only followed to name weights.
+/// plus an inferred <see cref="ModelConfig"/>. The graph is not executed; it is only followed to name weights.
 /// <para>
 /// PyTorch's exporter keeps parameter names for biases and norms but stores each linear weight as an anonymous
 /// initializer (e.g. "927" or "onnx::MatMul_927") already transposed to (in, out) for a MatMul node. Each such
@@ -20,7 +20,7 @@ namespace SharpLM.Formats.Onnx;
 internal static partial class OnnxBert
 {
     /// <summary>Opens an .onnx file; the returned source owns the file mapping and the transposed weights.</summary>
-    public static (IWeightSource Weights, BertConfig Config) Open(string path)
+    public static (IWeightSource Weights, ModelConfig Config) Open(string path)
     {
         var onnx = OnnxFile.Open(path);
         try
@@ -62,17 +62,18 @@ internal static partial class OnnxBert
         return result;
     }
 
-    private static BertConfig InferConfig(OnnxFile onnx, IWeightSource src)
+    private static ModelConfig InferConfig(OnnxFile onnx, IWeightSource src)
     {
-        string p = BertWeights.DetectPrefix(src);
-        var arch = BertWeights.DetectArch(src, p);
-        if (arch == BertArch.Albert)
+        bool distil = src.Tensors.Keys.Any(k => k.EndsWith("transformer.layer.0.attention.q_lin.weight", StringComparison.Ordinal));
+        if (src.Tensors.Keys.Any(k => k.EndsWith("encoder.embedding_hidden_mapping_in.weight", StringComparison.Ordinal)))
             throw new NotSupportedException($"{onnx.Path}: ALBERT models are read from Hugging Face folders (config.json + safetensors), not ONNX");
+        var archInfo = Architectures.Get(distil ? "distilbert" : "bert");
+        string p = EncoderWeights.DetectPrefix(src, archInfo);
         var word = src.Tensors[p + "embeddings.word_embeddings.weight"];
         int v = checked((int)word.Shape[0]), h = checked((int)word.Shape[1]);
         int P = src.Tensors.TryGetValue(p + "embeddings.position_embeddings.weight", out var pos) ? checked((int)pos.Shape[0]) : 0;
         int types = src.Tensors.TryGetValue(p + "embeddings.token_type_embeddings.weight", out var tt) ? checked((int)tt.Shape[0]) : 0;
-        var layerRx = arch == BertArch.DistilBert ? DistilLayerRx() : BertLayerRx();
+        var layerRx = distil ? DistilLayerRx() : BertLayerRx();
         int layers = 0;
         foreach (var k in src.Tensors.Keys)
         {
@@ -81,27 +82,34 @@ internal static partial class OnnxBert
                 layers = Math.Max(layers, int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) + 1);
         }
         if (layers == 0)
-            throw new InvalidDataException($"{onnx.Path}: no encoder layers found (looked for '{p}{(arch == BertArch.DistilBert ? "transformer.layer.N.attention.q_lin.bias" : "encoder.layer.N.attention.self.query.bias")}'); this ONNX file is not a BERT-family encoder");
-        string upBias = arch == BertArch.DistilBert ? $"{p}transformer.layer.0.ffn.lin1.bias" : $"{p}encoder.layer.0.intermediate.dense.bias";
+            throw new InvalidDataException($"{onnx.Path}: no encoder layers found (looked for '{p}{(distil ? "transformer.layer.N.attention.q_lin.bias" : "encoder.layer.N.attention.self.query.bias")}'); this ONNX file is not a BERT-family encoder");
+        string upBias = distil ? $"{p}transformer.layer.0.ffn.lin1.bias" : $"{p}encoder.layer.0.intermediate.dense.bias";
         int f = src.Tensors.TryGetValue(upBias, out var ub) ? checked((int)ub.ElementCount) : 0;
-        string qBias = arch == BertArch.DistilBert ? $"{p}transformer.layer.0.attention.q_lin.bias" : $"{p}encoder.layer.0.attention.self.query.bias";
+        string qBias = distil ? $"{p}transformer.layer.0.attention.q_lin.bias" : $"{p}encoder.layer.0.attention.self.query.bias";
         int heads = InferHeads(onnx, qBias, h)
             ?? throw new InvalidDataException($"{onnx.Path}: could not find the number of attention heads (no Reshape of '{qBias}' + MatMul into [B, T, NH, HS]); export the model with its config.json and load the folder instead");
         float eps = InferEps(onnx) ?? 1e-12f;
         bool erf = onnx.Nodes.Any(n => n.OpType == "Erf");
-        var cfg = new BertConfig
+        var cfg = new ModelConfig
         {
-            Arch = arch,
-            VocabSize = v,
-            HiddenSize = h,
-            EmbeddingSize = h,
-            NumLayers = layers,
-            NumHeads = heads,
-            IntermediateSize = f,
-            MaxPositions = P,
-            TypeVocabSize = types,
-            LayerNormEps = eps,
-            HiddenAct = erf ? "gelu" : "gelu_new",
+            Architecture = archInfo.Name,
+            Vocab = v,
+            Width = h,
+            Layers = layers,
+            Heads = heads,
+            KvHeads = heads,
+            HeadSize = heads > 0 ? h / heads : 0,
+            FfnWidth = f,
+            Context = P,
+            EmbeddingWidth = h,
+            LayerGroups = layers,
+            TokenTypes = types,
+            NormEps = eps,
+            Activation = erf ? "gelu" : "gelu_tanh",
+            QkvBias = true,
+            OutputBias = true,
+            MlpBias = true,
+            Pooler = src.Tensors.ContainsKey(p + "pooler.dense.weight"),
         };
         cfg.Validate(onnx.Path);
         return cfg;

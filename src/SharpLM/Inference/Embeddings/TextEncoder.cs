@@ -60,7 +60,7 @@ public sealed class TextEncoder : IDisposable
     public string ModelName => _loaded.Name;
 
     /// <summary>Length of each embedding: H, or 2H for mean+max pooling.</summary>
-    public int Dimensions => Embeddings.Pooling.Dimensions(PoolingMode, _loaded.Model.Config.HiddenSize);
+    public int Dimensions => Embeddings.Pooling.Dimensions(PoolingMode, _loaded.Model.Config.Width);
 
     /// <summary>The pooling in use (the option, or the model folder's sentence-transformers config, or mean).</summary>
     public EmbeddingPooling PoolingMode { get; }
@@ -76,7 +76,7 @@ public sealed class TextEncoder : IDisposable
         _loaded = loaded;
         _tok = tok;
         Options = options;
-        int max = loaded.Model.Config.MaxPositions;
+        int max = loaded.Model.Config.Context;
         if (options.MaxTokens < 0 || options.MaxTokens == 1) throw new ArgumentException($"MaxTokens must be 0 (the model's {max}) or at least 2, got {options.MaxTokens}", nameof(options));
         if (options.BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1, got {options.BatchSize}", nameof(options));
         MaxTokens = options.MaxTokens == 0 ? max : Math.Min(options.MaxTokens, max);
@@ -99,8 +99,8 @@ public sealed class TextEncoder : IDisposable
                 hf = SharpLM.Tokenizers.Tokenizer.FromVocabTxt(vocab, options.LowerCase && !CasedModel(Path.GetDirectoryName(vocab)!));
             else
                 throw new FileNotFoundException($"{path}: no tokenizer.json or vocab.txt beside the model; the encoder needs its vocabulary");
-            if (hf.VocabSize > loaded.Model.Config.VocabSize)
-                throw new InvalidDataException($"{hf.SourceName}: the tokenizer has {hf.VocabSize} tokens, more than the model's {loaded.Model.Config.VocabSize} embeddings; wrong vocabulary for this model?");
+            if (hf.VocabSize > loaded.Model.Config.Vocab)
+                throw new InvalidDataException($"{hf.SourceName}: the tokenizer has {hf.VocabSize} tokens, more than the model's {loaded.Model.Config.Vocab} embeddings; wrong vocabulary for this model?");
             var tok = new SharpLmEncoderTokenizer(hf);
             return new TextEncoder(loaded, tok, options);
         }
@@ -184,7 +184,7 @@ public sealed class TextEncoder : IDisposable
         for (int i = 0; i < texts.Count; i++) seqs[i] = Tokenize(texts[i] ?? throw new ArgumentException($"text {i} is null", nameof(texts)), i);
         var order = Enumerable.Range(0, texts.Count).OrderBy(i => seqs[i].Length).ToArray();
         var result = new float[texts.Count][];
-        int h = Model.Config.HiddenSize;
+        int h = Model.Config.Width;
         for (int s = 0; s < order.Length; s += Options.BatchSize)
         {
             ct.ThrowIfCancellationRequested();
@@ -225,7 +225,7 @@ public sealed class TextEncoder : IDisposable
         var batch = BertBatch.FromSequences([ids], null, _tok.PadId);
         var hidden = Model.Forward(batch);
         var logits = Model.MlmLogits(hidden, rows);
-        int v = Model.Config.VocabSize;
+        int v = Model.Config.Vocab;
         var result = new FillMaskCandidate[rows.Length][];
         for (int r = 0; r < rows.Length; r++)
         {

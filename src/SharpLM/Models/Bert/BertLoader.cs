@@ -1,6 +1,7 @@
 using SharpLM.Formats;
 using SharpLM.Formats.Onnx;
 using SharpLM.Formats.Safetensors;
+using SharpLM.Models;
 
 namespace SharpLM.Models.Bert;
 
@@ -29,14 +30,14 @@ internal static class BertLoader
         string full = Path.GetFullPath(path);
         string dir;
         IWeightSource src;
-        BertConfig cfg;
+        ModelConfig cfg;
         if (File.Exists(full))
         {
             dir = Path.GetDirectoryName(full)!;
             if (full.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
                 (src, cfg) = OnnxBert.Open(full);
             else if (full.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-                (src, cfg) = (OpenSafetensors(full), BertConfig.FromJsonFile(Path.Combine(dir, "config.json")));
+                (src, cfg) = (OpenSafetensors(full), ModelConfigReader.FromHfConfigFile(Path.Combine(dir, "config.json")));
             else
                 throw new InvalidDataException($"{full}: not a model file this loader reads (expected .onnx, .safetensors, or a Hugging Face folder)");
         }
@@ -51,7 +52,7 @@ internal static class BertLoader
             var onnx = new[] { Path.Combine(dir, "model.onnx"), Path.Combine(dir, "onnx", "model.onnx") }.FirstOrDefault(File.Exists);
             if (File.Exists(config) && weights is not null)
             {
-                cfg = BertConfig.FromJsonFile(config);
+                cfg = ModelConfigReader.FromHfConfigFile(config);
                 src = OpenSafetensors(weights);
             }
             else if (onnx is not null)
@@ -70,6 +71,8 @@ internal static class BertLoader
 
         try
         {
+            if (cfg.Family != ArchFamily.Bert)
+                throw new NotSupportedException($"{full}: a {cfg.Architecture} model is not an encoder (bert, distilbert, albert); generate text with it instead");
             var model = BertModel.Create(src, cfg, withMlmHead);
             string? vocab = new[] { Path.Combine(dir, "vocab.txt"), Path.Combine(Path.GetDirectoryName(dir) ?? dir, "vocab.txt") }.FirstOrDefault(File.Exists);
             string? tj = new[] { Path.Combine(dir, "tokenizer.json"), Path.Combine(Path.GetDirectoryName(dir) ?? dir, "tokenizer.json") }.FirstOrDefault(File.Exists);

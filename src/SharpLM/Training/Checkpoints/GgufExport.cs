@@ -2,65 +2,48 @@ using SharpLM.Formats;
 using SharpLM.Formats.Gguf;
 using SharpLM.Tokenizers.Training;
 using SharpLM.Training.Data;
-using SharpLM.Training.Models;
+using SharpLM.Models;
 
 namespace SharpLM.Training.Checkpoints;
 
 /// <summary>
-/// Writes a trained LLaMA as an F32 GGUF file that llama.cpp and SharpLM's LLaMA loader read: llama.* hyper-parameters,
-/// tensors under GGUF names (<see cref="TensorNames.Llama"/>), q/k rows permuted from Hugging Face's rotate-half RoPE
-/// layout to llama.cpp's adjacent pairs (as convert_hf_to_gguf.py does), and the tokenizer as a "gpt2" byte-level BPE
-/// vocabulary (tokens, token types, merges; raw bytes = 256 tokens and no merges).
+/// Writes a trained decoder (LLaMA or GPT-2) as an F32 GGUF file that llama.cpp and SharpLM read: the hyper-parameters
+/// through the one configuration writer (<see cref="ModelConfigReader"/>), tensors under the architecture table's GGUF
+/// names, LLaMA's q/k rows permuted from Hugging Face's rotate-half RoPE layout to llama.cpp's adjacent pairs (the same
+/// permutation as <c>sharplm convert</c>), and the tokenizer as a "gpt2" byte-level BPE vocabulary (tokens, token types,
+/// merges; raw bytes = 256 tokens and no merges).
 /// </summary>
 internal static class GgufExport
 {
-    public static void Write(string path, ModelSpec spec, ParameterSet<float> p, ITextTokenizer tokenizer)
+    public static void Write(string path, ModelConfig spec, ParameterSet p, ITextTokenizer tokenizer)
     {
-        if (spec.Arch != "llama") throw new NotSupportedException($"GGUF export supports --arch llama, not {spec.Arch}");
-        const string A = "llama";
-        int hs = spec.Dim / spec.Heads;
+        if (spec.Family == ArchFamily.Bert) throw new NotSupportedException($"GGUF export writes decoders (--arch llama or gpt2), not {spec.Architecture}");
         var w = new GgufWriter();
-        w.Set(GgufKeys.Architecture, A);
+        ModelConfigReader.ToGguf(spec, w);
         w.Set(GgufKeys.Name, "sharplm-trained");
         w.Set(GgufKeys.FileType, 0u);
-        w.Set(GgufKeys.ContextLength(A), (uint)spec.Context);
-        w.Set(GgufKeys.EmbeddingLength(A), (uint)spec.Dim);
-        w.Set(GgufKeys.BlockCount(A), (uint)spec.Layers);
-        w.Set(GgufKeys.FeedForwardLength(A), (uint)spec.Ffn);
-        w.Set(GgufKeys.HeadCount(A), (uint)spec.Heads);
-        w.Set(GgufKeys.HeadCountKv(A), (uint)spec.KvHeads);
-        w.Set(GgufKeys.RopeDimensionCount(A), (uint)hs);
-        w.Set(GgufKeys.RopeFreqBase(A), (float)spec.RopeTheta);
-        w.Set(GgufKeys.RmsEpsilon(A), (float)spec.NormEps);
-        w.Set(GgufKeys.VocabSize(A), (uint)spec.Vocab);
         AddTokenizer(w, spec, tokenizer);
+        bool permute = spec.Family == ArchFamily.Llama && spec.Arch.GgufName == "llama";
         foreach (var info in p.Infos)
         {
-            string name = TensorNames.HfToGguf(TensorNames.Llama, info.Name)
+            string name = TensorTable.HfToGguf(spec.Arch.Tensors, info.Name)
                           ?? throw new InvalidOperationException($"no GGUF name for tensor '{info.Name}'");
-            var data = p.Values.AsMemory(info.Offset, info.Length);
-            if (info.Name.EndsWith("q_proj.weight", StringComparison.Ordinal)) data = PermuteRope(data.Span, spec.Heads, hs, spec.Dim);
-            else if (info.Name.EndsWith("k_proj.weight", StringComparison.Ordinal)) data = PermuteRope(data.Span, spec.KvHeads, hs, spec.Dim);
+            ReadOnlyMemory<float> data = p.Values.AsMemory(info.Offset, info.Length);
+            int heads = !permute ? 0 : info.Role switch { "attn_q" or "attn_q.bias" => spec.Heads, "attn_k" or "attn_k.bias" => spec.KvHeads, _ => 0 };
+            if (heads > 0)
+            {
+                int rows = info.Shape[0], cols = info.Shape.Length == 2 ? info.Shape[1] : 1;
+                var src = data.Span;
+                var o = new float[info.Length];
+                for (int r = 0; r < rows; r++) src.Slice(Formats.HuggingFace.HfToGguf.PermuteSourceRow(r, heads, rows) * cols, cols).CopyTo(o.AsSpan(r * cols, cols));
+                data = o;
+            }
             w.AddTensor(name, Array.ConvertAll(info.Shape, d => (long)d), data);
         }
         w.Write(path);
     }
 
-    /// <summary>Per head, rows (i, i+HS/2) of the rotate-half layout become rows (2i, 2i+1). w (H*HS, C).</summary>
-    internal static float[] PermuteRope(ReadOnlySpan<float> w, int heads, int hs, int c)
-    {
-        var o = new float[w.Length];
-        int half = hs / 2;
-        for (int h = 0; h < heads; h++)
-            for (int i = 0; i < half; i++)
-            {
-                w.Slice((h * hs + i) * c, c).CopyTo(o.AsSpan((h * hs + 2 * i) * c, c));
-                w.Slice((h * hs + half + i) * c, c).CopyTo(o.AsSpan((h * hs + 2 * i + 1) * c, c));
-            }
-        return o;
-    }
-
-    private static void AddTokenizer(GgufWriter w, ModelSpec spec, ITextTokenizer tokenizer)
+    private static void AddTokenizer(GgufWriter w, ModelConfig spec, ITextTokenizer tokenizer)
     {
         string[] tokens;
         string[] merges;

@@ -1,16 +1,18 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using SharpLM.Formats;
 using SharpLM.Formats.Safetensors;
-using SharpLM.Training.Models;
+using SharpLM.Models;
 
 namespace SharpLM.Training.Checkpoints;
 
 /// <summary>
 /// A training checkpoint folder:
 ///   model.safetensors      the weights under Hugging Face names, F32 (GPT-2's attn/mlp matrices transposed to HF's
-///                          Conv1D (in,out) layout, so GPT2LMHeadModel loads them);
-///   config.json            HF config (LlamaForCausalLM / GPT2LMHeadModel) + "sharplm_spec";
+///                          Conv1D (in,out) layout, as the architecture table marks them, so GPT2LMHeadModel loads them);
+///   config.json            the Hugging Face config (LlamaForCausalLM / GPT2LMHeadModel / BertForMaskedLM), written and
+///                          read by the one configuration reader (<see cref="ModelConfigReader"/>);
 ///   tokenizer.json         when the run's tokenizer has one;
 ///   optimizer.safetensors  the optimizer state as flat 1-D F32 tensors (AdamW: "m", "v"; SGD: "momentum");
 ///   trainer_state.json     step, optimizer name, the training options (JSON object), data fingerprint.
@@ -22,10 +24,7 @@ internal static class TrainCheckpoint
     public const string ModelFile = "model.safetensors", ConfigFile = "config.json", TokenizerFile = "tokenizer.json",
                         OptimizerFile = "optimizer.safetensors", StateFile = "trainer_state.json";
 
-    private static bool IsConv1D(ModelSpec spec, ParamInfo p) =>
-        spec.Arch == "gpt2" && p.Shape.Length == 2 && (p.Name.EndsWith(".attn.c_attn.weight", StringComparison.Ordinal) ||
-            p.Name.EndsWith(".attn.c_proj.weight", StringComparison.Ordinal) || p.Name.EndsWith(".mlp.c_fc.weight", StringComparison.Ordinal) ||
-            p.Name.EndsWith(".mlp.c_proj.weight", StringComparison.Ordinal));
+    private static bool IsConv1D(ModelConfig spec, ParamInfo p) => p.Shape.Length == 2 && spec.Arch.Tensor(p.Role).HfTransposed;
 
     private static float[] Transpose(ReadOnlySpan<float> a, int rows, int cols)
     {
@@ -35,7 +34,7 @@ internal static class TrainCheckpoint
         return t;
     }
 
-    public static void Save(string dir, ModelSpec spec, ParameterSet<float> p, Optim.IOptimizer opt, JsonObject state, string? tokenizerJson)
+    public static void Save(string dir, ModelConfig spec, ParameterSet p, Optim.IOptimizer opt, JsonObject state, string? tokenizerJson)
     {
         var full = Path.GetFullPath(dir);
         var parent = Path.GetDirectoryName(full)!;
@@ -60,7 +59,7 @@ internal static class TrainCheckpoint
             foreach (var kv in opt.State) ow.Add(kv.Key, [kv.Value.Length], kv.Value);
             ow.Write(Path.Combine(tmp, OptimizerFile));
             var opts = new JsonSerializerOptions { WriteIndented = true };
-            File.WriteAllText(Path.Combine(tmp, ConfigFile), spec.ToHfConfig().ToJsonString(opts));
+            File.WriteAllText(Path.Combine(tmp, ConfigFile), ModelConfigReader.ToHfJson(spec).ToJsonString(opts));
             state["optimizer"] = opt.Name;
             state["step"] = opt.Step;
             File.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(opts));
@@ -91,21 +90,31 @@ internal static class TrainCheckpoint
         throw new FileNotFoundException($"no checkpoint in '{path}': expected {StateFile} there or in {inner} (written by 'sharplm train')", Path.Combine(path, StateFile));
     }
 
-    public static ModelSpec ReadSpec(string dir)
+    public static ModelConfig ReadSpec(string dir)
     {
         var cfg = Path.Combine(dir, ConfigFile);
         if (!File.Exists(cfg)) throw new FileNotFoundException($"checkpoint {dir} has no {ConfigFile}", cfg);
-        return ModelSpec.FromHfConfig(JsonNode.Parse(File.ReadAllText(cfg)) ?? throw new InvalidDataException($"{cfg}: empty JSON"), cfg);
+        var config = ModelConfigReader.FromHfConfigFile(cfg);
+        if (!TrainModel.Archs.Contains(config.Architecture))
+            throw new InvalidDataException($"{cfg}: a {config.Architecture} checkpoint; sharplm train resumes {string.Join(", ", TrainModel.Archs)}");
+        return config;
     }
 
     public static JsonObject ReadState(string dir)
     {
         var f = Path.Combine(dir, StateFile);
-        return JsonNode.Parse(File.ReadAllText(f)) as JsonObject ?? throw new InvalidDataException($"{f}: not a JSON object");
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(f)) as JsonObject ?? throw new InvalidDataException($"{f}: not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{f}: not valid JSON: {e.Message}", e);
+        }
     }
 
     /// <summary>Loads the weights into <paramref name="p"/>; every parameter must be present with its shape.</summary>
-    public static void LoadWeights(string dir, ModelSpec spec, ParameterSet<float> p)
+    public static void LoadWeights(string dir, ModelConfig spec, ParameterSet p)
     {
         var path = Path.Combine(dir, ModelFile);
         using var f = SafetensorsFile.Open(path);

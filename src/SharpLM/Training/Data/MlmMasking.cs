@@ -1,4 +1,3 @@
-using SharpLM.Training.Models;
 
 namespace SharpLM.Training.Data;
 

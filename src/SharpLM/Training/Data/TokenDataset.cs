@@ -70,7 +70,7 @@ internal sealed class TokenDataset
     private int[] Permutation(int epoch)
     {
         if (epoch == _permEpoch) return _perm;
-        var rng = new Models.TrainRandom(_seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
+        var rng = new TrainRandom(_seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
         var p = new int[_trainWindows];
         for (int i = 0; i < p.Length; i++) p[i] = i;
         for (int i = p.Length - 1; i > 0; i--) { int j = (int)(rng.NextUInt64() % (ulong)(i + 1)); (p[i], p[j]) = (p[j], p[i]); }

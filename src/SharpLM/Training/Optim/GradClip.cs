@@ -1,4 +1,3 @@
-using SharpLM.Training.Models;
 
 namespace SharpLM.Training.Optim;
 
@@ -16,7 +15,7 @@ internal static class GradClip
         return Math.Sqrt(ss);
     }
 
-    public static double Clip(ParameterSet<float> p, double maxNorm)
+    public static double Clip(ParameterSet p, double maxNorm)
     {
         double norm = GlobalNorm(p.Grads);
         if (maxNorm > 0 && double.IsFinite(norm))

@@ -1,14 +1,13 @@
-using SharpLM.Training.Models;
 
 namespace SharpLM.Training.Optim;
 
-/// <summary>An optimizer over a flat <see cref="ParameterSet{T}"/>; its state is a few named arrays (for checkpoints).</summary>
+/// <summary>An optimizer over a flat <see cref="ParameterSet"/>; its state is a few named arrays (for checkpoints).</summary>
 internal interface IOptimizer
 {
     string Name { get; }
     /// <summary>Steps taken so far.</summary>
     int Step { get; }
-    void Update(ParameterSet<float> p, double lr);
+    void Update(ParameterSet p, double lr);
     /// <summary>State arrays by name (same layout as the parameters), for saving and restoring.</summary>
     IReadOnlyDictionary<string, float[]> State { get; }
     void Restore(int step, IReadOnlyDictionary<string, float[]> state);
@@ -35,7 +34,7 @@ internal sealed class AdamW(int count, double weightDecay = 0.0, double beta1 = 
         Step = step; _m = state["m"]; _v = state["v"];
     }
 
-    public void Update(ParameterSet<float> p, double lr)
+    public void Update(ParameterSet p, double lr)
     {
         Step++;
         double bc1 = 1 - Math.Pow(beta1, Step), bc2 = 1 - Math.Pow(beta2, Step);
@@ -77,7 +76,7 @@ internal sealed class Sgd(int count, double momentum = 0.9, double weightDecay =
         Step = step; _buf = state["momentum"];
     }
 
-    public void Update(ParameterSet<float> p, double lr)
+    public void Update(ParameterSet p, double lr)
     {
         bool first = Step == 0;
         Step++;

@@ -1,28 +1,28 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using SharpLM.Inference.ChatTemplates;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 
 namespace SharpLM.Inference;
 
 /// <summary>
-/// <see cref="IChatClient"/> (Microsoft.Extensions.AI) over a local <see cref="LlamaModel"/>: renders the messages with
+/// <see cref="IChatClient"/> (Microsoft.Extensions.AI) over a local <see cref="LanguageModel"/>: renders the messages with
 /// the model's chat template and generates the reply, reusing the KV cache for the part of the conversation it has
 /// already seen. Calls are serialized (one sequence at a time). Maps ChatOptions: Temperature, TopP, TopK,
 /// MaxOutputTokens, Seed, StopSequences, PresencePenalty, FrequencyPenalty.
 /// <code>
-/// using var model = LlamaModel.Load("qwen2.5-0.5b-instruct.gguf");
-/// IChatClient client = new LlamaChatClient(model);
+/// using var model = LanguageModel.Load("qwen2.5-0.5b-instruct.gguf");
+/// IChatClient client = new SharpLMChatClient(model);
 /// var reply = await client.GetResponseAsync("Say hello");
 /// </code>
 /// </summary>
-public sealed class LlamaChatClient : IChatClient
+public sealed class SharpLMChatClient : IChatClient
 {
-    private readonly LlamaModel _model;
+    private readonly LanguageModel _model;
     private readonly ChatSession _session;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    public LlamaChatClient(LlamaModel model, GenerationOptions? defaults = null)
+    public SharpLMChatClient(LanguageModel model, GenerationOptions? defaults = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         _model = model;

@@ -4,35 +4,37 @@ using SharpLM.Formats.Gguf;
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
 
-namespace SharpLM.Models.Llama;
+namespace SharpLM.Models;
 
 /// <summary>
-/// A LLaMA-family decoder (LLaMA 1/2/3, Mistral, Qwen2, TinyLlama) loaded from a GGUF file or a Hugging Face folder
-/// (config.json + safetensors). Weights stay memory-mapped. Generate text with <see cref="GenerateAsync"/>:
+/// A decoder-only language model of any architecture the engine runs (LLaMA 1/2/3, Mistral, Qwen2, TinyLlama, GPT-2),
+/// loaded from a GGUF file or a Hugging Face folder (config.json + safetensors). Weights stay memory-mapped. Generate
+/// text with <see cref="GenerateAsync(string, GenerationOptions?, CancellationToken)"/>, or run many sequences at once
+/// with <see cref="CreateBatch"/>:
 /// <code>
-/// using var model = LlamaModel.Load("model.gguf");
+/// using var model = LanguageModel.Load("model.gguf");
 /// await foreach (var piece in model.GenerateAsync("Once upon a time", GenerationOptions.Default with { MaxTokens = 64 }))
 ///     Console.Write(piece);
 /// </code>
 /// </summary>
-public sealed class LlamaModel : IDisposable
+public sealed class LanguageModel : IDisposable
 {
     private readonly IWeightSource _source;
 
-    internal LlamaModel(IWeightSource source, LlamaWeights weights, ITokenCodec? tokenizer, ModelLoadOptions options, ModelChatTemplate? chatTemplate = null)
+    internal LanguageModel(IWeightSource source, DecoderWeights weights, ITokenCodec? tokenizer, ModelLoadOptions options, ModelChatTemplate? chatTemplate = null)
     {
         ChatTemplate = chatTemplate;
         _source = source;
         Weights = weights;
         Tokenizer = tokenizer;
         Options = options;
-        int ctx = options.ContextSize ?? Math.Min(weights.Config.ContextLength, 4096);
+        int ctx = options.ContextSize ?? Math.Min(weights.Config.Context, 4096);
         if (ctx <= 0) throw new ArgumentOutOfRangeException(nameof(options), ctx, "ContextSize must be positive");
         ContextSize = ctx;
     }
 
     /// <summary>The hyper-parameters read from the file.</summary>
-    public LlamaConfig Config => Weights.Config;
+    public ModelConfig Config => Weights.Config;
 
     /// <summary>Positions a generation can use (prompt + output).</summary>
     public int ContextSize { get; }
@@ -40,7 +42,7 @@ public sealed class LlamaModel : IDisposable
     /// <summary>Where the weights came from.</summary>
     public string Path => _source.Path;
 
-    internal LlamaWeights Weights { get; }
+    internal DecoderWeights Weights { get; }
 
     internal ITokenCodec? Tokenizer { get; }
 
@@ -50,7 +52,7 @@ public sealed class LlamaModel : IDisposable
     internal ModelLoadOptions Options { get; }
 
     /// <summary>Loads a .gguf file or a Hugging Face model folder (config.json + *.safetensors).</summary>
-    public static LlamaModel Load(string path, ModelLoadOptions? options = null)
+    public static LanguageModel Load(string path, ModelLoadOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= ModelLoadOptions.Default;
@@ -60,17 +62,15 @@ public sealed class LlamaModel : IDisposable
         return LoadGguf(path, options);
     }
 
-    internal static LlamaModel LoadGguf(string path, ModelLoadOptions options)
+    internal static LanguageModel LoadGguf(string path, ModelLoadOptions options)
     {
         var file = GgufFile.Open(path);
         try
         {
-            var md = file.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value.Value, StringComparer.Ordinal);
-            int? vocab = file.Tensors.TryGetValue(LlamaTensorNames.Gguf.Embedding, out var emb) && emb.Shape.Length == 2 ? (int)emb.Shape[0]
-                : file.GetArrayOrNull("tokenizer.ggml.tokens")?.Count;
-            var cfg = LlamaConfig.FromGguf(md, path, vocab);
-            var weights = LlamaWeights.Bind(file, cfg, LlamaTensorNames.Gguf);
-            return new LlamaModel(file, weights, ModelTokenizers.FromGguf(file), options, ModelTokenizers.ChatTemplateFromGguf(file));
+            var cfg = ModelConfigReader.FromGguf(file);
+            DecoderWeights.CheckRunnable(cfg, path);
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(file, cfg, TensorNaming.Gguf));
+            return new LanguageModel(file, weights, ModelTokenizers.FromGguf(file), options, ModelTokenizers.ChatTemplateFromGguf(file));
         }
         catch
         {
@@ -79,16 +79,17 @@ public sealed class LlamaModel : IDisposable
         }
     }
 
-    internal static LlamaModel LoadHfFolder(string folder, ModelLoadOptions options)
+    internal static LanguageModel LoadHfFolder(string folder, ModelLoadOptions options)
     {
         var configPath = System.IO.Path.Combine(folder, "config.json");
         if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder} has no config.json: not a Hugging Face model folder", configPath);
-        var cfg = LlamaConfig.FromHfJson(File.ReadAllText(configPath), configPath);
+        var cfg = ModelConfigReader.FromHfConfigFile(configPath);
+        DecoderWeights.CheckRunnable(cfg, configPath);
         var source = ModelTokenizers.OpenSafetensors(folder);
         try
         {
-            var weights = LlamaWeights.Bind(source, cfg, LlamaTensorNames.HuggingFace);
-            return new LlamaModel(source, weights, ModelTokenizers.FromHfFolder(folder, cfg), options, ModelTokenizers.ChatTemplateFromHfFolder(folder));
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(source, cfg, TensorNaming.HuggingFace));
+            return new LanguageModel(source, weights, ModelTokenizers.FromHfFolder(folder), options, ModelTokenizers.ChatTemplateFromHfFolder(folder));
         }
         catch
         {
@@ -97,8 +98,17 @@ public sealed class LlamaModel : IDisposable
         }
     }
 
-    /// <summary>A fresh sequence (KV cache and buffers) for this model.</summary>
-    internal LlamaState CreateState(int? contextSize = null) => new(Weights, contextSize ?? ContextSize, Options.BatchSize);
+    /// <summary>
+    /// An engine that evaluates many sequences in one forward pass (each with its own KV cache): up to
+    /// <paramref name="maxBatchTokens"/> rows per pass (the load options' batch size by default) from up to
+    /// <paramref name="maxSequencesPerPass"/> sequences.
+    /// </summary>
+    public BatchDecoder CreateBatch(int? maxBatchTokens = null, int maxSequencesPerPass = 64) =>
+        new(this, maxBatchTokens ?? Options.BatchSize, maxSequencesPerPass);
+
+    /// <summary>A fresh single sequence (its own decoder, KV cache and buffers).</summary>
+    internal Sequence CreateState(int? contextSize = null) =>
+        CreateBatch(Math.Min(Options.BatchSize, contextSize ?? ContextSize), 1).AddSequence(contextSize ?? ContextSize);
 
     /// <summary>Text to token ids with the model's tokenizer.</summary>
     public IReadOnlyList<int> Tokenize(string text, bool addBos = true) => RequireTokenizer().Encode(text, addBos);
@@ -127,7 +137,7 @@ public sealed class LlamaModel : IDisposable
         options.Validate();
         var codec = RequireTokenizer();
         var state = CreateState();
-        var gen = new Generator(state, new Sampler(options.Sampling, Config.VocabSize), Config.EosTokenIds);
+        var gen = new Generator(state, new Sampler(options.Sampling, Config.Vocab), Config.EosTokenIds);
         var ids = gen.Generate(promptIds, options.MaxTokens, null, cancellationToken); // validates the length now
         return Stream(ids, new TextStreamer(codec, promptIds.Count > 0 ? promptIds[^1] : null, options.Sampling.StopStrings), cancellationToken);
     }

@@ -1,0 +1,116 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SharpLM.Formats.Gguf;
+using SharpLM.Formats.HuggingFace;
+using SharpLM.Models;
+
+namespace SharpLM.Formats;
+
+/// <summary>
+/// The one reader (and writer) of model hyper-parameters: a Hugging Face config.json of any architecture in
+/// <see cref="Architectures"/>, or a GGUF file's metadata, into a <see cref="ModelConfig"/>; and back, for convert,
+/// GGUF export and training checkpoints. Which keys each architecture reads, and its defaults, live in its entry of the
+/// architecture table. Errors name the file and the key: a broken config.json is an <see cref="InvalidDataException"/>,
+/// an architecture SharpLM does not know a <see cref="NotSupportedException"/>.
+/// </summary>
+public static class ModelConfigReader
+{
+    /// <summary>Reads a config.json file.</summary>
+    public static ModelConfig FromHfConfigFile(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new FileNotFoundException($"'{path}' does not exist: a Hugging Face model folder needs config.json", path, e);
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            throw new FileNotFoundException($"'{path}' does not exist: a Hugging Face model folder needs config.json", path, e);
+        }
+        return FromHfJson(bytes, path);
+    }
+
+    /// <summary>Parses config.json text; <paramref name="source"/> names it in errors.</summary>
+    public static ModelConfig FromHfJson(string json, string source) => FromHfJson(System.Text.Encoding.UTF8.GetBytes(json), source);
+
+    /// <summary>Parses config.json bytes; <paramref name="source"/> names it in errors.</summary>
+    public static ModelConfig FromHfJson(ReadOnlySpan<byte> json, string source)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw new InvalidDataException($"{source}: not valid UTF-8 text");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 64, AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
+        }
+        using (doc)
+        {
+            var r = new JsonReader(doc.RootElement.Clone(), source);
+            if (r.Root.ValueKind != JsonValueKind.Object) r.Fail("$", $"is a {r.Root.ValueKind}, expected an object");
+            string? className = null;
+            if (r.Root.TryGetProperty("architectures", out var archs) && archs.ValueKind == JsonValueKind.Array && archs.GetArrayLength() > 0
+                && archs[0].ValueKind == JsonValueKind.String)
+                className = archs[0].GetString();
+            string? modelType = r.String("model_type");
+            if (className is null && modelType is null)
+                r.Fail("model_type", $"is missing (and so is 'architectures'); supported model types: {string.Join(", ", Architectures.All.SelectMany(a => a.HfModelTypes))}");
+            var arch = Architectures.FromHf(className, modelType)
+                ?? throw new NotSupportedException(
+                    $"{source}: architecture '{className ?? modelType}'{(className != null && modelType != null ? $" (model_type '{modelType}')" : "")} is not supported " +
+                    $"(supported model types: {string.Join(", ", Architectures.All.SelectMany(a => a.HfModelTypes))})");
+            var config = arch.FromHf(r, arch.Name);
+            config.Validate(source);
+            return config;
+        }
+    }
+
+    /// <summary>The hyper-parameters in a GGUF file's metadata (general.architecture and its keys).</summary>
+    internal static ModelConfig FromGguf(GgufFile g)
+    {
+        string name = g.GetStringOrNull(GgufKeys.Architecture) ?? throw new InvalidDataException($"{g.Path}: GGUF metadata has no {GgufKeys.Architecture}");
+        var arch = Architectures.FromGguf(name) ?? throw new NotSupportedException(
+            $"{g.Path}: architecture '{name}' is not supported (supported: {string.Join(", ", Architectures.All.Select(a => a.GgufName).Distinct())})");
+        var config = arch.FromGguf(g, arch.Name);
+        config.Validate(g.Path);
+        return config;
+    }
+
+    /// <summary>Writes the hyper-parameter keys llama.cpp reads for this architecture (general.architecture included).</summary>
+    internal static void ToGguf(ModelConfig config, GgufWriter w) => config.Arch.ToGguf(config, w);
+
+    /// <summary>A config.json transformers loads.</summary>
+    public static JsonObject ToHfJson(ModelConfig config) => config.Arch.ToHf(config);
+}
+
+/// <summary>Typed reads of GGUF metadata for the configuration readers, with errors that name the file and the key.</summary>
+internal static class GgufMeta
+{
+    public static int? Int(GgufFile g, string key) => g.Contains(key) ? g.GetInt(key) : null;
+
+    public static float? Float(GgufFile g, string key) => g.Contains(key) ? g.GetFloat(key) : null;
+
+    public static int Required(GgufFile g, string key) => Int(g, key) ?? throw new InvalidDataException($"{g.Path}: GGUF metadata key '{key}' is missing");
+
+    /// <summary>V: ARCH.vocab_size, else the embedding's rows, else the token list's length.</summary>
+    public static int Vocab(GgufFile g, string arch) =>
+        Int(g, GgufKeys.VocabSize(arch))
+        ?? (g.Tensors.TryGetValue("token_embd.weight", out var e) && e.Shape.Length == 2 ? checked((int)e.Shape[0]) : (int?)null)
+        ?? g.GetArrayOrNull(GgufKeys.Tokens)?.Count
+        ?? throw new InvalidDataException($"{g.Path}: the vocabulary size is unknown ({GgufKeys.VocabSize(arch)}, token_embd.weight and {GgufKeys.Tokens} are all missing)");
+
+    /// <summary>End-of-sequence ids: tokenizer.ggml.eos_token_id and eot_token_id (llama-3's &lt;|eot_id|&gt;).</summary>
+    public static int[] EosIds(GgufFile g)
+    {
+        var eos = new List<int>();
+        if (Int(g, GgufKeys.EosId) is int e) eos.Add(e);
+        if (Int(g, GgufKeys.EotId) is int eot && !eos.Contains(eot)) eos.Add(eot);
+        return [.. eos];
+    }
+}

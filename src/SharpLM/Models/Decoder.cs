@@ -1,0 +1,410 @@
+using SharpLM.Kernels;
+using SharpLM.Tensors;
+
+namespace SharpLM.Models;
+
+/// <summary>One pre-norm block's weights.</summary>
+internal sealed class DecoderLayerWeights
+{
+    public required NormWeights AttnNorm { get; init; }
+    public required LinearWeights Q { get; init; }     // (NH*HS, C)
+    public required LinearWeights K { get; init; }     // (KVH*HS, C)
+    public required LinearWeights V { get; init; }     // (KVH*HS, C)
+    public required LinearWeights O { get; init; }     // (C, NH*HS)
+    public required NormWeights MlpNorm { get; init; }
+    /// <summary>(F, C) for a gated (SwiGLU) MLP; null for up -> activation -> down.</summary>
+    public LinearWeights? Gate { get; init; }
+    public required LinearWeights Up { get; init; }    // (F, C)
+    public required LinearWeights Down { get; init; }  // (C, F)
+}
+
+/// <summary>
+/// The weights of a pre-norm decoder (the LLaMA family and GPT-2), bound by role through the architecture table from
+/// any weight source: a memory-mapped GGUF or safetensors file for inference, the trainer's parameters (or their
+/// gradients) for training. The same <see cref="Decoder.Forward"/> runs over either.
+/// </summary>
+internal sealed class DecoderWeights
+{
+    public required ModelConfig Config { get; init; }
+    public required WeightMatrix TokenEmbedding { get; init; }   // (V, C)
+    /// <summary>(P, C) learned positions (GPT-2); null with rotary positions.</summary>
+    public WeightMatrix? Positions { get; init; }
+    public required NormWeights FinalNorm { get; init; }
+    /// <summary>(V, C): the token embedding itself when tied.</summary>
+    public required LinearWeights Output { get; init; }
+    public required DecoderLayerWeights[] Layers { get; init; }
+    /// <summary>RoPE inverse frequencies (HS/2) after scaling and per-frequency factors; empty with learned positions.</summary>
+    public required float[] InvFreq { get; init; }
+    /// <summary>Keeps the bound tensors (and their pinned copies) alive.</summary>
+    public required BoundTensors Tensors { get; init; }
+
+    public bool Rotary => Config.Family == ArchFamily.Llama;
+
+    /// <summary>Every weight-matrix byte read per decoded token (the bandwidth bound).</summary>
+    public long MatrixBytes => Layers.Sum(l => new[] { l.Q.W, l.K.W, l.V.W, l.O.W, l.Up.W, l.Down.W }.Sum(m => m.RowBytes * m.Rows) + (l.Gate?.W is { } g ? g.RowBytes * g.Rows : 0))
+                               + Output.W.RowBytes * Output.W.Rows;
+
+    /// <summary>Refuses what the engine cannot run, naming the file and the feature.</summary>
+    public static void CheckRunnable(ModelConfig c, string path)
+    {
+        if (c.Arch.NotRunnableReason is { } why) throw new NotSupportedException($"{path}: {why}");
+        if (c.Unsupported is { } u) throw new NotSupportedException($"{path}: {u}");
+        if (c.Family == ArchFamily.Bert) throw new NotSupportedException($"{path}: {c.Architecture} is an encoder; load it with TextEncoder (sharplm embed)");
+        if (c.Family == ArchFamily.Llama && c.RopeDim != c.HeadSize)
+            throw new NotSupportedException($"{path}: partial rotary embeddings (rope dim {c.RopeDim} < head dim {c.HeadSize}) are not supported");
+        if (c.Family == ArchFamily.Llama && c.Activation != "silu") throw new NotSupportedException($"{path}: activation '{c.Activation}' is not supported for {c.Architecture}");
+    }
+
+    public static DecoderWeights Bind(BoundTensors t)
+    {
+        var c = t.Config;
+        CheckRunnable(c, t.Path);
+        var layers = new DecoderLayerWeights[c.Layers];
+        for (int l = 0; l < c.Layers; l++)
+        {
+            LinearWeights q, k, v;
+            if (t.Has("attn_qkv", l))
+            {
+                var qkv = LinearWeights.Bind(t, "attn_qkv", l);
+                q = qkv.Rows(0, c.QueryWidth);
+                k = qkv.Rows(c.QueryWidth, c.KvWidth);
+                v = qkv.Rows(c.QueryWidth + c.KvWidth, c.KvWidth);
+            }
+            else
+            {
+                q = LinearWeights.Bind(t, "attn_q", l);
+                k = LinearWeights.Bind(t, "attn_k", l);
+                v = LinearWeights.Bind(t, "attn_v", l);
+            }
+            layers[l] = new DecoderLayerWeights
+            {
+                AttnNorm = NormWeights.Bind(t, "attn_norm", l, c),
+                Q = q, K = k, V = v,
+                O = LinearWeights.Bind(t, "attn_output", l),
+                MlpNorm = NormWeights.Bind(t, "ffn_norm", l, c),
+                Gate = t.Has("ffn_gate", l) ? LinearWeights.Bind(t, "ffn_gate", l) : null,
+                Up = LinearWeights.Bind(t, "ffn_up", l),
+                Down = LinearWeights.Bind(t, "ffn_down", l),
+            };
+        }
+        var emb = t.Matrix("token_embd");
+        float[] invFreq = [];
+        if (c.Family == ArchFamily.Llama)
+            invFreq = t.Has("rope_freqs") ? c.InverseFrequencies(t.Vector("rope_freqs").Span) : c.InverseFrequencies();
+        return new DecoderWeights
+        {
+            Config = c,
+            TokenEmbedding = emb,
+            Positions = t.OptionalMatrix("position_embd"),
+            FinalNorm = NormWeights.Bind(t, "output_norm", -1, c),
+            Output = t.Has("output") ? LinearWeights.Bind(t, "output", -1) : new LinearWeights(emb, default),
+            Layers = layers,
+            InvFreq = invFreq,
+            Tensors = t,
+        };
+    }
+}
+
+/// <summary>One block's activations (N rows). In inference every block shares one set; in training each keeps its own
+/// for the backward pass.</summary>
+internal sealed class DecoderLayerBuffers
+{
+    public required float[] X, H, Mean, Rstd, Q, K, V, Att, Lse, Proj, X2, H2, Mean2, Rstd2, G, U, Act;
+}
+
+/// <summary>
+/// Every activation buffer of a decoder forward pass for up to <see cref="Capacity"/> rows, allocated once (pinned).
+/// <see cref="PerLayer"/> keeps each block's activations apart (training); otherwise one set is reused by every block and
+/// the residual stream is updated in place (inference).
+/// </summary>
+internal sealed class DecoderBuffers
+{
+    private readonly DecoderLayerBuffers[] _layers;
+    private float[] _logits = [];
+
+    public DecoderBuffers(ModelConfig c, int capacity, bool perLayer)
+    {
+        Capacity = capacity;
+        PerLayer = perLayer;
+        int n = capacity;
+        float[] A(long len) => GC.AllocateArray<float>(checked((int)Math.Max(len, 1)), pinned: true);
+        DecoderLayerBuffers Make(float[]? x)
+        {
+            var xx = x ?? A((long)n * c.Width);
+            return new DecoderLayerBuffers
+            {
+                X = xx, H = A((long)n * c.Width), Mean = A(n), Rstd = A(n),
+                Q = A((long)n * c.QueryWidth), K = A((long)n * c.KvWidth), V = A((long)n * c.KvWidth),
+                Att = A((long)n * c.QueryWidth), Lse = A((long)n * c.Heads), Proj = A((long)n * c.Width),
+                X2 = perLayer ? A((long)n * c.Width) : xx, H2 = A((long)n * c.Width), Mean2 = A(n), Rstd2 = A(n),
+                G = A((long)n * c.FfnWidth), U = A((long)n * c.FfnWidth), Act = A((long)n * c.FfnWidth),
+            };
+        }
+        if (perLayer)
+        {
+            _layers = new DecoderLayerBuffers[c.Layers];
+            for (int l = 0; l < c.Layers; l++) _layers[l] = Make(null);
+            XOut = A((long)n * c.Width);
+        }
+        else
+        {
+            _layers = [Make(null)];
+            XOut = _layers[0].X;
+        }
+        HOut = A((long)n * c.Width);
+        MeanOut = A(n);
+        RstdOut = A(n);
+        Vocab = c.Vocab;
+    }
+
+    public int Capacity { get; }
+    public bool PerLayer { get; }
+    private int Vocab { get; }
+
+    public DecoderLayerBuffers Layer(int l) => _layers[PerLayer ? l : 0];
+
+    /// <summary>The residual stream after the last block (N, C).</summary>
+    public float[] XOut { get; }
+
+    /// <summary>The final norm of the output rows (R, C), and its statistics.</summary>
+    public float[] HOut { get; }
+    public float[] MeanOut { get; }
+    public float[] RstdOut { get; }
+
+    /// <summary>Logits (R, V) of the output rows, made (and grown) on demand.</summary>
+    public Span<float> Logits(int rows) => LogitsMemory(rows).Span;
+
+    public Memory<float> LogitsMemory(int rows)
+    {
+        long need = (long)rows * Vocab;
+        if (_logits.Length < need) _logits = GC.AllocateUninitializedArray<float>(checked((int)need), pinned: true);
+        return _logits.AsMemory(0, (int)need);
+    }
+}
+
+/// <summary>The gradient buffers of a decoder backward pass (N rows).</summary>
+internal sealed class DecoderGradBuffers
+{
+    public DecoderGradBuffers(ModelConfig c, int n)
+    {
+        float[] A(long len) => GC.AllocateArray<float>(checked((int)Math.Max(len, 1)), pinned: true);
+        DRes = A((long)n * c.Width); DH = A((long)n * c.Width); DAct = A((long)n * c.FfnWidth);
+        DG = A((long)n * c.FfnWidth); DU = A((long)n * c.FfnWidth); DAtt = A((long)n * c.QueryWidth);
+        DQ = A((long)n * c.QueryWidth); DK = A((long)n * c.KvWidth); DV = A((long)n * c.KvWidth);
+    }
+
+    public float[] DRes, DH, DAct, DG, DU, DAtt, DQ, DK, DV;
+}
+
+/// <summary>
+/// The pre-norm decoder, written once for inference and training (LLaMA family and GPT-2; the study note's
+/// one-directional "NLG" model). Per block:
+/// <code>
+/// h  = norm1(x)                                     RMSNorm (LLaMA) or LayerNorm (GPT-2)
+/// q, k, v = h Wq, h Wk, h Wv (+ biases)             k, v are written to each row's sequence at its position
+/// q, k = rope(q, k)                                 rotary positions (LLaMA); GPT-2 added learned positions to x
+/// x2 = x + attention(q, K, V) Wo (+ bias)           causal: a row sees its sequence's keys up to its own position
+/// x' = x2 + mlp(norm2(x2))                          SwiGLU: down(silu(h Wg) * h Wu); else down(act(h Wu))
+/// </code>
+/// then logits = norm(x) Wout for the rows asked for. <see cref="Forward"/> evaluates rows of many sequences at once
+/// (each with its own KV cache and positions), so every weight is read once per pass for all of them.
+/// <see cref="Backward"/> walks the same blocks in reverse from the saved activations (training).
+/// </summary>
+internal static class Decoder
+{
+    /// <summary>
+    /// Runs the rows of <paramref name="batch"/> and returns the logits (R, V) of its output rows (valid until the
+    /// next call). Keys and values go to <paramref name="kv"/>.
+    /// </summary>
+    public static Span<float> Forward(DecoderWeights w, ForwardBatch batch, DecoderBuffers buf, IKvStore kv)
+    {
+        var c = w.Config;
+        int n = batch.Rows, dim = c.Width, qd = c.QueryWidth, kvd = c.KvWidth, ff = c.FfnWidth;
+        if (n == 0) throw new ArgumentException("no rows to evaluate", nameof(batch));
+        if (n > buf.Capacity) throw new ArgumentException($"{n} rows exceed the buffers' {buf.Capacity}", nameof(batch));
+        var pool = WorkerPool.Shared;
+        var tokens = batch.Tokens.AsSpan(0, n);
+        var positions = batch.Positions.AsSpan(0, n);
+        var x0 = buf.Layer(0).X.AsSpan(0, n * dim);
+        Embedding.Forward(w.TokenEmbedding, tokens, x0);
+        if (w.Positions is WeightMatrix pe) Embedding.AddRows(pe, positions, x0, "position");
+        var rows = batch.AttentionRows;
+
+        for (int l = 0; l < c.Layers; l++)
+        {
+            var a = buf.Layer(l);
+            var lw = w.Layers[l];
+            var x = a.X.AsSpan(0, n * dim);
+            lw.AttnNorm.Forward(x, a.H, a.Mean, a.Rstd, dim);
+            var h = a.H.AsSpan(0, n * dim);
+            var q = a.Q.AsSpan(0, n * qd);
+            var k = a.K.AsSpan(0, n * kvd);
+            var v = a.V.AsSpan(0, n * kvd);
+            lw.Q.Forward(h, q, n);
+            lw.K.Forward(h, k, n);
+            lw.V.Forward(h, v, n);
+            if (w.Rotary)
+            {
+                Rope.Forward(q, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
+                Rope.Forward(k, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
+            }
+            StoreKv(batch, kv, l, k, v, kvd);
+            Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, rows, pool);
+            var proj = a.Proj.AsSpan(0, n * dim);
+            lw.O.Forward(a.Att, proj, n);
+            var x2 = a.X2.AsSpan(0, n * dim);
+            Add.Forward(x, proj, x2);
+
+            lw.MlpNorm.Forward(x2, a.H2, a.Mean2, a.Rstd2, dim);
+            var h2 = a.H2.AsSpan(0, n * dim);
+            var act = a.Act.AsSpan(0, n * ff);
+            if (lw.Gate is LinearWeights gate)
+            {
+                gate.Forward(h2, a.G, n);
+                lw.Up.Forward(h2, a.U, n);
+                SwiGlu.Forward(a.G, a.U, act);
+            }
+            else
+            {
+                lw.Up.Forward(h2, a.U, n);
+                Activation.Forward(c.Activation, a.U.AsSpan(0, n * ff), act);
+            }
+            lw.Down.Forward(act, proj, n);
+            var next = l + 1 < c.Layers ? buf.Layer(l + 1).X : buf.XOut;
+            Add.Forward(x2, proj, next.AsSpan(0, n * dim));
+        }
+        return Head(w, batch, buf);
+    }
+
+    /// <summary>Final norm and output projection of the output rows.</summary>
+    private static Span<float> Head(DecoderWeights w, ForwardBatch batch, DecoderBuffers buf)
+    {
+        int dim = w.Config.Width, n = batch.Rows;
+        int r = batch.AllOutputs ? n : batch.OutputCount;
+        if (r == 0) return [];
+        ReadOnlySpan<float> src = buf.XOut.AsSpan(0, n * dim);
+        var hout = buf.HOut.AsSpan(0, r * dim);
+        if (!batch.AllOutputs)
+        {
+            // gather the output rows, then normalise them in place
+            for (int i = 0; i < r; i++) src.Slice(batch.OutputRows[i] * dim, dim).CopyTo(hout.Slice(i * dim, dim));
+            src = hout;
+        }
+        w.FinalNorm.Forward(src, hout, buf.MeanOut, buf.RstdOut, dim);
+        var logits = buf.Logits(r);
+        w.Output.Forward(hout, logits, r);
+        return logits;
+    }
+
+    /// <summary>Writes each row's k and v at its position in its sequence's store (nothing to copy when the store is the
+    /// activations themselves), and points the batch's attention rows at this layer's stores.</summary>
+    private static unsafe void StoreKv(ForwardBatch batch, IKvStore kv, int layer, ReadOnlySpan<float> k, ReadOnlySpan<float> v, int kvd)
+    {
+        for (int s = 0; s < batch.Slots; s++)
+        {
+            batch.KBase[s] = kv.Keys(layer, s);
+            batch.VBase[s] = kv.Values(layer, s);
+        }
+        if (kv.IsActivations) return;
+        for (int i = 0; i < batch.Rows; i++)
+        {
+            int s = batch.Slot[i], p = batch.Positions[i];
+            k.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.KBase[s] + (long)p * kvd, kvd));
+            v.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.VBase[s] + (long)p * kvd, kvd));
+        }
+    }
+
+    /// <summary>
+    /// The backward pass of the last <see cref="Forward"/> over <paramref name="batch"/> (rows grouped by slot, all of
+    /// them outputs, per-layer buffers, an activation KV store): from dlogits (N, V) it adds every parameter's gradient
+    /// into <paramref name="g"/> (the same model bound over the gradient memory).
+    /// </summary>
+    public static unsafe void Backward(DecoderWeights w, DecoderWeights g, ForwardBatch batch, DecoderBuffers buf, DecoderGradBuffers d,
+                                       ReadOnlySpan<float> dlogits)
+    {
+        if (!buf.PerLayer || !batch.AllOutputs) throw new InvalidOperationException("the backward pass needs per-layer buffers and every row as an output");
+        var c = w.Config;
+        int n = batch.Rows, dim = c.Width, qd = c.QueryWidth, kvd = c.KvWidth, ff = c.FfnWidth;
+        var pool = WorkerPool.Shared;
+        var positions = batch.Positions.AsSpan(0, n);
+        var dres = d.DRes.AsSpan(0, n * dim);
+        var dh = d.DH.AsSpan(0, n * dim);
+
+        // head: logits = hout Wout; hout = norm(xout)
+        dh.Clear();
+        w.Output.Backward(g.Output, dlogits, buf.HOut, dh, n);
+        dres.Clear();
+        w.FinalNorm.Backward(g.FinalNorm, dh, buf.XOut, buf.MeanOut, buf.RstdOut, dres, n, dim);
+
+        var rows = batch.AttentionRows;
+        nint* dkBase = stackalloc nint[batch.Slots];
+        nint* dvBase = stackalloc nint[batch.Slots];
+        fixed (float* pdk = d.DK, pdv = d.DV)
+            for (int s = 0; s < batch.Slots; s++)
+            {
+                dkBase[s] = (nint)(pdk + (long)batch.SlotRows[s] * kvd);
+                dvBase[s] = (nint)(pdv + (long)batch.SlotRows[s] * kvd);
+            }
+        for (int l = c.Layers - 1; l >= 0; l--)
+        {
+            var a = buf.Layer(l);
+            var lw = w.Layers[l];
+            var lg = g.Layers[l];
+            // x' = x2 + down(act): dres is d x'
+            var dact = d.DAct.AsSpan(0, n * ff);
+            dact.Clear();
+            lw.Down.Backward(lg.Down, dres, a.Act, dact, n);
+            dh.Clear();
+            if (lw.Gate is LinearWeights gate)
+            {
+                var dgate = d.DG.AsSpan(0, n * ff);
+                var dup = d.DU.AsSpan(0, n * ff);
+                dgate.Clear();
+                dup.Clear();
+                SwiGlu.Backward(dact, a.G, a.U, dgate, dup);
+                gate.Backward(lg.Gate!.Value, dgate, a.H2, dh, n);
+                lw.Up.Backward(lg.Up, dup, a.H2, dh, n);
+            }
+            else
+            {
+                var dup = d.DU.AsSpan(0, n * ff);
+                dup.Clear();
+                Activation.Backward(c.Activation, dact, a.U, dup);
+                lw.Up.Backward(lg.Up, dup, a.H2, dh, n);
+            }
+            lw.MlpNorm.Backward(lg.MlpNorm, dh, a.X2, a.Mean2, a.Rstd2, dres, n, dim); // dres = d x2
+
+            // x2 = x + attention Wo
+            var datt = d.DAtt.AsSpan(0, n * qd);
+            datt.Clear();
+            lw.O.Backward(lg.O, dres, a.Att, datt, n);
+            var dq = d.DQ.AsSpan(0, n * qd);
+            var dk = d.DK.AsSpan(0, n * kvd);
+            var dv = d.DV.AsSpan(0, n * kvd);
+            dq.Clear();
+            dk.Clear();
+            dv.Clear();
+            for (int s = 0; s < batch.Slots; s++)
+            {
+                fixed (float* pk = a.K, pv = a.V)
+                {
+                    batch.KBase[s] = (nint)(pk + (long)batch.SlotRows[s] * kvd);
+                    batch.VBase[s] = (nint)(pv + (long)batch.SlotRows[s] * kvd);
+                }
+            }
+            Attention.Backward(datt, a.Q, a.Att, a.Lse, dq, batch.Slots, batch.SlotRows, dkBase, dvBase, c.Heads, c.KvHeads, c.HeadSize, rows, pool);
+            if (w.Rotary)
+            {
+                Rope.Backward(dq, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
+                Rope.Backward(dk, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
+            }
+            dh.Clear();
+            lw.Q.Backward(lg.Q, dq, a.H, dh, n);
+            lw.K.Backward(lg.K, dk, a.H, dh, n);
+            lw.V.Backward(lg.V, dv, a.H, dh, n);
+            lw.AttnNorm.Backward(lg.AttnNorm, dh, a.X, a.Mean, a.Rstd, dres, n, dim); // dres = d x
+        }
+        if (g.Positions is WeightMatrix dpe) Embedding.Backward(dres, positions, dpe.Span, dim);
+        Embedding.Backward(dres, batch.Tokens.AsSpan(0, n), g.TokenEmbedding.Span, dim);
+    }
+}

@@ -1,0 +1,128 @@
+using SharpLM.Formats;
+using SharpLM.Models;
+using SharpLM.Tensors;
+
+namespace SharpLM.Training;
+
+/// <summary>One named parameter tensor: a slice [Offset, Offset+Length) of the flat parameter array.</summary>
+/// <param name="Shape">row-major shape, e.g. (OC,C) for a linear weight.</param>
+/// <param name="Role">its role in the architecture table ("attn_q", "token_embd").</param>
+internal sealed record ParamInfo(string Name, int[] Shape, int Offset, int Length, string Role)
+{
+    /// <summary>Weight decay applies to matrices only: never to norms, biases or other 1-D parameters.</summary>
+    public bool Decay => Shape.Length >= 2;
+
+    public override string ToString() => $"{Name} ({string.Join(",", Shape)})";
+}
+
+/// <summary>
+/// All trainable parameters of a model in one flat pinned array (llm.c style), with a gradient array of the same layout.
+/// The tensors are the architecture table's (<see cref="TensorTable"/>) under Hugging Face names, so the parameters and
+/// the gradients are each an <see cref="IWeightSource"/> that the model definitions bind exactly as they bind a file.
+/// </summary>
+internal sealed class ParameterSet
+{
+    private readonly List<ParamInfo> _infos = [];
+    private readonly Dictionary<string, ParamInfo> _byName = new(StringComparer.Ordinal);
+
+    /// <summary>The parameters of <paramref name="config"/>: every tensor the configuration requires (under
+    /// <paramref name="hfPrefix"/> for "{P}"), plus the optional ones <paramref name="include"/> accepts (BERT's MLM head).</summary>
+    public ParameterSet(ModelConfig config, string hfPrefix = "", Func<TensorSpec, bool>? include = null)
+    {
+        Config = config;
+        HfPrefix = hfPrefix;
+        int count = 0;
+        foreach (var spec in TensorTable.Expand(config, TensorNaming.HuggingFace))
+        {
+            if (spec.Decl.NotAParameter || spec.Need == TensorNeed.Unused) continue;
+            if (spec.Need == TensorNeed.Optional && !(include?.Invoke(spec) ?? false)) continue;
+            int len = 1;
+            foreach (var d in spec.Shape) len = checked(len * (int)d);
+            string name = spec.Name.Replace("{P}", hfPrefix, StringComparison.Ordinal);
+            var info = new ParamInfo(name, Array.ConvertAll(spec.Shape, d => (int)d), count, len, spec.Decl.Role);
+            count = checked(count + len);
+            _infos.Add(info);
+            _byName.Add(name, info);
+        }
+        Count = count;
+        Values = GC.AllocateArray<float>(Math.Max(count, 1), pinned: true);
+        Grads = GC.AllocateArray<float>(Math.Max(count, 1), pinned: true);
+        ValueSource = new Source(this, Values, "parameters");
+        GradSource = new Source(this, Grads, "gradients");
+    }
+
+    public ModelConfig Config { get; }
+    public string HfPrefix { get; }
+    public IReadOnlyList<ParamInfo> Infos => _infos;
+    public int Count { get; }
+
+    public float[] Values { get; }
+    public float[] Grads { get; }
+
+    /// <summary>The parameters as a weight source (Hugging Face names).</summary>
+    public IWeightSource ValueSource { get; }
+
+    /// <summary>The gradients as a weight source, laid out as the parameters.</summary>
+    public IWeightSource GradSource { get; }
+
+    public ParamInfo this[string name] => _byName.TryGetValue(name, out var i) ? i
+        : throw new KeyNotFoundException($"no parameter named '{name}'. Known: {string.Join(", ", _infos.Select(x => x.Name))}");
+
+    public bool TryGet(string name, out ParamInfo info) => _byName.TryGetValue(name, out info!);
+
+    public Span<float> P(ParamInfo p) => Values.AsSpan(p.Offset, p.Length);
+    public Span<float> G(ParamInfo p) => Grads.AsSpan(p.Offset, p.Length);
+
+    public void ZeroGrad() => Grads.AsSpan().Clear();
+
+    private sealed unsafe class Source : IWeightSource
+    {
+        public Source(ParameterSet set, float[] data, string what)
+        {
+            Path = $"the model's {what}";
+            var d = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+            fixed (float* p = data)
+                foreach (var i in set._infos)
+                    d[i.Name] = new TensorInfo(i.Name, DType.F32, Array.ConvertAll(i.Shape, x => (long)x), (nint)(p + i.Offset), 4L * i.Length);
+            Tensors = d;
+        }
+
+        public string Path { get; }
+        public IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
+        public void Dispose() { }
+    }
+}
+
+/// <summary>Deterministic random numbers (SplitMix64), the same on every platform and .NET version.</summary>
+internal sealed class TrainRandom(ulong seed)
+{
+    private ulong _state = seed;
+
+    public ulong State { get => _state; set => _state = value; }
+
+    public ulong NextUInt64()
+    {
+        ulong z = _state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>Uniform in [0, 1).</summary>
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform integer in [0, n).</summary>
+    public int Next(int n) => (int)(NextDouble() * n);
+
+    /// <summary>Standard normal (Box-Muller).</summary>
+    public double NextGaussian()
+    {
+        double u1 = 1.0 - NextDouble(), u2 = NextDouble();
+        return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+    }
+
+    public void FillNormal(Span<float> s, double std)
+    {
+        for (int i = 0; i < s.Length; i++) s[i] = (float)(NextGaussian() * std);
+    }
+}
