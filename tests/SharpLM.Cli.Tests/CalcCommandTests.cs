@@ -135,6 +135,6 @@ public class CalcCommandTests
         File.WriteAllText(p, """{"model_type":"mamba"}""");
         (rc, _, e) = await Run("--config", p);
         Assert.Equal(1, rc);
-        Assert.Contains("unknown 'model_type' \"mamba\"", e, StringComparison.Ordinal);
+        Assert.Contains("architecture 'mamba' is not supported", e, StringComparison.Ordinal);
     }
 }

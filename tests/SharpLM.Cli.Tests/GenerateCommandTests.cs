@@ -1,7 +1,7 @@
 using System.Text.Json;
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 using SharpLM.Testing;
 using SharpLM.Tests.Models;
 
@@ -45,7 +45,7 @@ public sealed class GenerateCommandTests
         Assert.True(root.GetProperty("decode_tokens_per_s").GetDouble() > 0);
         Assert.Equal("length", root.GetProperty("stop_reason").GetString());
 
-        using var model = LlamaModel.Load(path);
+        using var model = LanguageModel.Load(path);
         var gen = new Generator(model.CreateState(), new Sampler(SamplingOptions.Greedy, Spec.Vocab), []);
         Assert.Equal(gen.Generate(prompt, 12).ToArray(), ids);
 
@@ -83,7 +83,7 @@ public sealed class GenerateCommandTests
         var (rc, output, err) = await Run("generate", "--model", path, "--prompt", "hi there", "--max-tokens", "10", "--temperature", "0", "--ignore-eos", "--json");
         Assert.True(rc == 0, err);
         using var doc = JsonDocument.Parse(output);
-        using var model = LlamaModel.Load(path);
+        using var model = LanguageModel.Load(path);
         var promptIds = doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(x => x.GetInt32()).ToArray();
         Assert.Equal(model.Tokenize("hi there"), promptIds);
         Assert.Equal(1, promptIds[0]); // BOS

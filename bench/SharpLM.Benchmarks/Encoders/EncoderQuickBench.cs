@@ -50,7 +50,7 @@ internal static class EncoderQuickBench
                 var groups = seqs.Chunk(batch).ToArray();
                 void Sharp()
                 {
-                    foreach (var g in groups) Pool(model.Forward(BertBatch.FromSequences(g)), g, cfg.HiddenSize);
+                    foreach (var g in groups) Pool(model.Forward(BertBatch.FromSequences(g)), g, cfg.Width);
                 }
                 void Ort()
                 {

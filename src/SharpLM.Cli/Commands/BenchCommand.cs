@@ -46,7 +46,7 @@ internal sealed class BenchCommand : ICliCommand
 
         GenerationStats Run(int p, int g)
         {
-            state.Cache.Clear();
+            state.Truncate(0);
             var gen = new Generator(state, new Sampler(SamplingOptions.Greedy, cfg.Vocab), []);
             foreach (var _ in gen.Generate(prompt.AsSpan(0, p).ToArray(), g, null, context.CancellationToken)) { }
             return gen.Stats;

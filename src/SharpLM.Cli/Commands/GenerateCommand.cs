@@ -91,7 +91,7 @@ internal sealed class GenerateCommand : ICliCommand
         }
         if (stopReason != "stop")
         {
-            if (ids.Count < maxTokens) stopReason = state.Length >= state.Cache.Capacity ? "context" : "eos";
+            if (ids.Count < maxTokens) stopReason = state.Length >= state.Capacity ? "context" : "eos";
             var rest = streamer?.Flush() ?? "";
             if (!json && rest.Length > 0) await context.Out.WriteAsync(rest).ConfigureAwait(false);
         }

@@ -85,8 +85,16 @@ public static class ModelConfigReader
     /// <summary>Writes the hyper-parameter keys llama.cpp reads for this architecture (general.architecture included).</summary>
     internal static void ToGguf(ModelConfig config, GgufWriter w) => config.Arch.ToGguf(config, w);
 
-    /// <summary>A config.json transformers loads.</summary>
-    public static JsonObject ToHfJson(ModelConfig config) => config.Arch.ToHf(config);
+    /// <summary>A config.json transformers loads (the architecture's keys, then the special token ids).</summary>
+    public static JsonObject ToHfJson(ModelConfig config)
+    {
+        var o = config.Arch.ToHf(config);
+        if (config.BosTokenId is int b) o["bos_token_id"] = b;
+        if (config.EosTokenIds.Count > 0)
+            o["eos_token_id"] = config.EosTokenIds.Count == 1 ? config.EosTokenIds[0] : new JsonArray([.. config.EosTokenIds.Select(e => (JsonNode)e)]);
+        if (config.PadTokenId is int p) o["pad_token_id"] = p;
+        return o;
+    }
 }
 
 /// <summary>Typed reads of GGUF metadata for the configuration readers, with errors that name the file and the key.</summary>

@@ -10,7 +10,7 @@ namespace SharpLM.Inference;
 /// </summary>
 public sealed class Sequence : IDisposable
 {
-    private readonly List<int> _tokens = [];
+    private readonly List<int> _tokens;
     private readonly float[] _lastLogits;
     private float[] _allLogits = [];
     private int _allRows;
@@ -21,6 +21,7 @@ public sealed class Sequence : IDisposable
         Id = id;
         var c = owner.Model.Config;
         Cache = new KvCache(c.Layers, capacity, c.KvWidth);
+        _tokens = new List<int>(capacity); // never grows: decoding allocates nothing
         _lastLogits = new float[c.Vocab];
     }
 

@@ -77,6 +77,4 @@ internal sealed class KvCache
         }
         Length = length;
     }
-
-    public void Clear() => Length = 0;
 }

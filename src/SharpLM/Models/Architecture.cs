@@ -84,11 +84,13 @@ public static class Architectures
         Bert.BertArch.Create("albert", ["albert"], ["AlbertModel", "AlbertForMaskedLM"]),
     ];
 
+    private static readonly Dictionary<string, Architecture> s_byName = s_all.ToDictionary(a => a.Name, StringComparer.Ordinal);
+
     public static IReadOnlyList<Architecture> All => s_all;
 
-    /// <summary>The architecture called <paramref name="name"/> (SharpLM's name).</summary>
+    /// <summary>The architecture called <paramref name="name"/> (SharpLM's name). Does not allocate (the forward pass asks).</summary>
     public static Architecture Get(string name) =>
-        s_all.FirstOrDefault(a => a.Name == name) ?? throw new NotSupportedException(
+        s_byName.TryGetValue(name, out var a) ? a : throw new NotSupportedException(
             $"architecture '{name}' is not supported (supported: {string.Join(", ", s_all.Select(a => a.Name))})");
 
     /// <summary>By config.json architectures[0] first, then model_type; null when neither is known.</summary>

@@ -53,7 +53,8 @@ internal sealed unsafe class BoundTensors
     /// declare are an error unless <see cref="Ignorable"/>, or unless <paramref name="allowExtra"/> (a checkpoint with heads
     /// this model does not use).
     /// </summary>
-    public static BoundTensors Bind(IWeightSource source, ModelConfig config, TensorNaming naming, string hfPrefix = "", bool allowExtra = false)
+    public static BoundTensors Bind(IWeightSource source, ModelConfig config, TensorNaming naming, string hfPrefix = "", bool allowExtra = false,
+                                    Func<TensorDecl, bool>? require = null)
     {
         var b = new BoundTensors(source.Path, config);
         var missing = new List<string>();
@@ -64,9 +65,21 @@ internal sealed unsafe class BoundTensors
             string name = spec.Name.Replace("{P}", hfPrefix, StringComparison.Ordinal);
             if (name.Length == 0) continue; // no name in this naming (rope_freqs in Hugging Face)
             declared.Add(name);
+            var need = spec.Need == TensorNeed.Optional && (require?.Invoke(spec.Decl) ?? false) ? TensorNeed.Required : spec.Need;
             if (!source.Tensors.TryGetValue(name, out var info))
             {
-                if (spec.Need == TensorNeed.Required) missing.Add($"{name} [{string.Join(", ", spec.Shape)}]");
+                // another name a checkpoint may use for it
+                foreach (var alias in naming == TensorNaming.HuggingFace ? spec.Decl.HfAliases : [])
+                {
+                    string an = alias.Replace("{N}", spec.Layer.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+                                     .Replace("{P}", hfPrefix, StringComparison.Ordinal);
+                    declared.Add(an);
+                    if (info is null && source.Tensors.TryGetValue(an, out var found)) info = found;
+                }
+            }
+            if (info is null)
+            {
+                if (need == TensorNeed.Required) missing.Add($"{name} [{string.Join(", ", spec.Shape)}]");
                 continue;
             }
             if (spec.Need == TensorNeed.Unused) continue;

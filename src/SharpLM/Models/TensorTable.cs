@@ -35,6 +35,10 @@ public sealed record TensorDecl(string Role, string Gguf, string Hf, string Shap
     /// <summary>Hugging Face GPT-2 stores this matrix transposed (Conv1D: (in, out)); SharpLM keeps (out, in).</summary>
     public bool HfTransposed { get; init; }
 
+    /// <summary>Other Hugging Face names checkpoints use for this tensor ("{N}" and "{P}" as in <see cref="Hf"/>): old
+    /// TensorFlow conversions name LayerNorm parameters gamma/beta; BERT's MLM bias is sometimes only the decoder's.</summary>
+    public IReadOnlyList<string> HfAliases { get; init; } = [];
+
     /// <summary>A buffer or precomputed table rather than a trained parameter (not counted by calc).</summary>
     public bool NotAParameter { get; init; }
 

@@ -28,18 +28,25 @@ internal sealed class ParameterSet
     /// <summary>The parameters of <paramref name="config"/>: every tensor the configuration requires (under
     /// <paramref name="hfPrefix"/> for "{P}"), plus the optional ones <paramref name="include"/> accepts (BERT's MLM head).</summary>
     public ParameterSet(ModelConfig config, string hfPrefix = "", Func<TensorSpec, bool>? include = null)
+        : this(TensorTable.Expand(config, TensorNaming.HuggingFace)
+                   .Where(s => !s.Decl.NotAParameter && s.Need != TensorNeed.Unused && (s.Need != TensorNeed.Optional || (include?.Invoke(s) ?? false)))
+                   .Select(s => (s.Name.Replace("{P}", hfPrefix, StringComparison.Ordinal), Array.ConvertAll(s.Shape, d => (int)d), s.Decl.Role)))
     {
-        Config = config;
-        HfPrefix = hfPrefix;
+    }
+
+    /// <summary>Named tensors of the given shapes (the optimizer tests build small sets by hand).</summary>
+    public ParameterSet(IEnumerable<(string Name, int[] Shape)> tensors) : this(tensors.Select(t => (t.Name, t.Shape, t.Name)))
+    {
+    }
+
+    private ParameterSet(IEnumerable<(string Name, int[] Shape, string Role)> tensors)
+    {
         int count = 0;
-        foreach (var spec in TensorTable.Expand(config, TensorNaming.HuggingFace))
+        foreach (var (name, shape, role) in tensors)
         {
-            if (spec.Decl.NotAParameter || spec.Need == TensorNeed.Unused) continue;
-            if (spec.Need == TensorNeed.Optional && !(include?.Invoke(spec) ?? false)) continue;
             int len = 1;
-            foreach (var d in spec.Shape) len = checked(len * (int)d);
-            string name = spec.Name.Replace("{P}", hfPrefix, StringComparison.Ordinal);
-            var info = new ParamInfo(name, Array.ConvertAll(spec.Shape, d => (int)d), count, len, spec.Decl.Role);
+            foreach (var d in shape) len = checked(len * d);
+            var info = new ParamInfo(name, shape, count, len, role);
             count = checked(count + len);
             _infos.Add(info);
             _byName.Add(name, info);
@@ -51,8 +58,6 @@ internal sealed class ParameterSet
         GradSource = new Source(this, Grads, "gradients");
     }
 
-    public ModelConfig Config { get; }
-    public string HfPrefix { get; }
     public IReadOnlyList<ParamInfo> Infos => _infos;
     public int Count { get; }
 

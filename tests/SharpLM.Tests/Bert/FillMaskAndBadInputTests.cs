@@ -129,14 +129,14 @@ public class FillMaskAndBadInputTests
     {
         var dir = TorchGoldenTests.Dir("bert_mlm");
         using var src = new TestSafetensors(Path.Combine(dir, "model.safetensors"));
-        var cfg = BertConfig.FromJsonFile(Path.Combine(dir, "config.json"));
+        var cfg = SharpLM.Formats.ModelConfigReader.FromHfConfigFile(Path.Combine(dir, "config.json"));
         var filtered = new Filtered(src, n => n != "bert.encoder.layer.1.attention.self.key.weight" && n != "cls.predictions.bias");
         var ex = Assert.Throws<InvalidDataException>(() => BertModel.Create(filtered, cfg, withMlmHead: true));
         Assert.Contains("bert.encoder.layer.1.attention.self.key.weight [32, 32]", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("cls.predictions.decoder.bias [50]", ex.Message, StringComparison.Ordinal);
-        var wrong = cfg with { IntermediateSize = 48 };
+        Assert.Contains("cls.predictions.bias [50]", ex.Message, StringComparison.Ordinal);
+        var wrong = cfg with { FfnWidth = 48 };
         var ex2 = Assert.Throws<InvalidDataException>(() => BertModel.Create(src, wrong));
-        Assert.Contains("bert.encoder.layer.0.intermediate.dense.weight is [64, 32], expected [48, 32]", ex2.Message, StringComparison.Ordinal);
+        Assert.Contains("bert.encoder.layer.0.intermediate.dense.weight has shape [64, 32], expected [48, 32]", ex2.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -144,7 +144,7 @@ public class FillMaskAndBadInputTests
     {
         var dir = TorchGoldenTests.Dir("bert_mlm");
         using var src = new TestSafetensors(Path.Combine(dir, "model.safetensors"));
-        var model = BertModel.Create(src, BertConfig.FromJsonFile(Path.Combine(dir, "config.json")));
+        var model = BertModel.Create(src, SharpLM.Formats.ModelConfigReader.FromHfConfigFile(Path.Combine(dir, "config.json")));
         Assert.Contains("outside the vocabulary", Assert.Throws<ArgumentException>(() => model.Forward(BertBatch.FromSequences([[2, 50, 3]]))).Message, StringComparison.Ordinal);
         Assert.Contains("exceeds the model's 16 positions", Assert.Throws<ArgumentException>(() => model.Forward(BertBatch.FromSequences([new int[17]]))).Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => BertBatch.FromSequences([]));

@@ -21,9 +21,9 @@ public sealed class MiniLmOrtTests : IDisposable
     public void ConfigIsInferredFromTheGraph()
     {
         var c = _model.Config;
-        Assert.Equal((BertArch.Bert, 30522, 384, 6, 12, 1536, 512, 2), (c.Arch, c.VocabSize, c.HiddenSize, c.NumLayers, c.NumHeads, c.IntermediateSize, c.MaxPositions, c.TypeVocabSize));
-        Assert.Equal(1e-12f, c.LayerNormEps);
-        Assert.Equal("gelu", c.HiddenAct);
+        Assert.Equal(("bert", 30522, 384, 6, 12, 1536, 512, 2), (c.Architecture, c.Vocab, c.Width, c.Layers, c.Heads, c.FfnWidth, c.Context, c.TokenTypes));
+        Assert.Equal(1e-12f, c.NormEps);
+        Assert.Equal("gelu", c.Activation);
     }
 
     [Theory]
@@ -48,7 +48,7 @@ public sealed class MiniLmOrtTests : IDisposable
         var batch = BertBatch.FromSequences(seqs);
         var ours = _model.Forward(batch);
         var ort = MiniLm.OrtHidden(batch.Batch, batch.Time, batch.Ids, batch.Mask, null);
-        int h = _model.Config.HiddenSize;
+        int h = _model.Config.Width;
         for (int b = 0; b < texts.Length; b++)
         {
             int n = seqs[b].Length;
@@ -77,7 +77,7 @@ public sealed class MiniLmOrtTests : IDisposable
     public void LeftPaddedBatchMatchesOnnxRuntime()
     {
         int[][] seqs = [MiniLm.Ids("left padding works too"), MiniLm.Ids("a longer sentence sets the padded length of this batch")];
-        int t = seqs.Max(s => s.Length), h = _model.Config.HiddenSize;
+        int t = seqs.Max(s => s.Length), h = _model.Config.Width;
         var ids = new int[2 * t];
         var mask = new int[2 * t];
         for (int b = 0; b < 2; b++)

@@ -24,20 +24,20 @@ public class TorchGoldenTests
     }
 
     [Theory]
-    [InlineData("bert_mlm", "Bert")]
-    [InlineData("albert_mlm", "Albert")]
-    [InlineData("distilbert_mlm", "DistilBert")]
+    [InlineData("bert_mlm", "bert")]
+    [InlineData("albert_mlm", "albert")]
+    [InlineData("distilbert_mlm", "distilbert")]
     public void HiddenStatesAndMlmLogitsMatchPyTorch(string name, string arch)
     {
         using var golden = Golden(name);
         using var src = new TestSafetensors(Path.Combine(Dir(name), "model.safetensors"));
-        var cfg = BertConfig.FromJsonFile(Path.Combine(Dir(name), "config.json"));
-        Assert.Equal(arch, cfg.Arch.ToString());
+        var cfg = SharpLM.Formats.ModelConfigReader.FromHfConfigFile(Path.Combine(Dir(name), "config.json"));
+        Assert.Equal(arch, cfg.Architecture);
         var model = BertModel.Create(src, cfg, withMlmHead: true);
         var shape = golden.Tensors["input_ids"].Shape;
-        int b = (int)shape[0], t = (int)shape[1], h = cfg.HiddenSize, v = cfg.VocabSize;
+        int b = (int)shape[0], t = (int)shape[1], h = cfg.Width, v = cfg.Vocab;
         var mask = golden.Ints("attention_mask");
-        var batch = new BertBatch(b, t, golden.Ints("input_ids"), mask, cfg.TypeVocabSize > 0 ? golden.Ints("token_type_ids") : null);
+        var batch = new BertBatch(b, t, golden.Ints("input_ids"), mask, cfg.TokenTypes > 0 ? golden.Ints("token_type_ids") : null);
         var hidden = model.Forward(batch);
         var rows = Enumerable.Range(0, b * t).Where(i => mask[i] != 0).ToArray();
         var expHidden = golden.Floats("hidden");
@@ -52,11 +52,11 @@ public class TorchGoldenTests
     public void AlbertSharesOneLayerObjectAcrossAllLayers()
     {
         using var src = new TestSafetensors(Path.Combine(Dir("albert_mlm"), "model.safetensors"));
-        var cfg = BertConfig.FromJsonFile(Path.Combine(Dir("albert_mlm"), "config.json"));
+        var cfg = SharpLM.Formats.ModelConfigReader.FromHfConfigFile(Path.Combine(Dir("albert_mlm"), "config.json"));
         var model = BertModel.Create(src, cfg);
         Assert.Equal(3, model.Weights.Layers.Length);
         Assert.All(model.Weights.Layers, l => Assert.Same(model.Weights.Layers[0], l));
         Assert.NotNull(model.Weights.Projection);
-        Assert.Equal((16, 32), (cfg.EmbeddingSize, cfg.HiddenSize));
+        Assert.Equal((16, 32), (cfg.EmbeddingWidth, cfg.Width));
     }
 }

@@ -270,14 +270,14 @@ public sealed class BadInputTests
 
     [Theory]
     [InlineData("{\"model_type\": \"llama\", \"hidden_size\": \"big\"}", "'hidden_size' is \"big\", expected an integer")]
-    [InlineData("{\"model_type\": \"llama\"", "invalid JSON")]
-    [InlineData("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_attention_heads\": 4}", "'num_hidden_layers' is missing")]
-    [InlineData("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_attention_heads\": 4, \"num_hidden_layers\": 1, \"num_key_value_heads\": 3}", "'num_key_value_heads' 3 must divide")]
+    [InlineData("{\"model_type\": \"llama\"", "not valid JSON")]
+    [InlineData("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_attention_heads\": 4}", "is missing (expected an integer)")]
+    [InlineData("{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_attention_heads\": 4, \"num_hidden_layers\": 1, \"num_key_value_heads\": 3}", "is not a multiple of 'num_key_value_heads' 3")]
     public void Bad_config_json_names_the_key(string json, string fragment)
     {
         var dir = TestPaths.NewTempDir();
         var path = Save(dir, "config.json", Encoding.UTF8.GetBytes(json));
-        var e = Assert.Throws<InvalidDataException>(() => HfConfig.Load(path));
+        var e = Assert.Throws<InvalidDataException>(() => SharpLM.Formats.ModelConfigReader.FromHfConfigFile(path));
         Assert.Contains(path, e.Message);
         Assert.Contains(fragment, e.Message);
     }

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using SharpLM.Formats.Gguf;
-using SharpLM.Kernels.Naive;
 using SharpLM.Tensors;
 using SharpLM.Testing;
 

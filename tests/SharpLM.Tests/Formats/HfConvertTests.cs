@@ -3,7 +3,6 @@ using LLama.Common;
 using SharpLM.Formats;
 using SharpLM.Formats.Gguf;
 using SharpLM.Formats.HuggingFace;
-using SharpLM.Kernels.Naive;
 using SharpLM.Tensors;
 using SharpLM.Testing;
 
@@ -26,9 +25,9 @@ public sealed class HfConvertTests
         int[] pos = [37];
 
         var hf = (float[])q.Clone();
-        NaiveOps.Rope(hf, 1, heads, hs, pos, invFreq, neox: true);
+        SharpLM.Tests.Kernels.Oracles.Rope(hf, 1, heads, hs, pos, invFreq, neox: true);
         var gguf = Enumerable.Range(0, rows).Select(r => q[HfToGguf.PermuteSourceRow(r, heads, rows)]).ToArray();
-        NaiveOps.Rope(gguf, 1, heads, hs, pos, invFreq, neox: false);
+        SharpLM.Tests.Kernels.Oracles.Rope(gguf, 1, heads, hs, pos, invFreq, neox: false);
         double maxDiff = 0;
         for (int r = 0; r < rows; r++) maxDiff = Math.Max(maxDiff, Math.Abs(gguf[r] - hf[HfToGguf.PermuteSourceRow(r, heads, rows)]));
         Assert.True(maxDiff == 0, $"max |diff| {maxDiff}");
@@ -67,7 +66,7 @@ public sealed class HfConvertTests
         Assert.Equal(arch, g.Architecture);
         Assert.Equal(TinyHf.KVH, g.GetInt(GgufKeys.HeadCountKv(arch)));
         Assert.Equal(500000f, g.GetFloat(GgufKeys.RopeFreqBase(arch)));
-        Assert.Equal(hf.Config.VocabSize, g.GetStringArray(GgufKeys.Tokens).Length);
+        Assert.Equal(hf.Config.Vocab, g.GetStringArray(GgufKeys.Tokens).Length);
         Assert.NotNull(g.GetStringOrNull(GgufKeys.ChatTemplate));
         Assert.Equal(DType.F32, g.Tensors["blk.0.attn_norm.weight"].Type);
 
@@ -91,7 +90,7 @@ public sealed class HfConvertTests
         }
 
         using var weights = LLamaWeights.LoadFromFile(new ModelParams(outPath) { GpuLayerCount = 0 });
-        Assert.Equal(hf.Config.VocabSize, weights.Vocab.Count);
+        Assert.Equal(hf.Config.Vocab, weights.Vocab.Count);
         Assert.Equal(TinyHf.C, weights.EmbeddingSize);
         Assert.Equal(arch, weights.Metadata["general.architecture"]);
     }
@@ -103,7 +102,7 @@ public sealed class HfConvertTests
         var hfDir = TinyHf.Create(Path.Combine(dir, "hf"), "llama", DType.F32, attentionBias: true);
         var outPath = Path.Combine(dir, "out.gguf");
         using var hf = HfModelFolder.Open(hfDir);
-        Assert.True(hf.Config.AttentionBias);
+        Assert.True(hf.Config.QkvBias);
         HfToGguf.Build(hf, new HfToGguf.Options(DType.F32)).Write(outPath);
         using var g = GgufFile.Open(outPath);
         foreach (var (gn, hn, heads) in new[] { ("blk.0.attn_q.bias", "model.layers.0.self_attn.q_proj.bias", TinyHf.NH), ("blk.0.attn_k.bias", "model.layers.0.self_attn.k_proj.bias", TinyHf.KVH), ("blk.0.attn_v.bias", "model.layers.0.self_attn.v_proj.bias", 0) })
@@ -123,7 +122,7 @@ public sealed class HfConvertTests
         var dir = TestPaths.NewTempDir();
         var hfDir = TinyHf.Create(Path.Combine(dir, "hf"), "llama", llama3Rope: true);
         using var folder = HfModelFolder.Open(hfDir);
-        Assert.Equal("llama3", folder.Config.RopeScaling!.Type);
+        Assert.Equal(SharpLM.Models.RopeScalingType.Llama3, folder.Config.RopeScaling);
         var outPath = Path.Combine(dir, "out.gguf");
         HfToGguf.Build(folder, new HfToGguf.Options(DType.F32)).Write(outPath);
         using var g = GgufFile.Open(outPath);

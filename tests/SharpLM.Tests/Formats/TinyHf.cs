@@ -71,6 +71,7 @@ internal static class TinyHf
                 T(p + "self_attn.v_proj.bias", KVH * hs);
             }
             T(p + "self_attn.o_proj.weight", C, C);
+            if (attentionBias && modelType != "qwen2") T(p + "self_attn.o_proj.bias", C); // transformers' Llama: o_proj has bias=attention_bias
             T(p + "post_attention_layernorm.weight", C);
             T(p + "mlp.gate_proj.weight", F, C);
             T(p + "mlp.up_proj.weight", F, C);

@@ -1,7 +1,7 @@
 using SharpLM.Inference;
 using SharpLM.Inference.ChatTemplates;
 using SharpLM.Inference.Sampling;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 using SharpLM.Testing;
 using SharpLM.Tests.Models;
 using SharpLM.Tokenizers;
@@ -36,7 +36,7 @@ public sealed class ChatAndStreamingTests
     public async Task Streamed_text_is_the_decoded_greedy_ids()
     {
         var dir = MistralFolder();
-        using var model = LlamaModel.Load(dir);
+        using var model = LanguageModel.Load(dir);
         Assert.Equal("mistral", model.Config.Architecture);
         var tok = Tokenizer.FromFile(Path.Combine(dir, "tokenizer.json"));
         var prompt = "The quick brown fox";
@@ -57,7 +57,7 @@ public sealed class ChatAndStreamingTests
     public void A_chat_turn_reuses_the_cached_prefix_and_replies_like_a_fresh_generation()
     {
         var dir = MistralFolder();
-        using var model = LlamaModel.Load(dir);
+        using var model = LanguageModel.Load(dir);
         Assert.NotNull(model.ChatTemplate);
         var options = GenerationOptions.Default with { MaxTokens = 12, Sampling = SamplingOptions.Greedy };
         var session = new ChatSession(model);
@@ -81,7 +81,7 @@ public sealed class ChatAndStreamingTests
     {
         var dir = MistralFolder();
         File.Delete(Path.Combine(dir, "tokenizer_config.json"));
-        using var model = LlamaModel.Load(dir);
+        using var model = LanguageModel.Load(dir);
         var e = Assert.Throws<InvalidOperationException>(() => new ChatSession(model));
         Assert.Contains("has no chat template", e.Message, StringComparison.Ordinal);
     }

@@ -1,6 +1,6 @@
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 using SharpLM.Tests.Models;
 
 namespace SharpLM.Tests.Inference;
@@ -9,13 +9,13 @@ public sealed class GeneratorTests
 {
     private static readonly TinySpec Spec = new("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, Ffn: 96, Vocab: 300, Ctx: 128);
 
-    private static LlamaModel Model(out TinyLlama tiny)
+    private static LanguageModel Model(out TinyLlama tiny)
     {
         tiny = TinyLlama.Random(Spec, seed: 12);
         return LlamaLayoutTests.FromHfMemory(tiny, new ModelLoadOptions { ContextSize = Spec.Ctx });
     }
 
-    private static int[] Run(LlamaModel m, int[] prompt, int n, SamplingOptions s, params int[] eos) =>
+    private static int[] Run(LanguageModel m, int[] prompt, int n, SamplingOptions s, params int[] eos) =>
         [.. new Generator(m.CreateState(), new Sampler(s, Spec.Vocab), eos).Generate(prompt, n)];
 
     [Fact]
@@ -68,7 +68,7 @@ public sealed class GgufChatTemplateTests
         var tiny = TinyLlama.Random(spec, seed: 5);
         var path = Path.Combine(SharpLM.Testing.TestPaths.NewTempDir(), "chat.gguf");
         tiny.WriteGguf(path, tweak: w => w.Set("tokenizer.chat_template", ChatAndStreamingTests.Template));
-        using var model = LlamaModel.Load(path);
+        using var model = LanguageModel.Load(path);
         Assert.NotNull(model.ChatTemplate);
         Assert.Equal("<s>", model.ChatTemplate!.BosToken);
         Assert.Equal("</s>", model.ChatTemplate.EosToken);

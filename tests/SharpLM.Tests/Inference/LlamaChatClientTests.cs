@@ -2,7 +2,7 @@ using Microsoft.Extensions.AI;
 using SharpLM.Inference;
 using SharpLM.Inference.ChatTemplates;
 using SharpLM.Inference.Sampling;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 
 namespace SharpLM.Tests.Inference;
 
@@ -12,8 +12,8 @@ public sealed class LlamaChatClientTests
     public async Task The_reply_is_the_chat_session_reply_and_options_are_honoured()
     {
         var dir = ChatAndStreamingTests.MistralFolder();
-        using var model = LlamaModel.Load(dir);
-        using var client = new LlamaChatClient(model);
+        using var model = LanguageModel.Load(dir);
+        using var client = new SharpLMChatClient(model);
         var opts = new ChatOptions { Temperature = 0, MaxOutputTokens = 10 };
         ChatMessage[] messages = [new(ChatRole.System, "Be brief."), new(ChatRole.User, "Hello there")];
         var response = await client.GetResponseAsync(messages, opts);
@@ -29,7 +29,7 @@ public sealed class LlamaChatClientTests
         var pieces = new List<string>();
         await foreach (var u in client.GetStreamingResponseAsync(messages, opts)) if (u.Text.Length > 0) pieces.Add(u.Text);
         Assert.Equal(expected, string.Concat(pieces));
-        Assert.Same(model, client.GetService(typeof(LlamaModel)));
+        Assert.Same(model, client.GetService(typeof(LanguageModel)));
         Assert.NotNull(client.GetService(typeof(ChatClientMetadata)));
     }
 }

@@ -1,5 +1,4 @@
 using SharpLM.Kernels;
-using SharpLM.Kernels.Naive;
 
 namespace SharpLM.Tests.Kernels;
 
@@ -21,8 +20,8 @@ public sealed class AttentionTests
         var v = R(s * kvh * hs);
         var expected = new float[t * nh * hs];
         var actual = new float[t * nh * hs];
-        NaiveAttention.Forward(q, k, v, expected, t, nh, kvh, hs, startPos);
-        Attention.Forward(q, k, v, actual, new float[Attention.ScratchLength(nh, s)], t, nh, kvh, hs, startPos);
+        Oracles.Attention(q, k, v, expected, t, nh, kvh, hs, startPos);
+        Oracles.FastAttention(q, k, v, actual, t, nh, kvh, hs, startPos);
         double max = 0;
         for (int i = 0; i < expected.Length; i++) max = Math.Max(max, Math.Abs(expected[i] - actual[i]));
         Assert.True(max < 1e-5, $"max |diff| = {max:E2}");
@@ -42,9 +41,9 @@ public sealed class AttentionTests
         var v = R(s * kvh * hs);
         var expected = new float[t * nh * hs];
         var actual = new float[t * nh * hs];
-        NaiveAttention.Forward(q, k, v, expected, t, nh, kvh, hs, startPos);
+        Oracles.Attention(q, k, v, expected, t, nh, kvh, hs, startPos);
         using var pool = new WorkerPool(2);
-        Attention.Forward(q, k, v, actual, new float[Attention.ScratchLength(nh, s)], t, nh, kvh, hs, startPos, pool);
+        Oracles.FastAttention(q, k, v, actual, t, nh, kvh, hs, startPos, pool);
         double max = 0;
         for (int i = 0; i < expected.Length; i++) max = Math.Max(max, Math.Abs(expected[i] - actual[i]));
         Assert.True(max < 1e-5, $"max |diff| = {max:E2}");
@@ -62,10 +61,9 @@ public sealed class AttentionTests
         var v = R(t * kvh * hs);
         var a = new float[t * nh * hs];
         var b = new float[t * nh * hs];
-        var scratch = new float[Attention.ScratchLength(nh, t)];
-        Attention.Forward(q, k, v, a, scratch, t, nh, kvh, hs, 0);
+        Oracles.FastAttention(q, k, v, a, t, nh, kvh, hs, 0);
         for (int i = (t - 1) * kvh * hs; i < t * kvh * hs; i++) { k[i] += 5; v[i] -= 3; }
-        Attention.Forward(q, k, v, b, scratch, t, nh, kvh, hs, 0);
+        Oracles.FastAttention(q, k, v, b, t, nh, kvh, hs, 0);
         Assert.Equal(a.AsSpan(0, (t - 1) * nh * hs).ToArray(), b.AsSpan(0, (t - 1) * nh * hs).ToArray());
         Assert.NotEqual(a.AsSpan((t - 1) * nh * hs).ToArray(), b.AsSpan((t - 1) * nh * hs).ToArray());
     }
@@ -74,7 +72,7 @@ public sealed class AttentionTests
     public void The_first_position_returns_its_own_value()
     {
         float[] q = [1, 2, 3, 4], k = [4, 3, 2, 1], v = [0.5f, -1, 2, 7], y = new float[4];
-        Attention.Forward(q, k, v, y, new float[1], 1, 1, 1, 4, 0);
+        Oracles.FastAttention(q, k, v, y, 1, 1, 1, 4, 0);
         Assert.Equal(v, y);
     }
 }

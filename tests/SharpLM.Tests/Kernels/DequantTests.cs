@@ -1,5 +1,4 @@
 using SharpLM.Kernels;
-using SharpLM.Kernels.Naive;
 using SharpLM.Tensors;
 
 namespace SharpLM.Tests.Kernels;

@@ -1,5 +1,4 @@
 using SharpLM.Kernels;
-using SharpLM.Kernels.Naive;
 using SharpLM.Tensors;
 
 namespace SharpLM.Tests.Kernels;
@@ -48,7 +47,7 @@ public unsafe class MatMulTests
         fixed (byte* pw = wBytes)
         {
             var w = new WeightMatrix(type, pw, rows, cols);
-            NaiveMatMul.Forward(x, w, expected, t);
+            MatMul.Naive.Forward(x, w, expected, t);
             MatMul.Forward(x, w, got, t, pool, isa);
             // per-output bound from sum |x w|
             var row = new float[cols];
@@ -139,7 +138,7 @@ public unsafe class MatMulTests
         {
             var w = new WeightMatrix(DType.F32, pw, 300, 512);
             MatMul.Forward(x, w, a, 2);
-            NaiveMatMul.Forward(x, w, b, 2);
+            MatMul.Naive.Forward(x, w, b, 2);
         }
         KernelTestUtil.AssertClose(b, a, 1e-4, "default overload");
     }

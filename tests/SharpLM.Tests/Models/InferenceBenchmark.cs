@@ -7,7 +7,7 @@ using SharpLM.Formats.Gguf;
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
 using SharpLM.Kernels;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 using SharpLM.Tensors;
 using SharpLM.Testing;
 using Xunit.Abstractions;
@@ -55,7 +55,7 @@ public sealed class InferenceBenchmark(ITestOutputHelper output)
                 foreach (int t in threads)
                 {
                     WorkerPool.SetSharedThreads(t);
-                    using var model = LlamaModel.Load(path, new ModelLoadOptions { ContextSize = promptTokens + genTokens + 1, BatchSize = promptTokens });
+                    using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = promptTokens + genTokens + 1, BatchSize = promptTokens });
                     var state = model.CreateState();
                     var p = new ModelParams(path)
                     {
@@ -66,7 +66,7 @@ public sealed class InferenceBenchmark(ITestOutputHelper output)
                     using var ctx = weights.CreateContext(p);
                     (double, double) Ours()
                     {
-                        state.Cache.Clear();
+                        state.Truncate(0);
                         var gen = new Generator(state, new Sampler(SamplingOptions.Greedy, vocab), []);
                         foreach (var _ in gen.Generate(prompt, genTokens)) { }
                         return (gen.Stats.PrefillTokensPerSecond, gen.Stats.DecodeTokensPerSecond);

@@ -1,6 +1,6 @@
 using System.Globalization;
 using SharpLM.Inference;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 using SharpLM.Tensors;
 using SharpLM.Testing;
 using Xunit.Abstractions;
@@ -21,11 +21,11 @@ public sealed class LlamaLayoutTests(ITestOutputHelper output)
         }
         """);
 
-    internal static LlamaModel FromHfMemory(TinyLlama tiny, ModelLoadOptions options)
+    internal static LanguageModel FromHfMemory(TinyLlama tiny, ModelLoadOptions options)
     {
-        var cfg = LlamaConfig.FromHfJson(HfConfigJson(tiny.Spec), "config.json");
+        var cfg = SharpLM.Formats.ModelConfigReader.FromHfJson(HfConfigJson(tiny.Spec), "config.json");
         var src = new MemoryWeightSource("memory-hf", tiny.Tensors);
-        return new LlamaModel(src, LlamaWeights.Bind(src, cfg, LlamaTensorNames.HuggingFace), null, options);
+        return new LanguageModel(src, DecoderWeights.Bind(BoundTensors.Bind(src, cfg, TensorNaming.HuggingFace)), null, options);
     }
 
     [Theory]
@@ -39,7 +39,7 @@ public sealed class LlamaLayoutTests(ITestOutputHelper output)
         var path = Path.Combine(TestPaths.NewTempDir(), "tiny.gguf");
         tiny.WriteGguf(path, DType.F32);
         var opts = new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 };
-        using var gguf = LlamaModel.Load(path, opts);
+        using var gguf = LanguageModel.Load(path, opts);
         using var hf = FromHfMemory(tiny, opts);
         Assert.True(hf.Config.RopeNeox);
         Assert.Equal(spec.Arch == "qwen2", gguf.Config.RopeNeox);
@@ -62,9 +62,9 @@ public sealed class LlamaLayoutTests(ITestOutputHelper output)
         var prompt = tiny.RandomPrompt(20, seed: 1);
         var batched = model.CreateState(); // batch 7: the prompt goes in chunks of 7, 7, 6
         var full = new List<float[]>();
-        for (int s = 0; s < prompt.Length; s += batched.MaxBatch)
+        for (int s = 0; s < prompt.Length; s += batched.Owner.MaxBatchTokens)
         {
-            var chunk = prompt.AsSpan(s, Math.Min(batched.MaxBatch, prompt.Length - s));
+            var chunk = prompt.AsSpan(s, Math.Min(batched.Owner.MaxBatchTokens, prompt.Length - s));
             var rows = batched.Forward(chunk, allLogits: true);
             for (int i = 0; i < chunk.Length; i++) full.Add(rows.Slice(i * spec.Vocab, spec.Vocab).ToArray());
         }
@@ -73,7 +73,7 @@ public sealed class LlamaLayoutTests(ITestOutputHelper output)
         foreach (var id in prompt) step.Add(stepwise.Forward([id], allLogits: false).ToArray());
         double rel = LlamaParityTests.MaxRelativeDiff([.. full], r => step[r], out _);
         Assert.True(rel < 1e-5, $"chunked prefill vs one-token decode differ by {rel:E2}");
-        Assert.Equal(prompt.Length, stepwise.Position);
+        Assert.Equal(prompt.Length, stepwise.Length);
     }
 }
 
@@ -103,8 +103,8 @@ public sealed class LlamaHfFolderTests(ITestOutputHelper output)
         tiny.WriteGguf(gguf);
         var folder = WriteHfFolder(tiny, shardBytes: sharded ? 200_000 : null);
         var opts = new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 };
-        using var a = LlamaModel.Load(gguf, opts);
-        using var b = LlamaModel.Load(folder, opts);
+        using var a = LanguageModel.Load(gguf, opts);
+        using var b = LanguageModel.Load(folder, opts);
         var prompt = tiny.RandomPrompt(25, seed: 4);
         var la = LlamaParityTests.OurLogits(a, prompt);
         var lb = LlamaParityTests.OurLogits(b, prompt);
@@ -124,9 +124,9 @@ public sealed class LlamaHfFolderTests(ITestOutputHelper output)
         var folder = WriteHfFolder(tiny, SharpLM.Tensors.DType.BF16);
         var gguf = Path.Combine(TestPaths.NewTempDir(), "tiny-bf16.gguf");
         tiny.WriteGguf(gguf, SharpLM.Tensors.DType.BF16);
-        using var a = LlamaModel.Load(folder, new ModelLoadOptions { ContextSize = spec.Ctx });
-        using var b = LlamaModel.Load(gguf, new ModelLoadOptions { ContextSize = spec.Ctx });
-        Assert.Equal(SharpLM.Tensors.DType.BF16, a.Weights.Layers[0].Q.Type);
+        using var a = LanguageModel.Load(folder, new ModelLoadOptions { ContextSize = spec.Ctx });
+        using var b = LanguageModel.Load(gguf, new ModelLoadOptions { ContextSize = spec.Ctx });
+        Assert.Equal(SharpLM.Tensors.DType.BF16, a.Weights.Layers[0].Q.W.Type);
         var prompt = tiny.RandomPrompt(10, seed: 4);
         var la = LlamaParityTests.OurLogits(a, prompt);
         var lb = LlamaParityTests.OurLogits(b, prompt);

@@ -1,6 +1,6 @@
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 using SharpLM.Tensors;
 using SharpLM.Testing;
 using Xunit.Abstractions;
@@ -38,15 +38,15 @@ public sealed class LlamaParityTests(ITestOutputHelper output)
         return worst;
     }
 
-    internal static float[] OurLogits(LlamaModel model, int[] ids)
+    internal static float[] OurLogits(LanguageModel model, int[] ids)
     {
         var state = model.CreateState();
         return state.Forward(ids, allLogits: true).ToArray();
     }
 
-    internal static int[] OurGreedy(LlamaModel model, int[] prompt, int n)
+    internal static int[] OurGreedy(LanguageModel model, int[] prompt, int n)
     {
-        var gen = new Generator(model.CreateState(), new Sampler(SamplingOptions.Greedy, model.Config.VocabSize), eosIds: []);
+        var gen = new Generator(model.CreateState(), new Sampler(SamplingOptions.Greedy, model.Config.Vocab), eosIds: []);
         return [.. gen.Generate(prompt, n)];
     }
 
@@ -60,7 +60,7 @@ public sealed class LlamaParityTests(ITestOutputHelper output)
         var factors = Enumerable.Range(0, spec.HeadDim / 2).Select(i => 1f + i * 0.75f).ToArray();
         tiny.WriteGguf(path, DType.F32, tweak: w => w.AddTensor("rope_freqs.weight", [factors.Length], factors));
         var prompt = tiny.RandomPrompt(40, seed: 2);
-        using var model = LlamaModel.Load(path, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 });
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 });
         Assert.Equal(model.Config.InverseFrequencies()[5] / factors[5], model.Weights.InvFreq[5], 1e-8);
         using var cpp = new LlamaCppOracle(path, spec.Ctx);
         var expected = cpp.Logits(prompt);
@@ -78,7 +78,7 @@ public sealed class LlamaParityTests(ITestOutputHelper output)
         var tiny = TinyLlama.Random(spec, seed: 1);
         var path = Path.Combine(TestPaths.NewTempDir(), "tiny.gguf");
         tiny.WriteGguf(path, DType.F32);
-        using var model = LlamaModel.Load(path, new ModelLoadOptions { ContextSize = 64 });
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = 64 });
         var state = model.CreateState();
         state.Forward(tiny.RandomPrompt(20, 3), allLogits: false);
         int[] one = [7];
@@ -99,7 +99,7 @@ public sealed class LlamaParityTests(ITestOutputHelper output)
         tiny.WriteGguf(path, DType.F32);
         var prompt = tiny.RandomPrompt(37, seed: 7);
 
-        using var model = LlamaModel.Load(path, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 });
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 });
         using var cpp = new LlamaCppOracle(path, spec.Ctx);
         Assert.Equal(spec.Vocab, cpp.VocabSize);
 
@@ -145,7 +145,7 @@ public sealed class LlamaHfConvertedParityTests(ITestOutputHelper output)
         using (var folder = SharpLM.Formats.HuggingFace.HfModelFolder.Open(dir))
             SharpLM.Formats.HuggingFace.HfToGguf.Build(folder, new(DType.F32)).Write(gguf);
 
-        using var model = LlamaModel.Load(dir, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 128 });
+        using var model = LanguageModel.Load(dir, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 128 });
         Assert.Equal(llama3Scaling ? RopeScalingType.Llama3 : RopeScalingType.None, model.Config.RopeScaling);
         using var cpp = new LlamaCppOracle(gguf, spec.Ctx);
         var prompt = tiny.RandomPrompt(100, seed: 6); // past the original 64 positions, where the scaling matters

@@ -1,5 +1,5 @@
 using SharpLM.Inference;
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 using SharpLM.Tensors;
 using SharpLM.Testing;
 using Xunit.Abstractions;
@@ -30,7 +30,7 @@ public sealed class LlamaQuantParityTests(ITestOutputHelper output)
         var path = Path.Combine(TestPaths.NewTempDir(), $"tiny-{type}.gguf");
         tiny.WriteGguf(path, type);
         var prompt = tiny.RandomPrompt(33, seed: 9);
-        using var model = LlamaModel.Load(path, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 });
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = spec.Ctx, BatchSize = 64 });
         using var cpp = new LlamaCppOracle(path, spec.Ctx);
         var expected = cpp.Logits(prompt);
         var ours = LlamaParityTests.OurLogits(model, prompt);

@@ -17,12 +17,15 @@ public class MemoryAndFlopsTests
                int kv = Math.Max(1, heads / kvDiv);
                while (heads % kv != 0) kv--;
                long hs = hsUnit * 2, h = hs * heads;
-               return (kind switch
+               var c = new SharpLM.Models.ModelConfig
                {
-                   0 => new ModelArchitecture { ModelType = "llama", Family = ArchFamily.Decoder, GatedMlp = true, FinalNorm = true, HasLmHead = true, VocabSize = vocab, Hidden = h, Layers = layers, Heads = heads, KvHeads = kv, Intermediate = f },
-                   1 => new ModelArchitecture { ModelType = "gpt2", Family = ArchFamily.Gpt2, Norm = NormKind.LayerNorm, QkvBias = true, OutBias = true, MlpBias = true, TiedEmbeddings = true, FinalNorm = true, HasLmHead = true, LearnedPositions = 1024, VocabSize = vocab, Hidden = h, Layers = layers, Heads = heads, Intermediate = f },
-                   _ => new ModelArchitecture { ModelType = "bert", Family = ArchFamily.Encoder, Norm = NormKind.LayerNorm, QkvBias = true, OutBias = true, MlpBias = true, EmbeddingNorm = true, Pooler = true, LearnedPositions = 512, TokenTypes = 2, VocabSize = vocab, Hidden = h, Layers = layers, Heads = heads, Intermediate = f },
-               }).Normalize("gen");
+                   Architecture = kind switch { 0 => "llama", 1 => "gpt2", _ => "bert" },
+                   Vocab = vocab, Width = (int)h, Layers = layers, Heads = heads, KvHeads = kind == 0 ? kv : heads, HeadSize = (int)hs,
+                   FfnWidth = f, Context = kind switch { 0 => 2048, 1 => 1024, _ => 512 }, EmbeddingWidth = (int)h, LayerGroups = layers,
+                   TokenTypes = kind == 2 ? 2 : 0, RopeDim = (int)hs, Activation = kind == 0 ? "silu" : "gelu",
+                   QkvBias = kind != 0, OutputBias = kind != 0, MlpBias = kind != 0, TiedEmbeddings = kind == 1,
+               };
+               return ModelArchitecture.From(c);
            });
 
     [Fact]
@@ -39,7 +42,7 @@ public class MemoryAndFlopsTests
             Assert.Equal(m1.Weights, m2.Weights);
             Assert.Equal(m1.Weights, m3.Weights);
             Assert.True(m3.Activations >= m1.Activations && m2.Activations >= m1.Activations);
-            if (a.Family == ArchFamily.Encoder) Assert.Equal(0, m1.KvCache);
+            if (a.Family == SharpLM.Models.ArchFamily.Bert) Assert.Equal(0, m1.KvCache);
             else Assert.Equal(2L * a.Layers * a.KvHeads * a.HeadDim * ctx * batch * 2, m1.KvCache);
         }, iter: 300);
     }

@@ -1,10 +1,10 @@
-using SharpLM.Models.Llama;
+using SharpLM.Models;
 using SharpLM.Testing;
 using SharpLM.Tests.Models;
 using SharpLM.Tokenizers.Training;
 using SharpLM.Training.Checkpoints;
 using SharpLM.Training.Data;
-using SharpLM.Training.Models;
+using SharpLM.Training;
 
 namespace SharpLM.Tests.Training;
 
@@ -13,10 +13,10 @@ namespace SharpLM.Tests.Training;
 [Collection("TrainParallel")]
 public class GgufExportTests
 {
-    private static (ModelSpec Spec, LlamaTrainer<float> Model) Build(int vocab, bool tied)
+    private static (ModelConfig Spec, TrainModel Model) Build(int vocab, bool tied)
     {
-        var spec = new ModelSpec("llama", vocab, 64, 2, 4, 2, 96, 32, TiedEmbeddings: tied);
-        var m = (LlamaTrainer<float>)spec.Create();
+        var spec = TrainModel.NewConfig("llama", vocab, 64, 2, 4, 2, 96, 32, tied: tied);
+        var m = new TrainModel(spec);
         m.Initialize(11);
         // weights larger than the init so every path matters
         var r = new TrainRandom(3);
@@ -53,7 +53,7 @@ public class GgufExportTests
             Assert.True(d < 1e-4, $"llama.cpp vs training forward: max |diff| {d:E3}");
         }
 
-        using var model = LlamaModel.Load(path);
+        using var model = LanguageModel.Load(path);
         var sharp = LlamaParityTests.OurLogits(model, ids);
         float d2 = MaxDiff(ours, sharp);
         Assert.True(d2 < 1e-4, $"SharpLM inference vs training forward: max |diff| {d2:E3}");
@@ -75,8 +75,8 @@ public class GgufExportTests
         using var weights = LLama.LLamaWeights.LoadFromFile(new LLama.Common.ModelParams(path) { ContextSize = 32, GpuLayerCount = 0 });
         var cpp = weights.Tokenize(sample, false, false, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
         Assert.Equal(ids, cpp);
-        // SharpLM's LlamaModel reads tokenizers from GGUF once the Gguf tokenizer loader lands (today it reports none);
-        // then add: Assert.Equal(ids, LlamaModel.Load(path).Tokenize(sample, addBos: false)).
+        // SharpLM's LanguageModel reads tokenizers from GGUF once the Gguf tokenizer loader lands (today it reports none);
+        // then add: Assert.Equal(ids, LanguageModel.Load(path).Tokenize(sample, addBos: false)).
     }
 }
 
@@ -87,8 +87,8 @@ public class CheckpointAsHfFolderTests
     [Fact]
     public void Llama_checkpoint_loads_as_a_hf_folder_with_the_same_logits()
     {
-        var spec = new ModelSpec("llama", 256, 64, 2, 4, 2, 96, 32, TiedEmbeddings: false);
-        var m = (LlamaTrainer<float>)spec.Create();
+        var spec = TrainModel.NewConfig("llama", 256, 64, 2, 4, 2, 96, 32, tied: false);
+        var m = new TrainModel(spec);
         m.Initialize(5);
         var r = new TrainRandom(8);
         foreach (var info in m.Parameters.Infos) if (info.Shape.Length == 2) r.FillNormal(m.Parameters.P(info), 0.15);
@@ -97,7 +97,7 @@ public class CheckpointAsHfFolderTests
         int[] ids = [.. "checkpoint"u8.ToArray().Select(b => (int)b)];
         m.Forward(ids, default, 1, ids.Length);
         var ours = m.Logits.ToArray();
-        using var model = LlamaModel.Load(dir);
+        using var model = LanguageModel.Load(dir);
         var sharp = LlamaParityTests.OurLogits(model, ids);
         float d = 0;
         for (int i = 0; i < ours.Length; i++) d = Math.Max(d, Math.Abs(ours[i] - sharp[i]));

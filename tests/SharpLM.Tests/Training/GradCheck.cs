@@ -1,4 +1,4 @@
-using SharpLM.Training.Models;
+using SharpLM.Training;
 
 namespace SharpLM.Tests.Training;
 

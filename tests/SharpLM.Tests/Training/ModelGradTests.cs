@@ -1,8 +1,15 @@
-using SharpLM.Training.Models;
+using SharpLM.Models;
+using SharpLM.Training;
 
 namespace SharpLM.Tests.Training;
 
-/// <summary>Whole-model backward passes against finite differences of the loss, in double.</summary>
+/// <summary>
+/// Whole-model backward passes (the one model definition, bound over the trainer's parameters) against finite
+/// differences of the loss. The model runs in f32, so the differences use a fourth-order stencil with h = 1e-2 and the
+/// check allows 2e-2 of the tensor's largest gradient: f32 rounding of the loss limits the numeric side to about 1e-4 of
+/// it, and a wrong backward pass is off by the size of the gradient itself. (Each kernel's backward is checked tightly
+/// in double against its own oracle in Kernels/BackwardTests.)
+/// </summary>
 [Collection("TrainParallel")]
 public class ModelGradTests
 {
@@ -14,26 +21,48 @@ public class ModelGradTests
         return (x, y);
     }
 
-    private static void CheckAll(ITrainModel<double> m, int b, int t, double tol = 1e-6)
+    /// <summary>Checks every parameter tensor's analytic gradient (a sample of its elements for big ones).</summary>
+    internal static void CheckAll(TrainModel m, int[] x, int[] y, int b, int t, double tol = 2e-2)
     {
-        var (x, y) = Batch(b, t, m.VocabSize, 7);
         var p = m.Parameters;
         p.ZeroGrad();
         m.Forward(x, y, b, t);
         m.Backward();
-        var grads = (double[])p.Grads.Clone();
+        var grads = (float[])p.Grads.Clone();
+        const float h = 1e-2f;
         foreach (var info in p.Infos)
         {
-            // a view of this parameter as its own array for the checker: copy in/out around the loss
-            var vals = p.P(info).ToArray();
-            double Loss()
+            var vals = p.Values;
+            int off = info.Offset;
+            double maxDiff = 0, maxRef = 1e-3;
+            int at = -1;
+            double[] num = new double[info.Length];
+            int stride = Math.Max(1, info.Length / 48);
+            for (int i = 0; i < info.Length; i += stride)
             {
-                vals.CopyTo(p.P(info));
-                return m.Forward(x, y, b, t);
+                float keep = vals[off + i];
+                double L(float d) { vals[off + i] = keep + d; return m.Forward(x, y, b, t); }
+                num[i] = (-L(2 * h) + 8 * L(h) - 8 * L(-h) + L(-2 * h)) / (12 * h);
+                vals[off + i] = keep;
+                double diff = Math.Abs(num[i] - grads[info.Offset + i]);
+                if (diff > maxDiff) { maxDiff = diff; at = i; }
+                maxRef = Math.Max(maxRef, Math.Abs(num[i]));
             }
-            GradCheck.Check(info.Name, vals, grads.AsSpan(info.Offset, info.Length), Loss, tol);
-            vals.CopyTo(p.P(info));
+            double rel = maxDiff / maxRef;
+            Assert.True(rel < tol, $"{info.Name}: relative gradient error {rel:E3} (max |diff| {maxDiff:E3} at {at}: analytic {(at >= 0 ? grads[info.Offset + at] : 0):G6} numeric {(at >= 0 ? num[at] : 0):G6}; max |grad| {maxRef:E3})");
         }
+    }
+
+    private static TrainModel Scaled(ModelConfig c, ulong seed)
+    {
+        var m = new TrainModel(c);
+        m.Initialize(3);
+        // larger weights than the 0.02 init so every path carries signal
+        var rng = new TrainRandom(seed);
+        foreach (var info in m.Parameters.Infos)
+            if (info.Shape.Length == 2) rng.FillNormal(m.Parameters.P(info), 0.4);
+            else foreach (ref var v in m.Parameters.P(info)) v = (float)(v + 0.2 * rng.NextGaussian());
+        return m;
     }
 
     [Theory]
@@ -41,22 +70,17 @@ public class ModelGradTests
     [InlineData(false)]
     public void Llama_gradients_match_finite_differences(bool tied)
     {
-        var m = new LlamaTrainer<double>(new LlamaTrainConfig(Vocab: 11, Dim: 8, Layers: 2, Heads: 4, KvHeads: 2, Ffn: 12, Context: 6, TiedEmbeddings: tied));
-        m.Initialize(3);
-        // larger weights than the 0.02 init so every path carries signal
-        var rng = new TrainRandom(9);
-        foreach (var info in m.Parameters.Infos) if (info.Shape.Length == 2) rng.FillNormal(m.Parameters.P(info), 0.4);
-        CheckAll(m, 2, 5);
+        var m = Scaled(TrainModel.NewConfig("llama", 11, 8, 2, 4, 2, 12, 6, tied: tied), 9);
+        var (x, y) = Batch(2, 5, 11, 7);
+        CheckAll(m, x, y, 2, 5);
     }
 
     [Fact]
     public void Gpt2_gradients_match_finite_differences()
     {
-        var m = new Gpt2Trainer<double>(new Gpt2TrainConfig(Vocab: 11, Dim: 8, Layers: 2, Heads: 2, Ffn: 16, Context: 6));
-        m.Initialize(3);
-        var rng = new TrainRandom(9);
-        foreach (var info in m.Parameters.Infos) rng.FillNormal(m.Parameters.P(info), 0.4);
-        CheckAll(m, 2, 5);
+        var m = Scaled(TrainModel.NewConfig("gpt2", 11, 8, 2, 2, 2, 16, 6), 9);
+        var (x, y) = Batch(2, 5, 11, 7);
+        CheckAll(m, x, y, 2, 5);
     }
 }
 
@@ -67,27 +91,15 @@ public class BertMlmTests
     [Fact]
     public void Bert_mlm_gradients_match_finite_differences()
     {
-        var m = new BertMlmTrainer<double>(new BertMlmConfig(Vocab: 11, Dim: 8, Layers: 2, Heads: 2, Ffn: 12, Context: 6));
+        var m = new TrainModel(TrainModel.NewConfig("bert", 11, 8, 2, 2, 2, 12, 6, normEps: 1e-12));
         m.Initialize(3);
         var rng = new TrainRandom(9);
-        foreach (var info in m.Parameters.Infos) rng.FillNormal(m.Parameters.P(info), 0.4);
-        foreach (var info in m.Parameters.Infos.Where(i => i.Name.EndsWith("LayerNorm.weight", StringComparison.Ordinal)))
-            foreach (ref var v in m.Parameters.P(info)) v += 1;
-        int b = 2, t = 5;
+        foreach (var info in m.Parameters.Infos)
+            if (info.Shape.Length == 2) rng.FillNormal(m.Parameters.P(info), 0.4);
+            else foreach (ref var v in m.Parameters.P(info)) v = (float)(v + 0.2 * rng.NextGaussian());
         int[] x = [1, 10, 3, 4, 10, 2, 2, 10, 7, 0];
         int[] y = [-1, 5, -1, -1, 6, -1, 9, 3, -1, -1];
-        var p = m.Parameters;
-        p.ZeroGrad();
-        m.Forward(x, y, b, t);
-        m.Backward();
-        var grads = (double[])p.Grads.Clone();
-        foreach (var info in p.Infos)
-        {
-            var vals = p.P(info).ToArray();
-            double Loss() { vals.CopyTo(p.P(info)); return m.Forward(x, y, b, t); }
-            GradCheck.Check(info.Name, vals, grads.AsSpan(info.Offset, info.Length), Loss);
-            vals.CopyTo(p.P(info));
-        }
+        ModelGradTests.CheckAll(m, x, y, 2, 5);
     }
 
     [Fact]
@@ -125,7 +137,7 @@ public class BertMlmTests
         var text = string.Concat(Enumerable.Repeat("abcdefgh", 400));
         var tok = new SharpLM.Training.Data.ByteTokenizer();
         var data = new SharpLM.Training.Data.TokenDataset(tok.Encode(text), 16, 0.1, 1);
-        var spec = new ModelSpec("bert", 257, 32, 2, 4, 4, 64, 16, NormEps: 1e-12);
+        var spec = TrainModel.NewConfig("bert", 257, 32, 2, 4, 4, 64, 16, normEps: 1e-12);
         var t = new SharpLM.Training.Trainer(spec, new SharpLM.Training.TrainOptions { Batch = 8, Steps = 60, Lr = 3e-3, MinLr = 3e-4, Warmup = 5, EvalEvery = 0, EvalBatches = 4, Threads = 2 },
                                              data, tok, SharpLM.Testing.TestPaths.NewTempDir());
         double before = t.Evaluate();

@@ -1,4 +1,4 @@
-using SharpLM.Training.Models;
+using SharpLM.Training;
 using SharpLM.Training.Optim;
 
 namespace SharpLM.Tests.Training;
@@ -11,23 +11,19 @@ namespace SharpLM.Tests.Training;
 [Collection("TrainParallel")]
 public class TorchGoldenTests
 {
-    private static ITrainModel<float> Build(GoldenFile g)
+    private static TrainModel Build(GoldenFile g)
     {
         var c = g.Config;
-        return g.Header.GetProperty("arch").GetString() switch
-        {
-            "llama" => new LlamaTrainer<float>(new LlamaTrainConfig(c.GetProperty("vocab").GetInt32(), c.GetProperty("dim").GetInt32(),
-                c.GetProperty("layers").GetInt32(), c.GetProperty("heads").GetInt32(), c.GetProperty("kv_heads").GetInt32(),
-                c.GetProperty("ffn").GetInt32(), c.GetProperty("context").GetInt32(), c.GetProperty("rope_theta").GetDouble(),
-                c.GetProperty("norm_eps").GetDouble(), c.GetProperty("tied").GetBoolean())),
-            "gpt2" => new Gpt2Trainer<float>(new Gpt2TrainConfig(c.GetProperty("vocab").GetInt32(), c.GetProperty("dim").GetInt32(),
-                c.GetProperty("layers").GetInt32(), c.GetProperty("heads").GetInt32(), c.GetProperty("ffn").GetInt32(),
-                c.GetProperty("context").GetInt32(), c.GetProperty("norm_eps").GetDouble())),
-            var a => throw new InvalidDataException($"unknown arch {a}"),
-        };
+        string arch = g.Header.GetProperty("arch").GetString()!;
+        return new TrainModel(TrainModel.NewConfig(arch, c.GetProperty("vocab").GetInt32(), c.GetProperty("dim").GetInt32(),
+            c.GetProperty("layers").GetInt32(), c.GetProperty("heads").GetInt32(),
+            arch == "llama" ? c.GetProperty("kv_heads").GetInt32() : c.GetProperty("heads").GetInt32(),
+            c.GetProperty("ffn").GetInt32(), c.GetProperty("context").GetInt32(),
+            tied: arch != "llama" || c.GetProperty("tied").GetBoolean(),
+            ropeTheta: arch == "llama" ? c.GetProperty("rope_theta").GetDouble() : 10000, normEps: c.GetProperty("norm_eps").GetDouble()));
     }
 
-    private static void LoadParams(ITrainModel<float> m, GoldenFile g)
+    private static void LoadParams(TrainModel m, GoldenFile g)
     {
         var ours = m.Parameters.Infos.Select(i => i.Name).Order(StringComparer.Ordinal).ToArray();
         var theirs = g.Tensors.Keys.Where(k => k.StartsWith("param:", StringComparison.Ordinal)).Select(k => k[6..]).Order(StringComparer.Ordinal).ToArray();
@@ -93,8 +89,8 @@ public class TorchGoldenTests
         var x = g.Ints("inputs"); var y = g.Ints("targets");
         var expected = g.Doubles("step_losses");
         var norms = g.Doubles("grad_norms");
-        int keep = SharpLM.Training.Ops.TrainParallel.Threads;
-        SharpLM.Training.Ops.TrainParallel.Threads = threads;
+        int keep = SharpLM.Kernels.WorkerPool.Shared.Threads;
+        SharpLM.Kernels.WorkerPool.SetSharedThreads(threads);
         var log = new List<string>();
         try
         {
@@ -113,6 +109,6 @@ public class TorchGoldenTests
             double refFinal = g.Header.GetProperty("final_loss").GetDouble();
             Assert.True(Math.Abs(final - refFinal) < 1e-4, $"after 10 steps: loss {final:G9} vs torch {refFinal:G9}");
         }
-        finally { SharpLM.Training.Ops.TrainParallel.Threads = keep; }
+        finally { SharpLM.Kernels.WorkerPool.SetSharedThreads(keep); }
     }
 }

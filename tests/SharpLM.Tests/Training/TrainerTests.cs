@@ -2,18 +2,17 @@ using SharpLM.Testing;
 using SharpLM.Training;
 using SharpLM.Training.Checkpoints;
 using SharpLM.Training.Data;
-using SharpLM.Training.Models;
-using SharpLM.Training.Ops;
+using SharpLM.Models;
 using SharpLM.Training.Optim;
 
 namespace SharpLM.Tests.Training;
 
 /// <summary>The training loop on a tiny model: resume = uninterrupted run, NaN stops keeping the last checkpoint,
 /// gradient accumulation = one big batch, thread count does not change results, data errors are clear.</summary>
-[Collection("TrainParallel")] // tests here set the global thread count
+[Collection("TrainParallel")] // tests here set the thread count of the kernel pool
 public class TrainerTests
 {
-    private static readonly ModelSpec Tiny = new("llama", 256, 16, 2, 4, 2, 32, 16);
+    private static readonly ModelConfig Tiny = TrainModel.NewConfig("llama", 256, 16, 2, 4, 2, 32, 16);
 
     private static string Text()
     {
@@ -90,7 +89,7 @@ public class TrainerTests
         Assert.Contains("step 3", e.Message);
         var ck = TrainCheckpoint.Locate(dir);
         Assert.Equal(3, TrainCheckpoint.ReadState(ck)["step"]!.GetValue<int>());
-        var m = Tiny.Create();
+        var m = new TrainModel(Tiny);
         TrainCheckpoint.LoadWeights(ck, Tiny, m.Parameters);
         Assert.All(m.Parameters.Values, v => Assert.True(float.IsFinite(v)));
     }
@@ -127,11 +126,11 @@ public class TrainerTests
     [Fact]
     public void Checkpoint_round_trips_weights_and_optimizer_state_for_gpt2()
     {
-        var spec = new ModelSpec("gpt2", 256, 16, 1, 2, 2, 64, 16);
+        var spec = TrainModel.NewConfig("gpt2", 256, 16, 1, 2, 2, 64, 16);
         var t = new Trainer(spec, Opts(2), Data(), new ByteTokenizer(), TestPaths.NewTempDir());
         t.Run();
         var ck = TrainCheckpoint.Locate(t.OutDir);
-        var m = TrainCheckpoint.ReadSpec(ck).Create();
+        var m = new TrainModel(TrainCheckpoint.ReadSpec(ck));
         TrainCheckpoint.LoadWeights(ck, spec, m.Parameters);
         Assert.Equal(t.Model.Parameters.Values, m.Parameters.Values);
         var st = TrainCheckpoint.LoadOptimizer(ck);
@@ -158,9 +157,9 @@ public class TrainerTests
     [Fact]
     public void Sgd_with_momentum_matches_its_formula()
     {
-        var p = new ParameterSet<float>();
-        var w = p.Add("w", 1, 2);
-        var b = p.Add("b", 1);
+        var p = new ParameterSet([("w", [1, 2]), ("b", [1])]);
+        var w = p["w"];
+        var b = p["b"];
         p.P(w)[0] = 1; p.P(w)[1] = -1; p.P(b)[0] = 0.5f;
         var sgd = new Sgd(p.Count, momentum: 0.9, weightDecay: 0.1);
         p.G(w)[0] = 0.2f; p.G(w)[1] = 0.2f; p.G(b)[0] = 1f;
@@ -190,7 +189,7 @@ public class LongTrainingTests
         var tok = new ByteTokenizer();
         int ctx = longRun ? 64 : 32;
         var data = new TokenDataset(tok.Encode(text), ctx, 0.1, 1);
-        var spec = new ModelSpec(arch, 256, longRun ? 64 : 32, 2, 4, arch == "llama" ? 2 : 4, longRun ? (arch == "llama" ? 192 : 256) : 96, ctx);
+        var spec = TrainModel.NewConfig(arch, 256, longRun ? 64 : 32, 2, 4, arch == "llama" ? 2 : 4, longRun ? (arch == "llama" ? 192 : 256) : 96, ctx);
         int steps = longRun ? 300 : 12;
         var t = new Trainer(spec, new TrainOptions { Batch = 8, Steps = steps, Lr = 3e-3, MinLr = 3e-4, Warmup = Math.Min(20, steps / 5), EvalEvery = 0, EvalBatches = 8, Threads = 2 },
                             data, tok, TestPaths.NewTempDir());

@@ -37,6 +37,20 @@ internal readonly struct JsonReader(JsonElement root, string source, string pref
 
     public int RequiredInt(string key) => Int(key) ?? Fail<int>(key, "is missing (expected an integer)");
 
+    /// <summary>A size: a positive integer (error naming the key and the value otherwise).</summary>
+    public int Size(string key)
+    {
+        int v = RequiredInt(key);
+        return v > 0 ? v : Fail<int>(key, $"is {v}, expected a positive integer");
+    }
+
+    /// <summary>An optional size: absent or null gives null; present, it must be a positive integer.</summary>
+    public int? OptionalSize(string key)
+    {
+        int? v = Int(key);
+        return v is null or > 0 ? v : Fail<int>(key, $"is {v}, expected a positive integer");
+    }
+
     public float? Float(string key)
     {
         if (!TryGet(key, out var e)) return null;

@@ -60,21 +60,29 @@ internal static class BertArch
         new("mlm_bias", "mlm.decoder.bias", head.Bias, "V", "mlm_head", Opt),
     ];
 
+    /// <summary>Old TensorFlow conversions name LayerNorm parameters gamma and beta; BERT's MLM bias is sometimes stored
+    /// only as the decoder's.</summary>
+    private static TensorDecl[] WithAliases(TensorDecl[] table) =>
+        [.. table.Select(d => d.Hf.EndsWith("LayerNorm.weight", StringComparison.Ordinal) ? d with { HfAliases = [d.Hf[..^"weight".Length] + "gamma"] }
+                         : d.Hf.EndsWith("LayerNorm.bias", StringComparison.Ordinal) ? d with { HfAliases = [d.Hf[..^"bias".Length] + "beta"] }
+                         : d.Role == "mlm_bias" ? d with { HfAliases = [table.First(x => x.Role == "mlm_decoder").Hf[..^"weight".Length] + "bias"] }
+                         : d)];
+
     /// <summary>BERT, MiniLM, sentence-transformers and RoBERTa (BertModel / BertForMaskedLM names).</summary>
-    public static readonly TensorDecl[] BertTensors = Table("embeddings.", "encoder.layer.{N}.",
+    public static readonly TensorDecl[] BertTensors = WithAliases(Table("embeddings.", "encoder.layer.{N}.",
         ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
          "intermediate.dense", "output.dense", "output.LayerNorm"),
-        "pooler.dense", ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.decoder", "cls.predictions.bias"), projection: false);
+        "pooler.dense", ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.decoder", "cls.predictions.bias"), projection: false));
 
     /// <summary>DistilBERT (no segment embeddings; q_lin, sa_layer_norm, ffn.lin1 ...).</summary>
-    public static readonly TensorDecl[] DistilBertTensors = Table("embeddings.", "transformer.layer.{N}.",
+    public static readonly TensorDecl[] DistilBertTensors = WithAliases(Table("embeddings.", "transformer.layer.{N}.",
         ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"),
-        "pooler.dense", ("vocab_transform", "vocab_layer_norm", "vocab_projector", "vocab_projector.bias"), projection: false);
+        "pooler.dense", ("vocab_transform", "vocab_layer_norm", "vocab_projector", "vocab_projector.bias"), projection: false));
 
     /// <summary>ALBERT: one stored layer per group ({N} = group), the E -> C projection, a pooler called "pooler".</summary>
-    public static readonly TensorDecl[] AlbertTensors = Table("embeddings.", "encoder.albert_layer_groups.{N}.albert_layers.0.",
+    public static readonly TensorDecl[] AlbertTensors = WithAliases(Table("embeddings.", "encoder.albert_layer_groups.{N}.albert_layers.0.",
         ("attention.query", "attention.key", "attention.value", "attention.dense", "attention.LayerNorm", "ffn", "ffn_output", "full_layer_layer_norm"),
-        "pooler", ("predictions.dense", "predictions.LayerNorm", "predictions.decoder", "predictions.bias"), projection: true);
+        "pooler", ("predictions.dense", "predictions.LayerNorm", "predictions.decoder", "predictions.bias"), projection: true));
 
     /// <summary>The Hugging Face prefixes of the base model's tensors, by class (BertModel "", BertForMaskedLM "bert.", ...).</summary>
     public static readonly string[] Prefixes = ["", "bert.", "distilbert.", "albert.", "roberta.", "model."];
@@ -94,19 +102,19 @@ internal static class BertArch
         switch (arch)
         {
             case "distilbert":
-                width = r.RequiredInt("dim"); layers = r.RequiredInt("n_layers"); heads = r.RequiredInt("n_heads"); ffn = r.RequiredInt("hidden_dim");
+                width = r.Size("dim"); layers = r.Size("n_layers"); heads = r.Size("n_heads"); ffn = r.Size("hidden_dim");
                 types = 0; emb = width; groups = layers; act = r.String("activation") ?? "gelu"; eps = 1e-12f;
                 break;
             case "albert":
-                width = r.RequiredInt("hidden_size"); layers = r.RequiredInt("num_hidden_layers"); heads = r.RequiredInt("num_attention_heads");
-                ffn = r.RequiredInt("intermediate_size"); types = r.Int("type_vocab_size") ?? 2; emb = r.Int("embedding_size") ?? 128;
-                groups = r.Int("num_hidden_groups") ?? 1; act = r.String("hidden_act") ?? "gelu_new"; eps = r.Float("layer_norm_eps") ?? 1e-12f;
+                width = r.Size("hidden_size"); layers = r.Size("num_hidden_layers"); heads = r.Size("num_attention_heads");
+                ffn = r.Size("intermediate_size"); types = r.OptionalSize("type_vocab_size") ?? 2; emb = r.OptionalSize("embedding_size") ?? 128;
+                groups = r.OptionalSize("num_hidden_groups") ?? 1; act = r.String("hidden_act") ?? "gelu_new"; eps = r.Float("layer_norm_eps") ?? 1e-12f;
                 if ((r.Int("inner_group_num") ?? 1) != 1)
                     unsupported = $"ALBERT inner_group_num {r.Int("inner_group_num")} is not supported (only 1, as every released ALBERT)";
                 break;
             default:
-                width = r.RequiredInt("hidden_size"); layers = r.RequiredInt("num_hidden_layers"); heads = r.RequiredInt("num_attention_heads");
-                ffn = r.RequiredInt("intermediate_size"); types = r.Int("type_vocab_size") ?? 2; emb = width; groups = layers;
+                width = r.Size("hidden_size"); layers = r.Size("num_hidden_layers"); heads = r.Size("num_attention_heads");
+                ffn = r.Size("intermediate_size"); types = r.OptionalSize("type_vocab_size") ?? 2; emb = width; groups = layers;
                 act = r.String("hidden_act") ?? "gelu"; eps = r.Float("layer_norm_eps") ?? 1e-12f;
                 if (r.String("position_embedding_type") is { } pet && pet != "absolute")
                     unsupported = $"position_embedding_type '{pet}' is not supported (only 'absolute')";
@@ -124,14 +132,14 @@ internal static class BertArch
         return new ModelConfig
         {
             Architecture = arch,
-            Vocab = r.RequiredInt("vocab_size"),
+            Vocab = r.Size("vocab_size"),
             Width = width,
             Layers = layers,
             Heads = heads,
             KvHeads = heads,
             HeadSize = width / heads,
             FfnWidth = ffn,
-            Context = r.Int("max_position_embeddings") ?? 512,
+            Context = r.OptionalSize("max_position_embeddings") ?? 512,
             EmbeddingWidth = emb,
             LayerGroups = groups,
             TokenTypes = types,

@@ -56,7 +56,12 @@ internal sealed class BertModel
     public static BertModel Create(IWeightSource src, ModelConfig cfg, bool withMlmHead = false)
     {
         string prefix = EncoderWeights.DetectPrefix(src, cfg.Arch);
-        return new BertModel(EncoderWeights.Bind(BoundTensors.Bind(src, cfg, TensorNaming.HuggingFace, prefix, allowExtra: true), withMlmHead));
+        // with the head, its tensors are required (the decoder may be tied to the word embeddings)
+        var bound = BoundTensors.Bind(src, cfg, TensorNaming.HuggingFace, prefix, allowExtra: true,
+                                      require: d => withMlmHead && d.Component == "mlm_head" && d.Role != "mlm_decoder" && src.Tensors.Keys.Any(IsHeadName));
+        return new BertModel(EncoderWeights.Bind(bound, withMlmHead));
+
+        bool IsHeadName(string n) => cfg.Arch.Tensors.Any(d => d.Component == "mlm_head" && d.Hf == n);
     }
 
     /// <summary>Last hidden states (B,T,C) of a padded batch; rows of padded positions (mask 0) are zeros.</summary>

@@ -42,21 +42,21 @@ internal static class Gpt2Arch
     /// activation gelu_new (the tanh approximation), tied head.</summary>
     private static ModelConfig FromHf(JsonReader r, string arch)
     {
-        int width = r.RequiredInt("n_embd"), heads = r.RequiredInt("n_head");
+        int width = r.Size("n_embd"), heads = r.Size("n_head");
         if (width <= 0 || heads <= 0 || width % heads != 0) r.Fail("n_embd", $"{width} is not a positive multiple of n_head {heads}");
-        int layers = r.RequiredInt("n_layer");
+        int layers = r.Size("n_layer");
         string act = r.String("activation_function") ?? "gelu_new";
         return new ModelConfig
         {
             Architecture = arch,
-            Vocab = r.Int("vocab_size") ?? 50257,
+            Vocab = r.OptionalSize("vocab_size") ?? 50257,
             Width = width,
             Layers = layers,
             Heads = heads,
             KvHeads = heads,
             HeadSize = width / heads,
-            FfnWidth = r.Int("n_inner") ?? 4 * width,
-            Context = r.Int("n_positions") ?? r.Int("n_ctx") ?? 1024,
+            FfnWidth = r.OptionalSize("n_inner") ?? 4 * width,
+            Context = r.OptionalSize("n_positions") ?? r.OptionalSize("n_ctx") ?? 1024,
             EmbeddingWidth = width,
             LayerGroups = layers,
             NormEps = r.Float("layer_norm_epsilon") ?? 1e-5f,

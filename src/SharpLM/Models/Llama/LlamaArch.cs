@@ -63,12 +63,12 @@ internal static class LlamaArch
     private static ModelConfig FromHf(JsonReader r, string arch)
     {
         var d = Defaults(arch);
-        int width = r.RequiredInt("hidden_size"), heads = r.RequiredInt("num_attention_heads");
+        int width = r.Size("hidden_size"), heads = r.Size("num_attention_heads");
         if (width <= 0 || heads <= 0) r.Fail("hidden_size", $"hidden_size {width} and num_attention_heads {heads} must be positive");
-        int? headDim = r.Int("head_dim");
+        int? headDim = r.OptionalSize("head_dim");
         if (headDim is null && width % heads != 0) r.Fail("hidden_size", $"{width} is not a multiple of num_attention_heads {heads}, and head_dim is not given");
         int hs = headDim ?? width / heads;
-        int kv = r.Int("num_key_value_heads") ?? heads;
+        int kv = r.OptionalSize("num_key_value_heads") ?? heads;
         if (kv <= 0 || heads % kv != 0) r.Fail("num_attention_heads", $"{heads} is not a multiple of 'num_key_value_heads' {kv}");
         string? unsupported = null;
         var scaling = RopeScalingType.None;
@@ -92,23 +92,23 @@ internal static class LlamaArch
             if (scaling == (RopeScalingType)(-1)) unsupported = $"rope_scaling type '{type}' is not supported (supported: llama3, linear)";
         }
         bool attnBias = r.Bool("attention_bias") ?? false;
-        int experts = r.Int("num_local_experts") ?? d.Experts;
+        int experts = r.OptionalSize("num_local_experts") ?? d.Experts;
         string act = r.String("hidden_act") ?? "silu";
         if (act is not ("silu" or "swish")) unsupported ??= $"hidden_act '{act}' is not supported for {arch} (only silu)";
         bool slidingOn = arch != "qwen2" && arch != "qwen3" || (r.Bool("use_sliding_window") ?? false);
         return new ModelConfig
         {
             Architecture = arch,
-            Vocab = r.RequiredInt("vocab_size"),
+            Vocab = r.Size("vocab_size"),
             Width = width,
-            Layers = r.RequiredInt("num_hidden_layers"),
+            Layers = r.Size("num_hidden_layers"),
             Heads = heads,
             KvHeads = kv,
             HeadSize = hs,
-            FfnWidth = r.RequiredInt("intermediate_size"),
-            Context = r.Int("max_position_embeddings") ?? d.Context,
+            FfnWidth = r.Size("intermediate_size"),
+            Context = r.OptionalSize("max_position_embeddings") ?? d.Context,
             EmbeddingWidth = width,
-            LayerGroups = r.RequiredInt("num_hidden_layers"),
+            LayerGroups = r.Size("num_hidden_layers"),
             NormEps = r.Float("rms_norm_eps") ?? 1e-6f,
             Activation = "silu",
             RopeTheta = r.Float("rope_theta") ?? d.Theta,
@@ -126,7 +126,7 @@ internal static class LlamaArch
             TiedEmbeddings = r.Bool("tie_word_embeddings") ?? false,
             SlidingWindow = slidingOn ? r.Int("sliding_window") : null,
             Experts = experts,
-            ExpertsPerToken = experts > 0 ? r.Int("num_experts_per_tok") ?? 2 : 0,
+            ExpertsPerToken = experts > 0 ? r.OptionalSize("num_experts_per_tok") ?? 2 : 0,
             BosTokenId = r.Int("bos_token_id"),
             EosTokenIds = r.IntOrList("eos_token_id"),
             PadTokenId = r.Int("pad_token_id"),
@@ -227,8 +227,6 @@ internal static class LlamaArch
             ["mlp_bias"] = c.MlpBias,
             ["torch_dtype"] = "float32",
         };
-        if (c.BosTokenId is int b) o["bos_token_id"] = b;
-        if (c.EosTokenIds.Count > 0) o["eos_token_id"] = c.EosTokenIds.Count == 1 ? c.EosTokenIds[0] : new JsonArray([.. c.EosTokenIds.Select(e => (JsonNode)e)]);
         return o;
     }
 }
