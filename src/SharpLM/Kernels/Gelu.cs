@@ -48,19 +48,30 @@ internal static unsafe class Gelu
         {
             int i = 0;
             if (isa == KernelIsa.Avx512)
-                for (; i + 16 <= n; i += 16)
-                {
-                    var v = Vector512.Load(p + i);
-                    (Vector512.Create(0.5f) * v * (Vector512<float>.One + VecMath.Erf(v * Vector512.Create(InvSqrt2)))).Store(o + i);
-                }
+            {
+                for (; i + 16 <= n; i += 16) Erf512(p + i, null, o + i);
+                if (i < n) VecMath.Tail(p + i, null, o + i, n - i, 16, &Erf512);
+            }
             else if (isa == KernelIsa.Avx2)
-                for (; i + 8 <= n; i += 8)
-                {
-                    var v = Vector256.Load(p + i);
-                    (Vector256.Create(0.5f) * v * (Vector256<float>.One + VecMath.Erf(v * Vector256.Create(InvSqrt2)))).Store(o + i);
-                }
-            for (; i < n; i++) o[i] = 0.5f * p[i] * (1f + VecMath.Erf(p[i] * InvSqrt2));
+            {
+                for (; i + 8 <= n; i += 8) Erf256(p + i, null, o + i);
+                if (i < n) VecMath.Tail(p + i, null, o + i, n - i, 8, &Erf256);
+            }
+            else
+                for (; i < n; i++) o[i] = 0.5f * p[i] * (1f + VecMath.Erf(p[i] * InvSqrt2));
         }
+    }
+
+    private static void Erf512(float* p, float* unused, float* o)
+    {
+        var v = Vector512.Load(p);
+        (Vector512.Create(0.5f) * v * (Vector512<float>.One + VecMath.Erf(v * Vector512.Create(InvSqrt2)))).Store(o);
+    }
+
+    private static void Erf256(float* p, float* unused, float* o)
+    {
+        var v = Vector256.Load(p);
+        (Vector256.Create(0.5f) * v * (Vector256<float>.One + VecMath.Erf(v * Vector256.Create(InvSqrt2)))).Store(o);
     }
 
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx)
@@ -141,25 +152,36 @@ internal static unsafe class GeluTanh
         {
             int i = 0;
             if (isa == KernelIsa.Avx512)
-                for (; i + 16 <= n; i += 16)
-                {
-                    var v = Vector512.Load(p + i);
-                    var u = Vector512.Create(K) * (v + Vector512.Create(C) * v * v * v);
-                    (Vector512.Create(0.5f) * v * (Vector512<float>.One + VecMath.Tanh(u))).Store(o + i);
-                }
-            else if (isa == KernelIsa.Avx2)
-                for (; i + 8 <= n; i += 8)
-                {
-                    var v = Vector256.Load(p + i);
-                    var u = Vector256.Create(K) * (v + Vector256.Create(C) * v * v * v);
-                    (Vector256.Create(0.5f) * v * (Vector256<float>.One + VecMath.Tanh(u))).Store(o + i);
-                }
-            for (; i < n; i++)
             {
-                float v = p[i];
-                o[i] = 0.5f * v * (1f + VecMath.Tanh(K * (v + C * v * v * v)));
+                for (; i + 16 <= n; i += 16) Tanh512(p + i, null, o + i);
+                if (i < n) VecMath.Tail(p + i, null, o + i, n - i, 16, &Tanh512);
             }
+            else if (isa == KernelIsa.Avx2)
+            {
+                for (; i + 8 <= n; i += 8) Tanh256(p + i, null, o + i);
+                if (i < n) VecMath.Tail(p + i, null, o + i, n - i, 8, &Tanh256);
+            }
+            else
+                for (; i < n; i++)
+                {
+                    float v = p[i];
+                    o[i] = 0.5f * v * (1f + VecMath.Tanh(K * (v + C * v * v * v)));
+                }
         }
+    }
+
+    private static void Tanh512(float* p, float* unused, float* o)
+    {
+        var v = Vector512.Load(p);
+        var u = Vector512.Create(K) * (v + Vector512.Create(C) * v * v * v);
+        (Vector512.Create(0.5f) * v * (Vector512<float>.One + VecMath.Tanh(u))).Store(o);
+    }
+
+    private static void Tanh256(float* p, float* unused, float* o)
+    {
+        var v = Vector256.Load(p);
+        var u = Vector256.Create(K) * (v + Vector256.Create(C) * v * v * v);
+        (Vector256.Create(0.5f) * v * (Vector256<float>.One + VecMath.Tanh(u))).Store(o);
     }
 
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx)

@@ -57,4 +57,17 @@ internal static class VecMath
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Tanh(float u) => 1f - 2f / (1f + MathF.Exp(u + u));
+
+    /// <summary>
+    /// The last <paramref name="n"/> &lt; <paramref name="width"/> elements through the same vector kernel as the rest:
+    /// copied into a zero-padded vector, computed, copied back. So an element's result never depends on its position in
+    /// the span (a scalar tail would round differently), which keeps a row's output independent of the batch around it.
+    /// </summary>
+    public static unsafe void Tail(float* a, float* b, float* y, int n, int width, delegate*<float*, float*, float*, void> kernel)
+    {
+        float* ta = stackalloc float[16], tb = stackalloc float[16], ty = stackalloc float[16];
+        for (int i = 0; i < width; i++) { ta[i] = i < n ? a[i] : 0f; tb[i] = b != null && i < n ? b[i] : 0f; }
+        kernel(ta, b != null ? tb : null, ty);
+        for (int i = 0; i < n; i++) y[i] = ty[i];
+    }
 }
