@@ -19,9 +19,8 @@ namespace SharpLM.Tokenizers;
 /// int[] ids = tok.EncodeToIds("Hello world");
 /// string text = tok.Decode(ids);
 /// </code>
-/// Loaders for other formats compose the pipeline with the internal constructor
-/// <c>new Tokenizer(normalizer, preTokenizer, model, postProcessor, decoder, addedTokens)</c> and register a
-/// file extension with <see cref="RegisterLoader"/> (from a [ModuleInitializer]) so <see cref="FromFile"/> finds them.
+/// Loaders for other formats build the pipeline with <see cref="TokenizerBuilder"/> and register a file extension with
+/// <see cref="RegisterLoader"/> so <see cref="FromFile"/> finds them.
 /// </summary>
 public sealed partial class Tokenizer
 {
@@ -55,10 +54,9 @@ public sealed partial class Tokenizer
         foreach (var t in _added.Tokens) if (model.IdToToken(t.Id) == null) count++;
         VocabSize = count;
         UnkId = model.UnkToken is { } unk ? TokenToId(unk) : null;
-        PadId = padding?.PadId ?? FirstKnown("<pad>", "[PAD]", "<|pad|>", "<|endoftext|>");
-        BosId = TemplateFirstSpecial() ?? FirstKnown("<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", "[CLS]");
-        EosId = FirstKnown("</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", "<|im_end|>", "[SEP]");
-        _fast = ByteLevelBpeFastPath.TryCreate(this);
+        PadId = padding?.PadId ?? FirstKnown(SpecialTokenConventions.Pad);
+        BosId = TemplateFirstSpecial() ?? FirstKnown(SpecialTokenConventions.Bos);
+        EosId = FirstKnown(SpecialTokenConventions.Eos);
     }
 
     internal INormalizer? Normalizer => _normalizer;
@@ -93,7 +91,7 @@ public sealed partial class Tokenizer
         if (pad != null) PadId = pad;
     }
 
-    private int? FirstKnown(params string[] names)
+    private int? FirstKnown(IReadOnlyList<string> names)
     {
         foreach (var n in names) if (TokenToId(n) is int id) return id;
         return null;
@@ -111,8 +109,14 @@ public sealed partial class Tokenizer
 
     private static readonly ConcurrentDictionary<string, Func<string, Tokenizer>> s_loaders = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Registers a loader for files with <paramref name="extension"/> (".tiktoken", ".gguf").</summary>
-    internal static void RegisterLoader(string extension, Func<string, Tokenizer> loader) => s_loaders[extension] = loader;
+    /// <summary>Registers a loader for files with <paramref name="extension"/> (".tiktoken", ".gguf"), so
+    /// <see cref="FromFile"/> reads them. The SharpLM engine registers its GGUF vocabulary loader this way.</summary>
+    public static void RegisterLoader(string extension, Func<string, Tokenizer> loader)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(extension);
+        ArgumentNullException.ThrowIfNull(loader);
+        s_loaders[extension] = loader;
+    }
 
     /// <summary>Loads a tokenizer.json, a folder holding one (or a vocab.txt), a BERT vocab.txt (lowercasing), or a
     /// format registered by another loader (.tiktoken, .gguf).</summary>
@@ -137,21 +141,11 @@ public sealed partial class Tokenizer
         }
         if (ext.Equals(".txt", StringComparison.OrdinalIgnoreCase)) return FromVocabTxt(path);
         if (s_loaders.TryGetValue(ext, out var loader)) return loader(path);
-        Tokenizer? fromPartial = null;
-        if (ext.Equals(".tiktoken", StringComparison.OrdinalIgnoreCase)) LoadTiktoken(path, ref fromPartial);
-        else if (ext.Equals(".gguf", StringComparison.OrdinalIgnoreCase) || IsGguf(path)) LoadGguf(path, ref fromPartial);
-        if (fromPartial != null) return fromPartial;
         if (IsGguf(path) && s_loaders.TryGetValue(".gguf", out var gguf)) return gguf(path);
         if (ext.Equals(".tiktoken", StringComparison.OrdinalIgnoreCase) || ext.Equals(".gguf", StringComparison.OrdinalIgnoreCase) || IsGguf(path))
-            throw new NotSupportedException($"{path}: {(ext.Length > 0 ? ext : "GGUF")} tokenizers need their loader (Tiktoken/ or Gguf/ in SharpLM.Tokenizers), which is not part of this build.");
+            throw new NotSupportedException($"{path}: {(ext.Length > 0 ? ext : "GGUF")} tokenizers need their loader: GGUF files are read by the SharpLM engine (reference the SharpLM package; it registers itself with Tokenizer.RegisterLoader).");
         throw new NotSupportedException($"{path}: unknown tokenizer format '{ext}'; expected tokenizer.json, vocab.txt, .tiktoken or .gguf.");
     }
-
-    /// <summary>Hook for the tiktoken loader: implement in a partial Tokenizer file (Tiktoken/), set result.</summary>
-    static partial void LoadTiktoken(string path, ref Tokenizer? result);
-
-    /// <summary>Hook for the GGUF vocabulary loader: implement in a partial Tokenizer file (Gguf/), set result.</summary>
-    static partial void LoadGguf(string path, ref Tokenizer? result);
 
     private static bool IsGguf(string path)
     {
@@ -273,7 +267,6 @@ public sealed partial class Tokenizer
 
     [ThreadStatic] private static List<int>? t_ids;
 
-    private readonly ByteLevelBpeFastPath? _fast;
 
     private static int[] Filled(int n, int value)
     {
@@ -478,8 +471,8 @@ public sealed partial class Tokenizer
         return new Encoding([.. ids], [.. toks], [.. offs], types, new int[count], ones, seq);
     }
 
-    // tok-extra hook: the ids-only fast paths (PreTokenizers/FastPaths.cs: byte-level BPE with the known split
-    // patterns, SentencePiece BPE); lazy so loading stays cheap. Each checks its normalizer's form itself.
+    // The one ids-only fast path for this pipeline, if any (PreTokenizers/FastPaths.cs: byte-level BPE, SentencePiece
+    // BPE); lazy so loading stays cheap. Each checks its normalizer's form itself.
     private Lazy<IFastIdsEncoder?> FastExtra => _fastLazy ??= new Lazy<IFastIdsEncoder?>(() => FastPaths.TryCreate(_normalizer, _preTokenizer, _model, _added.Tokens));
     private Lazy<IFastIdsEncoder?>? _fastLazy;
 
@@ -493,7 +486,6 @@ public sealed partial class Tokenizer
             ids.AddRange(fastIds);
             return;
         }
-        if (_fast != null && _fast.TryEncode(text, ids)) return;
         ids.Clear();
         ids.AddRange(EncodeSequence(text.ToString(), 0, false).IdsArray);
     }

@@ -14,7 +14,7 @@ public class FastSplitTests
 {
     public static TheoryData<string> Patterns => new()
     {
-        FastSplit.Gpt2Pattern, FastSplit.Gpt2TiktokenPattern, FastSplit.Cl100kPattern, FastSplit.QwenPattern, FastSplit.O200kPattern,
+        SplitPatterns.Gpt2.Pattern, SplitPatterns.Gpt2.OtherSpellings[0], SplitPatterns.Llama3.Pattern, SplitPatterns.Qwen2.Pattern, SplitPatterns.O200k.Pattern,
     };
 
     private static List<(int, int)> ByRegex(Regex r, string text)
@@ -113,7 +113,7 @@ public class FastSplitTests
     [Fact]
     public void KnowsOnlyTheKnownPatterns()
     {
-        Assert.True(FastSplit.TryGetKind(FastSplit.O200kPattern, out var k) && k == FastSplitKind.O200k);
+        Assert.True(FastSplit.TryGetKind(SplitPatterns.O200k.Pattern, out var k) && k == FastSplitKind.O200k);
         Assert.False(FastSplit.TryGetKind(@"\s+", out _));
         Assert.False(FastSplit.TryGetKind(null, out _));
     }

@@ -1,10 +1,9 @@
-using SharpLM.Tokenizers.Core;
-using SharpLM.Tokenizers.Models.Bpe;
+using SharpLM.Tokenizers.PreTokenizers;
 
 namespace SharpLM.Tokenizers.Tests;
 
-/// <summary>The pipelines loaders compose without a tokenizer.json (GGUF llama/gpt2, tiktoken), checked against HF on
-/// the same vocabularies: scores/ranks instead of merges must give the same ids.</summary>
+/// <summary>The public builder of the pipelines loaders compose without a tokenizer.json (GGUF llama/gpt2, tiktoken),
+/// checked against HF on the same vocabularies: scores/ranks instead of merges must give the same ids.</summary>
 public class TokenizerBuilderTests
 {
     private static IReadOnlyList<string> Texts()
@@ -52,8 +51,10 @@ public class TokenizerBuilderTests
                 r++;
             }
         }
-        var model = BpeModel.FromScores(tokens, scores, unkToken: "<unk>", byteFallback: true, fuseUnk: true);
-        var built = TokenizerBuilder.SentencePieceBpe(model, json.AddedTokens, ("<s>", 1));
+        var built = TokenizerBuilder.SentencePieceBpe(new SentencePieceBpeSpec
+        {
+            Tokens = tokens, Scores = scores, UnkId = 0, AddedTokens = json.AddedTokens, Special = new SpecialTokenIds(Bos: 1, AddBos: true),
+        });
         AssertSameIds(built, hf, "SentencePiece BPE from scores");
     }
 
@@ -64,8 +65,10 @@ public class TokenizerBuilderTests
         int n = 128000;
         var tokens = Enumerable.Range(0, n).Select(i => json.IdToToken(i)!).ToArray();
         var scores = Enumerable.Range(0, n).Select(i => (float)-i).ToArray();
-        var model = BpeModel.FromScores(tokens, scores, byteFallback: false, fuseUnk: false, ignoreMerges: true);
-        var built = TokenizerBuilder.ByteLevelBpe(model, TokenizerBuilder.Cl100kPattern, json.AddedTokens);
+        var built = TokenizerBuilder.ByteLevelBpe(new ByteLevelBpeSpec
+        {
+            Tokens = tokens, Scores = scores, Split = SplitPatterns.Llama3, AddedTokens = json.AddedTokens,
+        });
         AssertSameIds(built, hf, "byte-level BPE from ranks");
         Assert.Equal("Ġhi", TokenizerBuilder.ToByteLevel(" hi"u8));
     }

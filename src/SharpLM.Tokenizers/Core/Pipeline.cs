@@ -97,6 +97,9 @@ internal interface IModel
     /// <summary>Number of ids of the model's own vocabulary (not counting added tokens beyond it).</summary>
     int VocabSize { get; }
 
+    /// <summary>One past the largest id the model knows (ids may have holes).</summary>
+    int IdBound { get; }
+
     /// <summary>The unknown token, if any.</summary>
     string? UnkToken { get; }
 }

@@ -172,6 +172,8 @@ internal sealed class ByteLevelProcessor(bool trimOffsets, bool addPrefixSpace) 
 /// <summary>Several post-processors in order (each on the result of the previous one).</summary>
 internal sealed class SequenceProcessor(IReadOnlyList<IPostProcessor> items) : IPostProcessor
 {
+    public IReadOnlyList<IPostProcessor> Items => items;
+
     public int AddedTokens(bool isPair) => items.Sum(p => p.AddedTokens(isPair));
 
     public Encoding Process(Encoding encoding, Encoding? pair, bool addSpecialTokens)

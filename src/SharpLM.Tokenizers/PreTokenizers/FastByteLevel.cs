@@ -15,22 +15,26 @@ namespace SharpLM.Tokenizers.PreTokenizers;
 /// scanner, each piece is mapped to GPT-2 byte chars in a stack buffer, and the model turns it into ids through its
 /// whole-word lookup and word cache. No NormalizedString, no offsets, no per-piece allocations.
 /// Used only when the pipeline is exactly: no normalizer (or NFC/NFKC/NFD/NFKD on text that is already in that form),
-/// pre-tokenizer Split(known regex, Isolated) + ByteLevel(no prefix space, no regex) or ByteLevel(GPT-2 regex),
+/// pre-tokenizer Split(regex, Isolated) + ByteLevel(no prefix space, no regex) or ByteLevel(GPT-2 regex) (a known regex
+/// runs on its hand-written scanner, another on .NET's Regex for text without surrogates),
 /// a <see cref="BpeModel"/> or <see cref="TiktokenModel"/>, and plain added tokens (no lstrip/rstrip/single_word).
 /// Anything else returns null from <see cref="TryCreate"/> and the general pipeline runs.
 /// </summary>
 internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
 {
     private readonly FastSplitKind _kind;
+    /// <summary>A split regex without a hand-written scanner, run by .NET's Regex (text with surrogates takes the general path).</summary>
+    private readonly System.Text.RegularExpressions.Regex? _regex;
     private readonly NormalizationForm? _form;
     private readonly BpeModel? _bpe;
     private readonly TiktokenModel? _tiktoken;
     private readonly FastAddedTokens _added;
     private static readonly char[] ByteToChar = ByteLevelTables.ByteToChar;
 
-    private FastByteLevel(FastSplitKind kind, NormalizationForm? form, IModel model, IEnumerable<AddedToken> added)
+    private FastByteLevel(FastSplitKind kind, System.Text.RegularExpressions.Regex? regex, NormalizationForm? form, IModel model, IEnumerable<AddedToken> added)
     {
         _kind = kind;
+        _regex = regex;
         _form = form;
         _bpe = model as BpeModel;
         _tiktoken = model as TiktokenModel;
@@ -48,10 +52,12 @@ internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
         else if (normalizer != null) return null;
         if (!FastAddedTokens.Supports(added, normalizerChangesText: form != null)) return null;
         FastSplitKind kind;
+        System.Text.RegularExpressions.Regex? regex = null;
         switch (preTokenizer)
         {
             case SequencePreTokenizer { Items: [SplitPreTokenizer split, ByteLevelPreTokenizer { AddPrefixSpace: false, UseRegex: false }] }
-                when split is { IsRegex: true, Behavior: SplitBehavior.Isolated, Invert: false } && FastSplit.TryGetKind(split.Pattern, out kind):
+                when split is { IsRegex: true, Behavior: SplitBehavior.Isolated, Invert: false }:
+                if (!FastSplit.TryGetKind(split.Pattern, out kind)) regex = RegexCache.Get(split.Pattern);
                 break;
             case ByteLevelPreTokenizer { AddPrefixSpace: false, UseRegex: true }:
                 kind = FastSplitKind.Gpt2;
@@ -59,7 +65,7 @@ internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
             default:
                 return null;
         }
-        return new FastByteLevel(kind, form, model, added);
+        return new FastByteLevel(kind, regex, form, model, added);
     }
 
     /// <summary>Encodes <paramref name="text"/> to ids; false when the text needs the general pipeline
@@ -72,6 +78,12 @@ internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
             ids = [];
             return false;
         }
+        // .NET's Regex sees a surrogate pair as two chars (\p{L} misses astral letters); HF matches code points
+        if (_regex != null && text.IndexOfAnyInRange('\uD800', '\uDFFF') >= 0)
+        {
+            ids = [];
+            return false;
+        }
         ids = _added.Encode(text, this);
         return true;
     }
@@ -79,6 +91,20 @@ internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
     /// <summary>Text between added tokens: split, map to byte chars, model.</summary>
     public void EncodeSegment(ReadOnlySpan<char> s, List<int> ids)
     {
+        if (_regex != null)
+        {
+            // HF's Split(Isolated): the matches and the text between them are pieces, in order
+            int prev = 0;
+            foreach (var m in _regex.EnumerateMatches(s))
+            {
+                if (m.Length == 0) continue;
+                if (m.Index > prev) Piece(s[prev..m.Index], ids);
+                Piece(s.Slice(m.Index, m.Length), ids);
+                prev = m.Index + m.Length;
+            }
+            if (prev < s.Length) Piece(s[prev..], ids);
+            return;
+        }
         var hot = HotCache.For(this);
         Span<char> buffer = stackalloc char[256];
         int pos = 0;
@@ -120,6 +146,16 @@ internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
             Model(mapped[..n], ids);
             if (rented != null) ArrayPool<char>.Shared.Return(rented);
         }
+    }
+
+    private void Piece(ReadOnlySpan<char> piece, List<int> ids)
+    {
+        char[]? rented = null;
+        Span<char> buffer = stackalloc char[256];
+        Span<char> mapped = piece.Length * 3 <= buffer.Length ? buffer : (rented = ArrayPool<char>.Shared.Rent(piece.Length * 3));
+        int n = MapToByteChars(piece, mapped);
+        Model(mapped[..n], ids);
+        if (rented != null) ArrayPool<char>.Shared.Return(rented);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

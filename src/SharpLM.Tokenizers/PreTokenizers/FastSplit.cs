@@ -31,26 +31,12 @@ internal enum FastSplitKind
 /// </summary>
 internal static class FastSplit
 {
-    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-    public const string Gpt2TiktokenPattern = @"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-    public const string Cl100kPattern = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-    public const string QwenPattern = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-    public const string O200kPattern =
-        @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
-        @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
-        @"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-    /// <summary>Recognizes a known pattern string (exactly as written in tokenizer.json or by tiktoken loaders).</summary>
+    /// <summary>Recognizes a known pattern string (as written in tokenizer.json or by tiktoken; see <see cref="SplitPatterns"/>).</summary>
     public static bool TryGetKind(string? pattern, out FastSplitKind kind)
     {
-        switch (pattern)
-        {
-            case Gpt2Pattern or Gpt2TiktokenPattern: kind = FastSplitKind.Gpt2; return true;
-            case Cl100kPattern: kind = FastSplitKind.Cl100k; return true;
-            case QwenPattern: kind = FastSplitKind.Qwen; return true;
-            case O200kPattern: kind = FastSplitKind.O200k; return true;
-            default: kind = default; return false;
-        }
+        var known = SplitPatterns.ByPattern(pattern);
+        kind = known?.Kind ?? default;
+        return known is not null;
     }
 
     /// <summary>Disables the scanners (SHARPLM_FAST_SPLIT=0), e.g. to compare with the Regex path.</summary>

@@ -10,7 +10,7 @@ namespace SharpLM.Tokenizers.PreTokenizers;
 /// split with the GPT-2 regex, then every UTF-8 byte becomes one printable char (<see cref="ByteLevelTables"/>).</summary>
 internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool trimOffsets, bool useRegex) : IPreTokenizer
 {
-    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+    public static string Gpt2Pattern => SplitPatterns.Gpt2.Pattern;
 
     public bool AddPrefixSpace { get; } = addPrefixSpace;
     public bool TrimOffsets { get; } = trimOffsets;

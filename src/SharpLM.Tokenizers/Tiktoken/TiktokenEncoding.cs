@@ -12,11 +12,11 @@ namespace SharpLM.Tokenizers.Tiktoken;
 public sealed record TiktokenEncoding(string Name, string Pattern, IReadOnlyDictionary<string, int> SpecialTokens)
 {
     /// <summary>GPT-2 / r50k_base (and p50k_base): 50,257 tokens.</summary>
-    public static TiktokenEncoding R50kBase { get; } = new("r50k_base", FastSplit.Gpt2TiktokenPattern,
+    public static TiktokenEncoding R50kBase { get; } = new("r50k_base", SplitPatterns.Gpt2.OtherSpellings[0],
         new Dictionary<string, int>(StringComparer.Ordinal) { ["<|endoftext|>"] = 50256 });
 
     /// <summary>cl100k_base (GPT-3.5, GPT-4).</summary>
-    public static TiktokenEncoding Cl100kBase { get; } = new("cl100k_base", FastSplit.Cl100kPattern,
+    public static TiktokenEncoding Cl100kBase { get; } = new("cl100k_base", SplitPatterns.Llama3.Pattern,
         new Dictionary<string, int>(StringComparer.Ordinal)
         {
             ["<|endoftext|>"] = 100257, ["<|fim_prefix|>"] = 100258, ["<|fim_middle|>"] = 100259,
@@ -24,7 +24,7 @@ public sealed record TiktokenEncoding(string Name, string Pattern, IReadOnlyDict
         });
 
     /// <summary>o200k_base (GPT-4o).</summary>
-    public static TiktokenEncoding O200kBase { get; } = new("o200k_base", FastSplit.O200kPattern,
+    public static TiktokenEncoding O200kBase { get; } = new("o200k_base", SplitPatterns.O200k.Pattern,
         new Dictionary<string, int>(StringComparer.Ordinal) { ["<|endoftext|>"] = 199999, ["<|endofprompt|>"] = 200018 });
 
     /// <summary>The encoding a rank file's name implies ("cl100k_base.tiktoken" -> cl100k_base), or null.</summary>

@@ -43,6 +43,8 @@ internal sealed class TiktokenModel : IModel
 
     public int VocabSize => _idToToken.Length;
 
+    public int IdBound => _idToToken.Length;
+
     public string? UnkToken => null;
 
     public int? TokenToId(ReadOnlySpan<char> token) =>

@@ -21,7 +21,7 @@ internal static class TiktokenRanks
     public static Dictionary<string, int> Read(Stream stream, string name)
     {
         var ranks = new Dictionary<string, int>(200_000, StringComparer.Ordinal);
-        var map = Training.ByteLevelChars.Table;
+        var map = PreTokenizers.ByteLevelTables.ByteToChar;
         using var reader = new StreamReader(stream, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: false);
         var bytes = new byte[1024];
         var chars = new char[1024];

@@ -18,16 +18,10 @@ namespace SharpLM.Tokenizers.Training;
 /// </remarks>
 public static partial class BpeTrainer
 {
-    /// <summary>GPT-2's split regex (as in its tokenizer.json ByteLevel pre-tokenizer).</summary>
-    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-
-    /// <summary>LLaMA-3's split regex (cl100k_base as written in LLaMA-3's tokenizer.json).</summary>
-    public const string Llama3Pattern = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-    [GeneratedRegex(Gpt2Pattern, RegexOptions.CultureInvariant)]
+    [GeneratedRegex(PreTokenizers.SplitPatterns.Gpt2Text, RegexOptions.CultureInvariant)]
     private static partial Regex Gpt2Regex();
 
-    [GeneratedRegex(Llama3Pattern, RegexOptions.CultureInvariant)]
+    [GeneratedRegex(PreTokenizers.SplitPatterns.Llama3Text, RegexOptions.CultureInvariant)]
     private static partial Regex Llama3Regex();
 
     internal static Regex SplitRegex(TrainerSplit split) => split switch
@@ -37,11 +31,11 @@ public static partial class BpeTrainer
         _ => throw new ArgumentOutOfRangeException(nameof(split), split, "expected Gpt2 or Llama3"),
     };
 
-    /// <summary>The regex string of a split, as written into tokenizer.json.</summary>
+    /// <summary>The regex string of a split, as written into tokenizer.json (from <see cref="PreTokenizers.SplitPatterns"/>).</summary>
     public static string PatternOf(TrainerSplit split) => split switch
     {
-        TrainerSplit.Gpt2 => Gpt2Pattern,
-        TrainerSplit.Llama3 => Llama3Pattern,
+        TrainerSplit.Gpt2 => PreTokenizers.SplitPatterns.Gpt2.Pattern,
+        TrainerSplit.Llama3 => PreTokenizers.SplitPatterns.Llama3.Pattern,
         _ => throw new ArgumentOutOfRangeException(nameof(split), split, "expected Gpt2 or Llama3"),
     };
 
@@ -72,7 +66,7 @@ public static partial class BpeTrainer
         var specials = options.SpecialTokens;
         if (specials.Distinct(StringComparer.Ordinal).Count() != specials.Count)
             throw new ArgumentException($"Special tokens must be distinct, got [{string.Join(", ", specials)}].", nameof(options));
-        if (specials.Any(t => t.Length == 1 && Array.IndexOf(ByteLevelChars.Table, t[0]) >= 0))
+        if (specials.Any(t => t.Length == 1 && Array.IndexOf(PreTokenizers.ByteLevelTables.ByteToChar, t[0]) >= 0))
             throw new ArgumentException("A special token must not equal a single byte-level character token.", nameof(options));
         if (specials.Any(string.IsNullOrEmpty))
             throw new ArgumentException("Special tokens must not be empty.", nameof(options));
@@ -110,7 +104,7 @@ public static partial class BpeTrainer
         var vocab = new List<string>(options.VocabSize);
         vocab.AddRange(specials);
         int byteBase = vocab.Count;
-        var byteChars = ByteLevelChars.Table;
+        var byteChars = PreTokenizers.ByteLevelTables.ByteToChar;
         for (int b = 0; b < 256; b++) vocab.Add(byteChars[b].ToString());
 
         var sortedWords = wordCounts.Keys.ToArray();

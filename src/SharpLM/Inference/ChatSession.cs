@@ -11,7 +11,6 @@ namespace SharpLM.Inference;
 /// </summary>
 internal sealed class ChatSession
 {
-    private static readonly string[] EndOfTurnTokens = ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"];
     private readonly LanguageModel _model;
     private readonly ModelChatTemplate _template;
     private readonly ITokenCodec _codec;
@@ -27,7 +26,7 @@ internal sealed class ChatSession
         _codec = model.RequireTokenizer();
         _state = state ?? model.CreateState();
         var eos = new HashSet<int>(model.Config.EosTokenIds);
-        foreach (var t in EndOfTurnTokens.Append(_template.EosToken ?? ""))
+        foreach (var t in Tokenizers.SpecialTokenConventions.EndOfTurn.Append(_template.EosToken ?? ""))
             if (t.Length > 0 && _codec.TokenToId(t) is int id) eos.Add(id);
         _eos = [.. eos];
     }

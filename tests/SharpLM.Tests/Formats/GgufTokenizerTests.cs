@@ -9,7 +9,7 @@ using SharpLM.Tokenizers;
 namespace SharpLM.Tests.Formats;
 
 /// <summary>
-/// A GGUF carrying a real tokenizer.json's vocabulary (converted as <see cref="HfVocab"/> does: Llama-3 as "gpt2",
+/// A GGUF carrying a real tokenizer.json's vocabulary (converted as <see cref="GgufTokenizer.Write"/> does: Llama-3 as "gpt2",
 /// Mistral as "llama" with scores from merge ranks) must tokenize like Hugging Face tokenizers (Rust, through
 /// Tokenizers.DotNet) on that tokenizer.json, and like llama.cpp on the GGUF itself.
 /// </summary>
@@ -36,17 +36,16 @@ public sealed class GgufTokenizerTests
     /// <summary>Writes a GGUF holding only the tokenizer (plus the llama hyperparameters llama.cpp needs to open it).</summary>
     private static string WriteVocabGguf(string tokenizerJson, string dir, int? bos, int? eos)
     {
-        var vocab = HfVocab.Load(tokenizerJson);
         var w = new GgufWriter();
         w.Set(GgufKeys.Architecture, "llama")
          .Set(GgufKeys.ContextLength("llama"), 256u).Set(GgufKeys.EmbeddingLength("llama"), 64u).Set(GgufKeys.BlockCount("llama"), 1u)
          .Set(GgufKeys.FeedForwardLength("llama"), 128u).Set(GgufKeys.HeadCount("llama"), 4u).Set(GgufKeys.HeadCountKv("llama"), 4u)
          .Set(GgufKeys.RmsEpsilon("llama"), 1e-5f);
-        vocab.WriteTo(w);
+        var vocab = GgufTokenizer.Write(SharpLM.Tokenizers.Tokenizer.FromFile(tokenizerJson), null, w);
         if (bos is { } b) w.Set(GgufKeys.BosId, (uint)b);
         if (eos is { } e) w.Set(GgufKeys.EosId, (uint)e);
         if (vocab.IdOf("<unk>") is { } u) w.Set(GgufKeys.UnkId, (uint)u);
-        if (vocab.AddBos is { } ab) w.Set(GgufKeys.AddBos, ab);
+        if (vocab.AddsBos is { } ab) w.Set(GgufKeys.AddBos, ab);
         var path = Path.Combine(dir, "vocab.gguf");
         w.Write(path);
         return path;

@@ -38,8 +38,16 @@ internal sealed class BpeModel : IModel
     public bool IgnoreMerges { get; }
     public int VocabSize => _vocab.Count;
 
+    public int IdBound => _idToToken.Length;
+
     /// <summary>The vocabulary (token -> id).</summary>
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
+
+    /// <summary>The merges in rank order when built from merges (null when built from scores).</summary>
+    public IReadOnlyList<(string Left, string Right)>? Merges { get; private init; }
+
+    /// <summary>The per-token scores when built from scores (null when built from merges).</summary>
+    public IReadOnlyList<float>? Scores { get; private init; }
 
     private BpeModel(Dictionary<string, int> vocab, Dictionary<long, (int, int)> merges, string? unkToken,
         string? continuingSubwordPrefix, string? endOfWordSuffix, bool fuseUnk, bool byteFallback, bool ignoreMerges)
@@ -81,6 +89,7 @@ internal sealed class BpeModel : IModel
     {
         var v = vocab is Dictionary<string, int> d && d.Comparer == StringComparer.Ordinal ? d : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
+        var list = new List<(string, string)>();
         int prefixLen = continuingSubwordPrefix?.Length ?? 0;
         var span = v.GetAlternateLookup<ReadOnlySpan<char>>();
         Span<char> stackBuf = stackalloc char[256];
@@ -97,9 +106,10 @@ internal sealed class BpeModel : IModel
             if (!span.TryGetValue(buf[..mlen], out int im))
                 throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{buf[..mlen]}' is not in the vocabulary.");
             m.TryAdd(Key(ia, ib), (rank, im));
+            list.Add((a, b));
             rank++;
         }
-        return new BpeModel(v, m, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges);
+        return new BpeModel(v, m, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges) { Merges = list };
     }
 
     /// <summary>SentencePiece-style BPE: tokens[i] has id i and score scores[i]; every split of a token into two
@@ -133,7 +143,7 @@ internal sealed class BpeModel : IModel
                 }
             }
         }
-        return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, ignoreMerges);
+        return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, ignoreMerges) { Scores = [.. scores] };
     }
 
     /// <summary>long.GetHashCode is lo ^ hi, which collides massively for (id, id) pairs: use a multiplicative hash.</summary>

@@ -20,6 +20,8 @@ internal sealed class UnigramModel : IModel
     public string? UnkToken => UnkId is int u ? _pieces[u] : null;
     public int VocabSize => _pieces.Length;
 
+    public int IdBound => _pieces.Length;
+
     public UnigramModel(IReadOnlyList<(string Piece, double Score)> vocab, int? unkId, bool byteFallback)
     {
         _pieces = vocab.Select(v => v.Piece).ToArray();

@@ -13,6 +13,8 @@ internal sealed class WordLevelModel : IModel
     string? IModel.UnkToken => UnkToken;
     public int VocabSize => _vocab.Count;
 
+    public int IdBound => _idToToken.Length;
+
     public WordLevelModel(IReadOnlyDictionary<string, int> vocab, string unkToken)
     {
         _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);

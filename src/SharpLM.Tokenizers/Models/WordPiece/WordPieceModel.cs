@@ -17,6 +17,8 @@ internal sealed class WordPieceModel : IModel
     public string ContinuingSubwordPrefix { get; }
     public int MaxInputCharsPerWord { get; }
     public int VocabSize => _vocab.Count;
+
+    public int IdBound => _idToToken.Length;
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
 
     public WordPieceModel(IReadOnlyDictionary<string, int> vocab, string unkToken = "[UNK]", string continuingSubwordPrefix = "##",

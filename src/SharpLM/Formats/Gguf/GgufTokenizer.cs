@@ -1,28 +1,27 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using SharpLM.Tokenizers;
-using SharpLM.Tokenizers.Core;
-using SharpLM.Tokenizers.Decoders;
-using SharpLM.Tokenizers.Models.Bpe;
-using SharpLM.Tokenizers.Normalizers;
-using SharpLM.Tokenizers.PostProcessors;
 using SharpLM.Tokenizers.PreTokenizers;
 
 namespace SharpLM.Formats.Gguf;
 
 /// <summary>
-/// Builds a SharpLM <see cref="Tokenizer"/> from GGUF tokenizer metadata, composing the same pipeline llama.cpp runs:
+/// GGUF tokenizer metadata (<c>tokenizer.ggml.*</c>) in both directions, through SharpLM.Tokenizers' public API only
+/// (<see cref="TokenizerBuilder"/> to read, <see cref="Tokenizer.Describe"/> to write):
 /// <list type="bullet">
-/// <item>tokenizer.ggml.model = "llama" (SentencePiece BPE): spaces become "▁" with one prepended (add_space_prefix,
-/// default true) to each text segment, BPE that merges the adjacent pair whose merged token has the highest score
-/// (leftmost on ties), &lt;0xNN&gt; byte fallback for characters not in the vocabulary; decoding reverses it.</item>
-/// <item>tokenizer.ggml.model = "gpt2" (byte-level BPE): the pre-tokenizer regex chosen by tokenizer.ggml.pre
-/// ("llama-bpe"/"llama3" → the Llama-3 regex with ignore_merges, "qwen2" → Qwen2's single-digit regex,
-/// "default"/"gpt-2" → GPT-2's), then the GPT-2 byte-to-char map and merges by rank.</item>
+/// <item>"llama" (SentencePiece BPE): spaces become "▁" with one prepended (add_space_prefix, default true) to each text
+/// segment, BPE that merges the adjacent pair whose merged token has the highest score (leftmost on ties), &lt;0xNN&gt;
+/// byte fallback for characters not in the vocabulary; decoding reverses it.</item>
+/// <item>"gpt2" (byte-level BPE): the split regex named by tokenizer.ggml.pre (the table <see cref="SplitPatterns"/>),
+/// then the GPT-2 byte-to-char map and merges by rank.</item>
 /// </list>
 /// CONTROL, USER_DEFINED and UNKNOWN tokens are matched in the text first (as llama.cpp's special-token partition);
 /// CONTROL/UNKNOWN are special. BOS (and EOS) are added when tokenizer.ggml.add_bos_token (add_eos_token) is true;
 /// llama.cpp's default for a missing add_bos_token is true for "llama" and false for "gpt2" except llama-bpe.
+/// Writing, a tokenizer.json's vocabulary becomes the same metadata (as convert_hf_to_gguf.py writes it): a BPE with
+/// byte fallback as "llama" with scores from the merge ranks (earlier merge = higher score, so llama.cpp's score-driven
+/// merging picks pairs in the merge list's order), a byte-level BPE as "gpt2" with its merges; ids missing up to the
+/// model's vocabulary size are padded with "[PADn]" tokens of type UNUSED.
 /// </summary>
 internal static class GgufTokenizer
 {
@@ -62,43 +61,26 @@ internal static class GgufTokenizer
             if (t is GgufTokenType.Control or GgufTokenType.UserDefined or GgufTokenType.Unknown && tokens[i].Length > 0)
                 added.Add(new AddedToken(tokens[i], i, Special: t != GgufTokenType.UserDefined));
         }
-
-        INormalizer? normalizer;
-        IPreTokenizer? pre;
-        IModel bpe;
-        IDecoder decoder;
-        bool addBos;
+        bool addEos = f.GetBool(GgufKeys.AddEos, false);
         switch (model)
         {
             case "llama":
                 {
                     float[] scores = f.Contains(GgufKeys.Scores) ? f.GetFloatArray(GgufKeys.Scores) : new float[n];
                     if (scores.Length != n) throw new InvalidDataException($"{f.Path}: {GgufKeys.Scores} has {scores.Length} entries, {GgufKeys.Tokens} has {n}");
-                    bool spacePrefix = f.GetBool(GgufKeys.AddSpacePrefix, true);
-                    var replace = new ReplaceNormalizer(" ", false, "▁");
-                    normalizer = spacePrefix ? new SequenceNormalizer([new PrependNormalizer("▁"), replace]) : replace;
-                    pre = null;
-                    bpe = Wrap(f, () => BpeModel.FromScores(tokens, scores, unk is { } u ? tokens[u] : null, byteFallback: true, fuseUnk: true));
-                    IDecoder[] dec = spacePrefix
-                        ? [new ReplaceDecoder("▁", false, " "), new ByteFallbackDecoder(), new FuseDecoder(), new StripDecoder(' ', 1, 0)]
-                        : [new ReplaceDecoder("▁", false, " "), new ByteFallbackDecoder(), new FuseDecoder()];
-                    decoder = new SequenceDecoder(dec);
-                    addBos = f.GetBool(GgufKeys.AddBos, true);
-                    break;
+                    return TokenizerBuilder.SentencePieceBpe(new SentencePieceBpeSpec
+                    {
+                        Tokens = tokens, Scores = scores, UnkId = unk, AddSpacePrefix = f.GetBool(GgufKeys.AddSpacePrefix, true),
+                        AddedTokens = added, SourceName = f.Path,
+                        Special = new SpecialTokenIds(bos, eos, pad, AddBos: f.GetBool(GgufKeys.AddBos, true), AddEos: addEos),
+                    });
                 }
             case "gpt2":
                 {
                     var mergeLines = f.GetStringArray(GgufKeys.Merges);
                     string preName = f.GetStringOrNull(GgufKeys.TokenizerPre) ?? "default";
-                    (string pattern, bool ignoreMerges) = preName switch
-                    {
-                        "llama-bpe" or "llama3" or "llama-v3" or "smaug-bpe" or "dbrx" => (FastSplit.Cl100kPattern, true),
-                        "qwen2" or "deepseek-r1-qwen" => (FastSplit.QwenPattern, false),
-                        "default" or "gpt-2" or "gpt2" => (FastSplit.Gpt2Pattern, false),
-                        _ => throw new NotSupportedException($"{f.Path}: tokenizer.ggml.pre '{preName}' is not supported; supported: llama-bpe, qwen2, gpt-2, default"),
-                    };
-                    var vocab = new Dictionary<string, int>(n, StringComparer.Ordinal);
-                    for (int i = 0; i < n; i++) vocab.TryAdd(tokens[i], i);
+                    var split = SplitPatterns.ByGgufName(preName)
+                        ?? throw new NotSupportedException($"{f.Path}: tokenizer.ggml.pre '{preName}' is not supported; supported: {string.Join(", ", SplitPatterns.All.SelectMany(p => p.GgufNames))}");
                     var merges = new (string, string)[mergeLines.Length];
                     for (int i = 0; i < merges.Length; i++)
                     {
@@ -107,56 +89,86 @@ internal static class GgufTokenizer
                         if (sp < 0) throw new InvalidDataException($"{f.Path}: {GgufKeys.Merges}[{i}] = '{m}' is not \"left right\"");
                         merges[i] = (m[..sp], m[(sp + 1)..]);
                     }
-                    normalizer = null;
-                    pre = new SequencePreTokenizer([new SplitPreTokenizer(pattern, true, SplitBehavior.Isolated, false), new ByteLevelPreTokenizer(false, true, false)]);
-                    bpe = Wrap(f, () => BpeModel.FromMerges(vocab, merges, ignoreMerges: ignoreMerges));
-                    decoder = new ByteLevelDecoder();
-                    addBos = f.GetBool(GgufKeys.AddBos, preName is "llama-bpe" or "llama3" or "llama-v3");
-                    break;
+                    return TokenizerBuilder.ByteLevelBpe(new ByteLevelBpeSpec
+                    {
+                        Tokens = tokens, Merges = merges, Split = split, AddedTokens = added, SourceName = f.Path,
+                        Special = new SpecialTokenIds(bos, eos, pad, AddBos: f.GetBool(GgufKeys.AddBos, split == SplitPatterns.Llama3), AddEos: addEos),
+                    });
                 }
             default:
                 throw new NotSupportedException($"{f.Path}: tokenizer.ggml.model '{model}' is not supported; supported: llama (SentencePiece BPE), gpt2 (byte-level BPE)");
         }
-
-        bool addEos = f.GetBool(GgufKeys.AddEos, false);
-        IPostProcessor? post = null;
-        if ((addBos && bos is not null) || (addEos && eos is not null))
-        {
-            var single = new List<TemplatePiece>();
-            var pair = new List<TemplatePiece>();
-            var specials = new Dictionary<string, TemplateSpecialToken>(StringComparer.Ordinal);
-            if (addBos && bos is { } b)
-            {
-                specials[tokens[b]] = new TemplateSpecialToken(tokens[b], [b], [tokens[b]]);
-                single.Add(new TemplatePiece(false, 0, tokens[b], 0));
-            }
-            single.Add(new TemplatePiece(true, 0, "", 0));
-            if (addEos && eos is { } e)
-            {
-                specials[tokens[e]] = new TemplateSpecialToken(tokens[e], [e], [tokens[e]]);
-                single.Add(new TemplatePiece(false, 0, tokens[e], 0));
-            }
-            pair.AddRange(single);
-            pair.AddRange(single.Select(p => p with { SequenceIndex = p.IsSequence ? 1 : 0, TypeId = 1 }));
-            post = new TemplateProcessor(single, pair, specials);
-        }
-
-        var tok = new Tokenizer(normalizer, pre, bpe, post, decoder, added, sourceName: f.Path);
-        tok.SetSpecialIds(bos, eos, pad);
-        return tok;
     }
 
-    private static IModel Wrap(GgufFile f, Func<IModel> build)
+    /// <summary>
+    /// Writes tokenizer.ggml.model/pre/tokens/token_type and scores or merges for <paramref name="tokenizer"/>, padded to
+    /// <paramref name="vocabSize"/> ids (the tokenizer's own count when null); returns the description it wrote (for the caller's special ids). The special ids,
+    /// add_bos and the chat template are the caller's: they come from files beside the tokenizer.
+    /// </summary>
+    public static TokenizerVocabulary Write(Tokenizer tokenizer, int? vocabSize, GgufWriter w)
     {
-        try
+        var v = tokenizer.Describe();
+        string source = tokenizer.SourceName ?? "the tokenizer";
+        if (v.ModelType != "BPE")
+            throw new NotSupportedException($"{source}: a {v.ModelType} tokenizer does not convert to GGUF here (BPE only: byte-level or SentencePiece-style)");
+        if (v.Tokens.Count > vocabSize)
+            throw new InvalidDataException($"{source}: {v.Tokens.Count} tokens, more than the model's vocabulary of {vocabSize}");
+        int n = Math.Max(v.Tokens.Count, vocabSize ?? 0);
+        var tokens = new string[n];
+        var types = new int[n];
+        var special = v.AddedTokens.Where(a => a.Special).Select(a => a.Id).ToHashSet();
+        var added = v.AddedTokens.Select(a => a.Id).ToHashSet();
+        for (int i = 0; i < n; i++)
         {
-            return build();
+            string? t = i < v.Tokens.Count ? v.Tokens[i] : null;
+            if (t is null)
+            {
+                tokens[i] = $"[PAD{i}]";
+                types[i] = (int)GgufTokenType.Unused;
+                continue;
+            }
+            tokens[i] = t;
+            types[i] = (int)(special.Contains(i) ? t == v.UnkToken ? GgufTokenType.Unknown : GgufTokenType.Control
+                : added.Contains(i) ? GgufTokenType.UserDefined
+                : v.ByteFallback && IsByteToken(t) ? GgufTokenType.Byte
+                : t == v.UnkToken ? GgufTokenType.Unknown : GgufTokenType.Normal);
         }
-        catch (InvalidDataException e)
+        w.Set(GgufKeys.Tokens, GgufArray.Of(tokens));
+        w.Set(GgufKeys.TokenType, GgufArray.Of(types));
+        if (v.ByteFallback)
         {
-            throw new InvalidDataException($"{f.Path}: {e.Message}", e);
+            // SentencePiece-style: scores as the model holds them, or from the merge ranks
+            var scores = new float[n];
+            if (v.Scores is { } s) for (int i = 0; i < Math.Min(n, s.Count); i++) scores[i] = s[i];
+            else
+            {
+                var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+                for (int i = 0; i < v.Tokens.Count; i++) if (v.Tokens[i] is { } t) ids.TryAdd(t, i);
+                var seen = new bool[n];
+                for (int r = 0; r < v.Merges.Count; r++)
+                    if (ids.TryGetValue(v.Merges[r].Left + v.Merges[r].Right, out int id) && !seen[id])
+                    {
+                        seen[id] = true;
+                        scores[id] = -r - 1;
+                    }
+            }
+            w.Set(GgufKeys.TokenizerModel, "llama");
+            w.Set(GgufKeys.TokenizerPre, "default");
+            w.Set(GgufKeys.Scores, GgufArray.Of(scores));
+            w.Set(GgufKeys.AddSpacePrefix, true);
         }
+        else
+        {
+            if (!v.ByteLevel) throw new NotSupportedException($"{source}: a BPE without byte fallback must be byte-level to convert to GGUF");
+            w.Set(GgufKeys.TokenizerModel, "gpt2");
+            w.Set(GgufKeys.TokenizerPre, v.Split?.GgufName ?? (v.SplitRegex is null ? SplitPatterns.Gpt2.GgufName : "default"));
+            w.Set(GgufKeys.Merges, GgufArray.Of([.. v.Merges.Select(m => m.Left + " " + m.Right)]));
+        }
+        return v;
     }
+
+    private static bool IsByteToken(string s) => s.Length == 6 && s.StartsWith("<0x", StringComparison.Ordinal) && s[5] == '>'
+        && Uri.IsHexDigit(s[3]) && Uri.IsHexDigit(s[4]);
 }
 
 /// <summary>GGUF tokenizer entry point on <see cref="GgufFile"/>.</summary>

@@ -129,10 +129,7 @@ internal static class HfToGguf
     {
         if (folder.TokenizerJsonPath is null) return;
         var c = folder.Config;
-        var vocab = HfVocab.Load(folder.TokenizerJsonPath, c.Vocab);
-        if (vocab.Tokens.Length > c.Vocab)
-            throw new InvalidDataException($"{folder.TokenizerJsonPath}: {vocab.Tokens.Length} tokens, more than config.json vocab_size {c.Vocab}");
-        vocab.WriteTo(w);
+        var vocab = GgufTokenizer.Write(Tokenizers.Tokenizer.FromFile(folder.TokenizerJsonPath), c.Vocab, w);
         var tc = folder.TokenizerConfig;
         var gen = folder.GenerationConfig;
         int? bos = vocab.IdOf(tc?.BosToken) ?? c.BosTokenId ?? gen?.BosTokenId;
@@ -144,10 +141,9 @@ internal static class HfToGguf
         if (unk is { } u) w.Set(GgufKeys.UnkId, (uint)u);
         if (pad is { } p) w.Set(GgufKeys.PadId, (uint)p);
         if (tc?.AddBosToken is { } ab) w.Set(GgufKeys.AddBos, ab);
-        else if (vocab.AddBos is { } pb) w.Set(GgufKeys.AddBos, pb);
-        else if (vocab.Model == "llama") w.Set(GgufKeys.AddBos, true);
+        else if (vocab.AddsBos is { } pb) w.Set(GgufKeys.AddBos, pb);
+        else if (vocab.ByteFallback) w.Set(GgufKeys.AddBos, true);
         if (tc?.AddEosToken is { } ae) w.Set(GgufKeys.AddEos, ae);
-        if (vocab.Model == "llama") w.Set(GgufKeys.AddSpacePrefix, true);
         if (tc?.ChatTemplate is { } tpl) w.Set(GgufKeys.ChatTemplate, tpl);
     }
 }

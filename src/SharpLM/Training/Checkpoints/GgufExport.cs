@@ -1,6 +1,5 @@
 using SharpLM.Formats;
 using SharpLM.Formats.Gguf;
-using SharpLM.Tokenizers.Training;
 using SharpLM.Training.Data;
 using SharpLM.Models;
 
@@ -43,42 +42,15 @@ internal static class GgufExport
         w.Write(path);
     }
 
+    /// <summary>The run's tokenizer as GGUF metadata (the one writer, <see cref="GgufTokenizer.Write"/>); BOS and EOS are
+    /// its first special token, and nothing is added in front of the text.</summary>
     private static void AddTokenizer(GgufWriter w, ModelConfig spec, ITextTokenizer tokenizer)
     {
-        string[] tokens;
-        string[] merges;
-        int specials;
-        HashSet<int>? specialSet = null;
-        switch (tokenizer)
+        var v = GgufTokenizer.Write(tokenizer.AsTokenizer(), spec.Vocab - (spec.Family == ArchFamily.Bert ? 1 : 0), w);
+        if (v.AddedTokens.Where(a => a.Special).Select(a => (int?)a.Id).Min() is int first)
         {
-            case HfTextTokenizer hf when hf.ByteLevelBpe() is var (t, mg, sp):
-                tokens = t; merges = mg; specials = 0;
-                specialSet = sp;
-                break;
-            case ByteTokenizer:
-                tokens = [.. Enumerable.Range(0, 256).Select(b => ByteLevelChars.Table[b].ToString())]; merges = []; specials = 0;
-                break;
-            default:
-                throw new NotSupportedException($"GGUF export writes byte-level BPE tokenizers (and raw bytes); {(tokenizer is HfTextTokenizer h ? h.Source : tokenizer.GetType().Name)} is not one");
-        }
-        // the model's vocabulary may be larger than the tokenizer's: pad with unused tokens
-        var all = new string[spec.Vocab];
-        var types = new int[spec.Vocab];
-        for (int i = 0; i < all.Length; i++)
-        {
-            if (i < tokens.Length) { all[i] = tokens[i]; types[i] = (int)(i < specials || specialSet?.Contains(i) == true ? GgufTokenType.Control : GgufTokenType.Normal); }
-            else { all[i] = $"[PAD{i}]"; types[i] = (int)GgufTokenType.Unused; }
-        }
-        w.Set(GgufKeys.TokenizerModel, "gpt2");
-        w.Set(GgufKeys.TokenizerPre, "gpt-2");
-        w.Set(GgufKeys.Tokens, GgufArray.Of(all));
-        w.Set(GgufKeys.TokenType, GgufArray.Of(types));
-        w.Set(GgufKeys.Merges, GgufArray.Of(merges));
-        int firstSpecial = specials > 0 ? 0 : specialSet is { Count: > 0 } ? specialSet.Min() : -1;
-        if (firstSpecial >= 0)
-        {
-            w.Set(GgufKeys.BosId, (uint)firstSpecial);
-            w.Set(GgufKeys.EosId, (uint)firstSpecial);
+            w.Set(GgufKeys.BosId, (uint)first);
+            w.Set(GgufKeys.EosId, (uint)first);
         }
         w.Set(GgufKeys.AddBos, false);
     }

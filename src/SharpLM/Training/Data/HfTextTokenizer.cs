@@ -17,7 +17,7 @@ internal sealed class HfTextTokenizer : ITextTokenizer
         _tok = Tokenizer.FromJson(json, source);
         TokenizerJson = json;
         Source = source;
-        VocabSize = Math.Max(_tok.VocabSize, MaxId(json) + 1);
+        VocabSize = Math.Max(_tok.VocabSize, _tok.Describe().Tokens.Count); // VocabSize of some tokenizers excludes added tokens
     }
 
     public static HfTextTokenizer FromFile(string path)
@@ -38,39 +38,6 @@ internal sealed class HfTextTokenizer : ITextTokenizer
 
     public long ByteCount(ReadOnlySpan<int> ids) => System.Text.Encoding.UTF8.GetByteCount(Decode(ids));
 
-    /// <summary>The largest id in model.vocab and added_tokens (VocabSize of some tokenizers excludes added tokens).</summary>
-    private static int MaxId(string json)
-    {
-        using var d = JsonDocument.Parse(json);
-        int max = -1;
-        if (d.RootElement.TryGetProperty("model", out var m) && m.TryGetProperty("vocab", out var v) && v.ValueKind == JsonValueKind.Object)
-            foreach (var kv in v.EnumerateObject()) if (kv.Value.ValueKind == JsonValueKind.Number) max = Math.Max(max, kv.Value.GetInt32());
-        if (d.RootElement.TryGetProperty("added_tokens", out var a) && a.ValueKind == JsonValueKind.Array)
-            foreach (var t in a.EnumerateArray()) if (t.TryGetProperty("id", out var id)) max = Math.Max(max, id.GetInt32());
-        return max;
-    }
 
-    /// <summary>For GGUF: tokens by id, merges as "left right", and which ids are special; null unless a byte-level BPE.</summary>
-    public (string[] Tokens, string[] Merges, HashSet<int> Special)? ByteLevelBpe()
-    {
-        using var d = JsonDocument.Parse(TokenizerJson!);
-        var root = d.RootElement;
-        if (!root.TryGetProperty("model", out var m) || !m.TryGetProperty("type", out var type) || type.GetString() != "BPE") return null;
-        if (!TokenizerJson!.Contains("\"ByteLevel\"", StringComparison.Ordinal)) return null;
-        var tokens = new string[VocabSize];
-        foreach (var kv in m.GetProperty("vocab").EnumerateObject()) tokens[kv.Value.GetInt32()] = kv.Name;
-        var special = new HashSet<int>();
-        if (root.TryGetProperty("added_tokens", out var added))
-            foreach (var t in added.EnumerateArray())
-            {
-                int id = t.GetProperty("id").GetInt32();
-                tokens[id] = t.GetProperty("content").GetString()!;
-                if (t.TryGetProperty("special", out var sp) && sp.GetBoolean()) special.Add(id);
-            }
-        for (int i = 0; i < tokens.Length; i++) tokens[i] ??= $"[UNUSED{i}]";
-        var merges = new List<string>();
-        foreach (var e in m.GetProperty("merges").EnumerateArray())
-            merges.Add(e.ValueKind == JsonValueKind.Array ? e[0].GetString() + " " + e[1].GetString() : e.GetString()!);
-        return (tokens, [.. merges], special);
-    }
+    public Tokenizer AsTokenizer() => _tok;
 }

@@ -13,6 +13,9 @@ internal interface ITextTokenizer
     long ByteCount(ReadOnlySpan<int> ids);
     /// <summary>The tokenizer.json text, or null when the tokenizer has none (e.g. raw bytes).</summary>
     string? TokenizerJson { get; }
+
+    /// <summary>The same tokenizer as a SharpLM.Tokenizers <see cref="Tokenizers.Tokenizer"/> (for GGUF export).</summary>
+    Tokenizers.Tokenizer AsTokenizer();
 }
 
 /// <summary>Raw UTF-8 bytes as tokens (vocabulary 256): needs no tokenizer file; used by tests and tiny runs.</summary>
@@ -28,4 +31,12 @@ internal sealed class ByteTokenizer : ITextTokenizer
     }
     public long ByteCount(ReadOnlySpan<int> ids) => ids.Length;
     public string? TokenizerJson => null;
+
+    /// <summary>A byte-level BPE of the 256 byte tokens and no merges.</summary>
+    public Tokenizers.Tokenizer AsTokenizer() => Tokenizers.TokenizerBuilder.ByteLevelBpe(new Tokenizers.ByteLevelBpeSpec
+    {
+        Tokens = [.. Enumerable.Range(0, 256).Select(b => Tokenizers.TokenizerBuilder.ToByteLevel([(byte)b]))],
+        Merges = [],
+        SourceName = "raw bytes",
+    });
 }
