@@ -111,7 +111,7 @@ public sealed class LanguageModel : IDisposable
         CreateBatch(Math.Min(Options.BatchSize, contextSize ?? ContextSize), 1).AddSequence(contextSize ?? ContextSize);
 
     /// <summary>Text to token ids with the model's tokenizer.</summary>
-    public IReadOnlyList<int> Tokenize(string text, bool addBos = true) => RequireTokenizer().Encode(text, addBos);
+    public int[] Tokenize(string text, bool addBos = true) => RequireTokenizer().Encode(text, addBos);
 
     /// <summary>Token ids to text with the model's tokenizer.</summary>
     public string Detokenize(IReadOnlyList<int> ids) => RequireTokenizer().Decode(ids as int[] ?? [.. ids]);
