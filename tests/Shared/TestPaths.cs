@@ -1,4 +1,4 @@
-// Locations that tests share: the repository root, ../shared (the study note), and the test-asset cache
+// Locations that tests share: the repository root, committed test data, and the test-asset cache
 // that scripts/fetch-test-assets.sh fills (.cache/assets, ignored by git).
 using System.Runtime.CompilerServices;
 
@@ -16,23 +16,8 @@ internal static class TestPaths
     /// <summary>Committed fixtures (tests/testdata).</summary>
     public static string TestData => Path.Combine(RepoRoot, "tests", "testdata");
 
-    /// <summary>../shared beside the checkout (CI lays a copy there); override with SHARPLM_SHARED.</summary>
-    public static string Shared
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("SHARPLM_SHARED") is { Length: > 0 } s) return s;
-            for (var dir = new DirectoryInfo(RepoRoot); dir != null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "shared");
-                if (Directory.Exists(Path.Combine(candidate, "seed"))) return candidate;
-            }
-            throw new DirectoryNotFoundException($"shared/seed not found beside {RepoRoot} or any parent; set SHARPLM_SHARED.");
-        }
-    }
-
-    /// <summary>The study note (Chinese), a tokenizer test text.</summary>
-    public static string StudyNote => Path.Combine(Shared, "seed", "llm-fundamentals.zh.md");
+    /// <summary>A self-written mixed Chinese/English/code/math text (tests/testdata/text), a tokenizer test text.</summary>
+    public static string MixedText => Path.Combine(TestData, "text", "mixed-zh.md");
 
     /// <summary>An asset file, or a clear failure telling how to fetch it.</summary>
     public static string Asset(params string[] parts)

@@ -5,7 +5,7 @@ namespace SharpLM.Tokenizers.Tests;
 
 /// <summary>
 /// The ids-only fast path (EncodeToIds on byte-level BPE tokenizer.json files) against HF tokenizers (Rust) and
-/// against SharpLM's general pipeline (Encode), on Brown, the study note and edge cases.
+/// against SharpLM's general pipeline (Encode), on Brown, a mixed Chinese/English text and edge cases.
 /// </summary>
 public class FastByteLevelTests
 {
@@ -21,7 +21,7 @@ public class FastByteLevelTests
         Assert.NotNull(FastByteLevel.TryCreate(sharp.Normalizer, sharp.PreTokenizer, sharp.Model, sharp.AddedTokens));
         using var hf = new global::Tokenizers.DotNet.Tokenizer(Json(name));
         var brown = File.ReadAllLines(TestPaths.Asset("brown.txt"));
-        var note = File.ReadAllText(TestPaths.StudyNote);
+        var note = File.ReadAllText(TestPaths.MixedText);
         var texts = brown.Take(300).Append(string.Join("\n", brown.Skip(5000).Take(200))).Append(note)
             .Concat(note.Split('\n')).Concat(TrainerTests.EdgeCases)
             .Append("<|begin_of_text|>Hi<|end_of_text|><|im_start|>user\nhello<|im_end|>\n<|endoftext|>")
@@ -58,7 +58,7 @@ public class FastByteLevelTests
         Assert.IsType<FastSentencePiece>(FastPaths.TryCreate(mistral.Normalizer, mistral.PreTokenizer, mistral.Model, mistral.AddedTokens));
         using var hf = new global::Tokenizers.DotNet.Tokenizer(Json("tokenizer-llama2"));
         var brown = File.ReadAllLines(TestPaths.Asset("brown.txt"));
-        var note = File.ReadAllText(TestPaths.StudyNote);
+        var note = File.ReadAllText(TestPaths.MixedText);
         var texts = brown.Skip(100).Take(150).Append(note).Concat(note.Split('\n').Take(100)).Concat(TrainerTests.EdgeCases)
             .Append("  two  spaces   three    four\t\ttabs  ").Append("x<s>y</s> <unk> z").Append("🎉 \U0001D400 ÿ");
         int n = 0;

@@ -11,7 +11,7 @@ namespace SharpLM.Tokenizers.Tests;
 /// decode skipping them) next to our tokenizer for the same file, plus the test texts.</summary>
 internal static class HfTestSupport
 {
-    public static bool LongTests => Environment.GetEnvironmentVariable("SHARPLM_LONG_TESTS") == "1";
+    public static bool LongTests => LongFactAttribute.Enabled;
 
     private static readonly ConcurrentDictionary<string, Lazy<(Tokenizer Ours, HfTokenizer Hf)>> s_pairs = new();
 
@@ -102,10 +102,10 @@ internal static class HfTestSupport
         return r;
     }
 
-    /// <summary>The Chinese study note: the whole text, then each line.</summary>
-    public static IReadOnlyList<string> StudyNote()
+    /// <summary>The self-written mixed Chinese/English text: the whole text, then each line.</summary>
+    public static IReadOnlyList<string> MixedText()
     {
-        string all = File.ReadAllText(TestPaths.StudyNote, System.Text.Encoding.UTF8);
+        string all = File.ReadAllText(TestPaths.MixedText, System.Text.Encoding.UTF8);
         var r = new List<string> { all };
         r.AddRange(all.Split('\n'));
         return r;
@@ -115,7 +115,7 @@ internal static class HfTestSupport
     {
         "edge" => EdgeCases(),
         "brown" => Brown(),
-        "note" => StudyNote(),
+        "note" => MixedText(),
         _ => throw new ArgumentException(name),
     };
 

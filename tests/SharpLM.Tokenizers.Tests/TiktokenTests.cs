@@ -5,7 +5,7 @@ namespace SharpLM.Tokenizers.Tests;
 
 /// <summary>
 /// .tiktoken rank files (gpt2/r50k, cl100k_base, o200k_base) loaded by SharpLM against Microsoft.ML.Tokenizers with
-/// the same files: ids exactly equal on held-out Brown lines, the Chinese study note and edge cases.
+/// the same files: ids exactly equal on held-out Brown lines, a mixed Chinese/English text and edge cases.
 /// </summary>
 public class TiktokenTests
 {
@@ -53,9 +53,9 @@ public class TiktokenTests
 
     [Theory]
     [MemberData(nameof(Encodings))]
-    public void SameIdsAsMicrosoftMlOnTheStudyNote(string encoding)
+    public void SameIdsAsMicrosoftMlOnMixedText(string encoding)
     {
-        var note = File.ReadAllText(TestPaths.StudyNote);
+        var note = File.ReadAllText(TestPaths.MixedText);
         AssertSameIds(encoding, note.Split('\n').Where(l => l.Length > 0).Prepend(note));
     }
 

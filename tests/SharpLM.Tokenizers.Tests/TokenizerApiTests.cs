@@ -18,7 +18,7 @@ public class TokenizerApiTests
     {
         var (tok, _) = HfTestSupport.Pair("llama3");
         int checkedTokens = 0;
-        foreach (var text in HfTestSupport.EdgeCases().Concat(HfTestSupport.StudyNote().Take(50)))
+        foreach (var text in HfTestSupport.EdgeCases().Concat(HfTestSupport.MixedText().Take(50)))
         {
             var e = tok.Encode(text);
             int prevEnd = 0;

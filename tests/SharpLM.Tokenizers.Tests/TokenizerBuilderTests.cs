@@ -11,7 +11,7 @@ public class TokenizerBuilderTests
         var t = new List<string>(HfTestSupport.EdgeCases());
         var brown = HfTestSupport.Brown();
         for (int i = 0; i < brown.Count; i += 10) t.Add(brown[i]);
-        t.AddRange(HfTestSupport.StudyNote().Take(40));
+        t.AddRange(HfTestSupport.MixedText().Take(40));
         return t;
     }
 

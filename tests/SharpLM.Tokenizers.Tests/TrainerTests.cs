@@ -126,10 +126,9 @@ public class TrainerTests
     }
 
     /// <summary>Long form (SHARPLM_LONG_TESTS=1): all of Brown but the held-out tail, 8,000 tokens.</summary>
-    [Fact]
+    [LongFact]
     public void LongRunOnAllOfBrownGivesTheSameIdsInBoth()
     {
-        if (Environment.GetEnvironmentVariable("SHARPLM_LONG_TESTS") != "1") return;
         var lines = BrownLines.Value;
         var r = BpeTrainer.Train(lines.Take(lines.Length - 500).Select(l => l + "\n"), new BpeTrainerOptions
         {

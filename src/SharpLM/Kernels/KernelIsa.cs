@@ -14,7 +14,8 @@ public enum KernelIsa
 /// <summary>
 /// Chooses the kernel variant once per process: the best the CPU and runtime support, or the one forced with the
 /// environment variable <c>SHARPLM_ISA=avx512|avx2|scalar</c> (a variant the CPU cannot run falls back to the best
-/// it can). Tests force a variant for the current thread with <see cref="Force"/>.
+/// it can). Tests force a variant with <see cref="Force"/>: on the calling thread and, for the work it hands to the
+/// <see cref="WorkerPool"/>, on the workers too.
 /// </summary>
 internal static class KernelIsaSelector
 {
@@ -27,6 +28,13 @@ internal static class KernelIsaSelector
     public static KernelIsa Current => t_forced ?? Default;
 
     public static bool IsSupported(KernelIsa isa) => isa <= Best;
+
+    /// <summary>The variant forced on this thread, if any (the pool carries it to its workers).</summary>
+    internal static KernelIsa? Forced
+    {
+        get => t_forced;
+        set => t_forced = value;
+    }
 
     /// <summary>Forces <paramref name="isa"/> on the calling thread until the returned scope is disposed (tests).</summary>
     public static Scope Force(KernelIsa isa)

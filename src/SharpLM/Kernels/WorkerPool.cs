@@ -48,6 +48,7 @@ internal sealed unsafe class WorkerPool : IDisposable
     private delegate*<void*, int, void> _invoke;
     private volatile bool _disposed;
     private Exception? _error;
+    private KernelIsa? _isa;  // the caller's forced kernel variant, carried to the workers for the run
 
     /// <summary>Creates a pool of <paramref name="threads"/> threads in all (the caller counts as one).</summary>
     public WorkerPool(int threads)
@@ -92,6 +93,7 @@ internal sealed unsafe class WorkerPool : IDisposable
             _invoke = &Invoke<T>;
             _tasks = tasks;
             _error = null;
+            _isa = KernelIsaSelector.Forced;
             Volatile.Write(ref _next, 0);
             Interlocked.Increment(ref _generation); // even: published
             published = true;
@@ -170,6 +172,7 @@ internal sealed unsafe class WorkerPool : IDisposable
             void* job = _job;
             var invoke = _invoke;
             int tasks = _tasks, i;
+            KernelIsaSelector.Forced = _isa;
             try
             {
                 while ((i = Interlocked.Increment(ref _next) - 1) < tasks) invoke(job, i);

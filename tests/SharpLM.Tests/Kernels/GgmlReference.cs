@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using SharpLM.Tensors;
+using Xunit;
 
 namespace SharpLM.Tests.Kernels;
 
@@ -40,5 +41,14 @@ internal static unsafe class GgmlReference
         fixed (byte* px = x)
         fixed (float* py = y)
             f(px, py, y.Length);
+    }
+}
+
+/// <summary>A theory against ggml's reference code: skipped (with the reason) where the library does not ship.</summary>
+public sealed class GgmlTheoryAttribute : TheoryAttribute
+{
+    public GgmlTheoryAttribute()
+    {
+        if (!GgmlReference.Available) Skip = "needs the llama.cpp native library, which ships here for Linux x64";
     }
 }

@@ -31,4 +31,18 @@ public class KernelIsaTests
         }
         Assert.Equal(before, KernelIsaSelector.Current);
     }
+
+    [Fact]
+    public void ForceReachesThePoolsWorkersForTheWorkItHandsThem()
+    {
+        using var pool = new WorkerPool(3);
+        var seen = new KernelIsa[64];
+        var threads = new int[64];
+        using (KernelIsaSelector.Force(KernelIsa.Scalar))
+            pool.For(seen.Length, i => { Thread.SpinWait(20_000); seen[i] = KernelIsaSelector.Current; threads[i] = Environment.CurrentManagedThreadId; });
+        Assert.All(seen, isa => Assert.Equal(KernelIsa.Scalar, isa));
+        Assert.True(threads.Distinct().Count() > 1, "the work should have run on more than one thread");
+        pool.For(seen.Length, i => seen[i] = KernelIsaSelector.Current);   // not forced now: the default again
+        Assert.All(seen, isa => Assert.Equal(KernelIsaSelector.Default, isa));
+    }
 }

@@ -9,14 +9,13 @@ public class QuantizeTests
     /// Our quantizers against ggml's quantize_row_*_ref on the same input: the bytes must be identical (same scale
     /// search, same float operations in the same order, same rounding).
     /// </summary>
-    [Theory]
+    [GgmlTheory]
     [InlineData(DType.Q8_0)]
     [InlineData(DType.Q4_0)]
     [InlineData(DType.Q4_K)]
     [InlineData(DType.Q6_K)]
     public void MatchesGgmlReferenceQuantizer(DType type)
     {
-        if (!GgmlReference.Available) return;
         var rng = new Random(3 + (int)type);
         int n = 256 * 256;
         var x = KernelTestUtil.Gaussian(rng, n);

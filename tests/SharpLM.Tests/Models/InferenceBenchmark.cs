@@ -170,12 +170,3 @@ public sealed class InferenceBenchmark(ITestOutputHelper output)
         }
     }
 }
-
-/// <summary>A fact that runs only with SHARPLM_BENCH=1 (reported as skipped otherwise).</summary>
-public sealed class BenchFactAttribute : FactAttribute
-{
-    public BenchFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("SHARPLM_BENCH") != "1") Skip = "a benchmark: set SHARPLM_BENCH=1 to run it";
-    }
-}
