@@ -68,7 +68,7 @@ internal sealed class TrainCommand : ICliCommand
         if (text.Length == 0) throw new InvalidDataException($"data file '{dataPath}' is empty: give a UTF-8 text file with at least a few thousand characters");
 
         string? resume = args.String("resume");
-        JsonObject? resumeState = null;
+        TrainState? resumeState = null;
         string? resumeDir = null;
         if (resume != null)
         {
@@ -104,7 +104,7 @@ internal sealed class TrainCommand : ICliCommand
         if (resumeDir != null)
         {
             spec = TrainCheckpoint.ReadSpec(resumeDir);
-            options = TrainOptions.FromJson(resumeState!["options"]!);
+            options = resumeState!.Options;
         }
         else
         {

@@ -149,7 +149,7 @@ internal sealed unsafe class BoundTensors
         if (info.ByteLength < need) throw new InvalidDataException($"{Path}: tensor '{info.Name}' holds {info.ByteLength} bytes, needs {need}");
         if (info.Type == DType.F32) return new FloatView((float*)info.Data, n);
         var copy = GC.AllocateArray<float>(Math.Max(n, 1), pinned: true);
-        traits.DequantizeRowNaive(new ReadOnlySpan<byte>((void*)info.Data, checked((int)need)), copy.AsSpan(0, n));
+        traits.DequantizeRow(new ReadOnlySpan<byte>((void*)info.Data, checked((int)need)), copy.AsSpan(0, n));
         _owned.Add(copy);
         fixed (float* p = copy) return new FloatView(p, n);
     }
@@ -163,7 +163,7 @@ internal sealed unsafe class BoundTensors
         var traits = DTypes.Of(info.Type);
         long rowBytes = traits.RowBytes(cols);
         for (int r = 0; r < rows; r++)
-            traits.DequantizeRowNaive(new ReadOnlySpan<byte>((byte*)info.Data + r * rowBytes, checked((int)rowBytes)), src.AsSpan(r * cols, cols));
+            traits.DequantizeRow(new ReadOnlySpan<byte>((byte*)info.Data + r * rowBytes, checked((int)rowBytes)), src.AsSpan(r * cols, cols));
         var dst = GC.AllocateArray<float>(Math.Max(src.Length, 1), pinned: true);
         Kernels.MatMul.Transpose(src, dst, rows, cols);
         _owned.Add(dst);

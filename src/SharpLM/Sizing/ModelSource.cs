@@ -15,7 +15,7 @@ namespace SharpLM.Sizing;
 internal sealed record FileCensus(string Path, string Format, int Tensors, long Parameters, long Bytes, IReadOnlyList<string> Excluded);
 
 /// <summary>What <c>sharplm calc</c> sizes: an architecture, where it came from, and the file's own census if any.</summary>
-internal sealed record SizingInput(ModelArchitecture Architecture, string Source, FileCensus? File);
+internal sealed record SizingInput(ModelConfig Config, string Source, FileCensus? File);
 
 /// <summary>Loads a <see cref="SizingInput"/> from a config.json, a Hugging Face folder, a GGUF file or a preset.</summary>
 internal static class ModelSource
@@ -23,7 +23,7 @@ internal static class ModelSource
     public static SizingInput FromPreset(string name) =>
         new(ModelPresets.Load(name), $"preset {name.Trim().ToLowerInvariant()} ({ModelPresets.Source(name)})", null);
 
-    public static SizingInput FromConfig(string path) => new(ModelArchitecture.From(ModelConfigReader.FromHfConfigFile(path)), path, null);
+    public static SizingInput FromConfig(string path) => new(ParameterCount.BaseModel(ModelConfigReader.FromHfConfigFile(path)), path, null);
 
     /// <summary>A GGUF file, a Hugging Face folder (config.json + *.safetensors), or a config.json.</summary>
     public static SizingInput FromModel(string path)
@@ -48,24 +48,23 @@ internal static class ModelSource
     {
         string config = System.IO.Path.Combine(dir, "config.json");
         if (!System.IO.File.Exists(config)) throw new FileNotFoundException($"'{dir}' has no config.json; a Hugging Face model folder needs one.", config);
-        var arch = ModelArchitecture.From(ModelConfigReader.FromHfConfigFile(config));
+        var arch = ParameterCount.BaseModel(ModelConfigReader.FromHfConfigFile(config));
         var files = Directory.GetFiles(dir, "*.safetensors").Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0) return new SizingInput(arch, config, null);
         var tensors = new List<(string Name, long[] Shape, long Bytes)>();
         foreach (var f in files) tensors.AddRange(ReadSafetensorsHeader(f));
-        var census = Census(dir, "safetensors", tensors, arch.Config.Arch);
+        var census = Census(dir, "safetensors", tensors, arch.Arch);
         // The config cannot say whether the checkpoint holds BERT's pooler; the file does.
-        if (arch.Family == ArchFamily.Bert)
-            arch = arch with { Pooler = tensors.Any(t => t.Name.Contains("pooler.", StringComparison.Ordinal)) };
+        if (arch.Pooler) arch = arch with { Pooler = tensors.Any(t => t.Name.Contains("pooler.", StringComparison.Ordinal)) };
         return new SizingInput(arch, dir, census);
     }
 
     public static SizingInput FromGguf(string path)
     {
         using var g = GgufFile.Open(path);
-        var a = ModelArchitecture.From(ModelConfigReader.FromGguf(g));
-        if (a.Family == ArchFamily.Bert) a = a with { Pooler = g.Tensors.ContainsKey("cls.weight") || g.Tensors.ContainsKey("pooler.weight") };
-        var census = Census(path, "gguf", g.TensorList.Select(t => (t.Name, t.Shape, t.ByteLength)), a.Config.Arch);
+        var a = ModelConfigReader.FromGguf(g);
+        if (ParameterCount.BaseModel(a).Pooler) a = a with { Pooler = g.Tensors.ContainsKey("cls.weight") || g.Tensors.ContainsKey("pooler.weight") };
+        var census = Census(path, "gguf", g.TensorList.Select(t => (t.Name, t.Shape, t.ByteLength)), a.Arch);
         return new SizingInput(a, path, census);
     }
 

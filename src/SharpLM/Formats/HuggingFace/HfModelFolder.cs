@@ -10,7 +10,7 @@ internal sealed record HfGenerationConfig(int? BosTokenId, IReadOnlyList<int> Eo
 {
     public static HfGenerationConfig Load(string path)
     {
-        var r = HfJson.Load(path);
+        var r = JsonReader.Load(path);
         return new HfGenerationConfig(r.Int("bos_token_id"), r.IntOrList("eos_token_id"), r.Int("pad_token_id"),
             r.Bool("do_sample"), r.Float("temperature"), r.Float("top_p"), r.Int("top_k"), r.Int("max_length"), r.Root);
     }
@@ -23,7 +23,7 @@ internal sealed record HfTokenizerConfig(string? BosToken, string? EosToken, str
 {
     public static HfTokenizerConfig Load(string path)
     {
-        var r = HfJson.Load(path);
+        var r = JsonReader.Load(path);
         string? Tok(string key)
         {
             if (!r.Root.TryGetProperty(key, out var e) || e.ValueKind == JsonValueKind.Null) return null;
@@ -43,25 +43,6 @@ internal sealed record HfTokenizerConfig(string? BosToken, string? EosToken, str
         long? maxLen = r.Root.TryGetProperty("model_max_length", out var ml) && ml.ValueKind == JsonValueKind.Number && ml.TryGetDouble(out double d) && d < long.MaxValue ? (long)d : null;
         return new HfTokenizerConfig(Tok("bos_token"), Tok("eos_token"), Tok("unk_token"), Tok("pad_token"),
             r.Bool("add_bos_token"), r.Bool("add_eos_token"), template, maxLen, r.String("tokenizer_class"), r.Root);
-    }
-}
-
-internal static class HfJson
-{
-    public static JsonReader Load(string path)
-    {
-        try
-        {
-            var bytes = File.ReadAllBytes(path);
-            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
-            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64, AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: the JSON is a {doc.RootElement.ValueKind}, expected an object");
-            return new JsonReader(doc.RootElement.Clone(), path);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: invalid JSON: {e.Message}", e);
-        }
     }
 }
 

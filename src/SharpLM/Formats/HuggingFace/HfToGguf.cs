@@ -7,7 +7,7 @@ namespace SharpLM.Formats.HuggingFace;
 
 /// <summary>
 /// Converts a Hugging Face llama / mistral / qwen2 folder to a GGUF file that llama.cpp loads, following
-/// llama.cpp's convert_hf_to_gguf.py: tensor names from <see cref="TensorNames"/>, q/k projection rows permuted from
+/// llama.cpp's convert_hf_to_gguf.py: tensor names from the architecture table (<see cref="TensorTable"/>), q/k projection rows permuted from
 /// HF's rotate-half layout to GGUF's interleaved pairs for llama/mistral (<see cref="PermuteSourceRow"/>; qwen2 is
 /// not permuted: llama.cpp uses NEOX rope for it), 1-D tensors (norms, biases) kept F32, hyperparameters and
 /// tokenizer metadata written under llama.cpp's keys, Llama-3 rope scaling as a rope_freqs.weight tensor.
@@ -33,14 +33,15 @@ internal static class HfToGguf
         return h * hs + j * half + i;
     }
 
-    /// <summary>The inverse of <see cref="PermuteSourceRow"/>: the GGUF row that holds HF row <paramref name="hfRow"/>.</summary>
-    public static int UnpermuteSourceRow(int hfRow, int heads, int rows)
+    /// <summary>The heads by which a tensor's rows (a bias's elements) are permuted between the HF and GGUF layouts:
+    /// n_head for q, n_head_kv for k in the architectures llama.cpp reads with adjacent-pair RoPE (GGUF "llama":
+    /// llama, mistral); 0 (no permutation) for every other tensor and architecture.</summary>
+    public static int QkPermuteHeads(ModelConfig c, string role) => c.Arch.GgufName != "llama" ? 0 : role switch
     {
-        int hs = rows / heads, half = hs / 2;
-        int h = hfRow / hs, w = hfRow % hs;
-        int j = w / half, i = w % half;
-        return h * hs + 2 * i + j;
-    }
+        "attn_q" or "attn_q.bias" => c.Heads,
+        "attn_k" or "attn_k.bias" => c.KvHeads,
+        _ => 0,
+    };
 
     public sealed record Options(DType Type = DType.F16, string? Name = null);
 
@@ -62,12 +63,10 @@ internal static class HfToGguf
 
         WriteTokenizer(folder, w);
 
-        bool permute = c.Arch.GgufName == "llama";
         foreach (var spec in TensorTable.Expand(c, TensorNaming.HuggingFace))
         {
             if (spec.Decl.NotAParameter || !bound.Has(spec.Decl.Role, spec.Layer)) continue;
-            int heads = !permute ? 0 : spec.Decl.Role switch { "attn_q" or "attn_q.bias" => c.Heads, "attn_k" or "attn_k.bias" => c.KvHeads, _ => 0 };
-            AddTensor(w, spec.Decl.GgufFor(Math.Max(spec.Layer, 0)), bound.Info(spec.Decl.Role, spec.Layer), heads, options.Type);
+            AddTensor(w, spec.Decl.GgufFor(Math.Max(spec.Layer, 0)), bound.Info(spec.Decl.Role, spec.Layer), QkPermuteHeads(c, spec.Decl.Role), options.Type);
         }
         if (c.RopeScaling == RopeScalingType.Llama3)
         {

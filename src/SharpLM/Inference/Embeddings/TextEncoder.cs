@@ -121,23 +121,16 @@ public sealed class TextEncoder : IDisposable
         {
             var path = Path.Combine(d, "1_Pooling", "config.json");
             if (!File.Exists(path)) continue;
-            try
+            var r = Formats.HuggingFace.JsonReader.Load(path);
+            bool On(string key) => r.Bool(key) == true;
+            return (On("pooling_mode_cls_token"), On("pooling_mode_mean_tokens"), On("pooling_mode_max_tokens")) switch
             {
-                using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
-                bool On(string key) => doc.RootElement.TryGetProperty(key, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.True;
-                return (On("pooling_mode_cls_token"), On("pooling_mode_mean_tokens"), On("pooling_mode_max_tokens")) switch
-                {
-                    (true, false, false) => EmbeddingPooling.Cls,
-                    (false, true, false) => EmbeddingPooling.Mean,
-                    (false, false, true) => EmbeddingPooling.Max,
-                    (false, true, true) => EmbeddingPooling.MeanMax,
-                    _ => null,
-                };
-            }
-            catch (System.Text.Json.JsonException e)
-            {
-                throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
-            }
+                (true, false, false) => EmbeddingPooling.Cls,
+                (false, true, false) => EmbeddingPooling.Mean,
+                (false, false, true) => EmbeddingPooling.Max,
+                (false, true, true) => EmbeddingPooling.MeanMax,
+                _ => null,
+            };
         }
         return null;
     }
@@ -147,15 +140,7 @@ public sealed class TextEncoder : IDisposable
     {
         var path = Path.Combine(dir, "tokenizer_config.json");
         if (!File.Exists(path)) return false;
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
-            return doc.RootElement.TryGetProperty("do_lower_case", out var v) && v.ValueKind == System.Text.Json.JsonValueKind.False;
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
-        }
+        return Formats.HuggingFace.JsonReader.Load(path).Bool("do_lower_case") == false;
     }
 
     /// <summary>Token ids ([CLS] ... [SEP]) of one text, truncated or rejected past <see cref="MaxTokens"/>.</summary>
