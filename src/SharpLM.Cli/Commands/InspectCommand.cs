@@ -38,7 +38,7 @@ internal sealed class InspectCommand : ICliCommand
             if (HfModelFolder.IsModelFolder(path))
             {
                 folder = HfModelFolder.Open(path);
-                src = folder.Weights;
+                src = folder.RequireWeights();
                 var c = folder.Config;
                 info["architecture"] = c.Arch.HfClasses[0];
                 hyper["model_type"] = c.Arch.HfModelTypes[0];

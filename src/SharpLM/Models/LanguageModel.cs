@@ -81,19 +81,17 @@ public sealed class LanguageModel : IDisposable
 
     internal static LanguageModel LoadHfFolder(string folder, ModelLoadOptions options)
     {
-        var configPath = System.IO.Path.Combine(folder, "config.json");
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder} has no config.json: not a Hugging Face model folder", configPath);
-        var cfg = ModelConfigReader.FromHfConfigFile(configPath);
-        DecoderWeights.CheckRunnable(cfg, configPath);
-        var source = ModelTokenizers.OpenSafetensors(folder);
+        var hf = Formats.HuggingFace.HfModelFolder.Open(folder);
         try
         {
-            var weights = DecoderWeights.Bind(BoundTensors.Bind(source, cfg, TensorNaming.HuggingFace));
-            return new LanguageModel(source, weights, ModelTokenizers.FromHfFolder(folder), options, ModelTokenizers.ChatTemplateFromHfFolder(folder));
+            DecoderWeights.CheckRunnable(hf.Config, hf.ConfigPath);
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(hf.RequireWeights(), hf.Config, TensorNaming.HuggingFace));
+            var tokenizer = hf.TokenizerJsonPath is { } tj ? ModelTokenizers.FromTokenizer(Tokenizers.Tokenizer.FromFile(tj)) : null;
+            return new LanguageModel(hf.RequireWeights(), weights, tokenizer, options, hf.LoadChatTemplate());
         }
         catch
         {
-            source.Dispose();
+            hf.Dispose();
             throw;
         }
     }

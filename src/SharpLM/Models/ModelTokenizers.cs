@@ -4,7 +4,7 @@ using SharpLM.Inference;
 
 namespace SharpLM.Models;
 
-/// <summary>Finds the tokenizer (and safetensors weights) that come with a model file; adapters over the Formats and Tokenizers libraries.</summary>
+/// <summary>The tokenizer and chat template that come with a GGUF file; adapters over the Formats and Tokenizers libraries.</summary>
 internal static class ModelTokenizers
 {
     /// <summary>The tokenizer described by a GGUF file's tokenizer.ggml.* metadata, or null when it has none.</summary>
@@ -14,12 +14,8 @@ internal static class ModelTokenizers
         return new TokenizerJsonCodec(GgufTokenizer.Load(file));
     }
 
-    /// <summary>The tokenizer.json of a Hugging Face folder, or null when there is none.</summary>
-    public static ITokenCodec? FromHfFolder(string folder)
-    {
-        var path = System.IO.Path.Combine(folder, "tokenizer.json");
-        return File.Exists(path) ? new TokenizerJsonCodec(Tokenizers.Tokenizer.FromFile(path)) : null;
-    }
+    /// <summary>A tokenizer (a Hugging Face folder's tokenizer.json) as the engine's codec.</summary>
+    public static ITokenCodec FromTokenizer(Tokenizers.Tokenizer tokenizer) => new TokenizerJsonCodec(tokenizer);
 
     /// <summary>A SharpLM tokenizer (from tokenizer.json or GGUF metadata): its post-processor adds BOS when the model uses one.</summary>
     private sealed class TokenizerJsonCodec(Tokenizers.Tokenizer tokenizer) : ITokenCodec
@@ -42,19 +38,6 @@ internal static class ModelTokenizers
         return new ModelChatTemplate(Inference.ChatTemplates.ChatTemplate.Parse(text), Tok("tokenizer.ggml.bos_token_id"), Tok("tokenizer.ggml.eos_token_id"));
     }
 
-    /// <summary>The chat template of a Hugging Face folder (tokenizer_config.json), or null.</summary>
-    public static ModelChatTemplate? ChatTemplateFromHfFolder(string folder)
-    {
-        var path = System.IO.Path.Combine(folder, "tokenizer_config.json");
-        if (!File.Exists(path)) return null;
-        var json = File.ReadAllText(path);
-        if (!json.Contains("\"chat_template\"", StringComparison.Ordinal)) return null;
-        var t = Inference.ChatTemplates.ChatTemplate.FromTokenizerConfig(json);
-        return new ModelChatTemplate(t, t.BosToken, t.EosToken);
-    }
-
-    /// <summary>The safetensors weights of a Hugging Face folder.</summary>
-    public static IWeightSource OpenSafetensors(string folder) => Formats.Safetensors.SafetensorsModel.Open(folder);
 }
 
 /// <summary>A model's chat template with the texts of its BOS and EOS tokens (the template's bos_token/eos_token).</summary>

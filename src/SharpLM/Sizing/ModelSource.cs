@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text.Json;
 using SharpLM.Formats;
 using SharpLM.Formats.Gguf;
 using SharpLM.Models;
@@ -46,13 +45,11 @@ internal static class ModelSource
 
     public static SizingInput FromFolder(string dir)
     {
-        string config = System.IO.Path.Combine(dir, "config.json");
-        if (!System.IO.File.Exists(config)) throw new FileNotFoundException($"'{dir}' has no config.json; a Hugging Face model folder needs one.", config);
-        var arch = ParameterCount.BaseModel(ModelConfigReader.FromHfConfigFile(config));
-        var files = Directory.GetFiles(dir, "*.safetensors").Order(StringComparer.Ordinal).ToArray();
-        if (files.Length == 0) return new SizingInput(arch, config, null);
-        var tensors = new List<(string Name, long[] Shape, long Bytes)>();
-        foreach (var f in files) tensors.AddRange(ReadSafetensorsHeader(f));
+        // the one folder opener; the weights are memory-mapped, so only their headers are read
+        using var folder = Formats.HuggingFace.HfModelFolder.Open(dir, Formats.HuggingFace.FolderWeights.IfPresent);
+        var arch = ParameterCount.BaseModel(folder.Config);
+        if (folder.Weights is null) return new SizingInput(arch, folder.ConfigPath, null);
+        var tensors = folder.Weights.Files.SelectMany(f => f.Entries).Select(e => (e.Name, e.Shape, e.ByteLength)).ToList();
         var census = Census(dir, "safetensors", tensors, arch.Arch);
         // The config cannot say whether the checkpoint holds BERT's pooler; the file does.
         if (arch.Pooler) arch = arch with { Pooler = tensors.Any(t => t.Name.Contains("pooler.", StringComparison.Ordinal)) };
@@ -97,38 +94,5 @@ internal static class ModelSource
             bytes += b;
         }
         return new FileCensus(path, format, n, p, bytes, excluded);
-    }
-
-    /// <summary>The tensor table of a safetensors file: u64 little-endian header length, then a JSON object
-    /// name -> {dtype, shape, data_offsets: [begin, end]} (and "__metadata__"). Only the header is read.</summary>
-    internal static List<(string Name, long[] Shape, long Bytes)> ReadSafetensorsHeader(string path)
-    {
-        using var fs = System.IO.File.OpenRead(path);
-        Span<byte> len = stackalloc byte[8];
-        if (fs.ReadAtLeast(len, 8, throwOnEndOfStream: false) < 8) throw new InvalidDataException($"{path}: too short for a safetensors header ({fs.Length} bytes).");
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(len);
-        if (n == 0 || n > 100_000_000 || (long)n > fs.Length - 8)
-            throw new InvalidDataException($"{path}: safetensors header length {n} at offset 0 is impossible for a {fs.Length}-byte file.");
-        var header = new byte[n];
-        fs.ReadExactly(header);
-        var list = new List<(string, long[], long)>();
-        try
-        {
-            using var doc = JsonDocument.Parse(header);
-            foreach (var t in doc.RootElement.EnumerateObject())
-            {
-                if (t.Name == "__metadata__") continue;
-                var shape = t.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-                var off = t.Value.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-                if (shape.Any(d => d < 0) || off.Length != 2 || off[1] < off[0])
-                    throw new InvalidDataException($"{path}: tensor '{t.Name}' has a bad shape [{string.Join(", ", shape)}] or data_offsets.");
-                list.Add((t.Name, shape, off[1] - off[0]));
-            }
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new InvalidDataException($"{path}: bad safetensors header JSON (bytes 8..{8 + (long)n}): {e.Message}", e);
-        }
-        return list;
     }
 }

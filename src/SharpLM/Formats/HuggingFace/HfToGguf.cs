@@ -54,7 +54,7 @@ internal static class HfToGguf
         if (c.Family == ArchFamily.Bert || c.Experts > 0)
             throw new NotSupportedException($"{folder.Path}: converting a {c.Architecture} model to GGUF is not supported (supported: {string.Join(", ", Architectures.All.Where(a => a.Family != ArchFamily.Bert && a.Name != "mixtral").Select(a => a.Name))})");
         if (c.Unsupported is { } why) throw new NotSupportedException($"{folder.Path}: {why}");
-        var bound = BoundTensors.Bind(folder.Weights, c, TensorNaming.HuggingFace);
+        var bound = BoundTensors.Bind(folder.RequireWeights(), c, TensorNaming.HuggingFace);
         var w = new GgufWriter();
         ModelConfigReader.ToGguf(c, w);
         w.Set(GgufKeys.Name, options.Name ?? Path.GetFileName(folder.Path.TrimEnd(Path.DirectorySeparatorChar)))
