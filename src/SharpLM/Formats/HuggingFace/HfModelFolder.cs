@@ -68,9 +68,8 @@ internal sealed class HfModelFolder : IDisposable
     /// <summary>The chat template of tokenizer_config.json with its BOS/EOS token texts, or null when there is none.</summary>
     public Models.ModelChatTemplate? LoadChatTemplate()
     {
-        if (TokenizerConfig is not { ChatTemplate: not null } tc) return null;
-        var t = Inference.ChatTemplates.ChatTemplate.From(tc);
-        return new Models.ModelChatTemplate(t, t.BosToken, t.EosToken);
+        if (TokenizerConfig is not { ChatTemplate: { } text } tc) return null;
+        return new Models.ModelChatTemplate(text, tc.BosToken, tc.EosToken, System.IO.Path.Combine(Path, "tokenizer_config.json"));
     }
 
     /// <summary>The safetensors weights (memory-mapped), or null for a folder that holds only configuration (calc

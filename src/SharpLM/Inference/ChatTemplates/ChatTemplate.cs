@@ -23,7 +23,14 @@ public sealed class ChatTemplate
     private ChatTemplate(string source)
     {
         _lexer = new TemplateLexer(source);
-        _nodes = TemplateParser.Parse(_lexer);
+        try
+        {
+            _nodes = TemplateParser.Parse(_lexer);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new ChatTemplateException("the template is nested too deeply to parse");
+        }
         Source = source;
     }
 
@@ -89,6 +96,13 @@ public sealed class ChatTemplate
         globals["add_generation_prompt"] = addGenerationPrompt;
         if (extra != null)
             foreach (var (k, v) in extra) globals[k] = Values.FromClr(v);
-        return new TemplateInterpreter(_lexer, globals).Render(_nodes);
+        try
+        {
+            return new TemplateInterpreter(_lexer, globals).Render(_nodes);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new ChatTemplateException("the template recursed too deeply while rendering (a macro calling itself without end?)");
+        }
     }
 }
