@@ -45,7 +45,7 @@ internal static class ApiErrors
     public static byte[] Body(ApiException e, bool ollama)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        using (var w = new Utf8JsonWriter(ms, JsonOut.Options))
         {
             w.WriteStartObject();
             if (ollama) w.WriteString("error", e.Message);

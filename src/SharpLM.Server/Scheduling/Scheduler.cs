@@ -427,8 +427,8 @@ internal sealed class Scheduler : IDisposable
             c.Tail!.Clear();
         }
 
-        if (c.Generated >= job.MaxTokens || seq.Length >= seq.Capacity) { Finish(c, FinishReason.Length); return; }
         if (c.Constraint is { IsDone: true } && !job.Constraint!.IsLazy) { Finish(c, FinishReason.Stop); return; }
+        if (c.Generated >= job.MaxTokens || seq.Length >= seq.Capacity) { Finish(c, FinishReason.Length); return; }
         c.Pending = next;
     }
 

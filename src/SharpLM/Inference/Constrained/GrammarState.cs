@@ -9,8 +9,21 @@ namespace SharpLM.Inference.Constrained;
 /// </summary>
 internal sealed class GrammarState
 {
-    /// <summary>The most whitespace chars allowed in one run between JSON tokens.</summary>
-    public const int MaxWhitespace = 24;
+    /// <summary>The most whitespace chars allowed in one run between JSON tokens (a run holds at most one line
+    /// break, so pretty-printed JSON fits but a model cannot pad its output with empty lines).</summary>
+    public const int MaxWhitespace = 20;
+
+    private const int Newline = 1000;
+
+    /// <summary>The run counter after whitespace char <paramref name="c"/>, or -1 when the run may not grow by it. A
+    /// counter is the run's length, plus 1000 once the run holds its one line break ('\r' is not allowed).</summary>
+    internal static int Extend(int ws, char c)
+    {
+        int len = ws % Newline;
+        if (len >= MaxWhitespace || c == '\r') return -1;
+        if (c == '\n') return ws >= Newline ? -1 : Newline + len + 1;
+        return ws + 1;
+    }
 
     private readonly int _tailMin;
 
@@ -93,7 +106,7 @@ internal sealed class ValueFrame(GrammarNode node, bool whitespace, int ws) : Fr
     {
         if (whitespace && GrammarState.IsWhitespace(c))
         {
-            if (ws < GrammarState.MaxWhitespace) output.Add(GrammarState.Push(new ValueFrame(Node, true, ws + 1), rest));
+            if (GrammarState.Extend(ws, c) is >= 0 and var n) output.Add(GrammarState.Push(new ValueFrame(Node, true, n), rest));
             return;
         }
         Start(Node, c, rest, output);
@@ -407,7 +420,7 @@ internal sealed class ObjectFrame(ObjectNode node, ObjectPhase phase, int next, 
     private bool Whitespace(char c, GrammarState? rest, List<GrammarState> output)
     {
         if (!GrammarState.IsWhitespace(c)) return false;
-        if (ws < GrammarState.MaxWhitespace) output.Add(GrammarState.Push(new ObjectFrame(node, phase, next, keys, pos, ws + 1), rest));
+        if (GrammarState.Extend(ws, c) is >= 0 and var n) output.Add(GrammarState.Push(new ObjectFrame(node, phase, next, keys, pos, n), rest));
         return true;
     }
 
@@ -503,7 +516,7 @@ internal sealed class ArrayFrame(ArrayNode node, ArrayPhase phase, int count, in
     {
         if (phase != ArrayPhase.AwaitItem && GrammarState.IsWhitespace(c))
         {
-            if (ws < GrammarState.MaxWhitespace) output.Add(GrammarState.Push(new ArrayFrame(node, phase, count, ws + 1), rest));
+            if (GrammarState.Extend(ws, c) is >= 0 and var n) output.Add(GrammarState.Push(new ArrayFrame(node, phase, count, n), rest));
             return;
         }
         switch (phase)
