@@ -242,12 +242,16 @@ internal enum NumberPhase { Minus, Zero, Int, Dot, Frac, E, ESign, Exp }
 /// <summary>
 /// Inside a JSON number. A number has no closing char: when a char that cannot continue it arrives and the number is
 /// complete, the frame pops and the char goes to the parent. Bounded numbers are integers within [Lo, Hi], checked
-/// digit by digit (a prefix is kept only if some completion lies within the bounds). Digits are capped (16 integer, 16
-/// fraction, 3 exponent) so a number cannot run on.
+/// digit by digit (a prefix is kept only if some completion lies within the bounds). Digits are capped so a number
+/// cannot run on: an unbounded integer part has at most 9 digits (it fits the 32-bit integer a client may read it into),
+/// a fraction 9, an exponent 2; bounded integers as many as their bounds need (up to 16).
 /// </summary>
 internal sealed class NumberFrame(NumberNode node, NumberPhase phase, bool neg, long value, int digits) : Frame
 {
     private const int MaxDigits = 16;
+    private const int FreeDigits = 9;
+
+    private int IntDigits => node.Bounded ? MaxDigits : FreeDigits;
 
     public bool IsComplete => phase switch
     {
@@ -299,7 +303,7 @@ internal sealed class NumberFrame(NumberNode node, NumberPhase phase, bool neg, 
                 else if (digit && (!node.Bounded || MinExtraOf(node, true, c - '0', 1) != int.MaxValue))
                     output.Add(GrammarState.Push(new NumberFrame(node, NumberPhase.Int, true, c - '0', 1), rest));
                 return;
-            case NumberPhase.Int when digit && digits < MaxDigits:
+            case NumberPhase.Int when digit && digits < IntDigits:
                 {
                     long v = value * 10 + (c - '0');
                     if (!node.Bounded || MinExtraOf(node, neg, v, digits + 1) != int.MaxValue)
@@ -316,7 +320,7 @@ internal sealed class NumberFrame(NumberNode node, NumberPhase phase, bool neg, 
                 if (digit) output.Add(GrammarState.Push(new NumberFrame(node, NumberPhase.Frac, neg, value, 1), rest));
                 return;
             case NumberPhase.Frac when digit:
-                if (digits < MaxDigits) output.Add(GrammarState.Push(new NumberFrame(node, NumberPhase.Frac, neg, value, digits + 1), rest));
+                if (digits < FreeDigits) output.Add(GrammarState.Push(new NumberFrame(node, NumberPhase.Frac, neg, value, digits + 1), rest));
                 return;
             case NumberPhase.E:
                 if (c is '+' or '-') output.Add(GrammarState.Push(new NumberFrame(node, NumberPhase.ESign, neg, value, 0), rest));
@@ -326,7 +330,7 @@ internal sealed class NumberFrame(NumberNode node, NumberPhase phase, bool neg, 
                 if (digit) output.Add(GrammarState.Push(new NumberFrame(node, NumberPhase.Exp, neg, value, 1), rest));
                 return;
             case NumberPhase.Exp when digit:
-                if (digits < 3) output.Add(GrammarState.Push(new NumberFrame(node, NumberPhase.Exp, neg, value, digits + 1), rest));
+                if (digits < 2) output.Add(GrammarState.Push(new NumberFrame(node, NumberPhase.Exp, neg, value, digits + 1), rest));
                 return;
         }
         // a char that cannot continue the number: it ends here (if complete) and the char belongs to the parent
