@@ -130,7 +130,7 @@ internal sealed class ServeCommand : ICliCommand
             await context.Error.WriteLineAsync("  Ctrl+C stops (running requests finish first)").ConfigureAwait(false);
         }
         await app.WaitForShutdownAsync(context.CancellationToken).ConfigureAwait(false);
-        if (!json) await context.Error.WriteLineAsync("sharplm serve: stopped").ConfigureAwait(false);
+        await context.Error.WriteLineAsync("sharplm serve: stopped").ConfigureAwait(false);
         return 0;
     }
 }
