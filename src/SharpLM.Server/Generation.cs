@@ -122,9 +122,8 @@ internal sealed class Generation
         {
             if (ev.Prompt is { } prompt)
             {
-                PromptLogprobs = [.. prompt.Select(p => p.Logprob is float lp
-                    ? new LogprobEntry(vocab!.Texts[p.Token], lp, Tops(vocab, p.Top))
-                    : (LogprobEntry?)null)];
+                // the first prompt token has no logprob (NaN, written as null)
+                PromptLogprobs = [.. prompt.Select(p => (LogprobEntry?)new LogprobEntry(vocab!.Texts[p.Token], p.Logprob ?? float.NaN, Tops(vocab, p.Top)))];
                 continue;
             }
             var c = _choices[ev.Choice];

@@ -169,12 +169,12 @@ internal static class Completions
             foreach (var e in lps) w.WriteStringValue(e?.Token ?? "");
             w.WriteEndArray();
             w.WriteStartArray("token_logprobs");
-            foreach (var e in lps) { if (e is null) w.WriteNullValue(); else w.WriteNumberValue(Finite(e.Logprob)); }
+            foreach (var e in lps) { if (e is null || float.IsNaN(e.Logprob)) w.WriteNullValue(); else w.WriteNumberValue(Finite(e.Logprob)); }
             w.WriteEndArray();
             w.WriteStartArray("top_logprobs");
             foreach (var e in lps)
             {
-                if (e is null) { w.WriteNullValue(); continue; }
+                if (e is null || float.IsNaN(e.Logprob)) { w.WriteNullValue(); continue; }
                 w.WriteStartObject();
                 foreach (var (t, lp) in e.Top) w.WriteNumber(t, Finite(lp));
                 w.WriteEndObject();
