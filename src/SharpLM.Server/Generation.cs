@@ -24,6 +24,8 @@ internal sealed record GenerationSettings
     public ToolCallFormat? Tools { get; init; }
     /// <summary>Stop at the chat template's end-of-turn tokens (chat) or only at the model's EOS (completions).</summary>
     public bool Chat { get; init; }
+    /// <summary>The request field that holds the prompt (named when it does not fit the context).</summary>
+    public string PromptParam { get; init; } = "messages";
 }
 
 /// <summary>One token's logprob entry as the APIs report it.</summary>
@@ -107,7 +109,8 @@ internal sealed class Generation
         }
         catch (ArgumentException e)
         {
-            throw new ApiException(400, e.Message, s.N > 1 && e.Message.Contains("choices", StringComparison.Ordinal) ? "n" : "messages", "context_length_exceeded");
+            bool choices = e.Message.Contains("choices", StringComparison.Ordinal);
+            throw new ApiException(400, e.Message, choices ? "n" : s.PromptParam, choices ? "invalid_value" : "context_length_exceeded");
         }
         return new Generation(engine, job, s);
     }

@@ -72,7 +72,8 @@ public sealed class BatchingTests(ITestOutputHelper output)
     [Fact]
     public async Task A_client_that_disconnects_mid_stream_frees_its_slot()
     {
-        await using var s = await TestServer.StartAsync(TestServer.Defaults with { Parallel = 1, MaxQueue = 4 });
+        // a context long enough that the generation is still running when the client hangs up
+        await using var s = await TestServer.StartAsync(TestServer.Defaults with { Parallel = 1, MaxQueue = 4, ContextSize = 16384 });
         using (var req = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions"))
         {
             req.Content = new StringContent("""{"model":"default","messages":[{"role":"user","content":"Talk for a long time"}],"max_tokens":100000,"stream":true}""", Encoding.UTF8, "application/json");
@@ -91,7 +92,7 @@ public sealed class BatchingTests(ITestOutputHelper output)
     [Fact]
     public async Task A_full_queue_is_refused_with_429_and_retry_after()
     {
-        await using var s = await TestServer.StartAsync(TestServer.Defaults with { Parallel = 1, MaxQueue = 0 });
+        await using var s = await TestServer.StartAsync(TestServer.Defaults with { Parallel = 1, MaxQueue = 0, ContextSize = 16384 });
         using var busy = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
         {
             Content = new StringContent("""{"model":"default","prompt":"The","max_tokens":100000,"stream":true}""", Encoding.UTF8, "application/json"),

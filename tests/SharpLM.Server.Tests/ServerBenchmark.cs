@@ -33,12 +33,15 @@ public sealed class ServerBenchmark(ITestOutputHelper output)
         var dir = Path.Combine(TestPaths.RepoRoot, ".cache", "bench");
         Directory.CreateDirectory(dir);
         var spec = new TinySpec("llama", Dim: 512, Layers: 8, Heads: 8, KvHeads: 4, Ffn: 1536, Vocab: 32000, Ctx: 512);
+        // experiment: the row count from which matrix products take the GEMM path instead of the per-row matvec
+        if (int.TryParse(Environment.GetEnvironmentVariable("SHARPLM_BENCH_GEMM_MIN_ROWS"), out int gemmMin)) SharpLM.Kernels.MatMul.GemmMinRows = gemmMin;
+        var types = Environment.GetEnvironmentVariable("SHARPLM_BENCH_TYPES") is { Length: > 0 } typeList ? typeList.Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.Q8_0, DType.F32];
         var report = new StringBuilder();
-        report.AppendLine($"cpu: {Cpu()}; threads {Threads}; {Steps} decode steps per stream after a {PromptLength}-token prompt; medians of {Reps} alternating runs");
+        report.AppendLine($"cpu: {Cpu()}; threads {Threads}; {Steps} decode steps per stream after a {PromptLength}-token prompt; medians of {Reps} alternating runs; GEMM from {SharpLM.Kernels.MatMul.GemmMinRows} rows; load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]} at the start");
         report.AppendLine();
         report.AppendLine("| model | streams | SharpLM engine tok/s | SharpLM HTTP tok/s | llama.cpp batched tok/s | engine / llama.cpp | engine / SharpLM 1 stream |");
         report.AppendLine("|---|---|---|---|---|---|---|");
-        foreach (var type in new[] { DType.Q8_0, DType.F32 })
+        foreach (var type in types)
         {
             var path = Path.Combine(dir, $"bench-{spec.Dim}x{spec.Layers}-{type}.gguf");
             if (!File.Exists(path)) TinyLlama.Random(spec, seed: 5).WriteGguf(path, type);
@@ -69,7 +72,7 @@ public sealed class ServerBenchmark(ITestOutputHelper output)
                 output.WriteLine(line);
             }
         }
-        File.WriteAllText(Path.Combine(dir, "server.md"), report.ToString());
+        File.WriteAllText(Path.Combine(dir, $"server-gemm{SharpLM.Kernels.MatMul.GemmMinRows}.md"), report.ToString());
         output.WriteLine(report.ToString());
     }
 

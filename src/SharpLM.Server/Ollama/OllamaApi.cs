@@ -214,7 +214,7 @@ internal static class OllamaApi
             ids2 = ChatPrompt.Encode(engine, msgs, null, "prompt");
         }
         int[] prompt = [.. context, .. ids2];
-        var settings = new GenerationSettings { Sampling = sampling, MaxTokens = max, Constraint = format, Chat = !raw && !engine.TemplateIsFallback };
+        var settings = new GenerationSettings { Sampling = sampling, MaxTokens = max, Constraint = format, Chat = !raw && !engine.TemplateIsFallback, PromptParam = "prompt" };
         var gen = Generation.Start(engine, prompt, settings, "api/generate");
         await RespondAsync(ctx, engine, gen, name, stream, chat: false, prompt).ConfigureAwait(false);
     }

@@ -34,6 +34,7 @@ internal static class Completions
             PromptLogprobs = echo && logprobs is not null,
             Constraint = OpenAiRequest.ResponseFormat(f),
             Chat = false,
+            PromptParam = "prompt",
         };
         var gens = new List<Generation>();
         try
