@@ -44,7 +44,7 @@ internal sealed class ServerEngine : IDisposable
 
     public LanguageModel? Model { get; private set; }
     public Scheduler? Scheduler { get; private set; }
-    public ModelChatTemplate? Template { get; private set; }
+    public ServingTemplate? Template { get; private set; }
     public bool TemplateIsFallback { get; private set; }
     public ToolCallFormat ToolFormat { get; private set; } = ToolCallFormat.Hermes;
     public int[] EndOfTurn { get; private set; } = [];
@@ -93,17 +93,17 @@ internal sealed class ServerEngine : IDisposable
                     var text = File.ReadAllText(file);
                     var t = text.TrimStart().StartsWith('{') && text.Contains("\"chat_template\"", StringComparison.Ordinal)
                         ? ChatTemplate.FromTokenizerConfig(text) : ChatTemplate.Parse(text);
-                    Template = new ModelChatTemplate(t, t.BosToken ?? model.ChatTemplate?.BosToken, t.EosToken ?? model.ChatTemplate?.EosToken);
+                    Template = new ServingTemplate(t, t.BosToken ?? model.ChatTemplate?.BosToken, t.EosToken ?? model.ChatTemplate?.EosToken);
                 }
-                else if (model.ChatTemplate is { } mt) Template = mt;
+                else if (model.ChatTemplate is { } mt) Template = new ServingTemplate(mt.Template, mt.BosToken, mt.EosToken);
                 else
                 {
-                    Template = new ModelChatTemplate(ChatTemplate.Parse(FallbackTemplate), null, null);
+                    Template = new ServingTemplate(ChatTemplate.Parse(FallbackTemplate), null, null);
                     TemplateIsFallback = true;
                 }
                 ToolFormat = ToolCalls.FormatOf(Template.Template.Source);
                 if (model.Tokenizer is null) throw new InvalidOperationException($"{path} has no tokenizer (no tokenizer.ggml.* metadata or tokenizer.json); the server needs one");
-                EndOfTurn = ChatSession.EndOfTurnIds(model, Template);
+                EndOfTurn = ChatSession.EndOfTurnIds(model, Template.EosToken);
                 Scheduler = new Scheduler(model, o.Parallel, model.ContextSize, o.BatchSize, o.MaxQueue, o.PrefixCache, Metrics, () => Vocabulary);
             }
             if (o.EmbeddingModel is { } emb) Encoder = TextEncoder.Open(emb, new TextEncoderOptions { Overlong = OverlongInput.Truncate, Threads = o.Threads });

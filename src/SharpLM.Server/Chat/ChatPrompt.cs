@@ -7,6 +7,14 @@ namespace SharpLM.Server.Chat;
 /// <summary>One message of a chat request, whatever API it came through.</summary>
 internal sealed record ChatMessageIn(string Role, string Content, IReadOnlyList<ToolCall>? ToolCalls = null, string? ToolCallId = null, string? Name = null);
 
+/// <summary>The chat template the server renders with (the model's, a --chat-template file, or ChatML) and the
+/// texts of its BOS/EOS tokens.</summary>
+internal sealed record ServingTemplate(ChatTemplate Template, string? BosToken, string? EosToken)
+{
+    /// <summary>The template writes BOS itself (so the encoder must not add another).</summary>
+    public bool WritesBos => Template.Source.Contains("bos_token", StringComparison.Ordinal);
+}
+
 /// <summary>Renders a conversation with the model's chat template (tools included) and encodes it.</summary>
 internal static class ChatPrompt
 {
