@@ -75,15 +75,7 @@ internal static class Misc
         var f = Fields.Root(doc);
         var model = engine.Model ?? throw new ApiException(400, "this server has no language model loaded", "model", "model_not_found");
         var arr = f.Array("tokens") ?? throw f.Error("tokens", "is required", "missing_required_parameter");
-        var ids = new List<int>();
-        int k = 0;
-        foreach (var t in arr.EnumerateArray())
-        {
-            if (t.ValueKind != JsonValueKind.Number || !t.TryGetInt32(out int id) || id < 0 || id >= model.Config.Vocab)
-                throw ApiException.BadRequest($"'tokens[{k}]' must be a token id from 0 to {model.Config.Vocab - 1}, got {Fields.Describe(t)}", "tokens");
-            ids.Add(id);
-            k++;
-        }
+        var ids = Fields.TokenIds(arr, "tokens", model.Config.Vocab, "tokens");
         var text = model.Detokenize(ids);
         await JsonOut.WriteAsync(ctx, w =>
         {

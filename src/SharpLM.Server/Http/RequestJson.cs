@@ -144,6 +144,22 @@ internal readonly struct Fields(JsonElement obj, string path)
         return list;
     }
 
+    /// <summary>An array of token ids below <paramref name="vocab"/>; <paramref name="name"/> is how the error calls the
+    /// array (e.g. prompt[2]), <paramref name="param"/> the request field.</summary>
+    public static List<int> TokenIds(JsonElement arr, string name, int vocab, string param)
+    {
+        var ids = new List<int>();
+        int k = 0;
+        foreach (var t in arr.EnumerateArray())
+        {
+            if (t.ValueKind != JsonValueKind.Number || !t.TryGetInt32(out int id) || id < 0 || id >= vocab)
+                throw ApiException.BadRequest($"'{name}[{k}]' must be a token id from 0 to {vocab - 1}, got {Describe(t)}", param);
+            ids.Add(id);
+            k++;
+        }
+        return ids;
+    }
+
     public Fields Item(JsonElement e, string field, int index) =>
         e.ValueKind == JsonValueKind.Object ? new Fields(e, $"{Name(field)}[{index}]")
         : throw ApiException.BadRequest($"'{Name(field)}[{index}]' must be an object, got {Describe(e)}", $"{Name(field)}[{index}]", "invalid_type");

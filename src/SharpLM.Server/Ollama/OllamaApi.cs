@@ -35,24 +35,11 @@ internal static class OllamaApi
     /// <summary>options {...} and format: sampling, num_predict, stop, seed; format "json" or a JSON schema.</summary>
     private static (SamplingOptions Sampling, int MaxTokens, ConstraintSpec? Format) Options(Fields f)
     {
-        var d = SamplingOptions.Default;
-        var s = d;
+        var s = SamplingOptions.Default;
         int max = int.MaxValue;
         if (f.Object("options") is { } o)
         {
-            s = d with
-            {
-                Temperature = (float)(o.Number("temperature", 0, 100) ?? d.Temperature),
-                TopP = (float)(o.Number("top_p", 0, 1) ?? d.TopP),
-                TopK = o.Int("top_k", 0, 1_000_000) ?? d.TopK,
-                MinP = (float)(o.Number("min_p", 0, 1) ?? d.MinP),
-                RepeatPenalty = (float)(o.Number("repeat_penalty", 1e-6, 100) ?? d.RepeatPenalty),
-                RepeatLastN = o.Int("repeat_last_n", -1, 1_000_000) ?? d.RepeatLastN,
-                PresencePenalty = (float)(o.Number("presence_penalty", -100, 100) ?? d.PresencePenalty),
-                FrequencyPenalty = (float)(o.Number("frequency_penalty", -100, 100) ?? d.FrequencyPenalty),
-                Seed = o.Integer("seed") is long seed ? unchecked((ulong)seed) : null,
-                StopStrings = o.Strings("stop"),
-            };
+            s = OpenAiRequest.Sampling(o, o.Strings("stop"), ollama: true);
             if (o.Int("num_predict", -2) is int np && np >= 0) max = np;
             o.Int("num_ctx", 1); // accepted (the context is set at startup), but must be a number
         }
@@ -71,6 +58,16 @@ internal static class OllamaApi
         return (s, max, format);
     }
 
+    /// <summary>What /api/chat and /api/generate read first: the chat model's name, options and format.</summary>
+    private static (Fields F, string Name, SamplingOptions Sampling, int MaxTokens, ConstraintSpec? Format) Begin(JsonDocument doc, ServerEngine engine)
+    {
+        var f = Fields.Root(doc);
+        var name = ModelName(f);
+        RequireChat(engine, name);
+        var (sampling, max, format) = Options(f);
+        return (f, name, sampling, max, format);
+    }
+
     private static void RejectImages(Fields f, string field = "images")
     {
         if (f.Array(field) is { } imgs && imgs.GetArrayLength() > 0) throw f.Error(field, "are not supported: this server's models read text only", "unsupported_content");
@@ -79,10 +76,7 @@ internal static class OllamaApi
     public static async Task ChatAsync(HttpContext ctx, ServerEngine engine)
     {
         using var doc = await Fields.ReadBodyAsync(ctx, engine.Options.MaxRequestBodyBytes).ConfigureAwait(false);
-        var f = Fields.Root(doc);
-        var name = ModelName(f);
-        RequireChat(engine, name);
-        var (sampling, max, format) = Options(f);
+        var (f, name, sampling, max, format) = Begin(doc, engine);
         var messages = new List<ChatMessageIn>();
         if (f.Array("messages") is { } arr)
         {
@@ -159,10 +153,7 @@ internal static class OllamaApi
     public static async Task GenerateAsync(HttpContext ctx, ServerEngine engine)
     {
         using var doc = await Fields.ReadBodyAsync(ctx, engine.Options.MaxRequestBodyBytes).ConfigureAwait(false);
-        var f = Fields.Root(doc);
-        var name = ModelName(f);
-        RequireChat(engine, name);
-        var (sampling, max, format) = Options(f);
+        var (f, name, sampling, max, format) = Begin(doc, engine);
         RejectImages(f);
         if (f.String("suffix") is { Length: > 0 }) throw f.Error("suffix", "(fill-in-the-middle) is not supported", "unsupported_parameter");
         if (f.String("template") is { Length: > 0 }) throw f.Error("template", "(a Go template) is not supported; use raw: true with a prompt you formatted", "unsupported_parameter");
@@ -171,19 +162,7 @@ internal static class OllamaApi
         bool stream = f.Bool("stream") ?? true;
         var system = f.String("system");
         int[] context = [];
-        if (f.Array("context") is { } ctxArr)
-        {
-            var ids = new List<int>();
-            int k = 0;
-            foreach (var t in ctxArr.EnumerateArray())
-            {
-                if (t.ValueKind != JsonValueKind.Number || !t.TryGetInt32(out int id) || id < 0 || id >= engine.Model!.Config.Vocab)
-                    throw ApiException.BadRequest($"'context[{k}]' must be a token id, got {Fields.Describe(t)}", "context");
-                ids.Add(id);
-                k++;
-            }
-            context = [.. ids];
-        }
+        if (f.Array("context") is { } ctxArr) context = [.. Fields.TokenIds(ctxArr, "context", engine.Model!.Config.Vocab, "context")];
         if (text.Length == 0 && context.Length == 0)
         {
             await JsonOut.WriteAsync(ctx, w =>

@@ -75,14 +75,7 @@ internal static class ChatCompletions
                         await sse.WriteAsync(w => Chunk(w, id, created, model, d.Choice, _ => { }, null, d.Finish)).ConfigureAwait(false);
                 }
                 if (includeUsage)
-                    await sse.WriteAsync(w =>
-                    {
-                        Header(w, id, created, model);
-                        w.WriteStartArray("choices");
-                        w.WriteEndArray();
-                        OpenAiRequest.WriteUsage(w, gen.PromptTokens, gen.CompletionTokens, gen.CachedTokens);
-                        w.WriteEndObject();
-                    }).ConfigureAwait(false);
+                    await sse.WriteAsync(w => OpenAiRequest.WriteUsageChunk(w, id, "chat.completion.chunk", created, model, gen.PromptTokens, gen.CompletionTokens, gen.CachedTokens)).ConfigureAwait(false);
                 await sse.DoneAsync().ConfigureAwait(false);
             }
             catch (ApiException e)
@@ -106,12 +99,7 @@ internal static class ChatCompletions
         }
         await JsonOut.WriteAsync(ctx, w =>
         {
-            w.WriteStartObject();
-            w.WriteString("id", id);
-            w.WriteString("object", "chat.completion");
-            w.WriteNumber("created", created);
-            w.WriteString("model", model);
-            w.WriteString("system_fingerprint", OpenAiRequest.Fingerprint);
+            OpenAiRequest.WriteHeader(w, id, "chat.completion", created, model);
             w.WriteStartArray("choices");
             for (int i = 0; i < settings.N; i++)
             {
@@ -135,19 +123,9 @@ internal static class ChatCompletions
         }).ConfigureAwait(false);
     }
 
-    private static void Header(Utf8JsonWriter w, string id, long created, string model)
-    {
-        w.WriteStartObject();
-        w.WriteString("id", id);
-        w.WriteString("object", "chat.completion.chunk");
-        w.WriteNumber("created", created);
-        w.WriteString("model", model);
-        w.WriteString("system_fingerprint", OpenAiRequest.Fingerprint);
-    }
-
     private static void Chunk(Utf8JsonWriter w, string id, long created, string model, int index, Action<Utf8JsonWriter> delta, List<LogprobEntry>? logprobs, string? finish)
     {
-        Header(w, id, created, model);
+        OpenAiRequest.WriteHeader(w, id, "chat.completion.chunk", created, model);
         w.WriteStartArray("choices");
         w.WriteStartObject();
         w.WriteNumber("index", index);

@@ -87,7 +87,7 @@ internal static class Completions
                     offsets[index] += text.Length;
                     await sse.WriteAsync(w =>
                     {
-                        Header(w, id, created, modelName);
+                        OpenAiRequest.WriteHeader(w, id, "text_completion", created, modelName);
                         w.WriteStartArray("choices");
                         WriteChoice(w, index, text, lps, offset, d.Finish, logprobs is not null);
                         w.WriteEndArray();
@@ -95,14 +95,8 @@ internal static class Completions
                     }).ConfigureAwait(false);
                 }
                 if (includeUsage)
-                    await sse.WriteAsync(w =>
-                    {
-                        Header(w, id, created, modelName);
-                        w.WriteStartArray("choices");
-                        w.WriteEndArray();
-                        OpenAiRequest.WriteUsage(w, gens.Sum(g => g.PromptTokens), gens.Sum(g => g.CompletionTokens), gens.Sum(g => g.CachedTokens));
-                        w.WriteEndObject();
-                    }).ConfigureAwait(false);
+                    await sse.WriteAsync(w => OpenAiRequest.WriteUsageChunk(w, id, "text_completion", created, modelName,
+                        gens.Sum(g => g.PromptTokens), gens.Sum(g => g.CompletionTokens), gens.Sum(g => g.CachedTokens))).ConfigureAwait(false);
                 await sse.DoneAsync().ConfigureAwait(false);
             }
             catch (ApiException e)
@@ -133,28 +127,13 @@ internal static class Completions
         }
         await JsonOut.WriteAsync(ctx, w =>
         {
-            w.WriteStartObject();
-            w.WriteString("id", id);
-            w.WriteString("object", "text_completion");
-            w.WriteNumber("created", created);
-            w.WriteString("model", modelName);
-            w.WriteString("system_fingerprint", OpenAiRequest.Fingerprint);
+            OpenAiRequest.WriteHeader(w, id, "text_completion", created, modelName);
             w.WriteStartArray("choices");
             for (int i = 0; i < total; i++) WriteChoice(w, i, texts[i].ToString(), entries[i], 0, finish[i] ?? "stop", logprobs is not null);
             w.WriteEndArray();
             OpenAiRequest.WriteUsage(w, gens.Sum(g => g.PromptTokens), gens.Sum(g => g.CompletionTokens), gens.Sum(g => g.CachedTokens));
             w.WriteEndObject();
         }).ConfigureAwait(false);
-    }
-
-    private static void Header(Utf8JsonWriter w, string id, long created, string model)
-    {
-        w.WriteStartObject();
-        w.WriteString("id", id);
-        w.WriteString("object", "text_completion");
-        w.WriteNumber("created", created);
-        w.WriteString("model", model);
-        w.WriteString("system_fingerprint", OpenAiRequest.Fingerprint);
     }
 
     /// <summary>One choice with the legacy logprobs object {tokens, token_logprobs, top_logprobs, text_offset}.</summary>
@@ -201,19 +180,7 @@ internal static class Completions
         var codec = engine.Model!.RequireTokenizer();
         int vocab = engine.Model.Config.Vocab;
         var list = new List<int[]>();
-        int[] Ids(JsonElement arr, string name)
-        {
-            var ids = new List<int>();
-            int k = 0;
-            foreach (var t in arr.EnumerateArray())
-            {
-                if (t.ValueKind != JsonValueKind.Number || !t.TryGetInt32(out int id) || id < 0 || id >= vocab)
-                    throw ApiException.BadRequest($"'{name}[{k}]' must be a token id from 0 to {vocab - 1}, got {Fields.Describe(t)}", name);
-                ids.Add(id);
-                k++;
-            }
-            return [.. ids];
-        }
+        int[] Ids(JsonElement arr, string name) => [.. Fields.TokenIds(arr, name, vocab, "prompt")];
         int[] Text(string s) => codec.Encode(s, addBos: true);
         switch (p.ValueKind)
         {

@@ -41,16 +41,9 @@ internal static class Embeddings
         }
         int[] Ids(JsonElement arr, string name)
         {
-            var ids = new List<int>();
-            if (empty.Length == 2) ids.Add(empty[0]);
-            int k = 0;
-            foreach (var t in arr.EnumerateArray())
-            {
-                if (t.ValueKind != JsonValueKind.Number || !t.TryGetInt32(out int id) || id < 0 || id >= vocab)
-                    throw ApiException.BadRequest($"'{name}[{k}]' must be a token id from 0 to {vocab - 1}, got {Fields.Describe(t)}", field);
-                ids.Add(id);
-                k++;
-            }
+            var ids = Fields.TokenIds(arr, name, vocab, field);
+            int k = ids.Count;
+            if (empty.Length == 2) ids.Insert(0, empty[0]);
             if (k == 0) throw ApiException.BadRequest($"'{name}' is an empty list of tokens", field);
             if (empty.Length == 2) ids.Add(empty[1]);
             if (ids.Count > enc.MaxTokens)

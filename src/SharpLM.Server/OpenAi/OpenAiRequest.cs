@@ -30,21 +30,23 @@ internal static class OpenAiRequest
         return string.Join(" and ", names);
     }
 
-    /// <summary>Sampling options from OpenAI's fields and SharpLM's extensions (top_k, min_p, repeat_penalty, repeat_last_n).
-    /// Fields left out keep SharpLM's defaults (llama.cpp's: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05).</summary>
-    public static SamplingOptions Sampling(Fields f, List<string> stops)
+    /// <summary>Sampling options from OpenAI's fields and SharpLM's extensions (top_k, min_p, repeat_penalty, repeat_last_n),
+    /// or from Ollama's options (the same names, wider ranges). Fields left out keep SharpLM's defaults (llama.cpp's:
+    /// temperature 0.8, top_k 40, top_p 0.95, min_p 0.05).</summary>
+    public static SamplingOptions Sampling(Fields f, List<string> stops, bool ollama = false)
     {
         var d = SamplingOptions.Default;
+        double maxTemperature = ollama ? 100 : 2, maxRepeat = ollama ? 100 : 10, penalty = ollama ? 100 : 2;
         return d with
         {
-            Temperature = (float)(f.Number("temperature", 0, 2) ?? d.Temperature),
+            Temperature = (float)(f.Number("temperature", 0, maxTemperature) ?? d.Temperature),
             TopP = (float)(f.Number("top_p", 0, 1) ?? d.TopP),
             TopK = f.Int("top_k", 0, 1_000_000) ?? d.TopK,
             MinP = (float)(f.Number("min_p", 0, 1) ?? d.MinP),
-            RepeatPenalty = (float)(f.Number("repeat_penalty", 1e-6, 10) ?? d.RepeatPenalty),
+            RepeatPenalty = (float)(f.Number("repeat_penalty", 1e-6, maxRepeat) ?? d.RepeatPenalty),
             RepeatLastN = f.Int("repeat_last_n", -1, 1_000_000) ?? d.RepeatLastN,
-            PresencePenalty = (float)(f.Number("presence_penalty", -2, 2) ?? d.PresencePenalty),
-            FrequencyPenalty = (float)(f.Number("frequency_penalty", -2, 2) ?? d.FrequencyPenalty),
+            PresencePenalty = (float)(f.Number("presence_penalty", -penalty, penalty) ?? d.PresencePenalty),
+            FrequencyPenalty = (float)(f.Number("frequency_penalty", -penalty, penalty) ?? d.FrequencyPenalty),
             Seed = f.Integer("seed") is long s ? unchecked((ulong)s) : null,
             StopStrings = stops,
         };
@@ -191,6 +193,27 @@ internal static class OpenAiRequest
         w.WriteStartObject("prompt_tokens_details");
         w.WriteNumber("cached_tokens", cached);
         w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    /// <summary>Opens a response or chunk object: id, object, created, model, system_fingerprint.</summary>
+    public static void WriteHeader(Utf8JsonWriter w, string id, string obj, long created, string model)
+    {
+        w.WriteStartObject();
+        w.WriteString("id", id);
+        w.WriteString("object", obj);
+        w.WriteNumber("created", created);
+        w.WriteString("model", model);
+        w.WriteString("system_fingerprint", Fingerprint);
+    }
+
+    /// <summary>The last chunk of a stream with stream_options.include_usage: no choices, the usage.</summary>
+    public static void WriteUsageChunk(Utf8JsonWriter w, string id, string obj, long created, string model, int prompt, int completion, int cached)
+    {
+        WriteHeader(w, id, obj, created, model);
+        w.WriteStartArray("choices");
+        w.WriteEndArray();
+        WriteUsage(w, prompt, completion, cached);
         w.WriteEndObject();
     }
 
