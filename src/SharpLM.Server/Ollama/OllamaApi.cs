@@ -223,18 +223,8 @@ internal static class OllamaApi
         var (total, promptSec, evalSec) = gen.Durations();
         void Final(Utf8JsonWriter w)
         {
-            w.WriteStartObject();
-            w.WriteString("model", name);
-            w.WriteString("created_at", Now());
-            if (chat)
-            {
-                w.WriteStartObject("message");
-                w.WriteString("role", "assistant");
-                w.WriteString("content", nd is null ? text.ToString() : "");
-                if (nd is null && calls.Count > 0) WriteCalls(w, calls);
-                w.WriteEndObject();
-            }
-            else w.WriteString("response", nd is null ? text.ToString() : "");
+            // streamed: the text went out in the pieces; whole: it is all here
+            Head(w, name, chat, nd is null ? text.ToString() : "", nd is null && calls.Count > 0 ? calls : null);
             w.WriteBoolean("done", true);
             w.WriteString("done_reason", reason);
             if (!chat && prompt != null)
@@ -258,6 +248,14 @@ internal static class OllamaApi
 
     private static void Piece(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls, bool done)
     {
+        Head(w, name, chat, content, calls);
+        w.WriteBoolean("done", done);
+        w.WriteEndObject();
+    }
+
+    /// <summary>Opens a streamed or final object: model, created_at, and the message (chat) or response (generate).</summary>
+    private static void Head(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls)
+    {
         w.WriteStartObject();
         w.WriteString("model", name);
         w.WriteString("created_at", Now());
@@ -270,8 +268,6 @@ internal static class OllamaApi
             w.WriteEndObject();
         }
         else w.WriteString("response", content);
-        w.WriteBoolean("done", done);
-        w.WriteEndObject();
     }
 
     private static void WriteCalls(Utf8JsonWriter w, List<ToolCall> calls)
