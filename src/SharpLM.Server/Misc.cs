@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using SharpLM.Server.Http;
@@ -129,6 +128,4 @@ internal static class Misc
         s.CopyTo(ms);
         return ms.ToArray();
     }
-
-    public static string Version => typeof(Misc).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
 }

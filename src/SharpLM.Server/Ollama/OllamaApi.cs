@@ -336,7 +336,7 @@ internal static class OllamaApi
     }
 
     /// <summary>A model entry of /api/tags and /api/ps.</summary>
-    private static void ModelEntry(Utf8JsonWriter w, ServerEngine engine, string path, string id, bool embedding)
+    private static void ModelEntry(Utf8JsonWriter w, ServerEngine engine, string path, string id, bool embedding, bool running)
     {
         long size = File.Exists(path) ? new FileInfo(path).Length : Directory.Exists(path) ? Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Sum(p => new FileInfo(p).Length) : 0;
         var modified = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : Directory.Exists(path) ? Directory.GetLastWriteTimeUtc(path) : DateTime.UtcNow;
@@ -347,6 +347,12 @@ internal static class OllamaApi
         w.WriteNumber("size", size);
         w.WriteString("digest", Digest(path, size, modified));
         Details(w, engine, embedding);
+        if (running)
+        {
+            // /api/ps: loaded models stay loaded while the server runs; nothing is on a GPU
+            w.WriteString("expires_at", DateTime.MaxValue.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+            w.WriteNumber("size_vram", 0);
+        }
         w.WriteEndObject();
     }
 
@@ -393,8 +399,8 @@ internal static class OllamaApi
     {
         w.WriteStartObject();
         w.WriteStartArray("models");
-        if (engine.Options.Model is { } p && engine.Model != null) ModelEntry(w, engine, p, engine.ModelId, false);
-        if (engine.Options.EmbeddingModel is { } e && engine.Encoder != null) ModelEntry(w, engine, e, engine.EmbeddingModelId!, true);
+        if (engine.Options.Model is { } p && engine.Model != null) ModelEntry(w, engine, p, engine.ModelId, false, running);
+        if (engine.Options.EmbeddingModel is { } e && engine.Encoder != null) ModelEntry(w, engine, e, engine.EmbeddingModelId!, true, running);
         w.WriteEndArray();
         w.WriteEndObject();
     });
