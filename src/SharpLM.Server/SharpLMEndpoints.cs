@@ -102,7 +102,14 @@ public static class SharpLMEndpoints
                 if (engine.State == ServerState.Failed) throw new ApiException(503, $"the model failed to load: {engine.LoadError}", null, "model_load_failed");
                 if (engine.State == ServerState.Stopping) throw new ApiException(503, "the server is shutting down", null, "unavailable") { RetryAfter = 5 };
             }
-            await handler(ctx, engine).ConfigureAwait(false);
+            try
+            {
+                await handler(ctx, engine).ConfigureAwait(false);
+            }
+            finally
+            {
+                ctx.RequestAborted = clientGone; // an error after a timeout is still written to the client
+            }
         }
         catch (ApiException e)
         {
@@ -126,7 +133,6 @@ public static class SharpLMEndpoints
         }
         finally
         {
-            ctx.RequestAborted = clientGone;
             engine.Metrics.Request(name, ctx.Response.StatusCode);
         }
     };

@@ -34,11 +34,18 @@ internal static class ApiErrors
     /// <summary>Writes an error response (if the response has not started).</summary>
     public static async Task WriteAsync(HttpContext ctx, ApiException e, bool ollama)
     {
-        if (ctx.Response.HasStarted) return;
+        if (ctx.Response.HasStarted || ctx.RequestAborted.IsCancellationRequested) return;
         ctx.Response.StatusCode = e.Status;
         if (e.RetryAfter is int s) ctx.Response.Headers.RetryAfter = s.ToString(System.Globalization.CultureInfo.InvariantCulture);
         ctx.Response.ContentType = "application/json";
-        await ctx.Response.Body.WriteAsync(Body(e, ollama), ctx.RequestAborted).ConfigureAwait(false);
+        try
+        {
+            await ctx.Response.Body.WriteAsync(Body(e, ollama), ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception x) when (x is OperationCanceledException or IOException)
+        {
+            // the client is gone: nobody to tell
+        }
     }
 
     /// <summary>The error object as JSON bytes.</summary>
