@@ -80,4 +80,30 @@ public sealed class EndpointTests(ServerFixture fixture)
         var (ok, _) = await s.PostAsync("v1/completions", """{"model":"default","prompt":"The","max_tokens":3}""");
         Assert.Equal(200, ok);
     }
+
+    [Fact]
+    public async Task A_model_that_fails_to_load_is_reported_by_health_and_requests_get_503()
+    {
+        var app = SharpLMServer.Create(new SharpLMServerOptions { Model = "/nonexistent/model.gguf" }, "127.0.0.1", 0);
+        await app.StartAsync();
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => SharpLMServer.WhenLoaded(app));
+            Assert.Equal(ServerState.Failed, SharpLMServer.State(app));
+            var addr = app.Urls.First();
+            using var http = new HttpClient { BaseAddress = new Uri(addr + "/") };
+            using var h = await http.GetAsync("health");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, h.StatusCode);
+            using var hd = JsonDocument.Parse(await h.Content.ReadAsStringAsync());
+            Assert.Equal("error", hd.RootElement.GetProperty("status").GetString());
+            Assert.Contains("model.gguf", hd.RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+            using var c = await http.PostAsync("v1/chat/completions", new StringContent("""{"model":"model","messages":[{"role":"user","content":"x"}]}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, c.StatusCode);
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
 }

@@ -328,7 +328,7 @@ internal sealed class Scheduler : IDisposable
             foreach (var (r, _) in _prefills) FailJob(r, e);
             return;
         }
-        _metrics.Step(_inputs.Count, _decoder.MaxBatchTokens - budget, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        _metrics.Step(_decoder.MaxBatchTokens - budget, Stopwatch.GetElapsedTime(t0).TotalSeconds);
 
         foreach (var c in _decodes)
         {

@@ -35,7 +35,7 @@ internal sealed class ServerMetrics
     public void FirstToken(double seconds) => _ttft.Observe(seconds);
     public void InterToken(double seconds) => _itl.Observe(seconds);
 
-    public void Step(int sequences, int rows, double seconds)
+    public void Step(int rows, double seconds)
     {
         Interlocked.Increment(ref _passes);
         Interlocked.Add(ref _rows, rows);
