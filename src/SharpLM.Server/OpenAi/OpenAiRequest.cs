@@ -18,7 +18,9 @@ internal static class OpenAiRequest
         var name = f.String("model", required: true)!;
         if (engine.IsChatModel(name)) return;
         if (engine.IsEmbeddingModel(name))
-            throw ApiException.BadRequest($"'{name}' is an embedding model; use /v1/embeddings, or the chat model '{engine.ModelId}' here", "model", "model_not_supported");
+            throw ApiException.BadRequest(engine.Model is null
+                ? $"'{name}' is an embedding model and this server has no chat model; use /v1/embeddings"
+                : $"'{name}' is an embedding model; use /v1/embeddings, or the chat model '{engine.ModelId}' here", "model", "model_not_supported");
         throw new ApiException(404, $"The model '{name}' does not exist on this server; it serves {Served(engine)}", "model", "model_not_found");
     }
 
