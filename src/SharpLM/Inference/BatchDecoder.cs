@@ -152,10 +152,21 @@ public sealed class BatchDecoder : IDisposable
         int len = length ?? source.Length;
         if (len < 0 || len > source.Length) throw new ArgumentOutOfRangeException(nameof(length), len, $"the source holds {source.Length} tokens");
         var s = AddSequence(capacity ?? source.Capacity);
-        s.Cache.CopyPrefix(source.Cache, len);
-        s.TokenList.AddRange(source.Tokens.Take(len));
-        if (len == source.Length) source.Logits.CopyTo(s.LastLogitsBuffer);
+        ForkInto(source, s, len);
         return s;
+    }
+
+    /// <summary>Makes <paramref name="destination"/> (an existing sequence, e.g. a server's slot) the first
+    /// <paramref name="length"/> tokens of <paramref name="source"/>, as <see cref="Fork"/> does, without allocating.</summary>
+    internal void ForkInto(Sequence source, Sequence destination, int length)
+    {
+        Check(source);
+        Check(destination);
+        if (length < 0 || length > source.Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the source holds {source.Length} tokens");
+        destination.Cache.CopyPrefix(source.Cache, length);
+        destination.TokenList.Clear();
+        for (int i = 0; i < length; i++) destination.TokenList.Add(source.TokenList[i]);
+        if (length == source.Length) source.Logits.CopyTo(destination.LastLogitsBuffer);
     }
 
     /// <summary>Drops a sequence: its KV cache is freed and it can no longer be decoded.</summary>

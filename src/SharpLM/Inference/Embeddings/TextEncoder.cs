@@ -167,8 +167,16 @@ public sealed class TextEncoder : IDisposable
         if (texts.Count == 0) return [];
         var seqs = new int[texts.Count][];
         for (int i = 0; i < texts.Count; i++) seqs[i] = Tokenize(texts[i] ?? throw new ArgumentException($"text {i} is null", nameof(texts)), i);
-        var order = Enumerable.Range(0, texts.Count).OrderBy(i => seqs[i].Length).ToArray();
-        var result = new float[texts.Count][];
+        return EmbedIds(seqs, ct);
+    }
+
+    /// <summary>One embedding per token sequence (ids of this encoder's vocabulary, [CLS] ... [SEP] included, at most
+    /// <see cref="MaxTokens"/> each), in input order.</summary>
+    internal float[][] EmbedIds(IReadOnlyList<int[]> seqs, CancellationToken ct = default)
+    {
+        if (seqs.Count == 0) return [];
+        var order = Enumerable.Range(0, seqs.Count).OrderBy(i => seqs[i].Length).ToArray();
+        var result = new float[seqs.Count][];
         int h = Model.Config.Width;
         for (int s = 0; s < order.Length; s += Options.BatchSize)
         {
