@@ -391,7 +391,7 @@ internal static class OllamaApi
         return p >= 1e9 ? $"{p / 1e9:0.#}B".Replace(',', '.') : p >= 1e6 ? $"{p / 1e6:0.#}M".Replace(',', '.') : $"{p / 1e3:0.#}K".Replace(',', '.');
     }
 
-    private static long Parameters(SharpLM.Models.ModelConfig c) => new Sizing.ParameterCount(Sizing.ModelArchitecture.From(c)).TableTotal;
+    private static long Parameters(SharpLM.Models.ModelConfig c) => new Sizing.ParameterCount(c).Total;
 
     private static string Quantization(SharpLM.Models.LanguageModel m) => m.Weights.Layers.Length > 0 ? m.Weights.Layers[0].Down.W.Type.ToString().ToUpperInvariant() : "F32";
 
