@@ -7,7 +7,7 @@ namespace SharpLM.Formats.HuggingFace;
 
 /// <summary>
 /// Converts a Hugging Face llama / mistral / qwen2 folder to a GGUF file that llama.cpp loads, following
-/// llama.cpp's convert_hf_to_gguf.py: tensor names from <see cref="TensorNames"/>, q/k projection rows permuted from
+/// llama.cpp's convert_hf_to_gguf.py: tensor names from <c>TensorNames</c>, q/k projection rows permuted from
 /// HF's rotate-half layout to GGUF's interleaved pairs for llama/mistral (<see cref="PermuteSourceRow"/>; qwen2 is
 /// not permuted: llama.cpp uses NEOX rope for it), 1-D tensors (norms, biases) kept F32, hyperparameters and
 /// tokenizer metadata written under llama.cpp's keys, Llama-3 rope scaling as a rope_freqs.weight tensor.
