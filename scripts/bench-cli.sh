@@ -2,7 +2,7 @@
 # Whole-process benchmarks of the installed product against its peers (docs/BENCHMARKS.md, "CLI" section):
 #   tokenize: 'sharplm tokenize --tokenizer T --file 1MB.txt' (native-AOT binary) against the same work done by
 #             HF tokenizers (Tokenizers.DotNet) and Microsoft.ML.Tokenizers in their own processes
-#             (bench/TokenizerPeerCli, ReadyToRun), each printing the ids of the whole file;
+#             (bench/PeerCli, ReadyToRun), each printing the ids of the whole file;
 #   load:     the same with a one-word text: start-up + loading the tokenizer file.
 # hyperfine (Debian) times the processes; ROUNDS rounds, each round runs every command RUNS times in the order
 # sharplm, peer, then peer, sharplm (alternating), medians over all runs. Usage: bash scripts/bench-cli.sh [ROUNDS] [RUNS]
@@ -15,8 +15,8 @@ mkdir -p "$work"
 command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install hyperfine"; exit 1; }
 cd "$root"
 [ -x "$work/aot/sharplm" ] || dotnet publish src/SharpLM.Cli -c Release -r linux-x64 -p:PublishAot=true -o "$work/aot" >/dev/null
-[ -f "$work/peer/TokenizerPeerCli.dll" ] || dotnet publish bench/TokenizerPeerCli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o "$work/peer" >/dev/null
-sharplm="$work/aot/sharplm"; peer="$work/peer/TokenizerPeerCli"
+[ -f "$work/peer/PeerCli.dll" ] || dotnet publish bench/PeerCli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o "$work/peer" >/dev/null
+sharplm="$work/aot/sharplm"; peer="$work/peer/PeerCli"
 # Inputs: the first MB of Brown (cut at a line end), rank files from the Microsoft.ML.Tokenizers.Data packages, and
 # all-MiniLM-L6-v2's vocab.txt (the tool's built-in 'minilm') with the tokenizer.json HF writes for it.
 head -c 1000000 "$assets/brown.txt" | sed '$d' > "$work/1mb.txt"
@@ -43,22 +43,30 @@ echo "# $rounds rounds x $runs runs per command, alternating; medians of whole-p
 echo
 echo "| case | input | peer | sharplm s | peer s | peer / sharplm |"
 echo "|---|---|---|---:|---:|---:|"
+# race NAME INPUT PEER CMD_SHARPLM CMD_PEER: ROUNDS hyperfine rounds of RUNS runs each, the order alternating by round.
+race() {
+  local a=() b=() t r
+  for r in $(seq "$rounds"); do
+    if [ $((r % 2)) -eq 1 ]; then hyperfine -N -w 1 -r "$runs" --export-json "$work/h.json" "$4" "$5" >/dev/null 2>&1
+      read -r -a t <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(",".join(map(str,r["times"])) for r in d["results"]))' "$work/h.json")"
+      a+=(${t[0]//,/ }); b+=(${t[1]//,/ })
+    else hyperfine -N -w 1 -r "$runs" --export-json "$work/h.json" "$5" "$4" >/dev/null 2>&1
+      read -r -a t <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(",".join(map(str,r["times"])) for r in d["results"]))' "$work/h.json")"
+      b+=(${t[0]//,/ }); a+=(${t[1]//,/ })
+    fi
+  done
+  local ma mb
+  ma=$(median "${a[@]}"); mb=$(median "${b[@]}")
+  printf '| %s | %s | %s | %.3f | %.3f | %.2fx |\n' "$1" "$2" "$3" "$ma" "$mb" "$(python3 -c "print($mb/$ma)")"
+}
 for c in "${cases[@]}"; do
   IFS='|' read -r name tok peername peerargs <<<"$c"
-  for input in "$work/1mb.txt" "$work/word.txt"; do
-    a=(); b=()
-    for r in $(seq "$rounds"); do
-      ca="$sharplm tokenize --tokenizer $tok --file $input"; cb="$peer $peerargs $input"
-      if [ $((r % 2)) -eq 1 ]; then hyperfine -N -w 1 -r "$runs" --export-json "$work/h.json" "$ca" "$cb" >/dev/null 2>&1
-        read -r -a t <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(",".join(map(str,r["times"])) for r in d["results"]))' "$work/h.json")"
-        a+=(${t[0]//,/ }); b+=(${t[1]//,/ })
-      else hyperfine -N -w 1 -r "$runs" --export-json "$work/h.json" "$cb" "$ca" >/dev/null 2>&1
-        read -r -a t <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(",".join(map(str,r["times"])) for r in d["results"]))' "$work/h.json")"
-        b+=(${t[0]//,/ }); a+=(${t[1]//,/ })
-      fi
-    done
-    ma=$(median "${a[@]}"); mb=$(median "${b[@]}")
-    label=$([ "$input" = "$work/1mb.txt" ] && echo "1 MB Brown" || echo "one word (start + load)")
-    printf '| %s | %s | %s | %.3f | %.3f | %.2fx |\n' "$name" "$label" "$peername" "$ma" "$mb" "$(python3 -c "print($mb/$ma)")"
-  done
+  race "$name" "1 MB Brown" "$peername" "$sharplm tokenize --tokenizer $tok --file $work/1mb.txt" "$peer $peerargs $work/1mb.txt"
+  race "$name" "one word (start + load)" "$peername" "$sharplm tokenize --tokenizer $tok --file $work/word.txt" "$peer $peerargs $work/word.txt"
+done
+# Cold start to the first generated token: the bundled model (models/default.gguf), prompt "The jury said", greedy.
+model="$root/models/default.gguf"
+for th in 1 2; do
+  race "generate, first token" "default.gguf, $th thread(s)" "llama.cpp (LLamaSharp)" \
+    "$sharplm generate --model $model --prompt 'The jury said' --max-tokens 1 --temperature 0 --threads $th" "$peer llama $model 'The jury said' $th"
 done

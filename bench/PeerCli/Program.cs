@@ -1,5 +1,6 @@
-// usage: TokenizerPeerCli hf TOKENIZER.json FILE | ml gpt2|cl100k_base|o200k_base FILE | ml-bert VOCAB.txt FILE
-//        TokenizerPeerCli ranks ENCODING OUT | bert-json VOCAB.txt OUT   (inputs for the benchmark)
+// usage: PeerCli hf TOKENIZER.json FILE | ml gpt2|cl100k_base|o200k_base FILE | ml-bert VOCAB.txt FILE
+//        PeerCli llama MODEL.gguf PROMPT THREADS   (llama.cpp: load, tokenize, prefill, print the first greedy token)
+//        PeerCli ranks ENCODING OUT | bert-json VOCAB.txt OUT   (inputs for the benchmark)
 // Prints the ids of the whole file (one text) separated by spaces, one line, as 'sharplm tokenize --file' does.
 using System.Text;
 
@@ -25,6 +26,25 @@ if (kind == "bert-json")
 {
     // bert-json VOCAB.txt OUT: the tokenizer.json HF's BertTokenizerFast writes for a vocab.txt (HF loads only those).
     File.WriteAllText(args[2], SharpLM.Testing.BertTokenizerJson.FromVocab(File.ReadAllText(what), lowercase: true));
+    return;
+}
+if (kind == "llama")
+{
+    var p = new LLama.Common.ModelParams(what)
+    {
+        ContextSize = 512, GpuLayerCount = 0, Threads = int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture),
+        BatchThreads = int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture),
+    };
+    using var weights = LLama.LLamaWeights.LoadFromFile(p);
+    using var ctx = weights.CreateContext(p);
+    var prompt = ctx.Tokenize(args[2], addBos: true);
+    var batch = new LLama.Native.LLamaBatch();
+    for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLama.Native.LLamaSeqId.Zero, i == prompt.Length - 1);
+    if (ctx.NativeHandle.Decode(batch) != LLama.Native.DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
+    var logits = ctx.NativeHandle.GetLogitsIth(prompt.Length - 1);
+    int best = 0;
+    for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
+    Console.WriteLine(best);
     return;
 }
 string text = File.ReadAllText(args[2]);
