@@ -116,7 +116,7 @@ internal sealed class InspectCommand : ICliCommand
             o["hyperparameters"] = hyper;
             if (args.Flag("metadata")) o["metadata"] = meta;
             o["tensors"] = tensors.Select(t => new Dictionary<string, object> { ["name"] = t.Name, ["type"] = t.Type, ["shape"] = t.Shape, ["bytes"] = t.Bytes }).ToList();
-            context.Out.WriteLine(JsonSerializer.Serialize(o, InspectJson.Default.DictionaryStringObject));
+            context.Out.WriteLine(JsonSerializer.Serialize(o, CliJson.Indented.DictionaryStringObject));
             return Task.FromResult(0);
         }
 

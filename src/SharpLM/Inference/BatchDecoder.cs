@@ -48,7 +48,7 @@ public sealed class Sequence : IDisposable
     /// <summary>The logits (V) of the last token evaluated (valid until its next evaluation).</summary>
     public ReadOnlySpan<float> Logits => _lastLogits;
 
-    /// <summary>The logits (T, V) of every token of the last <see cref="BatchDecoder.Decode"/> that asked for them.</summary>
+    /// <summary>The logits (T, V) of every token of the last <c>BatchDecoder.Decode</c> that asked for them.</summary>
     public ReadOnlySpan<float> AllLogits => _allLogits.AsSpan(0, _allRows * _lastLogits.Length);
 
     internal Span<float> LastLogitsBuffer => _lastLogits;
@@ -82,6 +82,8 @@ public sealed class Sequence : IDisposable
 }
 
 /// <summary>One sequence's tokens for a <see cref="BatchDecoder.Decode(ReadOnlySpan{SequenceInput})"/> call.</summary>
+/// <param name="Sequence">the sequence the tokens continue.</param>
+/// <param name="Tokens">its next tokens.</param>
 /// <param name="AllLogits">keep the logits of every token (else only the last one's).</param>
 public readonly record struct SequenceInput(Sequence Sequence, ReadOnlyMemory<int> Tokens, bool AllLogits = false);
 

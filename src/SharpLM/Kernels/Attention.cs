@@ -160,8 +160,8 @@ internal static unsafe class Attention
 
     /// <summary>
     /// The readable oracle over the training layout: q (B,T,NH,HS), k, v (B,T,KVH,HS) -> y (B,T,NH,HS) and the
-    /// probabilities att (B,NH,T,T) (masked entries 0); <paramref name="causal"/> lets query t see keys 0..t (else all T).
-    /// <paramref name="startPos"/> shifts the queries: query t is at position startPos + t of keys k (S = startPos + T rows per
+    /// probabilities att (B,NH,T,T) (masked entries 0); <c>causal</c> lets query t see keys 0..t (else all T).
+    /// <c>startPos</c> shifts the queries: query t is at position startPos + t of keys k (S = startPos + T rows per
     /// sequence) — the inference form with a cache. Generic so the gradient checks run it in double.
     /// </summary>
     public static class Naive

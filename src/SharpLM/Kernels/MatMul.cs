@@ -7,7 +7,7 @@ namespace SharpLM.Kernels;
 /// <summary>
 /// y = x W^T for a weight of any supported dtype. x (T,C) f32, w (OC,C) -> y (T,OC).
 /// T &lt; <see cref="GemmMinRows"/> (decode) takes the bandwidth-bound matvec: output rows are split across the worker
-/// pool and each weight row is streamed once (fused dequantize + FMA, software prefetch, see <see cref="RowDot"/>).
+/// pool and each weight row is streamed once (fused dequantize + FMA, software prefetch, see <c>RowDot</c>).
 /// Larger T takes the compute-bound <see cref="Gemm"/>. The variant (AVX-512, AVX2, scalar) comes from
 /// <see cref="KernelIsaSelector.Current"/>. Accuracy: f32 accumulation, so |y - exact| is within a few f32 ulps of
 /// sum_k |x_k w_k| (the tests allow 1e-5 of it); weights are never rounded beyond their stored dtype and activations

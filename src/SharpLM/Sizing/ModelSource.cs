@@ -6,6 +6,8 @@ using SharpLM.Models;
 namespace SharpLM.Sizing;
 
 /// <summary>The tensors actually stored in a model file, to check a computed count against.</summary>
+/// <param name="Path">the file or folder counted</param>
+/// <param name="Format">its format</param>
 /// <param name="Tensors">parameter tensors counted</param>
 /// <param name="Parameters">their elements</param>
 /// <param name="Bytes">their bytes as stored</param>

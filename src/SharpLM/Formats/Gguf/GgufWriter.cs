@@ -70,8 +70,8 @@ internal sealed class GgufWriter
         return Add(new PendingTensor(name, type, (long[])shape.Clone(), bytes, s => s.Write(data.Span), null));
     }
 
-    /// <summary>A tensor whose <paramref name="byteLength"/> bytes <paramref name="writeData"/> writes to the stream
-    /// during <see cref="Write"/> (it must write exactly that many).</summary>
+    /// <summary>A tensor whose bytes (as many as its type and shape take) <paramref name="writeData"/> writes to the stream
+    /// during <c>Write</c> (it must write exactly that many).</summary>
     public GgufWriter AddTensor(string name, DType type, long[] shape, Action<Stream> writeData)
     {
         ArgumentNullException.ThrowIfNull(writeData);
