@@ -26,7 +26,7 @@ internal readonly unsafe struct FloatView(float* data, int length)
 /// by role ("attn_q", block 3). A failed bind lists every missing, mis-shaped and unused tensor at once, so a wrong file
 /// or a wrong table is obvious from one message. Matrices are views into the weight source (never copied); vectors that
 /// are not F32 are dequantized once into pinned copies; Hugging Face GPT-2's transposed (Conv1D) matrices are
-/// transposed into pinned copies. The weight source must outlive the bound tensors.
+/// transposed into pinned copies, and Gemma's Hugging Face norm weights w become 1 + w (as GGUF stores them). The weight source must outlive the bound tensors.
 /// </summary>
 internal sealed unsafe class BoundTensors
 {
@@ -94,6 +94,7 @@ internal sealed unsafe class BoundTensors
                 }
                 info = b.TransposeCopy(info);
             }
+            if (naming == TensorNaming.HuggingFace && spec.Decl.HfAddOne) info = b.AddOneCopy(info);
             b._byRole[(spec.Decl.Role, spec.Layer)] = info;
         }
         var unused = allowExtra ? [] : source.Tensors.Keys.Where(n => !declared.Contains(n) && !Ignorable(n)).Order(StringComparer.Ordinal).ToList();
@@ -155,6 +156,19 @@ internal sealed unsafe class BoundTensors
     }
 
     public FloatView OptionalVector(string role, int layer = -1) => Has(role, layer) ? Vector(role, layer) : default;
+
+    /// <summary>1 + w as an F32 pinned copy (Gemma's norms: Hugging Face stores w, the model multiplies by 1 + w).</summary>
+    private TensorInfo AddOneCopy(TensorInfo info)
+    {
+        int n = checked((int)info.ElementCount);
+        var traits = DTypes.Of(info.Type);
+        var dst = GC.AllocateArray<float>(Math.Max(n, 1), pinned: true);
+        traits.DequantizeRowNaive(new ReadOnlySpan<byte>((byte*)info.Data, checked((int)traits.RowBytes(n))), dst.AsSpan(0, n));
+        for (int i = 0; i < n; i++) dst[i] += 1f;
+        _owned.Add(dst);
+        fixed (float* p = dst)
+            return new TensorInfo(info.Name, DType.F32, info.Shape, (nint)p, 4L * n);
+    }
 
     private TensorInfo TransposeCopy(TensorInfo info)
     {

@@ -12,8 +12,14 @@ internal sealed class DecoderLayerWeights
     public required LinearWeights V { get; init; }     // (KVH*HS, C)
     public required LinearWeights O { get; init; }     // (C, NH*HS)
     public required NormWeights MlpNorm { get; init; }
-    /// <summary>(F, C) for a gated (SwiGLU) MLP; null for up -> activation -> down.</summary>
+    /// <summary>(F, C) for a gated MLP (SwiGLU, GeGLU); null for up -> activation -> down.</summary>
     public LinearWeights? Gate { get; init; }
+    /// <summary>Per-head RMSNorms of q and k (HS) before RoPE (Qwen3, Gemma 3); null without.</summary>
+    public NormWeights? QNorm { get; init; }
+    public NormWeights? KNorm { get; init; }
+    /// <summary>RMSNorms of the attention output and of the MLP output (Gemma 2 and 3); null without.</summary>
+    public NormWeights? PostAttnNorm { get; init; }
+    public NormWeights? PostMlpNorm { get; init; }
     public required LinearWeights Up { get; init; }    // (F, C)
     public required LinearWeights Down { get; init; }  // (C, F)
 }
@@ -33,8 +39,10 @@ internal sealed class DecoderWeights
     /// <summary>(V, C): the token embedding itself when tied.</summary>
     public required LinearWeights Output { get; init; }
     public required DecoderLayerWeights[] Layers { get; init; }
-    /// <summary>RoPE inverse frequencies (HS/2) after scaling and per-frequency factors; empty with learned positions.</summary>
+    /// <summary>RoPE inverse frequencies (R/2) after scaling and per-frequency factors; empty with learned positions.</summary>
     public required float[] InvFreq { get; init; }
+    /// <summary>Those of the sliding-window layers (Gemma 3's local RoPE base); the same array as <see cref="InvFreq"/> otherwise.</summary>
+    public required float[] InvFreqSliding { get; init; }
     /// <summary>Keeps the bound tensors (and their pinned copies) alive.</summary>
     public required BoundTensors Tensors { get; init; }
 
@@ -50,15 +58,17 @@ internal sealed class DecoderWeights
         if (c.Arch.NotRunnableReason is { } why) throw new NotSupportedException($"{path}: {why}");
         if (c.Unsupported is { } u) throw new NotSupportedException($"{path}: {u}");
         if (c.Family == ArchFamily.Bert) throw new NotSupportedException($"{path}: {c.Architecture} is an encoder; load it with TextEncoder (sharplm embed)");
-        if (c.Family == ArchFamily.Llama && c.RopeDim != c.HeadSize)
-            throw new NotSupportedException($"{path}: partial rotary embeddings (rope dim {c.RopeDim} < head dim {c.HeadSize}) are not supported");
-        if (c.Family == ArchFamily.Llama && c.Activation != "silu") throw new NotSupportedException($"{path}: activation '{c.Activation}' is not supported for {c.Architecture}");
+        if (c.Family == ArchFamily.Llama && c.Activation is not ("silu" or "gelu_tanh" or "gelu"))
+            throw new NotSupportedException($"{path}: activation '{c.Activation}' is not supported for {c.Architecture}");
     }
 
-    public static DecoderWeights Bind(BoundTensors t)
+    /// <summary>Binds the decoder's weights; <paramref name="contextSize"/> (per sequence) picks LongRoPE's long or short
+    /// factors as llama.cpp does (the model's trained context by default).</summary>
+    public static DecoderWeights Bind(BoundTensors t, int? contextSize = null)
     {
         var c = t.Config;
         CheckRunnable(c, t.Path);
+        NormWeights? Norm(string role, int l) => t.Has(role, l) ? NormWeights.Bind(t, role, l, c) : null;
         var layers = new DecoderLayerWeights[c.Layers];
         for (int l = 0; l < c.Layers; l++)
         {
@@ -76,21 +86,42 @@ internal sealed class DecoderWeights
                 k = LinearWeights.Bind(t, "attn_k", l);
                 v = LinearWeights.Bind(t, "attn_v", l);
             }
+            var up = LinearWeights.Bind(t, "ffn_up", l);
+            var gate = t.Has("ffn_gate", l) ? LinearWeights.Bind(t, "ffn_gate", l) : (LinearWeights?)null;
+            if (gate is null && c.Family == ArchFamily.Llama && up.W.Rows == 2 * c.FfnWidth)
+            {
+                // Phi-3's fused gate_up projection: gate rows first, then up
+                gate = up.Rows(0, c.FfnWidth);
+                up = up.Rows(c.FfnWidth, c.FfnWidth);
+            }
             layers[l] = new DecoderLayerWeights
             {
                 AttnNorm = NormWeights.Bind(t, "attn_norm", l, c),
                 Q = q, K = k, V = v,
                 O = LinearWeights.Bind(t, "attn_output", l),
                 MlpNorm = NormWeights.Bind(t, "ffn_norm", l, c),
-                Gate = t.Has("ffn_gate", l) ? LinearWeights.Bind(t, "ffn_gate", l) : null,
-                Up = LinearWeights.Bind(t, "ffn_up", l),
+                Gate = gate,
+                Up = up,
                 Down = LinearWeights.Bind(t, "ffn_down", l),
+                QNorm = Norm("attn_q_norm", l),
+                KNorm = Norm("attn_k_norm", l),
+                PostAttnNorm = Norm("attn_post_norm", l),
+                PostMlpNorm = Norm("ffn_post_norm", l),
             };
         }
         var emb = t.Matrix("token_embd");
-        float[] invFreq = [];
+        float[] invFreq = [], invFreqSliding = [];
         if (c.Family == ArchFamily.Llama)
-            invFreq = t.Has("rope_freqs") ? c.InverseFrequencies(t.Vector("rope_freqs").Span) : c.InverseFrequencies();
+        {
+            // per-frequency divisors: a GGUF's rope_freqs (LLaMA 3.1), LongRoPE's long or short set (Phi-3), else computed
+            int ctx = contextSize ?? c.Context;
+            string? longRope = c.RopeScaling != RopeScalingType.LongRope ? null : ctx > c.RopeOriginalContext ? "rope_factors_long" : "rope_factors_short";
+            float[]? factors = t.Has("rope_freqs") ? t.Vector("rope_freqs").Span.ToArray()
+                : longRope != null && t.Has(longRope) ? t.Vector(longRope).Span.ToArray()
+                : c.LongRopeFactors(ctx);
+            invFreq = c.InverseFrequencies(factors);
+            invFreqSliding = c.RopeThetaSliding is null ? invFreq : c.InverseFrequencies(sliding: true);
+        }
         return new DecoderWeights
         {
             Config = c,
@@ -100,6 +131,7 @@ internal sealed class DecoderWeights
             Output = t.Has("output") ? LinearWeights.Bind(t, "output", -1) : new LinearWeights(emb, default),
             Layers = layers,
             InvFreq = invFreq,
+            InvFreqSliding = invFreqSliding,
             Tensors = t,
         };
     }
@@ -227,13 +259,16 @@ internal static class Decoder
         var positions = batch.Positions.AsSpan(0, n);
         var x0 = buf.Layer(0).X.AsSpan(0, n * dim);
         Embedding.Forward(w.TokenEmbedding, tokens, x0);
+        if (c.EmbeddingScale != 1f) Scale.InPlace(x0, c.EmbeddingScale);
         if (w.Positions is WeightMatrix pe) Embedding.AddRows(pe, positions, x0, "position");
         var rows = batch.AttentionRows;
+        float scoreScale = c.ScoreScale;
 
         for (int l = 0; l < c.Layers; l++)
         {
             var a = buf.Layer(l);
             var lw = w.Layers[l];
+            bool sliding = c.IsSlidingLayer(l);
             var x = a.X.AsSpan(0, n * dim);
             lw.AttnNorm.Forward(x, a.H, a.Mean, a.Rstd, dim);
             var h = a.H.AsSpan(0, n * dim);
@@ -243,15 +278,21 @@ internal static class Decoder
             lw.Q.Forward(h, q, n);
             lw.K.Forward(h, k, n);
             lw.V.Forward(h, v, n);
+            // per-head RMSNorm of q and k (rows of HS), in place
+            lw.QNorm?.Forward(q, q, default, default, c.HeadSize);
+            lw.KNorm?.Forward(k, k, default, default, c.HeadSize);
             if (w.Rotary)
             {
-                Rope.Forward(q, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
-                Rope.Forward(k, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
+                var inv = sliding ? w.InvFreqSliding : w.InvFreq;
+                Rope.Forward(q, n, c.Heads, c.HeadSize, positions, inv, c.RopeNeox, c.RopeDim);
+                Rope.Forward(k, n, c.KvHeads, c.HeadSize, positions, inv, c.RopeNeox, c.RopeDim);
             }
             StoreKv(batch, kv, l, k, v, kvd);
-            Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, rows, pool);
+            var layerRows = sliding ? batch.SlidingRows(c.SlidingWindow!.Value, kv, l) : rows;
+            Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, layerRows, pool, scoreScale, c.AttnLogitSoftcap);
             var proj = a.Proj.AsSpan(0, n * dim);
             lw.O.Forward(a.Att, proj, n);
+            lw.PostAttnNorm?.Forward(proj, proj, default, default, dim);
             var x2 = a.X2.AsSpan(0, n * dim);
             Add.Forward(x, proj, x2);
 
@@ -262,7 +303,7 @@ internal static class Decoder
             {
                 gate.Forward(h2, a.G, n);
                 lw.Up.Forward(h2, a.U, n);
-                SwiGlu.Forward(a.G, a.U, act);
+                Activation.Gated(c.Activation, a.G.AsSpan(0, n * ff), a.U.AsSpan(0, n * ff), act);
             }
             else
             {
@@ -270,6 +311,7 @@ internal static class Decoder
                 Activation.Forward(c.Activation, a.U.AsSpan(0, n * ff), act);
             }
             lw.Down.Forward(act, proj, n);
+            lw.PostMlpNorm?.Forward(proj, proj, default, default, dim);
             var next = l + 1 < c.Layers ? buf.Layer(l + 1).X : buf.XOut;
             Add.Forward(x2, proj, next.AsSpan(0, n * dim));
         }
@@ -293,6 +335,7 @@ internal static class Decoder
         w.FinalNorm.Forward(src, hout, buf.MeanOut, buf.RstdOut, dim);
         var logits = buf.Logits(r);
         w.Output.Forward(hout, logits, r);
+        if (w.Config.FinalLogitSoftcap > 0) SoftCap.Forward(logits, w.Config.FinalLogitSoftcap);
         return logits;
     }
 
@@ -308,10 +351,32 @@ internal static class Decoder
         if (kv.IsActivations) return;
         for (int i = 0; i < batch.Rows; i++)
         {
-            int s = batch.Slot[i], p = batch.Positions[i];
-            k.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.KBase[s] + (long)p * kvd, kvd));
-            v.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.VBase[s] + (long)p * kvd, kvd));
+            int s = batch.Slot[i], p = batch.Positions[i], ring = kv.Ring(layer, s);
+            // a rolling window of R rows is stored twice (rows p % R and p % R + R), so any R consecutive positions are
+            // contiguous and attention reads them as it reads a linear cache
+            int at = ring > 0 ? p % ring : p;
+            k.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.KBase[s] + (long)at * kvd, kvd));
+            v.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.VBase[s] + (long)at * kvd, kvd));
+            if (ring == 0) continue;
+            k.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.KBase[s] + (long)(at + ring) * kvd, kvd));
+            v.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.VBase[s] + (long)(at + ring) * kvd, kvd));
         }
+    }
+
+    /// <summary>The inference-only features of <paramref name="c"/> (those <see cref="Backward"/> does not differentiate),
+    /// or null when it can be trained.</summary>
+    public static string? NoBackward(ModelConfig c)
+    {
+        var missing = new List<string>();
+        if (c.QkNorm) missing.Add("q/k norms");
+        if (c.PostNorms) missing.Add("post-norms");
+        if (c.EmbeddingScale != 1f) missing.Add("the embedding scale");
+        if (c.AttnLogitSoftcap > 0 || c.FinalLogitSoftcap > 0) missing.Add("soft caps");
+        if (c.SlidingWindow is not null) missing.Add("the sliding window");
+        if (c.ScoreScale != 1f / MathF.Sqrt(c.HeadSize)) missing.Add("a non-default attention scale");
+        if (c.Family == ArchFamily.Llama && c.Activation != "silu") missing.Add($"the {c.Activation} gate");
+        if (c.Experts > 0) missing.Add("mixtures of experts");
+        return missing.Count == 0 ? null : string.Join(", ", missing);
     }
 
     /// <summary>
@@ -324,6 +389,7 @@ internal static class Decoder
     {
         if (!buf.PerLayer || !batch.AllOutputs) throw new InvalidOperationException("the backward pass needs per-layer buffers and every row as an output");
         var c = w.Config;
+        if (NoBackward(c) is { } missing) throw new NotSupportedException($"training {c.Architecture} is not supported: the backward pass of {missing} is not written");
         int n = batch.Rows, dim = c.Width, qd = c.QueryWidth, kvd = c.KvWidth, ff = c.FfnWidth;
         var pool = WorkerPool.Shared;
         var positions = batch.Positions.AsSpan(0, n);
@@ -395,8 +461,8 @@ internal static class Decoder
             Attention.Backward(datt, a.Q, a.Att, a.Lse, dq, batch.Slots, batch.SlotRows, dkBase, dvBase, c.Heads, c.KvHeads, c.HeadSize, rows, pool);
             if (w.Rotary)
             {
-                Rope.Backward(dq, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
-                Rope.Backward(dk, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
+                Rope.Backward(dq, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox, c.RopeDim);
+                Rope.Backward(dk, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox, c.RopeDim);
             }
             dh.Clear();
             lw.Q.Backward(lg.Q, dq, a.H, dh, n);

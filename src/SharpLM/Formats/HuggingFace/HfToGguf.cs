@@ -6,11 +6,12 @@ using SharpLM.Tensors.Types;
 namespace SharpLM.Formats.HuggingFace;
 
 /// <summary>
-/// Converts a Hugging Face llama / mistral / qwen2 folder to a GGUF file that llama.cpp loads, following
+/// Converts a Hugging Face decoder folder (every runnable architecture but the mixtures of experts) to a GGUF file that llama.cpp loads, following
 /// llama.cpp's convert_hf_to_gguf.py: tensor names from <see cref="TensorNames"/>, q/k projection rows permuted from
 /// HF's rotate-half layout to GGUF's interleaved pairs for llama/mistral (<see cref="PermuteSourceRow"/>; qwen2 is
 /// not permuted: llama.cpp uses NEOX rope for it), 1-D tensors (norms, biases) kept F32, hyperparameters and
-/// tokenizer metadata written under llama.cpp's keys, Llama-3 rope scaling as a rope_freqs.weight tensor.
+/// tokenizer metadata written under llama.cpp's keys, RoPE tables (Llama-3's rope_freqs, LongRoPE's factors) as tensors,
+/// Gemma's norms as 1 + w (the binder adds the 1).
 /// </summary>
 internal static class HfToGguf
 {
@@ -69,11 +70,7 @@ internal static class HfToGguf
             int heads = !permute ? 0 : spec.Decl.Role switch { "attn_q" or "attn_q.bias" => c.Heads, "attn_k" or "attn_k.bias" => c.KvHeads, _ => 0 };
             AddTensor(w, spec.Decl.GgufFor(Math.Max(spec.Layer, 0)), bound.Info(spec.Decl.Role, spec.Layer), heads, options.Type);
         }
-        if (c.RopeScaling == RopeScalingType.Llama3)
-        {
-            var factors = c.Llama3RopeFactors();
-            w.AddTensor("rope_freqs.weight", [factors.Length], factors);
-        }
+        foreach (var (name, data) in RotaryGguf.RopeTensors(c)) w.AddTensor(name, [data.Length], data);
         return w;
     }
 
