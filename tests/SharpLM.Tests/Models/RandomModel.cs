@@ -55,16 +55,22 @@ internal sealed class RandomModel
         string role = spec.Decl.Role;
         if (spec.Shape.Length == 1 && role.Contains("norm", StringComparison.Ordinal))
         {
-            center = spec.Decl.HfAddOne ? 0f : 1f;
-            spread = 0.2f;
+            // post-norms (Gemma 2/3) scale what each block adds: make it outweigh the tied embedding's echo of the input
+            float target = role.Contains("post", StringComparison.Ordinal) ? 3f : 1f;
+            center = spec.Decl.HfAddOne ? target - 1f : target;
+            spread = 0.2f * target;
         }
         else if (spec.Shape.Length == 1) spread = 0.3f;
-        else if (role == "token_embd") spread = c.TiedEmbeddings ? 0.25f : 1f;
+        // a tied head must not just echo the input token: the embedding (times Gemma's sqrt(C)) stays near the size of
+        // what the blocks add to the residual stream
+        else if (role == "token_embd") spread = !c.TiedEmbeddings ? 1f : c.EmbeddingScale != 1f ? 1f / c.EmbeddingScale : 0.25f;
         else if (role == "position_embd") spread = 0.3f;
         else
         {
             long fanIn = spec.Shape[^1];
-            spread = 1.7f / MathF.Sqrt(fanIn) * (role is "attn_q" or "attn_k" or "attn_qkv" ? 2f : role == "output" ? 3f : 1f);
+            // with a tied head, the blocks' outputs also outweigh the embedding's echo of the input token
+            float blockOut = c.TiedEmbeddings && !c.PostNorms && role is "attn_output" or "ffn_down" ? 3f : 1f;
+            spread = 1.7f / MathF.Sqrt(fanIn) * (role is "attn_q" or "attn_k" or "attn_qkv" ? 2f : role == "output" ? 3f : blockOut);
         }
         for (int i = 0; i < d.Length; i++) d[i] = center + (float)(rng.NextDouble() * 2 - 1) * spread;
         return d;
