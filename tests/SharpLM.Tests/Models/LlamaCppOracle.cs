@@ -16,7 +16,9 @@ internal sealed class LlamaCppOracle : IDisposable
 
     static LlamaCppOracle()
     {
-        NativeLogConfig.llama_log_set((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
+        // SHARPLM_LLAMA_LOG=1 shows all of llama.cpp's log (why a file does not load), else only its errors
+        bool all = Environment.GetEnvironmentVariable("SHARPLM_LLAMA_LOG") == "1";
+        NativeLogConfig.llama_log_set((level, message) => { if (all || level == LLamaLogLevel.Error) Console.Error.Write(message); });
     }
 
     public LlamaCppOracle(string path, int contextSize, int threads = 2)
