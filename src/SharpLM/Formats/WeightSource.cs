@@ -35,4 +35,8 @@ internal interface IWeightSource : IDisposable
     string Path { get; }
 
     IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
+
+    /// <summary>Matrices are laid out as their format stores them: Hugging Face GPT-2's Conv1D weights (in, out). False for
+    /// SharpLM's own training parameters, which keep every matrix (out, in) under Hugging Face names.</summary>
+    bool HfConv1DLayout => true;
 }

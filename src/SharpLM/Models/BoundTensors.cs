@@ -83,17 +83,15 @@ internal sealed unsafe class BoundTensors
                 continue;
             }
             if (spec.Need == TensorNeed.Unused) continue;
-            if (!info.Shape.AsSpan().SequenceEqual(spec.Shape))
+            // Hugging Face GPT-2 stores its Conv1D matrices (in, out): always transposed, square ones too
+            bool conv1D = naming == TensorNaming.HuggingFace && spec.Decl.HfTransposed && spec.Shape.Length == 2 && source.HfConv1DLayout;
+            var expected = conv1D ? [spec.Shape[1], spec.Shape[0]] : spec.Shape;
+            if (!info.Shape.AsSpan().SequenceEqual(expected))
             {
-                bool transposed = naming == TensorNaming.HuggingFace && spec.Decl.HfTransposed && spec.Shape.Length == 2
-                                  && info.Shape.Length == 2 && info.Shape[0] == spec.Shape[1] && info.Shape[1] == spec.Shape[0];
-                if (!transposed)
-                {
-                    misShaped.Add($"{name} has shape [{string.Join(", ", info.Shape)}], expected [{string.Join(", ", spec.Shape)}]");
-                    continue;
-                }
-                info = b.TransposeCopy(info);
+                misShaped.Add($"{name} has shape [{string.Join(", ", info.Shape)}], expected [{string.Join(", ", expected)}]{(conv1D ? " (a Conv1D matrix, stored (in, out))" : "")}");
+                continue;
             }
+            if (conv1D) info = b.TransposeCopy(info);
             if (naming == TensorNaming.HuggingFace && spec.Decl.HfAddOne) info = b.AddOneCopy(info);
             b._byRole[(spec.Decl.Role, spec.Layer)] = info;
         }

@@ -40,7 +40,9 @@ internal sealed class RandomModel
         foreach (var spec in TensorTable.Expand(c, TensorNaming.HuggingFace))
         {
             if (spec.Decl.NotAParameter || spec.Need == TensorNeed.Unused || spec.Name.Length == 0) continue;
-            w.Add(spec.Name, spec.Shape, Values(spec, c, rng));
+            // GPT-2's Conv1D matrices are stored (in, out) in Hugging Face checkpoints
+            var shape = spec.Decl.HfTransposed ? spec.Shape.Reverse().ToArray() : spec.Shape;
+            w.Add(spec.Name, shape, Values(spec, c, rng));
         }
         w.Write(Path.Combine(dir, "model.safetensors"));
         return new RandomModel(c, dir);
@@ -53,7 +55,7 @@ internal sealed class RandomModel
         var d = new float[spec.Elements];
         float center = 0, spread;
         string role = spec.Decl.Role;
-        if (spec.Shape.Length == 1 && role.Contains("norm", StringComparison.Ordinal))
+        if (spec.Shape.Length == 1 && role.Contains("norm", StringComparison.Ordinal) && !role.EndsWith(".bias", StringComparison.Ordinal))
         {
             // post-norms (Gemma 2/3) scale what each block adds: make it outweigh the tied embedding's echo of the input
             float target = role.Contains("post", StringComparison.Ordinal) ? 3f : 1f;
@@ -64,7 +66,7 @@ internal sealed class RandomModel
         // a tied head must not just echo the input token: the embedding (times Gemma's sqrt(C)) stays near the size of
         // what the blocks add to the residual stream
         else if (role == "token_embd") spread = !c.TiedEmbeddings ? 1f : c.EmbeddingScale != 1f ? 1f / c.EmbeddingScale : 0.25f;
-        else if (role == "position_embd") spread = 0.3f;
+        else if (role == "position_embd") spread = 1f; // positions move the output along the run
         else
         {
             long fanIn = spec.Shape[^1];
