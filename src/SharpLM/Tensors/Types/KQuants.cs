@@ -6,10 +6,91 @@ using static SharpLM.Tensors.Types.BlockMath;
 
 namespace SharpLM.Tensors.Types;
 
-/// <summary>Helpers shared by the k-quants: the 6-bit scale/min unpacking of Q4_K and Q5_K, and the SIMD dequantizer of
-/// the low-bit types (Q2_K, Q3_K).</summary>
+/// <summary>Helpers shared by the k-quants: ggml's scale search (make_qkx2_quants), the 6-bit scale/min unpacking of Q4_K
+/// and Q5_K, and the SIMD dequantizer of the low-bit types (Q2_K, Q3_K).</summary>
 internal static unsafe class KQuants
 {
+    /// <summary>ggml's make_qkx2_quants: the scale and min of n values on 0..nmax (weighted least squares over a sweep of
+    /// nstep + 1 scales), as Q2_K, Q4_K and Q5_K's reference quantizers find them; |error| instead of error^2 with useMad.</summary>
+    public static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights, Span<byte> L,
+        out float theMin, Span<byte> laux, float rmin, float rdelta, int nstep, bool useMad)
+    {
+        float min = x[0], max = x[0];
+        float sumW = weights[0], sumX = sumW * x[0];
+        for (int i = 1; i < n; i++)
+        {
+            if (x[i] < min) min = x[i];
+            if (x[i] > max) max = x[i];
+            float w = weights[i];
+            sumW += w;
+            sumX += w * x[i];
+        }
+        if (min > 0) min = 0;
+        if (max == min)
+        {
+            L[..n].Clear();
+            theMin = -min;
+            return 0f;
+        }
+        float iscale = nmax / (max - min);
+        float scale = 1 / iscale;
+        float bestError = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int l = Math.Clamp(NearestInt(iscale * (x[i] - min)), 0, nmax);
+            L[i] = (byte)l;
+            float diff = scale * L[i] + min - x[i];
+            diff = useMad ? MathF.Abs(diff) : diff * diff;
+            bestError += weights[i] * diff;
+        }
+        if (nstep < 1)
+        {
+            theMin = -min;
+            return scale;
+        }
+        for (int step = 0; step <= nstep; step++)
+        {
+            iscale = (rmin + rdelta * step + nmax) / (max - min);
+            float sumL = 0, sumL2 = 0, sumXL = 0;
+            for (int i = 0; i < n; i++)
+            {
+                int l = Math.Clamp(NearestInt(iscale * (x[i] - min)), 0, nmax);
+                laux[i] = (byte)l;
+                float w = weights[i];
+                sumL += w * l;
+                sumL2 += w * l * l;
+                sumXL += w * l * x[i];
+            }
+            float D = sumW * sumL2 - sumL * sumL;
+            if (D > 0)
+            {
+                float thisScale = (sumW * sumXL - sumX * sumL) / D;
+                float thisMin = (sumL2 * sumX - sumL * sumXL) / D;
+                if (thisMin > 0)
+                {
+                    thisMin = 0;
+                    thisScale = sumXL / sumL2;
+                }
+                float curError = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    float diff = thisScale * laux[i] + thisMin - x[i];
+                    diff = useMad ? MathF.Abs(diff) : diff * diff;
+                    curError += weights[i] * diff;
+                }
+                if (curError < bestError)
+                {
+                    laux[..n].CopyTo(L);
+                    bestError = curError;
+                    scale = thisScale;
+                    min = thisMin;
+                }
+            }
+        }
+        theMin = -min;
+        return scale;
+    }
+
     /// <summary>The j-th (0..7) 6-bit scale and min of a Q4_K/Q5_K block's 12 scale bytes (ggml get_scale_min_k4).</summary>
     public static void ScaleMinK4(int j, ReadOnlySpan<byte> q, out int scale, out int min)
     {

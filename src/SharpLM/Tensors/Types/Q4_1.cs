@@ -14,9 +14,35 @@ internal static unsafe class Q4_1Type
 {
     public static readonly TypeTraits Traits = new(DType.Q4_1, "q4_1", 32, 20, "4-bit blocks of 32 with scale and min (20 bytes / 32 values)", 3u)
     {
+        Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
     };
+
+    /// <summary>Reference quantizer (ggml quantize_row_q4_1_ref): d = (max - min) / 15, m = min, q = trunc((x - min) / d + 0.5).</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        for (int b = 0; b < src.Length / 32; b++)
+        {
+            var x = src.Slice(b * 32, 32);
+            var y = dst.Slice(b * 20, 20);
+            float min = float.MaxValue, max = -float.MaxValue;
+            foreach (float v in x)
+            {
+                if (v < min) min = v;
+                if (v > max) max = v;
+            }
+            float d = (max - min) / 15, id = d != 0 ? 1f / d : 0f;
+            WriteHalf(y, d);
+            WriteHalf(y[2..], min);
+            for (int j = 0; j < 16; j++)
+            {
+                int x0 = Math.Min(15, (int)(sbyte)((x[j] - min) * id + 0.5f));
+                int x1 = Math.Min(15, (int)(sbyte)((x[j + 16] - min) * id + 0.5f));
+                y[4 + j] = (byte)(x0 | (x1 << 4));
+            }
+        }
+    }
 
     /// <summary>The readable oracle (ggml dequantize_row_q4_1): src (RowBytes(n)) -> dst (n) f32.</summary>
     public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)

@@ -43,7 +43,7 @@ internal static unsafe class Q4_KType
             for (int l = 0; l < 32; l++) sumX2 += xs[l] * xs[l];
             float avX = MathF.Sqrt(sumX2 / 32);
             for (int l = 0; l < 32; l++) weights[l] = avX + Math.Abs(xs[l]);
-            scales[j] = MakeQkx2Quants(32, 15, xs, weights, L.Slice(32 * j, 32), out mins[j], laux, -1f, 0.1f, 20);
+            scales[j] = KQuants.MakeQkx2Quants(32, 15, xs, weights, L.Slice(32 * j, 32), out mins[j], laux, -1f, 0.1f, 20, useMad: false);
             if (scales[j] > maxScale) maxScale = scales[j];
             if (mins[j] > maxMin) maxMin = mins[j];
         }
@@ -82,78 +82,6 @@ internal static unsafe class Q4_KType
         var q = y.Slice(16, 128);
         for (int j = 0, qi = 0; j < 256; j += 64, qi += 32)
             for (int l = 0; l < 32; l++) q[qi + l] = (byte)(L[j + l] | (L[j + l + 32] << 4));
-    }
-
-    private static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights, Span<byte> L,
-        out float theMin, Span<byte> laux, float rmin, float rdelta, int nstep)
-    {
-        float min = x[0], max = x[0];
-        float sumW = weights[0], sumX = sumW * x[0];
-        for (int i = 1; i < n; i++)
-        {
-            if (x[i] < min) min = x[i];
-            if (x[i] > max) max = x[i];
-            float w = weights[i];
-            sumW += w;
-            sumX += w * x[i];
-        }
-        if (min > 0) min = 0;
-        if (max == min)
-        {
-            L[..n].Clear();
-            theMin = -min;
-            return 0f;
-        }
-        float iscale = nmax / (max - min);
-        float scale = 1 / iscale;
-        float bestError = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int l = Math.Clamp(NearestInt(iscale * (x[i] - min)), 0, nmax);
-            L[i] = (byte)l;
-            float diff = scale * L[i] + min - x[i];
-            bestError += weights[i] * diff * diff;
-        }
-        for (int step = 0; step <= nstep; step++)
-        {
-            iscale = (rmin + rdelta * step + nmax) / (max - min);
-            float sumL = 0, sumL2 = 0, sumXL = 0;
-            for (int i = 0; i < n; i++)
-            {
-                int l = Math.Clamp(NearestInt(iscale * (x[i] - min)), 0, nmax);
-                laux[i] = (byte)l;
-                float w = weights[i];
-                sumL += w * l;
-                sumL2 += w * l * l;
-                sumXL += w * l * x[i];
-            }
-            float D = sumW * sumL2 - sumL * sumL;
-            if (D > 0)
-            {
-                float thisScale = (sumW * sumXL - sumX * sumL) / D;
-                float thisMin = (sumL2 * sumX - sumL * sumXL) / D;
-                if (thisMin > 0)
-                {
-                    thisMin = 0;
-                    thisScale = sumXL / sumL2;
-                }
-                float curError = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    float diff = thisScale * laux[i] + thisMin - x[i];
-                    curError += weights[i] * diff * diff;
-                }
-                if (curError < bestError)
-                {
-                    laux[..n].CopyTo(L);
-                    bestError = curError;
-                    scale = thisScale;
-                    min = thisMin;
-                }
-            }
-        }
-        theMin = -min;
-        return scale;
     }
 
     /// <summary>The readable oracle (ggml dequantize_row_q4_k): src (RowBytes(n)) -> dst (n) f32.</summary>

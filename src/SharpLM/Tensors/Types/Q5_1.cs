@@ -14,9 +14,39 @@ internal static unsafe class Q5_1Type
 {
     public static readonly TypeTraits Traits = new(DType.Q5_1, "q5_1", 32, 24, "5-bit blocks of 32 with scale and min (24 bytes / 32 values)", 9u)
     {
+        Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
     };
+
+    /// <summary>Reference quantizer (ggml quantize_row_q5_1_ref): d = (max - min) / 31, m = min, q = trunc((x - min) / d + 0.5).</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        for (int b = 0; b < src.Length / 32; b++)
+        {
+            var x = src.Slice(b * 32, 32);
+            var y = dst.Slice(b * 24, 24);
+            float min = float.MaxValue, max = -float.MaxValue;
+            foreach (float v in x)
+            {
+                if (v < min) min = v;
+                if (v > max) max = v;
+            }
+            float d = (max - min) / 31, id = d != 0 ? 1f / d : 0f;
+            WriteHalf(y, d);
+            WriteHalf(y[2..], min);
+            uint qh = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                int x0 = (byte)((x[j] - min) * id + 0.5f);
+                int x1 = (byte)((x[j + 16] - min) * id + 0.5f);
+                y[8 + j] = (byte)((x0 & 0xF) | ((x1 & 0xF) << 4));
+                qh |= (uint)((x0 & 0x10) >> 4) << j;
+                qh |= (uint)((x1 & 0x10) >> 4) << (j + 16);
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(y[4..], qh);
+        }
+    }
 
     /// <summary>The readable oracle (ggml dequantize_row_q5_1): src (RowBytes(n)) -> dst (n) f32.</summary>
     public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)

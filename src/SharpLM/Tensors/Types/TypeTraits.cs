@@ -141,6 +141,7 @@ internal static class DTypes
             new(DType.Q8_1, "q8_1", 32, 36, "8-bit blocks of 32 with scale and sum (activations only)", null),
             Q2_KType.Traits, Q3_KType.Traits, Q4_KType.Traits, Q5_KType.Traits, Q6_KType.Traits,
             new(DType.Q8_K, "q8_k", 256, 292, "8-bit k-quant (activations only)", null),
+            IQ4_NLType.Traits, IQ4_XSType.Traits,
             new(DType.I8, "i8", 1, 1, "8-bit integer", null),
             new(DType.I16, "i16", 1, 2, "16-bit integer", null),
             new(DType.I32, "i32", 1, 4, "32-bit integer", null),
