@@ -39,7 +39,7 @@ internal sealed class ConvertCommand : ICliCommand
         return Task.FromResult(0);
     }
 
-    private static Tensors.DType ParseType(CliArgs args)
+    private static Quantization.QuantFileType ParseType(CliArgs args)
     {
         try
         {

@@ -21,6 +21,9 @@ internal sealed class LlamaCppOracle : IDisposable
         NativeLogConfig.llama_log_set((level, message) => { if (all || level == LLamaLogLevel.Error) Console.Error.Write(message); });
     }
 
+    /// <summary>Loads llama.cpp's library (and sets its log) before a call that does not load a model first.</summary>
+    public static void EnsureLoaded() => NativeApi.llama_empty_call();
+
     public LlamaCppOracle(string path, int contextSize, int threads = 2)
     {
         var p = new ModelParams(path)
