@@ -29,8 +29,9 @@ internal sealed class RandomModel
         HfDir = dir;
     }
 
-    /// <summary>Random weights for the configuration in <paramref name="configJson"/> (a config.json).</summary>
-    public static RandomModel Create(JsonObject configJson, int seed)
+    /// <summary>Random weights for the configuration in <paramref name="configJson"/> (a config.json).
+    /// <paramref name="attentionGain"/> scales the q and k projections (sharper attention above 1).</summary>
+    public static RandomModel Create(JsonObject configJson, int seed, float attentionGain = 2f)
     {
         var dir = TestPaths.NewTempDir("random-" + configJson["model_type"]);
         File.WriteAllText(Path.Combine(dir, "config.json"), configJson.ToJsonString());
@@ -42,7 +43,7 @@ internal sealed class RandomModel
             if (spec.Decl.NotAParameter || spec.Need == TensorNeed.Unused || spec.Name.Length == 0) continue;
             // GPT-2's Conv1D matrices are stored (in, out) in Hugging Face checkpoints
             var shape = spec.Decl.HfTransposed ? spec.Shape.Reverse().ToArray() : spec.Shape;
-            w.Add(spec.Name, shape, Values(spec, c, rng));
+            w.Add(spec.Name, shape, Values(spec, c, rng, attentionGain));
         }
         w.Write(Path.Combine(dir, "model.safetensors"));
         return new RandomModel(c, dir);
@@ -50,7 +51,7 @@ internal sealed class RandomModel
 
     /// <summary>Norms near 1 (as 1 + w where the checkpoint stores w), small biases, matrices scaled by 1/sqrt(fan-in)
     /// (q and k larger so attention is not uniform), a unit embedding (smaller when it is also the head).</summary>
-    private static float[] Values(TensorSpec spec, ModelConfig c, Random rng)
+    private static float[] Values(TensorSpec spec, ModelConfig c, Random rng, float attentionGain)
     {
         var d = new float[spec.Elements];
         float center = 0, spread;
@@ -72,7 +73,7 @@ internal sealed class RandomModel
             long fanIn = spec.Shape[^1];
             // with a tied head, the blocks' outputs also outweigh the embedding's echo of the input token
             float blockOut = c.TiedEmbeddings && !c.PostNorms && role is "attn_output" or "ffn_down" ? 3f : 1f;
-            spread = 1.7f / MathF.Sqrt(fanIn) * (role is "attn_q" or "attn_k" or "attn_qkv" ? 2f : role == "output" ? 3f : blockOut);
+            spread = 1.7f / MathF.Sqrt(fanIn) * (role is "attn_q" or "attn_k" or "attn_qkv" ? attentionGain : role == "output" ? 3f : blockOut);
         }
         for (int i = 0; i < d.Length; i++) d[i] = center + (float)(rng.NextDouble() * 2 - 1) * spread;
         return d;
