@@ -34,6 +34,21 @@ public sealed class QuantizeCommandTests
             Assert.Contains(f.TensorList, t => t.Type is DType.Q6_K or DType.Q8_0); // the output keeps more bits
         }
 
+        // inspect shows the file type and the mix
+        (rc, output, err) = await Run("inspect", "--model", q, "--json");
+        Assert.True(rc == 0, err);
+        using (var j = System.Text.Json.JsonDocument.Parse(output))
+        {
+            Assert.Equal("Q4_K_M (15)", j.RootElement.GetProperty("file_type").GetString());
+            var mix = j.RootElement.GetProperty("mix").EnumerateArray().ToDictionary(m => m.GetProperty("type").GetString()!, m => m.GetProperty("tensors").GetInt32());
+            Assert.Equal(j.RootElement.GetProperty("tensors").GetArrayLength(), mix.Values.Sum());
+            Assert.True(mix.ContainsKey("F32"));
+            Assert.True(j.RootElement.GetProperty("bits_per_weight").GetDouble() is > 4 and < 32);
+        }
+        (rc, output, _) = await Run("inspect", "--model", q);
+        Assert.Contains("mix:", output);
+        Assert.Contains("bits per weight", output);
+
         // a GGUF in, another file type out
         var f16 = Path.Combine(dir, "f16.gguf");
         (rc, _, err) = await Run("convert", "--from", hf, "--to", f16, "--quiet");
