@@ -45,8 +45,10 @@ internal sealed record ModelArchitecture
     public bool MlpBias { get; init; }
     /// <summary>gate, up and down matrices (SwiGLU) instead of up and down.</summary>
     public bool GatedMlp { get; init; }
-    /// <summary>RMSNorm over each head of q and k (Qwen3): 2 HS parameters per layer.</summary>
+    /// <summary>RMSNorm over each head of q and k (Qwen3, Gemma 3): 2 HS parameters per layer.</summary>
     public bool QkNorm { get; init; }
+    /// <summary>Norms after the attention and the MLP too (Gemma 2 and 3): four norms per layer instead of two.</summary>
+    public bool PostNorms { get; init; }
     /// <summary>The output head reuses the token embedding matrix.</summary>
     public bool TiedEmbeddings { get; init; }
     /// <summary>Has an LM head at all (decoders); encoders as BertModel have none.</summary>
@@ -91,6 +93,7 @@ internal sealed record ModelArchitecture
         MlpBias = c.MlpBias,
         GatedMlp = c.Family == ArchFamily.Llama,
         QkNorm = c.QkNorm,
+        PostNorms = c.PostNorms,
         TiedEmbeddings = c.TiedEmbeddings,
         HasLmHead = c.Family != ArchFamily.Bert,
         Pooler = c.Pooler || (c.Family == ArchFamily.Bert && c.Architecture != "distilbert"),

@@ -103,7 +103,8 @@ internal sealed class ParameterCount
         }
 
         // norms
-        Layer("norms.layer", "norms", 2 * normSize * h, $"2·{normSym}", $"2·{N(normSize * h)}");
+        int layerNorms = a.PostNorms ? 4 : 2;
+        Layer("norms.layer", "norms", layerNorms * normSize * h, $"{layerNorms}·{normSym}", $"{layerNorms}·{N(normSize * h)}");
         if (a.QkNorm) Layer("norms.qk", "norms", 2 * a.HeadDim, "2·HS", $"2·{N(a.HeadDim)}");
         if (a.FinalNorm) Global("norms.final", "norms", normSize * h, normSym, N(normSize * h));
 
@@ -155,7 +156,7 @@ internal sealed class ParameterCount
     private static string PerLayerSymbolic(ModelArchitecture a)
     {
         string attn = AttentionSymbolic(a);
-        string norms = a.Norm == NormKind.LayerNorm ? "4h" : "2h";
+        string norms = a.Norm == NormKind.LayerNorm ? "4h" : a.PostNorms ? "4h" : "2h";
         if (!a.IsMoe && !a.GatedMlp && a.MlpBias && a.Intermediate == 4 * a.Hidden && attn == "4h² + 4h" && a.Norm == NormKind.LayerNorm)
             return "12h² + 13h  (attention 4h² + 4h, MLP 8h² + 5h, 2 LayerNorms 4h)";
         string mlp = a.IsMoe ? (a.GatedMlp ? "X·3h·F + h·X" : "X·2h·F + h·X") : a.GatedMlp ? "3h·F" : "2h·F";
