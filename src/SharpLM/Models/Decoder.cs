@@ -20,8 +20,11 @@ internal sealed class DecoderLayerWeights
     /// <summary>RMSNorms of the attention output and of the MLP output (Gemma 2 and 3); null without.</summary>
     public NormWeights? PostAttnNorm { get; init; }
     public NormWeights? PostMlpNorm { get; init; }
-    public required LinearWeights Up { get; init; }    // (F, C)
-    public required LinearWeights Down { get; init; }  // (C, F)
+    /// <summary>(F, C) and (C, F); empty in a mixture-of-experts layer.</summary>
+    public required LinearWeights Up { get; init; }
+    public required LinearWeights Down { get; init; }
+    /// <summary>The mixture of experts that replaces the MLP (Mixtral, Qwen MoE); null in a dense layer.</summary>
+    public ExpertWeights? Experts { get; init; }
 }
 
 /// <summary>
@@ -49,7 +52,8 @@ internal sealed class DecoderWeights
     public bool Rotary => Config.Family == ArchFamily.Llama;
 
     /// <summary>Every weight-matrix byte read per decoded token (the bandwidth bound).</summary>
-    public long MatrixBytes => Layers.Sum(l => new[] { l.Q.W, l.K.W, l.V.W, l.O.W, l.Up.W, l.Down.W }.Sum(m => m.RowBytes * m.Rows) + (l.Gate?.W is { } g ? g.RowBytes * g.Rows : 0))
+    public long MatrixBytes => Layers.Sum(l => new[] { l.Q.W, l.K.W, l.V.W, l.O.W, l.Up.W, l.Down.W }.Sum(m => m.RowBytes * m.Rows) + (l.Gate?.W is { } g ? g.RowBytes * g.Rows : 0)
+                                              + (l.Experts?.MatrixBytes ?? 0))
                                + Output.W.RowBytes * Output.W.Rows;
 
     /// <summary>Refuses what the engine cannot run, naming the file and the feature.</summary>
@@ -86,9 +90,10 @@ internal sealed class DecoderWeights
                 k = LinearWeights.Bind(t, "attn_k", l);
                 v = LinearWeights.Bind(t, "attn_v", l);
             }
-            var up = LinearWeights.Bind(t, "ffn_up", l);
+            bool moe = c.Experts > 0;
+            var up = moe ? default : LinearWeights.Bind(t, "ffn_up", l);
             var gate = t.Has("ffn_gate", l) ? LinearWeights.Bind(t, "ffn_gate", l) : (LinearWeights?)null;
-            if (gate is null && c.Family == ArchFamily.Llama && up.W.Rows == 2 * c.FfnWidth)
+            if (gate is null && !moe && c.Family == ArchFamily.Llama && up.W.Rows == 2 * c.FfnWidth)
             {
                 // Phi-3's fused gate_up projection: gate rows first, then up
                 gate = up.Rows(0, c.FfnWidth);
@@ -102,7 +107,8 @@ internal sealed class DecoderWeights
                 MlpNorm = NormWeights.Bind(t, "ffn_norm", l, c),
                 Gate = gate,
                 Up = up,
-                Down = LinearWeights.Bind(t, "ffn_down", l),
+                Down = moe ? default : LinearWeights.Bind(t, "ffn_down", l),
+                Experts = moe ? ExpertWeights.Bind(t, l, c) : null,
                 QNorm = Norm("attn_q_norm", l),
                 KNorm = Norm("attn_k_norm", l),
                 PostAttnNorm = Norm("attn_post_norm", l),
@@ -142,6 +148,10 @@ internal sealed class DecoderWeights
 internal sealed class DecoderLayerBuffers
 {
     public required float[] X, H, Mean, Rstd, Q, K, V, Att, Lse, Proj, X2, H2, Mean2, Rstd2, G, U, Act;
+    /// <summary>Mixture of experts only: router probabilities (N, X), the chosen experts and their weights (N, k), one
+    /// expert's rows (N) and their weights, its gathered inputs and its outputs (N, C).</summary>
+    public required float[] Router, ChosenWeight, ExpertRowWeight, ExpertX, ExpertOut;
+    public required int[] Chosen, ExpertRows;
 }
 
 /// <summary>
@@ -160,6 +170,7 @@ internal sealed class DecoderBuffers
         PerLayer = perLayer;
         int n = capacity;
         float[] A(long len) => GC.AllocateArray<float>(checked((int)Math.Max(len, 1)), pinned: true);
+        bool moe = c.Experts > 0;
         DecoderLayerBuffers Make(float[]? x)
         {
             var xx = x ?? A((long)n * c.Width);
@@ -169,7 +180,10 @@ internal sealed class DecoderBuffers
                 Q = A((long)n * c.QueryWidth), K = A((long)n * c.KvWidth), V = A((long)n * c.KvWidth),
                 Att = A((long)n * c.QueryWidth), Lse = A((long)n * c.Heads), Proj = A((long)n * c.Width),
                 X2 = perLayer ? A((long)n * c.Width) : xx, H2 = A((long)n * c.Width), Mean2 = A(n), Rstd2 = A(n),
-                G = A((long)n * c.FfnWidth), U = A((long)n * c.FfnWidth), Act = A((long)n * c.FfnWidth),
+                G = A((long)n * c.MaxFfnWidth), U = A((long)n * c.MaxFfnWidth), Act = A((long)n * c.MaxFfnWidth),
+                Router = A((long)n * c.Experts), ChosenWeight = A((long)n * c.ExpertsPerToken), ExpertRowWeight = A(moe ? n : 0),
+                ExpertX = A(moe ? (long)n * c.Width : 0), ExpertOut = A(moe ? (long)n * c.Width : 0),
+                Chosen = new int[Math.Max(1, n * c.ExpertsPerToken)], ExpertRows = new int[moe ? n : 1],
             };
         }
         if (perLayer)
@@ -299,18 +313,22 @@ internal static class Decoder
             lw.MlpNorm.Forward(x2, a.H2, a.Mean2, a.Rstd2, dim);
             var h2 = a.H2.AsSpan(0, n * dim);
             var act = a.Act.AsSpan(0, n * ff);
-            if (lw.Gate is LinearWeights gate)
-            {
-                gate.Forward(h2, a.G, n);
-                lw.Up.Forward(h2, a.U, n);
-                Activation.Gated(c.Activation, a.G.AsSpan(0, n * ff), a.U.AsSpan(0, n * ff), act);
-            }
+            if (lw.Experts is ExpertWeights experts) experts.Forward(h2, proj, n, dim, a);
             else
             {
-                lw.Up.Forward(h2, a.U, n);
-                Activation.Forward(c.Activation, a.U.AsSpan(0, n * ff), act);
+                if (lw.Gate is LinearWeights gate)
+                {
+                    gate.Forward(h2, a.G, n);
+                    lw.Up.Forward(h2, a.U, n);
+                    Activation.Gated(c.Activation, a.G.AsSpan(0, n * ff), a.U.AsSpan(0, n * ff), act);
+                }
+                else
+                {
+                    lw.Up.Forward(h2, a.U, n);
+                    Activation.Forward(c.Activation, a.U.AsSpan(0, n * ff), act);
+                }
+                lw.Down.Forward(act, proj, n);
             }
-            lw.Down.Forward(act, proj, n);
             lw.PostMlpNorm?.Forward(proj, proj, default, default, dim);
             var next = l + 1 < c.Layers ? buf.Layer(l + 1).X : buf.XOut;
             Add.Forward(x2, proj, next.AsSpan(0, n * dim));

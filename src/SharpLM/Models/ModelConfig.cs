@@ -143,6 +143,15 @@ public sealed record ModelConfig
     public int Experts { get; init; }
     public int ExpertsPerToken { get; init; }
 
+    /// <summary>[FE] an expert's FFN width (Qwen MoE's moe_intermediate_size; Mixtral's experts are F wide); 0 = F.</summary>
+    public int ExpertFfnWidth { get; init; }
+
+    /// <summary>[FS] the shared expert's FFN width (Qwen2-MoE), gated per token by sigmoid(h . w); 0 = none.</summary>
+    public int SharedExpertFfnWidth { get; init; }
+
+    /// <summary>The chosen experts' softmax weights are renormalised to sum to 1 (Mixtral, Qwen3-MoE; not Qwen2-MoE).</summary>
+    public bool ExpertWeightsNorm { get; init; } = true;
+
     /// <summary>BERT's pooler (dense C -> C with tanh) is part of the checkpoint.</summary>
     public bool Pooler { get; init; }
 
@@ -189,6 +198,8 @@ public sealed record ModelConfig
         "E" => EmbeddingWidth,
         "T" => TokenTypes,
         "X" => Experts,
+        "FE" => ExpertFfnWidth > 0 ? ExpertFfnWidth : FfnWidth,
+        "FS" => SharedExpertFfnWidth,
         "R" => RopeDim,
         _ => throw new ArgumentException($"unknown dimension letter '{letter}'", nameof(letter)),
     };
@@ -291,6 +302,9 @@ public sealed record ModelConfig
         }
         return r;
     }
+
+    /// <summary>The widest MLP activation a layer computes (dense F, expert FE, shared FS): the MLP buffers' width.</summary>
+    public int MaxFfnWidth => Math.Max(FfnWidth, Math.Max(ExpertFfnWidth, SharedExpertFfnWidth));
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Architecture} V={Vocab} C={Width} L={Layers} NH={Heads} KVH={KvHeads} HS={HeadSize} F={FfnWidth} P={Context}{(EmbeddingWidth != Width ? $" E={EmbeddingWidth}" : "")}{(TokenTypes > 0 ? $" T={TokenTypes}" : "")} act={Activation}");

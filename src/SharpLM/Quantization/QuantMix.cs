@@ -85,11 +85,20 @@ internal sealed class QuantMix
     /// </summary>
     public DType TypeFor(string name, long[] shape, DType source)
     {
-        if (!Quantizable(name, shape.Length)) return source;
+        if (!Quantizable(name, Dims(shape))) return source;
         var type = _ft.Type;
         if (!_ft.IsQuantized) return type;
         type = Mix(name, type, shape[^1]);
         return Fallback(type, shape[^1]);
+    }
+
+    /// <summary>ggml_n_dims: the dimensions up to the last one above 1 in GGUF order (leading 1s of the row-major shape do
+    /// not count, so Qwen2-MoE's (1, C) shared-expert router is a vector).</summary>
+    private static int Dims(long[] shape)
+    {
+        int lead = 0;
+        while (lead < shape.Length - 1 && shape[lead] == 1) lead++;
+        return shape.Length - lead;
     }
 
     private static bool UseMoreBits(int i, int n) => i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;

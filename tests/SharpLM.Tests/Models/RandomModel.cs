@@ -43,7 +43,16 @@ internal sealed class RandomModel
             if (spec.Decl.NotAParameter || spec.Need == TensorNeed.Unused || spec.Name.Length == 0) continue;
             // GPT-2's Conv1D matrices are stored (in, out) in Hugging Face checkpoints
             var shape = spec.Decl.HfTransposed ? spec.Shape.Reverse().ToArray() : spec.Shape;
-            w.Add(spec.Name, shape, Values(spec, c, rng, attentionGain));
+            var values = Values(spec, c, rng, attentionGain);
+            if (spec.Name.Contains("{E}", StringComparison.Ordinal))
+            {
+                // a mixture of experts: one tensor per expert ({E}), as transformers saves them
+                long each = values.Length / shape[0];
+                for (int e = 0; e < shape[0]; e++)
+                    w.Add(spec.Name.Replace("{E}", e.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal), shape[1..],
+                          values.AsMemory((int)(e * each), (int)each));
+            }
+            else w.Add(spec.Name, shape, values);
         }
         w.Write(Path.Combine(dir, "model.safetensors"));
         return new RandomModel(c, dir);

@@ -32,13 +32,17 @@ public sealed class QuantizeMixTests(ITestOutputHelper output)
     private static readonly Lazy<List<(string Name, string Gguf, Func<QuantFileType, bool> Applies)>> s_models = new(() =>
     [
         // LLaMA, 12 layers, GQA 4, C a multiple of 256: the plain mixes
-        ("llama-12L-gqa4", RandomModel.Create(SmallLlamaShapeTests.Config(256, 8, 2, 512, 300, 10000, tied: false, layers: 12), 1).Gguf(), _ => true),
+        ("llama-12L-gqa4", RandomModel.Create(SmallLlamaShapeTests.Config(256, 8, 2, 256, 300, 10000, tied: false, layers: 12), 1).Gguf(), _ => true),
         // Qwen2.5-0.5B's width class (C 896 is not whole 256-blocks: Q4_K -> Q5_0 ...), tied head (token_embd as output)
         ("qwen2-tied-C160", RandomModel.Create(Qwen2(160, 5, 5, 1, 288, 320), 2).Gguf(), _ => true),
         // Phi-3: fused qkv, 10 layers, MHA
         ("phi3-qkv", RandomModel.Create(Phi3ParityTests.Config(256, 10, 4, 4, 512, 290), 3).Gguf(), _ => true),
         // Gemma 3: tied, q/k norms and post-norms, FFN rows of 96 (not whole 256-blocks)
         ("gemma3-F96", RandomModel.Create(GemmaParityTests.Config("gemma3", 64, 6, 2, 1, 32, 96, 211), 4).Gguf(), _ => true),
+        // Mixtral: 8 experts (llama.cpp's 8-expert rules: attention values and keys at Q8_0, ...), experts stacked (X, FE, C)
+        ("mixtral-8x", RandomModel.Create(MoeParityTests.Config("mixtral", 256, 2, 4, 2, 8, 2, 256, 300), 6).Gguf(), _ => true),
+        // Qwen2-MoE: 4 experts and a shared one (ffn_*_shexp, its 1 x C router kept in F32)
+        ("qwen2moe-shared", RandomModel.Create(MoeParityTests.Config("qwen2moe", 256, 2, 4, 4, 4, 2, 256, 290, sharedFfn: 256), 7).Gguf(), _ => true),
         // FFN down rows of 200, not even whole 32-blocks: k-quants fall back to Q5_0/Q5_1/Q8_0/IQ4_NL/Q4_0, then to F16
         ("llama-F200", RandomModel.Create(SmallLlamaShapeTests.Config(128, 4, 4, 200, 257, 10000, tied: false, layers: 3), 5).Gguf(),
             ft => !ft.IsQuantized || DTypes.Of(ft.Type).BlockSize == 256),

@@ -50,8 +50,8 @@ internal static class HfToGguf
     public static GgufWriter Build(HfModelFolder folder, Options options)
     {
         var c = folder.Config;
-        if (c.Family == ArchFamily.Bert || c.Experts > 0)
-            throw new NotSupportedException($"{folder.Path}: converting a {c.Architecture} model to GGUF is not supported (supported: {string.Join(", ", Architectures.All.Where(a => a.Family != ArchFamily.Bert && a.Name != "mixtral").Select(a => a.Name))})");
+        if (c.Family == ArchFamily.Bert)
+            throw new NotSupportedException($"{folder.Path}: converting a {c.Architecture} model to GGUF is not supported (supported: {string.Join(", ", Architectures.All.Where(a => a.Family != ArchFamily.Bert).Select(a => a.Name))})");
         if (c.Unsupported is { } why) throw new NotSupportedException($"{folder.Path}: {why}");
         var bound = BoundTensors.Bind(folder.Weights, c, TensorNaming.HuggingFace);
         var ft = options.Type;
@@ -66,7 +66,7 @@ internal static class HfToGguf
         bool permute = c.Arch.GgufName == "llama";
         var tensors = TensorTable.Expand(c, TensorNaming.HuggingFace)
             .Where(spec => !spec.Decl.NotAParameter && bound.Has(spec.Decl.Role, spec.Layer))
-            .Select(spec => (Spec: spec, Name: spec.Decl.GgufFor(Math.Max(spec.Layer, 0)), Info: bound.Info(spec.Decl.Role, spec.Layer)))
+            .Select(spec => (Spec: spec, Name: spec.Decl.GgufFor(Math.Max(spec.Layer, 0)), Info: Stacked(bound, spec)))
             .ToList();
         // the types llama-quantize would give a file convert_hf_to_gguf.py wrote in F32 (or in the float file type)
         var mix = new QuantMix(ft, c, tensors.Select(t => t.Name));
@@ -82,12 +82,24 @@ internal static class HfToGguf
         return w;
     }
 
+    /// <summary>The tensor of a table entry; Hugging Face's separate experts ({E}) as one stacked (X, rows, cols) tensor
+    /// whose rows the writer reads expert by expert.</summary>
+    private static TensorInfo Stacked(BoundTensors bound, TensorSpec spec)
+    {
+        if (!spec.Decl.Hf.Contains("{E}", StringComparison.Ordinal)) return bound.Info(spec.Decl.Role, spec.Layer);
+        var parts = bound.ExpertInfos(spec.Decl.Role, spec.Layer);
+        if (parts.Any(p => p.Type != parts[0].Type))
+            throw new InvalidDataException($"{bound.Path}: the experts of '{spec.Name}' are stored in different types");
+        return new TensorInfo(spec.Name, parts[0].Type, spec.Shape, 0, parts.Sum(p => p.ByteLength)) { Parts = parts };
+    }
+
     private static void AddTensor(GgufWriter w, string name, TensorInfo t, int heads, DType store)
     {
         if (DTypes.Of(t.Type).BlockSize != 1 || !DTypes.Of(t.Type).CanDequantize)
             throw new InvalidDataException($"tensor '{t.Name}' is {t.Type}; only F32, F16 and BF16 checkpoints convert");
-        if (t.Shape.Length is 0 or > 2) throw new InvalidDataException($"tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], expected 1 or 2 dimensions");
-        int rows = t.Shape.Length == 1 ? 1 : checked((int)t.Shape[0]);
+        if (t.Shape.Length is 0 or > 3 || t.Shape.Length == 3 && t.Parts is null)
+            throw new InvalidDataException($"tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], expected 1 or 2 dimensions");
+        int rows = t.Shape.Length == 1 ? 1 : checked((int)(t.ElementCount / t.Shape[^1]));
         int cols = checked((int)t.Shape[^1]);
         int permRows = t.Shape.Length == 1 ? cols : rows;
         if (heads > 0 && permRows % (heads * 2) != 0) throw new InvalidDataException($"tensor '{t.Name}' has {permRows} rows, not a multiple of 2 x {heads} heads");
@@ -107,10 +119,13 @@ internal static class HfToGguf
                 return;
             }
             var shape = t.Shape;
+            var parts = t.Parts;
+            int perPart = parts is null ? rows : rows / parts.Length;
             w.AddTensor(name, shape, store, (r, dst) =>
             {
                 int s = heads > 0 ? PermuteSourceRow(r, heads, rows) : r;
-                Tensors.Types.DTypes.Of(t.Type).DequantizeRow(new ReadOnlySpan<byte>(basePtr + s * srcRowBytes, checked((int)srcRowBytes)), dst);
+                byte* rowPtr = parts is null ? basePtr + s * srcRowBytes : (byte*)parts[s / perPart].Data + (s % perPart) * srcRowBytes;
+                Tensors.Types.DTypes.Of(t.Type).DequantizeRow(new ReadOnlySpan<byte>(rowPtr, checked((int)srcRowBytes)), dst);
             });
         }
     }

@@ -41,11 +41,11 @@ internal static class LlamaArch
         new("ffn_gate.bias", "blk.{N}.ffn_gate.bias", "model.layers.{N}.mlp.gate_proj.bias", "F", "mlp.gate.bias", When(c => c.MlpBias && c.Experts == 0)),
         new("ffn_up.bias", "blk.{N}.ffn_up.bias", "model.layers.{N}.mlp.up_proj.bias", "F", "mlp.up.bias", When(c => c.MlpBias && c.Experts == 0)),
         new("ffn_down.bias", "blk.{N}.ffn_down.bias", "model.layers.{N}.mlp.down_proj.bias", "C", "mlp.down.bias", When(c => c.MlpBias && c.Experts == 0)),
-        // Mixtral: transformers stores each expert separately (block_sparse_moe.experts.E.w1/w3/w2); llama.cpp merges them.
+        // Mixtral: transformers stores each expert separately ({E}: block_sparse_moe.experts.E.w1/w3/w2); llama.cpp stacks them.
         new("ffn_gate_inp", "blk.{N}.ffn_gate_inp.weight", "model.layers.{N}.block_sparse_moe.gate.weight", "X, C", "mlp.router", Moe),
-        new("ffn_gate_exps", "blk.{N}.ffn_gate_exps.weight", "model.layers.{N}.block_sparse_moe.experts.*.w1.weight", "X, F, C", "mlp.gate.weight", Moe),
-        new("ffn_up_exps", "blk.{N}.ffn_up_exps.weight", "model.layers.{N}.block_sparse_moe.experts.*.w3.weight", "X, F, C", "mlp.up.weight", Moe),
-        new("ffn_down_exps", "blk.{N}.ffn_down_exps.weight", "model.layers.{N}.block_sparse_moe.experts.*.w2.weight", "X, C, F", "mlp.down.weight", Moe),
+        new("ffn_gate_exps", "blk.{N}.ffn_gate_exps.weight", "model.layers.{N}.block_sparse_moe.experts.{E}.w1.weight", "X, FE, C", "mlp.gate.weight", Moe),
+        new("ffn_up_exps", "blk.{N}.ffn_up_exps.weight", "model.layers.{N}.block_sparse_moe.experts.{E}.w3.weight", "X, FE, C", "mlp.up.weight", Moe),
+        new("ffn_down_exps", "blk.{N}.ffn_down_exps.weight", "model.layers.{N}.block_sparse_moe.experts.{E}.w2.weight", "X, C, FE", "mlp.down.weight", Moe),
     ];
 
     public static Architecture Create(string name, string ggufName, string[] modelTypes, string[] classes, string? notRunnable = null) =>
@@ -104,7 +104,9 @@ internal static class LlamaArch
     private static void ToGguf(ModelConfig c, GgufWriter w)
     {
         RotaryGguf.Write(c, w);
-        if (c.SlidingWindow is int sw) w.Set(GgufKeys.SlidingWindow(c.Arch.GgufName), (uint)sw);
+        string a = c.Arch.GgufName;
+        if (c.SlidingWindow is int sw) w.Set(GgufKeys.SlidingWindow(a), (uint)sw);
+        if (c.Experts > 0) w.Set(GgufKeys.ExpertCount(a), (uint)c.Experts).Set(GgufKeys.ExpertUsedCount(a), (uint)c.ExpertsPerToken);
     }
 
     /// <summary>A config.json transformers loads as LlamaForCausalLM (or the architecture's own class).</summary>
@@ -113,6 +115,11 @@ internal static class LlamaArch
         var o = RotaryHf.Write(c);
         o["attention_bias"] = c.QkvBias;
         o["mlp_bias"] = c.MlpBias;
+        if (c.Experts > 0)
+        {
+            o["num_local_experts"] = c.Experts;
+            o["num_experts_per_tok"] = c.ExpertsPerToken;
+        }
         if (c.SlidingWindow is int sw)
         {
             o["sliding_window"] = sw;
