@@ -18,6 +18,7 @@ internal static unsafe class IQ4_NLType
         Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
 
     /// <summary>ggml's kvalues_iq4nl: the 16 levels of IQ4_NL and IQ4_XS.</summary>
@@ -59,7 +60,22 @@ internal static unsafe class IQ4_NLType
             DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
             return;
         }
-        for (int b = 0; b < n / 32; b++, src += 18, dst += 32) IQ4.Block32(src + 2, Half(src), dst, isa);
+        var sink = new StoreSink(dst);
+        Decode(src, n, isa, ref sink);
+    }
+
+    /// <summary>Fused dot: each block decoded in registers and multiplied into x.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
+    {
+        if (isa == KernelIsa.Scalar) return TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf);
+        var sink = new DotSink(x);
+        Decode(w, n, isa, ref sink);
+        return sink.Sum;
+    }
+
+    private static void Decode<TSink>(byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
+    {
+        for (int b = 0; b < n / 32; b++, src += 18) IQ4.Block32(src + 2, Half(src), 32 * b, isa, ref sink);
     }
 }
 
@@ -75,6 +91,7 @@ internal static unsafe class IQ4_XSType
         Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
 
     /// <summary>Reference quantizer (ggml quantize_iq4_xs without an importance matrix).</summary>
@@ -124,11 +141,26 @@ internal static unsafe class IQ4_XSType
             DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
             return;
         }
-        for (int b = 0; b < n / 256; b++, src += 136, dst += 256)
+        var sink = new StoreSink(dst);
+        Decode(src, n, isa, ref sink);
+    }
+
+    /// <summary>Fused dot: each block decoded in registers and multiplied into x.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
+    {
+        if (isa == KernelIsa.Scalar) return TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf);
+        var sink = new DotSink(x);
+        Decode(w, n, isa, ref sink);
+        return sink.Sum;
+    }
+
+    private static void Decode<TSink>(byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
+    {
+        for (int b = 0; b < n / 256; b++, src += 136)
         {
             float d = Half(src);
             int scalesH = *(ushort*)(src + 2);
-            for (int ib = 0; ib < 8; ib++) IQ4.Block32(src + 8 + 16 * ib, d * Scale(scalesH, src + 4, ib), dst + 32 * ib, isa);
+            for (int ib = 0; ib < 8; ib++) IQ4.Block32(src + 8 + 16 * ib, d * Scale(scalesH, src + 4, ib), 256 * b + 32 * ib, isa, ref sink);
         }
     }
 }
@@ -136,9 +168,10 @@ internal static unsafe class IQ4_XSType
 /// <summary>What IQ4_NL and IQ4_XS share: ggml's quantize_row_iq4_nl_impl and the SIMD decode of 32 nibbles.</summary>
 internal static unsafe class IQ4
 {
-    /// <summary>32 values from 16 nibble bytes: dst[j] = d * kvalues[low nibble of q[j]], dst[j + 16] = ... high nibble.</summary>
+    /// <summary>32 values from 16 nibble bytes, at element <paramref name="at"/>: d * kvalues[low nibble of q[j]] for
+    /// j &lt; 16, then the high nibbles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Block32(byte* q, float d, float* dst, KernelIsa isa)
+    public static void Block32<TSink>(byte* q, float d, int at, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
     {
         var table = Vector128.Create(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, (sbyte)113);
         var bytes = Vector128.Load(q);
@@ -147,16 +180,16 @@ internal static unsafe class IQ4
         if (isa == KernelIsa.Avx512)
         {
             var vd = Vector512.Create(d);
-            (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(lo)) * vd).Store(dst);
-            (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(hi)) * vd).Store(dst + 16);
+            sink.Put(at, Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(lo)) * vd);
+            sink.Put(at + 16, Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(hi)) * vd);
         }
         else
         {
             var vd = Vector256.Create(d);
-            (Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lo)) * vd).Store(dst);
-            (Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lo, 8))) * vd).Store(dst + 8);
-            (Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(hi)) * vd).Store(dst + 16);
-            (Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(hi, 8))) * vd).Store(dst + 24);
+            sink.Put(at, Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lo)) * vd);
+            sink.Put(at + 8, Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lo, 8))) * vd);
+            sink.Put(at + 16, Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(hi)) * vd);
+            sink.Put(at + 24, Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(hi, 8))) * vd);
         }
     }
 

@@ -7,7 +7,7 @@ using static SharpLM.Tensors.Types.BlockMath;
 namespace SharpLM.Tensors.Types;
 
 /// <summary>Helpers shared by the k-quants: ggml's scale search (make_qkx2_quants), the 6-bit scale/min unpacking of Q4_K
-/// and Q5_K, and the SIMD dequantizer of the low-bit types (Q2_K, Q3_K).</summary>
+/// and Q5_K, and the SIMD decoder of the low-bit types (Q2_K, Q3_K): their fast dequantizer and their fused dot.</summary>
 internal static unsafe class KQuants
 {
     /// <summary>ggml's make_qkx2_quants: the scale and min of n values on 0..nmax (weighted least squares over a sweep of
@@ -141,9 +141,24 @@ internal static unsafe class KQuants
     /// </summary>
     public static void DequantizeLowBit(DType type, byte* src, float* dst, int n, KernelIsa isa)
     {
+        var sink = new StoreSink(dst);
+        DecodeLowBit(type, src, n, isa, ref sink);
+    }
+
+    /// <summary>The fused dot of Q2_K and Q3_K: w (n) . x (n) with the values decoded in registers.</summary>
+    public static float DotLowBit(DType type, byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
+    {
+        if (isa == KernelIsa.Scalar) return TypeTraits.DotGeneric(DTypes.Of(type), w, x, n, isa, rowBuf);
+        var sink = new DotSink(x);
+        DecodeLowBit(type, w, n, isa, ref sink);
+        return sink.Sum;
+    }
+
+    private static void DecodeLowBit<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
+    {
         bool q3 = type == DType.Q3_K;
         int bb = q3 ? 110 : 84;
-        for (int b = 0; b < n / 256; b++, src += bb, dst += 256)
+        for (int b = 0, row = 0; b < n / 256; b++, src += bb, row += 256)
         {
             byte* qs = src + (q3 ? 32 : 16);
             float d = q3 ? Half(src + 108) : Half(src + 80), min = q3 ? 0f : Half(src + 82);
@@ -167,18 +182,18 @@ internal static unsafe class KQuants
                     ml = min * (sc >> 4);
                 }
                 byte* hm = src + e0 % 32;
-                float* o = dst + e0;
+                int at = row + e0;
                 if (isa == KernelIsa.Avx512)
                 {
                     var v = (Avx512F.ConvertToVector512Int32(Vector128.Load(q)) >>> shift) & Vector512.Create(3);
                     if (q3)
                     {
                         var h = (Avx512F.ConvertToVector512Int32(Vector128.Load(hm)) >>> hbit) & Vector512<int>.One;
-                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v - Vector512.Create(4) + (h << 2))).Store(o);
+                        sink.Put(at, Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v - Vector512.Create(4) + (h << 2)));
                     }
                     else
                     {
-                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v) - Vector512.Create(ml)).Store(o);
+                        sink.Put(at, Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v) - Vector512.Create(ml));
                     }
                 }
                 else
@@ -189,11 +204,11 @@ internal static unsafe class KQuants
                         if (q3)
                         {
                             var h = (Avx2.ConvertToVector256Int32(hm + l) >>> hbit) & Vector256<int>.One;
-                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v - Vector256.Create(4) + (h << 2))).Store(o + l);
+                            sink.Put(at + l, Vector256.Create(dl) * Avx.ConvertToVector256Single(v - Vector256.Create(4) + (h << 2)));
                         }
                         else
                         {
-                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v) - Vector256.Create(ml)).Store(o + l);
+                            sink.Put(at + l, Vector256.Create(dl) * Avx.ConvertToVector256Single(v) - Vector256.Create(ml));
                         }
                     }
                 }

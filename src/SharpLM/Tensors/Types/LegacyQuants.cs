@@ -5,17 +5,33 @@ using static SharpLM.Tensors.Types.BlockMath;
 
 namespace SharpLM.Tensors.Types;
 
-/// <summary>The SIMD dequantizer shared by the legacy 32-element types with a min or a 5th bit (Q4_1, Q5_0, Q5_1).</summary>
+/// <summary>The SIMD decoder shared by the legacy 32-element types with a min or a 5th bit (Q4_1, Q5_0, Q5_1): their
+/// fast dequantizer and their fused dot.</summary>
 internal static unsafe class LegacyQuants
 {
-    /// <summary>Q4_1 (d, m, nibbles), Q5_0 (d, qh, nibbles; q - 16), Q5_1 (d, m, qh, nibbles): x = q*d (+ m).</summary>
     public static void Dequantize(DType type, byte* src, float* dst, int n, KernelIsa isa)
+    {
+        var sink = new StoreSink(dst);
+        Decode(type, src, n, isa, ref sink);
+    }
+
+    /// <summary>w (n elements of <paramref name="type"/>) . x (n), without storing the dequantized row.</summary>
+    public static float Dot(DType type, byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
+    {
+        if (isa == KernelIsa.Scalar) return TypeTraits.DotGeneric(DTypes.Of(type), w, x, n, isa, rowBuf);
+        var sink = new DotSink(x);
+        Decode(type, w, n, isa, ref sink);
+        return sink.Sum;
+    }
+
+    /// <summary>Q4_1 (d, m, nibbles), Q5_0 (d, qh, nibbles; q - 16), Q5_1 (d, m, qh, nibbles): x = q*d (+ m), 32 per block.</summary>
+    private static void Decode<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
     {
         int bb = type == DType.Q4_1 ? 20 : type == DType.Q5_0 ? 22 : 24;
         bool hasMin = type != DType.Q5_0, hasHigh = type != DType.Q4_1;
         int qsOffset = (hasMin ? 4 : 2) + (hasHigh ? 4 : 0);
         int bias = type == DType.Q5_0 ? 16 : 0;
-        for (int b = 0; b < n / 32; b++, src += bb, dst += 32)
+        for (int b = 0, at = 0; b < n / 32; b++, src += bb, at += 32)
         {
             float d = Half(src), m = hasMin ? Half(src + 2) : 0f;
             uint qh = hasHigh ? *(uint*)(src + (hasMin ? 4 : 2)) : 0u;
@@ -36,14 +52,14 @@ internal static unsafe class LegacyQuants
                 if (hasMin)
                 {
                     var vm = Vector512.Create(m);
-                    (Avx512F.ConvertToVector512Single(lo) * vd + vm).Store(dst);
-                    (Avx512F.ConvertToVector512Single(hi) * vd + vm).Store(dst + 16);
+                    sink.Put(at, Avx512F.ConvertToVector512Single(lo) * vd + vm);
+                    sink.Put(at + 16, Avx512F.ConvertToVector512Single(hi) * vd + vm);
                 }
                 else
                 {
                     var vb = Vector512.Create(bias);
-                    (Avx512F.ConvertToVector512Single(lo - vb) * vd).Store(dst);
-                    (Avx512F.ConvertToVector512Single(hi - vb) * vd).Store(dst + 16);
+                    sink.Put(at, Avx512F.ConvertToVector512Single(lo - vb) * vd);
+                    sink.Put(at + 16, Avx512F.ConvertToVector512Single(hi - vb) * vd);
                 }
             }
             else
@@ -64,14 +80,14 @@ internal static unsafe class LegacyQuants
                     if (hasMin)
                     {
                         var vm = Vector256.Create(m);
-                        (Avx.ConvertToVector256Single(lo) * vd + vm).Store(dst + j);
-                        (Avx.ConvertToVector256Single(hi) * vd + vm).Store(dst + 16 + j);
+                        sink.Put(at + j, Avx.ConvertToVector256Single(lo) * vd + vm);
+                        sink.Put(at + 16 + j, Avx.ConvertToVector256Single(hi) * vd + vm);
                     }
                     else
                     {
                         var vb = Vector256.Create(bias);
-                        (Avx.ConvertToVector256Single(lo - vb) * vd).Store(dst + j);
-                        (Avx.ConvertToVector256Single(hi - vb) * vd).Store(dst + 16 + j);
+                        sink.Put(at + j, Avx.ConvertToVector256Single(lo - vb) * vd);
+                        sink.Put(at + 16 + j, Avx.ConvertToVector256Single(hi - vb) * vd);
                     }
                 }
             }

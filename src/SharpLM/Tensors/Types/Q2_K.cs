@@ -18,6 +18,7 @@ internal static unsafe class Q2_KType
         Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q2_K_ref): per 16 values a scale and a min on 0..3 (make_qkx2_quants
@@ -102,4 +103,7 @@ internal static unsafe class Q2_KType
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
         else KQuants.DequantizeLowBit(DType.Q2_K, src, dst, n, isa);
     }
+
+    /// <summary>Fused dot, shared with the other low-bit k-quant.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => KQuants.DotLowBit(DType.Q2_K, w, x, n, isa, rowBuf);
 }

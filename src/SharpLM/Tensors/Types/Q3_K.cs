@@ -18,6 +18,7 @@ internal static unsafe class Q3_KType
         Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q3_K_ref): per 16 values a signed scale on -4..3 (make_q3_quants,
@@ -173,4 +174,7 @@ internal static unsafe class Q3_KType
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
         else KQuants.DequantizeLowBit(DType.Q3_K, src, dst, n, isa);
     }
+
+    /// <summary>Fused dot, shared with the other low-bit k-quant.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => KQuants.DotLowBit(DType.Q3_K, w, x, n, isa, rowBuf);
 }

@@ -17,6 +17,7 @@ internal static unsafe class Q5_0Type
         Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_0_ref): d = max / -16 (max = the value of largest magnitude),
@@ -71,4 +72,7 @@ internal static unsafe class Q5_0Type
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
         else LegacyQuants.Dequantize(DType.Q5_0, src, dst, n, isa);
     }
+
+    /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => LegacyQuants.Dot(DType.Q5_0, w, x, n, isa, rowBuf);
 }

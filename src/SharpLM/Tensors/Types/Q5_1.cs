@@ -17,6 +17,7 @@ internal static unsafe class Q5_1Type
         Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_1_ref): d = (max - min) / 31, m = min, q = trunc((x - min) / d + 0.5).</summary>
@@ -74,4 +75,7 @@ internal static unsafe class Q5_1Type
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
         else LegacyQuants.Dequantize(DType.Q5_1, src, dst, n, isa);
     }
+
+    /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => LegacyQuants.Dot(DType.Q5_1, w, x, n, isa, rowBuf);
 }
