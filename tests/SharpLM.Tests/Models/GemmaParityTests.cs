@@ -9,24 +9,16 @@ namespace SharpLM.Tests.Models;
 /// </summary>
 public sealed class GemmaParityTests(ITestOutputHelper output)
 {
-    internal static JsonObject Config(string arch, int c, int layers, int heads, int kv, int hs, int ffn, int vocab, int window = 16) => new()
+    internal static JsonObject Config(string arch, int c, int layers, int heads, int kv, int hs, int ffn, int vocab, int window = 16)
     {
-        ["architectures"] = new JsonArray(arch switch { "gemma" => "GemmaForCausalLM", "gemma2" => "Gemma2ForCausalLM", _ => "Gemma3ForCausalLM" }),
-        ["model_type"] = arch == "gemma3" ? "gemma3_text" : arch,
-        ["vocab_size"] = vocab,
-        ["hidden_size"] = c,
-        ["intermediate_size"] = ffn,
-        ["num_hidden_layers"] = layers,
-        ["num_attention_heads"] = heads,
-        ["num_key_value_heads"] = kv,
-        ["head_dim"] = hs,
-        ["max_position_embeddings"] = 512,
-        ["rms_norm_eps"] = 1e-6,
-        ["hidden_activation"] = "gelu_pytorch_tanh",
-        ["query_pre_attn_scalar"] = hs, // what llama.cpp assumes below 27B
-        ["sliding_window"] = window,
-        ["rope_theta"] = arch == "gemma3" ? 1000000.0 : 10000.0,
-    };
+        var o = RandomModel.RotaryConfig(arch switch { "gemma" => "GemmaForCausalLM", "gemma2" => "Gemma2ForCausalLM", _ => "Gemma3ForCausalLM" },
+            arch == "gemma3" ? "gemma3_text" : arch, c, layers, heads, kv, ffn, vocab, theta: arch == "gemma3" ? 1000000 : 10000, tied: true);
+        o["head_dim"] = hs;
+        o["hidden_activation"] = "gelu_pytorch_tanh";
+        o["query_pre_attn_scalar"] = hs; // what llama.cpp assumes below 27B
+        o["sliding_window"] = window;
+        return o;
+    }
 
     public static TheoryData<string> Shapes => new() { "gemma-hs64-mqa", "gemma2-hs32-gqa2", "gemma2-hs64-mha", "gemma3-hs64-gqa4", "gemma3-hs32-linear8" };
 

@@ -7,25 +7,14 @@ namespace SharpLM.Tests.Models;
 public sealed class Phi3ParityTests(ITestOutputHelper output)
 {
     internal static JsonObject Config(int c, int layers, int heads, int kv, int ffn, int vocab, bool tied = false, double partial = 1.0,
-                                      int ctx = 512, int origCtx = 512) => new()
+                                      int ctx = 512, int origCtx = 512)
     {
-        ["architectures"] = new JsonArray("Phi3ForCausalLM"),
-        ["model_type"] = "phi3",
-        ["vocab_size"] = vocab,
-        ["hidden_size"] = c,
-        ["intermediate_size"] = ffn,
-        ["num_hidden_layers"] = layers,
-        ["num_attention_heads"] = heads,
-        ["num_key_value_heads"] = kv,
-        ["max_position_embeddings"] = ctx,
-        ["original_max_position_embeddings"] = origCtx,
-        ["rms_norm_eps"] = 1e-5,
-        ["rope_theta"] = 10000.0,
-        ["partial_rotary_factor"] = partial,
-        ["tie_word_embeddings"] = tied,
-        ["hidden_act"] = "silu",
-        ["sliding_window"] = 2047,
-    };
+        var o = RandomModel.RotaryConfig("Phi3ForCausalLM", "phi3", c, layers, heads, kv, ffn, vocab, tied: tied, context: ctx, eps: 1e-5);
+        o["original_max_position_embeddings"] = origCtx;
+        o["partial_rotary_factor"] = partial;
+        o["sliding_window"] = 2047;
+        return o;
+    }
 
     /// <summary>LongRoPE factors (R/2 each), smooth ramps as the real ones are.</summary>
     private static JsonObject LongRope(int ropeDim) => new()

@@ -7,23 +7,12 @@ namespace SharpLM.Tests.Models;
 public sealed class Qwen3ParityTests(ITestOutputHelper output)
 {
     /// <summary>A config.json of transformers' Qwen3Config: head_dim independent of C/NH, as Qwen3 has it.</summary>
-    internal static JsonObject Config(int c, int layers, int heads, int kv, int hs, int ffn, int vocab, bool tied) => new()
+    internal static JsonObject Config(int c, int layers, int heads, int kv, int hs, int ffn, int vocab, bool tied)
     {
-        ["architectures"] = new JsonArray("Qwen3ForCausalLM"),
-        ["model_type"] = "qwen3",
-        ["vocab_size"] = vocab,
-        ["hidden_size"] = c,
-        ["intermediate_size"] = ffn,
-        ["num_hidden_layers"] = layers,
-        ["num_attention_heads"] = heads,
-        ["num_key_value_heads"] = kv,
-        ["head_dim"] = hs,
-        ["max_position_embeddings"] = 512,
-        ["rms_norm_eps"] = 1e-6,
-        ["rope_theta"] = 1000000.0,
-        ["tie_word_embeddings"] = tied,
-        ["hidden_act"] = "silu",
-    };
+        var o = RandomModel.RotaryConfig("Qwen3ForCausalLM", "qwen3", c, layers, heads, kv, ffn, vocab, theta: 1000000, tied: tied);
+        o["head_dim"] = hs;
+        return o;
+    }
 
     public static TheoryData<string> Shapes => new() { "hs64-gqa2-tied", "hs128-gqa4", "hs32-mha-oddffn" };
 

@@ -29,6 +29,24 @@ internal sealed class RandomModel
         HfDir = dir;
     }
 
+    /// <summary>The keys every rotary decoder's config.json has (the architecture's own are added by its test).</summary>
+    public static JsonObject RotaryConfig(string cls, string modelType, int c, int layers, int heads, int kv, int ffn, int vocab,
+                                          double theta = 10000, bool tied = false, int context = 512, double eps = 1e-6) => new()
+    {
+        ["architectures"] = new JsonArray(cls),
+        ["model_type"] = modelType,
+        ["vocab_size"] = vocab,
+        ["hidden_size"] = c,
+        ["intermediate_size"] = ffn,
+        ["num_hidden_layers"] = layers,
+        ["num_attention_heads"] = heads,
+        ["num_key_value_heads"] = kv,
+        ["max_position_embeddings"] = context,
+        ["rms_norm_eps"] = eps,
+        ["rope_theta"] = theta,
+        ["tie_word_embeddings"] = tied,
+    };
+
     /// <summary>Random weights for the configuration in <paramref name="configJson"/> (a config.json).
     /// <paramref name="attentionGain"/> scales the q and k projections (sharper attention above 1).</summary>
     public static RandomModel Create(JsonObject configJson, int seed, float attentionGain = 2f)

@@ -11,23 +11,12 @@ namespace SharpLM.Tests.Models;
 /// </summary>
 public sealed class SmallLlamaShapeTests(ITestOutputHelper output)
 {
-    internal static JsonObject Config(int c, int heads, int kv, int ffn, int vocab, double theta, bool tied, int layers = 2, JsonObject? ropeScaling = null) => new()
+    internal static JsonObject Config(int c, int heads, int kv, int ffn, int vocab, double theta, bool tied, int layers = 2, JsonObject? ropeScaling = null)
     {
-        ["architectures"] = new JsonArray("LlamaForCausalLM"),
-        ["model_type"] = "llama",
-        ["vocab_size"] = vocab,
-        ["hidden_size"] = c,
-        ["intermediate_size"] = ffn,
-        ["num_hidden_layers"] = layers,
-        ["num_attention_heads"] = heads,
-        ["num_key_value_heads"] = kv,
-        ["max_position_embeddings"] = 8192,
-        ["rms_norm_eps"] = 1e-5,
-        ["rope_theta"] = theta,
-        ["tie_word_embeddings"] = tied,
-        ["hidden_act"] = "silu",
-        ["rope_scaling"] = ropeScaling,
-    };
+        var o = RandomModel.RotaryConfig("LlamaForCausalLM", "llama", c, layers, heads, kv, ffn, vocab, theta, tied, context: 8192, eps: 1e-5);
+        o["rope_scaling"] = ropeScaling;
+        return o;
+    }
 
     private static JsonObject Llama3Scaling() => new()
     {

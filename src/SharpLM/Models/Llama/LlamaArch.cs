@@ -83,7 +83,9 @@ internal static class LlamaArch
         };
     }
 
-    private static ModelConfig FromGguf(GgufFile g, string arch)
+    /// <summary>The LLaMA family's GGUF hyper-parameters; the tensors present say which options a file uses (biases, q/k
+    /// norms), as llama.cpp's loader decides.</summary>
+    internal static ModelConfig FromGguf(GgufFile g, string arch)
     {
         string a = g.Architecture;
         var c = RotaryGguf.Read(g, arch);

@@ -60,17 +60,11 @@ internal static class QwenMoeArch
     private static ModelConfig FromGguf(GgufFile g, string arch)
     {
         string a = g.Architecture;
-        var c = RotaryGguf.Read(g, arch);
-        int experts = GgufMeta.Int(g, GgufKeys.ExpertCount(a)) ?? 0;
-        return c with
+        return Llama.LlamaArch.FromGguf(g, arch) with
         {
-            QkvBias = g.Tensors.ContainsKey("blk.0.attn_q.bias"),
-            QkNorm = g.Tensors.ContainsKey("blk.0.attn_q_norm.weight"),
-            Experts = experts,
-            ExpertsPerToken = GgufMeta.Int(g, GgufKeys.ExpertUsedCount(a)) ?? 1,
             ExpertFfnWidth = GgufMeta.Int(g, GgufKeys.ExpertFeedForwardLength(a)) ?? 0,
             SharedExpertFfnWidth = GgufMeta.Int(g, GgufKeys.ExpertSharedFeedForwardLength(a)) ?? 0,
-            ExpertWeightsNorm = arch == "qwen3moe",
+            ExpertWeightsNorm = arch == "qwen3moe", // llama.cpp's build_moe_ffn norm_w for QWEN3MOE / QWEN2MOE
         };
     }
 

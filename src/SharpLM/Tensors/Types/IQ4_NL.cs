@@ -60,23 +60,11 @@ internal static unsafe class IQ4_NLType
             DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
             return;
         }
-        var sink = new StoreSink(dst);
-        Decode(src, n, isa, ref sink);
+        BlockDecoders.Dequantize<IQ4>(DType.IQ4_NL, src, dst, n, isa);
     }
 
     /// <summary>Fused dot: each block decoded in registers and multiplied into x.</summary>
-    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
-    {
-        if (isa == KernelIsa.Scalar) return TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf);
-        var sink = new DotSink(x);
-        Decode(w, n, isa, ref sink);
-        return sink.Sum;
-    }
-
-    private static void Decode<TSink>(byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
-    {
-        for (int b = 0; b < n / 32; b++, src += 18) IQ4.Block32(src + 2, Half(src), 32 * b, isa, ref sink);
-    }
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<IQ4>(DType.IQ4_NL, w, x, n, isa, rowBuf);
 }
 
 /// <summary>
@@ -107,9 +95,6 @@ internal static unsafe class IQ4_XSType
         }
     }
 
-    /// <summary>The j-th (0..7) 6-bit scale of a super-block, minus its bias 32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Scale(int scalesH, byte* scalesL, int ib) => (((scalesL[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((scalesH >> (2 * ib)) & 3) << 4)) - 32;
 
     /// <summary>The readable oracle (ggml dequantize_row_iq4_xs): src (RowBytes(n)) -> dst (n) f32.</summary>
     public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
@@ -141,33 +126,37 @@ internal static unsafe class IQ4_XSType
             DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
             return;
         }
-        var sink = new StoreSink(dst);
-        Decode(src, n, isa, ref sink);
+        BlockDecoders.Dequantize<IQ4>(DType.IQ4_XS, src, dst, n, isa);
     }
 
     /// <summary>Fused dot: each block decoded in registers and multiplied into x.</summary>
-    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
-    {
-        if (isa == KernelIsa.Scalar) return TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf);
-        var sink = new DotSink(x);
-        Decode(w, n, isa, ref sink);
-        return sink.Sum;
-    }
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<IQ4>(DType.IQ4_XS, w, x, n, isa, rowBuf);
+}
 
-    private static void Decode<TSink>(byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
+/// <summary>What IQ4_NL and IQ4_XS share: ggml's quantize_row_iq4_nl_impl and the SIMD block decoder.</summary>
+internal readonly unsafe struct IQ4 : IBlockDecoder
+{
+    /// <summary>IQ4_NL: blocks of 32 with an f16 d; IQ4_XS: super-blocks of 256 whose eight blocks have 6-bit scales.</summary>
+    public static void Decode<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
     {
+        if (type == DType.IQ4_NL)
+        {
+            for (int b = 0; b < n / 32; b++, src += 18) Block32(src + 2, Half(src), 32 * b, isa, ref sink);
+            return;
+        }
         for (int b = 0; b < n / 256; b++, src += 136)
         {
             float d = Half(src);
             int scalesH = *(ushort*)(src + 2);
-            for (int ib = 0; ib < 8; ib++) IQ4.Block32(src + 8 + 16 * ib, d * Scale(scalesH, src + 4, ib), 256 * b + 32 * ib, isa, ref sink);
+            for (int ib = 0; ib < 8; ib++)
+            {
+                // the block's 6-bit scale (low 4 bits in scales_l, high 2 in scales_h), minus its bias 32
+                int ls = ((src[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((scalesH >> (2 * ib)) & 3) << 4);
+                Block32(src + 8 + 16 * ib, d * (ls - 32), 256 * b + 32 * ib, isa, ref sink);
+            }
         }
     }
-}
 
-/// <summary>What IQ4_NL and IQ4_XS share: ggml's quantize_row_iq4_nl_impl and the SIMD decode of 32 nibbles.</summary>
-internal static unsafe class IQ4
-{
     /// <summary>32 values from 16 nibble bytes, at element <paramref name="at"/>: d * kvalues[low nibble of q[j]] for
     /// j &lt; 16, then the high nibbles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

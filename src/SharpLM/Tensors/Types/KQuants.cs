@@ -10,6 +10,13 @@ namespace SharpLM.Tensors.Types;
 /// and Q5_K, and the SIMD decoder of the low-bit types (Q2_K, Q3_K): their fast dequantizer and their fused dot.</summary>
 internal static unsafe class KQuants
 {
+    /// <summary>The block decoder of Q2_K and Q3_K (<see cref="DecodeLowBit"/>).</summary>
+    public readonly struct LowBit : IBlockDecoder
+    {
+        public static void Decode<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink =>
+            DecodeLowBit(type, src, n, isa, ref sink);
+    }
+
     /// <summary>ggml's make_qkx2_quants: the scale and min of n values on 0..nmax (weighted least squares over a sweep of
     /// nstep + 1 scales), as Q2_K, Q4_K and Q5_K's reference quantizers find them; |error| instead of error^2 with useMad.</summary>
     public static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights, Span<byte> L,
@@ -91,6 +98,62 @@ internal static unsafe class KQuants
         return scale;
     }
 
+    /// <summary>
+    /// What Q4_K's and Q5_K's reference quantizers share (ggml quantize_row_q4_K_ref / q5_K_ref): per 32 values a scale
+    /// and a min on 0..nmax (make_qkx2_quants weighted by rms(x) + |x|), both coded on 6 bits against the super-block's
+    /// d and dmin (f16 at y[0] and y[2], the 12 scale bytes at y[4..16]); L (256) gets each value's level.
+    /// </summary>
+    public static void QuantizeScalesMins(ReadOnlySpan<float> x, Span<byte> y, Span<byte> L, int nmax, float rmin, float rdelta, int nstep)
+    {
+        Span<byte> laux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> mins = stackalloc float[8];
+        Span<float> scales = stackalloc float[8];
+        float maxScale = 0, maxMin = 0;
+        for (int j = 0; j < 8; j++)
+        {
+            var xs = x.Slice(32 * j, 32);
+            float sumX2 = 0;
+            for (int l = 0; l < 32; l++) sumX2 += xs[l] * xs[l];
+            float avX = MathF.Sqrt(sumX2 / 32);
+            for (int l = 0; l < 32; l++) weights[l] = avX + MathF.Abs(xs[l]);
+            scales[j] = MakeQkx2Quants(32, nmax, xs, weights, L.Slice(32 * j, 32), out mins[j], laux, rmin, rdelta, nstep, useMad: false);
+            if (scales[j] > maxScale) maxScale = scales[j];
+            if (mins[j] > maxMin) maxMin = mins[j];
+        }
+        float invScale = maxScale > 0 ? 63f / maxScale : 0f;
+        float invMin = maxMin > 0 ? 63f / maxMin : 0f;
+        var sc = y.Slice(4, 12);
+        sc.Clear();
+        for (int j = 0; j < 8; j++)
+        {
+            int ls = Math.Min(63, (int)(byte)NearestInt(invScale * scales[j]));
+            int lm = Math.Min(63, (int)(byte)NearestInt(invMin * mins[j]));
+            if (j < 4)
+            {
+                sc[j] = (byte)ls;
+                sc[j + 4] = (byte)lm;
+            }
+            else
+            {
+                sc[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
+                sc[j - 4] |= (byte)((ls >> 4) << 6);
+                sc[j] |= (byte)((lm >> 4) << 6);
+            }
+        }
+        WriteHalf(y, maxScale / 63f);
+        WriteHalf(y[2..], maxMin / 63f);
+        float d = ReadHalf(y), dmin = ReadHalf(y[2..]);
+        for (int j = 0; j < 8; j++)
+        {
+            ScaleMinK4(j, sc, out int s, out int m);
+            float dd = d * s;
+            if (dd == 0) continue;
+            float dm = dmin * m;
+            for (int ii = 0; ii < 32; ii++) L[32 * j + ii] = (byte)Math.Clamp(NearestInt((x[32 * j + ii] + dm) / dd), 0, nmax);
+        }
+    }
+
     /// <summary>The j-th (0..7) 6-bit scale and min of a Q4_K/Q5_K block's 12 scale bytes (ggml get_scale_min_k4).</summary>
     public static void ScaleMinK4(int j, ReadOnlySpan<byte> q, out int scale, out int min)
     {
@@ -139,22 +202,7 @@ internal static unsafe class KQuants
     /// Q2_K and Q3_K: 16 consecutive elements share one sub-block scale, one byte offset pattern in qs (2-bit field
     /// 2*((e%128)/32)) and, for Q3_K, one hmask bit (e/32).
     /// </summary>
-    public static void DequantizeLowBit(DType type, byte* src, float* dst, int n, KernelIsa isa)
-    {
-        var sink = new StoreSink(dst);
-        DecodeLowBit(type, src, n, isa, ref sink);
-    }
-
-    /// <summary>The fused dot of Q2_K and Q3_K: w (n) . x (n) with the values decoded in registers.</summary>
-    public static float DotLowBit(DType type, byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
-    {
-        if (isa == KernelIsa.Scalar) return TypeTraits.DotGeneric(DTypes.Of(type), w, x, n, isa, rowBuf);
-        var sink = new DotSink(x);
-        DecodeLowBit(type, w, n, isa, ref sink);
-        return sink.Sum;
-    }
-
-    private static void DecodeLowBit<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
+    public static void DecodeLowBit<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
     {
         bool q3 = type == DType.Q3_K;
         int bb = q3 ? 110 : 84;

@@ -7,25 +7,44 @@ namespace SharpLM.Tensors.Types;
 
 /// <summary>The SIMD decoder shared by the legacy 32-element types with a min or a 5th bit (Q4_1, Q5_0, Q5_1): their
 /// fast dequantizer and their fused dot.</summary>
-internal static unsafe class LegacyQuants
+internal readonly unsafe struct LegacyQuants : IBlockDecoder
 {
-    public static void Dequantize(DType type, byte* src, float* dst, int n, KernelIsa isa)
+    /// <summary>
+    /// The reference quantizer of the types with a min (ggml quantize_row_q4_1_ref / q5_1_ref): per 32 values
+    /// d = (max - min) / (2^bits - 1), m = min, q = trunc((x - min) / d + 0.5); the low nibbles packed as Q4_0's, the 5th
+    /// bits (Q5_1) in a u32 after d and m.
+    /// </summary>
+    public static void QuantizeWithMin(ReadOnlySpan<float> src, Span<byte> dst, int bits)
     {
-        var sink = new StoreSink(dst);
-        Decode(type, src, n, isa, ref sink);
-    }
-
-    /// <summary>w (n elements of <paramref name="type"/>) . x (n), without storing the dequantized row.</summary>
-    public static float Dot(DType type, byte* w, float* x, int n, KernelIsa isa, float* rowBuf)
-    {
-        if (isa == KernelIsa.Scalar) return TypeTraits.DotGeneric(DTypes.Of(type), w, x, n, isa, rowBuf);
-        var sink = new DotSink(x);
-        Decode(type, w, n, isa, ref sink);
-        return sink.Sum;
+        int bb = bits == 4 ? 20 : 24, qs = bits == 4 ? 4 : 8, nmax = (1 << bits) - 1;
+        for (int b = 0; b < src.Length / 32; b++)
+        {
+            var x = src.Slice(b * 32, 32);
+            var y = dst.Slice(b * bb, bb);
+            float min = float.MaxValue, max = -float.MaxValue;
+            foreach (float v in x)
+            {
+                if (v < min) min = v;
+                if (v > max) max = v;
+            }
+            float d = (max - min) / nmax, id = d != 0 ? 1f / d : 0f;
+            WriteHalf(y, d);
+            WriteHalf(y[2..], min);
+            uint qh = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                int x0 = Math.Min(nmax, (int)(byte)((x[j] - min) * id + 0.5f));
+                int x1 = Math.Min(nmax, (int)(byte)((x[j + 16] - min) * id + 0.5f));
+                y[qs + j] = (byte)((x0 & 0xF) | ((x1 & 0xF) << 4));
+                qh |= (uint)((x0 & 0x10) >> 4) << j;
+                qh |= (uint)((x1 & 0x10) >> 4) << (j + 16);
+            }
+            if (bits == 5) System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(y[4..], qh);
+        }
     }
 
     /// <summary>Q4_1 (d, m, nibbles), Q5_0 (d, qh, nibbles; q - 16), Q5_1 (d, m, qh, nibbles): x = q*d (+ m), 32 per block.</summary>
-    private static void Decode<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
+    public static void Decode<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
     {
         int bb = type == DType.Q4_1 ? 20 : type == DType.Q5_0 ? 22 : 24;
         bool hasMin = type != DType.Q5_0, hasHigh = type != DType.Q4_1;

@@ -172,9 +172,9 @@ internal static unsafe class Q3_KType
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
     {
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
-        else KQuants.DequantizeLowBit(DType.Q3_K, src, dst, n, isa);
+        else BlockDecoders.Dequantize<KQuants.LowBit>(DType.Q3_K, src, dst, n, isa);
     }
 
     /// <summary>Fused dot, shared with the other low-bit k-quant.</summary>
-    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => KQuants.DotLowBit(DType.Q3_K, w, x, n, isa, rowBuf);
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<KQuants.LowBit>(DType.Q3_K, w, x, n, isa, rowBuf);
 }

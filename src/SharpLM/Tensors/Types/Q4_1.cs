@@ -21,29 +21,7 @@ internal static unsafe class Q4_1Type
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_1_ref): d = (max - min) / 15, m = min, q = trunc((x - min) / d + 0.5).</summary>
-    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
-    {
-        for (int b = 0; b < src.Length / 32; b++)
-        {
-            var x = src.Slice(b * 32, 32);
-            var y = dst.Slice(b * 20, 20);
-            float min = float.MaxValue, max = -float.MaxValue;
-            foreach (float v in x)
-            {
-                if (v < min) min = v;
-                if (v > max) max = v;
-            }
-            float d = (max - min) / 15, id = d != 0 ? 1f / d : 0f;
-            WriteHalf(y, d);
-            WriteHalf(y[2..], min);
-            for (int j = 0; j < 16; j++)
-            {
-                int x0 = Math.Min(15, (int)(sbyte)((x[j] - min) * id + 0.5f));
-                int x1 = Math.Min(15, (int)(sbyte)((x[j + 16] - min) * id + 0.5f));
-                y[4 + j] = (byte)(x0 | (x1 << 4));
-            }
-        }
-    }
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst) => LegacyQuants.QuantizeWithMin(src, dst, bits: 4);
 
     /// <summary>The readable oracle (ggml dequantize_row_q4_1): src (RowBytes(n)) -> dst (n) f32.</summary>
     public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
@@ -66,9 +44,9 @@ internal static unsafe class Q4_1Type
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
     {
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
-        else LegacyQuants.Dequantize(DType.Q4_1, src, dst, n, isa);
+        else BlockDecoders.Dequantize<LegacyQuants>(DType.Q4_1, src, dst, n, isa);
     }
 
     /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
-    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => LegacyQuants.Dot(DType.Q4_1, w, x, n, isa, rowBuf);
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q4_1, w, x, n, isa, rowBuf);
 }

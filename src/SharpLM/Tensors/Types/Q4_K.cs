@@ -31,54 +31,7 @@ internal static unsafe class Q4_KType
     private static void QuantizeBlock(ReadOnlySpan<float> x, Span<byte> y)
     {
         Span<byte> L = stackalloc byte[256];
-        Span<byte> laux = stackalloc byte[32];
-        Span<float> weights = stackalloc float[32];
-        Span<float> mins = stackalloc float[8];
-        Span<float> scales = stackalloc float[8];
-        float maxScale = 0, maxMin = 0;
-        for (int j = 0; j < 8; j++)
-        {
-            var xs = x.Slice(32 * j, 32);
-            float sumX2 = 0;
-            for (int l = 0; l < 32; l++) sumX2 += xs[l] * xs[l];
-            float avX = MathF.Sqrt(sumX2 / 32);
-            for (int l = 0; l < 32; l++) weights[l] = avX + Math.Abs(xs[l]);
-            scales[j] = KQuants.MakeQkx2Quants(32, 15, xs, weights, L.Slice(32 * j, 32), out mins[j], laux, -1f, 0.1f, 20, useMad: false);
-            if (scales[j] > maxScale) maxScale = scales[j];
-            if (mins[j] > maxMin) maxMin = mins[j];
-        }
-        float invScale = maxScale > 0 ? 63f / maxScale : 0f;
-        float invMin = maxMin > 0 ? 63f / maxMin : 0f;
-        var sc = y.Slice(4, 12);
-        sc.Clear();
-        for (int j = 0; j < 8; j++)
-        {
-            int ls = Math.Min(63, NearestInt(invScale * scales[j]));
-            int lm = Math.Min(63, NearestInt(invMin * mins[j]));
-            if (j < 4)
-            {
-                sc[j] = (byte)ls;
-                sc[j + 4] = (byte)lm;
-            }
-            else
-            {
-                sc[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
-                sc[j - 4] |= (byte)((ls >> 4) << 6);
-                sc[j] |= (byte)((lm >> 4) << 6);
-            }
-        }
-        WriteHalf(y, maxScale / 63f);
-        WriteHalf(y[2..], maxMin / 63f);
-        float d = ReadHalf(y), dmin = ReadHalf(y[2..]);
-        for (int j = 0; j < 8; j++)
-        {
-            KQuants.ScaleMinK4(j, sc, out int s, out int m);
-            float dd = d * s;
-            if (dd == 0) continue;
-            float dm = dmin * m;
-            for (int ii = 0; ii < 32; ii++)
-                L[32 * j + ii] = (byte)Math.Clamp(NearestInt((x[32 * j + ii] + dm) / dd), 0, 15);
-        }
+        KQuants.QuantizeScalesMins(x, y, L, 15, -1f, 0.1f, 20);
         var q = y.Slice(16, 128);
         for (int j = 0, qi = 0; j < 256; j += 64, qi += 32)
             for (int l = 0; l < 32; l++) q[qi + l] = (byte)(L[j + l] | (L[j + l + 32] << 4));

@@ -70,9 +70,9 @@ internal static unsafe class Q5_0Type
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
     {
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
-        else LegacyQuants.Dequantize(DType.Q5_0, src, dst, n, isa);
+        else BlockDecoders.Dequantize<LegacyQuants>(DType.Q5_0, src, dst, n, isa);
     }
 
     /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
-    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => LegacyQuants.Dot(DType.Q5_0, w, x, n, isa, rowBuf);
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q5_0, w, x, n, isa, rowBuf);
 }

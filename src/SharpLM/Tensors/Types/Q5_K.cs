@@ -25,57 +25,11 @@ internal static unsafe class Q5_KType
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
     {
         Span<byte> L = stackalloc byte[256];
-        Span<byte> laux = stackalloc byte[32];
-        Span<float> weights = stackalloc float[32];
-        Span<float> mins = stackalloc float[8];
-        Span<float> scales = stackalloc float[8];
         for (int b = 0; b < src.Length / 256; b++)
         {
             var x = src.Slice(b * 256, 256);
             var y = dst.Slice(b * 176, 176);
-            float maxScale = 0, maxMin = 0;
-            for (int j = 0; j < 8; j++)
-            {
-                var xs = x.Slice(32 * j, 32);
-                float sumX2 = 0;
-                for (int l = 0; l < 32; l++) sumX2 += xs[l] * xs[l];
-                float avX = MathF.Sqrt(sumX2 / 32);
-                for (int l = 0; l < 32; l++) weights[l] = avX + MathF.Abs(xs[l]);
-                scales[j] = KQuants.MakeQkx2Quants(32, 31, xs, weights, L.Slice(32 * j, 32), out mins[j], laux, -0.5f, 0.1f, 15, useMad: false);
-                if (scales[j] > maxScale) maxScale = scales[j];
-                if (mins[j] > maxMin) maxMin = mins[j];
-            }
-            float invScale = maxScale > 0 ? 63f / maxScale : 0f;
-            float invMin = maxMin > 0 ? 63f / maxMin : 0f;
-            var sc = y.Slice(4, 12);
-            sc.Clear();
-            for (int j = 0; j < 8; j++)
-            {
-                int ls = Math.Min(63, (int)(byte)NearestInt(invScale * scales[j]));
-                int lm = Math.Min(63, (int)(byte)NearestInt(invMin * mins[j]));
-                if (j < 4)
-                {
-                    sc[j] = (byte)ls;
-                    sc[j + 4] = (byte)lm;
-                }
-                else
-                {
-                    sc[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
-                    sc[j - 4] |= (byte)((ls >> 4) << 6);
-                    sc[j] |= (byte)((lm >> 4) << 6);
-                }
-            }
-            WriteHalf(y, maxScale / 63f);
-            WriteHalf(y[2..], maxMin / 63f);
-            float dAll = ReadHalf(y), mAll = ReadHalf(y[2..]);
-            for (int j = 0; j < 8; j++)
-            {
-                KQuants.ScaleMinK4(j, sc, out int s, out int m);
-                float d = dAll * s;
-                if (d == 0) continue;
-                float dm = mAll * m;
-                for (int ii = 0; ii < 32; ii++) L[32 * j + ii] = (byte)Math.Clamp(NearestInt((x[32 * j + ii] + dm) / d), 0, 31);
-            }
+            KQuants.QuantizeScalesMins(x, y, L, 31, -0.5f, 0.1f, 15);
             var qh = y.Slice(16, 32);
             var ql = y.Slice(48, 128);
             qh.Clear();
