@@ -61,6 +61,8 @@ internal sealed record ModelArchitecture
     /// <summary>Mixture of experts: experts per layer (0 = dense) and how many each token uses.</summary>
     public long Experts { get; init; }
     public long ExpertsPerToken { get; init; }
+    /// <summary>Qwen2-MoE's shared expert width (0 = none): a gated MLP every token uses, with a 1 x h router.</summary>
+    public long SharedExpertIntermediate { get; init; }
 
     public long QDim => Heads * HeadDim;
     public long KvDim => KvHeads * HeadDim;
@@ -80,7 +82,8 @@ internal sealed record ModelArchitecture
         Heads = c.Heads,
         KvHeads = c.KvHeads,
         HeadDim = c.HeadSize,
-        Intermediate = c.FfnWidth,
+        Intermediate = c.Experts > 0 ? (int)c.Dim("FE") : c.FfnWidth,
+        SharedExpertIntermediate = c.SharedExpertFfnWidth,
         ContextLength = c.Context,
         LearnedPositions = c.Family == ArchFamily.Llama ? 0 : c.Context,
         TokenTypes = c.TokenTypes,

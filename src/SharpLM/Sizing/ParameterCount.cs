@@ -92,6 +92,11 @@ internal sealed class ParameterCount
         long x = a.IsMoe ? a.Experts : 1;
         string X = a.IsMoe ? "X·" : "", Xn = a.IsMoe ? N(x) + "·" : "";
         if (a.IsMoe) Layer("mlp.router", "mlp", h * x, "h·X", $"{N(h)}·{N(x)}");
+        if (a.SharedExpertIntermediate > 0)
+        {
+            long fs = a.SharedExpertIntermediate;
+            Layer("mlp.shared", "mlp", 3 * h * fs + h, "3h·FS + h", $"3·{N(h)}·{N(fs)} + {N(h)}");
+        }
         if (a.GatedMlp) Layer("mlp.gate.weight", "mlp", x * h * f, $"{X}h·F", $"{Xn}{N(h)}·{N(f)}");
         Layer("mlp.up.weight", "mlp", x * h * f, $"{X}h·F", $"{Xn}{N(h)}·{N(f)}");
         Layer("mlp.down.weight", "mlp", x * f * h, $"{X}F·h", $"{Xn}{N(f)}·{N(h)}");
@@ -126,7 +131,7 @@ internal sealed class ParameterCount
         long inactiveExperts = a.IsMoe ? (a.Experts - a.ExpertsPerToken) * (a.GatedMlp ? 3 : 2) * h * f * ls : 0;
         if (a.IsMoe && a.MlpBias) inactiveExperts += (a.Experts - a.ExpertsPerToken) * ((a.GatedMlp ? 2 : 1) * f + h) * ls;
         Active = Total - inactiveExperts;
-        TableTotal = a.Config is { } cfg && !a.IsMoe ? CountFromTable(cfg with { Pooler = a.Pooler }) : Total;
+        TableTotal = a.Config is { } cfg ? CountFromTable(cfg with { Pooler = a.Pooler }) : Total;
         EmbeddingLookup = list.Where(c => c.Name is "embeddings.token" or "embeddings.position" or "embeddings.token_type").Sum(c => c.Count);
     }
 

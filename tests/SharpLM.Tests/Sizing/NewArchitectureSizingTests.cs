@@ -21,4 +21,18 @@ public sealed class NewArchitectureSizingTests
         Assert.Equal(expected, p.Total);
         Assert.Equal(p.Total, p.TableTotal);
     }
+
+    /// <summary>Mixtures of experts: the formula (router, X experts of width FE, Qwen2-MoE's shared expert and its router)
+    /// equals the count of the architecture table, tensor by tensor.</summary>
+    [Theory]
+    [InlineData("qwen2moe")]
+    [InlineData("qwen3moe")]
+    [InlineData("mixtral")]
+    public void Moe_formula_totals_equal_the_tensor_table(string arch)
+    {
+        var json = SharpLM.Tests.Models.MoeParityTests.Config(arch, 256, 3, 4, 2, 8, 2, 96, 1000, sharedFfn: 320).ToJsonString();
+        var p = new ParameterCount(ModelArchitecture.Parse(json, arch));
+        Assert.Equal(p.Total, p.TableTotal);
+        Assert.True(p.Active < p.Total);
+    }
 }
