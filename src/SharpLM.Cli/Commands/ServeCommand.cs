@@ -134,6 +134,3 @@ internal sealed class ServeCommand : ICliCommand
         return 0;
     }
 }
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
-internal sealed partial class CliJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -20,7 +20,7 @@ public sealed class Sequence : IDisposable
         Owner = owner;
         Id = id;
         var c = owner.Model.Config;
-        Cache = new KvCache(c.Layers, capacity, c.KvWidth);
+        Cache = new KvCache(c, capacity, owner.MaxBatchTokens);
         _tokens = new List<int>(capacity); // never grows: decoding allocates nothing
         _lastLogits = new float[c.Vocab];
     }
@@ -222,7 +222,6 @@ public sealed class BatchDecoder : IDisposable
 
         Span<int> done = inputs.Length <= 64 ? stackalloc int[inputs.Length] : new int[inputs.Length];
         done.Clear();
-        // (Mistral's sliding window is not enforced yet: every row sees its whole sequence, as before.)
         while (true)
         {
             _batch.Clear();
@@ -286,5 +285,6 @@ public sealed class BatchDecoder : IDisposable
         public bool IsActivations => false;
         public nint Keys(int layer, int slot) => owners[slot]!.Cache.KeysPointer(layer);
         public nint Values(int layer, int slot) => owners[slot]!.Cache.ValuesPointer(layer);
+        public int Ring(int layer, int slot) => owners[slot]!.Cache.Ring(layer);
     }
 }

@@ -25,7 +25,9 @@ internal unsafe struct AttentionRows
 /// Forward: q (N,NH,HS) -> y (N,NH,HS), and lse (N,NH) = log sum_s exp(score_s) when asked (the backward pass
 /// recomputes the probabilities from it instead of storing N*NH*S of them):
 ///   score_s = q[i,h] . k[s,g] / sqrt(HS), p = softmax(score) over the visible keys, y[i,h] = sum_s p_s v[s,g].
-/// The 1/sqrt(HS) scale keeps the scores' variance near 1 whatever the head size (the study note's question 1b).
+/// The 1/sqrt(HS) scale keeps the scores' variance near 1 whatever the head size (the study note's question 1b); a model may
+/// give another <c>scale</c>, and Gemma 2 soft-caps the scores, score = cap * tanh(score / cap) (<c>softcap</c> &gt; 0,
+/// forward only).
 /// Backward (rows grouped by slot, as training lays them out): with D = dy[i,h] . y[i,h] and dp_s = dy[i,h] . v[s,g],
 /// ds_s = p_s (dp_s - D); dq[i,h] += sum_s ds_s k[s,g] / sqrt(HS); dk[s,g] += ds_s q[i,h] / sqrt(HS); dv[s,g] += p_s dy[i,h].
 /// Work items are (slot, K/V head): each owns its dk/dv rows, so the sums do not depend on the thread count.
@@ -34,7 +36,7 @@ internal static unsafe class Attention
 {
     /// <summary>See the type summary. Runs (head, block of rows) tasks on <paramref name="pool"/>; does not allocate.</summary>
     public static void Forward(ReadOnlySpan<float> q, Span<float> y, Span<float> lse, int n, int nHeads, int nKvHeads, int headSize,
-                               in AttentionRows rows, WorkerPool pool)
+                               in AttentionRows rows, WorkerPool pool, float scale = 0f, float softcap = 0f)
     {
         if (nKvHeads <= 0 || nHeads % nKvHeads != 0) throw new ArgumentException($"NH = {nHeads} is not a multiple of KVH = {nKvHeads}", nameof(nKvHeads));
         if (n <= 0) return;
@@ -56,7 +58,7 @@ internal static unsafe class Attention
             var job = new ForwardJob
             {
                 Q = pq, Y = py, Lse = lse.IsEmpty ? null : pl, N = n, NH = nHeads, KVH = nKvHeads, HS = headSize, Rows = rows,
-                Chunks = chunks, MaxKeys = maxKeys,
+                Chunks = chunks, MaxKeys = maxKeys, Scale = scale > 0 ? scale : 1f / MathF.Sqrt(headSize), Softcap = softcap,
             };
             // tiny problems are not worth waking the workers
             if (work * nHeads * headSize < 32_768) for (int t = 0; t < nHeads * chunks; t++) job.Execute(t);
@@ -68,6 +70,7 @@ internal static unsafe class Attention
     {
         public float* Q, Y, Lse;
         public int N, NH, KVH, HS, Chunks, MaxKeys;
+        public float Scale, Softcap;
         public AttentionRows Rows;
 
         /// <summary>Head task / Chunks, rows of block task % Chunks.</summary>
@@ -76,7 +79,7 @@ internal static unsafe class Attention
             int h = task / Chunks, c = task % Chunks;
             int r0 = (int)((long)N * c / Chunks), r1 = (int)((long)N * (c + 1) / Chunks);
             int g = h / (NH / KVH), kvStride = KVH * HS;
-            float scale = 1f / MathF.Sqrt(HS);
+            float scale = Scale, cap = Softcap;
             float* sc = Scratch.Get(Scratch.Scores, MaxKeys);
             var isa = KernelIsaSelector.Current;
             for (int i = r0; i < r1; i++)
@@ -85,6 +88,7 @@ internal static unsafe class Attention
                 float* k = (float*)Rows.KBase[slot] + g * HS, v = (float*)Rows.VBase[slot] + g * HS;
                 float* qv = Q + ((long)i * NH + h) * HS;
                 for (int s = 0; s < m; s++) sc[s] = Dot.Compute(qv, k + (long)(s0 + s) * kvStride, HS, isa) * scale;
+                if (cap > 0) for (int s = 0; s < m; s++) sc[s] = cap * MathF.Tanh(sc[s] / cap);
                 var scores = new Span<float>(sc, m);
                 Softmax.Forward(scores, out float max, out float sum);
                 if (Lse != null) Lse[(long)i * NH + h] = max + MathF.Log(sum);

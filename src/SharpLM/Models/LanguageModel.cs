@@ -28,9 +28,15 @@ public sealed class LanguageModel : IDisposable
         Weights = weights;
         Tokenizer = tokenizer;
         Options = options;
-        int ctx = options.ContextSize ?? Math.Min(weights.Config.Context, 4096);
+        ContextSize = ContextFor(weights.Config, options);
+    }
+
+    /// <summary>Positions per sequence: the option, else the trained context up to 4096.</summary>
+    internal static int ContextFor(ModelConfig config, ModelLoadOptions options)
+    {
+        int ctx = options.ContextSize ?? Math.Min(config.Context, 4096);
         if (ctx <= 0) throw new ArgumentOutOfRangeException(nameof(options), ctx, "ContextSize must be positive");
-        ContextSize = ctx;
+        return ctx;
     }
 
     /// <summary>The hyper-parameters read from the file.</summary>
@@ -69,7 +75,7 @@ public sealed class LanguageModel : IDisposable
         {
             var cfg = ModelConfigReader.FromGguf(file);
             DecoderWeights.CheckRunnable(cfg, path);
-            var weights = DecoderWeights.Bind(BoundTensors.Bind(file, cfg, TensorNaming.Gguf));
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(file, cfg, TensorNaming.Gguf), ContextFor(cfg, options));
             return new LanguageModel(file, weights, ModelTokenizers.FromGguf(file), options, ModelTokenizers.ChatTemplateFromGguf(file));
         }
         catch
@@ -85,7 +91,7 @@ public sealed class LanguageModel : IDisposable
         try
         {
             DecoderWeights.CheckRunnable(hf.Config, hf.ConfigPath);
-            var weights = DecoderWeights.Bind(BoundTensors.Bind(hf.RequireWeights(), hf.Config, TensorNaming.HuggingFace));
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(hf.RequireWeights(), hf.Config, TensorNaming.HuggingFace), ContextFor(hf.Config, options));
             var tokenizer = hf.TokenizerJsonPath is { } tj ? ModelTokenizers.FromTokenizer(Tokenizers.Tokenizer.FromFile(tj)) : null;
             return new LanguageModel(hf.RequireWeights(), weights, tokenizer, options, hf.LoadChatTemplate());
         }

@@ -137,25 +137,29 @@ internal sealed class ParameterCount
 
         public long Value(string letter) => c.Dim(letter);
 
-        /// <summary>A tensor's element count as a product of its dimensions: one monomial, or null when a dimension
-        /// is not a plain product of letters and integers.</summary>
+        /// <summary>A tensor's element count as a product of its dimensions, each a sum of products of letters and
+        /// integers ("NH*HS+2*KVH*HS"): a polynomial, or null when a dimension is a quotient.</summary>
         public Poly? Of(TensorDecl d)
         {
-            long coef = 1;
-            var atoms = new List<string>();
+            List<(long Coef, List<string> Atoms)> product = [(1, [])];
             foreach (var dim in d.ShapeLetters)
             {
                 if (dim.Contains('/', StringComparison.Ordinal)) return null;
-                var letters = new List<string>();
-                foreach (var f in dim.Split('*', StringSplitOptions.TrimEntries))
+                var terms = new List<(long Coef, string? Atom)>();
+                foreach (var term in dim.Split('+', StringSplitOptions.TrimEntries))
                 {
-                    if (long.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out long k)) coef *= k;
-                    else letters.Add(f);
+                    long coef = 1;
+                    var letters = new List<string>();
+                    foreach (var f in term.Split('*', StringSplitOptions.TrimEntries))
+                    {
+                        if (long.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out long k)) coef *= k;
+                        else letters.Add(f);
+                    }
+                    terms.Add((coef, letters.Count == 0 ? null : string.Join("*", letters)));
                 }
-                if (letters.Count == 1) atoms.Add(letters[0]);
-                else if (letters.Count > 1) atoms.Add(string.Join("*", letters));
+                product = [.. product.SelectMany(p => terms.Select(t => (p.Coef * t.Coef, t.Atom is null ? p.Atoms : [.. p.Atoms, t.Atom])))];
             }
-            return Poly.Monomial(coef, atoms);
+            return Poly.Sum(product.Select(m => (Poly?)Poly.Monomial(m.Coef, m.Atoms)));
         }
 
         /// <summary>NH·HS and KVH·HS become h where they equal the width, F becomes 4h where it is four widths.</summary>

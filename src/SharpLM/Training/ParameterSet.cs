@@ -97,6 +97,7 @@ internal sealed class ParameterSet
 
         public string Path { get; }
         public IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
+        public bool HfConv1DLayout => false;
         public void Dispose() { }
     }
 }

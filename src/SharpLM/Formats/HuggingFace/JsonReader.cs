@@ -123,6 +123,28 @@ internal readonly struct JsonReader(JsonElement root, string source, string pref
         };
     }
 
+    /// <summary>A list of numbers (null when absent).</summary>
+    public float[]? FloatList(string key)
+    {
+        if (!TryGet(key, out var e)) return null;
+        if (e.ValueKind != JsonValueKind.Array) return Fail<float[]>(key, $"is {Short(e)}, expected a list of numbers");
+        var r = new List<float>();
+        foreach (var x in e.EnumerateArray())
+            r.Add(x.ValueKind == JsonValueKind.Number ? (float)x.GetDouble() : Fail<float>(key, $"holds {Short(x)}, expected numbers"));
+        return [.. r];
+    }
+
+    /// <summary>A list of strings (null when absent).</summary>
+    public string[]? StringList(string key)
+    {
+        if (!TryGet(key, out var e)) return null;
+        if (e.ValueKind != JsonValueKind.Array) return Fail<string[]>(key, $"is {Short(e)}, expected a list of strings");
+        var r = new List<string>();
+        foreach (var x in e.EnumerateArray())
+            r.Add(x.ValueKind == JsonValueKind.String ? x.GetString()! : Fail<string>(key, $"holds {Short(x)}, expected strings"));
+        return [.. r];
+    }
+
     public int[] IntOrList(string key)
     {
         if (!TryGet(key, out var e)) return [];
