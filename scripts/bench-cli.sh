@@ -11,9 +11,10 @@
 # Before timing, each tokenize case's ids are compared with the peer's (whole processes, the same 1 MB).
 # hyperfine (Debian) times the processes; ROUNDS rounds, each round runs every command RUNS times in the order
 # sharplm, peer, then peer, sharplm (alternating), medians over all runs. Usage: bash scripts/bench-cli.sh [ROUNDS] [RUNS]
+# [tokenize|generate] (default both).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-rounds="${1:-3}"; runs="${2:-3}"
+rounds="${1:-3}"; runs="${2:-3}"; only="${3:-}"
 work="${SHARPLM_BENCH_DIR:-/tmp/sharplm-bench-cli}"
 assets="${SHARPLM_TEST_ASSETS:-$root/.cache/assets}"
 mkdir -p "$work"
@@ -24,12 +25,14 @@ cd "$root"
 sharplm="$work/aot/sharplm"; peer="$work/peer/PeerCli"
 # Inputs: the first MB of Brown (cut at a line end), rank files from the Microsoft.ML.Tokenizers.Data packages, and
 # all-MiniLM-L6-v2's vocab.txt (the tool's built-in 'minilm') with the tokenizer.json HF writes for it.
-head -c 1000000 "$assets/brown.txt" | sed '$d' > "$work/1mb.txt"
+[ -s "$work/1mb.txt" ] || head -c 1000000 "$assets/brown.txt" | sed '$d' > "$work/1mb.txt"
 for e in gpt2 cl100k_base o200k_base; do [ -s "$work/$e.tiktoken" ] || "$peer" ranks "$e" "$work/$e.tiktoken"; done
-SHARPLM_CACHE="$work/cache" "$sharplm" embed --model minilm --text x >/dev/null 2>&1
-cp "$work/cache/minilm/vocab.txt" "$work/vocab.txt"
-"$peer" bert-json "$work/vocab.txt" "$work/bert-tokenizer.json"
-echo hello > "$work/word.txt"
+if [ ! -s "$work/bert-tokenizer.json" ]; then
+  SHARPLM_CACHE="$work/cache" "$sharplm" embed --model minilm --text x >/dev/null 2>&1
+  cp "$work/cache/minilm/vocab.txt" "$work/vocab.txt"
+  "$peer" bert-json "$work/vocab.txt" "$work/bert-tokenizer.json"
+fi
+[ -s "$work/word.txt" ] || echo hello > "$work/word.txt"
 npm="$assets/npm"
 # case | sharplm's tokenizer file | peer name | peer command arguments (after the input file is appended)
 cases=(
@@ -54,11 +57,11 @@ times_of() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["result
 race() {
   local a=() b=() ca=() cb=() t r
   for r in $(seq "$rounds"); do
-    if [ $((r % 2)) -eq 1 ]; then hyperfine -N -w 1 -r "$runs" --export-json "$work/h.json" "$4" "$5" >/dev/null 2>&1
-      read -r -a t <<<"$(times_of "$work/h.json")"
+    if [ $((r % 2)) -eq 1 ]; then hyperfine -N -w 1 -r "$runs" --export-json "$work/h.$$.json" "$4" "$5" >/dev/null 2>&1
+      read -r -a t <<<"$(times_of "$work/h.$$.json")"
       a+=(${t[0]//,/ }); b+=(${t[1]//,/ }); ca+=("${t[2]}"); cb+=("${t[3]}")
-    else hyperfine -N -w 1 -r "$runs" --export-json "$work/h.json" "$5" "$4" >/dev/null 2>&1
-      read -r -a t <<<"$(times_of "$work/h.json")"
+    else hyperfine -N -w 1 -r "$runs" --export-json "$work/h.$$.json" "$5" "$4" >/dev/null 2>&1
+      read -r -a t <<<"$(times_of "$work/h.$$.json")"
       b+=(${t[0]//,/ }); a+=(${t[1]//,/ }); cb+=("${t[2]}"); ca+=("${t[3]}")
     fi
   done
@@ -72,6 +75,7 @@ race() {
     "$mca" "$mcb" "$(python3 -c "print($mcb/$mca)")"
 }
 for c in "${cases[@]}"; do
+  [ "$only" = generate ] && break
   IFS='|' read -r name tok peername peerargs <<<"$c"
   "$sharplm" tokenize --tokenizer "$tok" --file "$work/1mb.txt" > "$work/ids.sharplm"
   # shellcheck disable=SC2086
@@ -82,6 +86,7 @@ for c in "${cases[@]}"; do
   race "$name" "one word (start + load)" "$peername" "$sharplm tokenize --tokenizer $tok --file $work/word.txt" "$peer $peerargs $work/word.txt"
 done
 # Cold start to the first generated token, prompt "The jury said", greedy.
+[ "$only" = tokenize ] && exit 0
 big="$work/llama3-vocab-q8_0.gguf"
 if [ ! -s "$big" ]; then
   "$sharplm" train --data "$work/1mb.txt" --out "$work/train-llama3" --tokenizer "$npm/tokenizer-llama3/models/tokenizer.json" \
