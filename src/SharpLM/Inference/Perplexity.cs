@@ -1,4 +1,5 @@
 using System.Text;
+using SharpLM.Kernels;
 using SharpLM.Models;
 
 namespace SharpLM.Inference;
@@ -27,8 +28,8 @@ internal readonly record struct TextScore(double Nats, long Tokens, long Bytes)
 /// </summary>
 internal static class Perplexity
 {
-    /// <summary>Rows evaluated per forward call (bounds the (rows, V) logits kept at once).</summary>
-    private const int Chunk = 256;
+    /// <summary>The most rows evaluated per forward call.</summary>
+    private const int MaxChunk = 256;
 
     /// <param name="model">a decoder model with a tokenizer.</param>
     /// <param name="text">the text, scored as one stream.</param>
@@ -52,8 +53,12 @@ internal static class Perplexity
         if (ids.Length < 2 || bytes <= 0) throw new ArgumentException("the text is too short to score: it needs at least two tokens", nameof(text));
 
         int vocab = model.Config.Vocab;
-        using var batch = model.CreateBatch(Math.Min(Chunk, t), 1);
+        int chunk = Math.Clamp((1 << 22) / vocab, 1, MaxChunk); // rows per forward call: (rows, V) probabilities <= 16 MB
+        using var batch = model.CreateBatch(Math.Min(chunk, t), 1);
         var seq = batch.AddSequence(t);
+        var targets = new int[chunk];
+        var probs = new float[(long)chunk * vocab];
+        var losses = new float[chunk];
         double nats = 0;
         long scored = 0;
         int last = ids.Length - 1;   // targets are ids[1..last]
@@ -64,31 +69,22 @@ internal static class Perplexity
             ct.ThrowIfCancellationRequested();
             int n = Math.Min(t, last - start);
             seq.Truncate(0);
-            for (int c = 0; c < n; c += Chunk)
+            for (int c = 0; c < n; c += chunk)
             {
-                int rows = Math.Min(Chunk, n - c);
+                int rows = Math.Min(chunk, n - c);
                 var logits = seq.Forward(ids.AsSpan(start + c, rows), allLogits: true);
                 for (int r = 0; r < rows; r++)
                 {
                     int target = start + c + r + 1;
-                    if (target <= done) continue;
-                    nats += Nll(logits.Slice(r * vocab, vocab), ids[target]);
-                    scored++;
+                    targets[r] = target <= done ? -1 : ids[target]; // the trainer's loss: a target < 0 is not counted
                 }
+                var (mean, count) = CrossEntropy.Forward(logits, targets.AsSpan(0, rows), probs, losses, vocab);
+                nats += mean * count;
+                scored += count;
             }
             done = start + n;
             progress?.Invoke(scored, last);
         }
         return new TextScore(nats, scored, bytes);
-    }
-
-    /// <summary>−log softmax(logits)[target] = logsumexp(logits) − logits[target], in double.</summary>
-    internal static double Nll(ReadOnlySpan<float> logits, int target)
-    {
-        float max = float.NegativeInfinity;
-        foreach (float v in logits) if (v > max) max = v;
-        double sum = 0;
-        foreach (float v in logits) sum += Math.Exp(v - max);
-        return Math.Log(sum) + max - logits[target];
     }
 }
