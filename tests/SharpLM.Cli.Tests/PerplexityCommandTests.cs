@@ -13,7 +13,7 @@ public sealed class PerplexityCommandTests
     [Fact]
     public async Task The_default_model_predicts_unseen_prose_better_than_a_uniform_guess()
     {
-        var (rc, output, err) = await GenerateCommandTests.Run("perplexity", "--model", DefaultModel, "--file", Prose, "--stride", "128", "--json");
+        var (rc, output, err) = await CliRun.Run("perplexity", "--model", DefaultModel, "--file", Prose, "--stride", "128", "--json");
         Assert.True(rc == 0, err);
         using var doc = JsonDocument.Parse(output.Trim());
         var r = doc.RootElement;
@@ -32,13 +32,13 @@ public sealed class PerplexityCommandTests
     [Fact]
     public async Task Missing_files_and_bad_windows_are_usage_errors()
     {
-        var (rc, _, err) = await GenerateCommandTests.Run("perplexity", "--model", DefaultModel);
+        var (rc, _, err) = await CliRun.Run("perplexity", "--model", DefaultModel);
         Assert.Equal(2, rc);
         Assert.Contains("--file", err, StringComparison.Ordinal);
-        (rc, _, err) = await GenerateCommandTests.Run("perplexity", "--model", DefaultModel, "--file", "/no/such/prose.txt");
+        (rc, _, err) = await CliRun.Run("perplexity", "--model", DefaultModel, "--file", "/no/such/prose.txt");
         Assert.Equal(2, rc);
         Assert.Contains("/no/such/prose.txt", err, StringComparison.Ordinal);
-        (rc, _, err) = await GenerateCommandTests.Run("perplexity", "--model", DefaultModel, "--file", Prose, "--window", "100000");
+        (rc, _, err) = await CliRun.Run("perplexity", "--model", DefaultModel, "--file", Prose, "--window", "100000");
         Assert.Equal(2, rc);
         Assert.Contains("--window", err, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
