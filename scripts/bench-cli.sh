@@ -3,12 +3,18 @@
 #   tokenize: 'sharplm tokenize --tokenizer T --file 1MB.txt' (native-AOT binary) against the same work done by
 #             HF tokenizers (Tokenizers.DotNet) and Microsoft.ML.Tokenizers in their own processes
 #             (bench/PeerCli, ReadyToRun), each printing the ids of the whole file;
-#   load:     the same with a one-word text: start-up + loading the tokenizer file.
+#   load:     the same with a one-word text: start-up + loading the tokenizer file;
+#   generate: process start to the first greedy token, AOT 'sharplm generate --max-tokens 1' against llama.cpp
+#             (LLamaSharp's native library, bench/PeerCli llama) on the same GGUF: the bundled default model and a
+#             model with llama3's 128k vocabulary (made here: 'sharplm train' for one step with llama3's
+#             tokenizer.json, exported, quantized to Q8_0), so loading a real vocabulary is part of the start.
+# Before timing, each tokenize case's ids are compared with the peer's (whole processes, the same 1 MB).
 # hyperfine (Debian) times the processes; ROUNDS rounds, each round runs every command RUNS times in the order
 # sharplm, peer, then peer, sharplm (alternating), medians over all runs. Usage: bash scripts/bench-cli.sh [ROUNDS] [RUNS]
+# [tokenize|generate] (default both).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-rounds="${1:-3}"; runs="${2:-3}"
+rounds="${1:-3}"; runs="${2:-3}"; only="${3:-}"
 work="${SHARPLM_BENCH_DIR:-/tmp/sharplm-bench-cli}"
 assets="${SHARPLM_TEST_ASSETS:-$root/.cache/assets}"
 mkdir -p "$work"
@@ -19,12 +25,14 @@ cd "$root"
 sharplm="$work/aot/sharplm"; peer="$work/peer/PeerCli"
 # Inputs: the first MB of Brown (cut at a line end), rank files from the Microsoft.ML.Tokenizers.Data packages, and
 # all-MiniLM-L6-v2's vocab.txt (the tool's built-in 'minilm') with the tokenizer.json HF writes for it.
-head -c 1000000 "$assets/brown.txt" | sed '$d' > "$work/1mb.txt"
+[ -s "$work/1mb.txt" ] || head -c 1000000 "$assets/brown.txt" | sed '$d' > "$work/1mb.txt"
 for e in gpt2 cl100k_base o200k_base; do [ -s "$work/$e.tiktoken" ] || "$peer" ranks "$e" "$work/$e.tiktoken"; done
-SHARPLM_CACHE="$work/cache" "$sharplm" embed --model minilm --text x >/dev/null 2>&1
-cp "$work/cache/minilm/vocab.txt" "$work/vocab.txt"
-"$peer" bert-json "$work/vocab.txt" "$work/bert-tokenizer.json"
-echo hello > "$work/word.txt"
+if [ ! -s "$work/bert-tokenizer.json" ]; then
+  SHARPLM_CACHE="$work/cache" "$sharplm" embed --model minilm --text x >/dev/null 2>&1
+  cp "$work/cache/minilm/vocab.txt" "$work/vocab.txt"
+  "$peer" bert-json "$work/vocab.txt" "$work/bert-tokenizer.json"
+fi
+[ -s "$work/word.txt" ] || echo hello > "$work/word.txt"
 npm="$assets/npm"
 # case | sharplm's tokenizer file | peer name | peer command arguments (after the input file is appended)
 cases=(
@@ -39,34 +47,55 @@ cases=(
 )
 median() { python3 -c 'import sys,statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 echo "# bench-cli $(date -u '+%Y-%m-%d %H:%M') UTC, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $rounds rounds x $runs runs per command, alternating; medians of whole-process wall time (s)"
+echo "# $rounds rounds x $runs runs per command, alternating; medians of whole-process wall time (s) and of each round's mean user+system CPU time (s); (noisy): a side's slowest run > 1.5x its fastest"
 echo
-echo "| case | input | peer | sharplm s | peer s | peer / sharplm |"
-echo "|---|---|---|---:|---:|---:|"
+echo "| case | input | peer | sharplm s | peer s | peer / sharplm (wall) | sharplm CPU s | peer CPU s | peer / sharplm (CPU) |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
+# times_of H.JSON: "wall,wall,... wall,wall,... cpu1 cpu2": each command's wall times, then its mean user+system CPU s.
+times_of() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(" ".join(",".join(map(str,x["times"])) for x in r), " ".join(str(x["user"]+x["system"]) for x in r))' "$1"; }
 # race NAME INPUT PEER CMD_SHARPLM CMD_PEER: ROUNDS hyperfine rounds of RUNS runs each, the order alternating by round.
 race() {
-  local a=() b=() t r
+  local a=() b=() ca=() cb=() t r
   for r in $(seq "$rounds"); do
-    if [ $((r % 2)) -eq 1 ]; then hyperfine -N -w 1 -r "$runs" --export-json "$work/h.json" "$4" "$5" >/dev/null 2>&1
-      read -r -a t <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(",".join(map(str,r["times"])) for r in d["results"]))' "$work/h.json")"
-      a+=(${t[0]//,/ }); b+=(${t[1]//,/ })
-    else hyperfine -N -w 1 -r "$runs" --export-json "$work/h.json" "$5" "$4" >/dev/null 2>&1
-      read -r -a t <<<"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(",".join(map(str,r["times"])) for r in d["results"]))' "$work/h.json")"
-      b+=(${t[0]//,/ }); a+=(${t[1]//,/ })
+    if [ $((r % 2)) -eq 1 ]; then hyperfine -N -w 1 -r "$runs" --export-json "$work/h.$$.json" "$4" "$5" >/dev/null 2>&1
+      read -r -a t <<<"$(times_of "$work/h.$$.json")"
+      a+=(${t[0]//,/ }); b+=(${t[1]//,/ }); ca+=("${t[2]}"); cb+=("${t[3]}")
+    else hyperfine -N -w 1 -r "$runs" --export-json "$work/h.$$.json" "$5" "$4" >/dev/null 2>&1
+      read -r -a t <<<"$(times_of "$work/h.$$.json")"
+      b+=(${t[0]//,/ }); a+=(${t[1]//,/ }); cb+=("${t[2]}"); ca+=("${t[3]}")
     fi
   done
-  local ma mb
+  local ma mb noisy
   ma=$(median "${a[@]}"); mb=$(median "${b[@]}")
-  printf '| %s | %s | %s | %.3f | %.3f | %.2fx |\n' "$1" "$2" "$3" "$ma" "$mb" "$(python3 -c "print($mb/$ma)")"
+  # noisy: either side's slowest run is more than 1.5x its fastest (a neighbour took the core)
+  noisy=$(python3 -c 'import sys; v=[float(x) for x in sys.argv[2:]]; a=v[:int(sys.argv[1])]; b=v[int(sys.argv[1]):]; print(" (noisy)" if max(a)>1.5*min(a) or max(b)>1.5*min(b) else "")' "${#a[@]}" "${a[@]}" "${b[@]}")
+  local mca mcb
+  mca=$(median "${ca[@]}"); mcb=$(median "${cb[@]}")
+  printf '| %s | %s | %s | %.3f | %.3f | %.2fx%s | %.3f | %.3f | %.2fx |\n' "$1" "$2" "$3" "$ma" "$mb" "$(python3 -c "print($mb/$ma)")" "$noisy" \
+    "$mca" "$mcb" "$(python3 -c "print($mcb/$mca)")"
 }
 for c in "${cases[@]}"; do
+  [ "$only" = generate ] && break
   IFS='|' read -r name tok peername peerargs <<<"$c"
+  "$sharplm" tokenize --tokenizer "$tok" --file "$work/1mb.txt" > "$work/ids.sharplm"
+  # shellcheck disable=SC2086
+  "$peer" $peerargs "$work/1mb.txt" > "$work/ids.peer"
+  if cmp -s "$work/ids.sharplm" "$work/ids.peer"; then same="ids equal"; else same="ids DIFFER ($(wc -w < "$work/ids.sharplm") vs $(wc -w < "$work/ids.peer") tokens)"; fi
+  echo "<!-- $name vs $peername: $same -->"
   race "$name" "1 MB Brown" "$peername" "$sharplm tokenize --tokenizer $tok --file $work/1mb.txt" "$peer $peerargs $work/1mb.txt"
   race "$name" "one word (start + load)" "$peername" "$sharplm tokenize --tokenizer $tok --file $work/word.txt" "$peer $peerargs $work/word.txt"
 done
-# Cold start to the first generated token: the bundled model (models/default.gguf), prompt "The jury said", greedy.
-model="$root/models/default.gguf"
-for th in 1 2; do
-  race "generate, first token" "default.gguf, $th thread(s)" "llama.cpp (LLamaSharp)" \
-    "$sharplm generate --model $model --prompt 'The jury said' --max-tokens 1 --temperature 0 --threads $th" "$peer llama $model 'The jury said' $th"
+# Cold start to the first generated token, prompt "The jury said", greedy.
+[ "$only" = tokenize ] && exit 0
+big="$work/llama3-vocab-q8_0.gguf"
+if [ ! -s "$big" ]; then
+  "$sharplm" train --data "$work/1mb.txt" --out "$work/train-llama3" --tokenizer "$npm/tokenizer-llama3/models/tokenizer.json" \
+    --dim 512 --layers 8 --heads 8 --kv-heads 2 --context 32 --batch 1 --steps 1 --export-gguf "$work/llama3-vocab-f32.gguf" >/dev/null
+  "$sharplm" quantize --model "$work/llama3-vocab-f32.gguf" --to "$big" --type q8_0 --quiet
+fi
+for model in "$root/models/default.gguf" "$big"; do
+  for th in 1 2; do
+    race "generate, first token" "$(basename "$model"), $th thread(s)" "llama.cpp (LLamaSharp)" \
+      "$sharplm generate --model $model --prompt 'The jury said' --max-tokens 1 --temperature 0 --threads $th" "$peer llama $model 'The jury said' $th"
+  done
 done

@@ -84,6 +84,54 @@ public class ToolInstallTests
         var bad = Run(exe, ["generate", "--model", Path.Combine(root, "nope.gguf"), "--prompt", "x"], work, env, expectFailure: true);
         Assert.Contains("nope.gguf", bad.Err, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", bad.Err, StringComparison.Ordinal);
+        ServeFromTheBinary(exe, work, env, gen.Out);
+    }
+
+    /// <summary><c>serve</c> from the native binary (ASP.NET Core without reflection): it prints its URL, greedy text
+    /// from /v1/completions equals what <c>generate</c> printed, /v1/embeddings answers with the built-in MiniLM, and
+    /// SIGTERM stops it with exit code 0.</summary>
+    private static void ServeFromTheBinary(string exe, string cwd, Dictionary<string, string?> env, string generateJson)
+    {
+        var psi = new ProcessStartInfo(exe) { WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "serve", "--port", "0", "--json", "--embedding-model", "minilm" }) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        try
+        {
+            var line = p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
+            Assert.True(line != null, "serve printed nothing: " + (p.HasExited ? err.Result : ""));
+            using var info = System.Text.Json.JsonDocument.Parse(line);
+            string url = info.RootElement.GetProperty("url").GetString()!;
+            using var http = new HttpClient { BaseAddress = new Uri(url + "/"), Timeout = TimeSpan.FromMinutes(2) };
+            Assert.Contains("\"ok\"", http.GetStringAsync("health").GetAwaiter().GetResult(), StringComparison.Ordinal);
+            using var completion = http.PostAsync("v1/completions", new StringContent(
+                """{"model":"default","prompt":"The jury said","max_tokens":8,"temperature":0}""", System.Text.Encoding.UTF8, "application/json")).GetAwaiter().GetResult();
+            string body = completion.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+            Assert.True(completion.IsSuccessStatusCode, body);
+            using var served = System.Text.Json.JsonDocument.Parse(body);
+            using var generated = System.Text.Json.JsonDocument.Parse(generateJson);
+            Assert.Equal(generated.RootElement.GetProperty("text").GetString(), served.RootElement.GetProperty("choices")[0].GetProperty("text").GetString());
+            // the embedding model answers to the path serve printed
+            string embeddingRequest = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+            {
+                ["model"] = info.RootElement.GetProperty("embedding_model").GetString()!,
+                ["input"] = "hello world",
+            });
+            using var embedding = http.PostAsync("v1/embeddings", new StringContent(embeddingRequest, System.Text.Encoding.UTF8, "application/json")).GetAwaiter().GetResult();
+            body = embedding.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+            Assert.True(embedding.IsSuccessStatusCode, body);
+            using var emb = System.Text.Json.JsonDocument.Parse(body);
+            Assert.Equal(384, emb.RootElement.GetProperty("data")[0].GetProperty("embedding").GetArrayLength());
+            Run("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], cwd, null);
+            Assert.True(p.WaitForExit(60_000), "serve did not stop on SIGTERM");
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, $"serve exited {p.ExitCode}: {err.Result}");
+        }
+        finally
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+        }
     }
 
     private static (string Out, string Err) Run(string exe, string[] args, string cwd, Dictionary<string, string?>? env, bool expectFailure = false)

@@ -22,7 +22,7 @@ public class TokenizerBenchmarks
     {
         _text = TokenizerPeers.BrownMegabyte();
         var c = TokenizerPeers.All([Case]).Single();
-        _sharp = c.Sharp;
+        _sharp = c.SharpIds;
         _peer = c.Peer;
     }
 

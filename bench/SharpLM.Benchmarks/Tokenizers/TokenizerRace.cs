@@ -6,35 +6,40 @@ namespace SharpLM.Benchmarks.Tokenizers;
 /// <summary>
 /// Single-thread encode speed of SharpLM and its peer on 1 MB of Brown, ALTERNATING the two every round (the machine
 /// is shared and noisy: back-to-back blocks would let a neighbour's load land on one side only), reporting medians.
-/// Run: <c>dotnet run -c Release --project bench/SharpLM.Benchmarks -- tokenizer-race [--rounds 9] [case ...]</c>
-/// (cases: gpt2 cl100k_base o200k_base llama3 qwen3 mistral). Prints a Markdown table for docs/BENCHMARKS.md.
+/// Run: <c>dotnet run -c Release --project bench/SharpLM.Benchmarks -- tokenizer-race [--rounds 9] [--whole] [--encode] [case ...]</c>
+/// (cases: gpt2 cl100k_base o200k_base llama3 qwen3 mistral wordpiece). <c>--encode</c> races SharpLM's general
+/// <c>Encode</c> (offsets and token strings, what HF tokenizers always computes) instead of the ids-only fast path.
+/// Prints a Markdown table for docs/BENCHMARKS.md.
 /// </summary>
 internal static class TokenizerRace
 {
     public static void Run(string[] args)
     {
         int rounds = 9;
-        bool whole = false;
+        bool whole = false, encode = false;
         var only = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--rounds") rounds = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--whole") whole = true;
+            else if (args[i] == "--encode") encode = true;
             else only.Add(args[i]);
         }
         var text = TokenizerPeers.BrownMegabyte();
         var lines = text.Split('\n');
         double mb = System.Text.Encoding.UTF8.GetByteCount(text) / 1e6;
         string mode = whole ? "the whole MB as one string per call" : $"line by line ({lines.Length} lines, newlines left out)";
-        Console.WriteLine($"# tokenizer-race: {mb:F3} MB of Brown, {mode}, {rounds} alternating rounds, 1 thread, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores");
+        string api = encode ? "SharpLM Encode (ids, offsets, token strings)" : "SharpLM EncodeToIds (ids only)";
+        Console.WriteLine($"# tokenizer-race: {mb:F3} MB of Brown, {mode}, {api}, {rounds} alternating rounds, 1 thread, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores");
         Console.WriteLine();
         Console.WriteLine("MB/s = MB / median process CPU seconds of one pass (CPU time, not wall time: the machine is shared and");
         Console.WriteLine("oversubscribed, so wall time mostly measures the neighbours); the wall-time ratio is given too.");
         Console.WriteLine();
         Console.WriteLine("| case | SharpLM MB/s | peer | peer MB/s | SharpLM / peer (CPU) | SharpLM / peer (wall) | tokens (SharpLM, peer) |");
         Console.WriteLine("|---|---:|---|---:|---:|---:|---|");
-        foreach (var (name, sharpOne, peerName, peerOne) in TokenizerPeers.All(only))
+        foreach (var (name, sharpIds, sharpEncode, peerName, peerOne) in TokenizerPeers.All(only))
         {
+            var sharpOne = encode ? sharpEncode : sharpIds;
             Func<string, int> sharp = whole ? sharpOne : _ => lines.Sum(sharpOne);
             Func<string, int> peer = whole ? peerOne : _ => lines.Sum(peerOne);
             int ts = sharp(text), tp = peer(text); // warm-up: JIT, caches

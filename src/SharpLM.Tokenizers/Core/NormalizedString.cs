@@ -87,7 +87,8 @@ internal sealed class NormalizedString
     /// (-1 = inserted: it takes the span of the nearest source char, the next one if none came before).</summary>
     internal void Transform(ReadOnlySpan<char> newText, ReadOnlySpan<int> source)
     {
-        if (Starts != null)
+        // A char-for-char rewrite (byte-level on ASCII, lowercasing ...) keeps the alignments as they are: no new arrays.
+        if (Starts != null && !IsCharForChar(Text, newText, source))
         {
             var ns = new int[newText.Length];
             var ne = new int[newText.Length];
@@ -117,6 +118,16 @@ internal sealed class NormalizedString
             Ends = ne;
         }
         Text = newText.Length == Text.Length && newText.SequenceEqual(Text) ? Text : new string(newText);
+    }
+
+    /// <summary>Whether new char i comes from old char i for every i, with no surrogate pair in the old text (whose
+    /// first half would take the span of the whole pair).</summary>
+    private static bool IsCharForChar(string text, ReadOnlySpan<char> newText, ReadOnlySpan<int> source)
+    {
+        if (newText.Length != text.Length || source.Length < newText.Length) return false;
+        for (int i = 0; i < newText.Length; i++)
+            if (source[i] != i || char.IsHighSurrogate(text[i])) return false;
+        return true;
     }
 
     /// <summary>Text replacement without per-char provenance (the whole piece maps to its original span).</summary>
