@@ -7,6 +7,7 @@ using SharpLM.Training.Checkpoints;
 using SharpLM.Training.Data;
 using SharpLM.Models;
 using SharpLM.Training.Optim;
+using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Training;
 
@@ -258,10 +259,9 @@ internal sealed class Trainer
                 if (comma > 0 && int.TryParse(line.AsSpan(0, comma), NumberStyles.Integer, CultureInfo.InvariantCulture, out int s) && s <= _startStep)
                     kept.Add(line);
             }
-        var w = new StreamWriter(LossCsv, append: false, new UTF8Encoding(false));
-        w.WriteLine(Header);
-        foreach (var l in kept) w.WriteLine(l);
-        return w;
+        // the kept rows replace the file atomically (a kill here keeps the old history), then rows are appended
+        AtomicFile.WriteAllText(LossCsv, string.Concat(kept.Prepend(Header).Select(l => l + "\n")));
+        return new StreamWriter(LossCsv, append: true, new UTF8Encoding(false));
     }
 
     /// <summary>Reads loss.csv back: (step, train loss, val loss or NaN).</summary>
