@@ -109,8 +109,10 @@ internal sealed partial class CliMutationFuzz
         ];
     }
 
-    /// <summary>Runs <paramref name="perCase"/> mutations of each case (seeded), two processes at a time.</summary>
-    public async Task<(int Runs, List<Finding> Findings)> RunAsync(int perCase, int seed, Action<string>? log = null)
+    /// <summary>Runs <paramref name="perCase"/> mutations of each case (seeded), two processes at a time; with
+    /// <paramref name="sample"/>, only that many of them, drawn with the seed (the default suite's small form: a
+    /// different seed covers other cases).</summary>
+    public async Task<(int Runs, List<Finding> Findings)> RunAsync(int perCase, int seed, Action<string>? log = null, int? sample = null)
     {
         var work = new List<(Case C, string Mutation, byte[] Bytes)>();
         var rng = new Random(seed);
@@ -121,6 +123,7 @@ internal sealed partial class CliMutationFuzz
             foreach (var (name, bytes) in Mutations(original, Path.GetFileName(file), rng).Take(perCase))
                 work.Add((c, name, bytes));
         }
+        if (sample is int n && n < work.Count) work = work.OrderBy(_ => rng.Next()).Take(n).ToList();
         var findings = new List<Finding>();
         int runs = 0;
         await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (w, _) =>
