@@ -70,7 +70,7 @@ public sealed class CheckpointKillTests
 
     [Fact]
     public Task A_kill_at_any_step_of_a_checkpoint_save_keeps_the_last_good_checkpoint() =>
-        KillAndResume([2, 4, 7, 8, 9]); // in the first save; after its swap; in the second: files written, between the renames, after them
+        KillAndResume([2, 7, 8]); // in the first save; in the second: its files written (a stale .tmp folder), between the renames (recovery)
 
     [LongFact]
     public Task A_kill_at_every_step_of_every_checkpoint_save_keeps_the_last_good_checkpoint() => KillAndResume(Enumerable.Range(1, Points));

@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 namespace SharpLM.Cli.Tests.Reliability;
 
 /// <summary>
-/// The mutational fuzz of the whole CLI (<see cref="CliMutationFuzz"/>): a small seeded run always (16 processes drawn
+/// The mutational fuzz of the whole CLI (<see cref="CliMutationFuzz"/>): a small seeded run always (12 processes drawn
 /// from every command/file case), a long one with SHARPLM_LONG_TESTS=1 (40 mutations of every case).
 /// SHARPLM_CLI_FUZZ_PER_CASE (every case, that many mutations each) and SHARPLM_CLI_FUZZ_SEED change the size and the
 /// seed; SHARPLM_CLI_FUZZ_LOG=FILE appends each finding to FILE as it comes.
@@ -38,7 +38,7 @@ public sealed class CliMutationFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public Task Mutated_files_through_every_command_give_clear_errors_never_traces_crashes_hangs_or_blowups() => Fuzz(perCase: 2, seed: 16, sample: 16);
+    public Task Mutated_files_through_every_command_give_clear_errors_never_traces_crashes_hangs_or_blowups() => Fuzz(perCase: 2, seed: 16, sample: 12);
 
     [LongFact]
     public Task Long_mutational_fuzz_of_the_cli() => Fuzz(perCase: 40, seed: 1616);
