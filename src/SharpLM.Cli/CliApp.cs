@@ -22,6 +22,8 @@ internal static class CliApp
         new Commands.FillMaskCommand(),
         new Commands.GenerateCommand(),
         new Commands.InspectCommand(),
+        new Commands.QuantizeCommand(),
+        new Commands.ServeCommand(),
         new Commands.SimilarityCommand(),
         new Commands.TokenizeCommand(),
         new Commands.TrainCommand(),
