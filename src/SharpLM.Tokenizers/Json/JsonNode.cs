@@ -123,7 +123,7 @@ internal readonly struct JsonNode
             if (Core.TokenIds.Problem(v) is { } why) Fail(why + ".");
             return (int)v;
         }
-        Fail($"expected a token id (an integer), found {Describe()}.");
+        Fail($"expected an integer, found {Describe()}.");
         return 0;
     }
 
