@@ -71,9 +71,7 @@ internal static class CliApp
             await stderr.WriteLineAsync("cancelled").ConfigureAwait(false);
             return 130;
         }
-        catch (Exception e) when (e is IOException or FormatException or InvalidDataException or ArgumentException
-                                       or NotSupportedException or InvalidOperationException or UnauthorizedAccessException
-                                       or KeyNotFoundException or OutOfMemoryException)
+        catch (Exception e) when (UserErrors.IsClear(e))
         {
             await stderr.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             if (Environment.GetEnvironmentVariable("SHARPLM_DEBUG") == "1") await stderr.WriteLineAsync(e.ToString()).ConfigureAwait(false);

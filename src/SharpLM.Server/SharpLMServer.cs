@@ -29,6 +29,9 @@ public static class SharpLMServer
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            k.Limits.MaxConcurrentConnections = options.MaxConnections;
+            k.Limits.MaxConcurrentUpgradedConnections = options.MaxConnections;
+            k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(15);
             k.AddServerHeader = false;
             if (host is "localhost") k.ListenLocalhost(port);
             else if (host is "*" or "+") k.ListenAnyIP(port);

@@ -42,6 +42,11 @@ public sealed record SharpLMServerOptions
     /// <summary>A Jinja chat template file replacing the model's (or the ChatML fallback when it has none).</summary>
     public string? ChatTemplateFile { get; init; }
 
+    /// <summary>Open connections at most; Kestrel closes the ones beyond at once (slow or idle clients cannot take the
+    /// process's sockets and memory without bound). Each connection also gets Kestrel's header timeout and minimum body
+    /// rate, so a client that dribbles its request (slowloris) is dropped.</summary>
+    public int MaxConnections { get; init; } = 1024;
+
     /// <summary>Largest request body in bytes (413 beyond).</summary>
     public long MaxRequestBodyBytes { get; init; } = 8 * 1024 * 1024;
 
@@ -62,6 +67,7 @@ public sealed record SharpLMServerOptions
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be at least 1");
         if (MaxQueue < 0) throw new ArgumentOutOfRangeException(nameof(MaxQueue), MaxQueue, "MaxQueue must be 0 or more");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be 0 (all cores) or more");
+        if (MaxConnections < 1) throw new ArgumentOutOfRangeException(nameof(MaxConnections), MaxConnections, "MaxConnections must be at least 1");
         if (MaxRequestBodyBytes < 1024) throw new ArgumentOutOfRangeException(nameof(MaxRequestBodyBytes), MaxRequestBodyBytes, "MaxRequestBodyBytes must be at least 1024");
         if (ApiKey is { Length: 0 }) throw new ArgumentException("ApiKey is empty: give a key or null", nameof(ApiKey));
     }

@@ -47,6 +47,8 @@ public class TokenizerJsonErrorTests
         { Mutate(j => j["model"]!["merges"]![0] = "ab"), "model.merges[0]: a merge must be two tokens" },
         { Mutate(j => j["model"]!["merges"]![0] = "a c"), "token 'c' is not in the vocabulary" },
         { Mutate(j => j["model"]!["vocab"]!["a"] = "one"), "model.vocab.a: expected an integer, found a string" },
+        { Mutate(j => j["model"]!["vocab"]!["a"] = 2147483647), "model.vocab.a: token id 2147483647 is past the limit" },
+        { Mutate(j => j["model"]!["vocab"]!["a"] = -2), "model.vocab.a: token id -2 is negative" },
         { Mutate(j => j["model"]!["vocab"] = new JsonArray()), "model.vocab: expected an object" },
         { Mutate(j => ((JsonObject)j["added_tokens"]![0]!).Remove("content")), "added_tokens[0]: missing field 'content'" },
         { Mutate(j => j["added_tokens"]![0]!["special"] = "yes"), "added_tokens[0].special: expected true or false" },

@@ -1,5 +1,6 @@
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
+using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Cli.Commands;
 
@@ -60,10 +61,8 @@ internal static class BuiltinModels
             if (at + 4 > section.Length) throw new InvalidDataException($"{dll}: resource {name} lies outside the resources directory");
             int len = *(int*)(section.Pointer + at);
             if (len < 0 || at + 4 + len > section.Length) throw new InvalidDataException($"{dll}: resource {name} claims {len} bytes past the end of the resources");
-            var tmp = dst + "." + Environment.ProcessId + ".tmp";
-            using (var o = File.Create(tmp))
-                o.Write(new ReadOnlySpan<byte>(section.Pointer + at + 4, len));
-            File.Move(tmp, dst, overwrite: true);
+            using var resource = new UnmanagedMemoryStream(section.Pointer + at + 4, len);
+            AtomicFile.Write(dst, resource.CopyTo);
             return;
         }
         throw new InvalidDataException($"{dll}: no embedded resource ending with '{suffix}'");

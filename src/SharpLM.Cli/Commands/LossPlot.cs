@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Compression;
+using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Cli.Commands;
 
@@ -99,9 +100,10 @@ internal static class LossPlot
         }
     }
 
-    private static void WritePng(string path, byte[] rgb, int width, int height)
+    private static void WritePng(string path, byte[] rgb, int width, int height) => AtomicFile.Write(path, f => WritePng(f, rgb, width, height));
+
+    private static void WritePng(Stream f, byte[] rgb, int width, int height)
     {
-        using var f = File.Create(path);
         f.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
         var ihdr = new byte[13];
         BinaryPrimitives.WriteInt32BigEndian(ihdr, width);

@@ -115,6 +115,18 @@ internal readonly struct JsonNode
         return 0;
     }
 
+    /// <summary>A token id: an integer in [0, <see cref="Core.TokenIds.Limit"/>); an error names the path and the value.</summary>
+    public int TokenId()
+    {
+        if (Kind == JsonValueKind.Number && Element.TryGetInt64(out long v))
+        {
+            if (Core.TokenIds.Problem(v) is { } why) Fail(why + ".");
+            return (int)v;
+        }
+        Fail($"expected an integer, found {Describe()}.");
+        return 0;
+    }
+
     public int Int(string name, int defaultValue)
     {
         var n = Get(name);

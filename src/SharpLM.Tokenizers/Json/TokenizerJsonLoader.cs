@@ -46,7 +46,7 @@ internal static class TokenizerJsonLoader
                 foreach (var t in at.Array())
                 {
                     t.ExpectObject();
-                    added.Add(new AddedToken(t.RequiredString("content"), t.Required("id").Int(), t.Bool("special", false),
+                    added.Add(new AddedToken(t.RequiredString("content"), t.Required("id").TokenId(), t.Bool("special", false),
                         t.Bool("normalized", !t.Bool("special", false)), t.Bool("lstrip", false), t.Bool("rstrip", false),
                         t.Bool("single_word", false)));
                 }
@@ -189,8 +189,7 @@ internal static class TokenizerJsonLoader
         var d = new Dictionary<string, int>(v.Element.GetPropertyCount(), StringComparer.Ordinal);
         foreach (var p in v.Element.EnumerateObject())
         {
-            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id)) v.Get(p.Name).Int(); // fails with the path
-            else d[p.Name] = id;
+            d[p.Name] = v.Get(p.Name).TokenId();
         }
         return d;
     }
@@ -310,7 +309,7 @@ internal static class TokenizerJsonLoader
                 {
                     foreach (var (name, v) in st.Properties())
                     {
-                        var ids = v.Required("ids").Array().Select(x => x.Int()).ToArray();
+                        var ids = v.Required("ids").Array().Select(x => x.TokenId()).ToArray();
                         var toks = v.Required("tokens").Array().Select(x => x.String()).ToArray();
                         if (ids.Length != toks.Length) v.Fail($"{ids.Length} ids but {toks.Length} tokens; expected the same number.");
                         specials[name] = new TemplateSpecialToken(v.Get("id").IsNull ? name : v.RequiredString("id"), ids, toks);
@@ -339,7 +338,7 @@ internal static class TokenizerJsonLoader
     {
         var parts = n.Array().ToArray();
         if (parts.Length != 2) n.Fail($"expected [token, id], found {parts.Length} items.");
-        return (parts[0].String(), parts[1].Int());
+        return (parts[0].String(), parts[1].TokenId());
     }
 
     private static TemplatePiece[] ReadTemplate(JsonNode n, Dictionary<string, TemplateSpecialToken> specials)

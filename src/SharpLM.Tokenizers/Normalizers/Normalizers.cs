@@ -156,13 +156,21 @@ internal sealed class ReplaceNormalizer : INormalizer
         var b = new TransformBuilder(s.Length + 8);
         int last = 0;
         bool any = false;
-        for (var m = regex.Value.Match(s); m.Success; m = m.NextMatch())
+        try
         {
-            if (m.Length == 0) continue;
-            any = true;
-            for (int i = last; i < m.Index; i++) b.Append(s[i], i);
-            for (int k = 0; k < content.Length; k++) b.Append(content[k], k < m.Length ? m.Index + k : m.Index + m.Length - 1);
-            last = m.Index + m.Length;
+            for (var m = regex.Value.Match(s); m.Success; m = m.NextMatch())
+            {
+                if (m.Length == 0) continue;
+                any = true;
+                for (int i = last; i < m.Index; i++) b.Append(s[i], i);
+                for (int k = 0; k < content.Length; k++) b.Append(content[k], k < m.Length ? m.Index + k : m.Index + m.Length - 1);
+                last = m.Index + m.Length;
+            }
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            b.Discard();
+            throw RegexCache.TooSlow(e);
         }
         if (!any) { b.Discard(); return; }
         for (int i = last; i < s.Length; i++) b.Append(s[i], i);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.RegularExpressions;
 using SharpLM.Tokenizers.AddedTokens;
 using SharpLM.Tokenizers.Core;
 using SharpLM.Tokenizers.Models.Bpe;
@@ -95,12 +96,19 @@ internal sealed class FastByteLevel : IFastSegmentEncoder, IFastIdsEncoder
         {
             // HF's Split(Isolated): the matches and the text between them are pieces, in order
             int prev = 0;
-            foreach (var m in _regex.EnumerateMatches(s))
+            try
             {
-                if (m.Length == 0) continue;
-                if (m.Index > prev) Piece(s[prev..m.Index], ids);
-                Piece(s.Slice(m.Index, m.Length), ids);
-                prev = m.Index + m.Length;
+                foreach (var m in _regex.EnumerateMatches(s))
+                {
+                    if (m.Length == 0) continue;
+                    if (m.Index > prev) Piece(s[prev..m.Index], ids);
+                    Piece(s.Slice(m.Index, m.Length), ids);
+                    prev = m.Index + m.Length;
+                }
+            }
+            catch (RegexMatchTimeoutException e)
+            {
+                throw RegexCache.TooSlow(e);
             }
             if (prev < s.Length) Piece(s[prev..], ids);
             return;

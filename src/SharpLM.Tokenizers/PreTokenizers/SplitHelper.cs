@@ -30,12 +30,19 @@ internal static class SplitHelper
     public static void RegexMatches(Regex regex, string s, List<(int, int, bool)> output)
     {
         int prev = 0;
-        foreach (var m in regex.EnumerateMatches(s))
+        try
         {
-            if (m.Length == 0) continue;
-            if (prev != m.Index) output.Add((prev, m.Index, false));
-            output.Add((m.Index, m.Index + m.Length, true));
-            prev = m.Index + m.Length;
+            foreach (var m in regex.EnumerateMatches(s))
+            {
+                if (m.Length == 0) continue;
+                if (prev != m.Index) output.Add((prev, m.Index, false));
+                output.Add((m.Index, m.Index + m.Length, true));
+                prev = m.Index + m.Length;
+            }
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw RegexCache.TooSlow(e);
         }
         if (prev != s.Length) output.Add((prev, s.Length, false));
     }

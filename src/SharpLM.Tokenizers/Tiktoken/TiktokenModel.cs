@@ -29,10 +29,7 @@ internal sealed class TiktokenModel : IModel
         _ranks = ranks;
         _specials = new Dictionary<string, int>(specials, StringComparer.Ordinal);
         _lookup = ranks.GetAlternateLookup<ReadOnlySpan<char>>();
-        int max = Math.Max(ranks.Count == 0 ? -1 : ranks.Values.Max(), _specials.Count == 0 ? -1 : _specials.Values.Max());
-        _idToToken = new string?[max + 1];
-        foreach (var (t, id) in ranks) _idToToken[id] = t;
-        foreach (var (t, id) in _specials) _idToToken[id] ??= t;
+        _idToToken = TokenIds.Table(ranks, _specials);
         Array.Fill(_charIds, -1);
         foreach (var (t, id) in ranks)
             if (t.Length == 1 && t[0] < _charIds.Length) _charIds[t[0]] = id;

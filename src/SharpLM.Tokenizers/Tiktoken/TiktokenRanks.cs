@@ -50,7 +50,8 @@ internal static class TiktokenRanks
                     throw new InvalidDataException($"{name}: line {lineNo} is '{Clip(line)}'; expected 'BASE64 RANK'. Is this a .tiktoken rank file?");
                 b64 = line.AsSpan(0, sp);
                 if (!int.TryParse(line.AsSpan(sp + 1).TrimEnd(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out rank))
-                    throw new InvalidDataException($"{name}: line {lineNo}: rank '{Clip(line[(sp + 1)..])}' is not a non-negative integer.");
+                    throw new InvalidDataException($"{name}: line {lineNo}: rank '{Clip(line[(sp + 1)..])}' is not a non-negative integer below 2^31.");
+                if (Core.TokenIds.Problem(rank) is { } why) throw new InvalidDataException($"{name}: line {lineNo}: rank {rank}: {why}.");
             }
             if (Base64.GetMaxDecodedFromUtf8Length(b64.Length) > bytes.Length) throw new InvalidDataException($"{name}: line {lineNo}: token of {b64.Length} base64 chars is too long.");
             if (!Convert.TryFromBase64Chars(b64, bytes, out int n) || n == 0)

@@ -1,4 +1,5 @@
 using System.Text;
+using SharpLM.Tokenizers.Core;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
@@ -35,9 +36,7 @@ public sealed class BpeTrainerResult
     public void Save(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        File.WriteAllText(path, ToTokenizerJson(), new UTF8Encoding(false));
+        AtomicFile.WriteAllText(path, ToTokenizerJson());
     }
 
     /// <summary>The tokenizer.json text.</summary>

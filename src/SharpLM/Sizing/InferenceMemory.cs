@@ -24,6 +24,18 @@ internal sealed record InferenceMemory(
 
     public static InferenceMemory Estimate(ParameterCount p, TypeTraits weightType, TypeTraits kvType, long context, long batch)
     {
+        try
+        {
+            return EstimateCore(p, weightType, kvType, context, batch);
+        }
+        catch (OverflowException e)
+        {
+            throw new ArgumentException($"the memory for a context of {context:N0} tokens and a batch of {batch:N0} is past 2^63 bytes: no machine holds it", e);
+        }
+    }
+
+    private static InferenceMemory EstimateCore(ParameterCount p, TypeTraits weightType, TypeTraits kvType, long context, long batch)
+    {
         if (context <= 0) throw new ArgumentOutOfRangeException(nameof(context), context, "context (tokens) must be positive.");
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
         var a = p.Config;

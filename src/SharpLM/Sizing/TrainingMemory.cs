@@ -38,6 +38,19 @@ internal sealed record TrainingMemory(
     public static TrainingMemory Estimate(ParameterCount p, OptimizerKind optimizer, Precision precision, int zeroStage, int gpus,
         long batch, long sequence, Recompute recompute)
     {
+        try
+        {
+            return EstimateCore(p, optimizer, precision, zeroStage, gpus, batch, sequence, recompute);
+        }
+        catch (OverflowException e)
+        {
+            throw new ArgumentException($"the training memory for a batch of {batch:N0} sequences of {sequence:N0} tokens is past 2^63 bytes: no machine holds it", e);
+        }
+    }
+
+    private static TrainingMemory EstimateCore(ParameterCount p, OptimizerKind optimizer, Precision precision, int zeroStage, int gpus,
+        long batch, long sequence, Recompute recompute)
+    {
         if (zeroStage is < 0 or > 3) throw new ArgumentOutOfRangeException(nameof(zeroStage), zeroStage, "ZeRO stage must be 0, 1, 2 or 3.");
         if (gpus <= 0) throw new ArgumentOutOfRangeException(nameof(gpus), gpus, "the number of GPUs must be positive.");
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");

@@ -7,6 +7,7 @@ using SharpLM.Training.Checkpoints;
 using SharpLM.Training.Data;
 using SharpLM.Models;
 using SharpLM.Training.Optim;
+using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Training;
 
@@ -207,17 +208,23 @@ internal sealed class Trainer
                 tokens += (long)b * t * a;
                 int done = step + 1;
                 double? val = null;
-                if ((o.EvalEvery > 0 && done % o.EvalEvery == 0) || done == o.Steps)
+                bool checkpoint = (o.EvalEvery > 0 && done % o.EvalEvery == 0) || done == o.Steps;
+                if (checkpoint)
                 {
                     sw.Stop(); // tokens/s counts training only
                     val = LastValLoss = Evaluate();
+                }
+                History.Add((done, loss, lr, val));
+                // the row before the checkpoint: a process killed right after the save must not lose the row of the step
+                // the checkpoint holds (a resume keeps the rows up to it and redoes the ones after)
+                csv.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{done},{loss:R},{(val is double v ? v.ToString("R", CultureInfo.InvariantCulture) : "")},{lr:R},{norm:R}"));
+                csv.Flush();
+                if (checkpoint)
+                {
                     SaveCheckpoint();
                     lastGood = done;
                     sw.Start();
                 }
-                History.Add((done, loss, lr, val));
-                csv.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{done},{loss:R},{(val is double v ? v.ToString("R", CultureInfo.InvariantCulture) : "")},{lr:R},{norm:R}"));
-                csv.Flush();
                 double secs = sw.Elapsed.TotalSeconds;
                 double tps = secs > 0 ? tokens / secs : 0;
                 var eta = TimeSpan.FromSeconds(secs / (done - _startStep) * (o.Steps - done));
@@ -256,27 +263,38 @@ internal sealed class Trainer
         if (_startStep > 0 && File.Exists(LossCsv))
             foreach (var line in File.ReadLines(LossCsv).Skip(1))
             {
-                int comma = line.IndexOf(',', StringComparison.Ordinal);
-                if (comma > 0 && int.TryParse(line.AsSpan(0, comma), NumberStyles.Integer, CultureInfo.InvariantCulture, out int s) && s <= _startStep)
-                    kept.Add(line);
+                if (ParseRow(line) is (int s, _, _) && s <= _startStep) kept.Add(line); // a mangled row is dropped
             }
-        var w = new StreamWriter(LossCsv, append: false, new UTF8Encoding(false));
-        w.WriteLine(Header);
-        foreach (var l in kept) w.WriteLine(l);
-        return w;
+        // the kept rows replace the file atomically (a kill here keeps the old history), then rows are appended
+        AtomicFile.WriteAllText(LossCsv, string.Concat(kept.Prepend(Header).Select(l => l + "\n")));
+        return new StreamWriter(LossCsv, append: true, new UTF8Encoding(false));
     }
 
     /// <summary>Reads loss.csv back: (step, train loss, val loss or NaN).</summary>
     public static List<(int Step, double Train, double Val)> ReadCsv(string path)
     {
         var rows = new List<(int, double, double)>();
+        int lineNo = 1;
         foreach (var line in File.ReadLines(path).Skip(1))
         {
-            var f = line.Split(',');
-            if (f.Length < 3) continue;
-            rows.Add((int.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[1], CultureInfo.InvariantCulture),
-                      f[2].Length == 0 ? double.NaN : double.Parse(f[2], CultureInfo.InvariantCulture)));
+            lineNo++;
+            if (ParseRow(line) is { } row) rows.Add(row);
+            else if (line.Split(',').Length >= 3)
+                throw new InvalidDataException($"{path}: line {lineNo} is '{(line.Length <= 60 ? line : line[..60] + "...")}'; expected 'step,train_loss,val_loss,...' numbers");
         }
         return rows;
+    }
+
+    /// <summary>One loss.csv row (step, train loss, val loss or NaN), or null when it is not one.</summary>
+    private static (int, double, double)? ParseRow(string line)
+    {
+        var f = line.Split(',');
+        if (f.Length < 3) return null;
+        const NumberStyles Num = NumberStyles.Float;
+        var inv = CultureInfo.InvariantCulture;
+        if (!int.TryParse(f[0], NumberStyles.None, inv, out int step) || !double.TryParse(f[1], Num, inv, out double train)) return null;
+        double val = double.NaN;
+        if (f[2].Length > 0 && !double.TryParse(f[2], Num, inv, out val)) return null;
+        return (step, train, val);
     }
 }

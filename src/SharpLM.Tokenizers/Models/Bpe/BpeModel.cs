@@ -68,9 +68,7 @@ internal sealed class BpeModel : IModel
         IgnoreMerges = ignoreMerges;
         if (idToToken is null)
         {
-            int maxId = vocab.Count == 0 ? -1 : vocab.Values.Max();
-            idToToken = new string?[maxId + 1];
-            foreach (var (t, id) in vocab) if (id >= 0) idToToken[id] = t;
+            idToToken = TokenIds.Table(vocab);
         }
         _idToToken = idToToken;
         _charIds = new int[65536];
@@ -128,10 +126,7 @@ internal sealed class BpeModel : IModel
         string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
-        int maxId = -1;
-        foreach (var id in vocab.Values) if (id > maxId) maxId = id;
-        var idToToken = new string?[maxId + 1];
-        foreach (var (t, id) in vocab) if (id >= 0) idToToken[id] = t;
+        var idToToken = TokenIds.Table(vocab);
         int prefixLen = string.IsNullOrEmpty(continuingSubwordPrefix) ? 0 : continuingSubwordPrefix.Length;
         var span = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         var table = new MergeTable(merges.Length);

@@ -20,9 +20,7 @@ internal sealed class WordLevelModel : IModel
         _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         _vocabSpan = _vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         UnkToken = unkToken;
-        int maxId = _vocab.Count == 0 ? -1 : _vocab.Values.Max();
-        _idToToken = new string?[maxId + 1];
-        foreach (var (t, id) in _vocab) if (id >= 0) _idToToken[id] = t;
+        _idToToken = TokenIds.Table(_vocab);
     }
 
     public int? TokenToId(ReadOnlySpan<char> token) => _vocabSpan.TryGetValue(token, out int id) ? id : null;

@@ -29,9 +29,7 @@ internal sealed class WordPieceModel : IModel
         UnkToken = unkToken;
         ContinuingSubwordPrefix = continuingSubwordPrefix;
         MaxInputCharsPerWord = maxInputCharsPerWord;
-        int maxId = _vocab.Count == 0 ? -1 : _vocab.Values.Max();
-        _idToToken = new string?[maxId + 1];
-        foreach (var (t, id) in _vocab) if (id >= 0) _idToToken[id] = t;
+        _idToToken = TokenIds.Table(_vocab);
         _unkId = _vocab.TryGetValue(unkToken, out int u) ? u : -1;
     }
 

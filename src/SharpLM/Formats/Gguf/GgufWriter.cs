@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using SharpLM.Tensors;
+using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Formats.Gguf;
 
@@ -152,24 +153,7 @@ internal sealed class GgufWriter
     public void Write(string path, Action<long, long>? progress = null, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                WriteTo(fs, progress, ct);
-                fs.Flush(flushToDisk: false);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        AtomicFile.Write(path, fs => WriteTo(fs, progress, ct));
     }
 
     /// <summary>Writes the whole file to a stream positioned at its start.</summary>

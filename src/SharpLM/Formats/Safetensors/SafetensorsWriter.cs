@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text.Json;
 using SharpLM.Tensors;
+using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Formats.Safetensors;
 
@@ -100,21 +101,7 @@ internal sealed class SafetensorsWriter
 
     private static void Write(string path, IReadOnlyList<Pending> tensors, IReadOnlyDictionary<string, string> metadata, Action<long, long>? progress)
     {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-                WriteTo(fs, tensors, metadata, progress);
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        AtomicFile.Write(path, fs => WriteTo(fs, tensors, metadata, progress));
     }
 
     private static void WriteTo(Stream s, IReadOnlyList<Pending> tensors, IReadOnlyDictionary<string, string> metadata, Action<long, long>? progress)
@@ -189,9 +176,9 @@ internal sealed class SafetensorsWriter
             foreach (var t in shards[i]) map[t.Name] = name;
         }
         var indexPath = Path.Combine(folder, baseName + ".safetensors.index.json");
-        using (var fs = File.Create(indexPath))
-        using (var j = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true }))
+        AtomicFile.Write(indexPath, fs =>
         {
+            using var j = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true });
             j.WriteStartObject();
             j.WriteStartObject("metadata");
             j.WriteNumber("total_size", DataBytes);
@@ -200,7 +187,7 @@ internal sealed class SafetensorsWriter
             foreach (var kv in map) j.WriteString(kv.Key, kv.Value);
             j.WriteEndObject();
             j.WriteEndObject();
-        }
+        });
         return indexPath;
     }
 

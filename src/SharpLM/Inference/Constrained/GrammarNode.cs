@@ -204,12 +204,21 @@ internal sealed class ArrayNode : GrammarNode
     public int AfterOpen()
     {
         if (MinItems == 0) return 1;
-        int sum = 0;
-        for (int i = 0; i < MinItems; i++)
+        return Required(0);
+    }
+
+    /// <summary>Chars of the required items from <paramref name="from"/> on, each with its comma or closing bracket:
+    /// the prefix items one by one, the repeated item as a product (minItems comes from a request: 2^31 items must
+    /// not take 2^31 steps at every token).</summary>
+    private int Required(int from)
+    {
+        int sum = 0, i = from;
+        for (; i < MinItems && i < Prefix.Length; i++) sum = Add(sum, Add(Prefix[i].MinChars, 1));
+        if (i < MinItems)
         {
-            var item = Item(i);
-            if (item is null) return int.MaxValue;
-            sum = Add(sum, Add(item.MinChars, 1));
+            if (Items is null) return int.MaxValue;
+            int each = Add(Items.MinChars, 1);
+            sum = Add(sum, each == int.MaxValue ? int.MaxValue : (int)Math.Min((long)(MinItems - i) * each, int.MaxValue - 1));
         }
         return sum;
     }
@@ -225,14 +234,7 @@ internal sealed class ArrayNode : GrammarNode
     public int RestAfterValue(int count)
     {
         if (count >= MinItems) return 1;
-        int sum = 0;
-        for (int i = count; i < MinItems; i++)
-        {
-            var item = Item(i);
-            if (item is null) return int.MaxValue;
-            sum = Add(sum, Add(1, item.MinChars));
-        }
-        return Add(sum, 1);
+        return Add(Required(count), 1);
     }
 
     internal override bool UpdateMin() => Set(Add(1, AfterOpen()));

@@ -17,8 +17,11 @@ namespace SharpLM.Training.Checkpoints;
 ///   tokenizer.json         when the run's tokenizer has one;
 ///   optimizer.safetensors  the optimizer state as flat 1-D F32 tensors (AdamW: "m", "v"; SGD: "momentum");
 ///   trainer_state.json     step, optimizer name, the training options (JSON object), data fingerprint.
-/// The folder is written beside the target as NAME.tmp-XXXX and swapped in by renames, so a crash never leaves a
-/// half-written checkpoint in place of the last good one.
+/// The folder is written beside the target as NAME.tmp-XXXX and swapped in by renames (the old folder to
+/// NAME.old-XXXX, the new one to NAME, then the old one deleted), so a crash never leaves a half-written checkpoint in
+/// place of the last good one. A process killed between the two renames leaves only NAME.old-XXXX: <see cref="Locate"/>
+/// and the next <see cref="Save"/> move it back (<see cref="Recover"/>). A test kills a child process at every step of
+/// a save (<see cref="FaultPoint"/>) and resumes each time.
 /// </summary>
 internal static class TrainCheckpoint
 {
@@ -40,6 +43,11 @@ internal static class TrainCheckpoint
         var full = Path.GetFullPath(dir);
         var parent = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(parent);
+        Recover(full);
+        // what a killed save left: its unfinished NAME.tmp-* folder, or NAME.old-* once NAME was in place
+        foreach (var stale in Directory.GetDirectories(parent, Path.GetFileName(full) + ".tmp-*")
+                     .Concat(Directory.Exists(full) ? Directory.GetDirectories(parent, Path.GetFileName(full) + OldSuffix + "*") : []))
+            Directory.Delete(stale, recursive: true);
         var tmp = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
         Directory.CreateDirectory(tmp);
         try
@@ -55,24 +63,29 @@ internal static class TrainCheckpoint
                     w.Add(info.Name, Array.ConvertAll(info.Shape, d => (long)d), data);
             }
             w.Write(Path.Combine(tmp, ModelFile));
+            FaultPoint();
             var ow = new SafetensorsWriter();
             ow.SetMetadata("optimizer", opt.Name);
             foreach (var kv in opt.State) ow.Add(kv.Key, [kv.Value.Length], kv.Value);
             ow.Write(Path.Combine(tmp, OptimizerFile));
+            FaultPoint();
             var opts = new JsonSerializerOptions { WriteIndented = true };
             File.WriteAllText(Path.Combine(tmp, ConfigFile), ModelConfigReader.ToHfJson(spec).ToJsonString(opts));
             state["optimizer"] = opt.Name;
             state["step"] = opt.Step;
             File.WriteAllText(Path.Combine(tmp, StateFile), state.ToJsonString(opts));
             if (tokenizerJson != null) File.WriteAllText(Path.Combine(tmp, TokenizerFile), tokenizerJson);
+            FaultPoint();
             // swap: old -> .old, tmp -> dir, delete .old
             string? old = null;
             if (Directory.Exists(full))
             {
-                old = full + ".old-" + Guid.NewGuid().ToString("N")[..8];
+                old = full + OldSuffix + Guid.NewGuid().ToString("N")[..8];
                 Directory.Move(full, old);
+                FaultPoint();
             }
             Directory.Move(tmp, full);
+            FaultPoint();
             if (old != null) Directory.Delete(old, recursive: true);
         }
         catch
@@ -82,9 +95,40 @@ internal static class TrainCheckpoint
         }
     }
 
+    private const string OldSuffix = ".old-";
+
+    /// <summary>After a save killed between its two renames only NAME.old-XXXX holds the last good checkpoint: moves it
+    /// back to NAME. Does nothing when NAME exists.</summary>
+    internal static void Recover(string checkpointDir)
+    {
+        var full = Path.GetFullPath(checkpointDir);
+        if (Directory.Exists(full)) return;
+        var parent = Path.GetDirectoryName(full);
+        if (parent is null || !Directory.Exists(parent)) return;
+        var old = Directory.GetDirectories(parent, Path.GetFileName(full) + OldSuffix + "*")
+            .Where(d => File.Exists(Path.Combine(d, StateFile)))
+            .OrderByDescending(Directory.GetLastWriteTimeUtc)
+            .FirstOrDefault();
+        if (old != null) Directory.Move(old, full);
+    }
+
+    private static readonly int s_faultAt =
+        int.TryParse(Environment.GetEnvironmentVariable("SHARPLM_TEST_KILL_CHECKPOINT_AT"), out int n) ? n : 0;
+    private static int s_faults;
+
+    /// <summary>Fault injection for the crash-safety test: with SHARPLM_TEST_KILL_CHECKPOINT_AT=N the process kills
+    /// itself (SIGKILL, no clean-up runs) at the N-th step of checkpoint saving, counted over the whole run.</summary>
+    private static void FaultPoint()
+    {
+        if (s_faultAt > 0 && Interlocked.Increment(ref s_faults) == s_faultAt)
+            System.Diagnostics.Process.GetCurrentProcess().Kill();
+    }
+
     /// <summary>The checkpoint folder for a path that is either the checkpoint itself or a training output folder.</summary>
     public static string Locate(string path)
     {
+        Recover(path);
+        Recover(Path.Combine(path, "checkpoint"));
         if (File.Exists(Path.Combine(path, StateFile))) return path;
         var inner = Path.Combine(path, "checkpoint");
         if (File.Exists(Path.Combine(inner, StateFile))) return inner;
