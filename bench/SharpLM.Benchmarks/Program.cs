@@ -3,6 +3,8 @@ using BenchmarkDotNet.Running;
 // Benchmarks compare SharpLM with its peers in the same run; results go to docs/BENCHMARKS.md.
 // Run: dotnet run -c Release --project bench/SharpLM.Benchmarks -- --filter '*'
 if (args.Length > 0 && args[0] == "encoders-quick") { SharpLM.Benchmarks.Encoders.EncoderQuickBench.Run(args[1..]); return; }
+if (args.Length > 0 && args[0] == "micro-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.MicroTune(); return; }
+if (args.Length > 0 && args[0] == "gemm-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.GemmTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "kernels-quick") { SharpLM.Benchmarks.Kernels.QuickKernelBench.Run(args[1..]); return; }
 // Tokenizers, alternating peers (noisy shared machine): dotnet run -c Release --project bench/SharpLM.Benchmarks -- tokenizer-race
 if (args.Length > 0 && args[0] == "tokenizer-race") { SharpLM.Benchmarks.Tokenizers.TokenizerRace.Run(args[1..]); return; }

@@ -20,7 +20,9 @@ public static unsafe class QuickKernelBench
         Console.WriteLine($"isa {isa}, threads {threads}");
         Calibrate(pool);
         WarmUp(pool, isa);
-        foreach (var type in new[] { DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_K, DType.Q6_K })
+        var types = args.Length > 1 ? args[1].Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_K, DType.Q6_K];
+        string what = args.Length > 2 ? args[2] : "all";
+        foreach (var type in types)
         {
             int rows = 4096, cols = 4096;
             long rb = DTypeInfo.RowBytes(type, cols), bytes = rb * rows;
@@ -37,6 +39,8 @@ public static unsafe class QuickKernelBench
             var x = new float[cols];
             var y = new float[rows];
             double best = double.MaxValue;
+            if (what != "gemm")
+            {
             for (int rep = 0; rep < 5; rep++)
             {
                 var sw = Stopwatch.StartNew();
@@ -54,6 +58,8 @@ public static unsafe class QuickKernelBench
                 best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
             Console.WriteLine($"       {type,-5} in cache:  {256.0 * cols / best / 1e9,6:F2} G weights/s ({256 * rb / best / 1e9,5:F1} GB/s)");
+            }
+            if (what == "matvec") { NativeMemory.AlignedFree(w); continue; }
             // GEMM 1024^3 on the first 1024 rows
             int t = 1024, oc = 1024, k = 1024;
             var w2 = new byte[DTypeInfo.RowBytes(type, k) * oc];
@@ -103,13 +109,14 @@ public static unsafe class QuickKernelBench
     private struct FmaJob : IParallelJob
     {
         public float* Out;
+        public int Iters;
 
         public readonly void Execute(int task)
         {
             var b = System.Runtime.Intrinsics.Vector512.Create(1.0000001f);
             var c = System.Runtime.Intrinsics.Vector512.Create(1e-7f);
             System.Runtime.Intrinsics.Vector512<float> a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b, a8 = b, a9 = b, a10 = b, a11 = b;
-            for (int i = 0; i < 10_000_000; i++)
+            for (int i = 0; i < Iters; i++)
             {
                 a0 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a0, b, c); a1 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a1, b, c);
                 a2 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a2, b, c); a3 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a3, b, c);
@@ -144,10 +151,92 @@ public static unsafe class QuickKernelBench
         for (int rep = 0; rep < 3; rep++)
         {
             var sw = Stopwatch.StartNew();
-            pool.Run(pool.Threads, new FmaJob { Out = outp });
+            pool.Run(pool.Threads, new FmaJob { Out = outp, Iters = 10_000_000 });
             best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
         Console.WriteLine($"limit  FMA peak (12 zmm chains):     {pool.Threads * 10_000_000.0 * 12 * 32 / best / 1e9,6:F1} GFLOP/s");
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec { public long Sec, Nsec; }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec ts);
+
+    /// <summary>This thread's CPU seconds (CLOCK_THREAD_CPUTIME_ID): robust to being descheduled on a shared machine.</summary>
+    internal static double ThreadCpu()
+    {
+        ClockGetTime(3, out var ts);
+        return ts.Sec + ts.Nsec * 1e-9;
+    }
+
+    /// <summary>FMA peak (GFLOP/s) over a short loop: best of <paramref name="reps"/>.</summary>
+    internal static double FmaPeak(WorkerPool pool, int reps = 5)
+    {
+        float* outp = stackalloc float[16 * 64];
+        double best = double.MaxValue;
+        for (int rep = 0; rep < reps; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            pool.Run(pool.Threads, new FmaJob { Out = outp, Iters = 500_000 });
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+        return pool.Threads * 500_000.0 * 12 * 32 / best / 1e9;
+    }
+
+    /// <summary>The 8x32 micro-kernel alone on L1-resident operands.</summary>
+    public static void MicroTune()
+    {
+        int kc = int.Parse(Environment.GetEnvironmentVariable("KC") ?? "256");
+        float* w = (float*)NativeMemory.AlignedAlloc(8 * 256 * 4, 64);
+        float* b = (float*)NativeMemory.AlignedAlloc(256 * 32 * 4, 64);
+        float* acc = (float*)NativeMemory.AlignedAlloc(8 * 32 * 4, 64);
+        new Span<float>(w, 8 * 256).Fill(0.001f); new Span<float>(b, 256 * 32).Fill(0.001f); new Span<float>(acc, 256).Clear();
+        for (int rep = 0; rep < 10; rep++)
+        {
+            double c0 = ThreadCpu();
+            for (int i = 0; i < 20000; i++) Gemm.Micro8x32(w, 256, b, kc, acc, 32, false);
+            double s = ThreadCpu() - c0;
+            Console.WriteLine($"micro 8x32 kc {kc}: {20000.0 * 2 * 8 * 32 * kc / s / 1e9:F1} GFLOP/s");
+        }
+    }
+
+    /// <summary>gemm-tune threads T OC C [types]: GEMM GFLOP/s against the FMA peak, interleaved, best of 15.</summary>
+    public static void GemmTune(string[] args)
+    {
+        int threads = int.Parse(args[0]);
+        int t = int.Parse(args[1]), oc = int.Parse(args[2]), k = int.Parse(args[3]);
+        var types = args.Length > 4 ? args[4].Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.F32];
+        using var pool = new WorkerPool(threads);
+        var isa = KernelIsaSelector.Current;
+        var rng = new Random(1);
+        foreach (var type in types)
+        {
+            long rb = DTypeInfo.RowBytes(type, k);
+            var w2 = new byte[rb * oc];
+            var s2 = new float[k];
+            for (int r = 0; r < oc; r++)
+            {
+                for (int i = 0; i < k; i++) s2[i] = (float)(rng.NextDouble() - 0.5);
+                SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(s2, w2.AsSpan((int)(r * rb), (int)rb));
+            }
+            var xx = new float[t * k];
+            for (int i = 0; i < xx.Length; i++) xx[i] = (float)(rng.NextDouble() - 0.5);
+            var yy = new float[t * oc];
+            double best = double.MaxValue, peak = 0;
+            int iters = (int)Math.Max(1, 2e9 / (2.0 * t * oc * k)); // >= ~10 ms per measurement
+            fixed (byte* pw = w2)
+                for (int rep = 0; rep < 15; rep++)
+                {
+                    peak = Math.Max(peak, FmaPeak(pool, 1));
+                    var sw = Stopwatch.StartNew();
+                    double c0 = ThreadCpu();
+                    for (int it = 0; it < iters; it++) MatMul.Forward(xx, new WeightMatrix(type, pw, oc, k), yy, t, pool, isa);
+                    best = Math.Min(best, (threads == 1 ? ThreadCpu() - c0 : sw.Elapsed.TotalSeconds) / iters);
+                }
+            double gf = 2.0 * t * oc * k / best / 1e9;
+            Console.WriteLine($"gemm {type,-5} T{t} OC{oc} C{k} threads {threads}: {best * 1e3,7:F2} ms {gf,6:F1} GFLOP/s, peak {peak,6:F1}: {gf / peak:P0}");
+        }
     }
 
     /// <summary>Runs every kernel until tier-1 JIT code is in place (the first timed type would otherwise pay for it).</summary>
