@@ -4,6 +4,8 @@ using BenchmarkDotNet.Running;
 // Run: dotnet run -c Release --project bench/SharpLM.Benchmarks -- --filter '*'
 if (args.Length > 0 && args[0] == "encoders-quick") { SharpLM.Benchmarks.Encoders.EncoderQuickBench.Run(args[1..]); return; }
 if (args.Length > 0 && args[0] == "micro-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.MicroTune(); return; }
+if (args.Length > 0 && args[0] == "matvec-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.MatVecTune(args[1..]); return; }
+if (args.Length > 0 && args[0] == "dot-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.DotTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "gemm-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.GemmTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "kernels-quick") { SharpLM.Benchmarks.Kernels.QuickKernelBench.Run(args[1..]); return; }
 // Tokenizers, alternating peers (noisy shared machine): dotnet run -c Release --project bench/SharpLM.Benchmarks -- tokenizer-race

@@ -184,6 +184,97 @@ public static unsafe class QuickKernelBench
         return pool.Threads * 500_000.0 * 12 * 32 / best / 1e9;
     }
 
+    /// <summary>matvec-tune threads [types] [f32]: matvec GB/s (DRAM) and G weights/s (in cache) against the read limit,
+    /// thread CPU time at 1 thread, best of 9 interleaved with the limit.</summary>
+    public static void MatVecTune(string[] args)
+    {
+        int threads = int.Parse(args[0]);
+        var types = args.Length > 1 ? args[1].Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_K, DType.Q6_K];
+        bool exact = args.Length > 2 && args[2] == "f32";
+        using var pool = new WorkerPool(threads);
+        var isa = KernelIsaSelector.Current;
+        long n = 128L << 20; // 512 MB of floats for the read limit
+        float* big = (float*)NativeMemory.AlignedAlloc((nuint)(n * 4), 64);
+        new Span<float>(big, 1 << 20).Fill(1f);
+        for (long i = 1 << 20; i < n; i += 1 << 20) Buffer.MemoryCopy(big, big + i, 4L << 20, 4L << 20);
+        float* outp = stackalloc float[16 * 64];
+        double Time(Action a) { var sw = Stopwatch.StartNew(); double c0 = ThreadCpu(); a(); return threads == 1 ? ThreadCpu() - c0 : sw.Elapsed.TotalSeconds; }
+        using var scope = MatMul.ExactActivations(exact);
+        foreach (var type in types)
+        {
+            int rows = 4096, cols = 4096;
+            long rb = DTypeInfo.RowBytes(type, cols), bytes = rb * rows;
+            int copies = (int)Math.Clamp((512L << 20) / bytes + 1, 1, 64);
+            byte* w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * copies), 64);
+            var src = new float[cols];
+            var rng = new Random(1);
+            for (int r = 0; r < rows; r++)
+            {
+                if (r < 64) for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
+                SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(src, new Span<byte>(w + r * rb, (int)rb));
+            }
+            for (int c = 1; c < copies; c++) Buffer.MemoryCopy(w, w + c * bytes, bytes, bytes);
+            var x = new float[cols];
+            for (int i = 0; i < cols; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+            var y = new float[rows];
+            double best = double.MaxValue, limit = double.MaxValue, cache = double.MaxValue;
+            for (int rep = 0; rep < 9; rep++)
+            {
+                limit = Math.Min(limit, Time(() => pool.Run(pool.Threads, new ReadJob { P = big, N = n, Tasks = pool.Threads, Out = outp })));
+                best = Math.Min(best, Time(() => { for (int c = 0; c < copies; c++) MatMul.Forward(x, new WeightMatrix(type, w + c * bytes, rows, cols), y, 1, pool, isa); }) / copies);
+                cache = Math.Min(cache, Time(() => { for (int it = 0; it < 20; it++) MatMul.Forward(x, new WeightMatrix(type, w, 256, cols), y, 1, pool, isa); }) / 20);
+            }
+            double gbs = bytes / best / 1e9, lim = n * 4 / limit / 1e9;
+            Console.WriteLine($"matvec {type,-5} {(exact ? "f32" : "q8 ")} threads {threads}: {gbs,6:F1} GB/s of read limit {lim,5:F1} ({gbs / lim:P0}); in cache {256.0 * cols / cache / 1e9,6:F2} G weights/s ({256 * rb / cache / 1e9,5:F1} GB/s)");
+            NativeMemory.AlignedFree(w);
+        }
+        NativeMemory.AlignedFree(big);
+    }
+
+    /// <summary>dot-tune [types] [cols]: one weight row in L1, the fused dots (f32 and 8-bit) alone, G weights/s.</summary>
+    public static void DotTune(string[] args)
+    {
+        var types = args.Length > 0 ? args[0].Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.Q8_0, DType.Q4_0, DType.Q4_K, DType.Q6_K];
+        int cols = args.Length > 1 ? int.Parse(args[1]) : 4096;
+        var isa = KernelIsaSelector.Current;
+        foreach (var type in types)
+        {
+            var t = SharpLM.Tensors.Types.DTypes.Of(type);
+            var w = new byte[t.RowBytes(cols)];
+            var src = new float[cols];
+            var rng = new Random(1);
+            for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
+            t.QuantizeRow(src, w);
+            int block = Math.Max(32, t.DotQ8Block);
+            var buf = new byte[SharpLM.Tensors.Types.Q8Activations.RowStride(cols, block) + 64];
+            var rowBuf = new float[cols];
+            fixed (byte* pw = w, pb = buf)
+            fixed (float* px = src, pr = rowBuf)
+            {
+                var row = SharpLM.Tensors.Types.Q8Activations.At((byte*)(((nint)pb + 63) & ~(nint)63), cols, block);
+                SharpLM.Tensors.Types.Q8Activations.Quantize(px, cols, block, row, isa);
+                double bf = double.MaxValue, bq = double.MaxValue, bz = double.MaxValue;
+                float sink = 0;
+                for (int rep = 0; rep < 30; rep++)
+                {
+                    double c0 = ThreadCpu();
+                    for (int i = 0; i < 2000; i++) sink += t.DotRow(pw, px, cols, isa, pr);
+                    bf = Math.Min(bf, ThreadCpu() - c0);
+                    if (t.HasDotQ8)
+                    {
+                        c0 = ThreadCpu();
+                        for (int i = 0; i < 2000; i++) sink += t.DotQ8(pw, row, cols, isa, pr);
+                        bq = Math.Min(bq, ThreadCpu() - c0);
+                    }
+                    c0 = ThreadCpu();
+                    for (int i = 0; i < 200; i++) SharpLM.Tensors.Types.Q8Activations.Quantize(px, cols, block, row, isa);
+                    bz = Math.Min(bz, (ThreadCpu() - c0) * 10);
+                }
+                Console.WriteLine($"dot {type,-5} C{cols}: f32 {2000.0 * cols / bf / 1e9,6:F2}, 8-bit {2000.0 * cols / bq / 1e9,6:F2} G weights/s; quantize x {2000.0 * cols / bz / 1e9,6:F2} G values/s ({sink:E1})");
+            }
+        }
+    }
+
     /// <summary>The 8x32 micro-kernel alone on L1-resident operands.</summary>
     public static void MicroTune()
     {

@@ -11,7 +11,9 @@ internal static unsafe class Scratch
     public const int Accum = 2;    // worker: transposed output accumulator
     public const int Row = 3;      // worker: one dequantized row
     public const int Scores = 4;   // worker: one row of attention scores
-    private const int Slots = 5;
+    public const int Q8 = 5;       // caller thread: activation rows quantized to 8 bits (bytes)
+    public const int RoundTrip = 6; // caller thread: activation rows quantized and dequantized for the GEMM
+    private const int Slots = 7;
 
     [ThreadStatic] private static float[]?[]? t_buffers;
 

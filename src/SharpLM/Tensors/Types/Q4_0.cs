@@ -19,6 +19,8 @@ internal static unsafe class Q4_0Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        DotQ8Block = 32,
+        DotQ8 = &DotQ8,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_0_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -138,4 +140,75 @@ internal static unsafe class Q4_0Type
         }
         return Vector256.Sum(acc);
     }
+
+    /// <summary>w (n elements) . x quantized in blocks of 32: per block d_w*d_x * sum (q_w - 8) q_x, in integers.</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, x.Sums, n),
+        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, n),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 32, isa, rowBuf),
+    };
+
+    // Word shifts of the 128-bit lanes [b0, b0, b1, b1]: low nibbles, high nibbles of each block, the element order of q_x.
+    private static readonly Vector512<ushort> s_nibbleShift = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+
+    // Two blocks per zmm, 16 per step: nibbles (unsigned, 0..15) times q_x with vpmaddubsw (pairs <= 3810); the -8
+    // offset is taken once per 16 blocks from the 16-sums of q_x: sum_b d_w,b d_x,b 8 sum(q_x in b).
+    private static float DotQ8_512(byte* w, sbyte* q, float* d, short* sums, int n)
+    {
+        Vector512<float> acc0 = default, acc1 = default, accOff = default;
+        var ones = Vector512.Create((short)1);
+        var two = Vector512.Create(2);
+        int nb = n / 32, b = 0;
+        for (; b + 16 <= nb; b += 16, d += 16, sums += 32)
+        {
+            var scales = BlockMath.Halves16(w, 18) * Vector512.Load(d);
+            var blockSums = Avx512BW.MultiplyAddAdjacent(Vector512.Load(sums), ones);
+            accOff = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(blockSums), scales, accOff);
+            var idx = Q8_0Type.PairIndex;
+            for (int j = 0; j < 8; j += 2, w += 72, q += 128)
+            {
+                Prefetch(w); Prefetch(w + 64);
+                acc0 = Avx512F.FusedMultiplyAdd(Pair(w, q, ones), Avx512F.PermuteVar16x32(scales, idx), acc0);
+                idx += two;
+                acc1 = Avx512F.FusedMultiplyAdd(Pair(w + 36, q + 64, ones), Avx512F.PermuteVar16x32(scales, idx), acc1);
+                idx += two;
+            }
+        }
+        float r = Vector512.Sum(acc0 + acc1) - 8 * Vector512.Sum(accOff);
+        for (int i = 0; b < nb; b++, i++, w += 18, q += 32) r += Block256(w, q, Half(w) * d[i]);
+        return r;
+    }
+
+    /// <summary>sum q_w q_x (no offset) of two blocks, 8 int32 lanes each, as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Pair(byte* w, sbyte* q, Vector512<short> ones)
+    {
+        var raw = Avx512F.InsertVector128(Vector128.Load(w + 2).ToVector256Unsafe(), Vector128.Load(w + 20), 1).ToVector512Unsafe().AsInt32();
+        var z = Avx512BW.ShiftRightLogicalVariable(Avx512F.Shuffle4x128(raw, raw, 0x50).AsUInt16(), s_nibbleShift).AsByte() & Vector512.Create((byte)0x0F);
+        return Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q)), ones));
+    }
+
+    private static float DotQ8_256(byte* w, sbyte* q, float* d, int n)
+    {
+        Vector256<float> acc = default;
+        for (int b = 0; b < n / 32; b++, w += 18, q += 32)
+        {
+            Prefetch(w);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q)), Vector256.Create(Half(w) * d[b]), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static Vector256<int> BlockSums(byte* w, sbyte* q)
+    {
+        var raw = Vector128.Load(w + 2);
+        var m4 = Vector128.Create((byte)0x0F);
+        var z = Vector256.Create(raw & m4, (raw.AsUInt16() >>> 4).AsByte() & m4);
+        var xv = Vector256.Load(q);
+        var p = Avx2.MultiplyAddAdjacent(z, xv) - Avx2.MultiplyAddAdjacent(Vector256.Create((byte)8), xv);
+        return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));
+    }
+
+    private static float Block256(byte* w, sbyte* q, float scale) => Vector256.Sum(Avx.ConvertToVector256Single(BlockSums(w, q))) * scale;
 }

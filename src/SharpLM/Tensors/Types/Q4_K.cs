@@ -20,6 +20,8 @@ internal static unsafe class Q4_KType
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        DotQ8Block = 256,
+        DotQ8 = &DotQ8,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_k_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -295,5 +297,87 @@ internal static unsafe class Q4_KType
             }
         }
         return Vector256.Sum(acc - accMin);
+    }
+
+    /// <summary>w (n elements) . x quantized in blocks of 256:
+    /// d_x * (d * sum_j sc_j sum_{i in j} q_i q_x,i - dmin * sum_j m_j sum_{i in j} q_x,i), the sums in integers.</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, x.Sums, n),
+        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, x.Sums, n),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 256, isa, rowBuf),
+    };
+
+    /// <summary>Word shift counts: 0 for the lower 256 bits, 4 for the upper (low nibbles, then high nibbles).</summary>
+    internal static readonly Vector512<ushort> s_halfShift4 = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4);
+
+    // Word-permute indices: lanes 0-15 take scale 2g, lanes 16-31 scale 2g+1.
+    private static readonly Vector512<short> s_idx0 = Vector512.Create((short)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+
+    // Word-permute indices of the mins, each twice: [m0 m0 m1 m1 ... m7 m7] from the scales-and-mins words (mins at 8-15).
+    private static readonly Vector256<short> s_minPairs = Vector256.Create((short)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+
+    // Per 64 elements (32 bytes of nibbles: low = sub-block 2g, high = 2g+1): vpmaddubsw (nibble x q_x, pairs <= 3810)
+    // then vpmaddwd against the sub-block scales; the mins take one vpmaddwd of the mins against the 16-sums of q_x.
+    private static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n)
+    {
+        Vector512<float> acc = default;
+        Vector256<float> accMin = default;
+        var m4 = Vector512.Create((byte)0x0F);
+        var two = Vector512.Create((short)2);
+        Vector512<short> idx0 = s_idx0;
+        Vector512<ushort> shift = s_halfShift4;
+        Vector256<short> minPairs = s_minPairs;
+        for (int b = 0; b < n / 256; b++, w += 144, q += 256, sums += 16)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            // scales (words 0-7) and mins (words 8-15); d and dmin (lanes 0, 1) times d_x
+            var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
+            var sc = scm.ToVector512Unsafe();
+            var dm = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32()) * Vector256.Create(d8[b]);
+            Vector512<int> isum = default;
+            var idx = idx0;
+            for (int g = 0; g < 4; g++, idx += two)
+            {
+                // [qs | qs] with the upper copy shifted by 4: low nibbles then high nibbles, the element order of q_x
+                // (Avx512F.BroadcastVector256ToVector512 from memory gave wrong sums here: .NET 10 emitted a 128-bit
+                // operand for it; an insert of the same register is one more op and correct)
+                var r256 = Vector256.Load(w + 16 + 32 * g);
+                var raw = Avx512F.InsertVector256(r256.ToVector512Unsafe(), r256, 1).AsUInt16();
+                var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
+                var p = Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q + 64 * g));
+                isum += Avx512BW.MultiplyAddAdjacent(p, Avx512BW.PermuteVar32x16(sc, idx));
+            }
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm.ToScalar()), acc);
+            var ms = Avx2.MultiplyAddAdjacent(Avx512BW.VL.PermuteVar16x16(scm, minPairs), Vector256.Load(sums));
+            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm.GetElement(1)), accMin);
+        }
+        return Vector512.Sum(acc) - Vector256.Sum(accMin);
+    }
+
+    private static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n)
+    {
+        Vector256<float> acc = default, accMin = default;
+        var m4 = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < n / 256; b++, w += 144, q += 256, sums += 16)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            KQuants.ScalesMins(w + 4, out ulong scb, out ulong mnb);
+            Vector256<int> isum = default;
+            for (int g = 0; g < 4; g++)
+            {
+                var raw = Vector256.Load(w + 16 + 32 * g);
+                var plo = Avx2.MultiplyAddAdjacent(raw & m4, Vector256.Load(q + 64 * g));
+                var phi = Avx2.MultiplyAddAdjacent((raw.AsUInt16() >>> 4).AsByte() & m4, Vector256.Load(q + 64 * g + 32));
+                isum += Avx2.MultiplyAddAdjacent(plo, Vector256.Create((short)(byte)(scb >> (16 * g))));
+                isum += Avx2.MultiplyAddAdjacent(phi, Vector256.Create((short)(byte)(scb >> (16 * g + 8))));
+            }
+            float dd = d8[b];
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(Half(w) * dd), acc);
+            var mn = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mnb).AsByte());
+            var ms = Avx2.MultiplyAddAdjacent(Vector256.Create(Sse2.UnpackLow(mn, mn), Sse2.UnpackHigh(mn, mn)), Vector256.Load(sums));
+            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(Half(w + 2) * dd), accMin);
+        }
+        return Vector256.Sum(acc) - Vector256.Sum(accMin);
     }
 }
