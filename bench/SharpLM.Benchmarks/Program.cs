@@ -4,6 +4,9 @@ using BenchmarkDotNet.Running;
 // Run: dotnet run -c Release --project bench/SharpLM.Benchmarks -- --filter '*'
 if (args.Length > 0 && args[0] == "encoders-quick") { SharpLM.Benchmarks.Encoders.EncoderQuickBench.Run(args[1..]); return; }
 if (args.Length > 0 && args[0] == "micro-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.MicroTune(); return; }
+if (args.Length > 0 && args[0] == "attn-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.AttnTune(args[1..]); return; }
+if (args.Length > 0 && args[0] == "decode-profile") { SharpLM.Benchmarks.Inference.DecodeRace.Profile(args[1..]); return; }
+if (args.Length > 0 && args[0] == "decode-race") { SharpLM.Benchmarks.Inference.DecodeRace.Run(args[1..]); return; }
 if (args.Length > 0 && args[0] == "matvec-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.MatVecTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "dot-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.DotTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "gemm-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.GemmTune(args[1..]); return; }

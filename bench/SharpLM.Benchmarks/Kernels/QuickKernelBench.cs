@@ -170,6 +170,28 @@ public static unsafe class QuickKernelBench
         return ts.Sec + ts.Nsec * 1e-9;
     }
 
+    /// <summary>DRAM read limit (GB/s): a Vector512 sum over 512 MB split across the pool's threads, best of <paramref name="reps"/>.</summary>
+    internal static double ReadLimit(WorkerPool pool, int reps = 5)
+    {
+        long n = 128L << 20;
+        float* p = (float*)NativeMemory.AlignedAlloc((nuint)(n * 4), 64);
+        try
+        {
+            new Span<float>(p, 1 << 20).Fill(1f);
+            for (long i = 1 << 20; i < n; i += 1 << 20) Buffer.MemoryCopy(p, p + i, 4L << 20, 4L << 20);
+            float* outp = stackalloc float[16 * 64];
+            double best = double.MaxValue;
+            for (int rep = 0; rep < reps; rep++)
+            {
+                var sw = Stopwatch.StartNew();
+                pool.Run(pool.Threads, new ReadJob { P = p, N = n, Tasks = pool.Threads, Out = outp });
+                best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            return n * 4 / best / 1e9;
+        }
+        finally { NativeMemory.AlignedFree(p); }
+    }
+
     /// <summary>FMA peak (GFLOP/s) over a short loop: best of <paramref name="reps"/>.</summary>
     internal static double FmaPeak(WorkerPool pool, int reps = 5)
     {
@@ -255,6 +277,13 @@ public static unsafe class QuickKernelBench
                 SharpLM.Tensors.Types.Q8Activations.Quantize(px, cols, block, row, isa);
                 double bf = double.MaxValue, bq = double.MaxValue, bz = double.MaxValue;
                 float sink = 0;
+                var warm = Stopwatch.StartNew();
+                while (warm.ElapsedMilliseconds < 400)
+                {
+                    sink += t.DotRow(pw, px, cols, isa, pr);
+                    if (t.HasDotQ8) sink += t.DotQ8(pw, row, cols, isa, pr);
+                    SharpLM.Tensors.Types.Q8Activations.Quantize(px, cols, block, row, isa);
+                }
                 for (int rep = 0; rep < 30; rep++)
                 {
                     double c0 = ThreadCpu();
@@ -272,6 +301,37 @@ public static unsafe class QuickKernelBench
                 }
                 Console.WriteLine($"dot {type,-5} C{cols}: f32 {2000.0 * cols / bf / 1e9,6:F2}, 8-bit {2000.0 * cols / bq / 1e9,6:F2} G weights/s; quantize x {2000.0 * cols / bz / 1e9,6:F2} G values/s ({sink:E1})");
             }
+        }
+    }
+
+    /// <summary>attn-tune T NH KVH HS S: one attention pass (T rows at the end of S keys), thread CPU time, 1 thread.</summary>
+    public static void AttnTune(string[] args)
+    {
+        int t = int.Parse(args[0]), nh = int.Parse(args[1]), kvh = int.Parse(args[2]), hs = int.Parse(args[3]), s = int.Parse(args[4]);
+        using var pool = new WorkerPool(1);
+        var rng = new Random(1);
+        float[] R(int n) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() - 0.5); return a; }
+        var q = R(t * nh * hs); var k = R(s * kvh * hs); var v = R(s * kvh * hs); var y = new float[t * nh * hs];
+        var slot = new int[t]; var end = new int[t];
+        for (int i = 0; i < t; i++) end[i] = s - t + i + 1;
+        fixed (float* pk = k, pv = v)
+        fixed (int* ps = slot, pe = end)
+        {
+            nint kb = (nint)pk, vb = (nint)pv;
+            var rows = new AttentionRows { Slot = ps, KvEnd = pe, KBase = &kb, VBase = &vb };
+            var warm = Stopwatch.StartNew();
+            int warmMs = int.TryParse(Environment.GetEnvironmentVariable("WARM_MS"), out int wm) ? wm : 300;
+            while (warm.ElapsedMilliseconds < warmMs) Attention.Forward(q, y, default, t, nh, kvh, hs, rows, pool);
+            double best = double.MaxValue;
+            int iters = Math.Max(1, (int)(2e8 / ((double)t * s * nh * hs)));
+            for (int rep = 0; rep < 10; rep++)
+            {
+                double c0 = ThreadCpu();
+                for (int it = 0; it < iters; it++) Attention.Forward(q, y, default, t, nh, kvh, hs, rows, pool);
+                best = Math.Min(best, (ThreadCpu() - c0) / iters);
+            }
+            double flops = 4.0 * nh * hs * end.Sum(e => (double)e);
+            Console.WriteLine($"attention T{t} NH{nh} KVH{kvh} HS{hs} S{s}: {best * 1e6,8:F1} us, {flops / best / 1e9,6:F1} GFLOP/s, K+V {2.0 * s * kvh * hs * 4 / best / 1e9,6:F1} GB/s");
         }
     }
 

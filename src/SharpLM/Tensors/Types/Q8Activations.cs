@@ -14,8 +14,10 @@ namespace SharpLM.Tensors.Types;
 /// d    (n/B)     float scale of each block of B (32 or 256): x ≈ d * q
 /// sums (n/16)    int16 sum of each 16 consecutive q (the weight formats' offsets and mins need sum(q))
 /// </code>
-/// Per block: d = max|x| / 127, q = round-half-even(x * (1/d)) (0 when the block is all zeros). This is SharpLM's own
-/// activation format (never written to a file); <see cref="Q8Activations"/> quantizes into it.
+/// Per block, with id = 127 / max|x|: q = round-half-even(x * id), and d = f16(max|x| / 127) for blocks of 32, 1 / id for
+/// blocks of 256 (0 for an all-zero block). These are the values llama.cpp's x86 build gives its Q8_0 and Q8_K activation
+/// blocks (its Q8_K stores q and d negated, the same products), so the integer dots see the activations llama.cpp sees;
+/// the layout is SharpLM's own (never written to a file). <see cref="Q8Activations"/> quantizes into it.
 /// </summary>
 internal readonly unsafe struct Q8Row(sbyte* q, float* d, short* sums)
 {
@@ -28,8 +30,9 @@ internal readonly unsafe struct Q8Row(sbyte* q, float* d, short* sums)
 /// The activation quantizer of the integer matvec (<see cref="Q8Row"/>) in its reference and SIMD forms (bit-identical),
 /// the storage of T quantized rows, and the two generic paths every weight type shares: the oracle (the naive dequantizer
 /// times the dequantized activations, in double) and the scalar path (dequantize the row, f32 dot per block).
-/// Accuracy: per block, |x - d*q| &lt;= d/2 = max|x|/254, so a dot product moves by at most sum|w|*max|x|/254 per block
-/// (typically ~1e-3 of sum|w x| after cancellation); the tests and docs/BENCHMARKS.md state the measured figures.
+/// Accuracy: per block, |x - d*q| &lt;= d/2 (+ the f16 rounding of d for 32-blocks, 2^-11 relative), about max|x|/254, so
+/// a dot product moves by at most about sum|w|*max|x|/254 per block (measured ~1.5e-4 of sum|w x| on average; the tests
+/// and docs/BENCHMARKS.md state the figures).
 /// </summary>
 internal static unsafe class Q8Activations
 {
@@ -57,9 +60,8 @@ internal static unsafe class Q8Activations
                 KernelIsa.Avx2 => AbsMax256(xb, block),
                 _ => AbsMaxScalar(xb, block),
             };
-            float d = amax / 127f;
-            float id = d > 0 ? 1f / d : 0f;
-            dst.D[b] = d;
+            float id = amax > 0 ? 127f / amax : 0f;
+            dst.D[b] = Scale(amax, id, block);
             if (isa == KernelIsa.Avx512) Round512(xb, block, id, qb, sb);
             else if (isa == KernelIsa.Avx2) Round256(xb, block, id, qb, sb);
             else RoundScalar(xb, block, id, qb, sb);
@@ -73,8 +75,8 @@ internal static unsafe class Q8Activations
         {
             float amax = 0;
             for (int i = 0; i < block; i++) amax = MathF.Max(amax, MathF.Abs(x[b * block + i]));
-            d[b] = amax / 127f;
-            float id = d[b] > 0 ? 1f / d[b] : 0f;
+            float id = amax > 0 ? 127f / amax : 0f;
+            d[b] = Scale(amax, id, block);
             for (int i = 0; i < block; i++) q[b * block + i] = (sbyte)Math.Clamp((int)MathF.Round(x[b * block + i] * id, MidpointRounding.ToEven), -127, 127);
         }
         for (int g = 0; g < x.Length / 16; g++)
@@ -84,6 +86,10 @@ internal static unsafe class Q8Activations
             sums[g] = (short)s;
         }
     }
+
+    /// <summary>A block's scale: f16(max|x| / 127) for 32-blocks, 1 / id for 256-blocks (0 for an all-zero block).</summary>
+    private static float Scale(float amax, float id, int block) =>
+        amax == 0 ? 0f : block == 32 ? (float)(Half)(amax / 127f) : 1f / id;
 
     private static float AbsMaxScalar(float* x, int n)
     {
