@@ -229,6 +229,7 @@ internal static class Decoder
         Embedding.Forward(w.TokenEmbedding, tokens, x0);
         if (w.Positions is WeightMatrix pe) Embedding.AddRows(pe, positions, x0, "position");
         var rows = batch.AttentionRows;
+        rows.KvType = kv.KvType;
 
         for (int l = 0; l < c.Layers; l++)
         {
@@ -306,11 +307,22 @@ internal static class Decoder
             batch.VBase[s] = kv.Values(layer, s);
         }
         if (kv.IsActivations) return;
+        var type = Tensors.Types.DTypes.Of(kv.KvType);
+        long rowBytes = type.RowBytes(kvd);
         for (int i = 0; i < batch.Rows; i++)
         {
             int s = batch.Slot[i], p = batch.Positions[i];
-            k.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.KBase[s] + (long)p * kvd, kvd));
-            v.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.VBase[s] + (long)p * kvd, kvd));
+            var kDst = new Span<byte>((byte*)batch.KBase[s] + p * rowBytes, (int)rowBytes);
+            var vDst = new Span<byte>((byte*)batch.VBase[s] + p * rowBytes, (int)rowBytes);
+            if (type.Type == DType.F32)
+            {
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(k.Slice(i * kvd, kvd)).CopyTo(kDst);
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.Slice(i * kvd, kvd)).CopyTo(vDst);
+                continue;
+            }
+            // an F16 or Q8_0 cache rounds each position's row (heads never straddle a block)
+            type.QuantizeRow(k.Slice(i * kvd, kvd), kDst);
+            type.QuantizeRow(v.Slice(i * kvd, kvd), vDst);
         }
     }
 

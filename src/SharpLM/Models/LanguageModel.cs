@@ -31,6 +31,7 @@ public sealed class LanguageModel : IDisposable
         int ctx = options.ContextSize ?? Math.Min(weights.Config.Context, 4096);
         if (ctx <= 0) throw new ArgumentOutOfRangeException(nameof(options), ctx, "ContextSize must be positive");
         ContextSize = ctx;
+        KvCache.CheckType(options.KvCacheType, weights.Config.HeadSize, weights.Config.KvWidth);
     }
 
     /// <summary>The hyper-parameters read from the file.</summary>

@@ -5,8 +5,8 @@ using LLama.Native;
 namespace SharpLM.Tests.Models;
 
 /// <summary>
-/// llama.cpp (through LLamaSharp) as the reference: F32 K/V cache and FlashAttention off so nothing is rounded through
-/// F16; a batch with logits requested for every position.
+/// llama.cpp (through LLamaSharp) as the reference: F32 K/V cache (unless asked for another) and FlashAttention off so
+/// nothing is rounded through F16; a batch with logits requested for every position.
 /// </summary>
 internal sealed class LlamaCppOracle : IDisposable
 {
@@ -19,7 +19,7 @@ internal sealed class LlamaCppOracle : IDisposable
         NativeLogConfig.llama_log_set((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
     }
 
-    public LlamaCppOracle(string path, int contextSize, int threads = 2)
+    public LlamaCppOracle(string path, int contextSize, int threads = 2, GGMLType kvType = GGMLType.GGML_TYPE_F32)
     {
         var p = new ModelParams(path)
         {
@@ -29,8 +29,8 @@ internal sealed class LlamaCppOracle : IDisposable
             GpuLayerCount = 0,
             Threads = threads,
             BatchThreads = threads,
-            TypeK = GGMLType.GGML_TYPE_F32,
-            TypeV = GGMLType.GGML_TYPE_F32,
+            TypeK = kvType,
+            TypeV = kvType,
             FlashAttention = false,
         };
         lock (Gate)
