@@ -33,11 +33,13 @@ internal static unsafe class Gemm
     public static void Forward(float* x, in WeightMatrix w, float* y, int t, KernelIsa isa, WorkerPool pool)
     {
         int nt = Nt(isa), mr = Mr(isa);
-        int tpad = (t + nt - 1) / nt * nt;
+        // tiles of NT tokens; T is padded to 16 only, so the last AVX-512 tile may be 16 wide (a narrower kernel) rather
+        // than wasting up to 31 zero tokens
+        int tpad = (t + 15) / 16 * 16;
         int c = w.Cols;
         float* bp = Scratch.Get(Scratch.PackedX, (long)tpad * c);
         var pack = new PackJob { X = x, Bp = bp, T = t, Tpad = tpad, C = c, Nt = nt, Isa = isa };
-        pool.Run(tpad / nt, pack);
+        pool.Run((tpad + nt - 1) / nt, pack);
 
         long rowBytes = w.RowBytes;
         int tasks = WorkSplit.Tasks(w.Rows, rowBytes * 4 + (long)t * c / 8, pool.Threads, mr);
@@ -55,25 +57,25 @@ internal static unsafe class Gemm
         public int T, Tpad, C, Nt;
         public KernelIsa Isa;
 
-        /// <summary>Tile of Nt tokens: for each K block, dst[k*Nt + j] = x[t0+j, k0+k] (0 past T).</summary>
+        /// <summary>Tile of nt = min(Nt, Tpad - t0) tokens: for each K block, dst[k*nt + j] = x[t0+j, k0+k] (0 past T).</summary>
         public readonly void Execute(int tile)
         {
-            int t0 = tile * Nt;
+            int t0 = tile * Nt, nt = Math.Min(Nt, Tpad - t0);
             for (int k0 = 0; k0 < C; k0 += KC)
             {
                 int kc = Math.Min(KC, C - k0);
                 float* dst = Bp + (long)k0 * Tpad + (long)t0 * kc;
-                for (int j0 = 0; j0 < Nt; j0 += 16)
+                for (int j0 = 0; j0 < nt; j0 += 16)
                 {
                     int k = 0;
                     if (Isa == KernelIsa.Avx512 && t0 + j0 + 16 <= T)
-                        for (; k + 16 <= kc; k += 16) Transpose16(X + (long)(t0 + j0) * C + k0 + k, C, dst + (long)k * Nt + j0, Nt);
-                    for (int j = j0; j < Math.Min(Nt, j0 + 16); j++)
+                        for (; k + 16 <= kc; k += 16) Transpose16(X + (long)(t0 + j0) * C + k0 + k, C, dst + (long)k * nt + j0, nt);
+                    for (int j = j0; j < Math.Min(nt, j0 + 16); j++)
                     {
                         int tj = t0 + j;
                         float* src = X + (long)tj * C + k0;
-                        if (tj < T) for (int kk = k; kk < kc; kk++) dst[kk * Nt + j] = src[kk];
-                        else for (int kk = k; kk < kc; kk++) dst[kk * Nt + j] = 0;
+                        if (tj < T) for (int kk = k; kk < kc; kk++) dst[kk * nt + j] = src[kk];
+                        else for (int kk = k; kk < kc; kk++) dst[kk * nt + j] = 0;
                     }
                 }
             }
@@ -92,28 +94,39 @@ internal static unsafe class Gemm
         public readonly void Execute(int task)
         {
             var (r0, r1) = WorkSplit.Range(task, Tasks, Rows, Mr);
-            for (int o0 = r0; o0 < r1; o0 += ChunkPanels * Mr) Chunk(o0, Math.Min(r1, o0 + ChunkPanels * Mr));
+            for (int o0 = r0; o0 < r1; o0 += ChunkPanels * Mr) Chunk(o0, Math.Min(r1, o0 + ChunkPanels * Mr), r1);
         }
 
-        private readonly void Chunk(int o0, int o1)
+        private readonly void Chunk(int o0, int o1, int limit)
         {
             int nPanels = (o1 - o0 + Mr - 1) / Mr;
             float* acc = Scratch.Get(Scratch.Accum, (long)nPanels * Mr * Tpad);
             float* panels = Scratch.Get(Scratch.Panel, (long)nPanels * Mr * KC);
             var traits = Tensors.Types.DTypes.Of(Type);
+            // F32 rows are read in place when few tokens share each panel (copying them would cost as much as using them);
+            // with many tokens the copy is amortized and the 1 KB-strided panel never aliases in L1 like 8 rows 4*C apart
+            bool direct = Type == DType.F32 && Tpad <= 64;
             for (int k0 = 0; k0 < Cols; k0 += KC)
             {
                 int kc = Math.Min(KC, Cols - k0);
                 bool first = k0 == 0;
                 long kOffset = DTypeInfo.RowBytes(Type, k0);
-                // every panel of the chunk for this K block (F32 rows are copied too: 8 rows 4*C bytes apart alias in the
-                // L1 sets; the 1 KB-strided panel does not)
+                // every panel of the chunk for this K block, dequantized (or copied), except F32 panels read in place; a
+                // last partial panel is padded with zero rows
                 for (int i = 0; i < nPanels * Mr; i++)
                 {
+                    if (direct && o0 + i - i % Mr + Mr <= o1) continue;
                     float* dst = panels + (long)i * KC;
                     if (o0 + i < o1) traits.DequantizeRow(W + (o0 + i) * RowBytes + kOffset, dst, kc, Isa);
                     else new Span<float>(dst, kc).Clear();
                 }
+                // the weight bytes the next step copies (this chunk's next K block, or the next chunk's first), fetched
+                // a few rows per micro-kernel call while this block computes: with few tokens the copy from L3/DRAM
+                // would otherwise stall as long as the arithmetic takes
+                bool last = k0 + KC >= Cols;
+                int pfRow0 = last ? o1 : o0, pfRows = last ? Math.Min(limit, o1 + ChunkPanels * Mr) - o1 : o1 - o0;
+                long pfOffset = last ? 0 : DTypeInfo.RowBytes(Type, k0 + KC), pfBytes = DTypeInfo.RowBytes(Type, Math.Min(KC, Cols - (last ? 0 : k0 + KC)));
+                int calls = nPanels * ((Tpad + Nt - 1) / Nt), perCall = (pfRows + calls - 1) / Math.Max(1, calls), pfNext = 0;
                 // a block of x tiles (TB tokens x kc) stays in L2 while each panel (in L1) passes over its tiles
                 for (int tb = 0; tb < Tpad; tb += TB)
                 {
@@ -121,12 +134,24 @@ internal static unsafe class Gemm
                     for (int p = 0; p < nPanels; p++)
                     {
                         float* wp = panels + (long)p * Mr * KC;
+                        int ldw = KC;
+                        if (direct && o0 + (p + 1) * Mr <= o1)
+                        {
+                            wp = (float*)(W + (o0 + p * Mr) * RowBytes) + k0;
+                            ldw = Cols;
+                        }
                         for (int tt = tb; tt < te; tt += Nt)
                         {
+                            for (int r = 0; r < perCall && pfNext < pfRows; r++, pfNext++)
+                            {
+                                byte* row = W + (pfRow0 + pfNext) * RowBytes + pfOffset;
+                                for (long bb = 0; bb < pfBytes; bb += 64) Sse.Prefetch1(row + bb);
+                            }
                             float* b = Bp + (long)k0 * Tpad + (long)tt * kc;
                             float* accP = acc + (long)p * Mr * Tpad + tt;
-                            if (Isa == KernelIsa.Avx512) Micro8x32(wp, KC, b, kc, accP, Tpad, first);
-                            else Micro6x16(wp, KC, b, kc, accP, Tpad, first);
+                            if (Isa != KernelIsa.Avx512) Micro6x16(wp, ldw, b, kc, accP, Tpad, first);
+                            else if (tt + 32 <= Tpad) Micro8x32(wp, ldw, b, kc, accP, Tpad, first);
+                            else Micro8x16(wp, ldw, b, kc, accP, Tpad, first);
                         }
                     }
                 }
@@ -229,6 +254,29 @@ internal static unsafe class Gemm
             (Vector512.Load(p) + lo).Store(p);
             (Vector512.Load(p + 16) + hi).Store(p + 16);
         }
+    }
+
+    /// <summary>acc[i*ldc + j] (+)= sum_k w[i*ldw + k] * b[k*16 + j] for i &lt; 8, j &lt; 16 (the last AVX-512 tile when
+    /// 16 tokens are left; stores when <paramref name="first"/>).</summary>
+    private static void Micro8x16(float* w, int ldw, float* b, int kc, float* acc, int ldc, bool first)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw, w4 = w + 4 * ldw, w5 = w + 5 * ldw, w6 = w + 6 * ldw, w7 = w + 7 * ldw;
+        for (int k = 0; k < kc; k++, b += 16)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(w0[k]), b0, c0); c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(w1[k]), b0, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(w2[k]), b0, c2); c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(w3[k]), b0, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(w4[k]), b0, c4); c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(w5[k]), b0, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(w6[k]), b0, c6); c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(w7[k]), b0, c7);
+        }
+        if (!first)
+        {
+            c0 += Vector512.Load(acc); c1 += Vector512.Load(acc + ldc); c2 += Vector512.Load(acc + 2 * ldc); c3 += Vector512.Load(acc + 3 * ldc);
+            c4 += Vector512.Load(acc + 4 * ldc); c5 += Vector512.Load(acc + 5 * ldc); c6 += Vector512.Load(acc + 6 * ldc); c7 += Vector512.Load(acc + 7 * ldc);
+        }
+        c0.Store(acc); c1.Store(acc + ldc); c2.Store(acc + 2 * ldc); c3.Store(acc + 3 * ldc);
+        c4.Store(acc + 4 * ldc); c5.Store(acc + 5 * ldc); c6.Store(acc + 6 * ldc); c7.Store(acc + 7 * ldc);
     }
 
     /// <summary>acc[i*ldc + j] (+)= sum_k w[i*ldw + k] * b[k*16 + j] for i &lt; 6, j &lt; 16 (stores when <paramref name="first"/>).</summary>

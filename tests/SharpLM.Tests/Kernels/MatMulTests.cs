@@ -4,7 +4,7 @@ using SharpLM.Tensors;
 namespace SharpLM.Tests.Kernels;
 
 /// <summary>
-/// The fast matmul (matvec for T &lt; 16, GEMM above) against the naive double-accumulating oracle, for every dtype and
+/// The fast matmul (matvec for few rows, GEMM above: T &gt;= 16 for the 8-bit types, T &gt;= 6 for the others) against the naive double-accumulating oracle, for every dtype and
 /// variant, with f32 activations (the exact path) and with the 8-bit activations of the integer dots (the oracle then
 /// multiplies the reference-quantized activations d*q). Tolerance: |fast - naive| &lt;= 1e-5 * sum_k |x_k w_k| + 1e-6
 /// per output (f32 accumulation error), with weights dequantized exactly in both.
@@ -115,7 +115,7 @@ public unsafe class MatMulTests
         int bs = DTypeInfo.BlockSize(type);
         int[] colsList = bs == 1 ? [1, 3, 16, 17, 31, 64, 100, 255, 257] : bs == 32 ? [32, 64, 96, 160, 288] : [256, 512, 768];
         int[] rowsList = [1, 5, 8, 13, 33];
-        int[] tList = [1, 2, 3, 15, 16, 17, 40];
+        int[] tList = [1, 2, 3, 5, 6, 15, 16, 17, 40];
         int combo = 0;
         foreach (int cols in colsList)
             foreach (int rows in rowsList)
