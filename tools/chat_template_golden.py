@@ -70,8 +70,25 @@ CONVERSATIONS = {
     ],
 }
 
+# Gemma 3's multimodal content: a list of parts; Phi-4-mini's tools given in the system message
+CONVERSATIONS["content_parts"] = [
+    {"role": "system", "content": [{"type": "text", "text": "Answer briefly."}]},
+    {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " What is this? "}]},
+    {"role": "assistant", "content": "A cat."},
+    {"role": "user", "content": [{"type": "text", "text": "And its colour?"}]},
+]
+CONVERSATIONS["system_tools"] = [
+    {"role": "system", "content": "You can call tools.", "tools": json.dumps([TOOL])},
+    {"role": "user", "content": "Weather in Paris?"},
+]
+
 CASES = []
 for fixture, extra, convs in [
+    ("gemma2-it.jinja", {"bos_token": "<bos>"}, ["user", "multi", "system_user", "bad_alternation"]),
+    ("gemma3-it.jinja", {"bos_token": "<bos>"}, ["user", "multi", "system_user", "system_multi", "bad_alternation", "unicode", "content_parts"]),
+    ("phi3-instruct.jinja", {"eos_token": "<|endoftext|>"}, ["user", "multi", "system_user", "unicode"]),
+    ("phi4-mini-instruct.jinja", {"eos_token": "<|endoftext|>"}, ["user", "multi", "system_user", "system_tools"]),
+    ("smollm2-instruct.jinja", {}, ["user", "multi", "system_user"]),
     ("llama2-chat.jinja", LLAMA, ["system_user", "user", "multi", "system_multi", "bad_alternation", "unicode"]),
     ("llama3-instruct.jinja", {"bos_token": "<|begin_of_text|>"}, ["system_user", "user", "system_multi", "unicode"]),
     ("mistral-instruct.jinja", LLAMA, ["user", "multi", "system_user", "bad_alternation"]),

@@ -3,18 +3,32 @@ using System.Reflection;
 namespace SharpLM.Cli;
 
 /// <summary>
-/// The <c>sharplm</c> command line. Each command is one class in Commands/ implementing <see cref="ICliCommand"/>;
-/// they are discovered by reflection, so adding a command touches no other file.
+/// The <c>sharplm</c> command line. Each command is one class in Commands/ implementing <see cref="ICliCommand"/>,
+/// listed once in <see cref="Commands"/> (no reflection: the native-AOT binary keeps exactly these; a test checks
+/// that every command class in the assembly is listed).
 /// </summary>
 internal static class CliApp
 {
-    public static IReadOnlyList<ICliCommand> Commands { get; } = Discover();
-
-    private static List<ICliCommand> Discover() =>
-        [.. typeof(CliApp).Assembly.GetTypes()
-            .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
-            .Select(t => (ICliCommand)Activator.CreateInstance(t)!)
-            .OrderBy(c => c.Name, StringComparer.Ordinal)];
+    /// <summary>Every command, in the order of the usage text (alphabetical).</summary>
+    public static IReadOnlyList<ICliCommand> Commands { get; } =
+    [
+        new Commands.BenchCommand(),
+        new Commands.BenchTokenizerCommand(),
+        new Commands.CalcCommand(),
+        new Commands.ChatCommand(),
+        new Commands.ConvertCommand(),
+        new Commands.DetokenizeCommand(),
+        new Commands.EmbedCommand(),
+        new Commands.FillMaskCommand(),
+        new Commands.GenerateCommand(),
+        new Commands.InspectCommand(),
+        new Commands.QuantizeCommand(),
+        new Commands.ServeCommand(),
+        new Commands.SimilarityCommand(),
+        new Commands.TokenizeCommand(),
+        new Commands.TrainCommand(),
+        new Commands.TrainTokenizerCommand(),
+    ];
 
     /// <summary>Runs one command line; returns the process exit code. Errors never escape as stack traces.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)

@@ -135,7 +135,7 @@ public sealed partial class Tokenizer
         string ext = Path.GetExtension(path);
         if (ext.Equals(".json", StringComparison.OrdinalIgnoreCase))
         {
-            var tok = FromJson(File.ReadAllText(path), path);
+            var tok = TokenizerJsonLoader.Load(File.ReadAllBytes(path), path);
             tok.ApplyTokenizerConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json"));
             return tok;
         }

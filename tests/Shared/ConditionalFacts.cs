@@ -23,3 +23,13 @@ public sealed class LongFactAttribute : FactAttribute
         if (!Enabled) Skip = "a long run: set SHARPLM_LONG_TESTS=1 to run it";
     }
 }
+
+/// <summary>Packs, installs or publishes the product (minutes of dotnet pack / tool install / AOT publish): runs only
+/// with SHARPLM_PACK_TESTS=1, which .ci/run sets for its packaging step.</summary>
+public sealed class PackFactAttribute : FactAttribute
+{
+    public PackFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("SHARPLM_PACK_TESTS") != "1") Skip = "packs and installs the tool: set SHARPLM_PACK_TESTS=1 to run it";
+    }
+}

@@ -15,6 +15,20 @@ public class CliAppTests
     }
 
     [Fact]
+    public void EveryCommandClassIsRegisteredOnceByName()
+    {
+        // The registry is a plain list (no reflection in the AOT binary); this catches a command file that was added
+        // without its line in CliApp.Commands.
+        var classes = typeof(CliApp).Assembly.GetTypes()
+            .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
+            .Select(t => t.FullName!).Order(StringComparer.Ordinal).ToArray();
+        var registered = CliApp.Commands.Select(c => c.GetType().FullName!).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(classes, registered);
+        Assert.Equal(CliApp.Commands.Count, CliApp.Commands.Select(c => c.Name).Distinct().Count());
+        Assert.True(classes.Length >= 14, $"only {classes.Length} command classes found");
+    }
+
+    [Fact]
     public void ArgsParseValuesFlagsAndRepeats()
     {
         CliOption[] opts = [new("text", "", Repeatable: true), new("json", "", IsFlag: true), new("top", "")];

@@ -107,7 +107,7 @@ public sealed class ConvertCommandTests
         var hf = TinyHf.Create(Path.Combine(dir, "hf"), "llama");
         (rc, _, err) = await Run("convert", "--from", hf, "--to", Path.Combine(dir, "x.gguf"), "--type", "q3");
         Assert.Equal(2, rc);
-        Assert.Contains("unknown type 'q3'", err);
+        Assert.Contains("unknown file type 'q3'", err);
         File.Delete(Path.Combine(hf, "model.safetensors"));
         (rc, _, err) = await Run("convert", "--from", hf, "--to", Path.Combine(dir, "x.gguf"));
         Assert.Equal(1, rc);

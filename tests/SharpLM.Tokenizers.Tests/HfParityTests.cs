@@ -44,4 +44,29 @@ public class HfParityTests
         // Byte-level vocabularies round-trip everything; this guards against a vacuous comparison.
         if (tokenizer is "llama3" or "qwen3") Assert.True(roundTrips >= texts.Count * 9 / 10, $"only {roundTrips}/{texts.Count} round-trips");
     }
+
+    /// <summary>BERT's ids-only fast path is taken on ASCII text (with added tokens, mixed case, punctuation, tabs and
+    /// newlines) and gives HF's ids; other text is declined and goes down the general pipeline.</summary>
+    [Fact]
+    public void WordPieceFastPathIsTakenOnAsciiAndMatchesHuggingFace()
+    {
+        var (ours, hf) = HfTestSupport.Pair("minilm");
+        var fast = PreTokenizers.FastPaths.TryCreate(ours.Normalizer, ours.PreTokenizer, ours.Model, ours.AddedTokens);
+        Assert.IsType<PreTokenizers.FastWordPiece>(fast);
+        string[] texts =
+        [
+            "Hello, World! It's [MASK] time:\tdon't   stop\r\nnow.",
+            "THE jury said [SEP][CLS] (quietly) -- 3.14159 + x_y = z? {a} <b> ~`|\\ @#$%^&*",
+            "supercalifragilisticexpialidocious antidisestablishmentarianism " + new string('a', 120),
+            string.Join(' ', HfTestSupport.Corpus("brown").Take(50)),
+        ];
+        foreach (var text in texts)
+        {
+            Assert.True(fast!.TryEncodeIds(text, out var ids), text);
+            var expected = hf.Encode(text).Select(x => (int)x).ToArray();
+            Assert.Equal(expected, ours.EncodeToIds(text));
+            Assert.Equal(expected[1..^1], ids); // the fast path has no [CLS] ... [SEP]; the post-processor adds them
+        }
+        Assert.False(fast!.TryEncodeIds("café naïve 中文", out _));
+    }
 }

@@ -67,21 +67,9 @@ internal sealed class BenchCommand : ICliCommand
         double gbps = bytes * decode / 1e9;
         if (json)
         {
-            var o = new Dictionary<string, object?>
-            {
-                ["model"] = model.Path,
-                ["threads"] = WorkerPool.Shared.Threads,
-                ["prompt_tokens"] = promptTokens,
-                ["gen_tokens"] = genTokens,
-                ["repeat"] = repeat,
-                ["prefill_tokens_per_s"] = prefill,
-                ["decode_tokens_per_s"] = decode,
-                ["prefill_runs"] = runs.Select(s => s.PrefillTokensPerSecond).ToArray(),
-                ["decode_runs"] = runs.Select(s => s.DecodeTokensPerSecond).ToArray(),
-                ["weight_bytes_per_token"] = bytes,
-                ["decode_gb_per_s"] = gbps,
-            };
-            await context.Out.WriteLineAsync(JsonSerializer.Serialize(o)).ConfigureAwait(false);
+            var o = new BenchJson(model.Path, WorkerPool.Shared.Threads, promptTokens, genTokens, repeat, prefill, decode,
+                [.. runs.Select(s => s.PrefillTokensPerSecond)], [.. runs.Select(s => s.DecodeTokensPerSecond)], bytes, gbps);
+            await context.Out.WriteLineAsync(JsonSerializer.Serialize(o, CliJson.Default.BenchJson)).ConfigureAwait(false);
         }
         else
         {

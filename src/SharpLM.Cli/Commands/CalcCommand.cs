@@ -53,7 +53,7 @@ internal sealed class CalcCommand : ICliCommand
         SizingInput input = args.String("config") is { } cfg ? ModelSource.FromConfig(cfg)
             : args.String("model") is { } m ? ModelSource.FromModel(m)
             : ModelSource.FromPreset(args.Required("preset"));
-        var arch = input.Architecture;
+        var arch = input.Config;
         if (args.Flag("no-pooler")) arch = arch with { Pooler = false };
 
         Tensors.Types.TypeTraits weightType, kvType;
@@ -66,7 +66,7 @@ internal sealed class CalcCommand : ICliCommand
         {
             throw new CliUsageException(e.Message);
         }
-        long defaultContext = arch.ContextLength > 0 ? Math.Min(arch.ContextLength, 4096) : 2048;
+        long defaultContext = arch.Context > 0 ? Math.Min(arch.Context, 4096) : 2048;
         long ctx = args.Long("context", defaultContext, min: 1);
         long batch = args.Long("batch", 1, min: 1);
         double? tflops = args.Has("tflops") ? args.Float("tflops", 0, min: 1e-6f) : null;
@@ -105,7 +105,7 @@ internal sealed class CalcCommand : ICliCommand
         }
         long? trainTokens = args.Has("train-tokens") ? args.Long("train-tokens", 0, min: 1) : null;
 
-        var report = new Report(input with { Architecture = arch }, count, inference, training, flops, tflops, trainTokens);
+        var report = new Report(input with { Config = arch }, count, inference, training, flops, tflops, trainTokens);
         context.Out.Write(args.Flag("json") ? report.Json() : report.Text());
         return Task.FromResult(0);
     }
@@ -123,7 +123,7 @@ internal sealed class CalcCommand : ICliCommand
                     var a = ModelPresets.Load(n);
                     j.WriteStartObject();
                     j.WriteString("name", n);
-                    j.WriteString("model_type", a.ModelType);
+                    j.WriteString("model_type", a.Architecture);
                     j.WriteNumber("parameters", new ParameterCount(a).Total);
                     j.WriteString("source", ModelPresets.Source(n));
                     j.WriteEndObject();
@@ -137,7 +137,7 @@ internal sealed class CalcCommand : ICliCommand
         foreach (var n in ModelPresets.Names)
         {
             var a = ModelPresets.Load(n);
-            w.WriteLine($"{n,-26} {a.ModelType,-11} {new ParameterCount(a).Total.ToString("N0", CultureInfo.InvariantCulture),18}  {ModelPresets.Source(n)}");
+            w.WriteLine($"{n,-26} {a.Architecture,-11} {new ParameterCount(a).Total.ToString("N0", CultureInfo.InvariantCulture),18}  {ModelPresets.Source(n)}");
         }
     }
 
@@ -176,13 +176,13 @@ internal sealed class CalcCommand : ICliCommand
 
         public string Text()
         {
-            var a = Input.Architecture;
+            var a = Count.Config;
             var sb = new StringBuilder();
             var inv = CultureInfo.InvariantCulture;
             sb.AppendLine(inv, $"model: {Input.Source}");
-            sb.Append(inv, $"  {a.ModelType}: V={a.VocabSize} h={a.Hidden} L={a.Layers}{(a.StoredLayers != a.Layers ? $" (stored {a.StoredLayers})" : "")} NH={a.Heads} KVH={a.KvHeads} HS={a.HeadDim} F={a.Intermediate}")
-              .Append(a.EmbeddingSize != a.Hidden ? $" E={a.EmbeddingSize}" : "").Append(a.IsMoe ? $" experts={a.Experts} (used {a.ExpertsPerToken})" : "")
-              .AppendLine(inv, $" ctx={a.ContextLength} tied={(a.TiedEmbeddings ? "yes" : "no")}");
+            sb.Append(inv, $"  {a.Architecture}: V={a.Vocab} h={a.Width} L={a.Layers}{(a.LayerGroups != a.Layers ? $" (stored {a.LayerGroups})" : "")} NH={a.Heads} KVH={a.KvHeads} HS={a.HeadSize} F={a.FfnWidth}")
+              .Append(a.EmbeddingWidth != a.Width ? $" E={a.EmbeddingWidth}" : "").Append(a.Experts > 0 ? $" experts={a.Experts} (used {a.ExpertsPerToken})" : "")
+              .AppendLine(inv, $" ctx={a.Context} tied={(a.TiedEmbeddings ? "yes" : "no")}");
             sb.AppendLine();
             sb.Append(inv, $"parameters: {N(Count.Total)} ({Short(Count.Total)})")
               .AppendLine(Count.Active != Count.Total ? $", active per token {N(Count.Active)} ({Short(Count.Active)})" : "");
@@ -241,24 +241,24 @@ internal sealed class CalcCommand : ICliCommand
 
         public string Json()
         {
-            var a = Input.Architecture;
+            var a = Count.Config;
             using var ms = new MemoryStream();
             using (var j = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             {
                 j.WriteStartObject();
                 j.WriteString("source", Input.Source);
                 j.WriteStartObject("architecture");
-                j.WriteString("model_type", a.ModelType);
-                j.WriteNumber("vocab_size", a.VocabSize);
-                j.WriteNumber("hidden_size", a.Hidden);
+                j.WriteString("model_type", a.Architecture);
+                j.WriteNumber("vocab_size", a.Vocab);
+                j.WriteNumber("hidden_size", a.Width);
                 j.WriteNumber("num_layers", a.Layers);
-                j.WriteNumber("stored_layers", a.StoredLayers);
+                j.WriteNumber("stored_layers", a.LayerGroups);
                 j.WriteNumber("num_heads", a.Heads);
                 j.WriteNumber("num_kv_heads", a.KvHeads);
-                j.WriteNumber("head_dim", a.HeadDim);
-                j.WriteNumber("intermediate_size", a.Intermediate);
-                j.WriteNumber("embedding_size", a.EmbeddingSize);
-                j.WriteNumber("context_length", a.ContextLength);
+                j.WriteNumber("head_dim", a.HeadSize);
+                j.WriteNumber("intermediate_size", a.FfnWidth);
+                j.WriteNumber("embedding_size", a.EmbeddingWidth);
+                j.WriteNumber("context_length", a.Context);
                 j.WriteBoolean("tied_embeddings", a.TiedEmbeddings);
                 j.WriteNumber("experts", a.Experts);
                 j.WriteNumber("experts_per_token", a.ExpertsPerToken);

@@ -8,13 +8,13 @@ internal sealed class ConvertCommand : ICliCommand
 {
     public string Name => "convert";
     public string Description => "convert a Hugging Face llama/mistral/qwen2 folder (or re-quantize a .gguf) to a GGUF file llama.cpp loads";
-    public string Usage => "--from HF_FOLDER|model.gguf --to model.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k] [--name NAME]";
+    public string Usage => "--from HF_FOLDER|model.gguf --to model.gguf [--type f32|f16|bf16|q8_0|q4_k_m|...] [--name NAME]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
         new("from", "Hugging Face model folder (config.json, tokenizer.json, *.safetensors), or a .gguf to re-quantize"),
         new("to", "output .gguf path (written to a temporary file, then renamed)"),
-        new("type", "storage type of the matrices: f32, f16 (default), bf16, q8_0, q4_0, q4_k, q6_k; norms and biases stay f32"),
+        new("type", "file type: f32, f16 (default), bf16, or a quantized one as 'sharplm quantize' takes it (q8_0, q4_k_m, ...); norms and biases stay f32"),
         new("name", "general.name (default: the folder name)"),
         new("quiet", "no progress bar", IsFlag: true),
     ];
@@ -39,7 +39,7 @@ internal sealed class ConvertCommand : ICliCommand
         return Task.FromResult(0);
     }
 
-    private static Tensors.DType ParseType(CliArgs args)
+    private static Quantization.QuantFileType ParseType(CliArgs args)
     {
         try
         {

@@ -98,22 +98,9 @@ internal sealed class GenerateCommand : ICliCommand
         var stats = gen.Stats;
         if (json)
         {
-            var o = new Dictionary<string, object?>
-            {
-                ["prompt_ids"] = promptIds,
-                ["ids"] = ids,
-                ["text"] = streamer?.Text,
-                ["prompt_tokens"] = promptIds.Length,
-                ["generated_tokens"] = ids.Count,
-                ["stop_reason"] = stopReason,
-                ["prefill_seconds"] = stats.PrefillSeconds,
-                ["decode_seconds"] = stats.DecodeSeconds,
-                ["prefill_tokens_per_s"] = stats.PrefillTokensPerSecond,
-                ["decode_tokens_per_s"] = stats.DecodeTokensPerSecond,
-                ["threads"] = WorkerPool.Shared.Threads,
-                ["model"] = model.Path,
-            };
-            await context.Out.WriteLineAsync(JsonSerializer.Serialize(o)).ConfigureAwait(false);
+            var o = new GenerateJson(promptIds, ids, streamer?.Text, promptIds.Length, ids.Count, stopReason, stats.PrefillSeconds,
+                stats.DecodeSeconds, stats.PrefillTokensPerSecond, stats.DecodeTokensPerSecond, WorkerPool.Shared.Threads, model.Path);
+            await context.Out.WriteLineAsync(JsonSerializer.Serialize(o, CliJson.Default.GenerateJson)).ConfigureAwait(false);
         }
         else
         {

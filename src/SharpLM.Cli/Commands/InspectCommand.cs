@@ -38,7 +38,7 @@ internal sealed class InspectCommand : ICliCommand
             if (HfModelFolder.IsModelFolder(path))
             {
                 folder = HfModelFolder.Open(path);
-                src = folder.Weights;
+                src = folder.RequireWeights();
                 var c = folder.Config;
                 info["architecture"] = c.Arch.HfClasses[0];
                 hyper["model_type"] = c.Arch.HfModelTypes[0];
@@ -77,6 +77,12 @@ internal sealed class InspectCommand : ICliCommand
             string? arch = f.GetStringOrNull(GgufKeys.Architecture);
             info["architecture"] = arch;
             info["name"] = f.GetStringOrNull(GgufKeys.Name);
+            if (f.Contains(GgufKeys.FileType))
+            {
+                long id = f.GetLong(GgufKeys.FileType);
+                var ft = Quantization.QuantFileType.All.FirstOrDefault(t => t.Id == id);
+                info["file_type"] = ft is null ? $"{id}" : $"{ft} ({id})";
+            }
             foreach (var (k, v) in f.MetadataList)
             {
                 if (arch is not null && k.StartsWith(arch + ".", StringComparison.Ordinal) && v.Value is not GgufArray)
@@ -102,6 +108,10 @@ internal sealed class InspectCommand : ICliCommand
             tensors = [.. f.TensorList.Select(Row)];
         }
         long parameters = tensors.Sum(t => t.Elements);
+        // the file's mix: how many tensors, parameters and bytes each type holds
+        var mix = tensors.GroupBy(t => t.Type).Select(g => (Type: g.Key, Tensors: g.Count(), Parameters: g.Sum(t => t.Elements), Bytes: g.Sum(t => t.Bytes)))
+                         .OrderByDescending(m => m.Parameters).ToList();
+        double bitsPerWeight = parameters == 0 ? 0 : 8.0 * tensors.Sum(t => t.Bytes) / parameters;
 
         if (args.Flag("json"))
         {
@@ -113,17 +123,20 @@ internal sealed class InspectCommand : ICliCommand
                 ["parameters"] = parameters,
             };
             foreach (var kv in info) o[kv.Key] = kv.Value;
+            o["bits_per_weight"] = Math.Round(bitsPerWeight, 3);
+            o["mix"] = mix.Select(m => new Dictionary<string, object> { ["type"] = m.Type, ["tensors"] = m.Tensors, ["parameters"] = m.Parameters, ["bytes"] = m.Bytes }).ToList();
             o["hyperparameters"] = hyper;
             if (args.Flag("metadata")) o["metadata"] = meta;
             o["tensors"] = tensors.Select(t => new Dictionary<string, object> { ["name"] = t.Name, ["type"] = t.Type, ["shape"] = t.Shape, ["bytes"] = t.Bytes }).ToList();
-            context.Out.WriteLine(JsonSerializer.Serialize(o, InspectJson.Default.DictionaryStringObject));
+            context.Out.WriteLine(JsonSerializer.Serialize(o, CliJson.Indented.DictionaryStringObject));
             return Task.FromResult(0);
         }
 
         var w = context.Out;
         w.WriteLine($"{Path.GetFullPath(path)}  ({format}, {fileBytes / 1e6:F1} MB)");
         foreach (var kv in info.Where(kv => kv.Value is not null)) w.WriteLine($"{kv.Key + ":",-16}{kv.Value}");
-        w.WriteLine($"{"parameters:",-16}{parameters:N0} ({parameters / 1e6:F2} M)");
+        w.WriteLine($"{"parameters:",-16}{parameters:N0} ({parameters / 1e6:F2} M), {bitsPerWeight.ToString("F2", CultureInfo.InvariantCulture)} bits per weight");
+        w.WriteLine($"{"mix:",-16}{string.Join(", ", mix.Select(m => $"{m.Type} {m.Tensors} tensors ({100.0 * m.Parameters / Math.Max(1, parameters):F1}% of weights)"))}");
         w.WriteLine();
         w.WriteLine("hyperparameters:");
         foreach (var kv in hyper) w.WriteLine($"  {kv.Key,-36}{Format(kv.Value)}");

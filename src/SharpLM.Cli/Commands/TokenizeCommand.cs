@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using SharpLM.Tokenizers;
@@ -33,13 +34,31 @@ internal sealed class TokenizeCommand : ICliCommand
         string text = await ReadInputAsync(args, context.CancellationToken).ConfigureAwait(false);
         var tokenizer = LoadTokenizer(tokenizerPath);
         bool addSpecial = !args.Flag("no-special");
-        var sb = new StringBuilder();
-        if (args.Flag("lines"))
+        bool lines = args.Flag("lines");
+        var ct = context.CancellationToken;
+        if (format == "ids")
         {
-            foreach (var line in SplitLines(text))
+            // Only ids are printed: the fast ids path (no offsets, no token strings), written in 64 KB chunks.
+            var w = new IdWriter(context.Out);
+            if (lines)
             {
-                context.CancellationToken.ThrowIfCancellationRequested();
-                Format(tokenizer.Encode(line, addSpecial), format, sb);
+                foreach (var (start, length) in LineRanges(text))
+                {
+                    ct.ThrowIfCancellationRequested();
+                    await w.WriteLineAsync(tokenizer.EncodeToIds(text.AsSpan(start, length), addSpecial)).ConfigureAwait(false);
+                }
+            }
+            else await w.WriteLineAsync(tokenizer.EncodeToIds(text, addSpecial)).ConfigureAwait(false);
+            await w.FlushAsync().ConfigureAwait(false);
+            return 0;
+        }
+        var sb = new StringBuilder();
+        if (lines)
+        {
+            foreach (var (start, length) in LineRanges(text))
+            {
+                ct.ThrowIfCancellationRequested();
+                Format(tokenizer.Encode(text.Substring(start, length), addSpecial), format, sb);
                 sb.Append('\n');
                 if (sb.Length > 1 << 16)
                 {
@@ -56,6 +75,38 @@ internal sealed class TokenizeCommand : ICliCommand
         await context.Out.WriteAsync(sb.ToString()).ConfigureAwait(false);
         await context.Out.FlushAsync().ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>Ids as decimal text separated by spaces, one line per call, buffered into 64 KB writes.</summary>
+    private sealed class IdWriter(TextWriter output)
+    {
+        private readonly char[] _buf = new char[1 << 16];
+        private int _n;
+
+        public async Task WriteLineAsync(int[] ids)
+        {
+            for (int i = 0; i < ids.Length; i++)
+            {
+                if (_n > _buf.Length - 16) await FlushBufferAsync().ConfigureAwait(false);
+                if (i > 0) _buf[_n++] = ' ';
+                ids[i].TryFormat(_buf.AsSpan(_n), out int written, default, CultureInfo.InvariantCulture);
+                _n += written;
+            }
+            if (_n > _buf.Length - 16) await FlushBufferAsync().ConfigureAwait(false);
+            _buf[_n++] = '\n';
+        }
+
+        private async Task FlushBufferAsync()
+        {
+            await output.WriteAsync(_buf.AsMemory(0, _n)).ConfigureAwait(false);
+            _n = 0;
+        }
+
+        public async Task FlushAsync()
+        {
+            await FlushBufferAsync().ConfigureAwait(false);
+            await output.FlushAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Loads a tokenizer from a file or from a folder that holds tokenizer.json (or vocab.txt, *.tiktoken, *.gguf).</summary>
@@ -90,8 +141,8 @@ internal sealed class TokenizeCommand : ICliCommand
         return await File.ReadAllTextAsync(file, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Lines without their "\n" or "\r\n"; a final newline does not start another line.</summary>
-    internal static IEnumerable<string> SplitLines(string text)
+    /// <summary>(start, length) of each line without its "\n" or "\r\n"; a final newline does not start another line.</summary>
+    internal static IEnumerable<(int Start, int Length)> LineRanges(string text)
     {
         int start = 0;
         while (start < text.Length)
@@ -99,7 +150,7 @@ internal sealed class TokenizeCommand : ICliCommand
             int nl = text.IndexOf('\n', start);
             int end = nl < 0 ? text.Length : nl;
             int e = end > start && text[end - 1] == '\r' ? end - 1 : end;
-            yield return text[start..e];
+            yield return (start, e - start);
             if (nl < 0) yield break;
             start = nl + 1;
         }

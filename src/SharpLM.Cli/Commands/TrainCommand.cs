@@ -68,7 +68,7 @@ internal sealed class TrainCommand : ICliCommand
         if (text.Length == 0) throw new InvalidDataException($"data file '{dataPath}' is empty: give a UTF-8 text file with at least a few thousand characters");
 
         string? resume = args.String("resume");
-        JsonObject? resumeState = null;
+        TrainState? resumeState = null;
         string? resumeDir = null;
         if (resume != null)
         {
@@ -104,7 +104,7 @@ internal sealed class TrainCommand : ICliCommand
         if (resumeDir != null)
         {
             spec = TrainCheckpoint.ReadSpec(resumeDir);
-            options = TrainOptions.FromJson(resumeState!["options"]!);
+            options = resumeState!.Options;
         }
         else
         {
@@ -222,22 +222,10 @@ internal sealed class TrainCommand : ICliCommand
             if (!File.Exists(csv)) return;
             var rows = Trainer.ReadCsv(csv);
             if (rows.Count == 0) return;
-            var plt = new ScottPlot.Plot();
-            var tr = plt.Add.Scatter(rows.Select(r => (double)r.Step).ToArray(), rows.Select(r => r.Train).ToArray());
-            tr.LegendText = "train";
-            tr.MarkerSize = 0;
-            var vr = rows.Where(r => double.IsFinite(r.Val)).ToArray();
-            if (vr.Length > 0)
-            {
-                var vs = plt.Add.Scatter(vr.Select(r => (double)r.Step).ToArray(), vr.Select(r => r.Val).ToArray());
-                vs.LegendText = "validation";
-            }
-            plt.XLabel("step");
-            plt.YLabel("loss (nats/token)");
-            plt.ShowLegend();
-            plt.SavePng(png, 800, 500);
+            LossPlot.Save(png, [.. rows.Select(r => ((double)r.Step, r.Train))],
+                [.. rows.Where(r => double.IsFinite(r.Val)).Select(r => ((double)r.Step, r.Val))]);
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or DllNotFoundException or TypeInitializationException or NotSupportedException)
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
         {
             err.WriteLine($"warning: could not draw {png}: {e.Message}");
         }

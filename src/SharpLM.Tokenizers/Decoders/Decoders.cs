@@ -120,13 +120,13 @@ internal sealed class StripDecoder(char content, int start, int stop) : IDecoder
 /// <summary>Replace: a literal or regex replaced in each token.</summary>
 internal sealed class ReplaceDecoder(string pattern, bool isRegex, string content) : IDecoder
 {
-    private readonly Regex? _regex = isRegex ? RegexCache.Get(pattern) : null;
+    private readonly LazyRegex? _regex = isRegex ? new LazyRegex(pattern) : null;
 
     public void DecodeChain(List<string> tokens)
     {
         for (int i = 0; i < tokens.Count; i++)
         {
-            if (_regex != null) tokens[i] = _regex.Replace(tokens[i], content.Replace("$", "$$", StringComparison.Ordinal));
+            if (_regex != null) tokens[i] = _regex.Value.Replace(tokens[i], content.Replace("$", "$$", StringComparison.Ordinal));
             else if (pattern.Length > 0) tokens[i] = tokens[i].Replace(pattern, content, StringComparison.Ordinal);
         }
     }

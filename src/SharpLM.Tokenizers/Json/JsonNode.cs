@@ -145,6 +145,9 @@ internal readonly struct JsonNode
         }
     }
 
+    /// <summary>The node of <paramref name="item"/>, the element at <paramref name="index"/> of this array.</summary>
+    public JsonNode Item(JsonElement item, int index) => new(item, Path, null, index, Source);
+
     public int ArrayLength()
     {
         if (Kind != JsonValueKind.Array) Fail($"expected an array, found {Describe()}.");

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using SharpLM.Tokenizers.Core;
 using SharpLM.Tokenizers.Decoders;
@@ -15,12 +16,16 @@ namespace SharpLM.Tokenizers.Json;
 /// <summary>Reads a Hugging Face tokenizer.json into the pipeline objects. Every error names the JSON path.</summary>
 internal static class TokenizerJsonLoader
 {
-    public static Tokenizer Load(string json, string source)
+    public static Tokenizer Load(string json, string source) => Load(System.Text.Encoding.UTF8.GetBytes(json), source);
+
+    /// <summary>Parses the UTF-8 bytes of a tokenizer.json (a file is read as bytes: no UTF-16 copy of it is made).</summary>
+    public static Tokenizer Load(ReadOnlyMemory<byte> utf8, string source)
     {
+        if (utf8.Span.StartsWith("\uFEFF"u8)) utf8 = utf8[3..];
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 256 });
+            doc = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = 256 });
         }
         catch (JsonException e)
         {
@@ -92,7 +97,7 @@ internal static class TokenizerJsonLoader
         if (p.Has("Regex"))
         {
             string r = p.RequiredString("Regex");
-            try { _ = RegexCache.Get(r); }
+            try { RegexCache.Validate(r); }
             catch (ArgumentException e) { p.Get("Regex").Fail($"the regex '{r}' is not supported: {e.Message}"); }
             return (r, true);
         }
@@ -181,9 +186,59 @@ internal static class TokenizerJsonLoader
     private static Dictionary<string, int> ReadVocabObject(JsonNode v)
     {
         v.ExpectObject();
-        var d = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var (name, value) in v.Properties()) d[name] = value.Int();
+        var d = new Dictionary<string, int>(v.Element.GetPropertyCount(), StringComparer.Ordinal);
+        foreach (var p in v.Element.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id)) v.Get(p.Name).Int(); // fails with the path
+            else d[p.Name] = id;
+        }
         return d;
+    }
+
+    /// <summary>The merges ("a b" strings or [a, b] pairs) as vocabulary ids, in rank order. The UTF-8 of each merge is
+    /// decoded into a stack buffer and looked up as spans: no string per merge (llama3 has 280,000 of them).</summary>
+    private static (int, int)[] ReadMergeIds(JsonNode mn, Dictionary<string, int> vocab)
+    {
+        var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        var result = new (int, int)[mn.ArrayLength()];
+        var buf = new char[512];
+        var buf2 = new char[512];
+        int rank = 0;
+        foreach (var e in mn.Element.EnumerateArray())
+        {
+            var m = mn.Item(e, rank);
+            ReadOnlySpan<char> a, b;
+            if (e.ValueKind == JsonValueKind.String)
+            {
+                var text = Chars(e, buf);
+                int sp = text.IndexOf(' ');
+                if (sp < 0) m.Fail($"a merge must be two tokens separated by a space, found '{text}'.");
+                a = text[..sp];
+                b = text[(sp + 1)..];
+            }
+            else
+            {
+                if (m.ArrayLength() != 2) m.Fail($"a merge must be a pair [a, b], found {e.GetArrayLength()} items.");
+                if (e[0].ValueKind != JsonValueKind.String) m.Item(e[0], 0).String();
+                if (e[1].ValueKind != JsonValueKind.String) m.Item(e[1], 1).String();
+                a = Chars(e[0], buf);
+                b = Chars(e[1], buf2);
+            }
+            if (!lookup.TryGetValue(a, out int ia)) m.Fail($"merge {rank} ('{a} {b}'): token '{a}' is not in the vocabulary.");
+            if (!lookup.TryGetValue(b, out int ib)) m.Fail($"merge {rank} ('{a} {b}'): token '{b}' is not in the vocabulary.");
+            result[rank++] = (ia, ib);
+        }
+        return result;
+    }
+
+    /// <summary>The characters of a JSON string: its raw UTF-8 decoded into <paramref name="buffer"/> when it has no
+    /// escapes and fits, else the unescaped string.</summary>
+    private static ReadOnlySpan<char> Chars(JsonElement s, Span<char> buffer)
+    {
+        var raw = JsonMarshal.GetRawUtf8Value(s)[1..^1];   // without the quotes
+        if (raw.Length > buffer.Length || raw.Contains((byte)'\\')) return s.GetString();
+        int n = System.Text.Encoding.UTF8.GetChars(raw, buffer);
+        return buffer[..n];
     }
 
     private const string ModelTypes = "BPE, WordPiece, WordLevel, Unigram";
@@ -202,30 +257,11 @@ internal static class TokenizerJsonLoader
             case "BPE":
             {
                 var vocab = ReadVocabObject(n.Required("vocab"));
-                var merges = new List<(string, string)>();
                 var mn = n.Get("merges");
-                if (!mn.IsNull)
-                {
-                    foreach (var m in mn.Array())
-                    {
-                        if (m.Kind == JsonValueKind.String)
-                        {
-                            string s = m.String();
-                            int sp = s.IndexOf(' ', StringComparison.Ordinal);
-                            if (sp < 0) m.Fail($"a merge must be two tokens separated by a space, found '{s}'.");
-                            merges.Add((s[..sp], s[(sp + 1)..]));
-                        }
-                        else
-                        {
-                            var parts = m.Array().ToArray();
-                            if (parts.Length != 2) m.Fail($"a merge must be a pair [a, b], found {parts.Length} items.");
-                            merges.Add((parts[0].String(), parts[1].String()));
-                        }
-                    }
-                }
+                var merges = mn.IsNull ? [] : ReadMergeIds(mn, vocab);
                 try
                 {
-                    return BpeModel.FromMerges(vocab, merges, n.OptString("unk_token"), n.OptString("continuing_subword_prefix"),
+                    return BpeModel.FromMergeIds(vocab, merges, n.OptString("unk_token"), n.OptString("continuing_subword_prefix"),
                         n.OptString("end_of_word_suffix"), n.Bool("fuse_unk", false), n.Bool("byte_fallback", false), n.Bool("ignore_merges", false));
                 }
                 catch (InvalidDataException e)

@@ -129,7 +129,7 @@ internal sealed class StripAccentsNormalizer : INormalizer
 /// <summary>Replaces every match of a literal string or a regex by <see cref="Content"/>.</summary>
 internal sealed class ReplaceNormalizer : INormalizer
 {
-    private readonly Regex _regex;
+    private readonly LazyRegex _regex;
     private readonly string? _literal;
     public string Content { get; }
 
@@ -138,14 +138,14 @@ internal sealed class ReplaceNormalizer : INormalizer
 
     public ReplaceNormalizer(string pattern, bool isRegex, string content)
     {
-        _regex = isRegex ? RegexCache.Get(pattern) : RegexCache.Literal(pattern);
+        _regex = new LazyRegex(pattern, isLiteral: !isRegex);
         _literal = isRegex ? null : pattern;
         Content = content;
     }
 
     public void Normalize(NormalizedString text) => Apply(text, _literal, _regex, Content);
 
-    internal static void Apply(NormalizedString text, string? literal, Regex regex, string content)
+    internal static void Apply(NormalizedString text, string? literal, LazyRegex regex, string content)
     {
         string s = text.Text;
         if (literal != null)
@@ -156,7 +156,7 @@ internal sealed class ReplaceNormalizer : INormalizer
         var b = new TransformBuilder(s.Length + 8);
         int last = 0;
         bool any = false;
-        for (var m = regex.Match(s); m.Success; m = m.NextMatch())
+        for (var m = regex.Value.Match(s); m.Success; m = m.NextMatch())
         {
             if (m.Length == 0) continue;
             any = true;

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
-using System.Text.RegularExpressions;
+using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Tokenizers.PreTokenizers;
 
@@ -13,7 +13,7 @@ namespace SharpLM.Tokenizers.PreTokenizers;
 /// </summary>
 internal static class PreTokenizerRegex
 {
-    public static void Matches(string pattern, Regex regex, string text, List<(int, int, bool)> output)
+    public static void Matches(string pattern, LazyRegex regex, string text, List<(int, int, bool)> output)
     {
         if (text.Length == 0) return;
         if (text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
@@ -21,7 +21,7 @@ internal static class PreTokenizerRegex
             // tok-extra hook: hand-written scanners for the known split patterns (BMP text only; astral text takes
             // the code-point projection below).
             if (FastSplit.TryGetKindCached(pattern, out var kind)) { FastSplit.Matches(kind, text, output); return; }
-            SplitHelper.RegexMatches(regex, text, output);
+            SplitHelper.RegexMatches(regex.Value, text, output);
             return;
         }
         // Project: one char per code point; map[i] = index in text of projected char i (map[n] = text.Length).
@@ -41,7 +41,7 @@ internal static class PreTokenizerRegex
         map[n] = text.Length;
         string projected = new(chars, 0, n);
         var tmp = new List<(int, int, bool)>();
-        SplitHelper.RegexMatches(regex, projected, tmp);
+        SplitHelper.RegexMatches(regex.Value, projected, tmp);
         foreach (var (s, e, m) in tmp) output.Add((map[s], map[e], m));
         ArrayPool<char>.Shared.Return(chars);
         ArrayPool<int>.Shared.Return(map);

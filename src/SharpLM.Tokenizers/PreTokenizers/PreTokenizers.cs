@@ -16,7 +16,7 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool trimOffset
     public bool TrimOffsets { get; } = trimOffsets;
     public bool UseRegex { get; } = useRegex;
 
-    private static readonly Regex s_regex = RegexCache.Get(Gpt2Pattern);
+    private static readonly LazyRegex s_regex = new(Gpt2Pattern);
 
     public void PreTokenize(PreTokenizedString text)
     {
@@ -115,7 +115,7 @@ internal sealed class SplitPreTokenizer : IPreTokenizer
     public bool IsRegex { get; }
     public SplitBehavior Behavior { get; }
     public bool Invert { get; }
-    private readonly Regex _regex;
+    private readonly LazyRegex _regex;
 
     public SplitPreTokenizer(string pattern, bool isRegex, SplitBehavior behavior, bool invert)
     {
@@ -123,7 +123,7 @@ internal sealed class SplitPreTokenizer : IPreTokenizer
         IsRegex = isRegex;
         Behavior = behavior;
         Invert = invert;
-        _regex = isRegex ? RegexCache.Get(pattern) : RegexCache.Literal(pattern);
+        _regex = new LazyRegex(pattern, isLiteral: !isRegex);
     }
 
     public void PreTokenize(PreTokenizedString text) => text.Split(this, static (self, n, output) => self.SplitOne(n, output));
@@ -133,7 +133,7 @@ internal sealed class SplitPreTokenizer : IPreTokenizer
         var m = SplitHelper.Matches();
         if (!IsRegex && Pattern.Length == 0) m.Add((0, n.Length, false));
         else if (IsRegex) PreTokenizerRegex.Matches(Pattern, _regex, n.Text, m);
-        else SplitHelper.RegexMatches(_regex, n.Text, m);
+        else SplitHelper.RegexMatches(_regex.Value, n.Text, m);
         if (Invert) SplitHelper.Invert(m);
         SplitHelper.Apply(n, m, Behavior, output);
     }

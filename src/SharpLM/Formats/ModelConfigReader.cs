@@ -40,35 +40,21 @@ public static class ModelConfigReader
     /// <summary>Parses config.json bytes; <paramref name="source"/> names it in errors.</summary>
     public static ModelConfig FromHfJson(ReadOnlySpan<byte> json, string source)
     {
-        if (!System.Text.Unicode.Utf8.IsValid(json)) throw new InvalidDataException($"{source}: not valid UTF-8 text");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 64, AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            var r = new JsonReader(doc.RootElement.Clone(), source);
-            if (r.Root.ValueKind != JsonValueKind.Object) r.Fail("$", $"is a {r.Root.ValueKind}, expected an object");
-            string? className = null;
-            if (r.Root.TryGetProperty("architectures", out var archs) && archs.ValueKind == JsonValueKind.Array && archs.GetArrayLength() > 0
-                && archs[0].ValueKind == JsonValueKind.String)
-                className = archs[0].GetString();
-            string? modelType = r.String("model_type");
-            if (className is null && modelType is null)
-                r.Fail("model_type", $"is missing (and so is 'architectures'); supported model types: {string.Join(", ", Architectures.All.SelectMany(a => a.HfModelTypes))}");
-            var arch = Architectures.FromHf(className, modelType)
-                ?? throw new NotSupportedException(
-                    $"{source}: architecture '{className ?? modelType}'{(className != null && modelType != null ? $" (model_type '{modelType}')" : "")} is not supported " +
-                    $"(supported model types: {string.Join(", ", Architectures.All.SelectMany(a => a.HfModelTypes))})");
-            var config = arch.FromHf(r, arch.Name);
-            config.Validate(source);
-            return config;
-        }
+        var r = JsonReader.Parse(json, source);
+        string? className = null;
+        if (r.Root.TryGetProperty("architectures", out var archs) && archs.ValueKind == JsonValueKind.Array && archs.GetArrayLength() > 0
+            && archs[0].ValueKind == JsonValueKind.String)
+            className = archs[0].GetString();
+        string? modelType = r.String("model_type");
+        if (className is null && modelType is null)
+            r.Fail("model_type", $"is missing (and so is 'architectures'); supported model types: {string.Join(", ", Architectures.All.SelectMany(a => a.HfModelTypes))}");
+        var arch = Architectures.FromHf(className, modelType)
+            ?? throw new NotSupportedException(
+                $"{source}: architecture '{className ?? modelType}'{(className != null && modelType != null ? $" (model_type '{modelType}')" : "")} is not supported " +
+                $"(supported model types: {string.Join(", ", Architectures.All.SelectMany(a => a.HfModelTypes))})");
+        var config = arch.FromHf(r, arch.Name);
+        config.Validate(source);
+        return config;
     }
 
     /// <summary>The hyper-parameters in a GGUF file's metadata (general.architecture and its keys).</summary>

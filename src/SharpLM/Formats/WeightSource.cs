@@ -11,6 +11,9 @@ internal sealed record TensorInfo(string Name, DType Type, long[] Shape, nint Da
 {
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 
+    /// <summary>A tensor stored as several (a Hugging Face checkpoint's experts, stacked on the first dimension), or null.</summary>
+    public TensorInfo[]? Parts { get; init; }
+
     /// <summary>A 2-D view as a <see cref="WeightMatrix"/> (rows = Shape[0], cols = Shape[1]); a 1-D tensor is one row.</summary>
     public unsafe WeightMatrix AsMatrix() => Shape.Length switch
     {
@@ -35,4 +38,8 @@ internal interface IWeightSource : IDisposable
     string Path { get; }
 
     IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
+
+    /// <summary>Matrices are laid out as their format stores them: Hugging Face GPT-2's Conv1D weights (in, out). False for
+    /// SharpLM's own training parameters, which keep every matrix (out, in) under Hugging Face names.</summary>
+    bool HfConv1DLayout => true;
 }

@@ -20,7 +20,7 @@ public sealed class Sequence : IDisposable
         Owner = owner;
         Id = id;
         var c = owner.Model.Config;
-        Cache = new KvCache(c.Layers, capacity, c.KvWidth, owner.Model.Options.KvCacheType);
+        Cache = new KvCache(c, capacity, owner.MaxBatchTokens, owner.Model.Options.KvCacheType);
         _tokens = new List<int>(capacity); // never grows: decoding allocates nothing
         _lastLogits = new float[c.Vocab];
     }
@@ -48,7 +48,7 @@ public sealed class Sequence : IDisposable
     /// <summary>The logits (V) of the last token evaluated (valid until its next evaluation).</summary>
     public ReadOnlySpan<float> Logits => _lastLogits;
 
-    /// <summary>The logits (T, V) of every token of the last <see cref="BatchDecoder.Decode"/> that asked for them.</summary>
+    /// <summary>The logits (T, V) of every token of the last <c>BatchDecoder.Decode</c> that asked for them.</summary>
     public ReadOnlySpan<float> AllLogits => _allLogits.AsSpan(0, _allRows * _lastLogits.Length);
 
     internal Span<float> LastLogitsBuffer => _lastLogits;
@@ -82,6 +82,8 @@ public sealed class Sequence : IDisposable
 }
 
 /// <summary>One sequence's tokens for a <see cref="BatchDecoder.Decode(ReadOnlySpan{SequenceInput})"/> call.</summary>
+/// <param name="Sequence">the sequence the tokens continue.</param>
+/// <param name="Tokens">its next tokens.</param>
 /// <param name="AllLogits">keep the logits of every token (else only the last one's).</param>
 public readonly record struct SequenceInput(Sequence Sequence, ReadOnlyMemory<int> Tokens, bool AllLogits = false);
 
@@ -152,10 +154,21 @@ public sealed class BatchDecoder : IDisposable
         int len = length ?? source.Length;
         if (len < 0 || len > source.Length) throw new ArgumentOutOfRangeException(nameof(length), len, $"the source holds {source.Length} tokens");
         var s = AddSequence(capacity ?? source.Capacity);
-        s.Cache.CopyPrefix(source.Cache, len);
-        s.TokenList.AddRange(source.Tokens.Take(len));
-        if (len == source.Length) source.Logits.CopyTo(s.LastLogitsBuffer);
+        ForkInto(source, s, len);
         return s;
+    }
+
+    /// <summary>Makes <paramref name="destination"/> (an existing sequence, e.g. a server's slot) the first
+    /// <paramref name="length"/> tokens of <paramref name="source"/>, as <see cref="Fork"/> does, without allocating.</summary>
+    internal void ForkInto(Sequence source, Sequence destination, int length)
+    {
+        Check(source);
+        Check(destination);
+        if (length < 0 || length > source.Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the source holds {source.Length} tokens");
+        destination.Cache.CopyPrefix(source.Cache, length);
+        destination.TokenList.Clear();
+        for (int i = 0; i < length; i++) destination.TokenList.Add(source.TokenList[i]);
+        if (length == source.Length) source.Logits.CopyTo(destination.LastLogitsBuffer);
     }
 
     /// <summary>Drops a sequence: its KV cache is freed and it can no longer be decoded.</summary>
@@ -209,7 +222,6 @@ public sealed class BatchDecoder : IDisposable
 
         Span<int> done = inputs.Length <= 64 ? stackalloc int[inputs.Length] : new int[inputs.Length];
         done.Clear();
-        // (Mistral's sliding window is not enforced yet: every row sees its whole sequence, as before.)
         while (true)
         {
             _batch.Clear();
@@ -274,5 +286,6 @@ public sealed class BatchDecoder : IDisposable
         public Tensors.DType KvType => type;
         public nint Keys(int layer, int slot) => owners[slot]!.Cache.KeysPointer(layer);
         public nint Values(int layer, int slot) => owners[slot]!.Cache.ValuesPointer(layer);
+        public int Ring(int layer, int slot) => owners[slot]!.Cache.Ring(layer);
     }
 }

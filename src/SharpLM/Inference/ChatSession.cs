@@ -25,10 +25,18 @@ internal sealed class ChatSession
             ?? throw new InvalidOperationException($"{model.Path} has no chat template (tokenizer.chat_template in GGUF or chat_template in tokenizer_config.json)");
         _codec = model.RequireTokenizer();
         _state = state ?? model.CreateState();
+        _eos = EndOfTurnIds(model, _template.EosToken);
+    }
+
+    /// <summary>The ids that end an assistant turn: the model's EOS ids, the common end-of-turn tokens its vocabulary
+    /// has, and the chat template's EOS token.</summary>
+    internal static int[] EndOfTurnIds(LanguageModel model, string? templateEos)
+    {
         var eos = new HashSet<int>(model.Config.EosTokenIds);
-        foreach (var t in Tokenizers.SpecialTokenConventions.EndOfTurn.Append(_template.EosToken ?? ""))
-            if (t.Length > 0 && _codec.TokenToId(t) is int id) eos.Add(id);
-        _eos = [.. eos];
+        var codec = model.RequireTokenizer();
+        foreach (var t in Tokenizers.SpecialTokenConventions.EndOfTurn.Append(templateEos ?? ""))
+            if (t.Length > 0 && codec.TokenToId(t) is int id) eos.Add(id);
+        return [.. eos];
     }
 
     /// <summary>The conversation so far (system, user and assistant turns).</summary>

@@ -1,3 +1,4 @@
+using SharpLM.Models;
 using SharpLM.Tensors;
 using SharpLM.Tensors.Types;
 
@@ -9,27 +10,44 @@ namespace SharpLM.Inference;
 /// rounded to the nearest half, 2^-11 relative) or Q8_0 (about a quarter: blocks of 32 values of one head with an f16
 /// scale, |error| &lt;= max|block| / 254; HS must be a multiple of 32). Positions 0..<see cref="Length"/>-1 are filled; new
 /// rows are written in place, so nothing is concatenated or reallocated per step and earlier keys are never recomputed.
+/// A sliding-window layer (Mistral, Gemma) keeps only a rolling window of R = W + B positions (W the window, B the most
+/// rows one pass adds), stored twice (position p at rows p % R and p % R + R, so any R consecutive positions are one
+/// contiguous range): its memory stops growing past the window, whatever the context. Every storage type works with
+/// the rolling window (a position's row is rounded once and written to both of its rows).
 /// </summary>
 internal sealed class KvCache
 {
     private readonly byte[][] _k, _v;
+    private readonly int[] _ring;
     private readonly TypeTraits _type;
 
-    public KvCache(int layers, int capacity, int kvDim, DType type = DType.F32)
+    /// <param name="config">the model's hyper-parameters (layers, KV heads, head size, sliding layers).</param>
+    /// <param name="capacity">the most positions a sequence holds (the context).</param>
+    /// <param name="maxRowsPerPass">the most positions one forward pass appends (the decoder's batch size); it sizes the
+    /// rolling windows.</param>
+    /// <param name="type">the storage type of keys and values (F32, F16 or Q8_0).</param>
+    public KvCache(ModelConfig config, int capacity, int maxRowsPerPass, DType type = DType.F32)
     {
         if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "the context must hold at least one position");
-        CheckType(type, kvDim, kvDim);
         Capacity = capacity;
-        KvDim = kvDim;
+        KvDim = config.KvWidth;
+        CheckType(type, config.HeadSize, KvDim);
         _type = DTypes.Of(type);
-        RowBytes = _type.RowBytes(kvDim);
+        RowBytes = _type.RowBytes(KvDim);
+        int layers = config.Layers;
         _k = new byte[layers][];
         _v = new byte[layers][];
+        _ring = new int[layers];
         for (int l = 0; l < layers; l++)
         {
-            _k[l] = GC.AllocateUninitializedArray<byte>(checked((int)(capacity * RowBytes)), pinned: true);
-            _v[l] = GC.AllocateUninitializedArray<byte>(checked((int)(capacity * RowBytes)), pinned: true);
+            long ring = config.IsSlidingLayer(l) ? (long)config.SlidingWindow!.Value + Math.Max(1, maxRowsPerPass) : 0;
+            _ring[l] = ring > 0 && 2 * ring < capacity ? (int)ring : 0;
+            int rows = _ring[l] > 0 ? 2 * _ring[l] : capacity;
+            _k[l] = GC.AllocateUninitializedArray<byte>(checked((int)(rows * RowBytes)), pinned: true);
+            _v[l] = GC.AllocateUninitializedArray<byte>(checked((int)(rows * RowBytes)), pinned: true);
         }
+        MaxRowsPerPass = Math.Max(1, maxRowsPerPass);
+        Window = config.SlidingWindow ?? 0;
     }
 
     /// <summary>Throws unless <paramref name="type"/> can store keys and values of <paramref name="headSize"/> (the message
@@ -56,11 +74,20 @@ internal sealed class KvCache
 
     public int Layers => _k.Length;
 
+    private int MaxRowsPerPass { get; }
+    private int Window { get; }
+
     /// <summary>Filled positions.</summary>
     public int Length { get; private set; }
 
+    /// <summary>R when layer <paramref name="layer"/> keeps a rolling window of R positions, else 0.</summary>
+    public int Ring(int layer) => _ring[layer];
+
+    /// <summary>Rows held for one layer: S, or the 2R rows of a rolling window.</summary>
+    public int Rows(int layer) => (int)(_k[layer].Length / RowBytes);
+
     /// <summary>Bytes the cache holds in all (K and V of every layer).</summary>
-    public long Bytes => 2L * Layers * Capacity * RowBytes;
+    public long Bytes => _k.Sum(k => (long)k.Length) * 2;
 
     internal unsafe nint KeysPointer(int layer)
     {
@@ -79,10 +106,17 @@ internal sealed class KvCache
         Length += count;
     }
 
-    /// <summary>Forgets positions from <paramref name="length"/> on (to reuse a shared prompt prefix, or to roll back a draft).</summary>
+    /// <summary>The shortest length a rolling window can go back to: the window of the next position must still be
+    /// held (the last R positions written are).</summary>
+    private int ShortestReachable => _ring.Any(r => r > 0) ? Math.Max(0, Length - (_ring.Where(r => r > 0).Min() - Window)) : 0;
+
+    /// <summary>Forgets positions from <paramref name="length"/> on (to reuse a shared prompt prefix, or to roll back a draft).
+    /// With a rolling window, only the last B positions (the batch size) can be forgotten: older keys are gone.</summary>
     public void Truncate(int length)
     {
         if (length < 0 || length > Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the cache holds {Length} positions");
+        if (length < ShortestReachable)
+            throw new InvalidOperationException($"the sliding-window cache keeps the last {Window} + {MaxRowsPerPass} positions: it cannot go back from {Length} to {length} (at most to {ShortestReachable}); evaluate the prefix again instead");
         Length = length;
     }
 
@@ -91,9 +125,13 @@ internal sealed class KvCache
     {
         if (source.Layers != Layers || source.KvDim != KvDim || source.Type != Type) throw new ArgumentException("the caches belong to different models or store different types", nameof(source));
         if (length > Capacity || length > source.Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the prefix must fit both caches ({source.Length} filled, {Capacity} capacity)");
-        int n = checked((int)(length * RowBytes));
+        if (length < source.ShortestReachable)
+            throw new InvalidOperationException($"the sliding-window cache keeps the last {source.Window} + {source.MaxRowsPerPass} positions: a fork at {length} of {source.Length} is no longer held");
         for (int l = 0; l < Layers; l++)
         {
+            if (_ring[l] != source._ring[l])
+                throw new ArgumentException($"layer {l} keeps {(source._ring[l] > 0 ? $"a rolling window of {source._ring[l]}" : "every position")} in the source and {(_ring[l] > 0 ? $"a rolling window of {_ring[l]}" : "every position")} here: give the fork the source's capacity", nameof(source));
+            int n = checked((int)((_ring[l] > 0 ? 2 * _ring[l] : length) * RowBytes));
             source._k[l].AsSpan(0, n).CopyTo(_k[l]);
             source._v[l].AsSpan(0, n).CopyTo(_v[l]);
         }

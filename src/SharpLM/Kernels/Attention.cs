@@ -46,7 +46,8 @@ internal readonly record struct AttentionOptions(float Scale, float Softcap = 0f
 /// recomputes the probabilities from it instead of storing N*NH*S of them):
 ///   score_s = q[i,h] . k[s,g] * scale (then capped when asked), p = softmax(score) over the visible keys,
 ///   y[i,h] = sum_s p_s v[s,g].
-/// The 1/sqrt(HS) scale keeps the scores' variance near 1 whatever the head size (the study note's question 1b).
+/// The 1/sqrt(HS) scale keeps the scores' variance near 1 whatever the head size (the study note's question 1b); a model may
+/// give another scale, and Gemma 2 soft-caps the scores, score = cap * tanh(score / cap) (<see cref="AttentionOptions"/>).
 /// <para>The forward is blocked (flash-style): keys are visited in blocks of <see cref="KeyBlock"/> on a grid of absolute
 /// positions with an online softmax (running max m, sum l and output o, rescaled by exp(m_old - m_new) per block), so
 /// no N x S score matrix exists and the working set is one block of K and V, unpacked into contiguous f32 rows (from
@@ -200,7 +201,7 @@ internal static unsafe class Attention
             for (int key = ks; key < ke; key++)
             {
                 int ahead = key + 32;
-                if (ahead < kmax)
+                if (ahead < kmax && isa != KernelIsa.Scalar)
                 {
                     byte* pf = src + ahead * rowBytes;
                     for (long b = 0; b < headBytes; b += 64) Sse.Prefetch0(pf + b);
@@ -453,10 +454,10 @@ internal static unsafe class Attention
 
     /// <summary>
     /// The readable oracle over the training layout: q (B,T,NH,HS), k, v (B,T,KVH,HS) -> y (B,T,NH,HS) and the
-    /// probabilities att (B,NH,T,T) (masked entries 0); <paramref name="causal"/> lets query t see keys 0..t (else all T).
-    /// <paramref name="startPos"/> shifts the queries: query t is at position startPos + t of keys k (S = startPos + T rows per
-    /// sequence) — the inference form with a cache. <paramref name="window"/> &gt; 0 keeps only the last window keys of
-    /// each query; <paramref name="softcap"/> &gt; 0 caps the scores (cap * tanh(s / cap)). Generic so the gradient checks
+    /// probabilities att (B,NH,T,T) (masked entries 0); <c>causal</c> lets query t see keys 0..t (else all T).
+    /// <c>startPos</c> shifts the queries: query t is at position startPos + t of keys k (S = startPos + T rows per
+    /// sequence) — the inference form with a cache. <c>window</c> &gt; 0 keeps only the last window keys of
+    /// each query; <c>softcap</c> &gt; 0 caps the scores (cap * tanh(s / cap)). Generic so the gradient checks
     /// run it in double.
     /// </summary>
     public static class Naive

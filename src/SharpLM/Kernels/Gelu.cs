@@ -18,6 +18,24 @@ internal static class Activation
         }
     }
 
+    /// <summary>The gated MLPs: y = act(gate) * up (SwiGLU for silu, GeGLU for gelu_tanh and gelu); y may alias gate.
+    /// Forward only for the GELU gates (no model SharpLM trains uses them).</summary>
+    public static unsafe void Gated(string kind, ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> y)
+    {
+        if (kind == "silu")
+        {
+            SwiGlu.Forward(gate, up, y);
+            return;
+        }
+        Forward(kind, gate, y);
+        int n = y.Length, i = 0;
+        fixed (float* pu = up, py = y)
+        {
+            for (; i + 16 <= n; i += 16) (Vector512.Load(py + i) * Vector512.Load(pu + i)).Store(py + i);
+            for (; i < n; i++) py[i] *= pu[i];
+        }
+    }
+
     /// <summary>dx (N) += dy * act'(x).</summary>
     public static void Backward(string kind, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx)
     {

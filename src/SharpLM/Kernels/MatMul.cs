@@ -6,8 +6,7 @@ namespace SharpLM.Kernels;
 
 /// <summary>
 /// y = x W^T for a weight of any supported dtype. x (T,C) f32, w (OC,C) -> y (T,OC).
-/// Few rows (decode: T &lt; <see cref="GemmMinRows"/> for weights with an integer dot, T &lt; <see cref="GemmMinRowsFloat"/>
-/// for the others) take the bandwidth-bound matvec: output rows are split across the worker pool and each weight row is
+/// Few rows (decode: T &lt; <see cref="GemmMinRows"/>) take the bandwidth-bound matvec: output rows are split across the worker pool and each weight row is
 /// streamed once (fused dequantize + dot, software prefetch). More rows take the compute-bound <see cref="Gemm"/>. The variant (AVX-512, AVX2, scalar) comes from <see cref="KernelIsaSelector.Current"/>.
 /// <para>Activations. For a weight type with an integer dot (<see cref="TypeTraits.DotQ8"/>: Q8_0, Q4_0, Q4_K, Q6_K, ...)
 /// the matvec quantizes each x row to 8 bits per block (<see cref="Q8Row"/>, as llama.cpp does) and multiplies
@@ -22,12 +21,10 @@ namespace SharpLM.Kernels;
 /// </summary>
 internal static unsafe class MatMul
 {
-    /// <summary>Row count from which the GEMM path is used for weights with an integer dot (the 8-bit matvec wins below it).</summary>
+    /// <summary>Row count from which the GEMM path is used (the matvec wins below it). One threshold for every type: a text
+    /// of fewer rows gives the same bits alone as in a batch that stays under it (the GEMM sums in another order; an F32
+    /// GEMM from 6 rows was faster but broke that for short encoder batches).</summary>
     public static int GemmMinRows { get; set; } = 16;
-
-    /// <summary>Row count from which the GEMM path is used for F32/F16/BF16 weights (and quantized ones on the exact path):
-    /// the f32 matvec redoes its row's conversion for every row of x, the GEMM's 16-token tile is already faster at 6.</summary>
-    public static int GemmMinRowsFloat { get; set; } = 6;
 
     private static readonly bool s_int8Default = ParseActivations(Environment.GetEnvironmentVariable("SHARPLM_ACTIVATIONS"));
 
@@ -75,7 +72,7 @@ internal static unsafe class MatMul
         fixed (float* px = x)
         fixed (float* py = y)
         {
-            if (t >= (block != 0 ? GemmMinRows : GemmMinRowsFloat) && isa != KernelIsa.Scalar)
+            if (t >= GemmMinRows && isa != KernelIsa.Scalar)
             {
                 float* xin = px;
                 if (block != 0)

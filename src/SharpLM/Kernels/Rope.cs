@@ -5,36 +5,39 @@ using System.Numerics;
 namespace SharpLM.Kernels;
 
 /// <summary>
-/// Rotary position embedding in place: x (T, NH, HS), positions (T), invFreq (HS/2).
-/// neox = rotate-half pairs (i, i+HS/2); otherwise adjacent pairs (2i, 2i+1)
+/// Rotary position embedding in place: x (T, NH, HS), positions (T), invFreq (R/2) for the first R = ropeDim dimensions of
+/// each head (all HS by default; Phi-4-mini rotates 3/4 of them, the rest pass through).
+/// neox = rotate-half pairs (i, i+R/2); otherwise adjacent pairs (2i, 2i+1)
 /// as llama.cpp's LLaMA. Pair i at position p turns by the angle p * invFreq[i]. cos/sin are computed once per position
 /// in double (as the naive oracle) and applied to every head with SIMD.
 /// Backward: a rotation's transpose is the rotation by the opposite angle, so dx is turned back in place.
 /// </summary>
 internal static unsafe class Rope
 {
-    public static void Forward(Span<float> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox) =>
-        Rotate(x, t, nHeads, headSize, positions, invFreq, neox, 1);
+    public static void Forward(Span<float> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox, int ropeDim = 0) =>
+        Rotate(x, t, nHeads, headSize, positions, invFreq, neox, 1, ropeDim);
 
     /// <summary>dx (T, NH, HS) in place: the gradient with respect to the input of <see cref="Forward"/>.</summary>
-    public static void Backward(Span<float> dx, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox) =>
-        Rotate(dx, t, nHeads, headSize, positions, invFreq, neox, -1);
+    public static void Backward(Span<float> dx, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox, int ropeDim = 0) =>
+        Rotate(dx, t, nHeads, headSize, positions, invFreq, neox, -1, ropeDim);
 
-    private static void Rotate(Span<float> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox, int sign)
+    private static void Rotate(Span<float> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox, int sign, int ropeDim)
     {
         if (headSize <= 0 || (headSize & 1) != 0) throw new ArgumentOutOfRangeException(nameof(headSize), headSize, "head size must be a positive even number");
-        int half = headSize / 2;
+        int rd = ropeDim == 0 ? headSize : ropeDim;
+        if (rd <= 0 || (rd & 1) != 0 || rd > headSize) throw new ArgumentOutOfRangeException(nameof(ropeDim), ropeDim, $"rotated dimensions must be even and at most the head size {headSize}");
+        int half = rd / 2;
         if (x.Length < (long)t * nHeads * headSize) throw new ArgumentException($"x holds {x.Length} floats, need T*NH*HS = {t}*{nHeads}*{headSize}", nameof(x));
         if (positions.Length < t) throw new ArgumentException($"positions holds {positions.Length}, need T = {t}", nameof(positions));
-        if (invFreq.Length < half) throw new ArgumentException($"invFreq holds {invFreq.Length}, need HS/2 = {half}", nameof(invFreq));
+        if (invFreq.Length < half) throw new ArgumentException($"invFreq holds {invFreq.Length}, need R/2 = {half}", nameof(invFreq));
         var isa = KernelIsaSelector.Current;
         // cos and sin laid out the way the pairs sit in memory:
         // neox: cs[i] = cos_i, sn[i] = sin_i for i < half; adjacent: cs[2i] = cs[2i+1] = cos_i, sn[2i] = -sin_i, sn[2i+1] = sin_i.
-        Span<float> table = headSize <= 1024 ? stackalloc float[2 * headSize] : new float[2 * headSize];
+        Span<float> table = rd <= 1024 ? stackalloc float[2 * rd] : new float[2 * rd];
         fixed (float* px = x)
         fixed (float* tab = table)
         {
-            float* cs = tab, sn = tab + headSize;
+            float* cs = tab, sn = tab + rd;
             for (int ti = 0; ti < t; ti++)
             {
                 for (int i = 0; i < half; i++)
@@ -48,7 +51,7 @@ internal static unsafe class Rope
                 {
                     float* v = px + ((long)ti * nHeads + h) * headSize;
                     if (neox) RotateHalf(v, cs, sn, half, isa);
-                    else RotatePairs(v, cs, sn, headSize, isa);
+                    else RotatePairs(v, cs, sn, rd, isa);
                 }
             }
         }
@@ -114,10 +117,11 @@ internal static unsafe class Rope
     /// <summary>The readable oracle (generic, for the gradient checks): Backward is Forward with the angle negated.</summary>
     public static class Naive
     {
-        public static void Forward<T>(Span<T> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox, bool inverse = false)
+        public static void Forward<T>(Span<T> x, int t, int nHeads, int headSize, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, bool neox, bool inverse = false,
+                                      int ropeDim = 0)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
-            int half = headSize / 2;
+            int half = (ropeDim == 0 ? headSize : ropeDim) / 2;
             for (int ti = 0; ti < t; ti++)
                 for (int h = 0; h < nHeads; h++)
                 {

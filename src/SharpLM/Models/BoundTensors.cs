@@ -26,11 +26,12 @@ internal readonly unsafe struct FloatView(float* data, int length)
 /// by role ("attn_q", block 3). A failed bind lists every missing, mis-shaped and unused tensor at once, so a wrong file
 /// or a wrong table is obvious from one message. Matrices are views into the weight source (never copied); vectors that
 /// are not F32 are dequantized once into pinned copies; Hugging Face GPT-2's transposed (Conv1D) matrices are
-/// transposed into pinned copies. The weight source must outlive the bound tensors.
+/// transposed into pinned copies, and Gemma's Hugging Face norm weights w become 1 + w (as GGUF stores them). The weight source must outlive the bound tensors.
 /// </summary>
 internal sealed unsafe class BoundTensors
 {
     private readonly Dictionary<(string Role, int Layer), TensorInfo> _byRole = [];
+    private readonly Dictionary<(string Role, int Layer), TensorInfo[]> _experts = [];
     private readonly List<float[]> _owned = [];
 
     public string Path { get; }
@@ -64,6 +65,11 @@ internal sealed unsafe class BoundTensors
         {
             string name = spec.Name.Replace("{P}", hfPrefix, StringComparison.Ordinal);
             if (name.Length == 0) continue; // no name in this naming (rope_freqs in Hugging Face)
+            if (name.Contains("{E}", StringComparison.Ordinal))
+            {
+                b.BindExperts(source, spec, name, declared, missing, misShaped);
+                continue;
+            }
             declared.Add(name);
             var need = spec.Need == TensorNeed.Optional && (require?.Invoke(spec.Decl) ?? false) ? TensorNeed.Required : spec.Need;
             if (!source.Tensors.TryGetValue(name, out var info))
@@ -83,17 +89,16 @@ internal sealed unsafe class BoundTensors
                 continue;
             }
             if (spec.Need == TensorNeed.Unused) continue;
-            if (!info.Shape.AsSpan().SequenceEqual(spec.Shape))
+            // Hugging Face GPT-2 stores its Conv1D matrices (in, out): always transposed, square ones too
+            bool conv1D = naming == TensorNaming.HuggingFace && spec.Decl.HfTransposed && spec.Shape.Length == 2 && source.HfConv1DLayout;
+            var expected = conv1D ? [spec.Shape[1], spec.Shape[0]] : spec.Shape;
+            if (!info.Shape.AsSpan().SequenceEqual(expected))
             {
-                bool transposed = naming == TensorNaming.HuggingFace && spec.Decl.HfTransposed && spec.Shape.Length == 2
-                                  && info.Shape.Length == 2 && info.Shape[0] == spec.Shape[1] && info.Shape[1] == spec.Shape[0];
-                if (!transposed)
-                {
-                    misShaped.Add($"{name} has shape [{string.Join(", ", info.Shape)}], expected [{string.Join(", ", spec.Shape)}]");
-                    continue;
-                }
-                info = b.TransposeCopy(info);
+                misShaped.Add($"{name} has shape [{string.Join(", ", info.Shape)}], expected [{string.Join(", ", expected)}]{(conv1D ? " (a Conv1D matrix, stored (in, out))" : "")}");
+                continue;
             }
+            if (conv1D) info = b.TransposeCopy(info);
+            if (naming == TensorNaming.HuggingFace && spec.Decl.HfAddOne) info = b.AddOneCopy(info);
             b._byRole[(spec.Decl.Role, spec.Layer)] = info;
         }
         var unused = allowExtra ? [] : source.Tensors.Keys.Where(n => !declared.Contains(n) && !Ignorable(n)).Order(StringComparer.Ordinal).ToList();
@@ -114,15 +119,56 @@ internal sealed unsafe class BoundTensors
         throw new InvalidDataException(sb.ToString());
     }
 
-    public bool Has(string role, int layer = -1) => _byRole.ContainsKey((role, layer));
+    /// <summary>A Hugging Face checkpoint's experts, one tensor each ("{E}" in the name): all X of them, each of the
+    /// declared shape without its leading X.</summary>
+    private void BindExperts(IWeightSource source, TensorSpec spec, string pattern, HashSet<string> declared, List<string> missing, List<string> misShaped)
+    {
+        var shape = spec.Shape[1..];
+        var infos = new TensorInfo[spec.Shape[0]];
+        for (int e = 0; e < infos.Length; e++)
+        {
+            string name = pattern.Replace("{E}", e.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+            declared.Add(name);
+            if (!source.Tensors.TryGetValue(name, out var info))
+            {
+                if (spec.Need == TensorNeed.Required) missing.Add($"{name} [{string.Join(", ", shape)}]");
+                return;
+            }
+            if (!info.Shape.AsSpan().SequenceEqual(shape))
+            {
+                misShaped.Add($"{name} has shape [{string.Join(", ", info.Shape)}], expected [{string.Join(", ", shape)}]");
+                return;
+            }
+            infos[e] = info;
+        }
+        _experts[(spec.Decl.Role, spec.Layer)] = infos;
+    }
+
+    public bool Has(string role, int layer = -1) => _byRole.ContainsKey((role, layer)) || _experts.ContainsKey((role, layer));
+
+    /// <summary>The X expert matrices of a stacked role ((X, rows, cols) in the table): views into a GGUF's 3-D tensor, or a
+    /// Hugging Face checkpoint's separate tensors.</summary>
+    public TensorInfo[] ExpertInfos(string role, int layer)
+    {
+        if (_experts.TryGetValue((role, layer), out var list)) return list;
+        var t = Info(role, layer);
+        if (t.Shape.Length != 3) throw new InvalidDataException($"{Path}: tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], expected (experts, rows, cols)");
+        long each = t.ByteLength / t.Shape[0];
+        return [.. Enumerable.Range(0, checked((int)t.Shape[0])).Select(e =>
+            new TensorInfo($"{t.Name}[{e}]", t.Type, t.Shape[1..], t.Data + (nint)(e * each), each))];
+    }
+
+    /// <summary>The expert matrices of a stacked role (see <see cref="ExpertInfos"/>), checked as <see cref="Matrix"/> checks.</summary>
+    public WeightMatrix[] Experts(string role, int layer) => [.. ExpertInfos(role, layer).Select(CheckedMatrix)];
 
     public TensorInfo Info(string role, int layer = -1) => _byRole.TryGetValue((role, layer), out var t) ? t
         : throw new InvalidDataException($"{Path}: the model has no '{role}' tensor{(layer >= 0 ? $" in block {layer}" : "")}");
 
     /// <summary>A matrix by role, checked against its dtype (readable, whole blocks, enough bytes).</summary>
-    public WeightMatrix Matrix(string role, int layer = -1)
+    public WeightMatrix Matrix(string role, int layer = -1) => CheckedMatrix(Info(role, layer));
+
+    private WeightMatrix CheckedMatrix(TensorInfo info)
     {
-        var info = Info(role, layer);
         var traits = DTypes.IsKnown(info.Type) ? DTypes.Of(info.Type) : null;
         if (traits is null || !traits.CanDequantize)
             throw new NotSupportedException($"{Path}: tensor '{info.Name}' has type {info.Type}, which SharpLM cannot compute with (supported: {string.Join(", ", DTypes.Readable)})");
@@ -149,12 +195,25 @@ internal sealed unsafe class BoundTensors
         if (info.ByteLength < need) throw new InvalidDataException($"{Path}: tensor '{info.Name}' holds {info.ByteLength} bytes, needs {need}");
         if (info.Type == DType.F32) return new FloatView((float*)info.Data, n);
         var copy = GC.AllocateArray<float>(Math.Max(n, 1), pinned: true);
-        traits.DequantizeRowNaive(new ReadOnlySpan<byte>((void*)info.Data, checked((int)need)), copy.AsSpan(0, n));
+        traits.DequantizeRow(new ReadOnlySpan<byte>((void*)info.Data, checked((int)need)), copy.AsSpan(0, n));
         _owned.Add(copy);
         fixed (float* p = copy) return new FloatView(p, n);
     }
 
     public FloatView OptionalVector(string role, int layer = -1) => Has(role, layer) ? Vector(role, layer) : default;
+
+    /// <summary>1 + w as an F32 pinned copy (Gemma's norms: Hugging Face stores w, the model multiplies by 1 + w).</summary>
+    private TensorInfo AddOneCopy(TensorInfo info)
+    {
+        int n = checked((int)info.ElementCount);
+        var traits = DTypes.Of(info.Type);
+        var dst = GC.AllocateArray<float>(Math.Max(n, 1), pinned: true);
+        traits.DequantizeRowNaive(new ReadOnlySpan<byte>((byte*)info.Data, checked((int)traits.RowBytes(n))), dst.AsSpan(0, n));
+        for (int i = 0; i < n; i++) dst[i] += 1f;
+        _owned.Add(dst);
+        fixed (float* p = dst)
+            return new TensorInfo(info.Name, DType.F32, info.Shape, (nint)p, 4L * n);
+    }
 
     private TensorInfo TransposeCopy(TensorInfo info)
     {
@@ -163,7 +222,7 @@ internal sealed unsafe class BoundTensors
         var traits = DTypes.Of(info.Type);
         long rowBytes = traits.RowBytes(cols);
         for (int r = 0; r < rows; r++)
-            traits.DequantizeRowNaive(new ReadOnlySpan<byte>((byte*)info.Data + r * rowBytes, checked((int)rowBytes)), src.AsSpan(r * cols, cols));
+            traits.DequantizeRow(new ReadOnlySpan<byte>((byte*)info.Data + r * rowBytes, checked((int)rowBytes)), src.AsSpan(r * cols, cols));
         var dst = GC.AllocateArray<float>(Math.Max(src.Length, 1), pinned: true);
         Kernels.MatMul.Transpose(src, dst, rows, cols);
         _owned.Add(dst);

@@ -12,10 +12,19 @@ internal sealed class DecoderLayerWeights
     public required LinearWeights V { get; init; }     // (KVH*HS, C)
     public required LinearWeights O { get; init; }     // (C, NH*HS)
     public required NormWeights MlpNorm { get; init; }
-    /// <summary>(F, C) for a gated (SwiGLU) MLP; null for up -> activation -> down.</summary>
+    /// <summary>(F, C) for a gated MLP (SwiGLU, GeGLU); null for up -> activation -> down.</summary>
     public LinearWeights? Gate { get; init; }
-    public required LinearWeights Up { get; init; }    // (F, C)
-    public required LinearWeights Down { get; init; }  // (C, F)
+    /// <summary>Per-head RMSNorms of q and k (HS) before RoPE (Qwen3, Gemma 3); null without.</summary>
+    public NormWeights? QNorm { get; init; }
+    public NormWeights? KNorm { get; init; }
+    /// <summary>RMSNorms of the attention output and of the MLP output (Gemma 2 and 3); null without.</summary>
+    public NormWeights? PostAttnNorm { get; init; }
+    public NormWeights? PostMlpNorm { get; init; }
+    /// <summary>(F, C) and (C, F); empty in a mixture-of-experts layer.</summary>
+    public required LinearWeights Up { get; init; }
+    public required LinearWeights Down { get; init; }
+    /// <summary>The mixture of experts that replaces the MLP (Mixtral, Qwen MoE); null in a dense layer.</summary>
+    public ExpertWeights? Experts { get; init; }
 }
 
 /// <summary>
@@ -33,15 +42,18 @@ internal sealed class DecoderWeights
     /// <summary>(V, C): the token embedding itself when tied.</summary>
     public required LinearWeights Output { get; init; }
     public required DecoderLayerWeights[] Layers { get; init; }
-    /// <summary>RoPE inverse frequencies (HS/2) after scaling and per-frequency factors; empty with learned positions.</summary>
+    /// <summary>RoPE inverse frequencies (R/2) after scaling and per-frequency factors; empty with learned positions.</summary>
     public required float[] InvFreq { get; init; }
+    /// <summary>Those of the sliding-window layers (Gemma 3's local RoPE base); the same array as <see cref="InvFreq"/> otherwise.</summary>
+    public required float[] InvFreqSliding { get; init; }
     /// <summary>Keeps the bound tensors (and their pinned copies) alive.</summary>
     public required BoundTensors Tensors { get; init; }
 
     public bool Rotary => Config.Family == ArchFamily.Llama;
 
     /// <summary>Every weight-matrix byte read per decoded token (the bandwidth bound).</summary>
-    public long MatrixBytes => Layers.Sum(l => new[] { l.Q.W, l.K.W, l.V.W, l.O.W, l.Up.W, l.Down.W }.Sum(m => m.RowBytes * m.Rows) + (l.Gate?.W is { } g ? g.RowBytes * g.Rows : 0))
+    public long MatrixBytes => Layers.Sum(l => new[] { l.Q.W, l.K.W, l.V.W, l.O.W, l.Up.W, l.Down.W }.Sum(m => m.RowBytes * m.Rows) + (l.Gate?.W is { } g ? g.RowBytes * g.Rows : 0)
+                                              + (l.Experts?.MatrixBytes ?? 0))
                                + Output.W.RowBytes * Output.W.Rows;
 
     /// <summary>Refuses what the engine cannot run, naming the file and the feature.</summary>
@@ -50,15 +62,17 @@ internal sealed class DecoderWeights
         if (c.Arch.NotRunnableReason is { } why) throw new NotSupportedException($"{path}: {why}");
         if (c.Unsupported is { } u) throw new NotSupportedException($"{path}: {u}");
         if (c.Family == ArchFamily.Bert) throw new NotSupportedException($"{path}: {c.Architecture} is an encoder; load it with TextEncoder (sharplm embed)");
-        if (c.Family == ArchFamily.Llama && c.RopeDim != c.HeadSize)
-            throw new NotSupportedException($"{path}: partial rotary embeddings (rope dim {c.RopeDim} < head dim {c.HeadSize}) are not supported");
-        if (c.Family == ArchFamily.Llama && c.Activation != "silu") throw new NotSupportedException($"{path}: activation '{c.Activation}' is not supported for {c.Architecture}");
+        if (c.Family == ArchFamily.Llama && c.Activation is not ("silu" or "gelu_tanh" or "gelu"))
+            throw new NotSupportedException($"{path}: activation '{c.Activation}' is not supported for {c.Architecture}");
     }
 
-    public static DecoderWeights Bind(BoundTensors t)
+    /// <summary>Binds the decoder's weights; <paramref name="contextSize"/> (per sequence) picks LongRoPE's long or short
+    /// factors as llama.cpp does (the model's trained context by default).</summary>
+    public static DecoderWeights Bind(BoundTensors t, int? contextSize = null)
     {
         var c = t.Config;
         CheckRunnable(c, t.Path);
+        NormWeights? Norm(string role, int l) => t.Has(role, l) ? NormWeights.Bind(t, role, l, c) : null;
         var layers = new DecoderLayerWeights[c.Layers];
         for (int l = 0; l < c.Layers; l++)
         {
@@ -76,21 +90,44 @@ internal sealed class DecoderWeights
                 k = LinearWeights.Bind(t, "attn_k", l);
                 v = LinearWeights.Bind(t, "attn_v", l);
             }
+            bool moe = c.Experts > 0;
+            var up = moe ? default : LinearWeights.Bind(t, "ffn_up", l);
+            var gate = t.Has("ffn_gate", l) ? LinearWeights.Bind(t, "ffn_gate", l) : (LinearWeights?)null;
+            if (gate is null && !moe && c.Family == ArchFamily.Llama && up.W.Rows == 2 * c.FfnWidth)
+            {
+                // Phi-3's fused gate_up projection: gate rows first, then up
+                gate = up.Rows(0, c.FfnWidth);
+                up = up.Rows(c.FfnWidth, c.FfnWidth);
+            }
             layers[l] = new DecoderLayerWeights
             {
                 AttnNorm = NormWeights.Bind(t, "attn_norm", l, c),
                 Q = q, K = k, V = v,
                 O = LinearWeights.Bind(t, "attn_output", l),
                 MlpNorm = NormWeights.Bind(t, "ffn_norm", l, c),
-                Gate = t.Has("ffn_gate", l) ? LinearWeights.Bind(t, "ffn_gate", l) : null,
-                Up = LinearWeights.Bind(t, "ffn_up", l),
-                Down = LinearWeights.Bind(t, "ffn_down", l),
+                Gate = gate,
+                Up = up,
+                Down = moe ? default : LinearWeights.Bind(t, "ffn_down", l),
+                Experts = moe ? ExpertWeights.Bind(t, l, c) : null,
+                QNorm = Norm("attn_q_norm", l),
+                KNorm = Norm("attn_k_norm", l),
+                PostAttnNorm = Norm("attn_post_norm", l),
+                PostMlpNorm = Norm("ffn_post_norm", l),
             };
         }
         var emb = t.Matrix("token_embd");
-        float[] invFreq = [];
+        float[] invFreq = [], invFreqSliding = [];
         if (c.Family == ArchFamily.Llama)
-            invFreq = t.Has("rope_freqs") ? c.InverseFrequencies(t.Vector("rope_freqs").Span) : c.InverseFrequencies();
+        {
+            // per-frequency divisors: a GGUF's rope_freqs (LLaMA 3.1), LongRoPE's long or short set (Phi-3), else computed
+            int ctx = contextSize ?? c.Context;
+            string? longRope = c.RopeScaling != RopeScalingType.LongRope ? null : ctx > c.RopeOriginalContext ? "rope_factors_long" : "rope_factors_short";
+            float[]? factors = t.Has("rope_freqs") ? t.Vector("rope_freqs").Span.ToArray()
+                : longRope != null && t.Has(longRope) ? t.Vector(longRope).Span.ToArray()
+                : c.LongRopeFactors(ctx);
+            invFreq = c.InverseFrequencies(factors);
+            invFreqSliding = c.RopeThetaSliding is null ? invFreq : c.InverseFrequencies(sliding: true);
+        }
         return new DecoderWeights
         {
             Config = c,
@@ -100,6 +137,7 @@ internal sealed class DecoderWeights
             Output = t.Has("output") ? LinearWeights.Bind(t, "output", -1) : new LinearWeights(emb, default),
             Layers = layers,
             InvFreq = invFreq,
+            InvFreqSliding = invFreqSliding,
             Tensors = t,
         };
     }
@@ -110,6 +148,10 @@ internal sealed class DecoderWeights
 internal sealed class DecoderLayerBuffers
 {
     public required float[] X, H, Mean, Rstd, Q, K, V, Att, Lse, Proj, X2, H2, Mean2, Rstd2, G, U, Act;
+    /// <summary>Mixture of experts only: router probabilities (N, X), the chosen experts and their weights (N, k), one
+    /// expert's rows (N) and their weights, its gathered inputs and its outputs (N, C).</summary>
+    public required float[] Router, ChosenWeight, ExpertRowWeight, ExpertX, ExpertOut;
+    public required int[] Chosen, ExpertRows;
 }
 
 /// <summary>
@@ -128,6 +170,7 @@ internal sealed class DecoderBuffers
         PerLayer = perLayer;
         int n = capacity;
         float[] A(long len) => GC.AllocateArray<float>(checked((int)Math.Max(len, 1)), pinned: true);
+        bool moe = c.Experts > 0;
         DecoderLayerBuffers Make(float[]? x)
         {
             var xx = x ?? A((long)n * c.Width);
@@ -137,7 +180,10 @@ internal sealed class DecoderBuffers
                 Q = A((long)n * c.QueryWidth), K = A((long)n * c.KvWidth), V = A((long)n * c.KvWidth),
                 Att = A((long)n * c.QueryWidth), Lse = A((long)n * c.Heads), Proj = A((long)n * c.Width),
                 X2 = perLayer ? A((long)n * c.Width) : xx, H2 = A((long)n * c.Width), Mean2 = A(n), Rstd2 = A(n),
-                G = A((long)n * c.FfnWidth), U = A((long)n * c.FfnWidth), Act = A((long)n * c.FfnWidth),
+                G = A((long)n * c.MaxFfnWidth), U = A((long)n * c.MaxFfnWidth), Act = A((long)n * c.MaxFfnWidth),
+                Router = A((long)n * c.Experts), ChosenWeight = A((long)n * c.ExpertsPerToken), ExpertRowWeight = A(moe ? n : 0),
+                ExpertX = A(moe ? (long)n * c.Width : 0), ExpertOut = A(moe ? (long)n * c.Width : 0),
+                Chosen = new int[Math.Max(1, n * c.ExpertsPerToken)], ExpertRows = new int[moe ? n : 1],
             };
         }
         if (perLayer)
@@ -227,14 +273,17 @@ internal static class Decoder
         var positions = batch.Positions.AsSpan(0, n);
         var x0 = buf.Layer(0).X.AsSpan(0, n * dim);
         Embedding.Forward(w.TokenEmbedding, tokens, x0);
+        if (c.EmbeddingScale != 1f) Scale.InPlace(x0, c.EmbeddingScale);
         if (w.Positions is WeightMatrix pe) Embedding.AddRows(pe, positions, x0, "position");
         var rows = batch.AttentionRows;
         rows.KvType = kv.KvType;
+        var attention = new AttentionOptions(c.ScoreScale, c.AttnLogitSoftcap);
 
         for (int l = 0; l < c.Layers; l++)
         {
             var a = buf.Layer(l);
             var lw = w.Layers[l];
+            bool sliding = c.IsSlidingLayer(l);
             var x = a.X.AsSpan(0, n * dim);
             lw.AttnNorm.Forward(x, a.H, a.Mean, a.Rstd, dim);
             var h = a.H.AsSpan(0, n * dim);
@@ -244,33 +293,45 @@ internal static class Decoder
             lw.Q.Forward(h, q, n);
             lw.K.Forward(h, k, n);
             lw.V.Forward(h, v, n);
+            // per-head RMSNorm of q and k (rows of HS), in place
+            lw.QNorm?.Forward(q, q, default, default, c.HeadSize);
+            lw.KNorm?.Forward(k, k, default, default, c.HeadSize);
             if (w.Rotary)
             {
-                Rope.Forward(q, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
-                Rope.Forward(k, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
+                var inv = sliding ? w.InvFreqSliding : w.InvFreq;
+                Rope.Forward(q, n, c.Heads, c.HeadSize, positions, inv, c.RopeNeox, c.RopeDim);
+                Rope.Forward(k, n, c.KvHeads, c.HeadSize, positions, inv, c.RopeNeox, c.RopeDim);
             }
             StoreKv(batch, kv, l, k, v, kvd);
-            Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, rows, pool);
+            var layerRows = sliding ? batch.SlidingRows(c.SlidingWindow!.Value, kv, l) : rows;
+            layerRows.KvType = kv.KvType;
+            Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, layerRows, pool, attention);
             var proj = a.Proj.AsSpan(0, n * dim);
             lw.O.Forward(a.Att, proj, n);
+            lw.PostAttnNorm?.Forward(proj, proj, default, default, dim);
             var x2 = a.X2.AsSpan(0, n * dim);
             Add.Forward(x, proj, x2);
 
             lw.MlpNorm.Forward(x2, a.H2, a.Mean2, a.Rstd2, dim);
             var h2 = a.H2.AsSpan(0, n * dim);
             var act = a.Act.AsSpan(0, n * ff);
-            if (lw.Gate is LinearWeights gate)
-            {
-                gate.Forward(h2, a.G, n);
-                lw.Up.Forward(h2, a.U, n);
-                SwiGlu.Forward(a.G, a.U, act);
-            }
+            if (lw.Experts is ExpertWeights experts) experts.Forward(h2, proj, n, dim, a);
             else
             {
-                lw.Up.Forward(h2, a.U, n);
-                Activation.Forward(c.Activation, a.U.AsSpan(0, n * ff), act);
+                if (lw.Gate is LinearWeights gate)
+                {
+                    gate.Forward(h2, a.G, n);
+                    lw.Up.Forward(h2, a.U, n);
+                    Activation.Gated(c.Activation, a.G.AsSpan(0, n * ff), a.U.AsSpan(0, n * ff), act);
+                }
+                else
+                {
+                    lw.Up.Forward(h2, a.U, n);
+                    Activation.Forward(c.Activation, a.U.AsSpan(0, n * ff), act);
+                }
+                lw.Down.Forward(act, proj, n);
             }
-            lw.Down.Forward(act, proj, n);
+            lw.PostMlpNorm?.Forward(proj, proj, default, default, dim);
             var next = l + 1 < c.Layers ? buf.Layer(l + 1).X : buf.XOut;
             Add.Forward(x2, proj, next.AsSpan(0, n * dim));
         }
@@ -294,6 +355,7 @@ internal static class Decoder
         w.FinalNorm.Forward(src, hout, buf.MeanOut, buf.RstdOut, dim);
         var logits = buf.Logits(r);
         w.Output.Forward(hout, logits, r);
+        if (w.Config.FinalLogitSoftcap > 0) SoftCap.Forward(logits, w.Config.FinalLogitSoftcap);
         return logits;
     }
 
@@ -311,19 +373,41 @@ internal static class Decoder
         long rowBytes = type.RowBytes(kvd);
         for (int i = 0; i < batch.Rows; i++)
         {
-            int s = batch.Slot[i], p = batch.Positions[i];
-            var kDst = new Span<byte>((byte*)batch.KBase[s] + p * rowBytes, (int)rowBytes);
-            var vDst = new Span<byte>((byte*)batch.VBase[s] + p * rowBytes, (int)rowBytes);
-            if (type.Type == DType.F32)
+            int s = batch.Slot[i], p = batch.Positions[i], ring = kv.Ring(layer, s);
+            // a rolling window of R rows is stored twice (rows p % R and p % R + R), so any R consecutive positions are
+            // contiguous and attention reads them as it reads a linear cache
+            int at = ring > 0 ? p % ring : p;
+            for (int copy = 0; copy < (ring > 0 ? 2 : 1); copy++, at += ring)
             {
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes(k.Slice(i * kvd, kvd)).CopyTo(kDst);
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.Slice(i * kvd, kvd)).CopyTo(vDst);
-                continue;
+                var kDst = new Span<byte>((byte*)batch.KBase[s] + at * rowBytes, (int)rowBytes);
+                var vDst = new Span<byte>((byte*)batch.VBase[s] + at * rowBytes, (int)rowBytes);
+                if (type.Type == DType.F32)
+                {
+                    System.Runtime.InteropServices.MemoryMarshal.AsBytes(k.Slice(i * kvd, kvd)).CopyTo(kDst);
+                    System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.Slice(i * kvd, kvd)).CopyTo(vDst);
+                    continue;
+                }
+                // an F16 or Q8_0 cache rounds each position's row (heads never straddle a block)
+                type.QuantizeRow(k.Slice(i * kvd, kvd), kDst);
+                type.QuantizeRow(v.Slice(i * kvd, kvd), vDst);
             }
-            // an F16 or Q8_0 cache rounds each position's row (heads never straddle a block)
-            type.QuantizeRow(k.Slice(i * kvd, kvd), kDst);
-            type.QuantizeRow(v.Slice(i * kvd, kvd), vDst);
         }
+    }
+
+    /// <summary>The inference-only features of <paramref name="c"/> (those <see cref="Backward"/> does not differentiate),
+    /// or null when it can be trained.</summary>
+    public static string? NoBackward(ModelConfig c)
+    {
+        var missing = new List<string>();
+        if (c.QkNorm) missing.Add("q/k norms");
+        if (c.PostNorms) missing.Add("post-norms");
+        if (c.EmbeddingScale != 1f) missing.Add("the embedding scale");
+        if (c.AttnLogitSoftcap > 0 || c.FinalLogitSoftcap > 0) missing.Add("soft caps");
+        if (c.SlidingWindow is not null) missing.Add("the sliding window");
+        if (c.ScoreScale != 1f / MathF.Sqrt(c.HeadSize)) missing.Add("a non-default attention scale");
+        if (c.Family == ArchFamily.Llama && c.Activation != "silu") missing.Add($"the {c.Activation} gate");
+        if (c.Experts > 0) missing.Add("mixtures of experts");
+        return missing.Count == 0 ? null : string.Join(", ", missing);
     }
 
     /// <summary>
@@ -336,6 +420,7 @@ internal static class Decoder
     {
         if (!buf.PerLayer || !batch.AllOutputs) throw new InvalidOperationException("the backward pass needs per-layer buffers and every row as an output");
         var c = w.Config;
+        if (NoBackward(c) is { } missing) throw new NotSupportedException($"training {c.Architecture} is not supported: the backward pass of {missing} is not written");
         int n = batch.Rows, dim = c.Width, qd = c.QueryWidth, kvd = c.KvWidth, ff = c.FfnWidth;
         var pool = WorkerPool.Shared;
         var positions = batch.Positions.AsSpan(0, n);
@@ -407,8 +492,8 @@ internal static class Decoder
             Attention.Backward(datt, a.Q, a.Att, a.Lse, dq, batch.Slots, batch.SlotRows, dkBase, dvBase, c.Heads, c.KvHeads, c.HeadSize, rows, pool);
             if (w.Rotary)
             {
-                Rope.Backward(dq, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
-                Rope.Backward(dk, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox);
+                Rope.Backward(dq, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox, c.RopeDim);
+                Rope.Backward(dk, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox, c.RopeDim);
             }
             dh.Clear();
             lw.Q.Backward(lg.Q, dq, a.H, dh, n);

@@ -15,6 +15,10 @@ internal interface IKvStore
     bool IsActivations { get; }
     /// <summary>How the keys and values are stored (F32, or an F16/Q8_0 cache): each position is KVH*HS values of it.</summary>
     Tensors.DType KvType { get; }
+
+    /// <summary>R when layer <paramref name="layer"/> of slot <paramref name="slot"/> keeps only a rolling window of R
+    /// positions (2R rows: position p at rows p % R and p % R + R); 0 when position p is row p.</summary>
+    int Ring(int layer, int slot) => 0;
 }
 
 /// <summary>
@@ -39,6 +43,8 @@ internal sealed unsafe class ForwardBatch
         SlotRows = GC.AllocateArray<int>(MaxSlots + 1, pinned: true);
         KBase = GC.AllocateArray<nint>(MaxSlots, pinned: true);
         VBase = GC.AllocateArray<nint>(MaxSlots, pinned: true);
+        WindowStart = GC.AllocateArray<int>(capacity, pinned: true);
+        WindowEnd = GC.AllocateArray<int>(capacity, pinned: true);
     }
 
     public int Capacity { get; }
@@ -116,6 +122,33 @@ internal sealed unsafe class ForwardBatch
             fixed (nint* k = KBase, v = VBase)
                 return new AttentionRows { Slot = slot, KvStart = start, KvEnd = end, KBase = k, VBase = v };
         }
+    }
+
+    private int[] WindowStart { get; }
+    private int[] WindowEnd { get; }
+
+    /// <summary>
+    /// The attention view of a sliding-window layer: each row sees the last <paramref name="window"/> of the keys it would
+    /// see otherwise ([max(start, end - W), end)), as rows of the layer's store (a rolling window maps position p to row
+    /// p % R, and its doubled rows keep the range contiguous). Valid until the next call.
+    /// </summary>
+    public AttentionRows SlidingRows(int window, IKvStore kv, int layer)
+    {
+        for (int i = 0; i < Rows; i++)
+        {
+            int end = KvEnd[i], start = Math.Max(KvStart[i], end - window), ring = kv.Ring(layer, Slot[i]);
+            if (ring > 0)
+            {
+                if (end - start > ring) throw new InvalidOperationException($"a window of {end - start} positions does not fit the rolling cache of {ring}");
+                int at = start % ring;
+                (start, end) = (at, at + end - start);
+            }
+            WindowStart[i] = start;
+            WindowEnd[i] = end;
+        }
+        fixed (int* slot = Slot, start = WindowStart, end = WindowEnd)
+        fixed (nint* k = KBase, v = VBase)
+            return new AttentionRows { Slot = slot, KvStart = start, KvEnd = end, KBase = k, VBase = v };
     }
 
     /// <summary>A training batch: B sequences of T tokens (inputs (B*T)), each a fresh causal sequence, every row an output.</summary>

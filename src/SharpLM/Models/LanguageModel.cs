@@ -28,10 +28,16 @@ public sealed class LanguageModel : IDisposable
         Weights = weights;
         Tokenizer = tokenizer;
         Options = options;
-        int ctx = options.ContextSize ?? Math.Min(weights.Config.Context, 4096);
+        ContextSize = ContextFor(weights.Config, options);
+        Inference.KvCache.CheckType(options.KvCacheType, weights.Config.HeadSize, weights.Config.KvWidth);
+    }
+
+    /// <summary>Positions per sequence: the option, else the trained context up to 4096.</summary>
+    internal static int ContextFor(ModelConfig config, ModelLoadOptions options)
+    {
+        int ctx = options.ContextSize ?? Math.Min(config.Context, 4096);
         if (ctx <= 0) throw new ArgumentOutOfRangeException(nameof(options), ctx, "ContextSize must be positive");
-        ContextSize = ctx;
-        KvCache.CheckType(options.KvCacheType, weights.Config.HeadSize, weights.Config.KvWidth);
+        return ctx;
     }
 
     /// <summary>The hyper-parameters read from the file.</summary>
@@ -70,7 +76,7 @@ public sealed class LanguageModel : IDisposable
         {
             var cfg = ModelConfigReader.FromGguf(file);
             DecoderWeights.CheckRunnable(cfg, path);
-            var weights = DecoderWeights.Bind(BoundTensors.Bind(file, cfg, TensorNaming.Gguf));
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(file, cfg, TensorNaming.Gguf), ContextFor(cfg, options));
             return new LanguageModel(file, weights, ModelTokenizers.FromGguf(file), options, ModelTokenizers.ChatTemplateFromGguf(file));
         }
         catch
@@ -82,19 +88,17 @@ public sealed class LanguageModel : IDisposable
 
     internal static LanguageModel LoadHfFolder(string folder, ModelLoadOptions options)
     {
-        var configPath = System.IO.Path.Combine(folder, "config.json");
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"{folder} has no config.json: not a Hugging Face model folder", configPath);
-        var cfg = ModelConfigReader.FromHfConfigFile(configPath);
-        DecoderWeights.CheckRunnable(cfg, configPath);
-        var source = ModelTokenizers.OpenSafetensors(folder);
+        var hf = Formats.HuggingFace.HfModelFolder.Open(folder);
         try
         {
-            var weights = DecoderWeights.Bind(BoundTensors.Bind(source, cfg, TensorNaming.HuggingFace));
-            return new LanguageModel(source, weights, ModelTokenizers.FromHfFolder(folder), options, ModelTokenizers.ChatTemplateFromHfFolder(folder));
+            DecoderWeights.CheckRunnable(hf.Config, hf.ConfigPath);
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(hf.RequireWeights(), hf.Config, TensorNaming.HuggingFace), ContextFor(hf.Config, options));
+            var tokenizer = hf.TokenizerJsonPath is { } tj ? ModelTokenizers.FromTokenizer(Tokenizers.Tokenizer.FromFile(tj)) : null;
+            return new LanguageModel(hf.RequireWeights(), weights, tokenizer, options, hf.LoadChatTemplate());
         }
         catch
         {
-            source.Dispose();
+            hf.Dispose();
             throw;
         }
     }

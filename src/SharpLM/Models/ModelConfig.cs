@@ -21,6 +21,9 @@ public enum RopeScalingType
     Linear,
     /// <summary>LLaMA-3.1 per-frequency smoothing (factor, low/high frequency factors, original context).</summary>
     Llama3,
+    /// <summary>Phi-3's LongRoPE ("su"): per-frequency divisors, the long set when the context exceeds the original one,
+    /// and the cos/sin scaled by <see cref="ModelConfig.RopeAttnFactor"/>.</summary>
+    LongRope,
 }
 
 /// <summary>
@@ -103,12 +106,51 @@ public sealed record ModelConfig
     /// <summary>The output head is the token embedding (no separate output weight).</summary>
     public bool TiedEmbeddings { get; init; }
 
-    /// <summary>Mistral's sliding attention window in tokens, or null for full attention.</summary>
+    /// <summary>The sliding attention window in tokens (a row at position p sees keys p-W+1..p), or null for full attention.</summary>
     public int? SlidingWindow { get; init; }
+
+    /// <summary>Which layers slide, as llama.cpp's swa pattern N: layer l uses the window when l % N &lt; N - 1, so the last
+    /// of every N layers sees the whole context (Gemma 2: 2, Gemma 3: 6); 1 = every layer slides (Mistral).</summary>
+    public int SlidingWindowPattern { get; init; } = 1;
+
+    /// <summary>RoPE base of the sliding-window layers, which then use no RoPE scaling (Gemma 3: 10000 locally while
+    /// <see cref="RopeTheta"/> serves the global layers); null = as every other layer.</summary>
+    public float? RopeThetaSliding { get; init; }
+
+    /// <summary>LongRoPE's per-frequency divisors (R/2 each) for contexts beyond / within <see cref="RopeOriginalContext"/>.</summary>
+    public IReadOnlyList<float>? RopeLongFactors { get; init; }
+    public IReadOnlyList<float>? RopeShortFactors { get; init; }
+
+    /// <summary>Scale of RoPE's cos and sin (LongRoPE's attention factor), so q.k is scaled by its square; 1 = none.</summary>
+    public float RopeAttnFactor { get; init; } = 1f;
+
+    /// <summary>The token embedding is multiplied by this before the first block (Gemma: sqrt(C)); 1 for everyone else.</summary>
+    public float EmbeddingScale { get; init; } = 1f;
+
+    /// <summary>The scale of the attention scores q.k (Gemma: query_pre_attn_scalar^-1/2); null = 1/sqrt(HS).</summary>
+    public float? AttentionScale { get; init; }
+
+    /// <summary>Gemma 2's soft cap of the attention scores, cap * tanh(score / cap); 0 = none.</summary>
+    public float AttnLogitSoftcap { get; init; }
+
+    /// <summary>Gemma 2's soft cap of the output logits, cap * tanh(logit / cap); 0 = none.</summary>
+    public float FinalLogitSoftcap { get; init; }
+
+    /// <summary>RMSNorms of the attention output and of the MLP output before each residual add (Gemma 2 and 3).</summary>
+    public bool PostNorms { get; init; }
 
     /// <summary>Mixture of experts: experts per layer (0 = dense) and how many each token uses.</summary>
     public int Experts { get; init; }
     public int ExpertsPerToken { get; init; }
+
+    /// <summary>[FE] an expert's FFN width (Qwen MoE's moe_intermediate_size; Mixtral's experts are F wide); 0 = F.</summary>
+    public int ExpertFfnWidth { get; init; }
+
+    /// <summary>[FS] the shared expert's FFN width (Qwen2-MoE), gated per token by sigmoid(h . w); 0 = none.</summary>
+    public int SharedExpertFfnWidth { get; init; }
+
+    /// <summary>The chosen experts' softmax weights are renormalised to sum to 1 (Mixtral, Qwen3-MoE; not Qwen2-MoE).</summary>
+    public bool ExpertWeightsNorm { get; init; } = true;
 
     /// <summary>BERT's pooler (dense C -> C with tanh) is part of the checkpoint.</summary>
     public bool Pooler { get; init; }
@@ -132,6 +174,14 @@ public sealed record ModelConfig
     /// <summary>KVH*HS: width of the key and value projections (floats per position per layer in the KV cache).</summary>
     public int KvWidth => KvHeads * HeadSize;
 
+    /// <summary>Whether layer <paramref name="layer"/> attends through the sliding window (see <see cref="SlidingWindowPattern"/>).</summary>
+    public bool IsSlidingLayer(int layer) =>
+        SlidingWindow is > 0 && (SlidingWindowPattern <= 1 || layer % SlidingWindowPattern < SlidingWindowPattern - 1);
+
+    /// <summary>The scale of q.k in attention: <see cref="AttentionScale"/> (or 1/sqrt(HS)) times the square of RoPE's
+    /// attention factor (which llama.cpp and transformers apply to both q and k).</summary>
+    public float ScoreScale => (AttentionScale ?? 1f / MathF.Sqrt(HeadSize)) * RopeAttnFactor * RopeAttnFactor;
+
     /// <summary>
     /// The dimension letters of this configuration, for the tensor tables' shapes: V, C, L, NH, KVH, HS, F, P, E, T, X.
     /// </summary>
@@ -148,6 +198,8 @@ public sealed record ModelConfig
         "E" => EmbeddingWidth,
         "T" => TokenTypes,
         "X" => Experts,
+        "FE" => ExpertFfnWidth > 0 ? ExpertFfnWidth : FfnWidth,
+        "FS" => SharedExpertFfnWidth,
         "R" => RopeDim,
         _ => throw new ArgumentException($"unknown dimension letter '{letter}'", nameof(letter)),
     };
@@ -186,27 +238,45 @@ public sealed record ModelConfig
         }
         Need(Experts >= 0 && (Experts == 0 || (ExpertsPerToken >= 1 && ExpertsPerToken <= Experts)),
             $"{ExpertsPerToken} experts per token do not fit {Experts} experts");
+        Need(SlidingWindow is null or > 0, $"sliding window {SlidingWindow} must be a positive number of tokens");
+        Need(SlidingWindowPattern >= 1, $"sliding window pattern {SlidingWindowPattern} must be 1 or more");
+        Need(EmbeddingScale > 0 && float.IsFinite(EmbeddingScale), $"embedding scale {EmbeddingScale.ToString(CultureInfo.InvariantCulture)} must be a positive number");
+        Need(AttnLogitSoftcap >= 0 && FinalLogitSoftcap >= 0, "soft caps must be 0 (none) or positive");
+        foreach (var (name, f) in new[] { ("long", RopeLongFactors), ("short", RopeShortFactors) })
+            Need(f is null || f.Count == RopeDim / 2, $"{name} RoPE factors hold {f?.Count} values, expected rope dim / 2 = {RopeDim / 2}");
     }
 
     /// <summary>
     /// Inverse RoPE frequencies (RopeDim/2): invFreq[i] = theta^(-2i/RopeDim), then the scaling of <see cref="RopeScaling"/>,
     /// then divided by per-frequency factors (GGUF <c>rope_freqs.weight</c>) when given.
     /// </summary>
-    internal float[] InverseFrequencies(ReadOnlySpan<float> freqFactors = default)
+    internal float[] InverseFrequencies(ReadOnlySpan<float> freqFactors = default, bool sliding = false)
     {
         int half = RopeDim / 2;
         var inv = new float[half];
-        var factors = RopeScaling == RopeScalingType.Llama3 && freqFactors.IsEmpty ? Llama3RopeFactors() : null;
+        // Gemma 3's local layers: their own base and no scaling (llama.cpp's rope_freq_base/scale_train_swa)
+        bool local = sliding && RopeThetaSliding is not null;
+        float theta = local ? RopeThetaSliding!.Value : RopeTheta;
+        var scaling = local ? RopeScalingType.None : RopeScaling;
+        var factors = scaling == RopeScalingType.Llama3 && freqFactors.IsEmpty ? Llama3RopeFactors() : null;
+        if (local) freqFactors = default;
         for (int i = 0; i < half; i++)
         {
-            double f = 1.0 / Math.Pow(RopeTheta, 2.0 * i / RopeDim);
-            if (RopeScaling == RopeScalingType.Linear) f /= RopeScalingFactor;
+            double f = 1.0 / Math.Pow(theta, 2.0 * i / RopeDim);
+            if (scaling == RopeScalingType.Linear) f /= RopeScalingFactor;
             if (factors != null) f /= factors[i];
             if (!freqFactors.IsEmpty) f /= freqFactors[i];
             inv[i] = (float)f;
         }
         return inv;
     }
+
+    /// <summary>LongRoPE's divisors for a context of <paramref name="contextSize"/> positions per sequence: the long set
+    /// beyond the original context, else the short one (llama.cpp's choice, by the context rather than the prompt); null
+    /// without LongRoPE.</summary>
+    internal float[]? LongRopeFactors(int contextSize) =>
+        RopeScaling != RopeScalingType.LongRope ? null
+        : (contextSize > RopeOriginalContext ? RopeLongFactors : RopeShortFactors)?.ToArray();
 
     /// <summary>
     /// LLaMA-3.1 rope scaling as per-frequency divisors (what convert_hf_to_gguf.py writes as rope_freqs.weight and
@@ -232,6 +302,9 @@ public sealed record ModelConfig
         }
         return r;
     }
+
+    /// <summary>The widest MLP activation a layer computes (dense F, expert FE, shared FS): the MLP buffers' width.</summary>
+    public int MaxFfnWidth => Math.Max(FfnWidth, Math.Max(ExpertFfnWidth, SharedExpertFfnWidth));
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Architecture} V={Vocab} C={Width} L={Layers} NH={Heads} KVH={KvHeads} HS={HeadSize} F={FfnWidth} P={Context}{(EmbeddingWidth != Width ? $" E={EmbeddingWidth}" : "")}{(TokenTypes > 0 ? $" T={TokenTypes}" : "")} act={Activation}");

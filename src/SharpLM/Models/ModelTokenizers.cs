@@ -4,7 +4,7 @@ using SharpLM.Inference;
 
 namespace SharpLM.Models;
 
-/// <summary>Finds the tokenizer (and safetensors weights) that come with a model file; adapters over the Formats and Tokenizers libraries.</summary>
+/// <summary>The tokenizer and chat template that come with a GGUF file; adapters over the Formats and Tokenizers libraries.</summary>
 internal static class ModelTokenizers
 {
     /// <summary>The tokenizer described by a GGUF file's tokenizer.ggml.* metadata, or null when it has none.</summary>
@@ -14,12 +14,8 @@ internal static class ModelTokenizers
         return new TokenizerJsonCodec(GgufTokenizer.Load(file));
     }
 
-    /// <summary>The tokenizer.json of a Hugging Face folder, or null when there is none.</summary>
-    public static ITokenCodec? FromHfFolder(string folder)
-    {
-        var path = System.IO.Path.Combine(folder, "tokenizer.json");
-        return File.Exists(path) ? new TokenizerJsonCodec(Tokenizers.Tokenizer.FromFile(path)) : null;
-    }
+    /// <summary>A tokenizer (a Hugging Face folder's tokenizer.json) as the engine's codec.</summary>
+    public static ITokenCodec FromTokenizer(Tokenizers.Tokenizer tokenizer) => new TokenizerJsonCodec(tokenizer);
 
     /// <summary>A SharpLM tokenizer (from tokenizer.json or GGUF metadata): its post-processor adds BOS when the model uses one.</summary>
     private sealed class TokenizerJsonCodec(Tokenizers.Tokenizer tokenizer) : ITokenCodec
@@ -39,35 +35,63 @@ internal static class ModelTokenizers
         var tokens = file.TryGet("tokenizer.ggml.tokens", out var t) ? (t.Value as Formats.Gguf.GgufArray)?.Items as string[] : null;
         string? Tok(string key) => tokens != null && file.TryGet(key, out var id) && id.Value is IConvertible c
             && Convert.ToInt64(c, System.Globalization.CultureInfo.InvariantCulture) is long i && i >= 0 && i < tokens.Length ? tokens[i] : null;
-        return new ModelChatTemplate(Inference.ChatTemplates.ChatTemplate.Parse(text), Tok("tokenizer.ggml.bos_token_id"), Tok("tokenizer.ggml.eos_token_id"));
+        return new ModelChatTemplate(text, Tok("tokenizer.ggml.bos_token_id"), Tok("tokenizer.ggml.eos_token_id"), $"{file.Path} (tokenizer.chat_template)");
     }
 
-    /// <summary>The chat template of a Hugging Face folder (tokenizer_config.json), or null.</summary>
-    public static ModelChatTemplate? ChatTemplateFromHfFolder(string folder)
-    {
-        var path = System.IO.Path.Combine(folder, "tokenizer_config.json");
-        if (!File.Exists(path)) return null;
-        var json = File.ReadAllText(path);
-        if (!json.Contains("\"chat_template\"", StringComparison.Ordinal)) return null;
-        var t = Inference.ChatTemplates.ChatTemplate.FromTokenizerConfig(json);
-        return new ModelChatTemplate(t, t.BosToken, t.EosToken);
-    }
-
-    /// <summary>The safetensors weights of a Hugging Face folder.</summary>
-    public static IWeightSource OpenSafetensors(string folder) => Formats.Safetensors.SafetensorsModel.Open(folder);
 }
 
-/// <summary>A model's chat template with the texts of its BOS and EOS tokens (the template's bos_token/eos_token).</summary>
-internal sealed record ModelChatTemplate(Inference.ChatTemplates.ChatTemplate Template, string? BosToken, string? EosToken)
+/// <summary>
+/// A model's chat template with the texts of its BOS and EOS tokens (the template's bos_token/eos_token). The template
+/// is parsed when first used, so a model whose template is broken still loads and generates; chat then fails with a
+/// clear error naming the file the template came from.
+/// </summary>
+internal sealed class ModelChatTemplate
 {
+    private readonly Lazy<Inference.ChatTemplates.ChatTemplate> _template;
+
+    public ModelChatTemplate(string source, string? bosToken, string? eosToken, string origin)
+    {
+        Source = source;
+        BosToken = bosToken;
+        EosToken = eosToken;
+        Origin = origin;
+        _template = new(() =>
+        {
+            try
+            {
+                return Inference.ChatTemplates.ChatTemplate.Parse(source);
+            }
+            catch (Inference.ChatTemplates.ChatTemplateException e)
+            {
+                throw new Inference.ChatTemplates.ChatTemplateException($"{origin}: the chat template does not parse: {e.Message}", e);
+            }
+        });
+    }
+
+    /// <summary>The template text.</summary>
+    public string Source { get; }
+    public string? BosToken { get; }
+    public string? EosToken { get; }
+    /// <summary>Where the template came from (the model file), for errors.</summary>
+    public string Origin { get; }
+
+    public Inference.ChatTemplates.ChatTemplate Template => _template.Value;
+
     public string Render(IReadOnlyList<Inference.ChatTemplates.ChatTurn> messages, bool addGenerationPrompt)
     {
         var extra = new Dictionary<string, object?>();
         if (BosToken != null) extra["bos_token"] = BosToken;
         if (EosToken != null) extra["eos_token"] = EosToken;
-        return Template.Render(messages, addGenerationPrompt, extra);
+        try
+        {
+            return Template.Render(messages, addGenerationPrompt, extra);
+        }
+        catch (Inference.ChatTemplates.ChatTemplateException e) when (!e.Message.StartsWith(Origin, StringComparison.Ordinal))
+        {
+            throw new Inference.ChatTemplates.ChatTemplateException($"{Origin}: the chat template failed: {e.Message}", e);
+        }
     }
 
     /// <summary>True when the template writes the BOS token itself (so the encoder must not add another).</summary>
-    public bool WritesBos => Template.Source.Contains("bos_token", StringComparison.Ordinal);
+    public bool WritesBos => Source.Contains("bos_token", StringComparison.Ordinal);
 }

@@ -35,6 +35,10 @@ public sealed record TensorDecl(string Role, string Gguf, string Hf, string Shap
     /// <summary>Hugging Face GPT-2 stores this matrix transposed (Conv1D: (in, out)); SharpLM keeps (out, in).</summary>
     public bool HfTransposed { get; init; }
 
+    /// <summary>A norm weight Hugging Face stores as w for x * (1 + w) and GGUF as 1 + w (Gemma): 1 is added when the
+    /// tensor is read from (or converted out of) a Hugging Face checkpoint.</summary>
+    public bool HfAddOne { get; init; }
+
     /// <summary>Other Hugging Face names checkpoints use for this tensor ("{N}" and "{P}" as in <see cref="Hf"/>): old
     /// TensorFlow conversions name LayerNorm parameters gamma/beta; BERT's MLM bias is sometimes only the decoder's.</summary>
     public IReadOnlyList<string> HfAliases { get; init; } = [];
@@ -42,8 +46,8 @@ public sealed record TensorDecl(string Role, string Gguf, string Hf, string Shap
     /// <summary>A buffer or precomputed table rather than a trained parameter (not counted by calc).</summary>
     public bool NotAParameter { get; init; }
 
-    /// <summary>The row-major shape for <paramref name="c"/>: each comma-separated term is a product (or quotient) of
-    /// dimension letters and integers, e.g. "3*C" or "R/2".</summary>
+    /// <summary>The row-major shape for <paramref name="c"/>: each comma-separated term is a sum of products (or quotients)
+    /// of dimension letters and integers, e.g. "3*C", "R/2" or "NH*HS+2*KVH*HS".</summary>
     public long[] ShapeFor(ModelConfig c)
     {
         var terms = Shape.Split(',', StringSplitOptions.TrimEntries);
@@ -57,6 +61,7 @@ public sealed record TensorDecl(string Role, string Gguf, string Hf, string Shap
 
     private static long Evaluate(string term, ModelConfig c)
     {
+        if (term.Contains('+', StringComparison.Ordinal)) return term.Split('+').Sum(t => Evaluate(t, c));
         long v = 1;
         int i = 0;
         char op = '*';

@@ -11,9 +11,9 @@ internal sealed record FlopEstimate(long MatmulParameters, long Context, double 
 {
     public static FlopEstimate Estimate(ParameterCount p, long context)
     {
-        var a = p.Architecture;
-        long n = p.Active - p.EmbeddingLookup + (a.HasLmHead && a.TiedEmbeddings ? a.VocabSize * a.Hidden : 0);
-        double attn = 2.0 * a.Layers * context * a.QDim;
+        var a = p.Config;
+        long n = p.Active - p.EmbeddingLookup + (p.HasLmHead && a.TiedEmbeddings ? (long)a.Vocab * a.Width : 0);
+        double attn = 2.0 * a.Layers * context * a.QueryWidth;
         return new FlopEstimate(n, context, 2.0 * n + attn, 6.0 * n + 3 * attn);
     }
 

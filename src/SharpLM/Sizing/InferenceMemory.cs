@@ -26,7 +26,7 @@ internal sealed record InferenceMemory(
     {
         if (context <= 0) throw new ArgumentOutOfRangeException(nameof(context), context, "context (tokens) must be positive.");
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
-        var a = p.Architecture;
+        var a = p.Config;
         long weights = weightType.BytesFor(p.Total);
         string wf = $"N × {weightType.BytesText} = {p.Total:N0} × {weightType.BytesText}";
 
@@ -34,16 +34,16 @@ internal sealed record InferenceMemory(
         string kf = "0: an encoder keeps no KV cache";
         if (a.Family != Models.ArchFamily.Bert)
         {
-            long values = checked(2 * a.Layers * a.KvHeads * a.HeadDim * context * batch);
+            long values = checked(2L * a.Layers * a.KvHeads * a.HeadSize * context * batch);
             kv = kvType.BytesFor(values);
-            kf = $"2 × L × KVH × HS × tokens × batch × {kvType.BytesText} = 2 × {a.Layers} × {a.KvHeads} × {a.HeadDim} × {context} × {batch} × {kvType.BytesText}";
+            kf = $"2 × L × KVH × HS × tokens × batch × {kvType.BytesText} = 2 × {a.Layers} × {a.KvHeads} × {a.HeadSize} × {context} × {batch} × {kvType.BytesText}";
         }
 
         long u = Math.Min(context, PrefillChunk);
-        long perToken = 2 * a.Hidden + a.QDim + 2 * a.KvDim + (a.GatedMlp ? 2 : 1) * a.Intermediate * (a.IsMoe ? a.ExpertsPerToken : 1);
-        long logits = a.HasLmHead ? a.VocabSize : 0;
+        long perToken = 2L * a.Width + a.QueryWidth + 2L * a.KvWidth + (p.GatedMlp ? 2L : 1L) * a.FfnWidth * (a.Experts > 0 ? a.ExpertsPerToken : 1);
+        long logits = p.HasLmHead ? a.Vocab : 0;
         long act = checked(4 * batch * u * perToken + 4 * batch * a.Heads * u * context + 4 * batch * logits);
-        string af = $"4 × B × U × (2h + NH·HS + 2·KVH·HS + {(a.GatedMlp ? "2F" : "F")}) + 4 × B × NH × U × ctx + 4 × B × V, U = min(ctx, {PrefillChunk}) = {u}";
+        string af = $"4 × B × U × (2h + NH·HS + 2·KVH·HS + {(p.GatedMlp ? "2F" : "F")}) + 4 × B × NH × U × ctx + 4 × B × V, U = min(ctx, {PrefillChunk}) = {u}";
         return new InferenceMemory(weightType, kvType, context, batch, weights, kv, act, wf, kf, af);
     }
 }

@@ -27,7 +27,8 @@ internal static class ModelPresets
         return r.ReadToEnd();
     }
 
-    public static ModelArchitecture Load(string name) => ModelArchitecture.Parse(Json(name), $"preset '{name}'");
+    /// <summary>The preset as the base model calc counts (<see cref="ParameterCount.BaseModel"/>).</summary>
+    public static Models.ModelConfig Load(string name) => ParameterCount.BaseModel(Formats.ModelConfigReader.FromHfJson(Json(name), $"preset '{name}'"));
 
     /// <summary>Where the preset's numbers come from.</summary>
     public static string Source(string name)

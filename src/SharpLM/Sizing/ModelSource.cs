@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text.Json;
 using SharpLM.Formats;
 using SharpLM.Formats.Gguf;
 using SharpLM.Models;
@@ -7,6 +6,8 @@ using SharpLM.Models;
 namespace SharpLM.Sizing;
 
 /// <summary>The tensors actually stored in a model file, to check a computed count against.</summary>
+/// <param name="Path">the file or folder counted</param>
+/// <param name="Format">its format</param>
 /// <param name="Tensors">parameter tensors counted</param>
 /// <param name="Parameters">their elements</param>
 /// <param name="Bytes">their bytes as stored</param>
@@ -15,7 +16,7 @@ namespace SharpLM.Sizing;
 internal sealed record FileCensus(string Path, string Format, int Tensors, long Parameters, long Bytes, IReadOnlyList<string> Excluded);
 
 /// <summary>What <c>sharplm calc</c> sizes: an architecture, where it came from, and the file's own census if any.</summary>
-internal sealed record SizingInput(ModelArchitecture Architecture, string Source, FileCensus? File);
+internal sealed record SizingInput(ModelConfig Config, string Source, FileCensus? File);
 
 /// <summary>Loads a <see cref="SizingInput"/> from a config.json, a Hugging Face folder, a GGUF file or a preset.</summary>
 internal static class ModelSource
@@ -23,7 +24,7 @@ internal static class ModelSource
     public static SizingInput FromPreset(string name) =>
         new(ModelPresets.Load(name), $"preset {name.Trim().ToLowerInvariant()} ({ModelPresets.Source(name)})", null);
 
-    public static SizingInput FromConfig(string path) => new(ModelArchitecture.From(ModelConfigReader.FromHfConfigFile(path)), path, null);
+    public static SizingInput FromConfig(string path) => new(ParameterCount.BaseModel(ModelConfigReader.FromHfConfigFile(path)), path, null);
 
     /// <summary>A GGUF file, a Hugging Face folder (config.json + *.safetensors), or a config.json.</summary>
     public static SizingInput FromModel(string path)
@@ -46,26 +47,23 @@ internal static class ModelSource
 
     public static SizingInput FromFolder(string dir)
     {
-        string config = System.IO.Path.Combine(dir, "config.json");
-        if (!System.IO.File.Exists(config)) throw new FileNotFoundException($"'{dir}' has no config.json; a Hugging Face model folder needs one.", config);
-        var arch = ModelArchitecture.From(ModelConfigReader.FromHfConfigFile(config));
-        var files = Directory.GetFiles(dir, "*.safetensors").Order(StringComparer.Ordinal).ToArray();
-        if (files.Length == 0) return new SizingInput(arch, config, null);
-        var tensors = new List<(string Name, long[] Shape, long Bytes)>();
-        foreach (var f in files) tensors.AddRange(ReadSafetensorsHeader(f));
-        var census = Census(dir, "safetensors", tensors, arch.Config.Arch);
+        // the one folder opener; the weights are memory-mapped, so only their headers are read
+        using var folder = Formats.HuggingFace.HfModelFolder.Open(dir, Formats.HuggingFace.FolderWeights.IfPresent);
+        var arch = ParameterCount.BaseModel(folder.Config);
+        if (folder.Weights is null) return new SizingInput(arch, folder.ConfigPath, null);
+        var tensors = folder.Weights.Files.SelectMany(f => f.Entries).Select(e => (e.Name, e.Shape, e.ByteLength)).ToList();
+        var census = Census(dir, "safetensors", tensors, arch.Arch);
         // The config cannot say whether the checkpoint holds BERT's pooler; the file does.
-        if (arch.Family == ArchFamily.Bert)
-            arch = arch with { Pooler = tensors.Any(t => t.Name.Contains("pooler.", StringComparison.Ordinal)) };
+        if (arch.Pooler) arch = arch with { Pooler = tensors.Any(t => t.Name.Contains("pooler.", StringComparison.Ordinal)) };
         return new SizingInput(arch, dir, census);
     }
 
     public static SizingInput FromGguf(string path)
     {
         using var g = GgufFile.Open(path);
-        var a = ModelArchitecture.From(ModelConfigReader.FromGguf(g));
-        if (a.Family == ArchFamily.Bert) a = a with { Pooler = g.Tensors.ContainsKey("cls.weight") || g.Tensors.ContainsKey("pooler.weight") };
-        var census = Census(path, "gguf", g.TensorList.Select(t => (t.Name, t.Shape, t.ByteLength)), a.Config.Arch);
+        var a = ModelConfigReader.FromGguf(g);
+        if (ParameterCount.BaseModel(a).Pooler) a = a with { Pooler = g.Tensors.ContainsKey("cls.weight") || g.Tensors.ContainsKey("pooler.weight") };
+        var census = Census(path, "gguf", g.TensorList.Select(t => (t.Name, t.Shape, t.ByteLength)), a.Arch);
         return new SizingInput(a, path, census);
     }
 
@@ -98,38 +96,5 @@ internal static class ModelSource
             bytes += b;
         }
         return new FileCensus(path, format, n, p, bytes, excluded);
-    }
-
-    /// <summary>The tensor table of a safetensors file: u64 little-endian header length, then a JSON object
-    /// name -> {dtype, shape, data_offsets: [begin, end]} (and "__metadata__"). Only the header is read.</summary>
-    internal static List<(string Name, long[] Shape, long Bytes)> ReadSafetensorsHeader(string path)
-    {
-        using var fs = System.IO.File.OpenRead(path);
-        Span<byte> len = stackalloc byte[8];
-        if (fs.ReadAtLeast(len, 8, throwOnEndOfStream: false) < 8) throw new InvalidDataException($"{path}: too short for a safetensors header ({fs.Length} bytes).");
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(len);
-        if (n == 0 || n > 100_000_000 || (long)n > fs.Length - 8)
-            throw new InvalidDataException($"{path}: safetensors header length {n} at offset 0 is impossible for a {fs.Length}-byte file.");
-        var header = new byte[n];
-        fs.ReadExactly(header);
-        var list = new List<(string, long[], long)>();
-        try
-        {
-            using var doc = JsonDocument.Parse(header);
-            foreach (var t in doc.RootElement.EnumerateObject())
-            {
-                if (t.Name == "__metadata__") continue;
-                var shape = t.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-                var off = t.Value.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-                if (shape.Any(d => d < 0) || off.Length != 2 || off[1] < off[0])
-                    throw new InvalidDataException($"{path}: tensor '{t.Name}' has a bad shape [{string.Join(", ", shape)}] or data_offsets.");
-                list.Add((t.Name, shape, off[1] - off[0]));
-            }
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new InvalidDataException($"{path}: bad safetensors header JSON (bytes 8..{8 + (long)n}): {e.Message}", e);
-        }
-        return list;
     }
 }

@@ -42,7 +42,7 @@ internal sealed record TrainingMemory(
         if (gpus <= 0) throw new ArgumentOutOfRangeException(nameof(gpus), gpus, "the number of GPUs must be positive.");
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be positive.");
         if (sequence <= 0) throw new ArgumentOutOfRangeException(nameof(sequence), sequence, "sequence length must be positive.");
-        var a = p.Architecture;
+        var a = p.Config;
         int pb = precision == Precision.Mixed ? 2 : 4;
         int gb = pb;
         int state = optimizer == OptimizerKind.Sgd ? 4 : 8;
@@ -60,7 +60,7 @@ internal sealed record TrainingMemory(
             _ => $"(p + g + K)Ψ/N = ({pb} + {gb} + {k}) × {psi:N0} / {gpus}",
         };
 
-        long s = sequence, b = batch, h = a.Hidden, heads = a.Heads;
+        long s = sequence, b = batch, h = a.Width, heads = a.Heads;
         long full = checked(34 * s * b * h + 5 * heads * s * s * b);
         long layers = a.Layers;
         long act = recompute switch
@@ -76,7 +76,7 @@ internal sealed record TrainingMemory(
             _ => "L × 2·s·b·h + s·b·h·(34 + 5·a·s/h) (full recomputation: layer inputs plus one layer)",
         };
         if (precision == Precision.Fp32) { act = checked(act * 2); af += " × 2 (fp32 activations)"; }
-        if (a.HasLmHead) { act = checked(act + 4 * s * b * a.VocabSize); af += " + 4·s·b·V (f32 logits)"; }
+        if (p.HasLmHead) { act = checked(act + 4 * s * b * a.Vocab); af += " + 4·s·b·V (f32 logits)"; }
         af += $", s = {s}, b = {b}, h = {h}, a = {heads}, L = {layers}";
         return new TrainingMemory(optimizer, precision, zeroStage, gpus, batch, sequence, recompute, pb, gb, k, w, g, o, act, f, af);
     }

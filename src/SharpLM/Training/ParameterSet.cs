@@ -5,7 +5,10 @@ using SharpLM.Tensors;
 namespace SharpLM.Training;
 
 /// <summary>One named parameter tensor: a slice [Offset, Offset+Length) of the flat parameter array.</summary>
+/// <param name="Name">its name (Hugging Face naming).</param>
 /// <param name="Shape">row-major shape, e.g. (OC,C) for a linear weight.</param>
+/// <param name="Offset">where it starts in the flat array.</param>
+/// <param name="Length">its element count.</param>
 /// <param name="Role">its role in the architecture table ("attn_q", "token_embd").</param>
 internal sealed record ParamInfo(string Name, int[] Shape, int Offset, int Length, string Role)
 {
@@ -94,6 +97,7 @@ internal sealed class ParameterSet
 
         public string Path { get; }
         public IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
+        public bool HfConv1DLayout => false;
         public void Dispose() { }
     }
 }

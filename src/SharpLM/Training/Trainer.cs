@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using SharpLM.Formats.HuggingFace;
 using SharpLM.Training.Checkpoints;
 using SharpLM.Training.Data;
 using SharpLM.Models;
@@ -38,15 +39,25 @@ internal sealed record TrainOptions
         ["eval_every"] = EvalEvery, ["eval_batches"] = EvalBatches, ["val_fraction"] = ValFraction,
     };
 
-    public static TrainOptions FromJson(JsonNode o) => new()
+    /// <summary>The options saved in a checkpoint: every key is required, and an error names the file and the key.</summary>
+    public static TrainOptions FromJson(JsonReader o)
     {
-        Batch = o["batch"]!.GetValue<int>(), GradAccum = o["grad_accum"]!.GetValue<int>(), Steps = o["steps"]!.GetValue<int>(),
-        Lr = o["lr"]!.GetValue<double>(), MinLr = o["min_lr"]!.GetValue<double>(), Warmup = o["warmup"]!.GetValue<int>(),
-        Schedule = LrSchedule.ParseDecay(o["schedule"]!.GetValue<string>()), Optimizer = o["optimizer"]!.GetValue<string>(),
-        WeightDecay = o["weight_decay"]!.GetValue<double>(), Beta1 = o["beta1"]!.GetValue<double>(), Beta2 = o["beta2"]!.GetValue<double>(),
-        GradClip = o["grad_clip"]!.GetValue<double>(), Seed = o["seed"]!.GetValue<ulong>(), Threads = o["threads"]!.GetValue<int>(),
-        EvalEvery = o["eval_every"]!.GetValue<int>(), EvalBatches = o["eval_batches"]!.GetValue<int>(), ValFraction = o["val_fraction"]!.GetValue<double>(),
-    };
+        LrDecay schedule;
+        try { schedule = LrSchedule.ParseDecay(o.RequiredString("schedule")); }
+        catch (ArgumentException e) { return o.Fail<TrainOptions>("schedule", e.Message); }
+        var r = new TrainOptions
+        {
+            Batch = o.RequiredInt("batch"), GradAccum = o.RequiredInt("grad_accum"), Steps = o.RequiredInt("steps"),
+            Lr = o.RequiredDouble("lr"), MinLr = o.RequiredDouble("min_lr"), Warmup = o.RequiredInt("warmup"),
+            Schedule = schedule, Optimizer = o.RequiredString("optimizer"),
+            WeightDecay = o.RequiredDouble("weight_decay"), Beta1 = o.RequiredDouble("beta1"), Beta2 = o.RequiredDouble("beta2"),
+            GradClip = o.RequiredDouble("grad_clip"), Seed = o.RequiredULong("seed"), Threads = o.RequiredInt("threads"),
+            EvalEvery = o.RequiredInt("eval_every"), EvalBatches = o.RequiredInt("eval_batches"), ValFraction = o.RequiredDouble("val_fraction"),
+        };
+        try { r.Validate(); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{o.Source}: the saved training options are invalid: {e.Message}", e); }
+        return r;
+    }
 
     public void Validate()
     {
@@ -113,14 +124,14 @@ internal sealed class Trainer
         var dir = TrainCheckpoint.Locate(checkpoint);
         var spec = TrainCheckpoint.ReadSpec(dir);
         var state = TrainCheckpoint.ReadState(dir);
-        var options = TrainOptions.FromJson(state["options"] ?? throw new InvalidDataException($"{dir}/{TrainCheckpoint.StateFile}: no 'options'"));
+        var options = state.Options;
         if (steps is int s) options = options with { Steps = s };
         var t = new Trainer(spec, options, data, tokenizer, outDir);
-        string? fp = state["data"]?.GetValue<string>();
+        string? fp = state.Data;
         if (fp != null && fp != t._dataFingerprint)
             throw new InvalidDataException($"the checkpoint in {dir} was trained on data with {fp} (train+val) tokens, this data has {t._dataFingerprint}: resume with the same --data and tokenizer");
         TrainCheckpoint.LoadWeights(dir, spec, t.Model.Parameters);
-        int step = state["step"]!.GetValue<int>();
+        int step = state.Step;
         t.Optimizer.Restore(step, TrainCheckpoint.LoadOptimizer(dir));
         t._startStep = step;
         return t;

@@ -70,9 +70,10 @@ public sealed class KvCacheTests(ITestOutputHelper output)
     [Fact]
     public void The_cache_takes_the_bytes_of_its_type()
     {
-        var f32 = new KvCache(2, 10, 256, DType.F32);
-        var f16 = new KvCache(2, 10, 256, DType.F16);
-        var q8 = new KvCache(2, 10, 256, DType.Q8_0);
+        var c = SharpLM.Training.TrainModel.NewConfig("llama", 64, 256, 2, 4, 4, 64, 10); // KVH*HS = 256
+        var f32 = new KvCache(c, 10, 4, DType.F32);
+        var f16 = new KvCache(c, 10, 4, DType.F16);
+        var q8 = new KvCache(c, 10, 4, DType.Q8_0);
         Assert.Equal(2L * 2 * 10 * 256 * 4, f32.Bytes);
         Assert.Equal(f32.Bytes / 2, f16.Bytes);
         Assert.Equal(f32.Bytes * 34 / 128, q8.Bytes);
@@ -84,7 +85,7 @@ public sealed class KvCacheTests(ITestOutputHelper output)
         var path = TinyPath("hs32-mha");
         var e = Assert.Throws<ArgumentException>(() => LanguageModel.Load(path, new ModelLoadOptions { KvCacheType = DType.Q4_K }));
         Assert.Contains("F16 or Q8_0", e.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentException>(() => new KvCache(1, 4, 48, DType.Q8_0));
+        Assert.Throws<ArgumentException>(() => new KvCache(SharpLM.Training.TrainModel.NewConfig("llama", 64, 48, 1, 1, 1, 64, 4), 4, 4, DType.Q8_0)); // HS 48
         using var ok = LanguageModel.Load(path, new ModelLoadOptions { KvCacheType = DType.Q8_0, ContextSize = 16 }); // HS 32: allowed
         Assert.Equal(DType.Q8_0, ok.CreateState().Cache.Type);
     }

@@ -35,6 +35,16 @@ internal static unsafe class GgmlReference
             f(px, py, x.Length);
     }
 
+    /// <summary>ggml_quantize_chunk without an importance matrix: what llama.cpp's quantizer (llama_model_quantize) calls.
+    /// For most types it is quantize_row_*_ref; IQ4_NL's ref runs a shorter scale search than the quantizer.</summary>
+    public static void QuantizeChunk(DType type, ReadOnlySpan<float> x, Span<byte> y, int rows)
+    {
+        var f = (delegate* unmanaged<int, float*, byte*, long, long, long, float*, nuint>)Fn("ggml_quantize_chunk");
+        fixed (float* px = x)
+        fixed (byte* py = y)
+            f((int)type, px, py, 0, rows, x.Length / rows, null);
+    }
+
     public static void DequantizeRow(DType type, ReadOnlySpan<byte> x, Span<float> y)
     {
         var f = (delegate* unmanaged<byte*, float*, long, void>)Fn($"dequantize_row_{Suffix(type)}");

@@ -47,7 +47,7 @@ internal static class KernelTestUtil
         rng.NextBytes(b);
         int[] halfOffsets = type switch
         {
-            DType.Q4_0 or DType.Q8_0 or DType.Q5_0 => [0],
+            DType.Q4_0 or DType.Q8_0 or DType.Q5_0 or DType.IQ4_NL or DType.IQ4_XS => [0],
             DType.Q4_1 or DType.Q5_1 or DType.Q4_K or DType.Q5_K => [0, 2],
             DType.Q2_K => [80, 82],
             DType.Q3_K => [108],

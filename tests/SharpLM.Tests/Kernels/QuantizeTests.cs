@@ -85,7 +85,7 @@ public class QuantizeTests
     [Fact]
     public void RejectsUnsupportedTypesAndShortDestinations()
     {
-        Assert.Throws<NotSupportedException>(() => SharpLM.Tensors.Types.DTypes.Of(DType.Q5_K).QuantizeRow(new float[256], new byte[176]));
+        Assert.Throws<NotSupportedException>(() => SharpLM.Tensors.Types.DTypes.Of(DType.Q8_K).QuantizeRow(new float[256], new byte[292]));
         var ex = Assert.Throws<ArgumentException>(() => SharpLM.Tensors.Types.DTypes.Of(DType.Q4_0).QuantizeRow(new float[32], new byte[17]));
         Assert.Contains("18", ex.Message);
         Assert.Throws<ArgumentException>(() => SharpLM.Tensors.Types.DTypes.Of(DType.Q4_K).QuantizeRow(new float[100], new byte[1000]));

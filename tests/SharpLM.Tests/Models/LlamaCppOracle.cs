@@ -16,8 +16,13 @@ internal sealed class LlamaCppOracle : IDisposable
 
     static LlamaCppOracle()
     {
-        NativeLogConfig.llama_log_set((level, message) => { if (level == LLamaLogLevel.Error) Console.Error.Write(message); });
+        // SHARPLM_LLAMA_LOG=1 shows all of llama.cpp's log (why a file does not load), else only its errors
+        bool all = Environment.GetEnvironmentVariable("SHARPLM_LLAMA_LOG") == "1";
+        NativeLogConfig.llama_log_set((level, message) => { if (all || level == LLamaLogLevel.Error) Console.Error.Write(message); });
     }
+
+    /// <summary>Loads llama.cpp's library (and sets its log) before a call that does not load a model first.</summary>
+    public static void EnsureLoaded() => NativeApi.llama_empty_call();
 
     public LlamaCppOracle(string path, int contextSize, int threads = 2, GGMLType kvType = GGMLType.GGML_TYPE_F32)
     {

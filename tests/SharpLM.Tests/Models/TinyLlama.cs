@@ -129,21 +129,7 @@ internal sealed class TinyLlama
          .Set($"{a}.rope.dimension_count", (uint)s.HeadDim)
          .Set($"{a}.rope.freq_base", s.Theta)
          .Set($"{a}.attention.layer_norm_rms_epsilon", s.Eps);
-        var tokens = new string[s.Vocab];
-        var scores = new float[s.Vocab];
-        var types = new int[s.Vocab];
-        tokens[0] = "<unk>"; types[0] = 2;
-        tokens[1] = "<s>"; types[1] = 3;
-        tokens[2] = "</s>"; types[2] = 3;
-        for (int b = 0; b < 256 && b + 3 < s.Vocab; b++) { tokens[b + 3] = $"<0x{b:X2}>"; types[b + 3] = 6; }
-        for (int i = 259; i < s.Vocab; i++) { tokens[i] = "\u2581tok" + i.ToString(System.Globalization.CultureInfo.InvariantCulture); types[i] = 1; scores[i] = -i; }
-        if (vocab) w.Set("tokenizer.ggml.model", "llama")
-         .Set("tokenizer.ggml.tokens", GgufArray.Of(tokens))
-         .Set("tokenizer.ggml.scores", GgufArray.Of(scores))
-         .Set("tokenizer.ggml.token_type", GgufArray.Of(types))
-         .Set("tokenizer.ggml.bos_token_id", 1u)
-         .Set("tokenizer.ggml.eos_token_id", 2u)
-         .Set("tokenizer.ggml.unknown_token_id", 0u);
+        if (vocab) WriteVocab(w, s.Vocab);
         tweak?.Invoke(w);
         bool permute = a != "qwen2";
         foreach (var (name, (shape, data)) in Tensors)
@@ -166,6 +152,29 @@ internal sealed class TinyLlama
             }
         }
         w.Write(path);
+    }
+
+    /// <summary>
+    /// A synthetic SentencePiece-style vocabulary of <paramref name="v"/> tokens llama.cpp loads: &lt;unk&gt; &lt;s&gt;
+    /// &lt;/s&gt;, 256 byte tokens, then "▁tokN" pieces.
+    /// </summary>
+    public static void WriteVocab(GgufWriter w, int v)
+    {
+        var tokens = new string[v];
+        var scores = new float[v];
+        var types = new int[v];
+        tokens[0] = "<unk>"; types[0] = 2;
+        tokens[1] = "<s>"; types[1] = 3;
+        tokens[2] = "</s>"; types[2] = 3;
+        for (int b = 0; b < 256 && b + 3 < v; b++) { tokens[b + 3] = $"<0x{b:X2}>"; types[b + 3] = 6; }
+        for (int i = 259; i < v; i++) { tokens[i] = "\u2581tok" + i.ToString(System.Globalization.CultureInfo.InvariantCulture); types[i] = 1; scores[i] = -i; }
+        w.Set("tokenizer.ggml.model", "llama")
+         .Set("tokenizer.ggml.tokens", GgufArray.Of(tokens))
+         .Set("tokenizer.ggml.scores", GgufArray.Of(scores))
+         .Set("tokenizer.ggml.token_type", GgufArray.Of(types))
+         .Set("tokenizer.ggml.bos_token_id", 1u)
+         .Set("tokenizer.ggml.eos_token_id", 2u)
+         .Set("tokenizer.ggml.unknown_token_id", 0u);
     }
 
     /// <summary>Deterministic pseudo-random prompt ids in [3, V).</summary>

@@ -9,7 +9,7 @@ public class MemoryAndFlopsTests
     private static readonly SharpLM.Tensors.Types.TypeTraits F16 = SharpLM.Tensors.Types.DTypes.Parse("f16", "t", SharpLM.Tensors.Types.DTypes.SizingTypes);
 
     /// <summary>Random decoder and encoder architectures.</summary>
-    private static readonly Gen<ModelArchitecture> GenArch =
+    private static readonly Gen<SharpLM.Models.ModelConfig> GenArch =
         Gen.Select(Gen.Int[1, 64], Gen.Int[1, 16], Gen.Int[1, 8], Gen.Int[1, 48], Gen.Int[100, 200_000], Gen.Int[64, 30_000], Gen.Int[0, 2])
            .Select(t =>
            {
@@ -25,7 +25,7 @@ public class MemoryAndFlopsTests
                    TokenTypes = kind == 2 ? 2 : 0, RopeDim = (int)hs, Activation = kind == 0 ? "silu" : "gelu",
                    QkvBias = kind != 0, OutputBias = kind != 0, MlpBias = kind != 0, TiedEmbeddings = kind == 1,
                };
-               return ModelArchitecture.From(c);
+               return ParameterCount.BaseModel(c);
            });
 
     [Fact]
@@ -43,7 +43,7 @@ public class MemoryAndFlopsTests
             Assert.Equal(m1.Weights, m3.Weights);
             Assert.True(m3.Activations >= m1.Activations && m2.Activations >= m1.Activations);
             if (a.Family == SharpLM.Models.ArchFamily.Bert) Assert.Equal(0, m1.KvCache);
-            else Assert.Equal(2L * a.Layers * a.KvHeads * a.HeadDim * ctx * batch * 2, m1.KvCache);
+            else Assert.Equal(2L * a.Layers * a.KvHeads * a.HeadSize * ctx * batch * 2, m1.KvCache);
         }, iter: 300);
     }
 

@@ -23,12 +23,12 @@ public class ModelFileTests
         TinyGguf.Build(arch, type).Write(path);
         var input = ModelSource.FromModel(path);
         var census = input.File!;
-        var p = new ParameterCount(input.Architecture);
+        var p = new ParameterCount(input.Config);
         Assert.True(census.Parameters == p.Total, $"file {census.Parameters}, computed {p.Total}");
-        Assert.Equal(arch == "qwen2", input.Architecture.QkvBias);
-        Assert.False(input.Architecture.TiedEmbeddings);
-        Assert.Equal(TinyGguf.KVH, input.Architecture.KvHeads);
-        Assert.Equal(TinyGguf.Vocab().Length, input.Architecture.VocabSize);
+        Assert.Equal(arch == "qwen2", input.Config.QkvBias);
+        Assert.False(input.Config.TiedEmbeddings);
+        Assert.Equal(TinyGguf.KVH, input.Config.KvHeads);
+        Assert.Equal(TinyGguf.Vocab().Length, input.Config.Vocab);
     }
 
     /// <summary>Tensor names and shapes as llama.cpp's converter writes them (src/llama-arch.cpp), row-major.</summary>
@@ -94,11 +94,11 @@ public class ModelFileTests
         w.Write(path);
 
         var input = ModelSource.FromGguf(path);
-        var p = new ParameterCount(input.Architecture);
+        var p = new ParameterCount(input.Config);
         Assert.True(input.File!.Parameters == p.Total, $"file {input.File.Parameters}, computed {p.Total}");
-        Assert.Equal(tied, input.Architecture.TiedEmbeddings);
+        Assert.Equal(tied, input.Config.TiedEmbeddings);
         Assert.Equal(ropeFreqs, input.File.Excluded.Contains("rope_freqs.weight"));
-        Assert.Equal(experts, input.Architecture.Experts);
+        Assert.Equal(experts, input.Config.Experts);
     }
 
     [Fact]
@@ -127,8 +127,8 @@ public class ModelFileTests
         var gp = Path.Combine(TestPaths.NewTempDir(), "gpt2.gguf");
         g.Write(gp);
         var gi = ModelSource.FromModel(gp);
-        Assert.Equal(gi.File!.Parameters, new ParameterCount(gi.Architecture).Total);
-        Assert.Equal(v, gi.Architecture.VocabSize);
+        Assert.Equal(gi.File!.Parameters, new ParameterCount(gi.Config).Total);
+        Assert.Equal(v, gi.Config.Vocab);
 
         var b = new GgufWriter();
         b.Set("general.architecture", "bert").Set("bert.block_count", (uint)layers).Set("bert.embedding_length", (uint)h)
@@ -147,8 +147,8 @@ public class ModelFileTests
         var bp = Path.Combine(TestPaths.NewTempDir(), "bert.gguf");
         b.Write(bp);
         var bi = ModelSource.FromModel(bp);
-        Assert.False(bi.Architecture.Pooler);
-        Assert.Equal(bi.File!.Parameters, new ParameterCount(bi.Architecture).Total);
+        Assert.False(bi.Config.Pooler);
+        Assert.Equal(bi.File!.Parameters, new ParameterCount(bi.Config).Total);
     }
 
     /// <summary>A safetensors file with the given tensors (f32 zeros): u64 header length, JSON header, data.</summary>
@@ -205,8 +205,8 @@ public class ModelFileTests
             """{"model_type":"bert","vocab_size":100,"hidden_size":32,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":64,"max_position_embeddings":40,"type_vocab_size":2}""");
         WriteSafetensors(Path.Combine(dir, "model.safetensors"), BertTensors(100, 32, 2, 64, 40, pooler, buffers: true));
         var input = ModelSource.FromModel(dir);
-        Assert.Equal(pooler, input.Architecture.Pooler);
-        Assert.Equal(input.File!.Parameters, new ParameterCount(input.Architecture).Total);
+        Assert.Equal(pooler, input.Config.Pooler);
+        Assert.Equal(input.File!.Parameters, new ParameterCount(input.Config).Total);
         Assert.Contains("embeddings.position_ids", input.File.Excluded);
     }
 

@@ -88,10 +88,58 @@ public class TrainerTests
         Assert.Contains("NaN at step 5", e.Message);
         Assert.Contains("step 3", e.Message);
         var ck = TrainCheckpoint.Locate(dir);
-        Assert.Equal(3, TrainCheckpoint.ReadState(ck)["step"]!.GetValue<int>());
+        Assert.Equal(3, TrainCheckpoint.ReadState(ck).Step);
         var m = new TrainModel(Tiny);
         TrainCheckpoint.LoadWeights(ck, Tiny, m.Parameters);
         Assert.All(m.Parameters.Values, v => Assert.True(float.IsFinite(v)));
+    }
+
+    /// <summary>A damaged checkpoint is an error naming the file and the key, never a NullReferenceException or a
+    /// bare JsonException: each case breaks one thing in a good checkpoint.</summary>
+    [Theory]
+    [InlineData("trainer_state.json", "", "not valid JSON")]
+    [InlineData("trainer_state.json", "{\"step\": 3", "not valid JSON")]
+    [InlineData("trainer_state.json", "[1, 2]", "expected an object")]
+    [InlineData("trainer_state.json", "{\"options\": {}}", "'step' is missing")]
+    [InlineData("trainer_state.json", "{\"step\": \"three\", \"options\": {}}", "'step' is \"three\", expected an integer")]
+    [InlineData("trainer_state.json", "{\"step\": 3}", "'options' is missing")]
+    [InlineData("trainer_state.json", "DROP:options.lr", "'options.lr' is missing")]
+    [InlineData("trainer_state.json", "SET:options.batch=\"8\"", "'options.batch' is \"8\", expected an integer")]
+    [InlineData("trainer_state.json", "SET:options.schedule=\"zigzag\"", "'options.schedule'")]
+    [InlineData("trainer_state.json", "SET:options.batch=0", "batch (0)")]
+    [InlineData("config.json", "{\"model_type\": \"llama\"}", "'hidden_size' is missing")]
+    [InlineData("config.json", "not json", "not valid JSON")]
+    [InlineData("model.safetensors", "TRUNCATE", "model.safetensors")]
+    [InlineData("optimizer.safetensors", "TRUNCATE", "optimizer.safetensors")]
+    public void A_damaged_checkpoint_is_a_clear_error_naming_the_file_and_key(string file, string damage, string expected)
+    {
+        var dir = TestPaths.NewTempDir();
+        new Trainer(Tiny, Opts(3) with { EvalEvery = 3 }, Data(), new ByteTokenizer(), dir).Run();
+        var ck = TrainCheckpoint.Locate(dir);
+        var path = Path.Combine(ck, file);
+        if (damage == "TRUNCATE")
+        {
+            var bytes = File.ReadAllBytes(path);
+            File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        }
+        else if (damage.StartsWith("DROP:", StringComparison.Ordinal) || damage.StartsWith("SET:", StringComparison.Ordinal))
+        {
+            var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            var spec = damage[(damage.IndexOf(':') + 1)..];
+            var (keyPath, value) = spec.Contains('=') ? (spec[..spec.IndexOf('=')], spec[(spec.IndexOf('=') + 1)..]) : (spec, null);
+            var parts = keyPath.Split('.');
+            var obj = root;
+            foreach (var part in parts[..^1]) obj = obj[part]!.AsObject();
+            if (value is null) obj.Remove(parts[^1]);
+            else obj[parts[^1]] = System.Text.Json.Nodes.JsonNode.Parse(value);
+            File.WriteAllText(path, root.ToJsonString());
+        }
+        else File.WriteAllText(path, damage);
+
+        var e = Assert.ThrowsAny<Exception>(() => Trainer.Resume(dir, Data(), new ByteTokenizer(), dir));
+        Assert.True(e is InvalidDataException or FileNotFoundException, $"{e.GetType().Name}: {e.Message}");
+        Assert.Contains(file, e.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -43,32 +43,48 @@ internal sealed class BpeModel : IModel
     /// <summary>The vocabulary (token -> id).</summary>
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
 
-    /// <summary>The merges in rank order when built from merges (null when built from scores).</summary>
-    public IReadOnlyList<(string Left, string Right)>? Merges { get; private init; }
+    /// <summary>The merges in rank order when built from merges (null when built from scores); their strings are
+    /// made on first use (only writers of vocabularies ask).</summary>
+    public IReadOnlyList<(string Left, string Right)>? Merges =>
+        _mergeStrings ??= _mergeIds is null ? null : Array.ConvertAll(_mergeIds, m => (_idToToken[m.Left]!, _idToToken[m.Right]!));
+
+    private (int Left, int Right)[]? _mergeIds;
+    private (string, string)[]? _mergeStrings;
 
     /// <summary>The per-token scores when built from scores (null when built from merges).</summary>
     public IReadOnlyList<float>? Scores { get; private init; }
 
-    private BpeModel(Dictionary<string, int> vocab, Dictionary<long, (int, int)> merges, string? unkToken,
+    private BpeModel(Dictionary<string, int> vocab, MergeTable merges, string?[]? idToToken, string? unkToken,
         string? continuingSubwordPrefix, string? endOfWordSuffix, bool fuseUnk, bool byteFallback, bool ignoreMerges)
     {
         _vocab = vocab;
         _vocabSpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        _merges = new MergeTable(merges);
+        _merges = merges;
         UnkToken = unkToken;
         ContinuingSubwordPrefix = string.IsNullOrEmpty(continuingSubwordPrefix) ? null : continuingSubwordPrefix;
         EndOfWordSuffix = string.IsNullOrEmpty(endOfWordSuffix) ? null : endOfWordSuffix;
         FuseUnk = fuseUnk;
         ByteFallback = byteFallback;
         IgnoreMerges = ignoreMerges;
-        int maxId = vocab.Count == 0 ? -1 : vocab.Values.Max();
-        _idToToken = new string?[maxId + 1];
-        foreach (var (t, id) in vocab) if (id >= 0) _idToToken[id] = t;
+        if (idToToken is null)
+        {
+            int maxId = vocab.Count == 0 ? -1 : vocab.Values.Max();
+            idToToken = new string?[maxId + 1];
+            foreach (var (t, id) in vocab) if (id >= 0) idToToken[id] = t;
+        }
+        _idToToken = idToToken;
         _charIds = new int[65536];
         Array.Fill(_charIds, -1);
         foreach (var (t, id) in vocab) if (t.Length == 1) _charIds[t[0]] = id;
         _byteIds = new int[256];
-        for (int b = 0; b < 256; b++) _byteIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out int bid) ? bid : -1;
+        Span<char> hex = ['<', '0', 'x', '0', '0', '>'];
+        var vocabSpan = _vocabSpan;
+        for (int b = 0; b < 256; b++)
+        {
+            hex[3] = "0123456789ABCDEF"[b >> 4];
+            hex[4] = "0123456789ABCDEF"[b & 15];
+            _byteIds[b] = vocabSpan.TryGetValue(hex, out int bid) ? bid : -1;
+        }
         _unkId = unkToken != null && vocab.TryGetValue(unkToken, out int u) ? u : -1;
         _cacheSpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         _splitAtMetaspace = ContinuingSubwordPrefix == null && EndOfWordSuffix == null && !ignoreMerges
@@ -87,29 +103,58 @@ internal sealed class BpeModel : IModel
         string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
-        var v = vocab is Dictionary<string, int> d && d.Comparer == StringComparer.Ordinal ? d : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
-        var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
-        var list = new List<(string, string)>();
-        int prefixLen = continuingSubwordPrefix?.Length ?? 0;
-        var span = v.GetAlternateLookup<ReadOnlySpan<char>>();
-        Span<char> stackBuf = stackalloc char[256];
-        int rank = 0;
+        var v = OrdinalVocab(vocab);
+        var pairs = new List<(int, int)>();
         foreach (var (a, b) in merges)
         {
-            if (!v.TryGetValue(a, out int ia)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{a}' is not in the vocabulary.");
-            if (!v.TryGetValue(b, out int ib)) throw new InvalidDataException($"merge {rank} ('{a} {b}'): token '{b}' is not in the vocabulary.");
+            if (!v.TryGetValue(a, out int ia)) throw MergeError(pairs.Count, a, b, $"token '{a}' is not in the vocabulary");
+            if (!v.TryGetValue(b, out int ib)) throw MergeError(pairs.Count, a, b, $"token '{b}' is not in the vocabulary");
+            pairs.Add((ia, ib));
+        }
+        return FromMergeIds(v, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pairs), unkToken, continuingSubwordPrefix,
+            endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges);
+    }
+
+    internal static Dictionary<string, int> OrdinalVocab(IReadOnlyDictionary<string, int> vocab) =>
+        vocab is Dictionary<string, int> d && d.Comparer == StringComparer.Ordinal ? d : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+
+    internal static InvalidDataException MergeError(int rank, string a, string b, string what) =>
+        new($"merge {rank} ('{a} {b}'): {what}.");
+
+    /// <summary>BPE from a vocabulary and ordered merges given as (left id, right id) (rank = index): the loaders'
+    /// path, which looks the parts up without making a string per merge. The merged token is left + right (without
+    /// the continuing_subword_prefix of right); the merge strings are rebuilt from the ids only if asked for.</summary>
+    internal static BpeModel FromMergeIds(Dictionary<string, int> vocab, ReadOnlySpan<(int Left, int Right)> merges,
+        string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
+        bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
+    {
+        int maxId = -1;
+        foreach (var id in vocab.Values) if (id > maxId) maxId = id;
+        var idToToken = new string?[maxId + 1];
+        foreach (var (t, id) in vocab) if (id >= 0) idToToken[id] = t;
+        int prefixLen = string.IsNullOrEmpty(continuingSubwordPrefix) ? 0 : continuingSubwordPrefix.Length;
+        var span = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        var table = new MergeTable(merges.Length);
+        Span<char> stackBuf = stackalloc char[256];
+        var pairs = new (int, int)[merges.Length];
+        for (int rank = 0; rank < merges.Length; rank++)
+        {
+            var (ia, ib) = merges[rank];
+            string a = idToToken[ia]!, b = idToToken[ib]!;
             var bPart = prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b.AsSpan(prefixLen) : b.AsSpan();
             int mlen = a.Length + bPart.Length;
             Span<char> buf = mlen <= stackBuf.Length ? stackBuf : new char[mlen];
             a.AsSpan().CopyTo(buf);
             bPart.CopyTo(buf[a.Length..]);
             if (!span.TryGetValue(buf[..mlen], out int im))
-                throw new InvalidDataException($"merge {rank} ('{a} {b}'): the merged token '{buf[..mlen]}' is not in the vocabulary.");
-            m.TryAdd(Key(ia, ib), (rank, im));
-            list.Add((a, b));
-            rank++;
+                throw MergeError(rank, a, b, $"the merged token '{buf[..mlen]}' is not in the vocabulary");
+            table.TryAdd(ia, ib, rank, im);
+            pairs[rank] = (ia, ib);
         }
-        return new BpeModel(v, m, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges) { Merges = list };
+        return new BpeModel(vocab, table, idToToken, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges)
+        {
+            _mergeIds = pairs,
+        };
     }
 
     /// <summary>SentencePiece-style BPE: tokens[i] has id i and score scores[i]; every split of a token into two
@@ -143,7 +188,7 @@ internal sealed class BpeModel : IModel
                 }
             }
         }
-        return new BpeModel(v, m, unkToken, null, null, fuseUnk, byteFallback, ignoreMerges) { Scores = [.. scores] };
+        return new BpeModel(v, new MergeTable(m), null, unkToken, null, null, fuseUnk, byteFallback, ignoreMerges) { Scores = [.. scores] };
     }
 
     /// <summary>long.GetHashCode is lo ^ hi, which collides massively for (id, id) pairs: use a multiplicative hash.</summary>

@@ -11,26 +11,41 @@ internal sealed class MergeTable
     private readonly int[] _newIds;
     private readonly int _mask;
 
-    public int Count { get; }
+    public int Count { get; private set; }
 
-    public MergeTable(Dictionary<long, (int Rank, int NewId)> merges)
+    public MergeTable(Dictionary<long, (int Rank, int NewId)> merges) : this(merges.Count)
+    {
+        foreach (var (k, v) in merges) TryAdd((int)(k >> 32), (int)k, v.Rank, v.NewId);
+    }
+
+    /// <summary>An empty table for up to <paramref name="capacity"/> merges, filled with <see cref="TryAdd"/>.</summary>
+    public MergeTable(int capacity)
     {
         int cap = 16;
-        while (cap < merges.Count * 2) cap <<= 1;
+        while (cap < capacity * 2) cap <<= 1;
         _keys = new long[cap];
         Array.Fill(_keys, -1L);
         _ranks = new int[cap];
         _newIds = new int[cap];
         _mask = cap - 1;
-        foreach (var (k, v) in merges)
+    }
+
+    /// <summary>Adds (left, right) -> (rank, newId) unless the pair is already there (the first, lower rank wins).</summary>
+    public bool TryAdd(int left, int right, int rank, int newId)
+    {
+        if (Count * 2 >= _keys.Length) throw new InvalidOperationException("MergeTable is full.");
+        long k = ((long)left << 32) | (uint)right;
+        int i = Slot(k);
+        while (_keys[i] != -1)
         {
-            int i = Slot(k);
-            while (_keys[i] != -1) i = (i + 1) & _mask;
-            _keys[i] = k;
-            _ranks[i] = v.Rank;
-            _newIds[i] = v.NewId;
+            if (_keys[i] == k) return false;
+            i = (i + 1) & _mask;
         }
-        Count = merges.Count;
+        _keys[i] = k;
+        _ranks[i] = rank;
+        _newIds[i] = newId;
+        Count++;
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -28,6 +28,15 @@ internal static class GgufKeys
     public static string RopeScalingFactor(string arch) => arch + ".rope.scaling.factor";
     public static string RopeScalingOriginalContext(string arch) => arch + ".rope.scaling.original_context_length";
     public static string VocabSize(string arch) => arch + ".vocab_size";
+    public static string RopeScalingAttnFactor(string arch) => arch + ".rope.scaling.attn_factor";
+    public static string RopeFreqBaseSwa(string arch) => arch + ".rope.freq_base_swa";
+    public static string SlidingWindow(string arch) => arch + ".attention.sliding_window";
+    public static string AttnLogitSoftcapping(string arch) => arch + ".attn_logit_softcapping";
+    public static string FinalLogitSoftcapping(string arch) => arch + ".final_logit_softcapping";
+    public static string ExpertCount(string arch) => arch + ".expert_count";
+    public static string ExpertUsedCount(string arch) => arch + ".expert_used_count";
+    public static string ExpertFeedForwardLength(string arch) => arch + ".expert_feed_forward_length";
+    public static string ExpertSharedFeedForwardLength(string arch) => arch + ".expert_shared_feed_forward_length";
 
     public const string TokenizerModel = "tokenizer.ggml.model";
     public const string TokenizerPre = "tokenizer.ggml.pre";

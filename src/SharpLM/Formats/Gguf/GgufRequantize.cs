@@ -1,35 +1,35 @@
-using SharpLM.Formats.HuggingFace;
+using SharpLM.Quantization;
 using SharpLM.Tensors;
 
 namespace SharpLM.Formats.Gguf;
 
 /// <summary>
-/// GGUF -> GGUF with the matrices stored as another type (e.g. F32 -> Q8_0): metadata is copied (general.file_type
-/// updated), 1-D tensors stay as they are, 2-D+ tensors are dequantized row by row and re-quantized with the same
-/// rules as <see cref="HfToGguf"/> (output.weight kept at Q8_0/Q6_K for 4-bit types, F16 when rows do not fill blocks).
+/// GGUF -> GGUF in another file type, as llama-quantize does it: metadata is copied (general.file_type and
+/// general.quantization_version updated), tensors llama.cpp does not quantize are copied, the others get the type
+/// <see cref="QuantMix"/> chooses (the file type's mix and fallbacks) and are dequantized row by row and re-quantized.
 /// </summary>
 internal static class GgufRequantize
 {
     /// <summary>The writer reads lazily from <paramref name="src"/>, which must stay open until Write finishes.</summary>
-    public static GgufWriter Build(GgufFile src, DType type)
+    public static GgufWriter Build(GgufFile src, QuantFileType fileType)
     {
+        var config = ModelConfigReader.FromGguf(src);
         var w = new GgufWriter(src.Alignment);
         foreach (var (k, v) in src.MetadataList)
         {
             if (k == GgufKeys.Alignment) continue;
             w.Set(k, v);
         }
-        w.Set(GgufKeys.FileType, HfToGguf.FileType(type));
-        if (Tensors.Types.DTypes.Of(type).BlockSize > 1) w.Set(GgufKeys.QuantizationVersion, 2u);
+        w.Set(GgufKeys.FileType, fileType.Id);
+        w.Set(GgufKeys.QuantizationVersion, 2u);
+        var mix = new QuantMix(fileType, config, src.TensorList.Select(t => t.Name));
+        var types = new Dictionary<string, DType>(StringComparer.Ordinal);
+        foreach (var t in src.TensorList.OrderBy(t => t.Name, Comparer<string>.Create(QuantMix.Order)))
+            types[t.Name] = mix.TypeFor(t.Name, t.Shape, t.Type);
         foreach (var t in src.TensorList)
         {
-            if (t.Shape.Length < 2 || !Tensors.Types.DTypes.Of(t.Type).CanDequantize)
-            {
-                CopyAsIs(w, t);
-                continue;
-            }
-            DType store = HfToGguf.StorageType(t.Name, type, t.Shape[^1]);
-            if (store == t.Type)
+            DType store = types[t.Name];
+            if (store == t.Type || !Tensors.Types.DTypes.Of(t.Type).CanDequantize)
             {
                 CopyAsIs(w, t);
                 continue;

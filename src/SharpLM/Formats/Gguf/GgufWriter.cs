@@ -70,8 +70,8 @@ internal sealed class GgufWriter
         return Add(new PendingTensor(name, type, (long[])shape.Clone(), bytes, s => s.Write(data.Span), null));
     }
 
-    /// <summary>A tensor whose <paramref name="byteLength"/> bytes <paramref name="writeData"/> writes to the stream
-    /// during <see cref="Write"/> (it must write exactly that many).</summary>
+    /// <summary>A tensor whose bytes (as many as its type and shape take) <paramref name="writeData"/> writes to the stream
+    /// during <c>Write</c> (it must write exactly that many).</summary>
     public GgufWriter AddTensor(string name, DType type, long[] shape, Action<Stream> writeData)
     {
         ArgumentNullException.ThrowIfNull(writeData);
@@ -226,27 +226,42 @@ internal sealed class GgufWriter
         }
     }
 
+    /// <summary>Quantizes the rows of a lazily produced tensor in chunks of about 1 MB, the rows of a chunk in parallel on
+    /// the worker pool (each row's bytes do not depend on the others), and writes the chunks in order.</summary>
     private static void WriteRows(Stream s, PendingTensor t, CancellationToken ct)
     {
         int cols = checked((int)t.Shape[^1]);
         long rows = t.Shape.Aggregate(1L, (a, b) => a * b) / cols;
         int rowBytes = checked((int)DTypeInfo.RowBytes(t.Type, cols));
-        var f = ArrayPool<float>.Shared.Rent(cols);
-        var b = ArrayPool<byte>.Shared.Rent(rowBytes);
+        var traits = Tensors.Types.DTypes.Of(t.Type);
+        int chunk = (int)Math.Clamp((1 << 20) / Math.Max(rowBytes, cols * 4), 1, rows);
+        var b = ArrayPool<byte>.Shared.Rent(chunk * rowBytes);
         try
         {
-            for (long r = 0; r < rows; r++)
+            for (long r0 = 0; r0 < rows; r0 += chunk)
             {
-                if ((r & 255) == 0) ct.ThrowIfCancellationRequested();
-                var row = f.AsSpan(0, cols);
-                t.GetRow!(checked((int)r), row);
-                Tensors.Types.DTypes.Of(t.Type).QuantizeRow(row, b.AsSpan(0, rowBytes));
-                s.Write(b, 0, rowBytes);
+                ct.ThrowIfCancellationRequested();
+                int n = (int)Math.Min(chunk, rows - r0);
+                long first = r0;
+                Kernels.WorkerPool.Shared.For(n, i =>
+                {
+                    var f = ArrayPool<float>.Shared.Rent(cols);
+                    try
+                    {
+                        var row = f.AsSpan(0, cols);
+                        t.GetRow!(checked((int)(first + i)), row);
+                        traits.QuantizeRow(row, b.AsSpan(i * rowBytes, rowBytes));
+                    }
+                    finally
+                    {
+                        ArrayPool<float>.Shared.Return(f);
+                    }
+                });
+                s.Write(b, 0, n * rowBytes);
             }
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(f);
             ArrayPool<byte>.Shared.Return(b);
         }
     }

@@ -10,7 +10,7 @@ internal sealed record HfGenerationConfig(int? BosTokenId, IReadOnlyList<int> Eo
 {
     public static HfGenerationConfig Load(string path)
     {
-        var r = HfJson.Load(path);
+        var r = JsonReader.Load(path);
         return new HfGenerationConfig(r.Int("bos_token_id"), r.IntOrList("eos_token_id"), r.Int("pad_token_id"),
             r.Bool("do_sample"), r.Float("temperature"), r.Float("top_p"), r.Int("top_k"), r.Int("max_length"), r.Root);
     }
@@ -21,9 +21,14 @@ internal sealed record HfGenerationConfig(int? BosTokenId, IReadOnlyList<int> Eo
 internal sealed record HfTokenizerConfig(string? BosToken, string? EosToken, string? UnkToken, string? PadToken,
     bool? AddBosToken, bool? AddEosToken, string? ChatTemplate, long? ModelMaxLength, string? TokenizerClass, JsonElement Raw)
 {
-    public static HfTokenizerConfig Load(string path)
+    public static HfTokenizerConfig Load(string path) => Read(JsonReader.Load(path));
+
+    /// <summary>tokenizer_config.json text; <paramref name="source"/> names it in errors.</summary>
+    public static HfTokenizerConfig Parse(string json, string source) => Read(JsonReader.Parse(System.Text.Encoding.UTF8.GetBytes(json), source));
+
+    private static HfTokenizerConfig Read(JsonReader r)
     {
-        var r = HfJson.Load(path);
+        string path = r.Source;
         string? Tok(string key)
         {
             if (!r.Root.TryGetProperty(key, out var e) || e.ValueKind == JsonValueKind.Null) return null;
@@ -46,25 +51,6 @@ internal sealed record HfTokenizerConfig(string? BosToken, string? EosToken, str
     }
 }
 
-internal static class HfJson
-{
-    public static JsonReader Load(string path)
-    {
-        try
-        {
-            var bytes = File.ReadAllBytes(path);
-            if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidDataException($"{path}: not valid UTF-8 text");
-            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 64, AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: the JSON is a {doc.RootElement.ValueKind}, expected an object");
-            return new JsonReader(doc.RootElement.Clone(), path);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: invalid JSON: {e.Message}", e);
-        }
-    }
-}
-
 /// <summary>
 /// A Hugging Face model folder: config.json, optional generation_config.json, tokenizer.json and
 /// tokenizer_config.json, and safetensors weights (single or sharded, memory-mapped).
@@ -79,9 +65,24 @@ internal sealed class HfModelFolder : IDisposable
     /// <summary>tokenizer.json, or null when the folder has none.</summary>
     public string? TokenizerJsonPath { get; }
 
-    public SafetensorsModel Weights { get; }
+    /// <summary>The chat template of tokenizer_config.json with its BOS/EOS token texts, or null when there is none.</summary>
+    public Models.ModelChatTemplate? LoadChatTemplate()
+    {
+        if (TokenizerConfig is not { ChatTemplate: { } text } tc) return null;
+        return new Models.ModelChatTemplate(text, tc.BosToken, tc.EosToken, System.IO.Path.Combine(Path, "tokenizer_config.json"));
+    }
 
-    private HfModelFolder(string path, ModelConfig config, HfGenerationConfig? gen, HfTokenizerConfig? tc, string? tokenizerJson, SafetensorsModel weights)
+    /// <summary>The safetensors weights (memory-mapped), or null for a folder that holds only configuration (calc
+    /// sizes those).</summary>
+    public SafetensorsModel? Weights { get; }
+
+    public string ConfigPath => System.IO.Path.Combine(Path, "config.json");
+
+    /// <summary>The weights, or a clear error saying the folder has none.</summary>
+    public SafetensorsModel RequireWeights() => Weights
+        ?? throw new FileNotFoundException($"no safetensors weights in '{Path}': expected model.safetensors or model.safetensors.index.json", System.IO.Path.Combine(Path, "model.safetensors"));
+
+    private HfModelFolder(string path, ModelConfig config, HfGenerationConfig? gen, HfTokenizerConfig? tc, string? tokenizerJson, SafetensorsModel? weights)
     {
         Path = path;
         Config = config;
@@ -91,21 +92,38 @@ internal sealed class HfModelFolder : IDisposable
         Weights = weights;
     }
 
+    /// <summary>True when <paramref name="path"/> is a folder with safetensors weights (an index or a .safetensors file).</summary>
+    public static bool HasWeights(string path) =>
+        Directory.Exists(path) && (File.Exists(System.IO.Path.Combine(path, "model.safetensors.index.json")) || Directory.EnumerateFiles(path, "*.safetensors").Any());
+
     /// <summary>True when <paramref name="path"/> is a folder with a config.json.</summary>
     public static bool IsModelFolder(string path) => Directory.Exists(path) && File.Exists(System.IO.Path.Combine(path, "config.json"));
 
-    public static HfModelFolder Open(string folder)
+    /// <summary>Opens a folder: config.json (required), generation_config.json, tokenizer_config.json and tokenizer.json
+    /// when present, and the safetensors weights (single or sharded) when <paramref name="weights"/> says so — required
+    /// by default, optional for a configuration-only folder, or skipped.</summary>
+    public static HfModelFolder Open(string folder, FolderWeights weights = FolderWeights.Required)
     {
         var full = System.IO.Path.GetFullPath(folder);
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"model folder '{full}' does not exist");
-        var config = ModelConfigReader.FromHfConfigFile(System.IO.Path.Combine(full, "config.json"));
+        var configPath = System.IO.Path.Combine(full, "config.json");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"'{full}' has no config.json: not a Hugging Face model folder", configPath);
+        var config = ModelConfigReader.FromHfConfigFile(configPath);
         string F(string name) => System.IO.Path.Combine(full, name);
         var gen = File.Exists(F("generation_config.json")) ? HfGenerationConfig.Load(F("generation_config.json")) : null;
         var tc = File.Exists(F("tokenizer_config.json")) ? HfTokenizerConfig.Load(F("tokenizer_config.json")) : null;
         var tj = File.Exists(F("tokenizer.json")) ? F("tokenizer.json") : null;
-        var weights = SafetensorsModel.Open(full);
-        return new HfModelFolder(full, config, gen, tc, tj, weights);
+        var st = weights == FolderWeights.Required || (weights == FolderWeights.IfPresent && HasWeights(full)) ? SafetensorsModel.Open(full) : null;
+        return new HfModelFolder(full, config, gen, tc, tj, st);
     }
 
-    public void Dispose() => Weights.Dispose();
+    public void Dispose() => Weights?.Dispose();
+}
+
+/// <summary>Whether <see cref="HfModelFolder.Open"/> opens the folder's safetensors weights.</summary>
+internal enum FolderWeights
+{
+    Required,
+    IfPresent,
+    None,
 }

@@ -1,24 +1,23 @@
 using SharpLM.Formats.Gguf;
 using SharpLM.Models;
+using SharpLM.Quantization;
 using SharpLM.Tensors;
 using SharpLM.Tensors.Types;
 
 namespace SharpLM.Formats.HuggingFace;
 
 /// <summary>
-/// Converts a Hugging Face llama / mistral / qwen2 folder to a GGUF file that llama.cpp loads, following
-/// llama.cpp's convert_hf_to_gguf.py: tensor names from <see cref="TensorNames"/>, q/k projection rows permuted from
+/// Converts a Hugging Face decoder folder (every runnable architecture) to a GGUF file that llama.cpp loads, following
+/// llama.cpp's convert_hf_to_gguf.py: tensor names from the architecture table (<see cref="TensorTable"/>), q/k projection rows permuted from
 /// HF's rotate-half layout to GGUF's interleaved pairs for llama/mistral (<see cref="PermuteSourceRow"/>; qwen2 is
 /// not permuted: llama.cpp uses NEOX rope for it), 1-D tensors (norms, biases) kept F32, hyperparameters and
-/// tokenizer metadata written under llama.cpp's keys, Llama-3 rope scaling as a rope_freqs.weight tensor.
+/// tokenizer metadata written under llama.cpp's keys, RoPE tables (Llama-3's rope_freqs, LongRoPE's factors) as tensors,
+/// Gemma's norms as 1 + w (the binder adds the 1).
 /// </summary>
 internal static class HfToGguf
 {
-    /// <summary>A storage type for --type: one the reference quantizers write (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, ...).</summary>
-    public static DType ParseType(string s) => DTypes.Parse(s, "--type", DTypes.Quantizable).Type;
-
-    /// <summary>llama_ftype of a whole-file type (general.file_type).</summary>
-    public static uint FileType(DType t) => DTypes.Of(t).FileType ?? throw new ArgumentOutOfRangeException(nameof(t), t, "no llama_ftype");
+    /// <summary>A file type for --type: f32, f16, bf16, q8_0, q4_k_m, ... (<see cref="QuantFileType.Parse"/>).</summary>
+    public static QuantFileType ParseType(string s) => QuantFileType.Parse(s);
 
     /// <summary>
     /// convert_hf_to_gguf.py's permute(w, n_head, n_head_kv): w.reshape(nh, 2, rows/nh/2, ...).swapaxes(1, 2).
@@ -33,16 +32,18 @@ internal static class HfToGguf
         return h * hs + j * half + i;
     }
 
-    /// <summary>The inverse of <see cref="PermuteSourceRow"/>: the GGUF row that holds HF row <paramref name="hfRow"/>.</summary>
-    public static int UnpermuteSourceRow(int hfRow, int heads, int rows)
+    /// <summary>The heads by which a tensor's rows (a bias's elements) are permuted between the HF and GGUF layouts:
+    /// n_head for q, n_head_kv for k in the architectures llama.cpp reads with adjacent-pair RoPE (GGUF "llama":
+    /// llama, mistral); 0 (no permutation) for every other tensor and architecture.</summary>
+    public static int QkPermuteHeads(ModelConfig c, string role) => c.Arch.GgufName != "llama" ? 0 : role switch
     {
-        int hs = rows / heads, half = hs / 2;
-        int h = hfRow / hs, w = hfRow % hs;
-        int j = w / half, i = w % half;
-        return h * hs + 2 * i + j;
-    }
+        "attn_q" or "attn_q.bias" => c.Heads,
+        "attn_k" or "attn_k.bias" => c.KvHeads,
+        _ => 0,
+    };
 
-    public sealed record Options(DType Type = DType.F16, string? Name = null);
+    /// <summary>The file type (a pure dtype converts to it) and general.name.</summary>
+    public sealed record Options(QuantFileType Type, string? Name = null);
 
     /// <summary>Builds the writer (metadata + lazy tensors reading from the memory-mapped folder, which must stay
     /// open until Write finishes). The tensors are the architecture table's, checked by the one binder (every missing,
@@ -50,55 +51,55 @@ internal static class HfToGguf
     public static GgufWriter Build(HfModelFolder folder, Options options)
     {
         var c = folder.Config;
-        if (c.Family == ArchFamily.Bert || c.Experts > 0)
-            throw new NotSupportedException($"{folder.Path}: converting a {c.Architecture} model to GGUF is not supported (supported: {string.Join(", ", Architectures.All.Where(a => a.Family != ArchFamily.Bert && a.Name != "mixtral").Select(a => a.Name))})");
+        if (c.Family == ArchFamily.Bert)
+            throw new NotSupportedException($"{folder.Path}: converting a {c.Architecture} model to GGUF is not supported (supported: {string.Join(", ", Architectures.All.Where(a => a.Family != ArchFamily.Bert).Select(a => a.Name))})");
         if (c.Unsupported is { } why) throw new NotSupportedException($"{folder.Path}: {why}");
-        var bound = BoundTensors.Bind(folder.Weights, c, TensorNaming.HuggingFace);
+        var bound = BoundTensors.Bind(folder.RequireWeights(), c, TensorNaming.HuggingFace);
+        var ft = options.Type;
         var w = new GgufWriter();
         ModelConfigReader.ToGguf(c, w);
         w.Set(GgufKeys.Name, options.Name ?? Path.GetFileName(folder.Path.TrimEnd(Path.DirectorySeparatorChar)))
-         .Set(GgufKeys.FileType, FileType(options.Type));
-        if (DTypes.Of(options.Type).BlockSize > 1) w.Set(GgufKeys.QuantizationVersion, 2u);
+         .Set(GgufKeys.FileType, ft.Id);
+        if (ft.IsQuantized) w.Set(GgufKeys.QuantizationVersion, 2u);
 
         WriteTokenizer(folder, w);
 
-        bool permute = c.Arch.GgufName == "llama";
-        foreach (var spec in TensorTable.Expand(c, TensorNaming.HuggingFace))
+        var tensors = TensorTable.Expand(c, TensorNaming.HuggingFace)
+            .Where(spec => !spec.Decl.NotAParameter && bound.Has(spec.Decl.Role, spec.Layer))
+            .Select(spec => (Spec: spec, Name: spec.Decl.GgufFor(Math.Max(spec.Layer, 0)), Info: Stacked(bound, spec)))
+            .ToList();
+        // the types llama-quantize would give a file convert_hf_to_gguf.py wrote in F32 (or in the float file type)
+        var mix = new QuantMix(ft, c, tensors.Select(t => t.Name));
+        var types = new Dictionary<string, DType>(StringComparer.Ordinal);
+        foreach (var t in tensors.OrderBy(t => t.Name, Comparer<string>.Create(QuantMix.Order)))
+            types[t.Name] = t.Info.Shape.Length == 1 ? DType.F32 : mix.TypeFor(t.Name, t.Info.Shape, ft.IsQuantized ? DType.F32 : ft.Type);
+        foreach (var (spec, name, info) in tensors)
         {
-            if (spec.Decl.NotAParameter || !bound.Has(spec.Decl.Role, spec.Layer)) continue;
-            int heads = !permute ? 0 : spec.Decl.Role switch { "attn_q" or "attn_q.bias" => c.Heads, "attn_k" or "attn_k.bias" => c.KvHeads, _ => 0 };
-            AddTensor(w, spec.Decl.GgufFor(Math.Max(spec.Layer, 0)), bound.Info(spec.Decl.Role, spec.Layer), heads, options.Type);
+            AddTensor(w, name, info, QkPermuteHeads(c, spec.Decl.Role), types[name]);
         }
-        if (c.RopeScaling == RopeScalingType.Llama3)
-        {
-            var factors = c.Llama3RopeFactors();
-            w.AddTensor("rope_freqs.weight", [factors.Length], factors);
-        }
+        foreach (var (name, data) in RotaryGguf.RopeTensors(c)) w.AddTensor(name, [data.Length], data);
         return w;
     }
 
-    /// <summary>The type a matrix named <paramref name="name"/> with rows of <paramref name="cols"/> is stored as when
-    /// the file type is <paramref name="type"/>: the output matrix is the most sensitive, so 4-bit files keep it at
-    /// Q8_0 (Q4_0) or Q6_K (Q4_K) as llama-quantize does; rows that do not fill whole blocks fall back (k-quants to
-    /// Q8_0, then F16), as llama.cpp falls back.</summary>
-    public static DType StorageType(string name, DType type, long cols)
+    /// <summary>The tensor of a table entry; Hugging Face's separate experts ({E}) as one stacked (X, rows, cols) tensor
+    /// whose rows the writer reads expert by expert.</summary>
+    private static TensorInfo Stacked(BoundTensors bound, TensorSpec spec)
     {
-        DType store = type;
-        if (store is DType.Q4_0 && name == "output.weight") store = DType.Q8_0;
-        if (store is DType.Q4_K && name == "output.weight") store = DType.Q6_K;
-        if (cols % DTypes.Of(store).BlockSize != 0 && DTypes.Of(store).BlockSize == 256) store = DType.Q8_0;
-        if (cols % DTypes.Of(store).BlockSize != 0) store = DType.F16;
-        return store;
+        if (!spec.Decl.Hf.Contains("{E}", StringComparison.Ordinal)) return bound.Info(spec.Decl.Role, spec.Layer);
+        var parts = bound.ExpertInfos(spec.Decl.Role, spec.Layer);
+        if (parts.Any(p => p.Type != parts[0].Type))
+            throw new InvalidDataException($"{bound.Path}: the experts of '{spec.Name}' are stored in different types");
+        return new TensorInfo(spec.Name, parts[0].Type, spec.Shape, 0, parts.Sum(p => p.ByteLength)) { Parts = parts };
     }
 
-    private static void AddTensor(GgufWriter w, string name, TensorInfo t, int heads, DType type)
+    private static void AddTensor(GgufWriter w, string name, TensorInfo t, int heads, DType store)
     {
         if (DTypes.Of(t.Type).BlockSize != 1 || !DTypes.Of(t.Type).CanDequantize)
             throw new InvalidDataException($"tensor '{t.Name}' is {t.Type}; only F32, F16 and BF16 checkpoints convert");
-        if (t.Shape.Length is 0 or > 2) throw new InvalidDataException($"tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], expected 1 or 2 dimensions");
-        int rows = t.Shape.Length == 1 ? 1 : checked((int)t.Shape[0]);
+        if (t.Shape.Length is 0 or > 3 || t.Shape.Length == 3 && t.Parts is null)
+            throw new InvalidDataException($"tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], expected 1 or 2 dimensions");
+        int rows = t.Shape.Length == 1 ? 1 : checked((int)(t.ElementCount / t.Shape[^1]));
         int cols = checked((int)t.Shape[^1]);
-        DType store = t.Shape.Length == 1 ? DType.F32 : StorageType(name, type, cols);
         int permRows = t.Shape.Length == 1 ? cols : rows;
         if (heads > 0 && permRows % (heads * 2) != 0) throw new InvalidDataException($"tensor '{t.Name}' has {permRows} rows, not a multiple of 2 x {heads} heads");
 
@@ -117,10 +118,13 @@ internal static class HfToGguf
                 return;
             }
             var shape = t.Shape;
+            var parts = t.Parts;
+            int perPart = parts is null ? rows : rows / parts.Length;
             w.AddTensor(name, shape, store, (r, dst) =>
             {
                 int s = heads > 0 ? PermuteSourceRow(r, heads, rows) : r;
-                Tensors.Types.DTypes.Of(t.Type).DequantizeRow(new ReadOnlySpan<byte>(basePtr + s * srcRowBytes, checked((int)srcRowBytes)), dst);
+                byte* rowPtr = parts is null ? basePtr + s * srcRowBytes : (byte*)parts[s / perPart].Data + (s % perPart) * srcRowBytes;
+                Tensors.Types.DTypes.Of(t.Type).DequantizeRow(new ReadOnlySpan<byte>(rowPtr, checked((int)srcRowBytes)), dst);
             });
         }
     }

@@ -8,6 +8,9 @@ internal readonly struct JsonReader(JsonElement root, string source, string pref
 {
     public JsonElement Root => root;
 
+    /// <summary>The file (or other source) errors name.</summary>
+    public string Source => source;
+
     [DoesNotReturn]
     public void Fail(string key, string message) => throw new InvalidDataException($"{source}: '{prefix}{key}' {message}");
 
@@ -57,6 +60,58 @@ internal readonly struct JsonReader(JsonElement root, string source, string pref
         return e.ValueKind == JsonValueKind.Number ? (float)e.GetDouble() : Fail<float>(key, $"is {Short(e)}, expected a number");
     }
 
+    public double? Double(string key)
+    {
+        if (!TryGet(key, out var e)) return null;
+        return e.ValueKind == JsonValueKind.Number ? e.GetDouble() : Fail<double>(key, $"is {Short(e)}, expected a number");
+    }
+
+    public ulong? ULong(string key)
+    {
+        if (!TryGet(key, out var e)) return null;
+        return e.ValueKind == JsonValueKind.Number && e.TryGetUInt64(out ulong v) ? v : Fail<ulong>(key, $"is {Short(e)}, expected a non-negative integer");
+    }
+
+    public string RequiredString(string key) => String(key) ?? Fail<string>(key, "is missing (expected a string)");
+
+    public double RequiredDouble(string key) => Double(key) ?? Fail<double>(key, "is missing (expected a number)");
+
+    public ulong RequiredULong(string key) => ULong(key) ?? Fail<ulong>(key, "is missing (expected a non-negative integer)");
+
+    /// <summary>A JSON file that must hold an object (config.json, tokenizer_config.json, a checkpoint's state):
+    /// every error names the file: missing, not UTF-8, not JSON, not an object.</summary>
+    public static JsonReader Load(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new FileNotFoundException($"{path} not found", path, e);
+        }
+        return Parse(bytes, path);
+    }
+
+    /// <summary>JSON text that must hold an object; <paramref name="source"/> names it in errors.</summary>
+    public static JsonReader Parse(ReadOnlySpan<byte> json, string source)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw new InvalidDataException($"{source}: not valid UTF-8 text");
+        JsonElement root;
+        try
+        {
+            using var doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 64, AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            root = doc.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e);
+        }
+        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: the JSON is a {root.ValueKind}, expected an object");
+        return new JsonReader(root, source);
+    }
+
     public bool? Bool(string key)
     {
         if (!TryGet(key, out var e)) return null;
@@ -66,6 +121,28 @@ internal readonly struct JsonReader(JsonElement root, string source, string pref
             JsonValueKind.False => false,
             _ => Fail<bool>(key, $"is {Short(e)}, expected true or false"),
         };
+    }
+
+    /// <summary>A list of numbers (null when absent).</summary>
+    public float[]? FloatList(string key)
+    {
+        if (!TryGet(key, out var e)) return null;
+        if (e.ValueKind != JsonValueKind.Array) return Fail<float[]>(key, $"is {Short(e)}, expected a list of numbers");
+        var r = new List<float>();
+        foreach (var x in e.EnumerateArray())
+            r.Add(x.ValueKind == JsonValueKind.Number ? (float)x.GetDouble() : Fail<float>(key, $"holds {Short(x)}, expected numbers"));
+        return [.. r];
+    }
+
+    /// <summary>A list of strings (null when absent).</summary>
+    public string[]? StringList(string key)
+    {
+        if (!TryGet(key, out var e)) return null;
+        if (e.ValueKind != JsonValueKind.Array) return Fail<string[]>(key, $"is {Short(e)}, expected a list of strings");
+        var r = new List<string>();
+        foreach (var x in e.EnumerateArray())
+            r.Add(x.ValueKind == JsonValueKind.String ? x.GetString()! : Fail<string>(key, $"holds {Short(x)}, expected strings"));
+        return [.. r];
     }
 
     public int[] IntOrList(string key)

@@ -40,7 +40,7 @@ internal sealed class SafetensorsWriter
     public SafetensorsWriter Add(string name, DType type, long[] shape, ReadOnlyMemory<byte> data) =>
         Add(name, SafetensorsFile.DTypeName(type) ?? throw new NotSupportedException($"tensor '{name}': safetensors has no {type} dtype"), shape, data);
 
-    /// <summary>A tensor whose bytes <paramref name="writeData"/> writes during <see cref="Write"/>.</summary>
+    /// <summary>A tensor whose bytes <paramref name="writeData"/> writes during <c>Write</c>.</summary>
     public SafetensorsWriter Add(string name, string dtype, long[] shape, Action<Stream> writeData)
     {
         ArgumentNullException.ThrowIfNull(writeData);

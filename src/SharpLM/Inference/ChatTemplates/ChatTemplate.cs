@@ -23,7 +23,14 @@ public sealed class ChatTemplate
     private ChatTemplate(string source)
     {
         _lexer = new TemplateLexer(source);
-        _nodes = TemplateParser.Parse(_lexer);
+        try
+        {
+            _nodes = TemplateParser.Parse(_lexer);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new ChatTemplateException("the template is nested too deeply to parse");
+        }
         Source = source;
     }
 
@@ -47,24 +54,15 @@ public sealed class ChatTemplate
     /// in the list form), with its bos_token and eos_token.</summary>
     public static ChatTemplate FromTokenizerConfig(string tokenizerConfigJson)
     {
-        using var doc = JsonDocument.Parse(tokenizerConfigJson);
-        var root = doc.RootElement;
-        string? text = null;
-        if (root.TryGetProperty("chat_template", out var ct))
-        {
-            if (ct.ValueKind == JsonValueKind.String) text = ct.GetString();
-            else if (ct.ValueKind == JsonValueKind.Array)
-                foreach (var t in ct.EnumerateArray())
-                    if (t.TryGetProperty("name", out var n) && n.GetString() == "default") text = t.GetProperty("template").GetString();
-        }
-        if (text is null) throw new ChatTemplateException("tokenizer_config.json has no \"chat_template\"");
-        return new ChatTemplate(text) { BosToken = Token(root, "bos_token"), EosToken = Token(root, "eos_token") };
+        ArgumentNullException.ThrowIfNull(tokenizerConfigJson);
+        return From(Formats.HuggingFace.HfTokenizerConfig.Parse(tokenizerConfigJson, "tokenizer_config.json"));
     }
 
-    private static string? Token(JsonElement root, string name) =>
-        !root.TryGetProperty(name, out var v) ? null
-        : v.ValueKind == JsonValueKind.String ? v.GetString()
-        : v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) ? c.GetString() : null;
+    /// <summary>The template of a parsed tokenizer_config.json (the one reader of that file), with its BOS/EOS texts.</summary>
+    internal static ChatTemplate From(Formats.HuggingFace.HfTokenizerConfig config) =>
+        config.ChatTemplate is { } text
+            ? new ChatTemplate(text) { BosToken = config.BosToken, EosToken = config.EosToken }
+            : throw new ChatTemplateException("tokenizer_config.json has no \"chat_template\"");
 
     /// <summary>
     /// Renders the conversation. Variables: <c>messages</c> (list of {role, content}), <c>add_generation_prompt</c>,
@@ -98,6 +96,13 @@ public sealed class ChatTemplate
         globals["add_generation_prompt"] = addGenerationPrompt;
         if (extra != null)
             foreach (var (k, v) in extra) globals[k] = Values.FromClr(v);
-        return new TemplateInterpreter(_lexer, globals).Render(_nodes);
+        try
+        {
+            return new TemplateInterpreter(_lexer, globals).Render(_nodes);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new ChatTemplateException("the template recursed too deeply while rendering (a macro calling itself without end?)");
+        }
     }
 }

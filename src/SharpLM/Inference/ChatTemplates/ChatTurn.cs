@@ -5,8 +5,8 @@ public sealed record ChatTurn(string Role, string Content);
 
 /// <summary>A chat template that cannot be parsed or failed while rendering (including the template's own
 /// <c>raise_exception</c>). <see cref="Line"/> and <see cref="Column"/> are 1-based positions in the template
-/// (0 when unknown).</summary>
-public sealed class ChatTemplateException : Exception
+/// (0 when unknown). A template comes inside a model file, so a broken one is a format error of that file.</summary>
+public sealed class ChatTemplateException : FormatException
 {
     public int Line { get; }
     public int Column { get; }

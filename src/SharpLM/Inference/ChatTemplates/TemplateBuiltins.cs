@@ -128,8 +128,8 @@ internal static class Builtins
             {
                 string sep = Values.Str(Arg(a, kw, 0, "d", ""));
                 var attr = Arg(a, kw, 1, "attribute", null);
-                var items = Values.Iterate(v).Select(x => attr is null ? x : Attr(x, Values.Str(attr)));
-                return string.Join(sep, items.Select(Values.Str));
+                var items = Values.Iterate(v).Select(x => Values.Str(attr is null ? x : Attr(x, Values.Str(attr)))).ToList();
+                return Join(sep, items);
             }
             case "list": return Values.Iterate(v).ToList();
             case "reverse": return v is string rs ? string.Concat(Values.CodePoints(rs).Reverse()) : Enumerable.Reverse(Values.Iterate(v)).ToList();
@@ -138,7 +138,7 @@ internal static class Builtins
             case "replace":
             {
                 string text = Values.Str(v), old = Values.Str(Arg(a, kw, 0, "old", "")), @new = Values.Str(Arg(a, kw, 1, "new", ""));
-                return old.Length == 0 ? text : text.Replace(old, @new, StringComparison.Ordinal);
+                return PyReplace(text, old, @new, -1);
             }
             case "int":
                 return v switch
@@ -206,7 +206,10 @@ internal static class Builtins
             case "indent":
             {
                 var w = Arg(a, kw, 0, "width", 4L);
-                string pad = w is string ws ? ws : new string(' ', (int)(w is long wl ? wl : 4));
+                long width = w is long wl ? wl : 4;
+                Values.CheckSize(w is string ? 0 : width, "indent width");
+                string pad = w is string ws ? ws : new string(' ', (int)Math.Max(0, width));
+                Values.CheckSize(Values.Str(v).Length + (long)Values.Str(v).Count(ch => ch == '\n') * pad.Length + pad.Length, "the indented text");
                 bool first = Values.Truthy(Arg(a, kw, 1, "first", false));
                 bool blank = Values.Truthy(Arg(a, kw, 2, "blank", false));
                 var lines = Values.Str(v).Split('\n');
@@ -293,7 +296,7 @@ internal static class Builtins
                 }
                 case "find": result = (long)s.IndexOf(Values.Str(Arg(a, kw, 0, "sub", "")), StringComparison.Ordinal); return true;
                 case "count": result = (long)CountOf(s, Values.Str(Arg(a, kw, 0, "sub", ""))); return true;
-                case "join": result = string.Join(s, Values.Iterate(Arg(a, kw, 0, "iterable", null)).Select(Values.Str)); return true;
+                case "join": result = Join(s, [.. Values.Iterate(Arg(a, kw, 0, "iterable", null)).Select(Values.Str)]); return true;
                 case "isdigit": result = s.Length > 0 && s.All(char.IsDigit); return true;
                 case "isspace": result = s.Length > 0 && s.All(char.IsWhiteSpace); return true;
                 case "format": result = PyFormat(s, a, kw); return true;
@@ -330,8 +333,23 @@ internal static class Builtins
         return n;
     }
 
+    /// <summary>string.join with the result's size checked before it is built.</summary>
+    private static string Join(string sep, List<string> items)
+    {
+        long size = (long)sep.Length * Math.Max(0, items.Count - 1);
+        foreach (var x in items) size += x.Length;
+        Values.CheckSize(size, "the joined text");
+        return string.Join(sep, items);
+    }
+
     private static string PyReplace(string s, string old, string @new, long count)
     {
+        if (old.Length > 0 && @new.Length > old.Length)
+        {
+            long n = CountOf(s, old);
+            if (count >= 0) n = Math.Min(n, count);
+            Values.CheckSize(s.Length + n * (@new.Length - old.Length), "the replaced text");
+        }
         if (count < 0) return old.Length == 0 ? s : s.Replace(old, @new, StringComparison.Ordinal);
         var sb = new System.Text.StringBuilder();
         int pos = 0;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace SharpLM.Inference.ChatTemplates;
@@ -37,9 +38,11 @@ internal sealed class TemplateInterpreter
 
     private Flow Exec(List<Node> nodes, StringBuilder sb)
     {
+        RuntimeHelpers.EnsureSufficientExecutionStack();
         foreach (var n in nodes)
         {
             if (++_steps > MaxSteps) throw Error($"the template ran more than {MaxSteps} steps; is it looping forever?", n.Pos);
+            if (sb.Length > Values.MaxSize) throw Error($"the template's output is over the limit of {Values.MaxSize:N0} characters", n.Pos);
             switch (n)
             {
                 case TextNode t: sb.Append(t.Text); break;
@@ -176,7 +179,11 @@ internal sealed class TemplateInterpreter
     {
         try
         {
-            return EvalCore(e);
+            RuntimeHelpers.EnsureSufficientExecutionStack(); // nesting (recursive macros) ends in an error, not a crash
+            var v = EvalCore(e);
+            if (v is string s) Values.CheckSize(s.Length, "a text");
+            else if (v is List<object?> l) Values.CheckSize(l.Count, "a list");
+            return v;
         }
         catch (InvalidOperationException ex)
         {
@@ -257,8 +264,16 @@ internal sealed class TemplateInterpreter
                 return Arith(a, c, (x, y) => x + y, (x, y) => x + y);
             case "-": return Arith(a, c, (x, y) => x - y, (x, y) => x - y);
             case "*":
-                if (a is string s1 && c is long n1) return string.Concat(Enumerable.Repeat(s1, (int)Math.Max(0, n1)));
-                if (a is List<object?> l1 && c is long n2) return Enumerable.Range(0, (int)Math.Max(0, n2)).SelectMany(_ => l1).ToList();
+                if (a is string s1 && c is long n1)
+                {
+                    Values.CheckSize(n1 <= 0 ? 0 : s1.Length * Math.Min(n1, Values.MaxSize + 1), "the repeated text");
+                    return string.Concat(Enumerable.Repeat(s1, (int)Math.Max(0, n1)));
+                }
+                if (a is List<object?> l1 && c is long n2)
+                {
+                    Values.CheckSize(n2 <= 0 ? 0 : l1.Count * Math.Min(n2, Values.MaxSize + 1), "the repeated list");
+                    return Enumerable.Range(0, (int)Math.Max(0, n2)).SelectMany(_ => l1).ToList();
+                }
                 return Arith(a, c, (x, y) => x * y, (x, y) => x * y);
             case "/":
             {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace SharpLM.Inference.ChatTemplates;
 
 // ---- syntax tree ----
@@ -65,6 +66,7 @@ internal sealed class TemplateParser
     /// token (the cursor is after the name) or null at the end of the template.</summary>
     private List<Node> ParseBody(string[] stops, out Tok? stop)
     {
+        RuntimeHelpers.EnsureSufficientExecutionStack();
         var nodes = new List<Node>();
         while (_seg < _segs.Count)
         {
@@ -260,7 +262,11 @@ internal sealed class TemplateParser
         return new ListExpr(first.Pos, items, IsTuple: true);
     }
 
-    public Expr ParseExpression() => ParseCondOrOr(allowCond: true);
+    public Expr ParseExpression()
+    {
+        RuntimeHelpers.EnsureSufficientExecutionStack(); // deeply nested brackets end in an error, not a crash
+        return ParseCondOrOr(allowCond: true);
+    }
 
     private Expr ParseCondOrOr(bool allowCond)
     {

@@ -57,6 +57,16 @@ internal sealed class LoopInfo(int index0, int length, object? prev, object? nex
 /// List&lt;object?&gt; (lists and tuples), Dictionary&lt;string, object?&gt; (mappings, insertion-ordered).</summary>
 internal static class Values
 {
+    /// <summary>The longest string or list a template may build (a rendered prompt is far smaller): a chat template
+    /// comes inside a downloaded model file, so nothing it does may exhaust memory.</summary>
+    public const long MaxSize = 4_000_000;
+
+    /// <summary>Throws when an operation would build a value of <paramref name="size"/> characters or items.</summary>
+    public static void CheckSize(long size, string what)
+    {
+        if (size > MaxSize) throw new InvalidOperationException($"{what} would be {size:N0} long, over the template limit of {MaxSize:N0}");
+    }
+
     /// <summary>Converts caller values (IReadOnlyDictionary, IEnumerable, ints, floats, JsonElement, ChatTurn) to the
     /// template's value model.</summary>
     public static object? FromClr(object? v) => v switch

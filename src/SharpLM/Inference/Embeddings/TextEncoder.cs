@@ -121,23 +121,16 @@ public sealed class TextEncoder : IDisposable
         {
             var path = Path.Combine(d, "1_Pooling", "config.json");
             if (!File.Exists(path)) continue;
-            try
+            var r = Formats.HuggingFace.JsonReader.Load(path);
+            bool On(string key) => r.Bool(key) == true;
+            return (On("pooling_mode_cls_token"), On("pooling_mode_mean_tokens"), On("pooling_mode_max_tokens")) switch
             {
-                using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
-                bool On(string key) => doc.RootElement.TryGetProperty(key, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.True;
-                return (On("pooling_mode_cls_token"), On("pooling_mode_mean_tokens"), On("pooling_mode_max_tokens")) switch
-                {
-                    (true, false, false) => EmbeddingPooling.Cls,
-                    (false, true, false) => EmbeddingPooling.Mean,
-                    (false, false, true) => EmbeddingPooling.Max,
-                    (false, true, true) => EmbeddingPooling.MeanMax,
-                    _ => null,
-                };
-            }
-            catch (System.Text.Json.JsonException e)
-            {
-                throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
-            }
+                (true, false, false) => EmbeddingPooling.Cls,
+                (false, true, false) => EmbeddingPooling.Mean,
+                (false, false, true) => EmbeddingPooling.Max,
+                (false, true, true) => EmbeddingPooling.MeanMax,
+                _ => null,
+            };
         }
         return null;
     }
@@ -147,15 +140,7 @@ public sealed class TextEncoder : IDisposable
     {
         var path = Path.Combine(dir, "tokenizer_config.json");
         if (!File.Exists(path)) return false;
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
-            return doc.RootElement.TryGetProperty("do_lower_case", out var v) && v.ValueKind == System.Text.Json.JsonValueKind.False;
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
-        }
+        return Formats.HuggingFace.JsonReader.Load(path).Bool("do_lower_case") == false;
     }
 
     /// <summary>Token ids ([CLS] ... [SEP]) of one text, truncated or rejected past <see cref="MaxTokens"/>.</summary>
@@ -182,8 +167,16 @@ public sealed class TextEncoder : IDisposable
         if (texts.Count == 0) return [];
         var seqs = new int[texts.Count][];
         for (int i = 0; i < texts.Count; i++) seqs[i] = Tokenize(texts[i] ?? throw new ArgumentException($"text {i} is null", nameof(texts)), i);
-        var order = Enumerable.Range(0, texts.Count).OrderBy(i => seqs[i].Length).ToArray();
-        var result = new float[texts.Count][];
+        return EmbedIds(seqs, ct);
+    }
+
+    /// <summary>One embedding per token sequence (ids of this encoder's vocabulary, [CLS] ... [SEP] included, at most
+    /// <see cref="MaxTokens"/> each), in input order.</summary>
+    internal float[][] EmbedIds(IReadOnlyList<int[]> seqs, CancellationToken ct = default)
+    {
+        if (seqs.Count == 0) return [];
+        var order = Enumerable.Range(0, seqs.Count).OrderBy(i => seqs[i].Length).ToArray();
+        var result = new float[seqs.Count][];
         int h = Model.Config.Width;
         for (int s = 0; s < order.Length; s += Options.BatchSize)
         {

@@ -20,7 +20,7 @@ internal static class BertArch
     private static readonly Func<ModelConfig, TensorNeed> Opt = _ => TensorNeed.Optional;
 
     private static TensorDecl[] Table(string emb, string layer, (string Q, string K, string V, string O, string Ln1, string Up, string Down, string Ln2) n,
-                                      string pooler, (string Dense, string Norm, string Decoder, string Bias) head, bool projection) =>
+                                      string? pooler, (string Dense, string Norm, string Decoder, string Bias) head, bool projection) =>
     [
         new("token_embd", "token_embd.weight", "{P}" + emb + "word_embeddings.weight", "V, E", "embeddings.token", Always),
         new("position_embd", "position_embd.weight", "{P}" + emb + "position_embeddings.weight", "P, E", "embeddings.position", Always),
@@ -50,8 +50,13 @@ internal static class BertArch
         new("ffn_down.bias", "blk.{N}.ffn_down.bias", "{P}" + layer + n.Down + ".bias", "C", "mlp.down.bias", Always),
         new("layer_output_norm", "blk.{N}.layer_output_norm.weight", "{P}" + layer + n.Ln2 + ".weight", "C", "norms.layer", Always),
         new("layer_output_norm.bias", "blk.{N}.layer_output_norm.bias", "{P}" + layer + n.Ln2 + ".bias", "C", "norms.layer", Always),
-        new("pooler", "cls.weight", "{P}" + pooler + ".weight", "C, C", "pooler", c => c.Pooler ? TensorNeed.Required : TensorNeed.Optional),
-        new("pooler.bias", "cls.bias", "{P}" + pooler + ".bias", "C", "pooler", c => c.Pooler ? TensorNeed.Required : TensorNeed.Optional),
+        .. pooler is null
+            ? []
+            : new TensorDecl[]
+            {
+                new("pooler", "cls.weight", "{P}" + pooler + ".weight", "C, C", "pooler", c => c.Pooler ? TensorNeed.Required : TensorNeed.Optional),
+                new("pooler.bias", "cls.bias", "{P}" + pooler + ".bias", "C", "pooler", c => c.Pooler ? TensorNeed.Required : TensorNeed.Optional),
+            },
         new("mlm_dense", "mlm.dense.weight", head.Dense + ".weight", "E, C", "mlm_head", Opt),
         new("mlm_dense.bias", "mlm.dense.bias", head.Dense + ".bias", "E", "mlm_head", Opt),
         new("mlm_norm", "mlm.norm.weight", head.Norm + ".weight", "E", "mlm_head", Opt),
@@ -74,10 +79,10 @@ internal static class BertArch
          "intermediate.dense", "output.dense", "output.LayerNorm"),
         "pooler.dense", ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.decoder", "cls.predictions.bias"), projection: false));
 
-    /// <summary>DistilBERT (no segment embeddings; q_lin, sa_layer_norm, ffn.lin1 ...).</summary>
+    /// <summary>DistilBERT (no segment embeddings, no pooler; q_lin, sa_layer_norm, ffn.lin1 ...).</summary>
     public static readonly TensorDecl[] DistilBertTensors = WithAliases(Table("embeddings.", "transformer.layer.{N}.",
         ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"),
-        "pooler.dense", ("vocab_transform", "vocab_layer_norm", "vocab_projector", "vocab_projector.bias"), projection: false));
+        null, ("vocab_transform", "vocab_layer_norm", "vocab_projector", "vocab_projector.bias"), projection: false));
 
     /// <summary>ALBERT: one stored layer per group ({N} = group), the E -> C projection, a pooler called "pooler".</summary>
     public static readonly TensorDecl[] AlbertTensors = WithAliases(Table("embeddings.", "encoder.albert_layer_groups.{N}.albert_layers.0.",

@@ -44,16 +44,12 @@ internal static class BertLoader
         else if (Directory.Exists(full))
         {
             dir = full;
-            var config = Path.Combine(dir, "config.json");
-            var st = Directory.GetFiles(dir, "*.safetensors").OrderBy(f => f, StringComparer.Ordinal).ToArray();
-            string? weights = File.Exists(Path.Combine(dir, "model.safetensors")) ? Path.Combine(dir, "model.safetensors")
-                : File.Exists(Path.Combine(dir, "model.safetensors.index.json")) ? dir
-                : st.Length == 1 ? st[0] : null;
             var onnx = new[] { Path.Combine(dir, "model.onnx"), Path.Combine(dir, "onnx", "model.onnx") }.FirstOrDefault(File.Exists);
-            if (File.Exists(config) && weights is not null)
+            if (Formats.HuggingFace.HfModelFolder.IsModelFolder(dir) && Formats.HuggingFace.HfModelFolder.HasWeights(dir))
             {
-                cfg = ModelConfigReader.FromHfConfigFile(config);
-                src = OpenSafetensors(weights);
+                var hf = Formats.HuggingFace.HfModelFolder.Open(dir);
+                cfg = hf.Config;
+                src = hf.RequireWeights();
             }
             else if (onnx is not null)
             {

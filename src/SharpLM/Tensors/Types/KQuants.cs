@@ -6,10 +6,154 @@ using static SharpLM.Tensors.Types.BlockMath;
 
 namespace SharpLM.Tensors.Types;
 
-/// <summary>Helpers shared by the k-quants: the 6-bit scale/min unpacking of Q4_K and Q5_K, and the SIMD dequantizer of
-/// the low-bit types (Q2_K, Q3_K).</summary>
+/// <summary>Helpers shared by the k-quants: ggml's scale search (make_qkx2_quants), the 6-bit scale/min unpacking of Q4_K
+/// and Q5_K, and the SIMD decoder of the low-bit types (Q2_K, Q3_K): their fast dequantizer and their fused dot.</summary>
 internal static unsafe class KQuants
 {
+    /// <summary>The block decoder of Q2_K and Q3_K (<see cref="DecodeLowBit"/>).</summary>
+    public readonly struct LowBit : IBlockDecoder
+    {
+        public static void Decode<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink =>
+            DecodeLowBit(type, src, n, isa, ref sink);
+    }
+
+    /// <summary>ggml's make_qkx2_quants: the scale and min of n values on 0..nmax (weighted least squares over a sweep of
+    /// nstep + 1 scales), as Q2_K, Q4_K and Q5_K's reference quantizers find them; |error| instead of error^2 with useMad.</summary>
+    public static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights, Span<byte> L,
+        out float theMin, Span<byte> laux, float rmin, float rdelta, int nstep, bool useMad)
+    {
+        float min = x[0], max = x[0];
+        float sumW = weights[0], sumX = sumW * x[0];
+        for (int i = 1; i < n; i++)
+        {
+            if (x[i] < min) min = x[i];
+            if (x[i] > max) max = x[i];
+            float w = weights[i];
+            sumW += w;
+            sumX += w * x[i];
+        }
+        if (min > 0) min = 0;
+        if (max == min)
+        {
+            L[..n].Clear();
+            theMin = -min;
+            return 0f;
+        }
+        float iscale = nmax / (max - min);
+        float scale = 1 / iscale;
+        float bestError = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int l = Math.Clamp(NearestInt(iscale * (x[i] - min)), 0, nmax);
+            L[i] = (byte)l;
+            float diff = scale * L[i] + min - x[i];
+            diff = useMad ? MathF.Abs(diff) : diff * diff;
+            bestError += weights[i] * diff;
+        }
+        if (nstep < 1)
+        {
+            theMin = -min;
+            return scale;
+        }
+        for (int step = 0; step <= nstep; step++)
+        {
+            iscale = (rmin + rdelta * step + nmax) / (max - min);
+            float sumL = 0, sumL2 = 0, sumXL = 0;
+            for (int i = 0; i < n; i++)
+            {
+                int l = Math.Clamp(NearestInt(iscale * (x[i] - min)), 0, nmax);
+                laux[i] = (byte)l;
+                float w = weights[i];
+                sumL += w * l;
+                sumL2 += w * l * l;
+                sumXL += w * l * x[i];
+            }
+            float D = sumW * sumL2 - sumL * sumL;
+            if (D > 0)
+            {
+                float thisScale = (sumW * sumXL - sumX * sumL) / D;
+                float thisMin = (sumL2 * sumX - sumL * sumXL) / D;
+                if (thisMin > 0)
+                {
+                    thisMin = 0;
+                    thisScale = sumXL / sumL2;
+                }
+                float curError = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    float diff = thisScale * laux[i] + thisMin - x[i];
+                    diff = useMad ? MathF.Abs(diff) : diff * diff;
+                    curError += weights[i] * diff;
+                }
+                if (curError < bestError)
+                {
+                    laux[..n].CopyTo(L);
+                    bestError = curError;
+                    scale = thisScale;
+                    min = thisMin;
+                }
+            }
+        }
+        theMin = -min;
+        return scale;
+    }
+
+    /// <summary>
+    /// What Q4_K's and Q5_K's reference quantizers share (ggml quantize_row_q4_K_ref / q5_K_ref): per 32 values a scale
+    /// and a min on 0..nmax (make_qkx2_quants weighted by rms(x) + |x|), both coded on 6 bits against the super-block's
+    /// d and dmin (f16 at y[0] and y[2], the 12 scale bytes at y[4..16]); L (256) gets each value's level.
+    /// </summary>
+    public static void QuantizeScalesMins(ReadOnlySpan<float> x, Span<byte> y, Span<byte> L, int nmax, float rmin, float rdelta, int nstep)
+    {
+        Span<byte> laux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> mins = stackalloc float[8];
+        Span<float> scales = stackalloc float[8];
+        float maxScale = 0, maxMin = 0;
+        for (int j = 0; j < 8; j++)
+        {
+            var xs = x.Slice(32 * j, 32);
+            float sumX2 = 0;
+            for (int l = 0; l < 32; l++) sumX2 += xs[l] * xs[l];
+            float avX = MathF.Sqrt(sumX2 / 32);
+            for (int l = 0; l < 32; l++) weights[l] = avX + MathF.Abs(xs[l]);
+            scales[j] = MakeQkx2Quants(32, nmax, xs, weights, L.Slice(32 * j, 32), out mins[j], laux, rmin, rdelta, nstep, useMad: false);
+            if (scales[j] > maxScale) maxScale = scales[j];
+            if (mins[j] > maxMin) maxMin = mins[j];
+        }
+        float invScale = maxScale > 0 ? 63f / maxScale : 0f;
+        float invMin = maxMin > 0 ? 63f / maxMin : 0f;
+        var sc = y.Slice(4, 12);
+        sc.Clear();
+        for (int j = 0; j < 8; j++)
+        {
+            int ls = Math.Min(63, (int)(byte)NearestInt(invScale * scales[j]));
+            int lm = Math.Min(63, (int)(byte)NearestInt(invMin * mins[j]));
+            if (j < 4)
+            {
+                sc[j] = (byte)ls;
+                sc[j + 4] = (byte)lm;
+            }
+            else
+            {
+                sc[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
+                sc[j - 4] |= (byte)((ls >> 4) << 6);
+                sc[j] |= (byte)((lm >> 4) << 6);
+            }
+        }
+        WriteHalf(y, maxScale / 63f);
+        WriteHalf(y[2..], maxMin / 63f);
+        float d = ReadHalf(y), dmin = ReadHalf(y[2..]);
+        for (int j = 0; j < 8; j++)
+        {
+            ScaleMinK4(j, sc, out int s, out int m);
+            float dd = d * s;
+            if (dd == 0) continue;
+            float dm = dmin * m;
+            for (int ii = 0; ii < 32; ii++) L[32 * j + ii] = (byte)Math.Clamp(NearestInt((x[32 * j + ii] + dm) / dd), 0, nmax);
+        }
+    }
+
     /// <summary>The j-th (0..7) 6-bit scale and min of a Q4_K/Q5_K block's 12 scale bytes (ggml get_scale_min_k4).</summary>
     public static void ScaleMinK4(int j, ReadOnlySpan<byte> q, out int scale, out int min)
     {
@@ -79,11 +223,11 @@ internal static unsafe class KQuants
     /// Q2_K and Q3_K: 16 consecutive elements share one sub-block scale, one byte offset pattern in qs (2-bit field
     /// 2*((e%128)/32)) and, for Q3_K, one hmask bit (e/32).
     /// </summary>
-    public static void DequantizeLowBit(DType type, byte* src, float* dst, int n, KernelIsa isa)
+    public static void DecodeLowBit<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
     {
         bool q3 = type == DType.Q3_K;
         int bb = q3 ? 110 : 84;
-        for (int b = 0; b < n / 256; b++, src += bb, dst += 256)
+        for (int b = 0, row = 0; b < n / 256; b++, src += bb, row += 256)
         {
             byte* qs = src + (q3 ? 32 : 16);
             float d = q3 ? Half(src + 108) : Half(src + 80), min = q3 ? 0f : Half(src + 82);
@@ -107,18 +251,18 @@ internal static unsafe class KQuants
                     ml = min * (sc >> 4);
                 }
                 byte* hm = src + e0 % 32;
-                float* o = dst + e0;
+                int at = row + e0;
                 if (isa == KernelIsa.Avx512)
                 {
                     var v = (Avx512F.ConvertToVector512Int32(Vector128.Load(q)) >>> shift) & Vector512.Create(3);
                     if (q3)
                     {
                         var h = (Avx512F.ConvertToVector512Int32(Vector128.Load(hm)) >>> hbit) & Vector512<int>.One;
-                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v - Vector512.Create(4) + (h << 2))).Store(o);
+                        sink.Put(at, Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v - Vector512.Create(4) + (h << 2)));
                     }
                     else
                     {
-                        (Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v) - Vector512.Create(ml)).Store(o);
+                        sink.Put(at, Vector512.Create(dl) * Avx512F.ConvertToVector512Single(v) - Vector512.Create(ml));
                     }
                 }
                 else
@@ -129,11 +273,11 @@ internal static unsafe class KQuants
                         if (q3)
                         {
                             var h = (Avx2.ConvertToVector256Int32(hm + l) >>> hbit) & Vector256<int>.One;
-                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v - Vector256.Create(4) + (h << 2))).Store(o + l);
+                            sink.Put(at + l, Vector256.Create(dl) * Avx.ConvertToVector256Single(v - Vector256.Create(4) + (h << 2)));
                         }
                         else
                         {
-                            (Vector256.Create(dl) * Avx.ConvertToVector256Single(v) - Vector256.Create(ml)).Store(o + l);
+                            sink.Put(at + l, Vector256.Create(dl) * Avx.ConvertToVector256Single(v) - Vector256.Create(ml));
                         }
                     }
                 }

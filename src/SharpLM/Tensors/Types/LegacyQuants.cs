@@ -5,17 +5,52 @@ using static SharpLM.Tensors.Types.BlockMath;
 
 namespace SharpLM.Tensors.Types;
 
-/// <summary>The SIMD dequantizer shared by the legacy 32-element types with a min or a 5th bit (Q4_1, Q5_0, Q5_1).</summary>
-internal static unsafe class LegacyQuants
+/// <summary>The SIMD decoder shared by the legacy 32-element types with a min or a 5th bit (Q4_1, Q5_0, Q5_1): their
+/// fast dequantizer and their fused dot.</summary>
+internal readonly unsafe struct LegacyQuants : IBlockDecoder
 {
-    /// <summary>Q4_1 (d, m, nibbles), Q5_0 (d, qh, nibbles; q - 16), Q5_1 (d, m, qh, nibbles): x = q*d (+ m).</summary>
-    public static void Dequantize(DType type, byte* src, float* dst, int n, KernelIsa isa)
+    /// <summary>
+    /// The reference quantizer of the types with a min (ggml quantize_row_q4_1_ref / q5_1_ref): per 32 values
+    /// d = (max - min) / (2^bits - 1), m = min, q = trunc((x - min) / d + 0.5); the low nibbles packed as Q4_0's, the 5th
+    /// bits (Q5_1) in a u32 after d and m.
+    /// </summary>
+    public static void QuantizeWithMin(ReadOnlySpan<float> src, Span<byte> dst, int bits)
+    {
+        int bb = bits == 4 ? 20 : 24, qs = bits == 4 ? 4 : 8, nmax = (1 << bits) - 1;
+        for (int b = 0; b < src.Length / 32; b++)
+        {
+            var x = src.Slice(b * 32, 32);
+            var y = dst.Slice(b * bb, bb);
+            float min = float.MaxValue, max = -float.MaxValue;
+            foreach (float v in x)
+            {
+                if (v < min) min = v;
+                if (v > max) max = v;
+            }
+            float d = (max - min) / nmax, id = d != 0 ? 1f / d : 0f;
+            WriteHalf(y, d);
+            WriteHalf(y[2..], min);
+            uint qh = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                int x0 = Math.Min(nmax, (int)(byte)((x[j] - min) * id + 0.5f));
+                int x1 = Math.Min(nmax, (int)(byte)((x[j + 16] - min) * id + 0.5f));
+                y[qs + j] = (byte)((x0 & 0xF) | ((x1 & 0xF) << 4));
+                qh |= (uint)((x0 & 0x10) >> 4) << j;
+                qh |= (uint)((x1 & 0x10) >> 4) << (j + 16);
+            }
+            if (bits == 5) System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(y[4..], qh);
+        }
+    }
+
+    /// <summary>Q4_1 (d, m, nibbles), Q5_0 (d, qh, nibbles; q - 16), Q5_1 (d, m, qh, nibbles): x = q*d (+ m), 32 per block.</summary>
+    public static void Decode<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
     {
         int bb = type == DType.Q4_1 ? 20 : type == DType.Q5_0 ? 22 : 24;
         bool hasMin = type != DType.Q5_0, hasHigh = type != DType.Q4_1;
         int qsOffset = (hasMin ? 4 : 2) + (hasHigh ? 4 : 0);
         int bias = type == DType.Q5_0 ? 16 : 0;
-        for (int b = 0; b < n / 32; b++, src += bb, dst += 32)
+        for (int b = 0, at = 0; b < n / 32; b++, src += bb, at += 32)
         {
             float d = Half(src), m = hasMin ? Half(src + 2) : 0f;
             uint qh = hasHigh ? *(uint*)(src + (hasMin ? 4 : 2)) : 0u;
@@ -36,14 +71,14 @@ internal static unsafe class LegacyQuants
                 if (hasMin)
                 {
                     var vm = Vector512.Create(m);
-                    (Avx512F.ConvertToVector512Single(lo) * vd + vm).Store(dst);
-                    (Avx512F.ConvertToVector512Single(hi) * vd + vm).Store(dst + 16);
+                    sink.Put(at, Avx512F.ConvertToVector512Single(lo) * vd + vm);
+                    sink.Put(at + 16, Avx512F.ConvertToVector512Single(hi) * vd + vm);
                 }
                 else
                 {
                     var vb = Vector512.Create(bias);
-                    (Avx512F.ConvertToVector512Single(lo - vb) * vd).Store(dst);
-                    (Avx512F.ConvertToVector512Single(hi - vb) * vd).Store(dst + 16);
+                    sink.Put(at, Avx512F.ConvertToVector512Single(lo - vb) * vd);
+                    sink.Put(at + 16, Avx512F.ConvertToVector512Single(hi - vb) * vd);
                 }
             }
             else
@@ -64,14 +99,14 @@ internal static unsafe class LegacyQuants
                     if (hasMin)
                     {
                         var vm = Vector256.Create(m);
-                        (Avx.ConvertToVector256Single(lo) * vd + vm).Store(dst + j);
-                        (Avx.ConvertToVector256Single(hi) * vd + vm).Store(dst + 16 + j);
+                        sink.Put(at + j, Avx.ConvertToVector256Single(lo) * vd + vm);
+                        sink.Put(at + 16 + j, Avx.ConvertToVector256Single(hi) * vd + vm);
                     }
                     else
                     {
                         var vb = Vector256.Create(bias);
-                        (Avx.ConvertToVector256Single(lo - vb) * vd).Store(dst + j);
-                        (Avx.ConvertToVector256Single(hi - vb) * vd).Store(dst + 16 + j);
+                        sink.Put(at + j, Avx.ConvertToVector256Single(lo - vb) * vd);
+                        sink.Put(at + 16 + j, Avx.ConvertToVector256Single(hi - vb) * vd);
                     }
                 }
             }

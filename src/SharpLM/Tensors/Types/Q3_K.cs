@@ -15,9 +15,134 @@ internal static unsafe class Q3_KType
 {
     public static readonly TypeTraits Traits = new(DType.Q3_K, "q3_k", 256, 110, "3-bit k-quant (110 bytes / 256 values)", 12u)
     {
+        Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
+
+    /// <summary>Reference quantizer (ggml quantize_row_q3_K_ref): per 16 values a signed scale on -4..3 (make_q3_quants,
+    /// weighted by x^2), the 16 scales coded on 6 bits against the super-block's d, the 3rd bit of each value in hmask.</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        Span<sbyte> L = stackalloc sbyte[256];
+        Span<float> scales = stackalloc float[16];
+        for (int b = 0; b < src.Length / 256; b++)
+        {
+            var x = src.Slice(b * 256, 256);
+            var y = dst.Slice(b * 110, 110);
+            float maxScale = 0, amax = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                scales[j] = MakeQ3Quants(16, 4, x.Slice(16 * j, 16), L.Slice(16 * j, 16));
+                float scale = MathF.Abs(scales[j]);
+                if (scale > amax) { amax = scale; maxScale = scales[j]; }
+            }
+            var sc = y.Slice(96, 12);
+            sc.Clear();
+            if (maxScale != 0)
+            {
+                float iscale = -32f / maxScale;
+                for (int j = 0; j < 16; j++)
+                {
+                    int l = (sbyte)NearestInt(iscale * scales[j]);
+                    l = Math.Clamp(l, -32, 31) + 32;
+                    if (j < 8) sc[j] = (byte)(l & 0xF);
+                    else sc[j - 8] |= (byte)((l & 0xF) << 4);
+                    l >>= 4;
+                    sc[j % 4 + 8] |= (byte)(l << (2 * (j / 4)));
+                }
+                WriteHalf(y[108..], 1 / iscale);
+            }
+            else WriteHalf(y[108..], 0f);
+            float dAll = ReadHalf(y[108..]);
+            for (int j = 0; j < 16; j++)
+            {
+                int s = j < 8 ? sc[j] & 0xF : sc[j - 8] >> 4;
+                s = (sbyte)((s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
+                float d = dAll * s;
+                if (d == 0) continue;
+                for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (sbyte)(Math.Clamp(NearestInt(x[16 * j + ii] / d), -4, 3) + 4);
+            }
+            var hmask = y[..32];
+            hmask.Clear();
+            int m = 0;
+            byte hm = 1;
+            for (int j = 0; j < 256; j++)
+            {
+                if (L[j] > 3)
+                {
+                    hmask[m] |= hm;
+                    L[j] -= 4;
+                }
+                if (++m == 32)
+                {
+                    m = 0;
+                    hm <<= 1;
+                }
+            }
+            var qs = y.Slice(32, 64);
+            for (int j = 0; j < 256; j += 128)
+                for (int l = 0; l < 32; l++)
+                    qs[j / 4 + l] = (byte)((byte)L[j + l] | ((byte)L[j + l + 32] << 2) | ((byte)L[j + l + 64] << 4) | ((byte)L[j + l + 96] << 6));
+        }
+    }
+
+    /// <summary>ggml's make_q3_quants (do_rmse): a signed scale for n values on -nmax..nmax-1, refined by coordinate descent
+    /// on the x^2-weighted error; L gets the values + nmax.</summary>
+    private static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
+    {
+        float max = 0, amax = 0;
+        for (int i = 0; i < n; i++)
+        {
+            float ax = MathF.Abs(x[i]);
+            if (ax > amax) { amax = ax; max = x[i]; }
+        }
+        if (amax < 1e-15f)
+        {
+            L[..n].Clear();
+            return 0f;
+        }
+        float iscale = -nmax / max;
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
+            L[i] = (sbyte)l;
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        for (int itry = 0; itry < 5; itry++)
+        {
+            int changed = 0;
+            for (int i = 0; i < n; i++)
+            {
+                float w = x[i] * x[i];
+                float slx = sumlx - w * x[i] * L[i];
+                if (slx > 0)
+                {
+                    float sl2 = suml2 - w * L[i] * L[i];
+                    int newL = Math.Clamp(NearestInt(x[i] * sl2 / slx), -nmax, nmax - 1);
+                    if (newL != L[i])
+                    {
+                        slx += w * x[i] * newL;
+                        sl2 += w * newL * newL;
+                        if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2)
+                        {
+                            L[i] = (sbyte)newL;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            changed++;
+                        }
+                    }
+                }
+            }
+            if (changed == 0) break;
+        }
+        for (int i = 0; i < n; i++) L[i] += (sbyte)nmax;
+        return suml2 > 0 ? sumlx / suml2 : 0f;
+    }
 
     /// <summary>The readable oracle (ggml dequantize_row_q3_k): src (RowBytes(n)) -> dst (n) f32.</summary>
     public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
@@ -47,6 +172,9 @@ internal static unsafe class Q3_KType
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
     {
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
-        else KQuants.DequantizeLowBit(DType.Q3_K, src, dst, n, isa);
+        else BlockDecoders.Dequantize<KQuants.LowBit>(DType.Q3_K, src, dst, n, isa);
     }
+
+    /// <summary>Fused dot, shared with the other low-bit k-quant.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<KQuants.LowBit>(DType.Q3_K, w, x, n, isa, rowBuf);
 }

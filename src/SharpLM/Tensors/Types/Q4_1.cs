@@ -14,9 +14,14 @@ internal static unsafe class Q4_1Type
 {
     public static readonly TypeTraits Traits = new(DType.Q4_1, "q4_1", 32, 20, "4-bit blocks of 32 with scale and min (20 bytes / 32 values)", 3u)
     {
+        Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
+
+    /// <summary>Reference quantizer (ggml quantize_row_q4_1_ref): d = (max - min) / 15, m = min, q = trunc((x - min) / d + 0.5).</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst) => LegacyQuants.QuantizeWithMin(src, dst, bits: 4);
 
     /// <summary>The readable oracle (ggml dequantize_row_q4_1): src (RowBytes(n)) -> dst (n) f32.</summary>
     public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
@@ -39,6 +44,9 @@ internal static unsafe class Q4_1Type
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
     {
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
-        else LegacyQuants.Dequantize(DType.Q4_1, src, dst, n, isa);
+        else BlockDecoders.Dequantize<LegacyQuants>(DType.Q4_1, src, dst, n, isa);
     }
+
+    /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q4_1, w, x, n, isa, rowBuf);
 }

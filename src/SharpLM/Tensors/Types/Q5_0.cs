@@ -14,9 +14,37 @@ internal static unsafe class Q5_0Type
 {
     public static readonly TypeTraits Traits = new(DType.Q5_0, "q5_0", 32, 22, "5-bit blocks of 32 (22 bytes / 32 values)", 8u)
     {
+        Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
+        Dot = &Dot,
     };
+
+    /// <summary>Reference quantizer (ggml quantize_row_q5_0_ref): d = max / -16 (max = the value of largest magnitude),
+    /// q = min(31, trunc(x / d + 16.5)), the 5th bits gathered in qh.</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        for (int b = 0; b < src.Length / 32; b++)
+        {
+            var x = src.Slice(b * 32, 32);
+            var y = dst.Slice(b * 22, 22);
+            float amax = 0, max = 0;
+            foreach (float v in x)
+                if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
+            float d = max / -16, id = d != 0 ? 1f / d : 0f;
+            WriteHalf(y, d);
+            uint qh = 0;
+            for (int j = 0; j < 16; j++)
+            {
+                int x0 = Math.Min(31, (int)(sbyte)(x[j] * id + 16.5f));
+                int x1 = Math.Min(31, (int)(sbyte)(x[j + 16] * id + 16.5f));
+                y[6 + j] = (byte)((x0 & 0xF) | ((x1 & 0xF) << 4));
+                qh |= (uint)((x0 & 0x10) >> 4) << j;
+                qh |= (uint)((x1 & 0x10) >> 4) << (j + 16);
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(y[2..], qh);
+        }
+    }
 
     /// <summary>The readable oracle (ggml dequantize_row_q5_0): src (RowBytes(n)) -> dst (n) f32.</summary>
     public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)
@@ -42,6 +70,9 @@ internal static unsafe class Q5_0Type
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
     {
         if (isa == KernelIsa.Scalar) DequantizeNaive(new ReadOnlySpan<byte>(src, checked((int)Traits.RowBytes(n))), new Span<float>(dst, n));
-        else LegacyQuants.Dequantize(DType.Q5_0, src, dst, n, isa);
+        else BlockDecoders.Dequantize<LegacyQuants>(DType.Q5_0, src, dst, n, isa);
     }
+
+    /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
+    public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q5_0, w, x, n, isa, rowBuf);
 }

@@ -15,10 +15,39 @@ internal static unsafe class Q5_KType
 {
     public static readonly TypeTraits Traits = new(DType.Q5_K, "q5_k", 256, 176, "5-bit k-quant (176 bytes / 256 values)", 17u)
     {
+        Quantize = &Quantize,
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
     };
+
+    /// <summary>Reference quantizer (ggml quantize_row_q5_K_ref): as Q4_K's on 0..31, the 5th bits in qh.</summary>
+    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        Span<byte> L = stackalloc byte[256];
+        for (int b = 0; b < src.Length / 256; b++)
+        {
+            var x = src.Slice(b * 256, 256);
+            var y = dst.Slice(b * 176, 176);
+            KQuants.QuantizeScalesMins(x, y, L, 31, -0.5f, 0.1f, 15);
+            var qh = y.Slice(16, 32);
+            var ql = y.Slice(48, 128);
+            qh.Clear();
+            byte m1 = 1, m2 = 2;
+            for (int n = 0, q = 0; n < 256; n += 64, q += 32)
+            {
+                for (int j = 0; j < 32; j++)
+                {
+                    int l1 = L[n + j], l2 = L[n + j + 32];
+                    if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
+                    if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
+                    ql[q + j] = (byte)(l1 | (l2 << 4));
+                }
+                m1 <<= 2;
+                m2 <<= 2;
+            }
+        }
+    }
 
     /// <summary>The readable oracle (ggml dequantize_row_q5_k): src (RowBytes(n)) -> dst (n) f32.</summary>
     public static void DequantizeNaive(ReadOnlySpan<byte> src, Span<float> dst)

@@ -22,13 +22,12 @@ internal static class GgufExport
         w.Set(GgufKeys.Name, "sharplm-trained");
         w.Set(GgufKeys.FileType, 0u);
         AddTokenizer(w, spec, tokenizer);
-        bool permute = spec.Family == ArchFamily.Llama && spec.Arch.GgufName == "llama";
         foreach (var info in p.Infos)
         {
             string name = TensorTable.HfToGguf(spec.Arch.Tensors, info.Name)
                           ?? throw new InvalidOperationException($"no GGUF name for tensor '{info.Name}'");
             ReadOnlyMemory<float> data = p.Values.AsMemory(info.Offset, info.Length);
-            int heads = !permute ? 0 : info.Role switch { "attn_q" or "attn_q.bias" => spec.Heads, "attn_k" or "attn_k.bias" => spec.KvHeads, _ => 0 };
+            int heads = Formats.HuggingFace.HfToGguf.QkPermuteHeads(spec, info.Role);
             if (heads > 0)
             {
                 int rows = info.Shape[0], cols = info.Shape.Length == 2 ? info.Shape[1] : 1;

@@ -1,3 +1,4 @@
+using SharpLM.Formats.HuggingFace;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -100,17 +101,15 @@ internal static class TrainCheckpoint
         return config;
     }
 
-    public static JsonObject ReadState(string dir)
+    /// <summary>The checkpoint's trainer_state.json: a clear error naming the file and the key when it is missing,
+    /// not JSON, or lacks a value.</summary>
+    public static TrainState ReadState(string dir)
     {
-        var f = Path.Combine(dir, StateFile);
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(f)) as JsonObject ?? throw new InvalidDataException($"{f}: not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{f}: not valid JSON: {e.Message}", e);
-        }
+        var r = JsonReader.Load(Path.Combine(dir, StateFile));
+        int step = r.RequiredInt("step");
+        if (step < 0) r.Fail("step", $"is {step}, expected a step number >= 0");
+        var options = r.Object("options") ?? r.Fail<JsonReader>("options", "is missing (expected the training options object)");
+        return new TrainState(step, TrainOptions.FromJson(options), r.String("data"));
     }
 
     /// <summary>Loads the weights into <paramref name="p"/>; every parameter must be present with its shape.</summary>
@@ -154,3 +153,6 @@ internal static class TrainCheckpoint
         return a;
     }
 }
+
+/// <summary>What a checkpoint's trainer_state.json holds: the step reached, the training options, the data fingerprint.</summary>
+internal sealed record TrainState(int Step, TrainOptions Options, string? Data);

@@ -15,6 +15,8 @@ internal static class MlmMasking
     /// <param name="targets">receives the original ids at chosen positions, -1 elsewhere</param>
     /// <param name="maskId">the [MASK] id</param>
     /// <param name="randomVocab">random replacements are drawn from [0, randomVocab)</param>
+    /// <param name="seed">the run's seed</param>
+    /// <param name="batchIndex">which batch: with the seed, it fixes the choices</param>
     public static int Apply(ReadOnlySpan<int> tokens, Span<int> inputs, Span<int> targets, int maskId, int randomVocab, ulong seed, long batchIndex)
     {
         var rng = new TrainRandom(seed ^ (0xD1B54A32D192ED03UL * (ulong)(batchIndex + 1)));

@@ -39,8 +39,9 @@ public class JinjaGoldenTests
             : c.TryGetProperty("fixture", out var f) ? File.ReadAllText(Path.Combine(TestPaths.TestData, "chat-templates", f.GetString()!))
             : JsonDocument.Parse(File.ReadAllText(TestPaths.Asset(c.GetProperty("asset").GetString()!.Split('/')))).RootElement.GetProperty("chat_template").GetString()!;
         var raw = c.GetProperty("messages").EnumerateArray().ToList();
-        bool rich = raw.Any(m => m.EnumerateObject().Any(p => p.Name is not ("role" or "content")));
-        var messages = raw.Select(m => new ChatTurn(m.GetProperty("role").GetString()!, m.GetProperty("content").GetString()!)).ToList();
+        // rich messages: more keys than role and content (tool calls, tools), or content as a list of parts (Gemma 3)
+        bool rich = raw.Any(m => m.EnumerateObject().Any(p => p.Name is not ("role" or "content")) || m.GetProperty("content").ValueKind != JsonValueKind.String);
+        var messages = rich ? [] : raw.Select(m => new ChatTurn(m.GetProperty("role").GetString()!, m.GetProperty("content").GetString()!)).ToList();
         var richMessages = raw.Select(m => (IReadOnlyDictionary<string, object?>)m.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone())).ToList();
         bool gen = c.GetProperty("add_generation_prompt").GetBoolean();
         var extra = c.GetProperty("extra").EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone());
