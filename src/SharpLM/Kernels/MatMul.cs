@@ -117,13 +117,43 @@ internal static unsafe class MatMul
             var (s, e) = WorkSplit.Range(task, Tasks, Rows);
             float* rowBuf = Scratch.Get(Scratch.Row, Cols);
             var traits = DTypes.Of(Type);
+            if (Xq != null)
+            {
+                // the activation rows, and groups of four for the four-row dot (a short last group repeats its last row);
+                // a row's value never depends on its group: each kernel does every row's own operations in the same order
+                Q8Row* xs = stackalloc Q8Row[T + 3];
+                for (int ti = 0; ti < T + 3; ti++) xs[ti] = Q8Activations.At(Xq + Math.Min(ti, T - 1) * XqStride, Cols, Block);
+                float* four = stackalloc float[4];
+                bool x4 = T >= 2 && traits.DotQ8x4 != null;
+                for (int r = s; r < e; r++)
+                {
+                    byte* w = W + r * RowBytes;
+                    int ti = 0;
+                    if (x4)
+                        for (; T - ti >= 2; ti += 4)
+                        {
+                            if (!traits.DotQ8x4(w, xs + ti, Cols, Isa, four)) { x4 = false; break; }
+                            for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = four[j];
+                        }
+                    for (; ti < T; ti++) Y[(long)ti * Rows + r] = traits.DotQ8(w, xs[ti], Cols, Isa, rowBuf);
+                }
+                return;
+            }
+            float** xf = stackalloc float*[T + 3];
+            for (int ti = 0; ti < T + 3; ti++) xf[ti] = X + (long)Math.Min(ti, T - 1) * Cols;
+            float* res = stackalloc float[4];
+            bool f4 = T >= 2 && traits.Dot4 != null;
             for (int r = s; r < e; r++)
             {
                 byte* w = W + r * RowBytes;
-                if (Xq != null)
-                    for (int ti = 0; ti < T; ti++) Y[(long)ti * Rows + r] = traits.DotQ8(w, Q8Activations.At(Xq + ti * XqStride, Cols, Block), Cols, Isa, rowBuf);
-                else
-                    for (int ti = 0; ti < T; ti++) Y[(long)ti * Rows + r] = traits.DotRow(w, X + (long)ti * Cols, Cols, Isa, rowBuf);
+                int ti = 0;
+                if (f4)
+                    for (; T - ti >= 2; ti += 4)
+                    {
+                        if (!traits.Dot4(w, xf + ti, Cols, Isa, res)) { f4 = false; break; }
+                        for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = res[j];
+                    }
+                for (; ti < T; ti++) Y[(long)ti * Rows + r] = traits.DotRow(w, xf[ti], Cols, Isa, rowBuf);
             }
         }
     }

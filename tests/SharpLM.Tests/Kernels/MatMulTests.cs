@@ -4,14 +4,14 @@ using SharpLM.Tensors;
 namespace SharpLM.Tests.Kernels;
 
 /// <summary>
-/// The fast matmul (matvec for few rows, GEMM above: T &gt;= 16 for the 8-bit types, T &gt;= 6 for the others) against the naive double-accumulating oracle, for every dtype and
+/// The fast matmul (matvec for T &lt; 16, GEMM above) against the naive double-accumulating oracle, for every dtype and
 /// variant, with f32 activations (the exact path) and with the 8-bit activations of the integer dots (the oracle then
 /// multiplies the reference-quantized activations d*q). Tolerance: |fast - naive| &lt;= 1e-5 * sum_k |x_k w_k| + 1e-6
 /// per output (f32 accumulation error), with weights dequantized exactly in both.
 /// </summary>
 public unsafe class MatMulTests
 {
-    public static readonly DType[] Types = [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_K, DType.Q2_K, DType.Q3_K, DType.Q4_K, DType.Q6_K];
+    public static readonly DType[] Types = [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q5_K, DType.Q2_K, DType.Q3_K, DType.Q4_K, DType.Q6_K, DType.IQ4_NL, DType.IQ4_XS];
 
     public static TheoryData<DType, KernelIsa> TypeIsa()
     {

@@ -183,6 +183,44 @@ public sealed unsafe class Q8ActivationTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Below the GEMM threshold (2-15 rows: a batch of decoding sequences) every row's result is bit-identical to
+    /// the row alone, for every weight type and variant, whichever group of the four-row dots (<see cref="TypeTraits.DotQ8x4"/>,
+    /// <see cref="TypeTraits.Dot4"/>) it falls in (odd counts, a short last group, odd widths).</summary>
+    [Theory]
+    [MemberData(nameof(MatMulTests.TypeIsa), MemberType = typeof(MatMulTests))]
+    public void Rows_decoded_together_give_the_bits_of_each_row_alone(DType type, KernelIsa isa)
+    {
+        var traits = DTypes.Of(type);
+        int bs = traits.BlockSize;
+        using var pool = new WorkerPool(2);
+        var rng = new Random(33);
+        foreach (int cols in bs == 1 ? new[] { 1, 17, 100, 512 + 48 } : bs == 32 ? [32, 96, 512 + 64] : [256, 768])
+        {
+            int rows = 13;
+            var wBytes = KernelTestUtil.RandomWeights(rng, type, rows, cols, out _);
+            foreach (int t in new[] { 2, 3, 4, 5, 7, 8, 9, 15 })
+            {
+                if (t >= MatMul.GemmMinRows) continue;
+                var x = Activations(rng, t * cols);
+                var together = new float[t * rows];
+                var alone = new float[rows];
+                fixed (byte* pw = wBytes)
+                {
+                    var w = new WeightMatrix(type, pw, rows, cols);
+                    MatMul.Forward(x, w, together, t, pool, isa);
+                    for (int i = 0; i < t; i++)
+                    {
+                        MatMul.Forward(x.AsSpan(i * cols, cols), w, alone, 1, pool, isa);
+                        for (int o = 0; o < rows; o++)
+                            Assert.True(BitConverter.SingleToInt32Bits(alone[o]) == BitConverter.SingleToInt32Bits(together[i * rows + o]),
+                                $"{type} {isa} C={cols} T={t} row {i} output {o}: alone {alone[o]:R}, together {together[i * rows + o]:R}");
+                    }
+                }
+            }
+        }
+        output.WriteLine($"{type} {isa}: four-row kernels: integer {(traits.DotQ8x4 != null ? "yes" : "no")}, f32 {(traits.Dot4 != null ? "yes" : "no")}");
+    }
+
     [Fact]
     public void The_activation_mode_parses_and_names_the_choices()
     {

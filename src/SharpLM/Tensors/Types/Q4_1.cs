@@ -18,6 +18,7 @@ internal static unsafe class Q4_1Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_1_ref): d = (max - min) / 15, m = min, q = trunc((x - min) / d + 0.5).</summary>
@@ -49,4 +50,7 @@ internal static unsafe class Q4_1Type
 
     /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q4_1, w, x, n, isa, rowBuf);
+
+    /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => BlockDecoders.Dot4<LegacyQuants>(DType.Q4_1, w, xs, n, isa, results);
 }

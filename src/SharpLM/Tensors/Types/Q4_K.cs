@@ -22,6 +22,7 @@ internal static unsafe class Q4_KType
         Dot = &Dot,
         DotQ8Block = 256,
         DotQ8 = &DotQ8,
+        DotQ8x4 = &DotQ8x4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_k_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -234,6 +235,63 @@ internal static unsafe class Q4_KType
             accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm.GetElement(1)), accMin);
         }
         return Vector512.Sum(acc) - Vector256.Sum(accMin);
+    }
+
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
+    /// row; the nibbles, the scales and their permutations unpacked once for the four rows). False for other variants.</summary>
+    public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
+    {
+        if (isa != KernelIsa.Avx512) return false;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        var m4 = Vector512.Create((byte)0x0F);
+        var two = Vector512.Create((short)2);
+        Vector512<short> idx0 = s_idx0;
+        Vector512<ushort> shift = s_halfShift4;
+        Vector256<short> minPairs = s_minPairs;
+        for (int b = 0; b < n / 256; b++, w += 144)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
+            var sc = scm.ToVector512Unsafe();
+            var dmw = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32());
+            Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            var idx = idx0;
+            int o = 256 * b;
+            for (int g = 0; g < 4; g++, idx += two, o += 64)
+            {
+                var r256 = Vector256.Load(w + 16 + 32 * g);
+                var raw = Avx512F.InsertVector256(r256.ToVector512Unsafe(), r256, 1).AsUInt16();
+                var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
+                var scg = Avx512BW.PermuteVar32x16(sc, idx);
+                i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q0 + o)), scg);
+                i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q1 + o)), scg);
+                i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q2 + o)), scg);
+                i3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q3 + o)), scg);
+            }
+            var mp = Avx512BW.VL.PermuteVar16x16(scm, minPairs);
+            Row(ref a0, ref m0, i0, dmw, d0[b], mp, u0 + 16 * b);
+            Row(ref a1, ref m1, i1, dmw, d1[b], mp, u1 + 16 * b);
+            Row(ref a2, ref m2, i2, dmw, d2[b], mp, u2 + 16 * b);
+            Row(ref a3, ref m3, i3, dmw, d3[b], mp, u3 + 16 * b);
+        }
+        results[0] = Vector512.Sum(a0) - Vector256.Sum(m0);
+        results[1] = Vector512.Sum(a1) - Vector256.Sum(m1);
+        results[2] = Vector512.Sum(a2) - Vector256.Sum(m2);
+        results[3] = Vector512.Sum(a3) - Vector256.Sum(m3);
+        return true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Row(ref Vector512<float> acc, ref Vector256<float> accMin, Vector512<int> isum, Vector256<float> dmw, float dx, Vector256<short> mp, short* sums)
+        {
+            var dm = dmw * Vector256.Create(dx);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm.ToScalar()), acc);
+            var ms = Avx2.MultiplyAddAdjacent(mp, Vector256.Load(sums));
+            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm.GetElement(1)), accMin);
+        }
     }
 
     private static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n)

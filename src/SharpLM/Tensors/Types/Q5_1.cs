@@ -18,6 +18,7 @@ internal static unsafe class Q5_1Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_1_ref): d = (max - min) / 31, m = min, q = trunc((x - min) / d + 0.5).</summary>
@@ -52,4 +53,7 @@ internal static unsafe class Q5_1Type
 
     /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q5_1, w, x, n, isa, rowBuf);
+
+    /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => BlockDecoders.Dot4<LegacyQuants>(DType.Q5_1, w, xs, n, isa, results);
 }

@@ -21,6 +21,7 @@ internal static unsafe class Q6_KType
         Dot = &Dot,
         DotQ8Block = 256,
         DotQ8 = &DotQ8,
+        DotQ8x4 = &DotQ8x4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q6_k_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -337,6 +338,69 @@ internal static unsafe class Q6_KType
             accOff = Fma.MultiplyAdd(Avx.ConvertToVector256Single(off), dd.GetLower(), accOff);
         }
         return Vector512.Sum(acc) - 32 * Vector256.Sum(accOff);
+    }
+
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
+    /// row; the 6-bit values and the permuted scales built once for the four rows). False for other variants.</summary>
+    public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
+    {
+        if (isa != KernelIsa.Avx512) return false;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        var m4 = Vector512.Create((byte)0x0F);
+        var m30 = Vector512.Create((byte)0x30);
+        var four = Vector512.Create((short)4);
+        for (int b = 0; b < n / 256; b++, w += 210)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192);
+            var sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
+            var sc512 = sc.ToVector512Unsafe();
+            Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            var idx = s_groups;
+            for (int h = 0; h < 2; h++)
+            {
+                var a = Vector512.Load(w + 64 * h);
+                var hv = Vector256.Load(w + 128 + 32 * h);
+                var hz = Vector512.Create(hv, hv).AsUInt16();
+                var v1 = (a & m4) | (Avx512BW.ShiftLeftLogicalVariable(hz, s_shiftFirst).AsByte() & m30);
+                var v2 = ((a.AsUInt16() >>> 4).AsByte() & m4) | (Avx512BW.ShiftRightLogicalVariable(hz, s_shiftSecond).AsByte() & m30);
+                var s1 = Avx512BW.PermuteVar32x16(sc512, idx);
+                idx += four;
+                var s2 = Avx512BW.PermuteVar32x16(sc512, idx);
+                idx += four;
+                int o = 256 * b + 128 * h;
+                i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v1, Vector512.Load(q0 + o)), s1);
+                i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v1, Vector512.Load(q1 + o)), s1);
+                i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v1, Vector512.Load(q2 + o)), s1);
+                i3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v1, Vector512.Load(q3 + o)), s1);
+                i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v2, Vector512.Load(q0 + o + 64)), s2);
+                i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v2, Vector512.Load(q1 + o + 64)), s2);
+                i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v2, Vector512.Load(q2 + o + 64)), s2);
+                i3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v2, Vector512.Load(q3 + o + 64)), s2);
+            }
+            float hw = Half(w + 208);
+            Row(ref a0, ref f0, i0, hw * d0[b], sc, u0 + 16 * b);
+            Row(ref a1, ref f1, i1, hw * d1[b], sc, u1 + 16 * b);
+            Row(ref a2, ref f2, i2, hw * d2[b], sc, u2 + 16 * b);
+            Row(ref a3, ref f3, i3, hw * d3[b], sc, u3 + 16 * b);
+        }
+        results[0] = Vector512.Sum(a0) - 32 * Vector256.Sum(f0);
+        results[1] = Vector512.Sum(a1) - 32 * Vector256.Sum(f1);
+        results[2] = Vector512.Sum(a2) - 32 * Vector256.Sum(f2);
+        results[3] = Vector512.Sum(a3) - 32 * Vector256.Sum(f3);
+        return true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Row(ref Vector512<float> acc, ref Vector256<float> accOff, Vector512<int> isum, float scale, Vector256<short> sc, short* sums)
+        {
+            var dd = Vector512.Create(scale);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), dd, acc);
+            var off = Avx2.MultiplyAddAdjacent(sc, Vector256.Load(sums));
+            accOff = Fma.MultiplyAdd(Avx.ConvertToVector256Single(off), dd.GetLower(), accOff);
+        }
     }
 
     private static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n)

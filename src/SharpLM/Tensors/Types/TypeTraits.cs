@@ -54,6 +54,16 @@ internal sealed unsafe class TypeTraits(DType type, string name, int blockSize, 
 
     public bool HasDotQ8 => DotQ8 != null;
 
+    /// <summary>Optional: <see cref="Dot"/> of one weight row with four f32 rows at once, results[r] bit for bit equal to
+    /// Dot(w, xs[r]), the row decoded once; returns false when the variant has none (the matvec then calls Dot per row).</summary>
+    public delegate*<byte*, float**, int, KernelIsa, float*, bool> Dot4 { get; init; }
+
+    /// <summary>Optional: the integer dots of one weight row with four activation rows at once (the matvec of a batch, 2-15
+    /// rows), results[r] = DotQ8(w, xs[r], ...) bit for bit, for a kernel variant; null when the variant has none (the
+    /// matvec then calls <see cref="DotQ8"/> per row). The weight row is loaded and unpacked once for the four rows.
+    /// Returns false when the variant has no four-row kernel.</summary>
+    public delegate*<byte*, Q8Row*, int, KernelIsa, float*, bool> DotQ8x4 { get; init; }
+
     public double BytesPerValue => (double)BlockBytes / BlockSize;
 
     public bool CanQuantize => Quantize != null;
