@@ -8,6 +8,7 @@ if (args.Length > 0 && args[0] == "attn-tune") { SharpLM.Benchmarks.Kernels.Quic
 if (args.Length > 0 && args[0] == "decode-profile") { SharpLM.Benchmarks.Inference.DecodeRace.Profile(args[1..]); return; }
 if (args.Length > 0 && args[0] == "decode-race") { SharpLM.Benchmarks.Inference.DecodeRace.Run(args[1..]); return; }
 if (args.Length > 0 && args[0] == "matvec-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.MatVecTune(args[1..]); return; }
+if (args.Length > 0 && args[0] == "rows-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.RowsTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "dot-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.DotTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "gemm-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.GemmTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "kernels-quick") { SharpLM.Benchmarks.Kernels.QuickKernelBench.Run(args[1..]); return; }

@@ -253,6 +253,60 @@ public static unsafe class QuickKernelBench
         NativeMemory.AlignedFree(big);
     }
 
+    /// <summary>rows-tune [types] [threads]: the matmul of T = 1..16 activation rows against a 4096 x 4096 weight (out of
+    /// cache: copies rotate), with the four-row kernels on and off alternately; prints the cost per row relative to T = 1
+    /// (1.00 = an extra row costs a whole matvec; 1/T = free) and the aggregate speed-up T * time(1) / time(T). One thread
+    /// is timed in thread CPU time (steadier on a shared machine), more in wall time.</summary>
+    public static void RowsTune(string[] args)
+    {
+        var types = args.Length > 0 ? args[0].Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.Q8_0, DType.Q4_K, DType.Q6_K, DType.Q5_0, DType.Q4_1, DType.F16];
+        int threads = args.Length > 1 ? int.Parse(args[1]) : 1;
+        using var pool = new WorkerPool(threads);
+        var isa = KernelIsaSelector.Current;
+        double Time(Action a) { var sw = Stopwatch.StartNew(); double c0 = ThreadCpu(); a(); return threads == 1 ? ThreadCpu() - c0 : sw.Elapsed.TotalSeconds; }
+        int[] ts = [1, 2, 4, 8, 12, 15];
+        Console.WriteLine($"{Inference.DecodeRace.Cpu()}, ISA {isa}, {threads} thread(s), load average {File.ReadAllText("/proc/loadavg")[..14]}");
+        Console.WriteLine("| weights | T | four-row kernels: time / T=1 | speed-up T*t1/tT | row by row: time / T=1 | speed-up | four-row / row-by-row |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        foreach (var type in types)
+        {
+            int rows = 4096, cols = 4096;
+            long rb = DTypeInfo.RowBytes(type, cols), bytes = rb * rows;
+            int copies = (int)Math.Clamp((256L << 20) / bytes + 1, 1, 64);
+            byte* w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * copies), 64);
+            var src = new float[cols];
+            var rng = new Random(1);
+            for (int r = 0; r < rows; r++)
+            {
+                if (r < 64) for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
+                SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(src, new Span<byte>(w + r * rb, (int)rb));
+            }
+            for (int c = 1; c < copies; c++) Buffer.MemoryCopy(w, w + c * bytes, bytes, bytes);
+            var x = new float[16 * cols];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+            var y = new float[16 * rows];
+            var on = new Dictionary<int, List<double>>();
+            var off = new Dictionary<int, List<double>>();
+            foreach (int t in ts) { on[t] = []; off[t] = []; }
+            double Run(int t) => Time(() => { for (int c = 0; c < copies; c++) MatMul.Forward(x, new WeightMatrix(type, w + c * bytes, rows, cols), y, t, pool, isa); }) / copies;
+            for (int rep = 0; rep < 7; rep++)
+                foreach (int t in ts)
+                {
+                    bool first = rep % 2 == 0;
+                    MatMul.FourRowKernels = first; (first ? on : off)[t].Add(Run(t));
+                    MatMul.FourRowKernels = !first; (first ? off : on)[t].Add(Run(t));
+                }
+            MatMul.FourRowKernels = true;
+            double on1 = Inference.DecodeRace.Median(on[1]), off1 = Inference.DecodeRace.Median(off[1]);
+            foreach (int t in ts)
+            {
+                double a = Inference.DecodeRace.Median(on[t]), b = Inference.DecodeRace.Median(off[t]);
+                Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| {type} | {t} | {a / on1:F2} | {t * on1 / a:F2} | {b / off1:F2} | {t * off1 / b:F2} | {b / a:F2}x |"));
+            }
+            NativeMemory.AlignedFree(w);
+        }
+    }
+
     /// <summary>dot-tune [types] [cols]: one weight row in L1, the fused dots (f32 and 8-bit) alone, G weights/s.</summary>
     public static void DotTune(string[] args)
     {

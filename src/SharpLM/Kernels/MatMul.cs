@@ -26,6 +26,10 @@ internal static unsafe class MatMul
     /// GEMM from 6 rows was faster but broke that for short encoder batches).</summary>
     public static int GemmMinRows { get; set; } = 16;
 
+    /// <summary>Whether the matvec of 2-15 rows uses the four-row dots (<see cref="TypeTraits.DotQ8x4"/>, <see cref="TypeTraits.Dot4"/>);
+    /// off only to measure what they save (the results are the same bits either way).</summary>
+    internal static bool FourRowKernels { get; set; } = true;
+
     private static readonly bool s_int8Default = ParseActivations(Environment.GetEnvironmentVariable("SHARPLM_ACTIVATIONS"));
 
     [ThreadStatic] private static bool? t_exact;
@@ -124,7 +128,7 @@ internal static unsafe class MatMul
                 Q8Row* xs = stackalloc Q8Row[T + 3];
                 for (int ti = 0; ti < T + 3; ti++) xs[ti] = Q8Activations.At(Xq + Math.Min(ti, T - 1) * XqStride, Cols, Block);
                 float* four = stackalloc float[4];
-                bool x4 = T >= 2 && traits.DotQ8x4 != null;
+                bool x4 = T >= 2 && traits.DotQ8x4 != null && FourRowKernels;
                 for (int r = s; r < e; r++)
                 {
                     byte* w = W + r * RowBytes;
@@ -142,7 +146,7 @@ internal static unsafe class MatMul
             float** xf = stackalloc float*[T + 3];
             for (int ti = 0; ti < T + 3; ti++) xf[ti] = X + (long)Math.Min(ti, T - 1) * Cols;
             float* res = stackalloc float[4];
-            bool f4 = T >= 2 && traits.Dot4 != null;
+            bool f4 = T >= 2 && traits.Dot4 != null && FourRowKernels;
             for (int r = s; r < e; r++)
             {
                 byte* w = W + r * RowBytes;
