@@ -19,6 +19,8 @@ internal static unsafe class Q4_1Type
         Dequantize = &Dequantize,
         Dot = &Dot,
         Dot4 = &Dot4,
+        DotQ8Block = 32,
+        DotQ8 = &DotQ8,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_1_ref): d = (max - min) / 15, m = min, q = trunc((x - min) / d + 0.5).</summary>
@@ -53,4 +55,30 @@ internal static unsafe class Q4_1Type
 
     /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>
     public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => BlockDecoders.Dot4<LegacyQuants>(DType.Q4_1, w, xs, n, isa, results);
+
+    /// <summary>w (n elements) . x quantized in blocks of 32: per block d_w d_x sum q_w q_x + m_w d_x sum q_x, the sums in
+    /// integers (q 0..15 unsigned times q_x with vpmaddubsw; sum q_x from the 16-sums).</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 or KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, x.Sums, n),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 32, isa, rowBuf),
+    };
+
+    private static float DotQ8_256(byte* w, sbyte* q, float* d, short* sums, int n)
+    {
+        Vector256<float> acc = default;
+        float off = 0;
+        var m4 = Vector128.Create((byte)0x0F);
+        var ones = Vector256.Create((short)1);
+        for (int b = 0; b < n / 32; b++, w += 20, q += 32)
+        {
+            Prefetch(w);
+            var raw = Vector128.Load(w + 4);
+            var z = Vector256.Create(raw & m4, (raw.AsUInt16() >>> 4).AsByte() & m4);
+            var p = Avx2.MultiplyAddAdjacent(z, Vector256.Load(q));
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(p, ones)), Vector256.Create(Half(w) * d[b]), acc);
+            off += Half(w + 2) * d[b] * (sums[2 * b] + sums[2 * b + 1]);
+        }
+        return Vector256.Sum(acc) + off;
+    }
 }

@@ -91,8 +91,8 @@ internal static unsafe class Q5_0Type
 
     // Byte i of a block's 5th-bit vector reads byte i/8 of qh (each 128-bit lane holds qh's four bytes four times) and tests
     // bit i%8 of it.
-    private static readonly Vector256<byte> s_qhByte = Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    private static readonly Vector256<byte> s_qhBit = Vector256.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    internal static readonly Vector256<byte> s_qhByte = Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    internal static readonly Vector256<byte> s_qhBit = Vector256.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
 
     // One block per ymm: q = nibble | 5th bit << 4 (0..31, unsigned) times q_x with vpmaddubsw, minus 16 * (q_x pair sums)
     // (pairs <= 7874 and 4064: no int16 saturation), then vpmaddwd to int32.
