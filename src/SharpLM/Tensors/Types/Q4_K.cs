@@ -185,8 +185,8 @@ internal static unsafe class Q4_KType
     /// d_x * (d * sum_j sc_j sum_{i in j} q_i q_x,i - dmin * sum_j m_j sum_{i in j} q_x,i), the sums in integers.</summary>
     public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
     {
-        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, x.Sums, n),
-        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, x.Sums, n),
+        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, x.Sums, n, fiveBits: false),
+        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, x.Sums, n, fiveBits: false),
         _ => Q8Activations.DotGeneric(Traits, w, x, n, 256, isa, rowBuf),
     };
 
@@ -201,32 +201,38 @@ internal static unsafe class Q4_KType
 
     // Per 64 elements (32 bytes of nibbles: low = sub-block 2g, high = 2g+1): vpmaddubsw (nibble x q_x, pairs <= 3810)
     // then vpmaddwd against the sub-block scales; the mins take one vpmaddwd of the mins against the 16-sums of q_x.
-    private static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n)
+    // Word shifts of [qh | qh]: the lower copy gives the 5th bits of sub-block 2g, the upper those of 2g+1 (after a further
+    // shift by 2g of both).
+    private static readonly Vector512<ushort> s_bitShift = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    /// <summary>Shared by Q4_K (144-byte blocks, nibbles at 16) and Q5_K (176-byte blocks, qh at 16, nibbles at 48, 5th bits
+    /// moved into bit 4 of each value).</summary>
+    internal static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits)
     {
         Vector512<float> acc = default;
         Vector256<float> accMin = default;
         var m4 = Vector512.Create((byte)0x0F);
+        var m1 = Vector512.Create((byte)0x01);
         var two = Vector512.Create((short)2);
         Vector512<short> idx0 = s_idx0;
-        Vector512<ushort> shift = s_halfShift4;
+        Vector512<ushort> shift = s_halfShift4, bitShift = s_bitShift;
         Vector256<short> minPairs = s_minPairs;
-        for (int b = 0; b < n / 256; b++, w += 144, q += 256, sums += 16)
+        int blockBytes = fiveBits ? 176 : 144, qs = fiveBits ? 48 : 16;
+        for (int b = 0; b < n / 256; b++, w += blockBytes, q += 256, sums += 16)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
-            // scales (words 0-7) and mins (words 8-15); d and dmin (lanes 0, 1) times d_x
             var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
             var sc = scm.ToVector512Unsafe();
             var dm = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32()) * Vector256.Create(d8[b]);
+            var hv = fiveBits ? Vector256.Load(w + 16) : default;
+            var hz = Avx512BW.ShiftRightLogicalVariable(Avx512F.InsertVector256(hv.ToVector512Unsafe(), hv, 1).AsUInt16(), bitShift);
             Vector512<int> isum = default;
             var idx = idx0;
-            for (int g = 0; g < 4; g++, idx += two)
+            for (int g = 0; g < 4; g++, idx += two, hz = Avx512BW.ShiftRightLogical(hz, 2))
             {
-                // [qs | qs] with the upper copy shifted by 4: low nibbles then high nibbles, the element order of q_x
-                // (Avx512F.BroadcastVector256ToVector512 from memory gave wrong sums here: .NET 10 emitted a 128-bit
-                // operand for it; an insert of the same register is one more op and correct)
-                var r256 = Vector256.Load(w + 16 + 32 * g);
+                var r256 = Vector256.Load(w + qs + 32 * g);
                 var raw = Avx512F.InsertVector256(r256.ToVector512Unsafe(), r256, 1).AsUInt16();
                 var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
+                if (fiveBits) z |= Avx512BW.ShiftLeftLogical((hz.AsByte() & m1).AsUInt16(), 4).AsByte();
                 var p = Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q + 64 * g));
                 isum += Avx512BW.MultiplyAddAdjacent(p, Avx512BW.PermuteVar32x16(sc, idx));
             }
@@ -294,20 +300,27 @@ internal static unsafe class Q4_KType
         }
     }
 
-    private static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n)
+    /// <summary>Shared by Q4_K (144-byte blocks, nibbles at 16) and Q5_K (176-byte blocks, qh at 16, nibbles at 48, 5th bits
+    /// moved into bit 4 of each value).</summary>
+    internal static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits)
     {
         Vector256<float> acc = default, accMin = default;
         var m4 = Vector256.Create((byte)0x0F);
-        for (int b = 0; b < n / 256; b++, w += 144, q += 256, sums += 16)
+        var m1 = Vector256.Create((byte)0x01);
+        int blockBytes = fiveBits ? 176 : 144, qs = fiveBits ? 48 : 16;
+        for (int b = 0; b < n / 256; b++, w += blockBytes, q += 256, sums += 16)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
             KQuants.ScalesMins(w + 4, out ulong scb, out ulong mnb);
+            var hv = fiveBits ? Vector256.Load(w + 16).AsUInt16() : default;
             Vector256<int> isum = default;
             for (int g = 0; g < 4; g++)
             {
-                var raw = Vector256.Load(w + 16 + 32 * g);
-                var plo = Avx2.MultiplyAddAdjacent(raw & m4, Vector256.Load(q + 64 * g));
-                var phi = Avx2.MultiplyAddAdjacent((raw.AsUInt16() >>> 4).AsByte() & m4, Vector256.Load(q + 64 * g + 32));
+                var raw = Vector256.Load(w + qs + 32 * g);
+                var hlo = ((hv >>> (2 * g)).AsByte() & m1).AsUInt16() << 4;
+                var hhi = ((hv >>> (2 * g + 1)).AsByte() & m1).AsUInt16() << 4;
+                var plo = Avx2.MultiplyAddAdjacent((raw & m4) | hlo.AsByte(), Vector256.Load(q + 64 * g));
+                var phi = Avx2.MultiplyAddAdjacent(((raw.AsUInt16() >>> 4).AsByte() & m4) | hhi.AsByte(), Vector256.Load(q + 64 * g + 32));
                 isum += Avx2.MultiplyAddAdjacent(plo, Vector256.Create((short)(byte)(scb >> (16 * g))));
                 isum += Avx2.MultiplyAddAdjacent(phi, Vector256.Create((short)(byte)(scb >> (16 * g + 8))));
             }

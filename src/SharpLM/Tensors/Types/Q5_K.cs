@@ -211,80 +211,11 @@ internal static unsafe class Q5_KType
     /// q q_x &lt;= 7874, times a 6-bit scale: no overflow).</summary>
     public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
     {
-        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, x.Sums, n),
-        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, x.Sums, n),
+        KernelIsa.Avx512 => Q4_KType.DotQ8_512(w, x.Q, x.D, x.Sums, n, fiveBits: true),
+        KernelIsa.Avx2 => Q4_KType.DotQ8_256(w, x.Q, x.D, x.Sums, n, fiveBits: true),
         _ => Q8Activations.DotGeneric(Traits, w, x, n, 256, isa, rowBuf),
     };
 
-    // Word shifts of [qh | qh]: the lower copy gives the 5th bits of sub-block 2g, the upper those of 2g+1 (after a further
-    // shift by 2g of both).
-    private static readonly Vector512<ushort> s_bitShift = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
-    private static readonly Vector512<short> s_idx0 = Vector512.Create((short)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
-    private static readonly Vector256<short> s_minPairs = Vector256.Create((short)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
 
-    private static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n)
-    {
-        Vector512<float> acc = default;
-        Vector256<float> accMin = default;
-        var m4 = Vector512.Create((byte)0x0F);
-        var m1 = Vector512.Create((byte)0x01);
-        var two = Vector512.Create((short)2);
-        Vector512<short> idx0 = s_idx0;
-        Vector512<ushort> shift = Q4_KType.s_halfShift4, bitShift = s_bitShift;
-        Vector256<short> minPairs = s_minPairs;
-        for (int b = 0; b < n / 256; b++, w += 176, q += 256, sums += 16)
-        {
-            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
-            var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
-            var sc = scm.ToVector512Unsafe();
-            var dm = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32()) * Vector256.Create(d8[b]);
-            var hv = Vector256.Load(w + 16);
-            var hz = Avx512BW.ShiftRightLogicalVariable(Avx512F.InsertVector256(hv.ToVector512Unsafe(), hv, 1).AsUInt16(), bitShift);
-            Vector512<int> isum = default;
-            var idx = idx0;
-            for (int g = 0; g < 4; g++, idx += two, hz = Avx512BW.ShiftRightLogical(hz, 2))
-            {
-                var r256 = Vector256.Load(w + 48 + 32 * g);
-                var raw = Avx512F.InsertVector256(r256.ToVector512Unsafe(), r256, 1).AsUInt16();
-                var z = (Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4)
-                        | Avx512BW.ShiftLeftLogical((hz.AsByte() & m1).AsUInt16(), 4).AsByte();
-                var p = Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q + 64 * g));
-                isum += Avx512BW.MultiplyAddAdjacent(p, Avx512BW.PermuteVar32x16(sc, idx));
-            }
-            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm.ToScalar()), acc);
-            var ms = Avx2.MultiplyAddAdjacent(Avx512BW.VL.PermuteVar16x16(scm, minPairs), Vector256.Load(sums));
-            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm.GetElement(1)), accMin);
-        }
-        return Vector512.Sum(acc) - Vector256.Sum(accMin);
-    }
 
-    private static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n)
-    {
-        Vector256<float> acc = default, accMin = default;
-        var m4 = Vector256.Create((byte)0x0F);
-        var m1 = Vector256.Create((byte)0x01);
-        for (int b = 0; b < n / 256; b++, w += 176, q += 256, sums += 16)
-        {
-            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
-            KQuants.ScalesMins(w + 4, out ulong scb, out ulong mnb);
-            var hv = Vector256.Load(w + 16).AsUInt16();
-            Vector256<int> isum = default;
-            for (int g = 0; g < 4; g++)
-            {
-                var raw = Vector256.Load(w + 48 + 32 * g);
-                var hlo = ((hv >>> (2 * g)).AsByte() & m1).AsUInt16() << 4;
-                var hhi = ((hv >>> (2 * g + 1)).AsByte() & m1).AsUInt16() << 4;
-                var plo = Avx2.MultiplyAddAdjacent((raw & m4) | hlo.AsByte(), Vector256.Load(q + 64 * g));
-                var phi = Avx2.MultiplyAddAdjacent(((raw.AsUInt16() >>> 4).AsByte() & m4) | hhi.AsByte(), Vector256.Load(q + 64 * g + 32));
-                isum += Avx2.MultiplyAddAdjacent(plo, Vector256.Create((short)(byte)(scb >> (16 * g))));
-                isum += Avx2.MultiplyAddAdjacent(phi, Vector256.Create((short)(byte)(scb >> (16 * g + 8))));
-            }
-            float dd = d8[b];
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(Half(w) * dd), acc);
-            var mn = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mnb).AsByte());
-            var ms = Avx2.MultiplyAddAdjacent(Vector256.Create(Sse2.UnpackLow(mn, mn), Sse2.UnpackHigh(mn, mn)), Vector256.Load(sums));
-            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(Half(w + 2) * dd), accMin);
-        }
-        return Vector256.Sum(acc) - Vector256.Sum(accMin);
-    }
 }
