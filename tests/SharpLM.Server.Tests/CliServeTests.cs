@@ -46,7 +46,7 @@ public sealed partial class CliServeTests(ServerFixture fixture)
             // a long request is running when Ctrl+C arrives: it completes, then the process exits
             using var req = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
             {
-                Content = new StringContent("""{"model":"default","prompt":"The jury","max_tokens":2000,"temperature":0.8,"seed":1,"stream":true}""", Encoding.UTF8, "application/json"),
+                Content = new StringContent("""{"model":"default","prompt":"The jury","max_tokens":400,"temperature":0.8,"seed":1,"stream":true}""", Encoding.UTF8, "application/json"),
             };
             using var resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
             using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync());

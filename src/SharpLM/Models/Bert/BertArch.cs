@@ -162,44 +162,33 @@ internal static class BertArch
 
     private static ModelConfig FromGguf(GgufFile g, string arch)
     {
-        const string A = "bert";
-        int width = GgufMeta.Required(g, GgufKeys.EmbeddingLength(A)), heads = GgufMeta.Required(g, GgufKeys.HeadCount(A));
-        int layers = GgufMeta.Required(g, GgufKeys.BlockCount(A));
-        int positions = g.Tensors.TryGetValue("position_embd.weight", out var pe) && pe.Shape.Length == 2 ? checked((int)pe.Shape[0])
-            : GgufMeta.Required(g, GgufKeys.ContextLength(A));
-        return new ModelConfig
+        var c = GgufMeta.Sizes(g, arch, context: GgufMeta.TableRows(g, "position_embd.weight"));
+        return c with
         {
-            Architecture = arch,
-            Vocab = GgufMeta.Vocab(g, A),
-            Width = width,
-            Layers = layers,
-            Heads = heads,
-            KvHeads = heads,
-            HeadSize = heads > 0 ? width / heads : 0,
-            FfnWidth = GgufMeta.Required(g, GgufKeys.FeedForwardLength(A)),
-            Context = positions,
-            EmbeddingWidth = width,
-            LayerGroups = layers,
-            TokenTypes = g.Tensors.TryGetValue("token_types.weight", out var tt) && tt.Shape.Length == 2 ? checked((int)tt.Shape[0]) : 0,
-            NormEps = GgufMeta.Float(g, GgufKeys.LayerNormEpsilon(A)) ?? 1e-12f,
+            KvHeads = c.Heads,
+            TokenTypes = GgufMeta.TableRows(g, "token_types.weight") ?? 0,
+            NormEps = GgufMeta.Float(g, GgufKeys.LayerNormEpsilon("bert")) ?? 1e-12f,
             Activation = "gelu",
             QkvBias = true,
             OutputBias = true,
             MlpBias = true,
+            TiedEmbeddings = false,
             Pooler = g.Tensors.ContainsKey("cls.weight"),
         };
     }
 
-    private static void ToGguf(ModelConfig c, GgufWriter w)
+    private static void ToGguf(ModelConfig c, GgufWriter w) =>
+        GgufMeta.WriteSizes(c, w).Set(GgufKeys.LayerNormEpsilon("bert"), c.NormEps);
+
+    private static JsonObject BertHf(ModelConfig c)
     {
-        const string A = "bert";
-        w.Set(GgufKeys.Architecture, A)
-         .Set(GgufKeys.ContextLength(A), (uint)c.Context)
-         .Set(GgufKeys.EmbeddingLength(A), (uint)c.Width)
-         .Set(GgufKeys.BlockCount(A), (uint)c.Layers)
-         .Set(GgufKeys.FeedForwardLength(A), (uint)c.FfnWidth)
-         .Set(GgufKeys.HeadCount(A), (uint)c.Heads)
-         .Set(GgufKeys.LayerNormEpsilon(A), c.NormEps);
+        var o = ModelConfigReader.HfSizes(c, c.Architecture == "albert" ? "AlbertForMaskedLM" : "BertForMaskedLM");
+        o["embedding_size"] = c.EmbeddingWidth;
+        o["num_hidden_groups"] = c.LayerGroups;
+        o["type_vocab_size"] = c.TokenTypes;
+        o["layer_norm_eps"] = c.NormEps;
+        o["hidden_act"] = c.Activation == "gelu_tanh" ? "gelu_new" : c.Activation;
+        return o;
     }
 
     private static JsonObject ToHf(ModelConfig c) => c.Architecture switch
@@ -212,22 +201,6 @@ internal static class BertArch
             ["max_position_embeddings"] = c.Context, ["activation"] = c.Activation == "gelu_tanh" ? "gelu_new" : c.Activation,
             ["torch_dtype"] = "float32",
         },
-        _ => new JsonObject
-        {
-            ["architectures"] = new JsonArray(c.Architecture == "albert" ? "AlbertForMaskedLM" : "BertForMaskedLM"),
-            ["model_type"] = c.Arch.HfModelTypes[0],
-            ["vocab_size"] = c.Vocab,
-            ["hidden_size"] = c.Width,
-            ["embedding_size"] = c.EmbeddingWidth,
-            ["intermediate_size"] = c.FfnWidth,
-            ["num_hidden_layers"] = c.Layers,
-            ["num_hidden_groups"] = c.LayerGroups,
-            ["num_attention_heads"] = c.Heads,
-            ["max_position_embeddings"] = c.Context,
-            ["type_vocab_size"] = c.TokenTypes,
-            ["layer_norm_eps"] = c.NormEps,
-            ["hidden_act"] = c.Activation == "gelu_tanh" ? "gelu_new" : c.Activation,
-            ["torch_dtype"] = "float32",
-        },
+        _ => BertHf(c),
     };
 }
