@@ -26,6 +26,7 @@ internal static class EncoderQuickBench
     public static void Run(string[] args)
     {
         int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
+        bool onlySharp = args.Contains("--sharplm-only"); // for a profiler: SharpLM alone, batch 1, 1 thread
         var dir = Extract();
         var onnx = Path.Combine(dir, "model.onnx");
         var tok = new SharpLmEncoderTokenizer(SharpLM.Tokenizers.Tokenizer.FromVocabTxt(Path.Combine(dir, "vocab.txt")));
@@ -40,6 +41,17 @@ internal static class EncoderQuickBench
         var model = BertModel.Create(src, cfg);
         Console.WriteLine("| threads | batch | SharpLM sent/s | ONNX Runtime sent/s | SharpLM / ORT |");
         Console.WriteLine("|---|---|---|---|---|");
+        if (onlySharp)
+        {
+            WorkerPool.SetSharedThreads(1);
+            for (int r = 0; r < rounds; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                foreach (var sq in seqs) Pool(model.Forward(BertBatch.FromSequences([sq])), [sq], cfg.Width);
+                Console.WriteLine($"SharpLM batch 1, 1 thread: {seqs.Length / sw.Elapsed.TotalSeconds:F1} sent/s");
+            }
+            return;
+        }
         foreach (int threads in new[] { 1, 2 })
         {
             WorkerPool.SetSharedThreads(threads);

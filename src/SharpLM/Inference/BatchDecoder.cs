@@ -20,7 +20,7 @@ public sealed class Sequence : IDisposable
         Owner = owner;
         Id = id;
         var c = owner.Model.Config;
-        Cache = new KvCache(c, capacity, owner.MaxBatchTokens);
+        Cache = new KvCache(c, capacity, owner.MaxBatchTokens, owner.Model.Options.KvCacheType);
         _tokens = new List<int>(capacity); // never grows: decoding allocates nothing
         _lastLogits = new float[c.Vocab];
     }
@@ -122,7 +122,7 @@ public sealed class BatchDecoder : IDisposable
         _slotOwner = new Sequence?[slots];
         _outputOwner = new int[MaxBatchTokens];
         _outputIndex = new int[MaxBatchTokens];
-        _kv = new SlotKv(_slotOwner);
+        _kv = new SlotKv(_slotOwner, model.Options.KvCacheType);
     }
 
     public LanguageModel Model { get; }
@@ -280,9 +280,10 @@ public sealed class BatchDecoder : IDisposable
     }
 
     /// <summary>The KV store of a pass: slot s is a sequence's cache.</summary>
-    private sealed class SlotKv(Sequence?[] owners) : IKvStore
+    private sealed class SlotKv(Sequence?[] owners, Tensors.DType type) : IKvStore
     {
         public bool IsActivations => false;
+        public Tensors.DType KvType => type;
         public nint Keys(int layer, int slot) => owners[slot]!.Cache.KeysPointer(layer);
         public nint Values(int layer, int slot) => owners[slot]!.Cache.ValuesPointer(layer);
         public int Ring(int layer, int slot) => owners[slot]!.Cache.Ring(layer);

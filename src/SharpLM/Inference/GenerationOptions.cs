@@ -37,6 +37,11 @@ public sealed record ModelLoadOptions
     /// <summary>Worker threads for the kernels; 0 = leave the process-wide pool as it is (all cores by default).
     /// The pool is shared by every model in the process: setting it here resizes it for all.</summary>
     public int Threads { get; init; }
+
+    /// <summary>How the KV cache stores keys and values: F32 (exact, the default), F16 (half the memory, values rounded to
+    /// the nearest half) or Q8_0 (about a quarter: blocks of 32 with an f16 scale; the head size must be a multiple of 32).
+    /// Weights with 8-bit activations and the F32 KV cache are llama.cpp's defaults but for its F16 cache.</summary>
+    public Tensors.DType KvCacheType { get; init; } = Tensors.DType.F32;
 }
 
 /// <summary>Ids to text and back, whatever tokenizer the model came with.</summary>

@@ -6,15 +6,24 @@ namespace SharpLM.Kernels;
 
 /// <summary>
 /// The compute-bound matmul (prefill, T rows at once): y (T,OC) = x (T,C) W^T for W of any dtype.
-/// x is packed once per call, transposed into tiles of NT rows ([k][NT], zero padded). Each task owns a range of W rows;
-/// per K block of <see cref="KC"/> it dequantizes (or copies) MR W rows into a thread-local f32 panel
-/// and reuses that panel against every x tile with a register-tiled outer-product micro-kernel: MR broadcasts of W times
-/// NT x lanes (AVX-512: 8 x 32 = 16 zmm accumulators; AVX2: 6 x 16 = 12 ymm). Results accumulate in a transposed
-/// scratch of 8 panels x T and are written to y when a chunk of rows is done. f32 FMA accumulation throughout.
+/// x is packed once per call, transposed into tiles of NT rows ([k][NT], zero padded). Each task owns a range of W rows,
+/// taken in chunks of up to 8 panels of MR rows; per K block of <see cref="KC"/> it dequantizes (or copies) the chunk's
+/// rows into thread-local f32 panels, then for each block of <see cref="TB"/> tokens (kept in L2) passes each panel (in
+/// L1) over the block's x tiles with a register-tiled outer-product micro-kernel: MR broadcasts of W times NT x lanes
+/// (AVX-512: 8 x 32 = 16 zmm accumulators; AVX2: 6 x 16 = 12 ymm). Each K block's sums go to a transposed accumulator
+/// (the first block stores, later ones add), written to y with 16x16 register transposes when the chunk is done.
+/// f32 FMA accumulation; every output sums its K blocks in order and each block's products in k order, so a row's
+/// result never depends on the other rows of the call (batch invariance).
 /// </summary>
 internal static unsafe class Gemm
 {
     public const int KC = 256; // a multiple of every block size (256 for k-quants)
+
+    /// <summary>Tokens per block of packed x kept in L2 (TB x KC floats; a multiple of 32).</summary>
+    public const int TB = 256;
+
+    /// <summary>Panels per chunk of W rows (their accumulator is 8*MR x T floats).</summary>
+    private const int ChunkPanels = 8;
 
     public static int Mr(KernelIsa isa) => isa == KernelIsa.Avx512 ? 8 : 6;
 
@@ -24,11 +33,13 @@ internal static unsafe class Gemm
     public static void Forward(float* x, in WeightMatrix w, float* y, int t, KernelIsa isa, WorkerPool pool)
     {
         int nt = Nt(isa), mr = Mr(isa);
-        int tpad = (t + nt - 1) / nt * nt;
+        // tiles of NT tokens; T is padded to 16 only, so the last AVX-512 tile may be 16 wide (a narrower kernel) rather
+        // than wasting up to 31 zero tokens
+        int tpad = (t + 15) / 16 * 16;
         int c = w.Cols;
         float* bp = Scratch.Get(Scratch.PackedX, (long)tpad * c);
-        var pack = new PackJob { X = x, Bp = bp, T = t, Tpad = tpad, C = c, Nt = nt };
-        pool.Run(tpad / nt, pack);
+        var pack = new PackJob { X = x, Bp = bp, T = t, Tpad = tpad, C = c, Nt = nt, Isa = isa };
+        pool.Run((tpad + nt - 1) / nt, pack);
 
         long rowBytes = w.RowBytes;
         int tasks = WorkSplit.Tasks(w.Rows, rowBytes * 4 + (long)t * c / 8, pool.Threads, mr);
@@ -44,25 +55,27 @@ internal static unsafe class Gemm
     {
         public float* X, Bp;
         public int T, Tpad, C, Nt;
+        public KernelIsa Isa;
 
+        /// <summary>Tile of nt = min(Nt, Tpad - t0) tokens: for each K block, dst[k*nt + j] = x[t0+j, k0+k] (0 past T).</summary>
         public readonly void Execute(int tile)
         {
-            int t0 = tile * Nt;
+            int t0 = tile * Nt, nt = Math.Min(Nt, Tpad - t0);
             for (int k0 = 0; k0 < C; k0 += KC)
             {
                 int kc = Math.Min(KC, C - k0);
                 float* dst = Bp + (long)k0 * Tpad + (long)t0 * kc;
-                for (int j = 0; j < Nt; j++)
+                for (int j0 = 0; j0 < nt; j0 += 16)
                 {
-                    int tj = t0 + j;
-                    if (tj < T)
+                    int k = 0;
+                    if (Isa == KernelIsa.Avx512 && t0 + j0 + 16 <= T)
+                        for (; k + 16 <= kc; k += 16) Transpose16(X + (long)(t0 + j0) * C + k0 + k, C, dst + (long)k * nt + j0, nt);
+                    for (int j = j0; j < Math.Min(nt, j0 + 16); j++)
                     {
+                        int tj = t0 + j;
                         float* src = X + (long)tj * C + k0;
-                        for (int k = 0; k < kc; k++) dst[k * Nt + j] = src[k];
-                    }
-                    else
-                    {
-                        for (int k = 0; k < kc; k++) dst[k * Nt + j] = 0;
+                        if (tj < T) for (int kk = k; kk < kc; kk++) dst[kk * nt + j] = src[kk];
+                        else for (int kk = k; kk < kc; kk++) dst[kk * nt + j] = 0;
                     }
                 }
             }
@@ -81,47 +94,133 @@ internal static unsafe class Gemm
         public readonly void Execute(int task)
         {
             var (r0, r1) = WorkSplit.Range(task, Tasks, Rows, Mr);
-            // rows in chunks of 8 panels, so the transposed accumulator stays small (8*Mr x Tpad floats)
-            for (int o0 = r0; o0 < r1; o0 += 8 * Mr) Chunk(o0, Math.Min(r1, o0 + 8 * Mr));
+            for (int o0 = r0; o0 < r1; o0 += ChunkPanels * Mr) Chunk(o0, Math.Min(r1, o0 + ChunkPanels * Mr), r1);
         }
 
-        private readonly void Chunk(int o0, int o1)
+        private readonly void Chunk(int o0, int o1, int limit)
         {
             int nPanels = (o1 - o0 + Mr - 1) / Mr;
             float* acc = Scratch.Get(Scratch.Accum, (long)nPanels * Mr * Tpad);
-            new Span<float>(acc, nPanels * Mr * Tpad).Clear();
-            float* panel = Scratch.Get(Scratch.Panel, (long)Mr * KC);
+            float* panels = Scratch.Get(Scratch.Panel, (long)nPanels * Mr * KC);
+            var traits = Tensors.Types.DTypes.Of(Type);
+            // F32 rows are read in place when few tokens share each panel (copying them would cost as much as using them);
+            // with many tokens the copy is amortized and the 1 KB-strided panel never aliases in L1 like 8 rows 4*C apart
+            bool direct = Type == DType.F32 && Tpad <= 64;
             for (int k0 = 0; k0 < Cols; k0 += KC)
             {
                 int kc = Math.Min(KC, Cols - k0);
+                bool first = k0 == 0;
                 long kOffset = DTypeInfo.RowBytes(Type, k0);
-                for (int p = o0; p < o1; p += Mr)
+                // every panel of the chunk for this K block, dequantized (or copied), except F32 panels read in place; a
+                // last partial panel is padded with zero rows
+                for (int i = 0; i < nPanels * Mr; i++)
                 {
-                    int pr = Math.Min(Mr, o1 - p);
-                    // F32 rows are copied too: 8 rows 4*C bytes apart alias in the L1 sets; the 1 KB-strided panel does not
-                    for (int i = 0; i < pr; i++) Tensors.Types.DTypes.Of(Type).DequantizeRow(W + (p + i) * RowBytes + kOffset, panel + i * KC, kc, Isa);
-                    for (int i = pr; i < Mr; i++) new Span<float>(panel + i * KC, kc).Clear();
-                    float* wp = panel;
-                    int ldw = KC;
-                    float* accP = acc + (long)(p - o0) * Tpad;
-                    for (int tt = 0; tt < Tpad; tt += Nt)
+                    if (direct && o0 + i - i % Mr + Mr <= o1) continue;
+                    float* dst = panels + (long)i * KC;
+                    if (o0 + i < o1) traits.DequantizeRow(W + (o0 + i) * RowBytes + kOffset, dst, kc, Isa);
+                    else new Span<float>(dst, kc).Clear();
+                }
+                // the weight bytes the next step copies (this chunk's next K block, or the next chunk's first), fetched
+                // a few rows per micro-kernel call while this block computes: with few tokens the copy from L3/DRAM
+                // would otherwise stall as long as the arithmetic takes
+                bool last = k0 + KC >= Cols;
+                int pfRow0 = last ? o1 : o0, pfRows = last ? Math.Min(limit, o1 + ChunkPanels * Mr) - o1 : o1 - o0;
+                long pfOffset = last ? 0 : DTypeInfo.RowBytes(Type, k0 + KC), pfBytes = DTypeInfo.RowBytes(Type, Math.Min(KC, Cols - (last ? 0 : k0 + KC)));
+                int calls = nPanels * ((Tpad + Nt - 1) / Nt), perCall = (pfRows + calls - 1) / Math.Max(1, calls), pfNext = 0;
+                // a block of x tiles (TB tokens x kc) stays in L2 while each panel (in L1) passes over its tiles
+                for (int tb = 0; tb < Tpad; tb += TB)
+                {
+                    int te = Math.Min(Tpad, tb + TB);
+                    for (int p = 0; p < nPanels; p++)
                     {
-                        float* b = Bp + (long)k0 * Tpad + (long)tt * kc;
-                        if (Isa == KernelIsa.Avx512) Micro8x32(wp, ldw, b, kc, accP + tt, Tpad);
-                        else Micro6x16(wp, ldw, b, kc, accP + tt, Tpad);
+                        float* wp = panels + (long)p * Mr * KC;
+                        int ldw = KC;
+                        if (direct && o0 + (p + 1) * Mr <= o1)
+                        {
+                            wp = (float*)(W + (o0 + p * Mr) * RowBytes) + k0;
+                            ldw = Cols;
+                        }
+                        for (int tt = tb; tt < te; tt += Nt)
+                        {
+                            for (int r = 0; r < perCall && pfNext < pfRows; r++, pfNext++)
+                            {
+                                byte* row = W + (pfRow0 + pfNext) * RowBytes + pfOffset;
+                                for (long bb = 0; bb < pfBytes; bb += 64) Sse.Prefetch1(row + bb);
+                            }
+                            float* b = Bp + (long)k0 * Tpad + (long)tt * kc;
+                            float* accP = acc + (long)p * Mr * Tpad + tt;
+                            if (Isa != KernelIsa.Avx512) Micro6x16(wp, ldw, b, kc, accP, Tpad, first);
+                            else if (tt + 32 <= Tpad) Micro8x32(wp, ldw, b, kc, accP, Tpad, first);
+                            else Micro8x16(wp, ldw, b, kc, accP, Tpad, first);
+                        }
                     }
                 }
             }
-            for (int o = o0; o < o1; o++)
+            // acc (o, Tpad) -> y (T, OC): 16x16 register transposes, the edges one by one
+            int n = o1 - o0, o = 0;
+            if (Isa == KernelIsa.Avx512)
+                for (; o + 16 <= n; o += 16)
+                {
+                    int t0 = 0;
+                    for (; t0 + 16 <= T; t0 += 16) Transpose16(acc + (long)o * Tpad + t0, Tpad, Y + (long)t0 * Rows + o0 + o, Rows);
+                    for (int oo = o; oo < o + 16; oo++)
+                        for (int ti = t0; ti < T; ti++) Y[(long)ti * Rows + o0 + oo] = acc[(long)oo * Tpad + ti];
+                }
+            for (int t0 = 0; t0 < T; t0 += 16)
             {
-                float* a = acc + (long)(o - o0) * Tpad;
-                for (int ti = 0; ti < T; ti++) Y[(long)ti * Rows + o] = a[ti];
+                int t1 = Math.Min(T, t0 + 16);
+                for (int oo = o; oo < n; oo++)
+                    for (int ti = t0; ti < t1; ti++) Y[(long)ti * Rows + o0 + oo] = acc[(long)oo * Tpad + ti];
             }
         }
     }
 
-    /// <summary>acc[i*ldc + j] += sum_k w[i*ldw + k] * b[k*32 + j] for i &lt; 8, j &lt; 32.</summary>
-    private static void Micro8x32(float* w, int ldw, float* b, int kc, float* acc, int ldc)
+    /// <summary>dst[j*ds + i] = src[i*ss + j] for i, j &lt; 16 (AVX-512: unpacks and 128-bit lane shuffles in registers).</summary>
+    internal static void Transpose16(float* src, long ss, float* dst, long ds)
+    {
+        var r0 = Vector512.Load(src); var r1 = Vector512.Load(src + ss); var r2 = Vector512.Load(src + 2 * ss); var r3 = Vector512.Load(src + 3 * ss);
+        var r4 = Vector512.Load(src + 4 * ss); var r5 = Vector512.Load(src + 5 * ss); var r6 = Vector512.Load(src + 6 * ss); var r7 = Vector512.Load(src + 7 * ss);
+        var r8 = Vector512.Load(src + 8 * ss); var r9 = Vector512.Load(src + 9 * ss); var r10 = Vector512.Load(src + 10 * ss); var r11 = Vector512.Load(src + 11 * ss);
+        var r12 = Vector512.Load(src + 12 * ss); var r13 = Vector512.Load(src + 13 * ss); var r14 = Vector512.Load(src + 14 * ss); var r15 = Vector512.Load(src + 15 * ss);
+        // per 128-bit lane: [a0 b0 a1 b1], [a2 b2 a3 b3]
+        var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+        var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+        var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5);
+        var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+        var t8 = Avx512F.UnpackLow(r8, r9); var t9 = Avx512F.UnpackHigh(r8, r9);
+        var t10 = Avx512F.UnpackLow(r10, r11); var t11 = Avx512F.UnpackHigh(r10, r11);
+        var t12 = Avx512F.UnpackLow(r12, r13); var t13 = Avx512F.UnpackHigh(r12, r13);
+        var t14 = Avx512F.UnpackLow(r14, r15); var t15 = Avx512F.UnpackHigh(r14, r15);
+        // per lane: [a0 b0 c0 d0], [a1 b1 c1 d1], [a2 b2 c2 d2], [a3 b3 c3 d3] (rows 0-3; likewise 4-7, 8-11, 12-15)
+        var u0 = Avx512F.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle(); var u1 = Avx512F.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
+        var u2 = Avx512F.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle(); var u3 = Avx512F.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
+        var u4 = Avx512F.UnpackLow(t4.AsDouble(), t6.AsDouble()).AsSingle(); var u5 = Avx512F.UnpackHigh(t4.AsDouble(), t6.AsDouble()).AsSingle();
+        var u6 = Avx512F.UnpackLow(t5.AsDouble(), t7.AsDouble()).AsSingle(); var u7 = Avx512F.UnpackHigh(t5.AsDouble(), t7.AsDouble()).AsSingle();
+        var u8 = Avx512F.UnpackLow(t8.AsDouble(), t10.AsDouble()).AsSingle(); var u9 = Avx512F.UnpackHigh(t8.AsDouble(), t10.AsDouble()).AsSingle();
+        var u10 = Avx512F.UnpackLow(t9.AsDouble(), t11.AsDouble()).AsSingle(); var u11 = Avx512F.UnpackHigh(t9.AsDouble(), t11.AsDouble()).AsSingle();
+        var u12 = Avx512F.UnpackLow(t12.AsDouble(), t14.AsDouble()).AsSingle(); var u13 = Avx512F.UnpackHigh(t12.AsDouble(), t14.AsDouble()).AsSingle();
+        var u14 = Avx512F.UnpackLow(t13.AsDouble(), t15.AsDouble()).AsSingle(); var u15 = Avx512F.UnpackHigh(t13.AsDouble(), t15.AsDouble()).AsSingle();
+        // column c of rows 0-3 sits in lane c/4 of u(c%4); gather the lanes: columns c, c+8 and c+4, c+12
+        Columns(u0, u4, u8, u12, dst, ds, 0);
+        Columns(u1, u5, u9, u13, dst, ds, 1);
+        Columns(u2, u6, u10, u14, dst, ds, 2);
+        Columns(u3, u7, u11, u15, dst, ds, 3);
+
+        static void Columns(Vector512<float> a, Vector512<float> e, Vector512<float> i, Vector512<float> m, float* dst, long ds, int c)
+        {
+            var v0 = Avx512F.Shuffle4x128(a, e, 0x88); // lanes a0 a2 e0 e2
+            var v1 = Avx512F.Shuffle4x128(a, e, 0xDD); // lanes a1 a3 e1 e3
+            var w0 = Avx512F.Shuffle4x128(i, m, 0x88);
+            var w1 = Avx512F.Shuffle4x128(i, m, 0xDD);
+            Avx512F.Shuffle4x128(v0, w0, 0x88).Store(dst + c * ds);
+            Avx512F.Shuffle4x128(v0, w0, 0xDD).Store(dst + (c + 8) * ds);
+            Avx512F.Shuffle4x128(v1, w1, 0x88).Store(dst + (c + 4) * ds);
+            Avx512F.Shuffle4x128(v1, w1, 0xDD).Store(dst + (c + 12) * ds);
+        }
+    }
+
+    /// <summary>acc[i*ldc + j] (+)= sum_k w[i*ldw + k] * b[k*32 + j] for i &lt; 8, j &lt; 32 (stores when <paramref name="first"/>).</summary>
+    internal static void Micro8x32(float* w, int ldw, float* b, int kc, float* acc, int ldc, bool first)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
@@ -139,6 +238,14 @@ internal static unsafe class Gemm
             a = Vector512.Create(w6[k]); c60 = Avx512F.FusedMultiplyAdd(a, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a, b1, c61);
             a = Vector512.Create(w7[k]); c70 = Avx512F.FusedMultiplyAdd(a, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a, b1, c71);
         }
+        if (first)
+        {
+            c00.Store(acc); c01.Store(acc + 16); c10.Store(acc + ldc); c11.Store(acc + ldc + 16);
+            c20.Store(acc + 2 * ldc); c21.Store(acc + 2 * ldc + 16); c30.Store(acc + 3 * ldc); c31.Store(acc + 3 * ldc + 16);
+            c40.Store(acc + 4 * ldc); c41.Store(acc + 4 * ldc + 16); c50.Store(acc + 5 * ldc); c51.Store(acc + 5 * ldc + 16);
+            c60.Store(acc + 6 * ldc); c61.Store(acc + 6 * ldc + 16); c70.Store(acc + 7 * ldc); c71.Store(acc + 7 * ldc + 16);
+            return;
+        }
         Add(acc, c00, c01); Add(acc + ldc, c10, c11); Add(acc + 2 * ldc, c20, c21); Add(acc + 3 * ldc, c30, c31);
         Add(acc + 4 * ldc, c40, c41); Add(acc + 5 * ldc, c50, c51); Add(acc + 6 * ldc, c60, c61); Add(acc + 7 * ldc, c70, c71);
 
@@ -149,8 +256,31 @@ internal static unsafe class Gemm
         }
     }
 
-    /// <summary>acc[i*ldc + j] += sum_k w[i*ldw + k] * b[k*16 + j] for i &lt; 6, j &lt; 16.</summary>
-    private static void Micro6x16(float* w, int ldw, float* b, int kc, float* acc, int ldc)
+    /// <summary>acc[i*ldc + j] (+)= sum_k w[i*ldw + k] * b[k*16 + j] for i &lt; 8, j &lt; 16 (the last AVX-512 tile when
+    /// 16 tokens are left; stores when <paramref name="first"/>).</summary>
+    private static void Micro8x16(float* w, int ldw, float* b, int kc, float* acc, int ldc, bool first)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw, w4 = w + 4 * ldw, w5 = w + 5 * ldw, w6 = w + 6 * ldw, w7 = w + 7 * ldw;
+        for (int k = 0; k < kc; k++, b += 16)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(w0[k]), b0, c0); c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(w1[k]), b0, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(w2[k]), b0, c2); c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(w3[k]), b0, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(w4[k]), b0, c4); c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(w5[k]), b0, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(w6[k]), b0, c6); c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(w7[k]), b0, c7);
+        }
+        if (!first)
+        {
+            c0 += Vector512.Load(acc); c1 += Vector512.Load(acc + ldc); c2 += Vector512.Load(acc + 2 * ldc); c3 += Vector512.Load(acc + 3 * ldc);
+            c4 += Vector512.Load(acc + 4 * ldc); c5 += Vector512.Load(acc + 5 * ldc); c6 += Vector512.Load(acc + 6 * ldc); c7 += Vector512.Load(acc + 7 * ldc);
+        }
+        c0.Store(acc); c1.Store(acc + ldc); c2.Store(acc + 2 * ldc); c3.Store(acc + 3 * ldc);
+        c4.Store(acc + 4 * ldc); c5.Store(acc + 5 * ldc); c6.Store(acc + 6 * ldc); c7.Store(acc + 7 * ldc);
+    }
+
+    /// <summary>acc[i*ldc + j] (+)= sum_k w[i*ldw + k] * b[k*16 + j] for i &lt; 6, j &lt; 16 (stores when <paramref name="first"/>).</summary>
+    private static void Micro6x16(float* w, int ldw, float* b, int kc, float* acc, int ldc, bool first)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -165,6 +295,12 @@ internal static unsafe class Gemm
             a = Vector256.Create(w3[k]); c30 = Fma.MultiplyAdd(a, b0, c30); c31 = Fma.MultiplyAdd(a, b1, c31);
             a = Vector256.Create(w4[k]); c40 = Fma.MultiplyAdd(a, b0, c40); c41 = Fma.MultiplyAdd(a, b1, c41);
             a = Vector256.Create(w5[k]); c50 = Fma.MultiplyAdd(a, b0, c50); c51 = Fma.MultiplyAdd(a, b1, c51);
+        }
+        if (first)
+        {
+            c00.Store(acc); c01.Store(acc + 8); c10.Store(acc + ldc); c11.Store(acc + ldc + 8); c20.Store(acc + 2 * ldc); c21.Store(acc + 2 * ldc + 8);
+            c30.Store(acc + 3 * ldc); c31.Store(acc + 3 * ldc + 8); c40.Store(acc + 4 * ldc); c41.Store(acc + 4 * ldc + 8); c50.Store(acc + 5 * ldc); c51.Store(acc + 5 * ldc + 8);
+            return;
         }
         Add(acc, c00, c01); Add(acc + ldc, c10, c11); Add(acc + 2 * ldc, c20, c21);
         Add(acc + 3 * ldc, c30, c31); Add(acc + 4 * ldc, c40, c41); Add(acc + 5 * ldc, c50, c51);

@@ -6,19 +6,57 @@ namespace SharpLM.Kernels;
 
 /// <summary>
 /// y = x W^T for a weight of any supported dtype. x (T,C) f32, w (OC,C) -> y (T,OC).
-/// T &lt; <see cref="GemmMinRows"/> (decode) takes the bandwidth-bound matvec: output rows are split across the worker
-/// pool and each weight row is streamed once (fused dequantize + FMA, software prefetch, see <c>RowDot</c>).
-/// Larger T takes the compute-bound <see cref="Gemm"/>. The variant (AVX-512, AVX2, scalar) comes from
-/// <see cref="KernelIsaSelector.Current"/>. Accuracy: f32 accumulation, so |y - exact| is within a few f32 ulps of
-/// sum_k |x_k w_k| (the tests allow 1e-5 of it); weights are never rounded beyond their stored dtype and activations
-/// are never quantized.
+/// Few rows (decode: T &lt; <see cref="GemmMinRows"/>) take the bandwidth-bound matvec: output rows are split across the worker pool and each weight row is
+/// streamed once (fused dequantize + dot, software prefetch). More rows take the compute-bound <see cref="Gemm"/>. The variant (AVX-512, AVX2, scalar) comes from <see cref="KernelIsaSelector.Current"/>.
+/// <para>Activations. For a weight type with an integer dot (<see cref="TypeTraits.DotQ8"/>: Q8_0, Q4_0, Q4_K, Q6_K, ...)
+/// the matvec quantizes each x row to 8 bits per block (<see cref="Q8Row"/>, as llama.cpp does) and multiplies
+/// integers; the GEMM then multiplies the same quantized-and-dequantized rows in f32, so a row gets the same products
+/// whichever path its batch takes (equal to f32 rounding). <see cref="Int8Activations"/> switches this off (the exact
+/// f32-activation path: SHARPLM_ACTIVATIONS=f32, or <see cref="ExactActivations"/> on a thread); F32/F16/BF16 weights
+/// always keep f32 activations, so training (F32) is unaffected.</para>
+/// Accuracy: the f32 path is within a few f32 ulps of sum_k |x_k w_k| (the tests allow 1e-5 of it); the 8-bit path adds
+/// the activation rounding, |x - d q| &lt;= max|x| / 254 per block (see <see cref="Q8Activations"/>).
 /// Backward (training, F32 weights): dx (T,C) += dy W and dW (OC,C) += dy^T x, both on the same GEMM (W^T, dy^T and
 /// x^T transposed into per-thread scratch); each output element is summed in a fixed order whatever the thread count.
 /// </summary>
 internal static unsafe class MatMul
 {
-    /// <summary>Row count from which the GEMM path is used (the matvec wins below it).</summary>
+    /// <summary>Row count from which the GEMM path is used (the matvec wins below it). One threshold for every type: a text
+    /// of fewer rows gives the same bits alone as in a batch that stays under it (the GEMM sums in another order; an F32
+    /// GEMM from 6 rows was faster but broke that for short encoder batches).</summary>
     public static int GemmMinRows { get; set; } = 16;
+
+    /// <summary>Whether the matvec of 2-15 rows uses the four-row dots (<see cref="TypeTraits.DotQ8x4"/>, <see cref="TypeTraits.Dot4"/>);
+    /// off only to measure what they save (the results are the same bits either way).</summary>
+    internal static bool FourRowKernels { get; set; } = true;
+
+    private static readonly bool s_int8Default = ParseActivations(Environment.GetEnvironmentVariable("SHARPLM_ACTIVATIONS"));
+
+    [ThreadStatic] private static bool? t_exact;
+
+    /// <summary>Whether weights with an integer dot take 8-bit activations on this thread (the default) or f32 ones.</summary>
+    public static bool Int8Activations => t_exact is bool exact ? !exact : s_int8Default;
+
+    /// <summary>SHARPLM_ACTIVATIONS: unset or "q8" for 8-bit activations, "f32" for the exact path.</summary>
+    internal static bool ParseActivations(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "q8" or "int8" => true,
+        "f32" or "exact" => false,
+        _ => throw new ArgumentException($"SHARPLM_ACTIVATIONS='{value}' is not an activation mode; expected q8 (8-bit activations for quantized weights, the default) or f32 (exact)"),
+    };
+
+    /// <summary>Forces the exact f32-activation path (or, with false, the 8-bit one) on this thread until disposed.</summary>
+    public static ActivationScope ExactActivations(bool exact = true)
+    {
+        var old = t_exact;
+        t_exact = exact;
+        return new ActivationScope(old);
+    }
+
+    internal readonly struct ActivationScope(bool? previous) : IDisposable
+    {
+        public void Dispose() => t_exact = previous;
+    }
 
     public static void Forward(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int t) =>
         Forward(x, w, y, t, WorkerPool.Shared, KernelIsaSelector.Current);
@@ -32,19 +70,38 @@ internal static unsafe class MatMul
         if (t == 0 || w.Rows == 0) return;
         if (w.Cols == 0) { y[..(t * w.Rows)].Clear(); return; }
         if (w.Data == null) throw new ArgumentException("weight matrix has no data pointer", nameof(w));
+        var traits = DTypes.Of(w.Type);
+        int block = traits.HasDotQ8 && Int8Activations ? traits.DotQ8Block : 0;
+        int c = w.Cols;
         fixed (float* px = x)
         fixed (float* py = y)
         {
             if (t >= GemmMinRows && isa != KernelIsa.Scalar)
             {
-                Gemm.Forward(px, w, py, t, isa, pool);
+                float* xin = px;
+                if (block != 0)
+                {
+                    xin = Scratch.Get(Scratch.RoundTrip, (long)t * c);
+                    byte* rowBuf = (byte*)Scratch.Get(Scratch.Q8, Q8Activations.RowStride(c, block) / 4 + 16);
+                    Q8Activations.RoundTrip(px, xin, t, c, block, rowBuf, isa);
+                }
+                Gemm.Forward(xin, w, py, t, isa, pool);
                 return;
+            }
+            byte* xq = null;
+            long stride = 0;
+            if (block != 0)
+            {
+                stride = Q8Activations.RowStride(c, block);
+                xq = (byte*)Scratch.Get(Scratch.Q8, stride * t / 4 + 16);
+                for (int i = 0; i < t; i++) Q8Activations.Quantize(px + (long)i * c, c, block, Q8Activations.At(xq + i * stride, c, block), isa);
             }
             long rowBytes = w.RowBytes;
             var job = new MatVecJob
             {
-                W = w.Data, RowBytes = rowBytes, Type = w.Type, X = px, Y = py, Rows = w.Rows, Cols = w.Cols, T = t, Isa = isa,
-                Tasks = WorkSplit.Tasks(w.Rows, rowBytes + (long)t * w.Cols, pool.Threads),
+                W = w.Data, RowBytes = rowBytes, Type = w.Type, X = px, Y = py, Rows = w.Rows, Cols = c, T = t, Isa = isa,
+                Xq = xq, XqStride = stride, Block = block,
+                Tasks = WorkSplit.Tasks(w.Rows, rowBytes + (long)t * c, pool.Threads),
             };
             pool.Run(job.Tasks, job);
         }
@@ -52,21 +109,55 @@ internal static unsafe class MatMul
 
     private struct MatVecJob : IParallelJob
     {
-        public byte* W;
-        public long RowBytes;
+        public byte* W, Xq;
+        public long RowBytes, XqStride;
         public DType Type;
         public float* X, Y;
-        public int Rows, Cols, T, Tasks;
+        public int Rows, Cols, T, Tasks, Block;
         public KernelIsa Isa;
 
         public readonly void Execute(int task)
         {
             var (s, e) = WorkSplit.Range(task, Tasks, Rows);
             float* rowBuf = Scratch.Get(Scratch.Row, Cols);
+            var traits = DTypes.Of(Type);
+            if (Xq != null)
+            {
+                // the activation rows, and groups of four for the four-row dot (a short last group repeats its last row);
+                // a row's value never depends on its group: each kernel does every row's own operations in the same order
+                Q8Row* xs = stackalloc Q8Row[T + 3];
+                for (int ti = 0; ti < T + 3; ti++) xs[ti] = Q8Activations.At(Xq + Math.Min(ti, T - 1) * XqStride, Cols, Block);
+                float* four = stackalloc float[4];
+                bool x4 = T >= 2 && traits.DotQ8x4 != null && FourRowKernels;
+                for (int r = s; r < e; r++)
+                {
+                    byte* w = W + r * RowBytes;
+                    int ti = 0;
+                    if (x4)
+                        for (; T - ti >= 2; ti += 4)
+                        {
+                            if (!traits.DotQ8x4(w, xs + ti, Cols, Isa, four)) { x4 = false; break; }
+                            for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = four[j];
+                        }
+                    for (; ti < T; ti++) Y[(long)ti * Rows + r] = traits.DotQ8(w, xs[ti], Cols, Isa, rowBuf);
+                }
+                return;
+            }
+            float** xf = stackalloc float*[T + 3];
+            for (int ti = 0; ti < T + 3; ti++) xf[ti] = X + (long)Math.Min(ti, T - 1) * Cols;
+            float* res = stackalloc float[4];
+            bool f4 = T >= 2 && traits.Dot4 != null && FourRowKernels;
             for (int r = s; r < e; r++)
             {
                 byte* w = W + r * RowBytes;
-                for (int ti = 0; ti < T; ti++) Y[(long)ti * Rows + r] = Tensors.Types.DTypes.Of(Type).DotRow(w, X + (long)ti * Cols, Cols, Isa, rowBuf);
+                int ti = 0;
+                if (f4)
+                    for (; T - ti >= 2; ti += 4)
+                    {
+                        if (!traits.Dot4(w, xf + ti, Cols, Isa, res)) { f4 = false; break; }
+                        for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = res[j];
+                    }
+                for (; ti < T; ti++) Y[(long)ti * Rows + r] = traits.DotRow(w, xf[ti], Cols, Isa, rowBuf);
             }
         }
     }

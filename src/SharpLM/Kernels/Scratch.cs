@@ -10,8 +10,11 @@ internal static unsafe class Scratch
     public const int Panel = 1;    // worker: dequantized weight panel
     public const int Accum = 2;    // worker: transposed output accumulator
     public const int Row = 3;      // worker: one dequantized row
-    public const int Scores = 4;   // worker: one row of attention scores
-    private const int Slots = 5;
+    public const int Scores = 4;   // worker: attention scores, outputs and running sums of one tile
+    public const int Q8 = 5;       // caller thread: activation rows quantized to 8 bits (bytes)
+    public const int RoundTrip = 6; // caller thread: activation rows quantized and dequantized for the GEMM
+    public const int Tiles = 7;    // caller thread: the attention's tiles of rows (ints)
+    private const int Slots = 8;
 
     [ThreadStatic] private static float[]?[]? t_buffers;
 

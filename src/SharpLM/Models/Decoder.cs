@@ -276,7 +276,8 @@ internal static class Decoder
         if (c.EmbeddingScale != 1f) Scale.InPlace(x0, c.EmbeddingScale);
         if (w.Positions is WeightMatrix pe) Embedding.AddRows(pe, positions, x0, "position");
         var rows = batch.AttentionRows;
-        float scoreScale = c.ScoreScale;
+        rows.KvType = kv.KvType;
+        var attention = new AttentionOptions(c.ScoreScale, c.AttnLogitSoftcap);
 
         for (int l = 0; l < c.Layers; l++)
         {
@@ -303,7 +304,8 @@ internal static class Decoder
             }
             StoreKv(batch, kv, l, k, v, kvd);
             var layerRows = sliding ? batch.SlidingRows(c.SlidingWindow!.Value, kv, l) : rows;
-            Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, layerRows, pool, scoreScale, c.AttnLogitSoftcap);
+            layerRows.KvType = kv.KvType;
+            Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, layerRows, pool, attention);
             var proj = a.Proj.AsSpan(0, n * dim);
             lw.O.Forward(a.Att, proj, n);
             lw.PostAttnNorm?.Forward(proj, proj, default, default, dim);
@@ -367,17 +369,28 @@ internal static class Decoder
             batch.VBase[s] = kv.Values(layer, s);
         }
         if (kv.IsActivations) return;
+        var type = Tensors.Types.DTypes.Of(kv.KvType);
+        long rowBytes = type.RowBytes(kvd);
         for (int i = 0; i < batch.Rows; i++)
         {
             int s = batch.Slot[i], p = batch.Positions[i], ring = kv.Ring(layer, s);
             // a rolling window of R rows is stored twice (rows p % R and p % R + R), so any R consecutive positions are
             // contiguous and attention reads them as it reads a linear cache
             int at = ring > 0 ? p % ring : p;
-            k.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.KBase[s] + (long)at * kvd, kvd));
-            v.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.VBase[s] + (long)at * kvd, kvd));
-            if (ring == 0) continue;
-            k.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.KBase[s] + (long)(at + ring) * kvd, kvd));
-            v.Slice(i * kvd, kvd).CopyTo(new Span<float>((float*)batch.VBase[s] + (long)(at + ring) * kvd, kvd));
+            for (int copy = 0; copy < (ring > 0 ? 2 : 1); copy++, at += ring)
+            {
+                var kDst = new Span<byte>((byte*)batch.KBase[s] + at * rowBytes, (int)rowBytes);
+                var vDst = new Span<byte>((byte*)batch.VBase[s] + at * rowBytes, (int)rowBytes);
+                if (type.Type == DType.F32)
+                {
+                    System.Runtime.InteropServices.MemoryMarshal.AsBytes(k.Slice(i * kvd, kvd)).CopyTo(kDst);
+                    System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.Slice(i * kvd, kvd)).CopyTo(vDst);
+                    continue;
+                }
+                // an F16 or Q8_0 cache rounds each position's row (heads never straddle a block)
+                type.QuantizeRow(k.Slice(i * kvd, kvd), kDst);
+                type.QuantizeRow(v.Slice(i * kvd, kvd), vDst);
+            }
         }
     }
 

@@ -13,6 +13,8 @@ internal interface IKvStore
     nint Keys(int layer, int slot);
     nint Values(int layer, int slot);
     bool IsActivations { get; }
+    /// <summary>How the keys and values are stored (F32, or an F16/Q8_0 cache): each position is KVH*HS values of it.</summary>
+    Tensors.DType KvType { get; }
 
     /// <summary>R when layer <paramref name="layer"/> of slot <paramref name="slot"/> keeps only a rolling window of R
     /// positions (2R rows: position p at rows p % R and p % R + R); 0 when position p is row p.</summary>
@@ -164,6 +166,7 @@ internal sealed unsafe class ForwardBatch
 internal sealed class ActivationKv(Func<int, float[]> keys, Func<int, float[]> values, ForwardBatch batch, int kvWidth) : IKvStore
 {
     public bool IsActivations => true;
+    public Tensors.DType KvType => Tensors.DType.F32;
 
     public unsafe nint Keys(int layer, int slot)
     {

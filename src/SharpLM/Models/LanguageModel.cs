@@ -29,6 +29,7 @@ public sealed class LanguageModel : IDisposable
         Tokenizer = tokenizer;
         Options = options;
         ContextSize = ContextFor(weights.Config, options);
+        Inference.KvCache.CheckType(options.KvCacheType, weights.Config.HeadSize, weights.Config.KvWidth);
     }
 
     /// <summary>Positions per sequence: the option, else the trained context up to 4096.</summary>

@@ -65,4 +65,36 @@ public class HalfConvertTests
             else Assert.True(expected == got[i], $"{isa}: {src[i]:R} (0x{BitConverter.SingleToUInt32Bits(src[i]):X8}) -> expected 0x{expected:X4}, got 0x{got[i]:X4}");
         }
     }
+
+    /// <summary>
+    /// The F16 dot converts in registers with a shortcut that is exact for every finite half (normal, subnormal, ±0) and
+    /// falls back to the exact conversion for a row holding an infinity or a NaN: every one of the 65536 halves goes
+    /// through the dot (one-hot x, so the dot is that weight times 1) at each position of a 32-lane step and the tail.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(KernelTestUtil.IsaData), MemberType = typeof(KernelTestUtil))]
+    public unsafe void TheDotConvertsEveryHalfExactly(KernelIsa isa)
+    {
+        const int n = 37;
+        var w = new ushort[n];
+        var x = new float[n];
+        var rowBuf = new float[n];
+        var traits = SharpLM.Tensors.Types.F16Type.Traits;
+        fixed (ushort* pw = w)
+        fixed (float* px = x, pr = rowBuf)
+            for (int h = 0; h < 65536; h++)
+            {
+                int at = h % n;
+                Array.Clear(w);
+                Array.Clear(x);
+                w[at] = (ushort)h;
+                w[(at + 5) % n] = 0x3C00; // 1.0 elsewhere in the row, times x = 0
+                x[at] = 1f;
+                float expected = (float)BitConverter.UInt16BitsToHalf((ushort)h);
+                float got = traits.DotRow((byte*)pw, px, n, isa, pr);
+                if (float.IsNaN(expected)) Assert.True(float.IsNaN(got), $"0x{h:X4} {isa}: expected NaN, got {got}");
+                else if (float.IsInfinity(expected)) Assert.Equal(expected, got);
+                else Assert.True(expected == got, $"0x{h:X4} at {at} {isa}: expected {expected:R}, got {got:R}");
+            }
+    }
 }

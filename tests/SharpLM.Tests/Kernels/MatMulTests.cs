@@ -5,12 +5,13 @@ namespace SharpLM.Tests.Kernels;
 
 /// <summary>
 /// The fast matmul (matvec for T &lt; 16, GEMM above) against the naive double-accumulating oracle, for every dtype and
-/// variant. Tolerance: |fast - naive| &lt;= 1e-5 * sum_k |x_k w_k| + 1e-6 per output (f32 accumulation error), with
-/// weights dequantized exactly in both.
+/// variant, with f32 activations (the exact path) and with the 8-bit activations of the integer dots (the oracle then
+/// multiplies the reference-quantized activations d*q). Tolerance: |fast - naive| &lt;= 1e-5 * sum_k |x_k w_k| + 1e-6
+/// per output (f32 accumulation error), with weights dequantized exactly in both.
 /// </summary>
 public unsafe class MatMulTests
 {
-    public static readonly DType[] Types = [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_K, DType.Q2_K, DType.Q3_K, DType.Q4_K, DType.Q6_K];
+    public static readonly DType[] Types = [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q5_K, DType.Q2_K, DType.Q3_K, DType.Q4_K, DType.Q6_K, DType.IQ4_NL, DType.IQ4_XS];
 
     public static TheoryData<DType, KernelIsa> TypeIsa()
     {
@@ -37,10 +38,30 @@ public unsafe class MatMulTests
             : KernelTestUtil.RandomBlocks(rng, type, rows * cols / DTypeInfo.BlockSize(type));
     }
 
-    internal static void Check(DType type, KernelIsa isa, int rows, int cols, int t, Random rng, WorkerPool pool)
+    /// <summary>The activations the matmul multiplies: x itself, or each row quantized by the reference quantizer and
+    /// dequantized (d*q) when the type takes 8-bit activations.</summary>
+    internal static float[] SeenActivations(DType type, float[] x, int t, int cols, bool exact)
+    {
+        var traits = SharpLM.Tensors.Types.DTypes.Of(type);
+        if (exact || !traits.HasDotQ8) return x;
+        int block = traits.DotQ8Block;
+        var r = new float[x.Length];
+        var q = new sbyte[cols];
+        var d = new float[cols / block];
+        var sums = new short[cols / 16];
+        for (int i = 0; i < t; i++)
+        {
+            SharpLM.Tensors.Types.Q8Activations.QuantizeNaive(x.AsSpan(i * cols, cols), block, q, d, sums);
+            for (int k = 0; k < cols; k++) r[i * cols + k] = d[k / block] * q[k];
+        }
+        return r;
+    }
+
+    internal static void Check(DType type, KernelIsa isa, int rows, int cols, int t, Random rng, WorkerPool pool, bool exact = false)
     {
         var wBytes = Weights(rng, type, rows, cols);
-        var x = KernelTestUtil.Gaussian(rng, t * cols);
+        var x0 = KernelTestUtil.Gaussian(rng, t * cols);
+        var x = SeenActivations(type, x0, t, cols, exact);
         var expected = new float[t * rows];
         var got = new float[t * rows + 1];
         got[^1] = 12345f; // must stay untouched
@@ -48,7 +69,7 @@ public unsafe class MatMulTests
         {
             var w = new WeightMatrix(type, pw, rows, cols);
             MatMul.Naive.Forward(x, w, expected, t);
-            MatMul.Forward(x, w, got, t, pool, isa);
+            using (MatMul.ExactActivations(exact)) MatMul.Forward(x0, w, got, t, pool, isa);
             // per-output bound from sum |x w|
             var row = new float[cols];
             double worst = 0;
@@ -65,26 +86,42 @@ public unsafe class MatMulTests
                     if (!(ratio <= worst)) { worst = ratio; where = $"t={i} o={o} expected {expected[i * rows + o]} got {got[i * rows + o]} |diff| {diff:G3} sum|xw| {abs:G4}"; }
                 }
             }
-            Assert.True(worst <= 1, $"{type} {isa} OC={rows} C={cols} T={t}: error {worst:G3} x tolerance at {where}");
+            Assert.True(worst <= 1, $"{type} {isa} {(exact ? "f32" : "8-bit")} activations OC={rows} C={cols} T={t}: error {worst:G3} x tolerance at {where}");
         }
         Assert.Equal(12345f, got[^1]);
     }
 
     [Theory]
     [MemberData(nameof(TypeIsa))]
-    public void MatchesNaiveOverManyShapes(DType type, KernelIsa isa)
+    public void MatchesNaiveOverManyShapes(DType type, KernelIsa isa) => ManyShapes(type, isa, exact: false);
+
+    /// <summary>Every type with an integer dot (8-bit activations by default), with each variant.</summary>
+    public static TheoryData<DType, KernelIsa> Int8TypeIsa()
+    {
+        var d = new TheoryData<DType, KernelIsa>();
+        foreach (var t in SharpLM.Tensors.Types.DTypes.All.Where(t => t.HasDotQ8))
+            foreach (var i in KernelTestUtil.Isas()) d.Add(t.Type, i);
+        return d;
+    }
+
+    /// <summary>The exact path (f32 activations) of the types that otherwise take 8-bit activations.</summary>
+    [Theory]
+    [MemberData(nameof(Int8TypeIsa))]
+    public void TheExactActivationPathMatchesNaive(DType type, KernelIsa isa) => ManyShapes(type, isa, exact: true);
+
+    private static void ManyShapes(DType type, KernelIsa isa, bool exact)
     {
         var rng = new Random(100 + (int)type * 3 + (int)isa);
         int bs = DTypeInfo.BlockSize(type);
         int[] colsList = bs == 1 ? [1, 3, 16, 17, 31, 64, 100, 255, 257] : bs == 32 ? [32, 64, 96, 160, 288] : [256, 512, 768];
         int[] rowsList = [1, 5, 8, 13, 33];
-        int[] tList = [1, 2, 3, 15, 16, 17, 40];
+        int[] tList = [1, 2, 3, 5, 6, 15, 16, 17, 40];
         int combo = 0;
         foreach (int cols in colsList)
             foreach (int rows in rowsList)
                 foreach (int t in tList)
                     if (combo++ % 3 == 0 || t >= 16 && rows == 33) // a spread of shapes, all GEMM edge tiles included
-                        Check(type, isa, rows, cols, t, rng, Pool);
+                        Check(type, isa, rows, cols, t, rng, Pool, exact);
     }
 
     [Theory]

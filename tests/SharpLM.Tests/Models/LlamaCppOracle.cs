@@ -5,8 +5,8 @@ using LLama.Native;
 namespace SharpLM.Tests.Models;
 
 /// <summary>
-/// llama.cpp (through LLamaSharp) as the reference: F32 K/V cache and FlashAttention off so nothing is rounded through
-/// F16; a batch with logits requested for every position.
+/// llama.cpp (through LLamaSharp) as the reference: F32 K/V cache (unless asked for another) and FlashAttention off so
+/// nothing is rounded through F16; a batch with logits requested for every position.
 /// </summary>
 internal sealed class LlamaCppOracle : IDisposable
 {
@@ -24,7 +24,7 @@ internal sealed class LlamaCppOracle : IDisposable
     /// <summary>Loads llama.cpp's library (and sets its log) before a call that does not load a model first.</summary>
     public static void EnsureLoaded() => NativeApi.llama_empty_call();
 
-    public LlamaCppOracle(string path, int contextSize, int threads = 2)
+    public LlamaCppOracle(string path, int contextSize, int threads = 2, GGMLType kvType = GGMLType.GGML_TYPE_F32)
     {
         var p = new ModelParams(path)
         {
@@ -34,8 +34,8 @@ internal sealed class LlamaCppOracle : IDisposable
             GpuLayerCount = 0,
             Threads = threads,
             BatchThreads = threads,
-            TypeK = GGMLType.GGML_TYPE_F32,
-            TypeV = GGMLType.GGML_TYPE_F32,
+            TypeK = kvType,
+            TypeV = kvType,
             FlashAttention = false,
         };
         lock (Gate)

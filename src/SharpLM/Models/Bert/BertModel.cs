@@ -46,6 +46,8 @@ internal sealed class BertModel
     public ModelConfig Config { get; }
     public EncoderWeights Weights { get; }
 
+    private EncoderBuffers? _buffers;
+
     private BertModel(EncoderWeights weights)
     {
         Config = weights.Config;
@@ -85,10 +87,14 @@ internal sealed class BertModel
             }
         }
         fb.GroupBySlot();
-        var buf = new EncoderBuffers(Config, n, perLayer: false);
+        // the activation buffers are kept for the next call (taken and returned atomically, so concurrent calls each get
+        // their own): a batch of one short text should not pay for allocating and zeroing them
+        var buf = Interlocked.Exchange(ref _buffers, null);
+        if (buf is null || buf.Capacity < n) buf = new EncoderBuffers(Config, Math.Max(n, 64), perLayer: false);
         Encoder.Forward(Weights, fb, buf);
         var result = new float[batch.Ids.Length * dim];
         for (int i = 0; i < n; i++) buf.XOut.AsSpan(i * dim, dim).CopyTo(result.AsSpan(rowOf[i] * dim, dim));
+        Interlocked.Exchange(ref _buffers, buf);
         return result;
     }
 

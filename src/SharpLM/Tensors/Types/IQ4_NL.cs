@@ -19,6 +19,7 @@ internal static unsafe class IQ4_NLType
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
     };
 
     /// <summary>ggml's kvalues_iq4nl: the 16 levels of IQ4_NL and IQ4_XS.</summary>
@@ -65,6 +66,9 @@ internal static unsafe class IQ4_NLType
 
     /// <summary>Fused dot: each block decoded in registers and multiplied into x.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<IQ4>(DType.IQ4_NL, w, x, n, isa, rowBuf);
+
+    /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => BlockDecoders.Dot4<IQ4>(DType.IQ4_NL, w, xs, n, isa, results);
 }
 
 /// <summary>
@@ -80,6 +84,7 @@ internal static unsafe class IQ4_XSType
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_iq4_xs without an importance matrix).</summary>
@@ -131,6 +136,9 @@ internal static unsafe class IQ4_XSType
 
     /// <summary>Fused dot: each block decoded in registers and multiplied into x.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<IQ4>(DType.IQ4_XS, w, x, n, isa, rowBuf);
+
+    /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => BlockDecoders.Dot4<IQ4>(DType.IQ4_XS, w, xs, n, isa, results);
 }
 
 /// <summary>What IQ4_NL and IQ4_XS share: ggml's quantize_row_iq4_nl_impl and the SIMD block decoder.</summary>

@@ -296,6 +296,27 @@ internal static unsafe class KQuants
         mn = (u1 & k1) | ((ulong)(((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4)) << 32);
     }
 
+    private static readonly Vector128<byte> s_lowIdx = Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
+    private static readonly Vector128<byte> s_highIdx = Vector128.Create((byte)0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, 7);
+    private static readonly Vector128<byte> s_lowMask = Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15);
+    private static readonly Vector128<byte> s_nibbleLanes = Vector128.Create(0, 0, 0, uint.MaxValue).AsByte();
+
+    /// <summary>
+    /// <see cref="ScalesMins"/> in a vector: the 8 scales in bytes 0-7 and the 8 mins in bytes 8-15 (reads 16 bytes at
+    /// <paramref name="q"/>, the 12 scale bytes and 4 beyond).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> ScalesMinsVector(byte* q)
+    {
+        var v = Vector128.Load(q);
+        // low bits: q[j] (scales 0-3), q[j+4] (scales 4-7, low nibble), q[j+4] (mins 0-3), q[j+4] (mins 4-7, high nibble)
+        var lo = Ssse3.Shuffle(v, s_lowIdx);
+        lo = Vector128.ConditionalSelect(s_nibbleLanes, (lo.AsUInt16() >>> 4).AsByte(), lo) & s_lowMask;
+        // high bits of scales and mins 4-7: the top 2 bits of q[j-4] and q[j], to bits 4-5
+        var hi = Ssse3.Shuffle(v, s_highIdx);
+        return lo | ((hi & Vector128.Create((byte)0xC0)).AsUInt16() >>> 2).AsByte();
+    }
+
     /// <summary>
     /// Q2_K and Q3_K: 16 consecutive elements share one sub-block scale, one byte offset pattern in qs (2-bit field
     /// 2*((e%128)/32)) and, for Q3_K, one hmask bit (e/32).

@@ -19,6 +19,7 @@ internal static unsafe class Q3_KType
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q3_K_ref): per 16 values a signed scale on -4..3 (make_q3_quants,
@@ -121,4 +122,7 @@ internal static unsafe class Q3_KType
 
     /// <summary>Fused dot, shared with the other low-bit k-quant.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<KQuants.LowBit>(DType.Q3_K, w, x, n, isa, rowBuf);
+
+    /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => BlockDecoders.Dot4<KQuants.LowBit>(DType.Q3_K, w, xs, n, isa, results);
 }

@@ -19,6 +19,9 @@ internal static unsafe class Q4_0Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        DotQ8Block = 32,
+        DotQ8 = &DotQ8,
+        DotQ8x4 = &DotQ8x4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_0_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -138,4 +141,141 @@ internal static unsafe class Q4_0Type
         }
         return Vector256.Sum(acc);
     }
+
+    /// <summary>w (n elements) . x quantized in blocks of 32: per block d_w*d_x * sum (q_w - 8) q_x, in integers.</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, x.Sums, n),
+        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, n),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 32, isa, rowBuf),
+    };
+
+    // Word shifts of the 128-bit lanes [b0, b0, b1, b1]: low nibbles, high nibbles of each block, the element order of q_x.
+    private static readonly Vector512<ushort> s_nibbleShift = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+
+    // Two blocks per zmm, 16 per step: nibbles (unsigned, 0..15) times q_x with vpmaddubsw (pairs <= 3810); the -8
+    // offset is taken once per 16 blocks from the 16-sums of q_x: sum_b d_w,b d_x,b 8 sum(q_x in b).
+    private static float DotQ8_512(byte* w, sbyte* q, float* d, short* sums, int n)
+    {
+        Vector512<float> acc0 = default, acc1 = default, accOff = default;
+        var ones = Vector512.Create((short)1);
+        var two = Vector512.Create(2);
+        int nb = n / 32, b = 0;
+        for (; b + 16 <= nb; b += 16, d += 16, sums += 32)
+        {
+            var scales = BlockMath.Halves16(w, 18) * Vector512.Load(d);
+            var blockSums = Avx512BW.MultiplyAddAdjacent(Vector512.Load(sums), ones);
+            accOff = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(blockSums), scales, accOff);
+            var idx = Q8_0Type.PairIndex;
+            for (int j = 0; j < 8; j += 2, w += 72, q += 128)
+            {
+                Prefetch(w); Prefetch(w + 64);
+                acc0 = Avx512F.FusedMultiplyAdd(Pair(w, q, ones), Avx512F.PermuteVar16x32(scales, idx), acc0);
+                idx += two;
+                acc1 = Avx512F.FusedMultiplyAdd(Pair(w + 36, q + 64, ones), Avx512F.PermuteVar16x32(scales, idx), acc1);
+                idx += two;
+            }
+        }
+        float r = Vector512.Sum(acc0 + acc1) - 8 * Vector512.Sum(accOff);
+        for (int i = 0; b < nb; b++, i++, w += 18, q += 32) r += Block256(w, q, Half(w) * d[i]);
+        return r;
+    }
+
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
+    /// row, the nibbles unpacked once for the four rows). False for other variants.</summary>
+    public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
+    {
+        if (isa != KernelIsa.Avx512) return false;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
+        var ones = Vector512.Create((short)1);
+        var two = Vector512.Create(2);
+        int nb = n / 32, b = 0;
+        for (; b + 16 <= nb; b += 16)
+        {
+            var h = BlockMath.Halves16(w, 18);
+            Vector512<float> s0 = h * Vector512.Load(d0 + b), s1 = h * Vector512.Load(d1 + b), s2 = h * Vector512.Load(d2 + b), s3 = h * Vector512.Load(d3 + b);
+            o0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Vector512.Load(u0 + 2 * b), ones)), s0, o0);
+            o1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Vector512.Load(u1 + 2 * b), ones)), s1, o1);
+            o2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Vector512.Load(u2 + 2 * b), ones)), s2, o2);
+            o3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Vector512.Load(u3 + 2 * b), ones)), s3, o3);
+            var idx = Q8_0Type.PairIndex;
+            for (int j = 0; j < 8; j += 2, w += 72)
+            {
+                Prefetch(w); Prefetch(w + 64);
+                int o = 32 * b + 64 * j;
+                var z = Nibbles(w);
+                a0 = Avx512F.FusedMultiplyAdd(Sum(z, q0 + o, ones), Avx512F.PermuteVar16x32(s0, idx), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Sum(z, q1 + o, ones), Avx512F.PermuteVar16x32(s1, idx), a1);
+                a2 = Avx512F.FusedMultiplyAdd(Sum(z, q2 + o, ones), Avx512F.PermuteVar16x32(s2, idx), a2);
+                a3 = Avx512F.FusedMultiplyAdd(Sum(z, q3 + o, ones), Avx512F.PermuteVar16x32(s3, idx), a3);
+                idx += two;
+                z = Nibbles(w + 36);
+                b0 = Avx512F.FusedMultiplyAdd(Sum(z, q0 + o + 64, ones), Avx512F.PermuteVar16x32(s0, idx), b0);
+                b1 = Avx512F.FusedMultiplyAdd(Sum(z, q1 + o + 64, ones), Avx512F.PermuteVar16x32(s1, idx), b1);
+                b2 = Avx512F.FusedMultiplyAdd(Sum(z, q2 + o + 64, ones), Avx512F.PermuteVar16x32(s2, idx), b2);
+                b3 = Avx512F.FusedMultiplyAdd(Sum(z, q3 + o + 64, ones), Avx512F.PermuteVar16x32(s3, idx), b3);
+                idx += two;
+            }
+        }
+        float r0 = Vector512.Sum(a0 + b0) - 8 * Vector512.Sum(o0), r1 = Vector512.Sum(a1 + b1) - 8 * Vector512.Sum(o1);
+        float r2 = Vector512.Sum(a2 + b2) - 8 * Vector512.Sum(o2), r3 = Vector512.Sum(a3 + b3) - 8 * Vector512.Sum(o3);
+        for (; b < nb; b++, w += 18)
+        {
+            float hw = Half(w);
+            r0 += Block256(w, q0 + 32 * b, hw * d0[b]);
+            r1 += Block256(w, q1 + 32 * b, hw * d1[b]);
+            r2 += Block256(w, q2 + 32 * b, hw * d2[b]);
+            r3 += Block256(w, q3 + 32 * b, hw * d3[b]);
+        }
+        results[0] = r0; results[1] = r1; results[2] = r2; results[3] = r3;
+        return true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<float> Sum(Vector512<byte> z, sbyte* x, Vector512<short> ones) =>
+            Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(x)), ones));
+    }
+
+    /// <summary>The nibbles of two blocks (at w and w + 18) in the element order of q_x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Nibbles(byte* w)
+    {
+        var raw = Avx512F.InsertVector128(Vector128.Load(w + 2).ToVector256Unsafe(), Vector128.Load(w + 20), 1).ToVector512Unsafe().AsInt32();
+        return Avx512BW.ShiftRightLogicalVariable(Avx512F.Shuffle4x128(raw, raw, 0x50).AsUInt16(), s_nibbleShift).AsByte() & Vector512.Create((byte)0x0F);
+    }
+
+    /// <summary>sum q_w q_x (no offset) of two blocks, 8 int32 lanes each, as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Pair(byte* w, sbyte* q, Vector512<short> ones)
+    {
+        var raw = Avx512F.InsertVector128(Vector128.Load(w + 2).ToVector256Unsafe(), Vector128.Load(w + 20), 1).ToVector512Unsafe().AsInt32();
+        var z = Avx512BW.ShiftRightLogicalVariable(Avx512F.Shuffle4x128(raw, raw, 0x50).AsUInt16(), s_nibbleShift).AsByte() & Vector512.Create((byte)0x0F);
+        return Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q)), ones));
+    }
+
+    private static float DotQ8_256(byte* w, sbyte* q, float* d, int n)
+    {
+        Vector256<float> acc = default;
+        for (int b = 0; b < n / 32; b++, w += 18, q += 32)
+        {
+            Prefetch(w);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q)), Vector256.Create(Half(w) * d[b]), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static Vector256<int> BlockSums(byte* w, sbyte* q)
+    {
+        var raw = Vector128.Load(w + 2);
+        var m4 = Vector128.Create((byte)0x0F);
+        var z = Vector256.Create(raw & m4, (raw.AsUInt16() >>> 4).AsByte() & m4);
+        var xv = Vector256.Load(q);
+        var p = Avx2.MultiplyAddAdjacent(z, xv) - Avx2.MultiplyAddAdjacent(Vector256.Create((byte)8), xv);
+        return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));
+    }
+
+    private static float Block256(byte* w, sbyte* q, float scale) => Vector256.Sum(Avx.ConvertToVector256Single(BlockSums(w, q))) * scale;
 }

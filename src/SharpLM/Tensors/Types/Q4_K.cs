@@ -20,6 +20,9 @@ internal static unsafe class Q4_KType
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        DotQ8Block = 256,
+        DotQ8 = &DotQ8,
+        DotQ8x4 = &DotQ8x4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_k_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -176,5 +179,157 @@ internal static unsafe class Q4_KType
             }
         }
         return Vector256.Sum(acc - accMin);
+    }
+
+    /// <summary>w (n elements) . x quantized in blocks of 256:
+    /// d_x * (d * sum_j sc_j sum_{i in j} q_i q_x,i - dmin * sum_j m_j sum_{i in j} q_x,i), the sums in integers.</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, x.Sums, n, fiveBits: false),
+        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, x.Sums, n, fiveBits: false),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 256, isa, rowBuf),
+    };
+
+    /// <summary>Word shift counts: 0 for the lower 256 bits, 4 for the upper (low nibbles, then high nibbles).</summary>
+    internal static readonly Vector512<ushort> s_halfShift4 = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4);
+
+    // Word-permute indices: lanes 0-15 take scale 2g, lanes 16-31 scale 2g+1.
+    private static readonly Vector512<short> s_idx0 = Vector512.Create((short)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+
+    // Word-permute indices of the mins, each twice: [m0 m0 m1 m1 ... m7 m7] from the scales-and-mins words (mins at 8-15).
+    private static readonly Vector256<short> s_minPairs = Vector256.Create((short)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+
+    // Per 64 elements (32 bytes of nibbles: low = sub-block 2g, high = 2g+1): vpmaddubsw (nibble x q_x, pairs <= 3810)
+    // then vpmaddwd against the sub-block scales; the mins take one vpmaddwd of the mins against the 16-sums of q_x.
+    // Word shifts of [qh | qh]: the lower copy gives the 5th bits of sub-block 2g, the upper those of 2g+1 (after a further
+    // shift by 2g of both).
+    private static readonly Vector512<ushort> s_bitShift = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    /// <summary>Shared by Q4_K (144-byte blocks, nibbles at 16) and Q5_K (176-byte blocks, qh at 16, nibbles at 48, 5th bits
+    /// moved into bit 4 of each value).</summary>
+    internal static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits)
+    {
+        Vector512<float> acc = default;
+        Vector256<float> accMin = default;
+        var m4 = Vector512.Create((byte)0x0F);
+        var m1 = Vector512.Create((byte)0x01);
+        var two = Vector512.Create((short)2);
+        Vector512<short> idx0 = s_idx0;
+        Vector512<ushort> shift = s_halfShift4, bitShift = s_bitShift;
+        Vector256<short> minPairs = s_minPairs;
+        int blockBytes = fiveBits ? 176 : 144, qs = fiveBits ? 48 : 16;
+        for (int b = 0; b < n / 256; b++, w += blockBytes, q += 256, sums += 16)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
+            var sc = scm.ToVector512Unsafe();
+            var dm = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32()) * Vector256.Create(d8[b]);
+            var hv = fiveBits ? Vector256.Load(w + 16) : default;
+            var hz = Avx512BW.ShiftRightLogicalVariable(Avx512F.InsertVector256(hv.ToVector512Unsafe(), hv, 1).AsUInt16(), bitShift);
+            Vector512<int> isum = default;
+            var idx = idx0;
+            for (int g = 0; g < 4; g++, idx += two, hz = Avx512BW.ShiftRightLogical(hz, 2))
+            {
+                var r256 = Vector256.Load(w + qs + 32 * g);
+                var raw = Avx512F.InsertVector256(r256.ToVector512Unsafe(), r256, 1).AsUInt16();
+                var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
+                if (fiveBits) z |= Avx512BW.ShiftLeftLogical((hz.AsByte() & m1).AsUInt16(), 4).AsByte();
+                var p = Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q + 64 * g));
+                isum += Avx512BW.MultiplyAddAdjacent(p, Avx512BW.PermuteVar32x16(sc, idx));
+            }
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm.ToScalar()), acc);
+            var ms = Avx2.MultiplyAddAdjacent(Avx512BW.VL.PermuteVar16x16(scm, minPairs), Vector256.Load(sums));
+            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm.GetElement(1)), accMin);
+        }
+        return Vector512.Sum(acc) - Vector256.Sum(accMin);
+    }
+
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
+    /// row; the nibbles, the scales and their permutations unpacked once for the four rows). False for other variants.</summary>
+    public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
+    {
+        if (isa != KernelIsa.Avx512) return false;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        var m4 = Vector512.Create((byte)0x0F);
+        var two = Vector512.Create((short)2);
+        Vector512<short> idx0 = s_idx0;
+        Vector512<ushort> shift = s_halfShift4;
+        Vector256<short> minPairs = s_minPairs;
+        for (int b = 0; b < n / 256; b++, w += 144)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
+            var sc = scm.ToVector512Unsafe();
+            var dmw = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32());
+            Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            var idx = idx0;
+            int o = 256 * b;
+            for (int g = 0; g < 4; g++, idx += two, o += 64)
+            {
+                var r256 = Vector256.Load(w + 16 + 32 * g);
+                var raw = Avx512F.InsertVector256(r256.ToVector512Unsafe(), r256, 1).AsUInt16();
+                var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
+                var scg = Avx512BW.PermuteVar32x16(sc, idx);
+                i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q0 + o)), scg);
+                i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q1 + o)), scg);
+                i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q2 + o)), scg);
+                i3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q3 + o)), scg);
+            }
+            var mp = Avx512BW.VL.PermuteVar16x16(scm, minPairs);
+            Row(ref a0, ref m0, i0, dmw, d0[b], mp, u0 + 16 * b);
+            Row(ref a1, ref m1, i1, dmw, d1[b], mp, u1 + 16 * b);
+            Row(ref a2, ref m2, i2, dmw, d2[b], mp, u2 + 16 * b);
+            Row(ref a3, ref m3, i3, dmw, d3[b], mp, u3 + 16 * b);
+        }
+        results[0] = Vector512.Sum(a0) - Vector256.Sum(m0);
+        results[1] = Vector512.Sum(a1) - Vector256.Sum(m1);
+        results[2] = Vector512.Sum(a2) - Vector256.Sum(m2);
+        results[3] = Vector512.Sum(a3) - Vector256.Sum(m3);
+        return true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Row(ref Vector512<float> acc, ref Vector256<float> accMin, Vector512<int> isum, Vector256<float> dmw, float dx, Vector256<short> mp, short* sums)
+        {
+            var dm = dmw * Vector256.Create(dx);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm.ToScalar()), acc);
+            var ms = Avx2.MultiplyAddAdjacent(mp, Vector256.Load(sums));
+            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm.GetElement(1)), accMin);
+        }
+    }
+
+    /// <summary>Shared by Q4_K (144-byte blocks, nibbles at 16) and Q5_K (176-byte blocks, qh at 16, nibbles at 48, 5th bits
+    /// moved into bit 4 of each value).</summary>
+    internal static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits)
+    {
+        Vector256<float> acc = default, accMin = default;
+        var m4 = Vector256.Create((byte)0x0F);
+        var m1 = Vector256.Create((byte)0x01);
+        int blockBytes = fiveBits ? 176 : 144, qs = fiveBits ? 48 : 16;
+        for (int b = 0; b < n / 256; b++, w += blockBytes, q += 256, sums += 16)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            KQuants.ScalesMins(w + 4, out ulong scb, out ulong mnb);
+            var hv = fiveBits ? Vector256.Load(w + 16).AsUInt16() : default;
+            Vector256<int> isum = default;
+            for (int g = 0; g < 4; g++)
+            {
+                var raw = Vector256.Load(w + qs + 32 * g);
+                var hlo = ((hv >>> (2 * g)).AsByte() & m1).AsUInt16() << 4;
+                var hhi = ((hv >>> (2 * g + 1)).AsByte() & m1).AsUInt16() << 4;
+                var plo = Avx2.MultiplyAddAdjacent((raw & m4) | hlo.AsByte(), Vector256.Load(q + 64 * g));
+                var phi = Avx2.MultiplyAddAdjacent(((raw.AsUInt16() >>> 4).AsByte() & m4) | hhi.AsByte(), Vector256.Load(q + 64 * g + 32));
+                isum += Avx2.MultiplyAddAdjacent(plo, Vector256.Create((short)(byte)(scb >> (16 * g))));
+                isum += Avx2.MultiplyAddAdjacent(phi, Vector256.Create((short)(byte)(scb >> (16 * g + 8))));
+            }
+            float dd = d8[b];
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(Half(w) * dd), acc);
+            var mn = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mnb).AsByte());
+            var ms = Avx2.MultiplyAddAdjacent(Vector256.Create(Sse2.UnpackLow(mn, mn), Sse2.UnpackHigh(mn, mn)), Vector256.Load(sums));
+            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(Half(w + 2) * dd), accMin);
+        }
+        return Vector256.Sum(acc) - Vector256.Sum(accMin);
     }
 }

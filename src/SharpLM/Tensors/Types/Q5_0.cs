@@ -18,6 +18,9 @@ internal static unsafe class Q5_0Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
+        DotQ8Block = 32,
+        DotQ8 = &DotQ8,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_0_ref): d = max / -16 (max = the value of largest magnitude),
@@ -75,4 +78,43 @@ internal static unsafe class Q5_0Type
 
     /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q5_0, w, x, n, isa, rowBuf);
+
+    /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => BlockDecoders.Dot4<LegacyQuants>(DType.Q5_0, w, xs, n, isa, results);
+
+    /// <summary>w (n elements) . x quantized in blocks of 32: per block d_w*d_x * sum (q_w - 16) q_x, in integers.</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 or KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, n),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 32, isa, rowBuf),
+    };
+
+    // Byte i of a block's 5th-bit vector reads byte i/8 of qh (each 128-bit lane holds qh's four bytes four times) and tests
+    // bit i%8 of it.
+    internal static readonly Vector256<byte> s_qhByte = Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    internal static readonly Vector256<byte> s_qhBit = Vector256.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+
+    // One block per ymm: q = nibble | 5th bit << 4 (0..31, unsigned) times q_x with vpmaddubsw, minus 16 * (q_x pair sums)
+    // (pairs <= 7874 and 4064: no int16 saturation), then vpmaddwd to int32.
+    private static float DotQ8_256(byte* w, sbyte* q, float* d, int n)
+    {
+        Vector256<float> acc = default;
+        var m4 = Vector128.Create((byte)0x0F);
+        var m10 = Vector256.Create((byte)0x10);
+        var sixteen = Vector256.Create((byte)16);
+        var ones = Vector256.Create((short)1);
+        var qhByte = s_qhByte;
+        var qhBit = s_qhBit;
+        for (int b = 0; b < n / 32; b++, w += 22, q += 32)
+        {
+            Prefetch(w);
+            var raw = Vector128.Load(w + 6);
+            var z = Vector256.Create(raw & m4, (raw.AsUInt16() >>> 4).AsByte() & m4);
+            var hb = Vector256.Equals(Avx2.Shuffle(Vector256.Create(*(uint*)(w + 2)).AsByte(), qhByte) & qhBit, qhBit) & m10;
+            var xv = Vector256.Load(q);
+            var p = Avx2.MultiplyAddAdjacent(z | hb, xv) - Avx2.MultiplyAddAdjacent(sixteen, xv);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(p, ones)), Vector256.Create(Half(w) * d[b]), acc);
+        }
+        return Vector256.Sum(acc);
+    }
 }

@@ -18,6 +18,9 @@ internal static unsafe class Q5_1Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
+        DotQ8Block = 32,
+        DotQ8 = &DotQ8,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_1_ref): d = (max - min) / 31, m = min, q = trunc((x - min) / d + 0.5).</summary>
@@ -52,4 +55,15 @@ internal static unsafe class Q5_1Type
 
     /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q5_1, w, x, n, isa, rowBuf);
+
+    /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => BlockDecoders.Dot4<LegacyQuants>(DType.Q5_1, w, xs, n, isa, results);
+
+    /// <summary>w (n elements) . x quantized in blocks of 32: per block d_w d_x sum q_w q_x + m_w d_x sum q_x, the sums in
+    /// integers (q 0..31 unsigned times q_x with vpmaddubsw; sum q_x from the 16-sums).</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 or KernelIsa.Avx2 => Q4_1Type.DotQ8WithMin(w, x.Q, x.D, x.Sums, n, 24, fiveBits: true),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 32, isa, rowBuf),
+    };
 }

@@ -19,6 +19,8 @@ internal static unsafe class Q5_KType
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        DotQ8Block = 256,
+        DotQ8 = &DotQ8,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_K_ref): as Q4_K's on 0..31, the 5th bits in qh.</summary>
@@ -203,4 +205,17 @@ internal static unsafe class Q5_KType
         }
         return Vector256.Sum(acc - accMin);
     }
+
+    /// <summary>w (n elements) . x quantized in blocks of 256, as Q4_K's integer dot with q = nibble + 16 * 5th bit (0..31):
+    /// d_x * (d * sum_j sc_j sum_{i in j} q_i q_x,i - dmin * sum_j m_j sum_{i in j} q_x,i), the sums in integers (pairs of
+    /// q q_x &lt;= 7874, times a 6-bit scale: no overflow).</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => Q4_KType.DotQ8_512(w, x.Q, x.D, x.Sums, n, fiveBits: true),
+        KernelIsa.Avx2 => Q4_KType.DotQ8_256(w, x.Q, x.D, x.Sums, n, fiveBits: true),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 256, isa, rowBuf),
+    };
+
+
+
 }

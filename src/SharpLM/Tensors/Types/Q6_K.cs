@@ -19,6 +19,9 @@ internal static unsafe class Q6_KType
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        DotQ8Block = 256,
+        DotQ8 = &DotQ8,
+        DotQ8x4 = &DotQ8x4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q6_k_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -234,5 +237,157 @@ internal static unsafe class Q6_KType
             }
         }
         return Vector256.Sum(acc0 + acc1);
+    }
+
+    /// <summary>w (n elements) . x quantized in blocks of 256:
+    /// d * d_x * (sum_g sc_g sum_{i in g} q_i q_x,i - 32 sum_g sc_g sum_{i in g} q_x,i) over the 16-element groups g.</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, x.Sums, n),
+        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, x.Sums, n),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 256, isa, rowBuf),
+    };
+
+    // Word lanes j of a 64-element vector hold elements 2j, 2j+1: group j/8 of the four the vector covers.
+    private static readonly Vector512<short> s_groups = Vector512.Create((short)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    private static readonly Vector512<ushort> s_shiftFirst = Vector512.Create((ushort)4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2);
+    private static readonly Vector512<ushort> s_shiftSecond = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2);
+
+    // Per half h (128 elements): ql[64h..64h+63] low nibbles are elements 0-63, high nibbles 64-127; the two high bits
+    // come from qh[32h..32h+31] (bits 0-1, 2-3 for the first 64; 4-5, 6-7 for the rest), moved to bits 4-5 with word
+    // shifts (bits crossing into the other byte are masked off). q (0..63) x q_x pairs stay below 2^15.
+    private static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n)
+    {
+        Vector512<float> acc = default;
+        Vector256<float> accOff = default;
+        var m4 = Vector512.Create((byte)0x0F);
+        var m30 = Vector512.Create((byte)0x30);
+        var four = Vector512.Create((short)4);
+        for (int b = 0; b < n / 256; b++, w += 210, q += 256, sums += 16)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192);
+            var sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
+            var sc512 = sc.ToVector512Unsafe();
+            Vector512<int> isum = default;
+            var idx = s_groups;
+            for (int h = 0; h < 2; h++)
+            {
+                var a = Vector512.Load(w + 64 * h);
+                var hv = Vector256.Load(w + 128 + 32 * h);
+                var hz = Vector512.Create(hv, hv).AsUInt16();
+                var q1 = (a & m4) | (Avx512BW.ShiftLeftLogicalVariable(hz, s_shiftFirst).AsByte() & m30);
+                var q2 = ((a.AsUInt16() >>> 4).AsByte() & m4) | (Avx512BW.ShiftRightLogicalVariable(hz, s_shiftSecond).AsByte() & m30);
+                var p1 = Avx512BW.MultiplyAddAdjacent(q1, Vector512.Load(q + 128 * h));
+                isum += Avx512BW.MultiplyAddAdjacent(p1, Avx512BW.PermuteVar32x16(sc512, idx));
+                idx += four;
+                var p2 = Avx512BW.MultiplyAddAdjacent(q2, Vector512.Load(q + 128 * h + 64));
+                isum += Avx512BW.MultiplyAddAdjacent(p2, Avx512BW.PermuteVar32x16(sc512, idx));
+                idx += four;
+            }
+            var dd = Vector512.Create(Half(w + 208) * d8[b]);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), dd, acc);
+            var off = Avx2.MultiplyAddAdjacent(sc, Vector256.Load(sums));
+            accOff = Fma.MultiplyAdd(Avx.ConvertToVector256Single(off), dd.GetLower(), accOff);
+        }
+        return Vector512.Sum(acc) - 32 * Vector256.Sum(accOff);
+    }
+
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
+    /// row; the 6-bit values and the permuted scales built once for the four rows). False for other variants.</summary>
+    public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
+    {
+        if (isa != KernelIsa.Avx512) return false;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        var m4 = Vector512.Create((byte)0x0F);
+        var m30 = Vector512.Create((byte)0x30);
+        var four = Vector512.Create((short)4);
+        for (int b = 0; b < n / 256; b++, w += 210)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192);
+            var sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
+            var sc512 = sc.ToVector512Unsafe();
+            Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            var idx = s_groups;
+            for (int h = 0; h < 2; h++)
+            {
+                var a = Vector512.Load(w + 64 * h);
+                var hv = Vector256.Load(w + 128 + 32 * h);
+                var hz = Vector512.Create(hv, hv).AsUInt16();
+                var v1 = (a & m4) | (Avx512BW.ShiftLeftLogicalVariable(hz, s_shiftFirst).AsByte() & m30);
+                var v2 = ((a.AsUInt16() >>> 4).AsByte() & m4) | (Avx512BW.ShiftRightLogicalVariable(hz, s_shiftSecond).AsByte() & m30);
+                var s1 = Avx512BW.PermuteVar32x16(sc512, idx);
+                idx += four;
+                var s2 = Avx512BW.PermuteVar32x16(sc512, idx);
+                idx += four;
+                int o = 256 * b + 128 * h;
+                i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v1, Vector512.Load(q0 + o)), s1);
+                i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v1, Vector512.Load(q1 + o)), s1);
+                i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v1, Vector512.Load(q2 + o)), s1);
+                i3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v1, Vector512.Load(q3 + o)), s1);
+                i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v2, Vector512.Load(q0 + o + 64)), s2);
+                i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v2, Vector512.Load(q1 + o + 64)), s2);
+                i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v2, Vector512.Load(q2 + o + 64)), s2);
+                i3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(v2, Vector512.Load(q3 + o + 64)), s2);
+            }
+            float hw = Half(w + 208);
+            Row(ref a0, ref f0, i0, hw * d0[b], sc, u0 + 16 * b);
+            Row(ref a1, ref f1, i1, hw * d1[b], sc, u1 + 16 * b);
+            Row(ref a2, ref f2, i2, hw * d2[b], sc, u2 + 16 * b);
+            Row(ref a3, ref f3, i3, hw * d3[b], sc, u3 + 16 * b);
+        }
+        results[0] = Vector512.Sum(a0) - 32 * Vector256.Sum(f0);
+        results[1] = Vector512.Sum(a1) - 32 * Vector256.Sum(f1);
+        results[2] = Vector512.Sum(a2) - 32 * Vector256.Sum(f2);
+        results[3] = Vector512.Sum(a3) - 32 * Vector256.Sum(f3);
+        return true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Row(ref Vector512<float> acc, ref Vector256<float> accOff, Vector512<int> isum, float scale, Vector256<short> sc, short* sums)
+        {
+            var dd = Vector512.Create(scale);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), dd, acc);
+            var off = Avx2.MultiplyAddAdjacent(sc, Vector256.Load(sums));
+            accOff = Fma.MultiplyAdd(Avx.ConvertToVector256Single(off), dd.GetLower(), accOff);
+        }
+    }
+
+    private static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n)
+    {
+        Vector256<float> acc = default, accOff = default;
+        var m4 = Vector256.Create((byte)0x0F);
+        var m30 = Vector256.Create((byte)0x30);
+        for (int b = 0; b < n / 256; b++, w += 210, q += 256, sums += 16)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192);
+            var scb = (sbyte*)(w + 192);
+            Vector256<int> isum = default;
+            for (int h = 0; h < 2; h++)
+            {
+                var a0 = Vector256.Load(w + 64 * h);
+                var a1 = Vector256.Load(w + 64 * h + 32);
+                var hv = Vector256.Load(w + 128 + 32 * h).AsUInt16();
+                var q1 = (a0 & m4) | ((hv << 4).AsByte() & m30);
+                var q2 = (a1 & m4) | ((hv << 2).AsByte() & m30);
+                var q3 = ((a0.AsUInt16() >>> 4).AsByte() & m4) | (hv.AsByte() & m30);
+                var q4 = ((a1.AsUInt16() >>> 4).AsByte() & m4) | ((hv >>> 2).AsByte() & m30);
+                sbyte* s = scb + 8 * h;
+                isum += Group(q1, q + 128 * h, s[0], s[1]);
+                isum += Group(q2, q + 128 * h + 32, s[2], s[3]);
+                isum += Group(q3, q + 128 * h + 64, s[4], s[5]);
+                isum += Group(q4, q + 128 * h + 96, s[6], s[7]);
+            }
+            var dd = Vector256.Create(Half(w + 208) * d8[b]);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), dd, acc);
+            var off = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.Load(scb)), Vector256.Load(sums));
+            accOff = Fma.MultiplyAdd(Avx.ConvertToVector256Single(off), dd, accOff);
+        }
+        return Vector256.Sum(acc) - 32 * Vector256.Sum(accOff);
+
+        static Vector256<int> Group(Vector256<byte> qw, sbyte* qx, sbyte s0, sbyte s1) =>
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(qw, Vector256.Load(qx)), Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1)));
     }
 }

@@ -18,6 +18,9 @@ internal static unsafe class Q8_0Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        DotQ8Block = 32,
+        DotQ8 = &DotQ8,
+        DotQ8x4 = &DotQ8x4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q8_0_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -114,5 +117,142 @@ internal static unsafe class Q8_0Type
             acc = Fma.MultiplyAdd(Vector256.Create(Half(w)), p, acc);
         }
         return Vector256.Sum(acc);
+    }
+
+    /// <summary>w (n elements) . x quantized in blocks of 32: per block the integer sum of q_w*q_x times d_w*d_x.</summary>
+    public static float DotQ8(byte* w, Q8Row x, int n, KernelIsa isa, float* rowBuf) => isa switch
+    {
+        KernelIsa.Avx512 => DotQ8_512(w, x.Q, x.D, n),
+        KernelIsa.Avx2 => DotQ8_256(w, x.Q, x.D, n),
+        _ => Q8Activations.DotGeneric(Traits, w, x, n, 32, isa, rowBuf),
+    };
+
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
+    /// row, the weight bytes loaded, made absolute and their sign mask taken once). False for other variants.</summary>
+    public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
+    {
+        if (isa != KernelIsa.Avx512) return false;
+        Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        var ones = Vector512.Create((short)1);
+        var two = Vector512.Create(2);
+        int nb = n / 32, b = 0;
+        byte* wb = w;
+        for (; b + 16 <= nb; b += 16)
+        {
+            var h = BlockMath.Halves16(wb, 34);
+            Vector512<float> s0 = h * Vector512.Load(d0 + b), s1 = h * Vector512.Load(d1 + b), s2 = h * Vector512.Load(d2 + b), s3 = h * Vector512.Load(d3 + b);
+            var idx = PairIndex;
+            for (int j = 0; j < 8; j += 2, wb += 136)
+            {
+                Prefetch(wb); Prefetch(wb + 64);
+                int o = 32 * b + 64 * j; // element offset of this step's first block (j counts blocks in pairs)
+                PairX4(wb, q0 + o, q1 + o, q2 + o, q3 + o, ones, out var p0, out var p1, out var p2, out var p3);
+                a0 = Avx512F.FusedMultiplyAdd(p0, Avx512F.PermuteVar16x32(s0, idx), a0);
+                a1 = Avx512F.FusedMultiplyAdd(p1, Avx512F.PermuteVar16x32(s1, idx), a1);
+                a2 = Avx512F.FusedMultiplyAdd(p2, Avx512F.PermuteVar16x32(s2, idx), a2);
+                a3 = Avx512F.FusedMultiplyAdd(p3, Avx512F.PermuteVar16x32(s3, idx), a3);
+                idx += two;
+                Prefetch(wb + 128);
+                PairX4(wb + 68, q0 + o + 64, q1 + o + 64, q2 + o + 64, q3 + o + 64, ones, out p0, out p1, out p2, out p3);
+                b0 = Avx512F.FusedMultiplyAdd(p0, Avx512F.PermuteVar16x32(s0, idx), b0);
+                b1 = Avx512F.FusedMultiplyAdd(p1, Avx512F.PermuteVar16x32(s1, idx), b1);
+                b2 = Avx512F.FusedMultiplyAdd(p2, Avx512F.PermuteVar16x32(s2, idx), b2);
+                b3 = Avx512F.FusedMultiplyAdd(p3, Avx512F.PermuteVar16x32(s3, idx), b3);
+                idx += two;
+            }
+        }
+        float r0 = Vector512.Sum(a0 + b0), r1 = Vector512.Sum(a1 + b1), r2 = Vector512.Sum(a2 + b2), r3 = Vector512.Sum(a3 + b3);
+        for (; b < nb; b++, wb += 34)
+        {
+            float hw = Half(wb);
+            r0 += Block256(wb, q0 + 32 * b, hw * d0[b]);
+            r1 += Block256(wb, q1 + 32 * b, hw * d1[b]);
+            r2 += Block256(wb, q2 + 32 * b, hw * d2[b]);
+            r3 += Block256(wb, q3 + 32 * b, hw * d3[b]);
+        }
+        results[0] = r0; results[1] = r1; results[2] = r2; results[3] = r3;
+        return true;
+    }
+
+    /// <summary><see cref="Pair"/> for four activation rows against the same two weight blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PairX4(byte* w, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3, Vector512<short> ones,
+                               out Vector512<float> p0, out Vector512<float> p1, out Vector512<float> p2, out Vector512<float> p3)
+    {
+        var wv = Avx512F.InsertVector256(Vector256.Load((sbyte*)(w + 2)).ToVector512Unsafe(), Vector256.Load((sbyte*)(w + 36)), 1);
+        var neg = Vector512.LessThan(wv, Vector512<sbyte>.Zero);
+        var aw = Vector512.Abs(wv).AsByte();
+        p0 = Signed(aw, neg, Vector512.Load(x0), ones);
+        p1 = Signed(aw, neg, Vector512.Load(x1), ones);
+        p2 = Signed(aw, neg, Vector512.Load(x2), ones);
+        p3 = Signed(aw, neg, Vector512.Load(x3), ones);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Signed(Vector512<byte> aw, Vector512<sbyte> neg, Vector512<sbyte> xv, Vector512<short> ones) =>
+        Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(aw, Vector512.ConditionalSelect(neg, Vector512<sbyte>.Zero - xv, xv)), ones));
+
+    // Lanes [8j, 8j+8) of a block pair take scale 2j (first half) and 2j+1: indices into 16 per-block scales.
+    internal static readonly Vector512<int> PairIndex = Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+
+    // Two blocks per zmm, 16 blocks per step (their f16 scales gathered and multiplied by d_x at once). vpmaddubsw
+    // multiplies unsigned by signed bytes, so the weight's sign moves onto the activation: |w| * (sign(w) x); pairs sum
+    // to at most 2*128*127 < 2^15, so the int16 step never saturates.
+    private static float DotQ8_512(byte* w, sbyte* q, float* d, int n)
+    {
+        Vector512<float> acc0 = default, acc1 = default;
+        var ones = Vector512.Create((short)1);
+        var two = Vector512.Create(2);
+        int nb = n / 32, b = 0;
+        for (; b + 16 <= nb; b += 16, d += 16)
+        {
+            var scales = BlockMath.Halves16(w, 34) * Vector512.Load(d);
+            var idx = PairIndex;
+            for (int j = 0; j < 8; j += 2, w += 136, q += 128)
+            {
+                Prefetch(w); Prefetch(w + 64);
+                acc0 = Avx512F.FusedMultiplyAdd(Pair(w, q, ones), Avx512F.PermuteVar16x32(scales, idx), acc0);
+                idx += two;
+                Prefetch(w + 128);
+                acc1 = Avx512F.FusedMultiplyAdd(Pair(w + 68, q + 64, ones), Avx512F.PermuteVar16x32(scales, idx), acc1);
+                idx += two;
+            }
+        }
+        float r = Vector512.Sum(acc0 + acc1);
+        for (int i = 0; b < nb; b++, i++, w += 34, q += 32) r += Block256(w, q, Half(w) * d[i]);
+        return r;
+    }
+
+    /// <summary>The 16 int32 partial sums of two blocks (8 lanes each) as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Pair(byte* w, sbyte* q, Vector512<short> ones)
+    {
+        var wv = Avx512F.InsertVector256(Vector256.Load((sbyte*)(w + 2)).ToVector512Unsafe(), Vector256.Load((sbyte*)(w + 36)), 1);
+        var xv = Vector512.Load(q);
+        var sx = Vector512.ConditionalSelect(Vector512.LessThan(wv, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - xv, xv);
+        return Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wv).AsByte(), sx), ones));
+    }
+
+    private static float DotQ8_256(byte* w, sbyte* q, float* d, int n)
+    {
+        Vector256<float> acc = default;
+        var ones = Vector256.Create((short)1);
+        for (int b = 0; b < n / 32; b++, w += 34, q += 32)
+        {
+            Prefetch(w);
+            var wv = Vector256.Load((sbyte*)(w + 2));
+            var s = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(wv), Avx2.Sign(Vector256.Load(q), wv)), ones);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Vector256.Create(Half(w) * d[b]), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static float Block256(byte* w, sbyte* q, float scale)
+    {
+        var wv = Vector256.Load((sbyte*)(w + 2));
+        var s = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(wv), Avx2.Sign(Vector256.Load(q), wv)), Vector256.Create((short)1));
+        return Vector256.Sum(Avx.ConvertToVector256Single(s)) * scale;
     }
 }

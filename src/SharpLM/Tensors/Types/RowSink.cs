@@ -39,6 +39,40 @@ internal unsafe struct DotSink(float* x) : IRowSink
     public readonly float Sum => Vector512.Sum(_acc512) + Vector256.Sum(_acc256);
 }
 
+/// <summary>Four <see cref="DotSink"/>s fed by one decoding: each row's accumulators see exactly the operations a
+/// <see cref="DotSink"/> of that row alone would, so the sums are bit-identical.</summary>
+internal unsafe struct Dot4Sink(float* x0, float* x1, float* x2, float* x3) : IRowSink
+{
+    private Vector512<float> _a0, _a1, _a2, _a3;
+    private Vector256<float> _b0, _b1, _b2, _b3;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Put(int at, Vector512<float> v)
+    {
+        _a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x0 + at), _a0);
+        _a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x1 + at), _a1);
+        _a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x2 + at), _a2);
+        _a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x3 + at), _a3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Put(int at, Vector256<float> v)
+    {
+        _b0 = Fma.MultiplyAdd(v, Vector256.Load(x0 + at), _b0);
+        _b1 = Fma.MultiplyAdd(v, Vector256.Load(x1 + at), _b1);
+        _b2 = Fma.MultiplyAdd(v, Vector256.Load(x2 + at), _b2);
+        _b3 = Fma.MultiplyAdd(v, Vector256.Load(x3 + at), _b3);
+    }
+
+    public readonly void Sums(float* results)
+    {
+        results[0] = Vector512.Sum(_a0) + Vector256.Sum(_b0);
+        results[1] = Vector512.Sum(_a1) + Vector256.Sum(_b1);
+        results[2] = Vector512.Sum(_a2) + Vector256.Sum(_b2);
+        results[3] = Vector512.Sum(_a3) + Vector256.Sum(_b3);
+    }
+}
+
 /// <summary>A format's SIMD block decoder (Q4_1/Q5_0/Q5_1, Q2_K/Q3_K, IQ4_NL/IQ4_XS): n elements of a row of
 /// <c>type</c> into a sink.</summary>
 internal unsafe interface IBlockDecoder
@@ -62,5 +96,16 @@ internal static unsafe class BlockDecoders
         var sink = new DotSink(x);
         TDecoder.Decode(type, w, n, isa, ref sink);
         return sink.Sum;
+    }
+
+    /// <summary>results[r] = <see cref="Dot{TDecoder}"/>(w, xs[r]) for r &lt; 4, bit for bit, the row decoded once; false for
+    /// the scalar variant (which dequantizes per row).</summary>
+    public static bool Dot4<TDecoder>(DType type, byte* w, float** xs, int n, KernelIsa isa, float* results) where TDecoder : IBlockDecoder
+    {
+        if (isa == KernelIsa.Scalar) return false;
+        var sink = new Dot4Sink(xs[0], xs[1], xs[2], xs[3]);
+        TDecoder.Decode(type, w, n, isa, ref sink);
+        sink.Sums(results);
+        return true;
     }
 }
