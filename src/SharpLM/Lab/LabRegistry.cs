@@ -9,6 +9,7 @@ internal static class LabRegistry
     public static IReadOnlyList<LabExperiment> All { get; } =
     [
         new Experiments.AttentionScale(),
+        new Experiments.Parameters(),
     ];
 
     /// <summary>The experiment called <paramref name="name"/>, or null.</summary>

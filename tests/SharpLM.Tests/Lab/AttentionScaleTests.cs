@@ -7,7 +7,7 @@ namespace SharpLM.Tests.Lab;
 /// <summary>The quick form of attention-scale: its figures behave as measured quantities must.</summary>
 public class AttentionScaleTests
 {
-    private static readonly Lazy<LabReport> Quick = new(() => LabRegistry.Run(new AttentionScale(), new LabOptions { Quick = true, Seed = 5, Threads = 1 }));
+    private static readonly Lazy<LabReport> Quick = new(() => LabRegistry.Run(new AttentionScale(), new LabOptions { Quick = true, Seed = 5, Threads = SharpLM.Kernels.WorkerPool.Shared.Threads }));
 
     [Fact]
     public void Without_the_scale_the_softmax_saturates_as_d_k_grows_and_with_it_it_does_not()
@@ -61,9 +61,9 @@ public class AttentionScaleTests
     [Fact]
     public void The_same_seed_and_threads_give_the_same_figures()
     {
-        var again = LabRegistry.Run(new AttentionScale(), new LabOptions { Quick = true, Seed = 5, Threads = 1 });
+        var again = LabRegistry.Run(new AttentionScale(), new LabOptions { Quick = true, Seed = 5, Threads = SharpLM.Kernels.WorkerPool.Shared.Threads });
         Assert.Equal(Quick.Value.Data.ToJsonString(), again.Data.ToJsonString());
-        var other = LabRegistry.Run(new AttentionScale(), new LabOptions { Quick = true, Seed = 6, Threads = 1 });
+        var other = LabRegistry.Run(new AttentionScale(), new LabOptions { Quick = true, Seed = 6, Threads = SharpLM.Kernels.WorkerPool.Shared.Threads });
         Assert.NotEqual(Quick.Value.Data.ToJsonString(), other.Data.ToJsonString());
     }
 }

@@ -58,8 +58,8 @@ internal sealed class AttentionScale : LabExperiment
             ["d_k", "entropy / ln 64, scaled", "entropy / ln 64, unscaled", "max weight, scaled", "max weight, unscaled", "‖∂p/∂s‖, scaled", "‖∂p/∂s‖, unscaled"], rows));
 
         // Part 2: training on the copy task
-        int[] heads = ctx.Quick ? [16, 64] : [16, 64, 128];
-        int steps = ctx.Quick ? 12 : 300, warmup = Math.Min(20, steps / 4), batch = ctx.Quick ? 4 : 16, t = ctx.Quick ? 16 : 32, vocab = 64;
+        int[] heads = ctx.Quick ? [16, 64] : [16, 32, 64];
+        int steps = ctx.Quick ? 12 : 200, warmup = Math.Min(20, steps / 4), batch = ctx.Quick ? 4 : 8, t = ctx.Quick ? 16 : 32, vocab = 64;
         double lr = 3e-3;
         r.Method.Add($"**Training.** A 2-layer LLaMA (`TrainModel`, 2 heads, width 2·d_k, SwiGLU 4·d_k, vocabulary {vocab}) on the copy task " +
                      $"(`LabTraining.CopyBatch`: {t / 2 + t % 2} random tokens then the same tokens again; the loss counts only the copied half, " +
