@@ -54,6 +54,19 @@ internal sealed class LabContext(LabExperiment experiment, LabOptions options)
         return File.Exists(p) || Directory.Exists(p) ? p : null;
     }
 
+    /// <summary>A file of the repository (e.g. tests/testdata/text/mixed-zh.md) in a folder at or above the current one or
+    /// the binary's, or null.</summary>
+    public static string? RepoFile(params string[] parts)
+    {
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
+            {
+                var p = Path.Combine([d.FullName, .. parts]);
+                if (File.Exists(p)) return p;
+            }
+        return null;
+    }
+
     /// <summary>The median of <paramref name="repeats"/> timings of <paramref name="action"/>, in seconds (after one warm-up run).</summary>
     public static double MedianSeconds(int repeats, Action action)
     {

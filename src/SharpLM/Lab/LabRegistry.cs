@@ -10,6 +10,7 @@ internal static class LabRegistry
     [
         new Experiments.AttentionScale(),
         new Experiments.Parameters(),
+        new Experiments.TokensPerCharacter(),
     ];
 
     /// <summary>The experiment called <paramref name="name"/>, or null.</summary>
