@@ -11,6 +11,9 @@ internal static class LabRegistry
         new Experiments.AttentionScale(),
         new Experiments.Parameters(),
         new Experiments.TokensPerCharacter(),
+        new Experiments.KvCacheExperiment(),
+        new Experiments.Complexity(),
+        new Experiments.SparseAttention(),
     ];
 
     /// <summary>The experiment called <paramref name="name"/>, or null.</summary>

@@ -21,12 +21,13 @@ public class TokensPerCharacterTests
     {
         var tok = LlamaTokenizerJs.Load(Js, Mistral);
         // the library's own test cases: testCase("text", [ids]) (those without escapes)
-        var cases = Regex.Matches(File.ReadAllText(Js), @"testCase\(""([^""\\]*)"",\s*\[([0-9,\s]+)\]\)");
+        var cases = Regex.Matches(File.ReadAllText(Js), @"testCase\((?:""([^""\\]*)""|'([^'\\]*)'),\s*\[([0-9,\s]+)\]\)");
         Assert.True(cases.Count >= 5, $"{cases.Count} test cases found");
         foreach (Match m in cases)
         {
-            int[] want = [.. m.Groups[2].Value.Split(',').Select(s => int.Parse(s.Trim(), System.Globalization.CultureInfo.InvariantCulture))];
-            Assert.Equal(want, tok.EncodeToIds(m.Groups[1].Value));
+            string text = m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value;
+            int[] want = [.. m.Groups[3].Value.Split(',').Select(s => int.Parse(s.Trim(), System.Globalization.CultureInfo.InvariantCulture))];
+            Assert.Equal(want, tok.EncodeToIds(text));
         }
     }
 
