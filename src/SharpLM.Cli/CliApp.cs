@@ -23,6 +23,8 @@ internal static class CliApp
         new Commands.GenerateCommand(),
         new Commands.InspectCommand(),
         new Commands.LabCommand(),
+        new Commands.QuantizeCommand(),
+        new Commands.ServeCommand(),
         new Commands.SimilarityCommand(),
         new Commands.TokenizeCommand(),
         new Commands.TrainCommand(),

@@ -92,6 +92,62 @@ internal static class GgufMeta
 
     public static int Required(GgufFile g, string key) => Int(g, key) ?? throw new InvalidDataException($"{g.Path}: GGUF metadata key '{key}' is missing");
 
+    /// <summary>
+    /// The hyper-parameters every GGUF architecture stores under the same keys (ARCH.embedding_length, block_count,
+    /// attention.head_count and head_count_kv, attention.key_length, feed_forward_length, context_length, vocab_size),
+    /// the tied head (no output.weight) and the special ids. Each family's reader adds its own keys with <c>with { }</c>.
+    /// <paramref name="context"/> and <paramref name="ffn"/> replace a missing key where the family knows better
+    /// (learned position rows; GPT-2's 4C).
+    /// </summary>
+    public static ModelConfig Sizes(GgufFile g, string arch, int? context = null, int? ffn = null)
+    {
+        string a = g.Architecture;
+        int width = Required(g, GgufKeys.EmbeddingLength(a)), heads = Required(g, GgufKeys.HeadCount(a));
+        int layers = Required(g, GgufKeys.BlockCount(a));
+        return new ModelConfig
+        {
+            Architecture = arch,
+            Vocab = Vocab(g, a),
+            Width = width,
+            Layers = layers,
+            Heads = heads,
+            KvHeads = Int(g, GgufKeys.HeadCountKv(a)) ?? heads,
+            HeadSize = Int(g, GgufKeys.KeyLength(a)) ?? (heads > 0 ? width / heads : 0),
+            FfnWidth = Int(g, GgufKeys.FeedForwardLength(a)) ?? ffn ?? Required(g, GgufKeys.FeedForwardLength(a)),
+            Context = context ?? Required(g, GgufKeys.ContextLength(a)),
+            EmbeddingWidth = width,
+            LayerGroups = layers,
+            TiedEmbeddings = !g.Tensors.ContainsKey("output.weight"),
+            BosTokenId = Int(g, GgufKeys.BosId),
+            EosTokenIds = EosIds(g),
+        };
+    }
+
+    /// <summary>The rows of a learned table (position_embd.weight, token_types.weight), or null without it.</summary>
+    public static int? TableRows(GgufFile g, string tensor) =>
+        g.Tensors.TryGetValue(tensor, out var t) && t.Shape.Length == 2 ? checked((int)t.Shape[0]) : null;
+
+    /// <summary>Writes the keys <see cref="Sizes"/> reads (general.architecture included; head_count_kv and key_length
+    /// only where they differ from head_count and C / NH).</summary>
+    public static GgufWriter WriteSizes(ModelConfig c, GgufWriter w)
+    {
+        string a = c.Arch.GgufName;
+        w.Set(GgufKeys.Architecture, a)
+         .Set(GgufKeys.ContextLength(a), (uint)c.Context)
+         .Set(GgufKeys.EmbeddingLength(a), (uint)c.Width)
+         .Set(GgufKeys.BlockCount(a), (uint)c.Layers)
+         .Set(GgufKeys.FeedForwardLength(a), (uint)c.FfnWidth)
+         .Set(GgufKeys.HeadCount(a), (uint)c.Heads)
+         .Set(GgufKeys.VocabSize(a), (uint)c.Vocab);
+        if (c.KvHeads != c.Heads) w.Set(GgufKeys.HeadCountKv(a), (uint)c.KvHeads);
+        if (c.HeadSize != c.Width / c.Heads)
+        {
+            w.Set(GgufKeys.KeyLength(a), (uint)c.HeadSize);
+            w.Set(GgufKeys.ValueLength(a), (uint)c.HeadSize);
+        }
+        return w;
+    }
+
     /// <summary>V: ARCH.vocab_size, else the embedding's rows, else the token list's length.</summary>
     public static int Vocab(GgufFile g, string arch) =>
         Int(g, GgufKeys.VocabSize(arch))

@@ -161,38 +161,22 @@ internal static class RotaryGguf
     public static ModelConfig Read(GgufFile g, string arch)
     {
         string a = g.Architecture;
-        int width = GgufMeta.Required(g, GgufKeys.EmbeddingLength(a)), heads = GgufMeta.Required(g, GgufKeys.HeadCount(a));
-        int hs = GgufMeta.Int(g, GgufKeys.KeyLength(a)) ?? (heads > 0 ? width / heads : 0);
-        int layers = GgufMeta.Required(g, GgufKeys.BlockCount(a));
+        var c = GgufMeta.Sizes(g, arch);
         var scalingType = g.GetStringOrNull(GgufKeys.RopeScalingType(a));
         float factor = GgufMeta.Float(g, GgufKeys.RopeScalingFactor(a)) ?? 1f;
         bool longRope = g.Tensors.ContainsKey("rope_factors_long.weight") || g.Tensors.ContainsKey("rope_factors_short.weight");
-        return new ModelConfig
+        return c with
         {
-            Architecture = arch,
-            Vocab = GgufMeta.Vocab(g, a),
-            Width = width,
-            Layers = layers,
-            Heads = heads,
-            KvHeads = GgufMeta.Int(g, GgufKeys.HeadCountKv(a)) ?? heads,
-            HeadSize = hs,
-            FfnWidth = GgufMeta.Required(g, GgufKeys.FeedForwardLength(a)),
-            Context = GgufMeta.Required(g, GgufKeys.ContextLength(a)),
-            EmbeddingWidth = width,
-            LayerGroups = layers,
             NormEps = GgufMeta.Float(g, GgufKeys.RmsEpsilon(a)) ?? 1e-5f,
             Activation = "silu",
             RopeTheta = GgufMeta.Float(g, GgufKeys.RopeFreqBase(a)) ?? 10000f,
-            RopeDim = GgufMeta.Int(g, GgufKeys.RopeDimensionCount(a)) ?? hs,
+            RopeDim = GgufMeta.Int(g, GgufKeys.RopeDimensionCount(a)) ?? c.HeadSize,
             RopeNeox = a != "llama", // llama.cpp: LLAMA_ROPE_TYPE_NORM for llama, NEOX for the others SharpLM runs
             RopeScaling = longRope ? RopeScalingType.LongRope
                 : scalingType == "linear" && factor != 1f ? RopeScalingType.Linear : RopeScalingType.None,
             RopeScalingFactor = factor,
-            RopeOriginalContext = GgufMeta.Int(g, GgufKeys.RopeScalingOriginalContext(a)) ?? GgufMeta.Required(g, GgufKeys.ContextLength(a)),
+            RopeOriginalContext = GgufMeta.Int(g, GgufKeys.RopeScalingOriginalContext(a)) ?? c.Context,
             RopeAttnFactor = GgufMeta.Float(g, GgufKeys.RopeScalingAttnFactor(a)) ?? 1f,
-            TiedEmbeddings = !g.Tensors.ContainsKey("output.weight"),
-            BosTokenId = GgufMeta.Int(g, GgufKeys.BosId),
-            EosTokenIds = GgufMeta.EosIds(g),
         };
     }
 
@@ -200,22 +184,11 @@ internal static class RotaryGguf
     public static void Write(ModelConfig c, GgufWriter w)
     {
         string a = c.Arch.GgufName;
-        w.Set(GgufKeys.Architecture, a)
-         .Set(GgufKeys.ContextLength(a), (uint)c.Context)
-         .Set(GgufKeys.EmbeddingLength(a), (uint)c.Width)
-         .Set(GgufKeys.BlockCount(a), (uint)c.Layers)
-         .Set(GgufKeys.FeedForwardLength(a), (uint)c.FfnWidth)
-         .Set(GgufKeys.HeadCount(a), (uint)c.Heads)
+        GgufMeta.WriteSizes(c, w)
          .Set(GgufKeys.HeadCountKv(a), (uint)c.KvHeads)
          .Set(GgufKeys.RopeFreqBase(a), c.RopeTheta)
          .Set(GgufKeys.RmsEpsilon(a), c.NormEps)
-         .Set(GgufKeys.VocabSize(a), (uint)c.Vocab)
          .Set(GgufKeys.RopeDimensionCount(a), (uint)c.RopeDim);
-        if (c.HeadSize != c.Width / c.Heads)
-        {
-            w.Set(GgufKeys.KeyLength(a), (uint)c.HeadSize);
-            w.Set(GgufKeys.ValueLength(a), (uint)c.HeadSize);
-        }
         if (c.RopeScaling == RopeScalingType.Linear)
         {
             w.Set(GgufKeys.RopeScalingType(a), "linear");

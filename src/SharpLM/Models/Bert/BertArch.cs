@@ -162,45 +162,23 @@ internal static class BertArch
 
     private static ModelConfig FromGguf(GgufFile g, string arch)
     {
-        const string A = "bert";
-        int width = GgufMeta.Required(g, GgufKeys.EmbeddingLength(A)), heads = GgufMeta.Required(g, GgufKeys.HeadCount(A));
-        int layers = GgufMeta.Required(g, GgufKeys.BlockCount(A));
-        int positions = g.Tensors.TryGetValue("position_embd.weight", out var pe) && pe.Shape.Length == 2 ? checked((int)pe.Shape[0])
-            : GgufMeta.Required(g, GgufKeys.ContextLength(A));
-        return new ModelConfig
+        var c = GgufMeta.Sizes(g, arch, context: GgufMeta.TableRows(g, "position_embd.weight"));
+        return c with
         {
-            Architecture = arch,
-            Vocab = GgufMeta.Vocab(g, A),
-            Width = width,
-            Layers = layers,
-            Heads = heads,
-            KvHeads = heads,
-            HeadSize = heads > 0 ? width / heads : 0,
-            FfnWidth = GgufMeta.Required(g, GgufKeys.FeedForwardLength(A)),
-            Context = positions,
-            EmbeddingWidth = width,
-            LayerGroups = layers,
-            TokenTypes = g.Tensors.TryGetValue("token_types.weight", out var tt) && tt.Shape.Length == 2 ? checked((int)tt.Shape[0]) : 0,
-            NormEps = GgufMeta.Float(g, GgufKeys.LayerNormEpsilon(A)) ?? 1e-12f,
+            KvHeads = c.Heads,
+            TokenTypes = GgufMeta.TableRows(g, "token_types.weight") ?? 0,
+            NormEps = GgufMeta.Float(g, GgufKeys.LayerNormEpsilon("bert")) ?? 1e-12f,
             Activation = "gelu",
             QkvBias = true,
             OutputBias = true,
             MlpBias = true,
+            TiedEmbeddings = false,
             Pooler = g.Tensors.ContainsKey("cls.weight"),
         };
     }
 
-    private static void ToGguf(ModelConfig c, GgufWriter w)
-    {
-        const string A = "bert";
-        w.Set(GgufKeys.Architecture, A)
-         .Set(GgufKeys.ContextLength(A), (uint)c.Context)
-         .Set(GgufKeys.EmbeddingLength(A), (uint)c.Width)
-         .Set(GgufKeys.BlockCount(A), (uint)c.Layers)
-         .Set(GgufKeys.FeedForwardLength(A), (uint)c.FfnWidth)
-         .Set(GgufKeys.HeadCount(A), (uint)c.Heads)
-         .Set(GgufKeys.LayerNormEpsilon(A), c.NormEps);
-    }
+    private static void ToGguf(ModelConfig c, GgufWriter w) =>
+        GgufMeta.WriteSizes(c, w).Set(GgufKeys.LayerNormEpsilon("bert"), c.NormEps);
 
     private static JsonObject ToHf(ModelConfig c) => c.Architecture switch
     {

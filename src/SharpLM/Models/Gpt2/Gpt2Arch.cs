@@ -73,47 +73,20 @@ internal static class Gpt2Arch
 
     private static ModelConfig FromGguf(GgufFile g, string arch)
     {
-        const string A = "gpt2";
-        int width = GgufMeta.Required(g, GgufKeys.EmbeddingLength(A)), heads = GgufMeta.Required(g, GgufKeys.HeadCount(A));
-        int layers = GgufMeta.Required(g, GgufKeys.BlockCount(A));
-        int positions = g.Tensors.TryGetValue("position_embd.weight", out var pe) && pe.Shape.Length == 2 ? checked((int)pe.Shape[0])
-            : GgufMeta.Required(g, GgufKeys.ContextLength(A));
-        return new ModelConfig
+        var c = GgufMeta.Sizes(g, arch, context: GgufMeta.TableRows(g, "position_embd.weight"), ffn: 4 * GgufMeta.Required(g, GgufKeys.EmbeddingLength("gpt2")));
+        return c with
         {
-            Architecture = arch,
-            Vocab = GgufMeta.Vocab(g, A),
-            Width = width,
-            Layers = layers,
-            Heads = heads,
-            KvHeads = heads,
-            HeadSize = heads > 0 ? width / heads : 0,
-            FfnWidth = GgufMeta.Int(g, GgufKeys.FeedForwardLength(A)) ?? 4 * width,
-            Context = positions,
-            EmbeddingWidth = width,
-            LayerGroups = layers,
-            NormEps = GgufMeta.Float(g, GgufKeys.LayerNormEpsilon(A)) ?? 1e-5f,
+            KvHeads = c.Heads,
+            NormEps = GgufMeta.Float(g, GgufKeys.LayerNormEpsilon("gpt2")) ?? 1e-5f,
             Activation = "gelu_tanh",
             QkvBias = true,
             OutputBias = true,
             MlpBias = true,
-            TiedEmbeddings = !g.Tensors.ContainsKey("output.weight"),
-            BosTokenId = GgufMeta.Int(g, GgufKeys.BosId),
-            EosTokenIds = GgufMeta.EosIds(g),
         };
     }
 
-    private static void ToGguf(ModelConfig c, GgufWriter w)
-    {
-        const string A = "gpt2";
-        w.Set(GgufKeys.Architecture, A)
-         .Set(GgufKeys.ContextLength(A), (uint)c.Context)
-         .Set(GgufKeys.EmbeddingLength(A), (uint)c.Width)
-         .Set(GgufKeys.BlockCount(A), (uint)c.Layers)
-         .Set(GgufKeys.FeedForwardLength(A), (uint)c.FfnWidth)
-         .Set(GgufKeys.HeadCount(A), (uint)c.Heads)
-         .Set(GgufKeys.LayerNormEpsilon(A), c.NormEps)
-         .Set(GgufKeys.VocabSize(A), (uint)c.Vocab);
-    }
+    private static void ToGguf(ModelConfig c, GgufWriter w) =>
+        GgufMeta.WriteSizes(c, w).Set(GgufKeys.LayerNormEpsilon("gpt2"), c.NormEps);
 
     private static JsonObject ToHf(ModelConfig c) => new()
     {
