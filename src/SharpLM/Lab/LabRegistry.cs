@@ -2,18 +2,19 @@ using SharpLM.Kernels;
 
 namespace SharpLM.Lab;
 
-/// <summary>Every experiment of <c>sharplm lab</c>, listed once in the order of docs/lab/README.md (no reflection: the
+/// <summary>Every experiment of <c>sharplm lab</c>, listed once in the order (docs/lab/README.md) (no reflection: the
 /// native-AOT binary keeps exactly these), and the runner that applies the options.</summary>
 internal static class LabRegistry
 {
     public static IReadOnlyList<LabExperiment> All { get; } =
     [
         new Experiments.AttentionScale(),
-        new Experiments.Parameters(),
+        new Experiments.Warmup(),
+        new Experiments.SparseAttention(),
         new Experiments.TokensPerCharacter(),
+        new Experiments.Parameters(),
         new Experiments.KvCacheExperiment(),
         new Experiments.Complexity(),
-        new Experiments.SparseAttention(),
     ];
 
     /// <summary>The experiment called <paramref name="name"/>, or null.</summary>
