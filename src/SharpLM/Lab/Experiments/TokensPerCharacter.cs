@@ -64,7 +64,7 @@ internal sealed class TokensPerCharacter : LabExperiment
         r.Method.Add("**Tokenizers.** " + string.Join("; ", tokenizers.Select(t => $"{t.Name}: {t.Source}")) + ". GPT-2, cl100k and o200k are not included: their " +
                      "rank files reach the tests only through NuGet data packages, not through the asset script.");
         r.Method.Add("**Counts.** *CJK tokens in the vocabulary*: ids whose decoded text (trimmed) is exactly one CJK ideograph, and ids whose text contains one. " +
-                     "*Tokens per character/word*: the tokenizer's own encoding (no special tokens) of the whole text, divided by the ideographs (Chinese) or " +
+                     "*Tokens per character/word*: the tokenizer's own encoding (no special tokens) of the whole text, divided by the ideographs (Chinese; the text's CJK punctuation is encoded too, so a tokenizer with no Chinese at all exceeds 3) or " +
                      "whitespace-separated words (English). *Fragments*: tokens of the Chinese encoding that are not whole characters (they decode alone to U+FFFD: " +
                      "byte-fallback `<0xE4>` tokens, or byte-level pieces). *Per character*: each distinct ideograph encoded alone (a leading word-boundary token " +
                      "dropped); the worst case and how many characters need more than one token. *Characters per second* at equal tokens per second is " +

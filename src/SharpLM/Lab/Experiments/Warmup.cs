@@ -24,8 +24,8 @@ internal sealed class Warmup : LabExperiment
         r.Method.Add($"A 2-layer LLaMA (`TrainModel`, width {width}, 2 heads, vocabulary {vocab}) on the copy task (`LabTraining.CopyBatch`, sequences of {t}), " +
                      $"{steps} AdamW steps of {batch} sequences (β 0.9/0.95, clip 1, cosine decay to lr/10), the same initial weights and batches for every run. " +
                      $"Peak learning rates {string.Join(", ", lrs.Select(l => l.ToString(CultureInfo.InvariantCulture)))}, each with a linear warmup over {warm} steps " +
-                     $"and with none. Reported: the final loss (mean of the last 10%), the worst loss after step {warm / 2} of the first {warm} steps relative to the first loss " +
-                     "(an early spike shows as > 1), and divergence (a non-finite loss or gradient).");
+                     $"and with none. Reported: the final loss (mean of the last 10%), the worst loss of the first {warm} steps relative to the first loss " +
+                     "(an early spike shows as > 1), runs stuck at chance (final loss above 95% of ln(V−1)), and divergence (a non-finite loss or gradient).");
         var rows = new List<IReadOnlyList<string>>();
         var runs = new JsonArray();
         var curves = new List<ChartSeries>();
@@ -44,7 +44,7 @@ internal sealed class Warmup : LabExperiment
                     s => ctx.Report($"lr {lr} warmup {w}", from + (s + 1.0) / steps / total));
                 done++;
                 double fin = LabTraining.Final(losses);
-                double spike = losses.Skip(warm / 2).Take(warm - warm / 2).DefaultIfEmpty(double.NaN).Max() / losses[0];
+                double spike = losses.Take(warm).Max() / losses[0];
                 bool diverged = losses.Any(double.IsNaN);
                 row.Add(diverged ? "diverged" : $"{F(fin)} (spike {F(spike)})");
                 runs.Add((JsonNode)new JsonObject { ["lr"] = lr, ["warmup"] = w, ["final_loss"] = J(fin), ["early_max_over_first"] = J(spike), ["diverged"] = diverged, ["losses"] = new JsonArray([.. losses.Select(J)]) });
@@ -68,6 +68,12 @@ internal sealed class Warmup : LabExperiment
             if ((bool)a["diverged"]!) divW++;
             if ((bool)b["diverged"]!) divNo++;
         }
+        double chance = 0.95 * Math.Log(vocab - 1);
+        int stuckW = o.Count(x => (int)x["warmup"]! > 0 && (x["final_loss"]?.GetValue<double>() ?? double.PositiveInfinity) > chance);
+        int stuckN = o.Count(x => (int)x["warmup"]! == 0 && (x["final_loss"]?.GetValue<double>() ?? double.PositiveInfinity) > chance);
+        var worstSpikeN = o.Where(x => (int)x["warmup"]! == 0).Max(x => x["early_max_over_first"]?.GetValue<double>() ?? double.NaN);
+        var worstSpikeW = o.Where(x => (int)x["warmup"]! > 0).Max(x => x["early_max_over_first"]?.GetValue<double>() ?? double.NaN);
+        r.Findings.Add($"Runs that never left chance: {stuckW} of {lrs.Length} with warmup, {stuckN} of {lrs.Length} without. The largest early spike was {F(worstSpikeW)}× the first loss with warmup and {F(worstSpikeN)}× without.");
         r.Findings.Add($"Across {lrs.Length} peak learning rates, warmup gave a clearly lower final loss (by more than 1.2×) at {better}, a clearly higher one at {worse}, and about the same at the rest; " +
                        $"runs that diverged: {divW} with warmup, {divNo} without.");
         var bestW = o.Where(x => (int)x["warmup"]! > 0 && x["final_loss"] != null).MinBy(x => (double)x["final_loss"]!);
