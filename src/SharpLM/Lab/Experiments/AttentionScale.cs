@@ -124,8 +124,8 @@ internal sealed class AttentionScale : LabExperiment
         if (helped > 0)
             r.Findings.Add("Where this disagrees with the note: dropping the scale did not make these small models harder to train. Trained models start from " +
                            "N(0, 0.02) weights, so q·k starts near 0 whatever d_k and the saturation of the first table (unit-variance q and k) is never reached " +
-                           "in these few steps; the unscaled scores grow faster, which helps a task that needs sharp attention. The scale matters when the " +
-                           "scores are large (wide heads, larger weights, long training), which is the regime the note describes.");
+                           "in these few steps; the unscaled scores grow faster, which helps a task that needs sharp attention. The first table is the regime " +
+                           "the note describes (scores as large as unit-variance q and k give); whether long training of wide heads reaches it is not measured here.");
         if (perD.Any(p => Cmp(p.T, p.U) == "higher"))
             r.Findings.Add("The T5-style initialisation (queries √d_k times smaller at the start) was slower than no scale at all in some runs: it removes the " +
                            "factor only at step 0, while the scale also divides every later update of q·k; an initialisation is not the same as the scale, " +
