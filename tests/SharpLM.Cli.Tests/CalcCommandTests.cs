@@ -8,13 +8,7 @@ namespace SharpLM.Cli.Tests;
 
 public class CalcCommandTests
 {
-    private static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int rc = await CliApp.RunAsync(["calc", .. args], o, e);
-        return (rc, o.ToString(), e.ToString());
-    }
+    private static Task<(int Rc, string Out, string Err)> Run(params string[] args) => CliRun.Run(["calc", .. args]);
 
     private static async Task<JsonElement> Json(params string[] args)
     {

@@ -1,3 +1,4 @@
+using static SharpLM.Cli.Tests.CliRun;
 using System.Text.Json;
 using SharpLM.Formats.Gguf;
 using SharpLM.Tensors;
@@ -8,14 +9,6 @@ namespace SharpLM.Cli.Tests;
 
 public sealed class ConvertCommandTests
 {
-    private static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int rc = await CliApp.RunAsync(args, o, e);
-        return (rc, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public async Task Convert_then_inspect_reports_the_same_parameters_as_the_hf_folder()
     {

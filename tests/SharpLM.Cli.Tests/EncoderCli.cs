@@ -8,13 +8,7 @@ internal static class EncoderCli
     static EncoderCli() =>
         Environment.SetEnvironmentVariable("SHARPLM_CACHE", Path.Combine(Path.GetTempPath(), "sharplm-tests", "cli-cache"));
 
-    public static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int rc = await CliApp.RunAsync(args, o, e);
-        return (rc, o.ToString(), e.ToString());
-    }
+    public static Task<(int Rc, string Out, string Err)> Run(params string[] args) => CliRun.Run(args);
 
     public static string TinyModel(string name) => Path.Combine(TestPaths.TestData, "bert", name);
 

@@ -19,13 +19,7 @@ public sealed class GenerateCommandTests
         return (tiny, path);
     }
 
-    internal static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int rc = await CliApp.RunAsync(args, o, e);
-        return (rc, o.ToString(), e.ToString());
-    }
+    internal static Task<(int Rc, string Out, string Err)> Run(params string[] args) => CliRun.Run(args);
 
     [Fact]
     public async Task Greedy_json_output_and_the_logits_dump_agree_with_the_library()

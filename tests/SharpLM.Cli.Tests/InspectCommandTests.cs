@@ -1,3 +1,4 @@
+using static SharpLM.Cli.Tests.CliRun;
 using SharpLM.Testing;
 using SharpLM.Tests.Formats;
 
@@ -5,14 +6,6 @@ namespace SharpLM.Cli.Tests;
 
 public sealed class InspectCommandTests
 {
-    private static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int rc = await CliApp.RunAsync(args, o, e);
-        return (rc, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public async Task Text_output_lists_hyperparameters_and_tensors()
     {

@@ -1,3 +1,4 @@
+using static SharpLM.Cli.Tests.CliRun;
 using SharpLM.Formats.Gguf;
 using SharpLM.Tensors;
 using SharpLM.Testing;
@@ -7,14 +8,6 @@ namespace SharpLM.Cli.Tests;
 
 public sealed class QuantizeCommandTests
 {
-    private static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int rc = await CliApp.RunAsync(args, o, e);
-        return (rc, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public async Task A_hf_folder_and_a_gguf_quantize_with_the_mix_and_a_progress_bar()
     {

@@ -1,3 +1,4 @@
+using static SharpLM.Cli.Tests.CliRun;
 using System.Text.Json;
 using SharpLM.Cli;
 using SharpLM.Testing;
@@ -11,14 +12,6 @@ namespace SharpLM.Cli.Tests;
 public class TokenizeCommandTests
 {
     private static string Llama3 => TestPaths.Asset("npm", "tokenizer-llama3", "models", "tokenizer.json");
-
-    private static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int rc = await CliApp.RunAsync(args, o, e);
-        return (rc, o.ToString(), e.ToString());
-    }
 
     private static readonly Dictionary<string, global::Tokenizers.DotNet.Tokenizer> Hf = new(StringComparer.Ordinal);
 

@@ -106,4 +106,43 @@ public sealed class EndpointTests(ServerFixture fixture)
             await app.DisposeAsync();
         }
     }
+
+    /// <summary>While the model is still loading, /health answers 503 {"status":"loading"} and a request gets 503 with
+    /// Retry-After. The model is a folder whose config.json is a named pipe, so the load waits (reading it) until the test
+    /// writes to it.</summary>
+    [Fact]
+    public async Task While_the_model_loads_health_says_loading_and_requests_get_503_with_retry_after()
+    {
+        string dir = Directory.CreateTempSubdirectory("sharplm-loading-").FullName;
+        string fifo = Path.Combine(dir, "config.json");
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", [fifo])) await mk.WaitForExitAsync();
+        var app = SharpLMServer.Create(new SharpLMServerOptions { Model = dir }, "127.0.0.1", 0);
+        await app.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(app.Urls.First() + "/") };
+            using var h = await http.GetAsync("health");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, h.StatusCode);
+            using (var hd = JsonDocument.Parse(await h.Content.ReadAsStringAsync()))
+                Assert.Equal("loading", hd.RootElement.GetProperty("status").GetString());
+            Assert.Equal(ServerState.Loading, SharpLMServer.State(app));
+            using var c = await http.PostAsync("v1/chat/completions", new StringContent("""{"model":"model","messages":[{"role":"user","content":"x"}]}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, c.StatusCode);
+            Assert.NotNull(c.Headers.RetryAfter);
+            using (var cd = JsonDocument.Parse(await c.Content.ReadAsStringAsync()))
+                Assert.Equal("model_loading", cd.RootElement.GetProperty("error").GetProperty("code").GetString());
+        }
+        finally
+        {
+            // the loader is blocked opening the pipe for reading: a writer that sends a few bad bytes lets it fail (opening
+            // the writer end waits for that reader, so a loader that never came would time out here instead of hanging)
+            var writer = await Task.Run(() => new FileStream(fifo, FileMode.Open, FileAccess.Write)).WaitAsync(TimeSpan.FromSeconds(60));
+            await using (writer) await writer.WriteAsync("not json"u8.ToArray());
+            await Assert.ThrowsAnyAsync<Exception>(() => SharpLMServer.WhenLoaded(app));
+            Assert.Equal(ServerState.Failed, SharpLMServer.State(app));
+            await app.StopAsync();
+            await app.DisposeAsync();
+            Directory.Delete(dir, true);
+        }
+    }
 }

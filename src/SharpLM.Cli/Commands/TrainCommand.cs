@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using SharpLM.Inference;
 using SharpLM.Tokenizers.Training;
 using SharpLM.Training;
 using SharpLM.Training.Checkpoints;
@@ -46,7 +47,7 @@ internal sealed class TrainCommand : ICliCommand
         new("grad-clip", "clip the global gradient norm to this (default 1; 0 = off)"),
         new("optimizer", "adamw (default) or sgd (momentum 0.9)"),
         new("seed", "random seed for the initial weights, the batch order and MLM masking (default 1337)"),
-        new("threads", "threads (default: all cores)"),
+        new("threads", "threads (default: all cores; with --resume, the checkpoint's unless given)"),
         new("eval-every", "evaluate and checkpoint every N steps (default 100)"),
         new("eval-batches", "validation batches per evaluation (default 20)"),
         new("resume", "continue from a checkpoint folder (or an --out folder holding checkpoint/)"),
@@ -140,7 +141,8 @@ internal sealed class TrainCommand : ICliCommand
         try
         {
             trainer = resumeDir != null
-                ? Trainer.Resume(resumeDir, data, tokenizer, outDir, args.Has("steps") ? args.Int("steps", 0, min: 1) : null)
+                ? Trainer.Resume(resumeDir, data, tokenizer, outDir, args.Has("steps") ? args.Int("steps", 0, min: 1) : null,
+                                 args.Has("threads") ? args.Int("threads", 0, min: 1, max: 1024) : null)
                 : new Trainer(spec, options, data, tokenizer, outDir);
         }
         catch (ArgumentException e) { throw new CliUsageException(e.Message); }
@@ -176,7 +178,7 @@ internal sealed class TrainCommand : ICliCommand
         int valLen = data.ValTokens;
         long valBytes = tokenizer.ByteCount(tokens.AsSpan(tokens.Length - valLen, valLen));
         // bits per byte is a causal-LM measure: BERT's masked-token loss does not give one
-        double bpb = trainer.Model.IsMlm ? double.NaN : val * valLen / valBytes / Math.Log(2);
+        double bpb = trainer.Model.IsMlm ? double.NaN : TextScore.BitsPerByteOf(val * valLen, valBytes);
         string? gguf = args.String("export-gguf");
         if (gguf != null)
         {

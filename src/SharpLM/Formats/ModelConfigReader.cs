@@ -71,6 +71,22 @@ public static class ModelConfigReader
     /// <summary>Writes the hyper-parameter keys llama.cpp reads for this architecture (general.architecture included).</summary>
     internal static void ToGguf(ModelConfig config, GgufWriter w) => config.Arch.ToGguf(config, w);
 
+    /// <summary>The config.json keys BERT-style and rotary configs name alike (architectures, model_type, vocab_size,
+    /// hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, max_position_embeddings, torch_dtype);
+    /// an architecture's writer adds its own.</summary>
+    internal static JsonObject HfSizes(ModelConfig c, string hfClass) => new()
+    {
+        ["architectures"] = new JsonArray(hfClass),
+        ["model_type"] = c.Arch.HfModelTypes[0],
+        ["vocab_size"] = c.Vocab,
+        ["hidden_size"] = c.Width,
+        ["intermediate_size"] = c.FfnWidth,
+        ["num_hidden_layers"] = c.Layers,
+        ["num_attention_heads"] = c.Heads,
+        ["max_position_embeddings"] = c.Context,
+        ["torch_dtype"] = "float32",
+    };
+
     /// <summary>A config.json transformers loads (the architecture's keys, then the special token ids).</summary>
     public static JsonObject ToHfJson(ModelConfig config)
     {

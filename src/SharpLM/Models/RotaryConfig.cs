@@ -109,24 +109,13 @@ internal static class RotaryHf
     /// <summary>The shared keys of a config.json transformers loads as the architecture's own class.</summary>
     public static JsonObject Write(ModelConfig c)
     {
-        var o = new JsonObject
-        {
-            ["architectures"] = new JsonArray(c.Arch.HfClasses[0]),
-            ["model_type"] = c.Arch.HfModelTypes[0],
-            ["vocab_size"] = c.Vocab,
-            ["hidden_size"] = c.Width,
-            ["intermediate_size"] = c.FfnWidth,
-            ["num_hidden_layers"] = c.Layers,
-            ["num_attention_heads"] = c.Heads,
-            ["num_key_value_heads"] = c.KvHeads,
-            ["head_dim"] = c.HeadSize,
-            ["max_position_embeddings"] = c.Context,
-            ["rms_norm_eps"] = c.NormEps,
-            ["rope_theta"] = c.RopeTheta,
-            ["hidden_act"] = c.Activation == "gelu_tanh" ? "gelu_pytorch_tanh" : c.Activation,
-            ["tie_word_embeddings"] = c.TiedEmbeddings,
-            ["torch_dtype"] = "float32",
-        };
+        var o = ModelConfigReader.HfSizes(c, c.Arch.HfClasses[0]);
+        o["num_key_value_heads"] = c.KvHeads;
+        o["head_dim"] = c.HeadSize;
+        o["rms_norm_eps"] = c.NormEps;
+        o["rope_theta"] = c.RopeTheta;
+        o["hidden_act"] = c.Activation == "gelu_tanh" ? "gelu_pytorch_tanh" : c.Activation;
+        o["tie_word_embeddings"] = c.TiedEmbeddings;
         if (c.RopeDim != c.HeadSize) o["partial_rotary_factor"] = (double)c.RopeDim / c.HeadSize;
         switch (c.RopeScaling)
         {

@@ -7,6 +7,7 @@ using SharpLM.Training.Checkpoints;
 using SharpLM.Training.Data;
 using SharpLM.Models;
 using SharpLM.Training.Optim;
+using SharpLM.Tokenizers.Core;
 
 namespace SharpLM.Training;
 
@@ -118,14 +119,16 @@ internal sealed class Trainer
     }
 
     /// <summary>Rebuilds a trainer from a checkpoint (weights, optimizer state, step, options).
-    /// <paramref name="steps"/> overrides the total number of steps when given.</summary>
-    public static Trainer Resume(string checkpoint, TokenDataset data, ITextTokenizer tokenizer, string outDir, int? steps = null)
+    /// <paramref name="steps"/> overrides the total number of steps when given, <paramref name="threads"/> the thread
+    /// count (which does not change the results).</summary>
+    public static Trainer Resume(string checkpoint, TokenDataset data, ITextTokenizer tokenizer, string outDir, int? steps = null, int? threads = null)
     {
         var dir = TrainCheckpoint.Locate(checkpoint);
         var spec = TrainCheckpoint.ReadSpec(dir);
         var state = TrainCheckpoint.ReadState(dir);
         var options = state.Options;
         if (steps is int s) options = options with { Steps = s };
+        if (threads is int n) options = options with { Threads = n };
         var t = new Trainer(spec, options, data, tokenizer, outDir);
         string? fp = state.Data;
         if (fp != null && fp != t._dataFingerprint)

@@ -1,3 +1,4 @@
+using static SharpLM.Cli.Tests.CliRun;
 using System.Text.Json;
 using SharpLM.Testing;
 
@@ -14,13 +15,6 @@ public class TrainCommandTests
         var p = Path.Combine(dir, "data.txt");
         File.WriteAllText(p, sb.ToString());
         return p;
-    }
-
-    private static async Task<(int Rc, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter(); var e = new StringWriter();
-        int rc = await CliApp.RunAsync(args, o, e);
-        return (rc, o.ToString(), e.ToString());
     }
 
     private static readonly string[] Tiny = ["--dim", "16", "--layers", "1", "--heads", "2", "--context", "16", "--batch", "2", "--threads", "1", "--eval-batches", "2"];

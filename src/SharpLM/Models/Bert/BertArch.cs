@@ -180,6 +180,17 @@ internal static class BertArch
     private static void ToGguf(ModelConfig c, GgufWriter w) =>
         GgufMeta.WriteSizes(c, w).Set(GgufKeys.LayerNormEpsilon("bert"), c.NormEps);
 
+    private static JsonObject BertHf(ModelConfig c)
+    {
+        var o = ModelConfigReader.HfSizes(c, c.Architecture == "albert" ? "AlbertForMaskedLM" : "BertForMaskedLM");
+        o["embedding_size"] = c.EmbeddingWidth;
+        o["num_hidden_groups"] = c.LayerGroups;
+        o["type_vocab_size"] = c.TokenTypes;
+        o["layer_norm_eps"] = c.NormEps;
+        o["hidden_act"] = c.Activation == "gelu_tanh" ? "gelu_new" : c.Activation;
+        return o;
+    }
+
     private static JsonObject ToHf(ModelConfig c) => c.Architecture switch
     {
         "distilbert" => new JsonObject
@@ -190,22 +201,6 @@ internal static class BertArch
             ["max_position_embeddings"] = c.Context, ["activation"] = c.Activation == "gelu_tanh" ? "gelu_new" : c.Activation,
             ["torch_dtype"] = "float32",
         },
-        _ => new JsonObject
-        {
-            ["architectures"] = new JsonArray(c.Architecture == "albert" ? "AlbertForMaskedLM" : "BertForMaskedLM"),
-            ["model_type"] = c.Arch.HfModelTypes[0],
-            ["vocab_size"] = c.Vocab,
-            ["hidden_size"] = c.Width,
-            ["embedding_size"] = c.EmbeddingWidth,
-            ["intermediate_size"] = c.FfnWidth,
-            ["num_hidden_layers"] = c.Layers,
-            ["num_hidden_groups"] = c.LayerGroups,
-            ["num_attention_heads"] = c.Heads,
-            ["max_position_embeddings"] = c.Context,
-            ["type_vocab_size"] = c.TokenTypes,
-            ["layer_norm_eps"] = c.NormEps,
-            ["hidden_act"] = c.Activation == "gelu_tanh" ? "gelu_new" : c.Activation,
-            ["torch_dtype"] = "float32",
-        },
+        _ => BertHf(c),
     };
 }

@@ -17,6 +17,104 @@ internal static unsafe class KQuants
             DecodeLowBit(type, src, n, isa, ref sink);
     }
 
+    /// <summary>ggml's make_q3_quants (do_rmse): a signed scale for n values on -nmax..nmax-1, refined by coordinate descent
+    /// on the x^2-weighted error; L gets the values + nmax.</summary>
+    public static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
+    {
+        float max = SignedMax(x, n);
+        if (max == 0)
+        {
+            L[..n].Clear();
+            return 0f;
+        }
+        var (sumlx, suml2) = WeightedFit(n, nmax, x, -nmax / max, L, 0);
+        for (int itry = 0; itry < 5; itry++)
+        {
+            int changed = 0;
+            for (int i = 0; i < n; i++)
+            {
+                float w = x[i] * x[i];
+                float slx = sumlx - w * x[i] * L[i];
+                if (slx > 0)
+                {
+                    float sl2 = suml2 - w * L[i] * L[i];
+                    int newL = Math.Clamp(NearestInt(x[i] * sl2 / slx), -nmax, nmax - 1);
+                    if (newL != L[i])
+                    {
+                        slx += w * x[i] * newL;
+                        sl2 += w * newL * newL;
+                        if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2)
+                        {
+                            L[i] = (sbyte)newL;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            changed++;
+                        }
+                    }
+                }
+            }
+            if (changed == 0) break;
+        }
+        for (int i = 0; i < n; i++) L[i] += (sbyte)nmax;
+        return suml2 > 0 ? sumlx / suml2 : 0f;
+    }
+
+    /// <summary>ggml's make_qx_quants with rmse_type 1 (weights x^2) and no importance weights: the best of a sweep of
+    /// signed scales around nmax / max; L gets the values + nmax.</summary>
+    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
+    {
+        float max = SignedMax(x, n);
+        if (max == 0)
+        {
+            L[..n].Clear();
+            return 0f;
+        }
+        var (sumlx, suml2) = WeightedFit(n, nmax, x, -nmax / max, L, nmax);
+        float scale = suml2 != 0 ? sumlx / suml2 : 0f;
+        float best = scale * sumlx;
+        for (int step = -9; step <= 9; step++)
+        {
+            if (step == 0) continue;
+            float iscale = -(nmax + 0.1f * step) / max;
+            (sumlx, suml2) = WeightedFit(n, nmax, x, iscale, default, 0);
+            if (suml2 > 0 && sumlx * sumlx > best * suml2)
+            {
+                WeightedFit(n, nmax, x, iscale, L, nmax);
+                scale = sumlx / suml2;
+                best = scale * sumlx;
+            }
+        }
+        return scale;
+    }
+
+    /// <summary>The value of largest magnitude among x's first n (0 when every magnitude is below 1e-15).</summary>
+    private static float SignedMax(ReadOnlySpan<float> x, int n)
+    {
+        float max = 0, amax = 0;
+        for (int i = 0; i < n; i++)
+        {
+            float ax = MathF.Abs(x[i]);
+            if (ax > amax) { amax = ax; max = x[i]; }
+        }
+        return amax < 1e-15f ? 0f : max;
+    }
+
+    /// <summary>x quantized at <paramref name="iscale"/> onto -nmax..nmax-1 (written to L plus <paramref name="offset"/>
+    /// unless L is empty) and the x^2-weighted sums of x*l and l*l.</summary>
+    private static (float SumLx, float SumL2) WeightedFit(int n, int nmax, ReadOnlySpan<float> x, float iscale, Span<sbyte> L, int offset)
+    {
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
+            if (!L.IsEmpty) L[i] = (sbyte)(l + offset);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        return (sumlx, suml2);
+    }
+
     /// <summary>ggml's make_qkx2_quants: the scale and min of n values on 0..nmax (weighted least squares over a sweep of
     /// nstep + 1 scales), as Q2_K, Q4_K and Q5_K's reference quantizers find them; |error| instead of error^2 with useMad.</summary>
     public static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights, Span<byte> L,

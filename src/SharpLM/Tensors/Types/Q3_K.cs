@@ -34,7 +34,7 @@ internal static unsafe class Q3_KType
             float maxScale = 0, amax = 0;
             for (int j = 0; j < 16; j++)
             {
-                scales[j] = MakeQ3Quants(16, 4, x.Slice(16 * j, 16), L.Slice(16 * j, 16));
+                scales[j] = KQuants.MakeQ3Quants(16, 4, x.Slice(16 * j, 16), L.Slice(16 * j, 16));
                 float scale = MathF.Abs(scales[j]);
                 if (scale > amax) { amax = scale; maxScale = scales[j]; }
             }
@@ -86,62 +86,6 @@ internal static unsafe class Q3_KType
                 for (int l = 0; l < 32; l++)
                     qs[j / 4 + l] = (byte)((byte)L[j + l] | ((byte)L[j + l + 32] << 2) | ((byte)L[j + l + 64] << 4) | ((byte)L[j + l + 96] << 6));
         }
-    }
-
-    /// <summary>ggml's make_q3_quants (do_rmse): a signed scale for n values on -nmax..nmax-1, refined by coordinate descent
-    /// on the x^2-weighted error; L gets the values + nmax.</summary>
-    private static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
-    {
-        float max = 0, amax = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float ax = MathF.Abs(x[i]);
-            if (ax > amax) { amax = ax; max = x[i]; }
-        }
-        if (amax < 1e-15f)
-        {
-            L[..n].Clear();
-            return 0f;
-        }
-        float iscale = -nmax / max;
-        float sumlx = 0, suml2 = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-            L[i] = (sbyte)l;
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
-        for (int itry = 0; itry < 5; itry++)
-        {
-            int changed = 0;
-            for (int i = 0; i < n; i++)
-            {
-                float w = x[i] * x[i];
-                float slx = sumlx - w * x[i] * L[i];
-                if (slx > 0)
-                {
-                    float sl2 = suml2 - w * L[i] * L[i];
-                    int newL = Math.Clamp(NearestInt(x[i] * sl2 / slx), -nmax, nmax - 1);
-                    if (newL != L[i])
-                    {
-                        slx += w * x[i] * newL;
-                        sl2 += w * newL * newL;
-                        if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2)
-                        {
-                            L[i] = (sbyte)newL;
-                            sumlx = slx;
-                            suml2 = sl2;
-                            changed++;
-                        }
-                    }
-                }
-            }
-            if (changed == 0) break;
-        }
-        for (int i = 0; i < n; i++) L[i] += (sbyte)nmax;
-        return suml2 > 0 ? sumlx / suml2 : 0f;
     }
 
     /// <summary>The readable oracle (ggml dequantize_row_q3_k): src (RowBytes(n)) -> dst (n) f32.</summary>

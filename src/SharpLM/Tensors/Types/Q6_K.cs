@@ -34,7 +34,7 @@ internal static unsafe class Q6_KType
         float maxScale = 0, maxAbsScale = 0;
         for (int ib = 0; ib < 16; ib++)
         {
-            float scale = MakeQxQuants(16, 32, x.Slice(16 * ib, 16), L.Slice(16 * ib, 16));
+            float scale = KQuants.MakeQxQuants(16, 32, x.Slice(16 * ib, 16), L.Slice(16 * ib, 16));
             scales[ib] = scale;
             if (Math.Abs(scale) > maxAbsScale) { maxAbsScale = Math.Abs(scale); maxScale = scale; }
         }
@@ -62,54 +62,6 @@ internal static unsafe class Q6_KType
                 y[128 + 32 * h + l] = (byte)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6));
             }
         }
-    }
-
-    /// <summary>ggml make_qx_quants with rmse_type 1 (weights x^2) and no importance weights.</summary>
-    private static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L)
-    {
-        float max = 0, amax = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float ax = Math.Abs(x[i]);
-            if (ax > amax) { amax = ax; max = x[i]; }
-        }
-        if (amax < 1e-15f)
-        {
-            L[..n].Clear();
-            return 0f;
-        }
-        float iscale = -nmax / max;
-        float sumlx = 0, suml2 = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-            L[i] = (sbyte)(l + nmax);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
-        float scale = suml2 != 0 ? sumlx / suml2 : 0f;
-        float best = scale * sumlx;
-        for (int step = -9; step <= 9; step++)
-        {
-            if (step == 0) continue;
-            iscale = -(nmax + 0.1f * step) / max;
-            sumlx = suml2 = 0;
-            for (int i = 0; i < n; i++)
-            {
-                int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-                float w = x[i] * x[i];
-                sumlx += w * x[i] * l;
-                suml2 += w * l * l;
-            }
-            if (suml2 > 0 && sumlx * sumlx > best * suml2)
-            {
-                for (int i = 0; i < n; i++) L[i] = (sbyte)(nmax + Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1));
-                scale = sumlx / suml2;
-                best = scale * sumlx;
-            }
-        }
-        return scale;
     }
 
     /// <summary>The readable oracle (ggml dequantize_row_q6_k): src (RowBytes(n)) -> dst (n) f32.</summary>
