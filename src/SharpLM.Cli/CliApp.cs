@@ -22,6 +22,7 @@ internal static class CliApp
         new Commands.FillMaskCommand(),
         new Commands.GenerateCommand(),
         new Commands.InspectCommand(),
+        new Commands.LabCommand(),
         new Commands.PerplexityCommand(),
         new Commands.QuantizeCommand(),
         new Commands.ServeCommand(),

@@ -224,7 +224,7 @@ internal sealed class TrainCommand : ICliCommand
             if (!File.Exists(csv)) return;
             var rows = Trainer.ReadCsv(csv);
             if (rows.Count == 0) return;
-            LossPlot.Save(png, [.. rows.Select(r => ((double)r.Step, r.Train))],
+            Lab.Chart.SaveLoss(png, [.. rows.Select(r => ((double)r.Step, r.Train))],
                 [.. rows.Where(r => double.IsFinite(r.Val)).Select(r => ((double)r.Step, r.Val))]);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)

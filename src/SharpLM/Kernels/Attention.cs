@@ -56,7 +56,8 @@ internal readonly record struct AttentionOptions(float Scale, float Softcap = 0f
 /// so each K and V row is loaded once for all of them. A row's arithmetic depends only on its own visible range and the
 /// fixed block grid, never on the tile it shares: its output is the same alone or in any batch.</para>
 /// Backward (rows grouped by slot, as training lays them out): with D = dy[i,h] . y[i,h] and dp_s = dy[i,h] . v[s,g],
-/// ds_s = p_s (dp_s - D); dq[i,h] += sum_s ds_s k[s,g] * scale; dk[s,g] += ds_s q[i,h] * scale; dv[s,g] += p_s dy[i,h].
+/// ds_s = p_s (dp_s - D); dq[i,h] += sum_s ds_s k[s,g] * scale; dk[s,g] += ds_s q[i,h] * scale; dv[s,g] += p_s dy[i,h]
+/// (scale: the model's own, or 1/sqrt(HS), as the forward pass).
 /// Work items are (slot, K/V head): each owns its dk/dv rows, so the sums do not depend on the thread count.
 /// </summary>
 internal static unsafe class Attention
@@ -394,7 +395,7 @@ internal static unsafe class Attention
     /// </summary>
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> q, ReadOnlySpan<float> y, ReadOnlySpan<float> lse, Span<float> dq,
                                 int slots, ReadOnlySpan<int> slotRows, nint* dkBase, nint* dvBase,
-                                int nHeads, int nKvHeads, int headSize, in AttentionRows rows, WorkerPool pool)
+                                int nHeads, int nKvHeads, int headSize, in AttentionRows rows, WorkerPool pool, float scale = 0f)
     {
         int n = slotRows[slots];
         if (rows.KvType != DType.F32) throw new NotSupportedException($"the attention backward needs F32 keys and values, not {rows.KvType}");
@@ -406,7 +407,7 @@ internal static unsafe class Attention
             var job = new BackwardJob
             {
                 DY = pdy, Q = pq, Y = py, Lse = pl, DQ = pdq, SlotRows = psr, DKBase = dkBase, DVBase = dvBase,
-                NH = nHeads, KVH = nKvHeads, HS = headSize, Rows = rows,
+                NH = nHeads, KVH = nKvHeads, HS = headSize, Rows = rows, Scale = scale > 0 ? scale : 1f / MathF.Sqrt(headSize),
             };
             pool.Run(slots * nKvHeads, job);
         }
@@ -418,12 +419,13 @@ internal static unsafe class Attention
         public int* SlotRows;
         public nint* DKBase, DVBase;
         public int NH, KVH, HS;
+        public float Scale;
         public AttentionRows Rows;
 
         public readonly void Execute(int task)
         {
             int slot = task / KVH, g = task % KVH, group = NH / KVH, kvStride = KVH * HS;
-            float scale = 1f / MathF.Sqrt(HS);
+            float scale = Scale;
             var isa = KernelIsaSelector.Current;
             float* k = (float*)Rows.KBase[slot] + g * HS, v = (float*)Rows.VBase[slot] + g * HS;
             float* dk = (float*)DKBase[slot] + g * HS, dv = (float*)DVBase[slot] + g * HS;
@@ -457,17 +459,18 @@ internal static unsafe class Attention
     /// probabilities att (B,NH,T,T) (masked entries 0); <c>causal</c> lets query t see keys 0..t (else all T).
     /// <c>startPos</c> shifts the queries: query t is at position startPos + t of keys k (S = startPos + T rows per
     /// sequence) — the inference form with a cache. <c>window</c> &gt; 0 keeps only the last window keys of
-    /// each query; <c>softcap</c> &gt; 0 caps the scores (cap * tanh(s / cap)). Generic so the gradient checks
+    /// each query; <c>softcap</c> &gt; 0 caps the scores (cap * tanh(s / cap)); <c>scale</c> &gt; 0 replaces 1/sqrt(HS).
+    /// Generic so the gradient checks
     /// run it in double.
     /// </summary>
     public static class Naive
     {
         public static void Forward<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> att, Span<T> y,
-                                      int b, int t, int nh, int kvh, int hs, bool causal, int startPos = 0, int window = 0, double softcap = 0)
+                                      int b, int t, int nh, int kvh, int hs, bool causal, int startPos = 0, int window = 0, double softcap = 0, double scale = 0)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             int group = nh / kvh, s = startPos + t;
-            T scale = T.One / T.Sqrt(T.CreateTruncating(hs));
+            T sc = scale > 0 ? T.CreateTruncating(scale) : T.One / T.Sqrt(T.CreateTruncating(hs));
             T cap = T.CreateTruncating(softcap);
             var row = new T[s];
             for (int bi = 0; bi < b; bi++)
@@ -483,7 +486,7 @@ internal static unsafe class Attention
                         {
                             T dot = T.Zero;
                             for (int i = 0; i < hs; i++) dot += q[((bi * t + ti) * nh + h) * hs + i] * k[((bi * s + j) * kvh + g) * hs + i];
-                            row[j] = dot * scale;
+                            row[j] = dot * sc;
                             if (cap > T.Zero) row[j] = cap * T.Tanh(row[j] / cap);
                             if (row[j] > max) max = row[j];
                         }
@@ -507,11 +510,11 @@ internal static unsafe class Attention
 
         /// <summary>Gradients (+=) of <see cref="Forward{T}"/> (startPos 0) from its probabilities att.</summary>
         public static void Backward<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, ReadOnlySpan<T> att,
-                                       Span<T> dq, Span<T> dk, Span<T> dv, int b, int t, int nh, int kvh, int hs, bool causal)
+                                       Span<T> dq, Span<T> dk, Span<T> dv, int b, int t, int nh, int kvh, int hs, bool causal, double scale = 0)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             int group = nh / kvh;
-            T scale = T.One / T.Sqrt(T.CreateTruncating(hs));
+            T sc = scale > 0 ? T.CreateTruncating(scale) : T.One / T.Sqrt(T.CreateTruncating(hs));
             var datt = new T[t];
             for (int bi = 0; bi < b; bi++)
                 for (int h = 0; h < nh; h++)
@@ -536,7 +539,7 @@ internal static unsafe class Attention
                         for (int j = 0; j < end; j++)
                         {
                             T a = att[((bi * nh + h) * t + ti) * t + j];
-                            T dpre = a * (datt[j] - dotSum) * scale;
+                            T dpre = a * (datt[j] - dotSum) * sc;
                             for (int i = 0; i < hs; i++)
                             {
                                 dq[((bi * t + ti) * nh + h) * hs + i] += dpre * k[((bi * t + j) * kvh + g) * hs + i];

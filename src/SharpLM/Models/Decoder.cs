@@ -404,7 +404,6 @@ internal static class Decoder
         if (c.EmbeddingScale != 1f) missing.Add("the embedding scale");
         if (c.AttnLogitSoftcap > 0 || c.FinalLogitSoftcap > 0) missing.Add("soft caps");
         if (c.SlidingWindow is not null) missing.Add("the sliding window");
-        if (c.ScoreScale != 1f / MathF.Sqrt(c.HeadSize)) missing.Add("a non-default attention scale");
         if (c.Family == ArchFamily.Llama && c.Activation != "silu") missing.Add($"the {c.Activation} gate");
         if (c.Experts > 0) missing.Add("mixtures of experts");
         return missing.Count == 0 ? null : string.Join(", ", missing);
@@ -489,7 +488,7 @@ internal static class Decoder
                     batch.VBase[s] = (nint)(pv + (long)batch.SlotRows[s] * kvd);
                 }
             }
-            Attention.Backward(datt, a.Q, a.Att, a.Lse, dq, batch.Slots, batch.SlotRows, dkBase, dvBase, c.Heads, c.KvHeads, c.HeadSize, rows, pool);
+            Attention.Backward(datt, a.Q, a.Att, a.Lse, dq, batch.Slots, batch.SlotRows, dkBase, dvBase, c.Heads, c.KvHeads, c.HeadSize, rows, pool, c.ScoreScale);
             if (w.Rotary)
             {
                 Rope.Backward(dq, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox, c.RopeDim);

@@ -102,9 +102,11 @@ internal sealed class TrainModel
 
     /// <summary>
     /// Initial weights: N(0, 0.02) for matrices and embeddings (0.02/sqrt(2L) for the projections back into the residual
-    /// stream of decoders, as GPT-2), 1 for norm weights, 0 for biases.
+    /// stream of decoders, as GPT-2), 1 for norm weights, 0 for biases. <paramref name="queryInitScale"/> multiplies the
+    /// standard deviation of the query projection: T5 trains without 1/sqrt(d_k) in attention and folds that factor
+    /// into the query's initialisation instead (the study note's question 1d; the lab's attention-scale experiment).
     /// </summary>
-    public void Initialize(ulong seed)
+    public void Initialize(ulong seed, double queryInitScale = 1.0)
     {
         var rng = new TrainRandom(seed);
         double resid = 0.02 / Math.Sqrt(2.0 * Config.Layers);
@@ -112,7 +114,7 @@ internal sealed class TrainModel
         {
             var s = Parameters.P(info);
             if (info.Shape.Length == 1) s.Fill(info.Role.EndsWith(".bias", StringComparison.Ordinal) || info.Role == "mlm_bias" ? 0f : 1f);
-            else rng.FillNormal(s, !IsMlm && info.Role is "attn_output" or "ffn_down" ? resid : 0.02);
+            else rng.FillNormal(s, (!IsMlm && info.Role is "attn_output" or "ffn_down" ? resid : 0.02) * (info.Role == "attn_q" ? queryInitScale : 1.0));
         }
     }
 

@@ -177,7 +177,7 @@ internal sealed class Trainer
         Directory.CreateDirectory(OutDir);
         var o = Options;
         int b = o.Batch, t = _data.Context, a = o.GradAccum;
-        var sched = new LrSchedule(o.Lr, o.MinLr, o.Warmup, o.Steps, o.Schedule);
+        var stepper = new TrainStep(Model, Optimizer, new LrSchedule(o.Lr, o.MinLr, o.Warmup, o.Steps, o.Schedule), o.GradClip);
         var x = new int[b * t]; var y = new int[b * t];
         var p = Model.Parameters;
         var csv = OpenCsv();
@@ -190,21 +190,14 @@ internal sealed class Trainer
             {
                 ct.ThrowIfCancellationRequested();
                 BeforeStep?.Invoke(step, p);
-                p.ZeroGrad();
-                double loss = 0;
-                for (int m = 0; m < a; m++)
+                var r = stepper.Run(step, a, b, t, x, y, (m, xs, ys) =>
                 {
-                    _data.TrainBatch((long)step * a + m, b, x, y);
-                    if (Model.IsMlm) Mask(x, y, (long)step * a + m);
-                    double l = Model.Forward(x, y, b, t);
-                    if (!double.IsFinite(l)) Diverged(step, l, lastGood);
-                    Model.Backward(1.0 / a);
-                    loss += l / a;
-                }
-                double norm = GradClip.Clip(p, o.GradClip);
-                if (!double.IsFinite(norm)) Diverged(step, norm, lastGood, "gradient norm");
-                double lr = sched.At(step);
-                Optimizer.Update(p, lr);
+                    _data.TrainBatch((long)step * a + m, b, xs, ys);
+                    if (Model.IsMlm) Mask(xs, ys, (long)step * a + m);
+                });
+                if (!double.IsFinite(r.Loss)) Diverged(step, r.Loss, lastGood);
+                if (!double.IsFinite(r.GradNorm)) Diverged(step, r.GradNorm, lastGood, "gradient norm");
+                double loss = r.Loss, norm = r.GradNorm, lr = r.Lr;
                 tokens += (long)b * t * a;
                 int done = step + 1;
                 double? val = null;

@@ -118,14 +118,15 @@ public class BackwardTests
     [InlineData(2, 5, 4, 2, 6, true)]
     [InlineData(1, 4, 2, 2, 3, false)]
     [InlineData(2, 3, 3, 1, 4, true)]
-    public void Attention_backward_matches_finite_differences(int b, int t, int nh, int kvh, int hs, bool causal)
+    [InlineData(1, 4, 2, 1, 4, true, 0.9)]
+    public void Attention_backward_matches_finite_differences(int b, int t, int nh, int kvh, int hs, bool causal, double scale = 0)
     {
         var q = R(b * t * nh * hs, 1); var k = R(b * t * kvh * hs, 2); var v = R(b * t * kvh * hs, 3); var r = R(b * t * nh * hs, 4);
         var att = new double[b * nh * t * t]; var y = new double[b * t * nh * hs];
-        double Loss() { Attention.Naive.Forward<double>(q, k, v, att, y, b, t, nh, kvh, hs, causal); return GradCheck.WeightedSum(y, r); }
+        double Loss() { Attention.Naive.Forward<double>(q, k, v, att, y, b, t, nh, kvh, hs, causal, scale: scale); return GradCheck.WeightedSum(y, r); }
         Loss();
         var dq = new double[q.Length]; var dk = new double[k.Length]; var dv = new double[v.Length];
-        Attention.Naive.Backward<double>(r, q, k, v, att, dq, dk, dv, b, t, nh, kvh, hs, causal);
+        Attention.Naive.Backward<double>(r, q, k, v, att, dq, dk, dv, b, t, nh, kvh, hs, causal, scale);
         GradCheck.Check("dq", q, dq, Loss);
         GradCheck.Check("dk", k, dk, Loss);
         GradCheck.Check("dv", v, dv, Loss);
@@ -275,16 +276,17 @@ public class BackwardTests
     }
 
     [Theory]
-    [InlineData(2, 5, 4, 2, 8, true)]
-    [InlineData(1, 6, 2, 2, 16, false)]
-    [InlineData(3, 4, 3, 1, 8, true)]
-    public unsafe void Fast_attention_forward_and_backward_match_the_oracle(int b, int t, int nh, int kvh, int hs, bool causal)
+    [InlineData(2, 5, 4, 2, 8, true, 0)]
+    [InlineData(1, 6, 2, 2, 16, false, 0)]
+    [InlineData(3, 4, 3, 1, 8, true, 0)]
+    [InlineData(2, 5, 2, 1, 16, true, 1.0)]   // no 1/sqrt(HS): the lab's attention-scale models
+    public unsafe void Fast_attention_forward_and_backward_match_the_oracle(int b, int t, int nh, int kvh, int hs, bool causal, double scale)
     {
         var q = R(b * t * nh * hs, 1); var k = R(b * t * kvh * hs, 2); var v = R(b * t * kvh * hs, 3); var dy = R(b * t * nh * hs, 4);
         var att = new double[b * nh * t * t]; var y = new double[b * t * nh * hs];
-        Attention.Naive.Forward<double>(q, k, v, att, y, b, t, nh, kvh, hs, causal);
+        Attention.Naive.Forward<double>(q, k, v, att, y, b, t, nh, kvh, hs, causal, scale: scale);
         var dq = new double[q.Length]; var dk = new double[k.Length]; var dv = new double[v.Length];
-        Attention.Naive.Backward<double>(dy, q, k, v, att, dq, dk, dv, b, t, nh, kvh, hs, causal);
+        Attention.Naive.Backward<double>(dy, q, k, v, att, dq, dk, dv, b, t, nh, kvh, hs, causal, scale);
 
         var batch = new SharpLM.Models.ForwardBatch(b * t, b);
         batch.SetTraining(new int[b * t], b, t);
@@ -301,9 +303,9 @@ public class BackwardTests
                 dkb[s] = (nint)(pdk + s * t * kvh * hs); dvb[s] = (nint)(pdv + s * t * kvh * hs);
             }
             var rows = batch.AttentionRows;
-            Attention.Forward(F(q), fy, lse, b * t, nh, kvh, hs, rows, WorkerPool.Shared);
+            Attention.Forward(F(q), fy, lse, b * t, nh, kvh, hs, rows, WorkerPool.Shared, new AttentionOptions((float)scale));
             Close("y", y, fy, 1e-5);
-            Attention.Backward(F(dy), F(q), fy, lse, fdq, b, batch.SlotRows, dkb, dvb, nh, kvh, hs, rows, WorkerPool.Shared);
+            Attention.Backward(F(dy), F(q), fy, lse, fdq, b, batch.SlotRows, dkb, dvb, nh, kvh, hs, rows, WorkerPool.Shared, (float)scale);
         }
         Close("dq", dq, fdq, 1e-4);
         Close("dk", dk, fdk, 1e-4);
