@@ -25,17 +25,8 @@ public static unsafe class QuickKernelBench
         foreach (var type in types)
         {
             int rows = 4096, cols = 4096;
-            long rb = DTypeInfo.RowBytes(type, cols), bytes = rb * rows;
-            int copies = (int)Math.Clamp((512L << 20) / bytes + 1, 1, 64);
-            byte* w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * copies), 64);
-            var src = new float[cols];
             var rng = new Random(1);
-            for (int r = 0; r < rows; r++)
-            {
-                if (r < 64) for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
-                SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(src, new Span<byte>(w + r * rb, (int)rb));
-            }
-            for (int c = 1; c < copies; c++) Buffer.MemoryCopy(w, w + c * bytes, bytes, bytes);
+            byte* w = WeightCopies(type, rows, cols, rng, out long rb, out long bytes, out int copies);
             var x = new float[cols];
             var y = new float[rows];
             double best = double.MaxValue;
@@ -225,17 +216,8 @@ public static unsafe class QuickKernelBench
         foreach (var type in types)
         {
             int rows = 4096, cols = 4096;
-            long rb = DTypeInfo.RowBytes(type, cols), bytes = rb * rows;
-            int copies = (int)Math.Clamp((512L << 20) / bytes + 1, 1, 64);
-            byte* w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * copies), 64);
-            var src = new float[cols];
             var rng = new Random(1);
-            for (int r = 0; r < rows; r++)
-            {
-                if (r < 64) for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
-                SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(src, new Span<byte>(w + r * rb, (int)rb));
-            }
-            for (int c = 1; c < copies; c++) Buffer.MemoryCopy(w, w + c * bytes, bytes, bytes);
+            byte* w = WeightCopies(type, rows, cols, rng, out long rb, out long bytes, out int copies);
             var x = new float[cols];
             for (int i = 0; i < cols; i++) x[i] = (float)(rng.NextDouble() - 0.5);
             var y = new float[rows];
@@ -460,5 +442,23 @@ public static unsafe class QuickKernelBench
                     MatMul.Forward(x, new WeightMatrix(type, pw, 64, 256), y, 1, pool, isa);
                 }
             }
+    }
+
+    /// <summary>A rows x cols matrix of <paramref name="type"/> (64 distinct random rows, repeated) copied until the
+    /// copies exceed 512 MB, so that passing over them reads DRAM rather than cache; free with NativeMemory.AlignedFree.</summary>
+    private static byte* WeightCopies(DType type, int rows, int cols, Random rng, out long rb, out long bytes, out int copies)
+    {
+        rb = DTypeInfo.RowBytes(type, cols);
+        bytes = rb * rows;
+        copies = (int)Math.Clamp((512L << 20) / bytes + 1, 1, 64);
+        byte* w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * copies), 64);
+        var src = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            if (r < 64) for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
+            SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(src, new Span<byte>(w + r * rb, (int)rb));
+        }
+        for (int c = 1; c < copies; c++) Buffer.MemoryCopy(w, w + c * bytes, bytes, bytes);
+        return w;
     }
 }
