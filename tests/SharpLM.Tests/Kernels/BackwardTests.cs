@@ -303,7 +303,7 @@ public class BackwardTests
                 dkb[s] = (nint)(pdk + s * t * kvh * hs); dvb[s] = (nint)(pdv + s * t * kvh * hs);
             }
             var rows = batch.AttentionRows;
-            Attention.Forward(F(q), fy, lse, b * t, nh, kvh, hs, rows, WorkerPool.Shared, new AttentionOptions((float)scale));
+            Attention.Forward(F(q), fy, lse, b * t, nh, kvh, hs, rows, WorkerPool.Shared, scale > 0 ? new AttentionOptions((float)scale) : AttentionOptions.For(hs));
             Close("y", y, fy, 1e-5);
             Attention.Backward(F(dy), F(q), fy, lse, fdq, b, batch.SlotRows, dkb, dvb, nh, kvh, hs, rows, WorkerPool.Shared, (float)scale);
         }
