@@ -71,6 +71,17 @@ public static class ModelConfigReader
     /// <summary>Writes the hyper-parameter keys llama.cpp reads for this architecture (general.architecture included).</summary>
     internal static void ToGguf(ModelConfig config, GgufWriter w) => config.Arch.ToGguf(config, w);
 
+    /// <summary>transformers' activation names (hidden_act, hidden_activation, activation_function, activation) to the
+    /// names of SharpLM's kernels (silu, gelu, gelu_tanh, relu); null for one SharpLM lacks. Each family says which it runs.</summary>
+    public static string? Activation(string name) => name switch
+    {
+        "silu" or "swish" => "silu",
+        "gelu_pytorch_tanh" or "gelu_new" or "gelu_fast" or "gelu_tanh" => "gelu_tanh",
+        "gelu" => "gelu",
+        "relu" => "relu",
+        _ => null,
+    };
+
     /// <summary>The config.json keys BERT-style and rotary configs name alike (architectures, model_type, vocab_size,
     /// hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, max_position_embeddings, torch_dtype);
     /// an architecture's writer adds its own.</summary>

@@ -15,15 +15,6 @@ internal static class RotaryHf
     /// <summary>transformers' defaults of a config class where a key is absent.</summary>
     public sealed record Defaults(int Context, float Theta, float Eps = 1e-6f, int? HeadDim = null, string Activation = "silu", bool Tied = false);
 
-    /// <summary>hidden_act / hidden_activation names to SharpLM's (silu, gelu_tanh, gelu); null for one the engine lacks.</summary>
-    public static string? Activation(string name) => name switch
-    {
-        "silu" or "swish" => "silu",
-        "gelu_pytorch_tanh" or "gelu_new" or "gelu_fast" or "gelu_tanh" => "gelu_tanh",
-        "gelu" => "gelu",
-        _ => null,
-    };
-
     public static ModelConfig Read(JsonReader r, string arch, Defaults d)
     {
         int width = r.Size("hidden_size"), heads = r.Size("num_attention_heads");
@@ -35,8 +26,9 @@ internal static class RotaryHf
         int ctx = r.OptionalSize("max_position_embeddings") ?? d.Context;
         string? unsupported = null;
         string actName = r.String("hidden_activation") ?? r.String("hidden_act") ?? d.Activation;
-        string act = Activation(actName) ?? "silu";
-        if (Activation(actName) is null) unsupported = $"activation '{actName}' is not supported (silu, gelu_pytorch_tanh, gelu)";
+        string? known = ModelConfigReader.Activation(actName);
+        string act = known is "silu" or "gelu_tanh" or "gelu" ? known : "silu";
+        if (act != known) unsupported = $"activation '{actName}' is not supported (silu, gelu_pytorch_tanh, gelu)";
 
         // partial rotary (Phi-4-mini rotates 3/4 of each head)
         float partial = r.Float("partial_rotary_factor") ?? 1f;

@@ -127,13 +127,8 @@ internal static class BertArch
         }
         if (heads <= 0 || width % heads != 0) r.Fail(arch == "distilbert" ? "dim" : "hidden_size", $"{width} is not a multiple of the number of heads {heads}");
         if (groups <= 0 || layers % groups != 0) r.Fail("num_hidden_groups", $"{groups} does not divide num_hidden_layers {layers}");
-        string activation = act switch
-        {
-            "gelu" => "gelu",
-            "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => "gelu_tanh",
-            "relu" => "relu",
-            _ => r.Fail<string>(arch == "distilbert" ? "activation" : "hidden_act", $"'{act}' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)"),
-        };
+        string activation = ModelConfigReader.Activation(act) is { } a and not "silu" ? a
+            : r.Fail<string>(arch == "distilbert" ? "activation" : "hidden_act", $"'{act}' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)");
         return new ModelConfig
         {
             Architecture = arch,

@@ -60,7 +60,7 @@ internal static class GemmaArch
         float? Cap(string key, float fallback) => r.Root.TryGetProperty(key, out _) ? r.Float(key) : fallback;
         return c with
         {
-            Activation = RotaryHf.Activation(act) ?? "gelu_tanh",
+            Activation = ModelConfigReader.Activation(act) ?? "gelu_tanh",
             EmbeddingScale = MathF.Sqrt(c.Width),
             AttentionScale = 1f / MathF.Sqrt(r.Float("query_pre_attn_scalar") ?? c.HeadSize),
             AttnLogitSoftcap = g2 ? Cap("attn_logit_softcapping", 50f) ?? 0f : 0f,
@@ -70,7 +70,7 @@ internal static class GemmaArch
             SlidingWindow = g2 || g3 ? window : null,
             SlidingWindowPattern = pattern,
             RopeThetaSliding = g3 ? r.Float("rope_local_base_freq") ?? 10000f : null,
-            Unsupported = c.Unsupported ?? why ?? (RotaryHf.Activation(act) is null ? $"hidden_activation '{act}' is not supported" : null),
+            Unsupported = c.Unsupported ?? why ?? (ModelConfigReader.Activation(act) is null ? $"hidden_activation '{act}' is not supported" : null),
         };
     }
 

@@ -46,6 +46,7 @@ internal static class Gpt2Arch
         if (width <= 0 || heads <= 0 || width % heads != 0) r.Fail("n_embd", $"{width} is not a positive multiple of n_head {heads}");
         int layers = r.Size("n_layer");
         string act = r.String("activation_function") ?? "gelu_new";
+        string? known = ModelConfigReader.Activation(act) is { } a and not "silu" ? a : null;
         return new ModelConfig
         {
             Architecture = arch,
@@ -60,14 +61,14 @@ internal static class Gpt2Arch
             EmbeddingWidth = width,
             LayerGroups = layers,
             NormEps = r.Float("layer_norm_epsilon") ?? 1e-5f,
-            Activation = act is "gelu" ? "gelu" : act is "relu" ? "relu" : "gelu_tanh",
+            Activation = known ?? "gelu_tanh",
             QkvBias = true,
             OutputBias = true,
             MlpBias = true,
             TiedEmbeddings = r.Bool("tie_word_embeddings") ?? true,
             BosTokenId = r.Int("bos_token_id"),
             EosTokenIds = r.IntOrList("eos_token_id"),
-            Unsupported = act is "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" or "gelu" or "relu" ? null : $"activation_function '{act}' is not supported",
+            Unsupported = known is null ? $"activation_function '{act}' is not supported" : null,
         };
     }
 
