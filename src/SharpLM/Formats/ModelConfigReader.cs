@@ -73,7 +73,7 @@ public static class ModelConfigReader
 
     /// <summary>transformers' activation names (hidden_act, hidden_activation, activation_function, activation) to the
     /// names of SharpLM's kernels (silu, gelu, gelu_tanh, relu); null for one SharpLM lacks. Each family says which it runs.</summary>
-    public static string? Activation(string name) => name switch
+    internal static string? Activation(string name) => name switch
     {
         "silu" or "swish" => "silu",
         "gelu_pytorch_tanh" or "gelu_new" or "gelu_fast" or "gelu_tanh" => "gelu_tanh",
