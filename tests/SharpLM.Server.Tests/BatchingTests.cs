@@ -76,7 +76,15 @@ public sealed class BatchingTests(ITestOutputHelper output)
         await using var s = await TestServer.StartAsync(TestServer.Defaults with { Parallel = 1, MaxQueue = 4, ContextSize = 16384 });
         using (var req = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions"))
         {
-            req.Content = new StringContent("""{"model":"default","messages":[{"role":"user","content":"Talk for a long time"}],"max_tokens":100000,"stream":true}""", Encoding.UTF8, "application/json");
+            var body = JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["model"] = "default",
+                ["messages"] = new[] { new Dictionary<string, string> { ["role"] = "user", ["content"] = "Talk for a long time" } },
+                ["max_tokens"] = 100000,
+                ["logit_bias"] = TestServer.NoEndOfTurn, // it runs until the context (16384) is full: long after the hang-up
+                ["stream"] = true,
+            });
+            req.Content = new StringContent(body, Encoding.UTF8, "application/json");
             using var resp = await s.Http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
             Assert.Equal(HttpStatusCode.OK, resp.StatusCode);
             using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync());

@@ -15,7 +15,7 @@ public sealed class LoadTests(ITestOutputHelper output)
     [Fact]
     public async Task Thirty_two_streaming_clients_for_three_rounds_all_complete_and_quitters_free_their_slots()
     {
-        await using var s = await TestServer.StartAsync(TestServer.Defaults with { Parallel = 8, MaxQueue = 64, ContextSize = 256 });
+        await using var s = await TestServer.StartAsync(TestServer.Defaults with { Parallel = 8, MaxQueue = 64, ContextSize = 8192 });
         long rssBefore = PeakRss();
         var sw = Stopwatch.StartNew();
         int completed = 0, quit = 0, tokens = 0;
@@ -52,6 +52,8 @@ public sealed class LoadTests(ITestOutputHelper output)
             ["model"] = "default",
             ["messages"] = new[] { new Dictionary<string, string> { ["role"] = "user", ["content"] = $"Client {i} of round {round} says" } },
             ["max_tokens"] = quitEarly ? 5000 : Tokens,
+            // a quitter's stream must outlast its client: no end of turn, and a context it cannot fill in the meantime
+            ["logit_bias"] = quitEarly ? TestServer.NoEndOfTurn : new Dictionary<string, int>(),
             ["temperature"] = 0.7,
             ["seed"] = round * 100 + i,
             ["stream"] = true,

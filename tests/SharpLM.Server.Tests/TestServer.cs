@@ -16,6 +16,17 @@ namespace SharpLM.Server.Tests;
 public sealed class TestServer : IAsyncDisposable
 {
     public static string DefaultModel => Path.Combine(TestPaths.RepoRoot, "models", "default.gguf");
+    /// <summary>A <c>logit_bias</c> object that bans the default model's end-of-turn tokens (-100), so a request meant to
+    /// outlast its client cannot end early by the model's choice, however fast the model runs.</summary>
+    public static Dictionary<string, int> NoEndOfTurn { get; } = BanEndOfTurn();
+
+    private static Dictionary<string, int> BanEndOfTurn()
+    {
+        using var model = SharpLM.Models.LanguageModel.Load(DefaultModel);
+        return SharpLM.Inference.ChatSession.EndOfTurnIds(model, null)
+            .ToDictionary(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => -100);
+    }
+
     public static string EmbeddingModel => Path.Combine(TestPaths.TestData, "bert", "bert_mlm");
     public static string QwenTemplate => Path.Combine(TestPaths.TestData, "chat-templates", "qwen2.5-instruct.jinja");
 
