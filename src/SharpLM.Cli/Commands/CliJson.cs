@@ -30,7 +30,11 @@ internal sealed partial class CliJson : JsonSerializerContext
 /// <summary><c>generate --json</c>.</summary>
 internal sealed record GenerateJson(
     int[] PromptIds, IReadOnlyList<int> Ids, string? Text, int PromptTokens, int GeneratedTokens, string StopReason,
-    double PrefillSeconds, double DecodeSeconds, double PrefillTokensPerS, double DecodeTokensPerS, int Threads, string Model);
+    double PrefillSeconds, double DecodeSeconds, double PrefillTokensPerS, double DecodeTokensPerS, int Threads, string Model,
+    int DecodeSteps, SpeculativeJson? Speculative);
+
+/// <summary>The speculative part of <c>generate --json</c>: the drafter, tokens it proposed and the model kept.</summary>
+internal sealed record SpeculativeJson(string Drafter, int MaxDraft, int DraftedTokens, int AcceptedTokens, double AcceptanceRate, double TokensPerStep);
 
 /// <summary><c>bench --json</c>.</summary>
 internal sealed record BenchJson(
