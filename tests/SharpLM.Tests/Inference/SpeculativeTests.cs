@@ -168,4 +168,18 @@ public sealed class SpeculativeTests
         Assert.True(spec.Stats.AcceptedTokens > 0, "prompt lookup kept no guess on a prompt that repeats itself");
         Assert.True(spec.Stats.DecodeSteps < plain.Stats.DecodeSteps);
     }
+
+    [Fact]
+    public async Task GenerateAsync_with_a_drafter_streams_the_greedy_text()
+    {
+        using var m = LanguageModel.Load(Path.Combine(TestPaths.RepoRoot, "models", "default.gguf"));
+        const string prompt = "The jury said that the city of Atlanta had done a fine job. The jury said that";
+        var greedy = GenerationOptions.Default with { MaxTokens = 32, Sampling = SamplingOptions.Greedy };
+        var plain = new System.Text.StringBuilder();
+        await foreach (var piece in m.GenerateAsync(prompt, greedy)) plain.Append(piece);
+        var spec = new System.Text.StringBuilder();
+        await foreach (var piece in m.GenerateAsync(prompt, greedy with { Drafter = new PromptLookupDrafter() })) spec.Append(piece);
+        Assert.Equal(plain.ToString(), spec.ToString());
+        Assert.Throws<ArgumentException>(() => m.GenerateAsync(prompt, GenerationOptions.Default with { Drafter = new PromptLookupDrafter() }));
+    }
 }
