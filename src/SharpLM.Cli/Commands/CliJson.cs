@@ -39,4 +39,8 @@ internal sealed record SpeculativeJson(string Drafter, int MaxDraft, int Drafted
 /// <summary><c>bench --json</c>.</summary>
 internal sealed record BenchJson(
     string Model, int Threads, int PromptTokens, int GenTokens, int Repeat, double PrefillTokensPerS, double DecodeTokensPerS,
-    double[] PrefillRuns, double[] DecodeRuns, long WeightBytesPerToken, double DecodeGbPerS);
+    double[] PrefillRuns, double[] DecodeRuns, long WeightBytesPerToken, double DecodeGbPerS, BenchMemoryJson Memory);
+
+/// <summary>The memory part of <c>bench --json</c>: peak and pre-load resident bytes, the model file and KV cache bytes, and
+/// (peak - before) / (file + KV cache) - 1.</summary>
+internal sealed record BenchMemoryJson(long PeakRssBytes, long RssBeforeLoadBytes, long ModelFileBytes, long KvCacheBytes, double OverFileAndKv);
