@@ -20,5 +20,10 @@ public sealed class BenchCommandTests
         long expectedBytes = 4L * (2 * (64 * 64 + 2 * 32 * 64 + 64 * 64 + 3 * 96 * 64) + 300 * 64);
         Assert.Equal(expectedBytes, r.GetProperty("weight_bytes_per_token").GetInt64());
         Assert.Equal(1, r.GetProperty("threads").GetInt32());
+        // memory: the model file and the KV cache it must hold (2 layers x K and V x 24 positions x 32 wide x 4 bytes)
+        var m = r.GetProperty("memory");
+        Assert.Equal(new FileInfo(path).Length, m.GetProperty("model_file_bytes").GetInt64());
+        Assert.Equal(2L * 2 * 24 * 32 * 4, m.GetProperty("kv_cache_bytes").GetInt64());
+        Assert.True(m.GetProperty("peak_rss_bytes").GetInt64() >= m.GetProperty("rss_before_load_bytes").GetInt64());
     }
 }

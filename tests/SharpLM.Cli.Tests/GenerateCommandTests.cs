@@ -89,6 +89,48 @@ public sealed class GenerateCommandTests
     }
 
     [Fact]
+    public async Task Speculative_decoding_prints_the_greedy_ids_and_reports_its_drafts()
+    {
+        var (tiny, path) = TinyModel();
+        var part = tiny.RandomPrompt(8, seed: 6);
+        string prompt = string.Join(' ', [.. part, .. part, .. part[..4]]);
+        var (rc0, plainOut, err0) = await Run("generate", "--model", path, "--prompt-ids", prompt, "--max-tokens", "30", "--temperature", "0", "--ignore-eos", "--json");
+        Assert.True(rc0 == 0, err0);
+        var plain = JsonDocument.Parse(plainOut).RootElement;
+        Assert.Equal(JsonValueKind.Null, plain.GetProperty("speculative").ValueKind);
+
+        // prompt lookup (greedy implied), then the model as its own draft: the same ids, fewer passes
+        var (rc1, lookupOut, err1) = await Run("generate", "--model", path, "--prompt-ids", prompt, "--max-tokens", "30", "--ignore-eos", "--speculative", "--draft", "5", "--json");
+        Assert.True(rc1 == 0, err1);
+        var (rc2, selfOut, err2) = await Run("generate", "--model", path, "--prompt-ids", prompt, "--max-tokens", "30", "--ignore-eos", "--draft-model", path, "--json");
+        Assert.True(rc2 == 0, err2);
+        int[] Ids(JsonElement e) => [.. e.GetProperty("ids").EnumerateArray().Select(x => x.GetInt32())];
+        var lookup = JsonDocument.Parse(lookupOut).RootElement;
+        var self = JsonDocument.Parse(selfOut).RootElement;
+        Assert.Equal(Ids(plain), Ids(lookup));
+        Assert.Equal(Ids(plain), Ids(self));
+        var ls = lookup.GetProperty("speculative");
+        Assert.Equal("prompt-lookup", ls.GetProperty("drafter").GetString());
+        Assert.Equal(5, ls.GetProperty("max_draft").GetInt32());
+        Assert.True(ls.GetProperty("drafted_tokens").GetInt32() > 0);
+        var ss = self.GetProperty("speculative");
+        Assert.Equal("draft-model", ss.GetProperty("drafter").GetString());
+        Assert.Equal(ss.GetProperty("drafted_tokens").GetInt32(), ss.GetProperty("accepted_tokens").GetInt32());
+        Assert.True(self.GetProperty("decode_steps").GetInt32() < plain.GetProperty("decode_steps").GetInt32());
+
+        // the text form reports the drafts on stderr; sampling and a stray --draft are usage errors
+        var (rc3, _, err3) = await Run("generate", "--model", path, "--prompt-ids", prompt, "--max-tokens", "8", "--speculative");
+        Assert.True(rc3 == 0, err3);
+        Assert.Contains("speculative (prompt-lookup, up to 8 per step)", err3, StringComparison.Ordinal);
+        var (rc4, _, err4) = await Run("generate", "--model", path, "--prompt-ids", prompt, "--speculative", "--temperature", "0.7");
+        Assert.Equal(2, rc4);
+        Assert.Contains("--temperature 0", err4, StringComparison.Ordinal);
+        var (rc5, _, err5) = await Run("generate", "--model", path, "--prompt-ids", prompt, "--draft", "3");
+        Assert.Equal(2, rc5);
+        Assert.Contains("--draft needs", err5, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_prompt_longer_than_the_context_is_a_usage_error_naming_both_numbers()
     {
         var (tiny, path) = TinyModel();

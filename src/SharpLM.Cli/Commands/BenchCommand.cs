@@ -7,7 +7,9 @@ namespace SharpLM.Cli.Commands;
 
 /// <summary>
 /// <c>sharplm bench</c>: prefill and decode throughput of a model on random token ids (greedy, EOS ignored), the median
-/// of several runs after one warm-up, plus the weight bytes read per decoded token and the bandwidth that implies.
+/// of several runs after one warm-up, plus the weight bytes read per decoded token and the bandwidth that implies, and
+/// the peak resident memory against the model file (mapped) plus the KV cache, apart from what the runtime held before
+/// the model was loaded.
 /// </summary>
 internal sealed class BenchCommand : ICliCommand
 {
@@ -37,6 +39,7 @@ internal sealed class BenchCommand : ICliCommand
         if (threads > 0) WorkerPool.SetSharedThreads(threads);
         var path = args.String("model") ?? ModelCli.DefaultModelPath();
         int ctxSize = promptTokens + genTokens;
+        long baselineRss = Environment.WorkingSet; // the runtime and this program before the model is loaded
         using var model = Models.LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxSize, BatchSize = args.Int("batch", 256, min: 1), Threads = threads });
         var cfg = model.Config;
         var rng = new Random(1234);
@@ -65,16 +68,26 @@ internal sealed class BenchCommand : ICliCommand
         double decode = Median(runs.Select(s => s.DecodeTokensPerSecond));
         long bytes = model.Weights.MatrixBytes;
         double gbps = bytes * decode / 1e9;
+        // memory: what the process held at its peak against what it must hold (the model file, mapped, and the KV cache)
+        long peakRss = System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64;
+        long fileBytes = File.Exists(model.Path) ? new FileInfo(model.Path).Length
+            : Directory.Exists(model.Path) ? Directory.EnumerateFiles(model.Path, "*.safetensors").Sum(f => new FileInfo(f).Length) : 0;
+        long kvBytes = state.Cache.Bytes;
+        long needed = fileBytes + kvBytes;
+        double over = needed > 0 ? (double)(peakRss - baselineRss) / needed - 1 : 0;
         if (json)
         {
             var o = new BenchJson(model.Path, WorkerPool.Shared.Threads, promptTokens, genTokens, repeat, prefill, decode,
-                [.. runs.Select(s => s.PrefillTokensPerSecond)], [.. runs.Select(s => s.DecodeTokensPerSecond)], bytes, gbps);
+                [.. runs.Select(s => s.PrefillTokensPerSecond)], [.. runs.Select(s => s.DecodeTokensPerSecond)], bytes, gbps,
+                new BenchMemoryJson(peakRss, baselineRss, fileBytes, kvBytes, over));
             await context.Out.WriteLineAsync(JsonSerializer.Serialize(o, CliJson.Default.BenchJson)).ConfigureAwait(false);
         }
         else
         {
             await context.Out.WriteLineAsync($"prefill: {prefill:F2} tok/s (median of {repeat})").ConfigureAwait(false);
             await context.Out.WriteLineAsync($"decode:  {decode:F2} tok/s (median of {repeat}); {bytes / 1e6:F1} MB of weights per token = {gbps:F2} GB/s").ConfigureAwait(false);
+            await context.Out.WriteLineAsync($"memory:  peak resident {peakRss / 1e6:F1} MB = runtime before loading {baselineRss / 1e6:F1} MB + {(peakRss - baselineRss) / 1e6:F1} MB for the model, " +
+                $"against its file {fileBytes / 1e6:F1} MB + KV cache {kvBytes / 1e6:F1} MB ({over * 100:+0.0;-0.0}%)").ConfigureAwait(false);
         }
         return 0;
     }

@@ -30,9 +30,17 @@ internal sealed partial class CliJson : JsonSerializerContext
 /// <summary><c>generate --json</c>.</summary>
 internal sealed record GenerateJson(
     int[] PromptIds, IReadOnlyList<int> Ids, string? Text, int PromptTokens, int GeneratedTokens, string StopReason,
-    double PrefillSeconds, double DecodeSeconds, double PrefillTokensPerS, double DecodeTokensPerS, int Threads, string Model);
+    double PrefillSeconds, double DecodeSeconds, double PrefillTokensPerS, double DecodeTokensPerS, int Threads, string Model,
+    int DecodeSteps, SpeculativeJson? Speculative);
+
+/// <summary>The speculative part of <c>generate --json</c>: the drafter, tokens it proposed and the model kept.</summary>
+internal sealed record SpeculativeJson(string Drafter, int MaxDraft, int DraftedTokens, int AcceptedTokens, double AcceptanceRate, double TokensPerStep);
 
 /// <summary><c>bench --json</c>.</summary>
 internal sealed record BenchJson(
     string Model, int Threads, int PromptTokens, int GenTokens, int Repeat, double PrefillTokensPerS, double DecodeTokensPerS,
-    double[] PrefillRuns, double[] DecodeRuns, long WeightBytesPerToken, double DecodeGbPerS);
+    double[] PrefillRuns, double[] DecodeRuns, long WeightBytesPerToken, double DecodeGbPerS, BenchMemoryJson Memory);
+
+/// <summary>The memory part of <c>bench --json</c>: peak and pre-load resident bytes, the model file and KV cache bytes, and
+/// (peak - before) / (file + KV cache) - 1.</summary>
+internal sealed record BenchMemoryJson(long PeakRssBytes, long RssBeforeLoadBytes, long ModelFileBytes, long KvCacheBytes, double OverFileAndKv);

@@ -16,7 +16,7 @@ internal sealed class GenerateCommand : ICliCommand
 {
     public string Name => "generate";
     public string Description => "Generate text with a LLaMA-family model (.gguf file or Hugging Face folder)";
-    public string Usage => "[--model PATH] (--prompt TEXT | --prompt-ids \"1 2 3\") [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N] [--dump-logits FILE] [--json]";
+    public string Usage => "[--model PATH] (--prompt TEXT | --prompt-ids \"1 2 3\") [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N] [--speculative | --draft-model PATH] [--draft N] [--dump-logits FILE] [--json]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -36,6 +36,9 @@ internal sealed class GenerateCommand : ICliCommand
         new("stop", "stop when the text contains this (repeatable)", Repeatable: true),
         new("no-bos", "do not add BOS in front of --prompt", IsFlag: true),
         new("ignore-eos", "keep generating after the end-of-sequence token", IsFlag: true),
+        new("speculative", "speculative decoding with prompt lookup: guess the next tokens from earlier text, check them in one pass (greedy output, unchanged)", IsFlag: true),
+        new("draft-model", "speculative decoding with a small model of the same vocabulary (.gguf or Hugging Face folder) as the drafter"),
+        new("draft", "most tokens drafted per step (default 8 with --speculative, 4 with --draft-model)"),
         ModelCli.ThreadsOption,
         ModelCli.ContextOption,
         new("dump-logits", "write float32 little-endian logits, one row of vocab size per evaluated position"),
@@ -46,7 +49,12 @@ internal sealed class GenerateCommand : ICliCommand
     {
         if (args.Positionals.Count > 0) throw new CliUsageException($"unexpected argument '{args.Positionals[0]}'");
         if (args.Has("prompt") == args.Has("prompt-ids")) throw new CliUsageException("give exactly one of --prompt and --prompt-ids");
+        bool speculative = args.Flag("speculative") || args.Has("draft-model");
+        if (args.Has("draft") && !speculative) throw new CliUsageException("--draft needs --speculative or --draft-model");
+        if (speculative && args.Has("temperature") && args.Float("temperature", 0, min: 0) > 0)
+            throw new CliUsageException("speculative decoding gives the model's greedy output: use --temperature 0 (the default with --speculative)");
         var sampling = ModelCli.Sampling(args);
+        if (speculative) sampling = sampling with { Temperature = 0 };
         int maxTokens = args.Int("max-tokens", 128, min: 0);
         bool json = args.Flag("json");
         using var model = ModelCli.Load(args);
@@ -70,8 +78,14 @@ internal sealed class GenerateCommand : ICliCommand
         await using var _ = dump;
         LogitsRowHandler? onLogits = dump is null ? null : row => dump.Write(MemoryMarshal.AsBytes(row));
 
+        using var draftModel = args.String("draft-model") is { } draftPath
+            ? LanguageModel.Load(draftPath, new ModelLoadOptions { ContextSize = model.ContextSize })
+            : null;
+        using var drafter = draftModel is null ? null : new DraftModelDrafter(draftModel, cfg, args.Int("draft", 4, min: 1, max: 64));
+        IDrafter? draft = drafter != null ? drafter : speculative ? new PromptLookupDrafter(args.Int("draft", 8, min: 1, max: 64)) : null;
+
         var state = model.CreateState();
-        var gen = new Generator(state, new Sampler(sampling, cfg.Vocab), args.Flag("ignore-eos") ? [] : cfg.EosTokenIds);
+        var gen = new Generator(state, new Sampler(sampling, cfg.Vocab), args.Flag("ignore-eos") ? [] : cfg.EosTokenIds, draft);
         var streamer = model.Tokenizer is null ? null : new TextStreamer(model.Tokenizer, promptIds[^1], sampling.StopStrings);
         if (model.Tokenizer is null && !json)
             await context.Error.WriteLineAsync($"note: {model.Path} has no tokenizer; printing token ids").ConfigureAwait(false);
@@ -99,7 +113,9 @@ internal sealed class GenerateCommand : ICliCommand
         if (json)
         {
             var o = new GenerateJson(promptIds, ids, streamer?.Text, promptIds.Length, ids.Count, stopReason, stats.PrefillSeconds,
-                stats.DecodeSeconds, stats.PrefillTokensPerSecond, stats.DecodeTokensPerSecond, WorkerPool.Shared.Threads, model.Path);
+                stats.DecodeSeconds, stats.PrefillTokensPerSecond, stats.DecodeTokensPerSecond, WorkerPool.Shared.Threads, model.Path, stats.DecodeSteps,
+                draft is null ? null : new SpeculativeJson(draft.Name, draft.MaxDraft, stats.DraftedTokens, stats.AcceptedTokens,
+                    stats.DraftedTokens > 0 ? (double)stats.AcceptedTokens / stats.DraftedTokens : 0, stats.TokensPerStep));
             await context.Out.WriteLineAsync(JsonSerializer.Serialize(o, CliJson.Default.GenerateJson)).ConfigureAwait(false);
         }
         else
@@ -107,6 +123,9 @@ internal sealed class GenerateCommand : ICliCommand
             await context.Out.WriteLineAsync().ConfigureAwait(false);
             await context.Error.WriteLineAsync(
                 $"[{promptIds.Length} prompt tokens at {stats.PrefillTokensPerSecond:F1} tok/s, {ids.Count} generated at {stats.DecodeTokensPerSecond:F1} tok/s, stop: {stopReason}]").ConfigureAwait(false);
+            if (draft != null)
+                await context.Error.WriteLineAsync(
+                    $"[speculative ({draft.Name}, up to {draft.MaxDraft} per step): {stats.DraftedTokens} drafted, {stats.AcceptedTokens} accepted, {stats.TokensPerStep:F2} tokens per step]").ConfigureAwait(false);
         }
         return 0;
     }

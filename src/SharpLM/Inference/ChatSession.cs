@@ -74,7 +74,7 @@ internal sealed class ChatSession
         int room = _state.Capacity - common;
         if (rest.Length > room)
             throw new ArgumentException($"the conversation has {ids.Length} tokens but the context holds {_state.Capacity}; start a new conversation or use a larger context size");
-        var gen = new Generator(_state, new Sampler(options.Sampling, _model.Config.Vocab), _eos);
+        var gen = new Generator(_state, new Sampler(options.Sampling, _model.Config.Vocab), _eos, options.Drafter);
         var tokens = gen.Generate(rest, options.MaxTokens, null, ct);
         return Stream(gen, tokens, ids, options, ct);
     }

@@ -16,10 +16,17 @@ public sealed record GenerationOptions
     /// <summary>Put the model's BOS token in front of the prompt when it has one.</summary>
     public bool AddBos { get; init; } = true;
 
+    /// <summary>Speculative decoding: a drafter (<see cref="PromptLookupDrafter"/>, <see cref="DraftModelDrafter"/>) whose
+    /// guesses are checked several per forward pass. The output is the model's greedy output, unchanged, so it needs
+    /// <c>Sampling = SamplingOptions.Greedy</c> (temperature 0); null (the default) decodes one token per pass.</summary>
+    public IDrafter? Drafter { get; init; }
+
     internal void Validate()
     {
         if (MaxTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "MaxTokens must be 0 or more");
         Sampling.Validate();
+        if (Drafter != null && Sampling.Temperature > 0)
+            throw new ArgumentException("speculative decoding (Drafter) gives the greedy output: it needs Sampling with temperature 0", nameof(Drafter));
     }
 }
 

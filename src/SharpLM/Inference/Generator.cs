@@ -13,16 +13,28 @@ internal sealed class GenerationStats
     public int GeneratedTokens { get; set; }
     public double PrefillSeconds { get; set; }
     public double DecodeSeconds { get; set; }
-    /// <summary>Forward passes of one token (decode steps) timed in <see cref="DecodeSeconds"/>.</summary>
+    /// <summary>Forward passes after the prompt (decode steps) timed in <see cref="DecodeSeconds"/>.</summary>
     public int DecodeSteps { get; set; }
+    /// <summary>Generated tokens those passes evaluated and kept: one per step, plus the accepted drafts when speculating.</summary>
+    public int DecodeTokens { get; set; }
+    /// <summary>Speculative decoding: tokens the drafter proposed and how many of them the model kept.</summary>
+    public int DraftedTokens { get; set; }
+    public int AcceptedTokens { get; set; }
     public double PrefillTokensPerSecond => PrefillSeconds > 0 ? PromptTokens / PrefillSeconds : 0;
-    public double DecodeTokensPerSecond => DecodeSeconds > 0 ? DecodeSteps / DecodeSeconds : 0;
+    public double DecodeTokensPerSecond => DecodeSeconds > 0 ? DecodeTokens / DecodeSeconds : 0;
+    /// <summary>Generated tokens per decode step (1 without speculation).</summary>
+    public double TokensPerStep => DecodeSteps > 0 ? (double)DecodeTokens / DecodeSteps : 0;
 }
 
 /// <summary>
 /// The token loop of one sequence: the prompt as batched forward passes (chunks of the decoder's batch size), then one
 /// token at a time, sampling each next id, until EOS, the token limit or the end of the context. Works on ids; text
 /// streaming and stop strings are <see cref="TextStreamer"/>'s job.
+/// <para>Speculative decoding (a <see cref="IDrafter"/>, greedy sampling only): each step evaluates the sampled token
+/// and the drafter's guesses of what follows it in one forward pass, then samples every row in turn and keeps the
+/// guesses while they equal what was sampled; the first disagreement is rolled back. A row of a multi-token pass has
+/// the bits of the same token evaluated alone (the matvec below <c>MatMul.GemmMinRows</c> rows sums each row as one
+/// row; tested), so the output is exactly the plain greedy output, at fewer passes when the guesses are right.</para>
 /// </summary>
 internal sealed class Generator
 {
@@ -32,12 +44,17 @@ internal sealed class Generator
     private readonly float[] _logits;
     private readonly List<int> _history = [];
 
-    public Generator(Sequence state, Sampler sampler, IEnumerable<int> eosIds)
+    private readonly IDrafter? _drafter;
+
+    public Generator(Sequence state, Sampler sampler, IEnumerable<int> eosIds, IDrafter? drafter = null)
     {
         _state = state;
         _sampler = sampler;
         _eos = [.. eosIds];
         _logits = new float[sampler.VocabSize];
+        if (drafter != null && sampler.Options.Temperature > 0)
+            throw new ArgumentException("speculative decoding gives the greedy output: it needs temperature 0", nameof(drafter));
+        _drafter = drafter;
     }
 
     public GenerationStats Stats { get; } = new();
@@ -77,27 +94,74 @@ internal sealed class Generator
         }
         Stats.PrefillSeconds = sw.Elapsed.TotalSeconds;
         sw.Restart();
-        var one = new int[1];
+        int baseLength = _state.Length;     // the cache holds the prompt; generated tokens follow
+        int yielded = 0;
+        var feed = new List<int>(1 + (_drafter?.MaxDraft ?? 0));
+        var ready = new Queue<int>();       // accepted drafts: sampled and already in the cache
+        var row = _drafter is null ? null : new float[v];
+        try
+        {
         for (int n = 0; n < maxTokens; n++)
         {
             ct.ThrowIfCancellationRequested();
-            int next = _sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history));
+            bool evaluated = ready.Count > 0;
+            int next = evaluated ? ready.Dequeue() : _sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history));
             if (_eos.Contains(next)) break;
             _history.Add(next);
             Stats.GeneratedTokens++;
-            bool more = n + 1 < maxTokens && _state.Length < _state.Capacity;
-            if (more || (onLogits != null && _state.Length < _state.Capacity))
+            bool more = n + 1 < maxTokens && (ready.Count > 0 || _state.Length < _state.Capacity);
+            if (!evaluated && (more || (onLogits != null && _state.Length < _state.Capacity)))
             {
-                one[0] = next;
-                var row = _state.Forward(one, false);
+                feed.Clear();
+                feed.Add(next);
+                // room: the token limit (this token is the (n+1)-th) and the context, one position kept for `next`
+                if (_drafter != null && more)
+                    _drafter.Propose(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history),
+                                     Math.Min(maxTokens - n - 1, _state.Capacity - _state.Length - 1), feed);
+                int drafted = feed.Count - 1;
+                var rows = _state.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(feed), drafted > 0);
                 Stats.DecodeSteps++;
-                onLogits?.Invoke(row);
-                row.CopyTo(_logits);
+                Stats.DecodeTokens++;
+                if (drafted == 0)
+                {
+                    onLogits?.Invoke(rows);
+                    rows.CopyTo(_logits);
+                }
+                else
+                {
+                    Stats.DraftedTokens += drafted;
+                    // row j holds the logits after feed[j]: sample it (on a copy: penalties write to it) and keep
+                    // feed[j+1] while it is what the model picks
+                    int kept = 0;
+                    var hist = new List<int>(_history);
+                    for (; kept < drafted; kept++)
+                    {
+                        rows.Slice(kept * v, v).CopyTo(row!);
+                        int pick = _sampler.Sample(row!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(hist));
+                        if (pick != feed[kept + 1]) break;
+                        hist.Add(pick);
+                        ready.Enqueue(pick);
+                        if (_eos.Contains(pick)) { kept++; break; }
+                    }
+                    Stats.AcceptedTokens += kept;
+                    Stats.DecodeTokens += kept;
+                    if (onLogits != null) for (int j = 0; j <= kept && j <= drafted; j++) onLogits(rows.Slice(j * v, v));
+                    rows.Slice(Math.Min(kept, drafted) * v, v).CopyTo(_logits);
+                    if (kept < drafted) _state.Truncate(_state.Length - (drafted - kept));
+                }
             }
             Stats.DecodeSeconds += sw.Elapsed.TotalSeconds;
+            yielded++;
             yield return next;
             if (!more) break;
             sw.Restart(); // the consumer's time between yields is not counted
+        }
+        }
+        finally
+        {
+            // accepted drafts that were never yielded (EOS, the token limit, a consumer that stopped) leave the cache, so
+            // it holds what plain decoding would: the prompt and the generated tokens
+            if (_drafter != null && _state.Length > baseLength + yielded) _state.Truncate(baseLength + yielded);
         }
     }
 }

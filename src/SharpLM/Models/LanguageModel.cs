@@ -142,7 +142,7 @@ public sealed class LanguageModel : IDisposable
         options.Validate();
         var codec = RequireTokenizer();
         var state = CreateState();
-        var gen = new Generator(state, new Sampler(options.Sampling, Config.Vocab), Config.EosTokenIds);
+        var gen = new Generator(state, new Sampler(options.Sampling, Config.Vocab), Config.EosTokenIds, options.Drafter);
         var ids = gen.Generate(promptIds, options.MaxTokens, null, cancellationToken); // validates the length now
         return Stream(ids, new TextStreamer(codec, promptIds.Count > 0 ? promptIds[^1] : null, options.Sampling.StopStrings), cancellationToken);
     }
