@@ -104,6 +104,7 @@ internal static class DecodeRace
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         if (!File.Exists(path)) WriteModel(path, type, shape);
         WorkerPool.SetSharedThreads(t);
+        if (args.Length > 4) { ProfileStreams(path, shape, int.Parse(args[4], CultureInfo.InvariantCulture), gen); return; }
         using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = gen + 80, BatchSize = 64 });
         var state = model.CreateState();
         var prompt = Prompt(64, shape.Vocab, 1);
@@ -113,6 +114,31 @@ internal static class DecodeRace
             var g = new Generator(state, new Sampler(SamplingOptions.Greedy, shape.Vocab), []);
             foreach (var _ in g.Generate(prompt, gen)) { }
             Console.WriteLine($"prefill {g.Stats.PrefillTokensPerSecond:F1} tok/s, decode {g.Stats.DecodeTokensPerSecond:F2} tok/s ({model.Weights.MatrixBytes * g.Stats.DecodeTokensPerSecond / 1e9:F1} GB/s)");
+        }
+    }
+
+    /// <summary>decode-profile SHAPE TYPE THREADS GEN STREAMS: N streams (prompt 32 each) decoded GEN steps, over and over
+    /// for 20 s, printing the aggregate tok/s of each pass; for a sampling profiler (perf with DOTNET_PerfMapEnabled=1).</summary>
+    private static void ProfileStreams(string path, Shape shape, int n, int gen)
+    {
+        const int promptTokens = 32;
+        int ctxPer = promptTokens + gen + 1;
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxPer, BatchSize = Math.Max(promptTokens, n) });
+        var prompts = Enumerable.Range(0, n).Select(i => Prompt(promptTokens, shape.Vocab, 10 + i)).ToArray();
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed.TotalSeconds < 20)
+        {
+            using var batch = model.CreateBatch(Math.Max(promptTokens, n) * n, n);
+            var seqs = prompts.Select(_ => batch.AddSequence(ctxPer)).ToArray();
+            batch.Decode([.. seqs.Select((s, i) => new SequenceInput(s, prompts[i]))]);
+            var inputs = new SequenceInput[n];
+            var sw = Stopwatch.StartNew();
+            for (int step = 0; step < gen; step++)
+            {
+                for (int i = 0; i < n; i++) inputs[i] = new SequenceInput(seqs[i], new[] { Argmax(seqs[i].Logits) });
+                batch.Decode(inputs);
+            }
+            Console.WriteLine($"{n} streams: {n * gen / sw.Elapsed.TotalSeconds:F1} tok/s");
         }
     }
 

@@ -235,7 +235,7 @@ public static unsafe class QuickKernelBench
         NativeMemory.AlignedFree(big);
     }
 
-    /// <summary>rows-tune [types] [threads]: the matmul of T = 1..16 activation rows against a 4096 x 4096 weight (out of
+    /// <summary>rows-tune [types] [threads] [OCxC]: the matmul of T = 1..16 activation rows against an OC x C weight (4096 x 4096; out of
     /// cache: copies rotate), with the four-row kernels on and off alternately; prints the cost per row relative to T = 1
     /// (1.00 = an extra row costs a whole matvec; 1/T = free) and the aggregate speed-up T * time(1) / time(T). One thread
     /// is timed in thread CPU time (steadier on a shared machine), more in wall time.</summary>
@@ -243,16 +243,17 @@ public static unsafe class QuickKernelBench
     {
         var types = args.Length > 0 ? args[0].Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.Q8_0, DType.Q4_K, DType.Q6_K, DType.Q5_0, DType.Q4_1, DType.F16];
         int threads = args.Length > 1 ? int.Parse(args[1]) : 1;
+        var shape = (args.Length > 2 ? args[2] : "4096x4096").Split('x').Select(int.Parse).ToArray();
         using var pool = new WorkerPool(threads);
         var isa = KernelIsaSelector.Current;
         double Time(Action a) { var sw = Stopwatch.StartNew(); double c0 = ThreadCpu(); a(); return threads == 1 ? ThreadCpu() - c0 : sw.Elapsed.TotalSeconds; }
         int[] ts = [1, 2, 4, 8, 12, 15];
-        Console.WriteLine($"{Inference.DecodeRace.Cpu()}, ISA {isa}, {threads} thread(s), load average {File.ReadAllText("/proc/loadavg")[..14]}");
-        Console.WriteLine("| weights | T | four-row kernels: time / T=1 | speed-up T*t1/tT | row by row: time / T=1 | speed-up | four-row / row-by-row |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
+        Console.WriteLine($"{Inference.DecodeRace.Cpu()}, ISA {isa}, {threads} thread(s), weight {shape[0]}x{shape[1]}, load average {File.ReadAllText("/proc/loadavg")[..14]}");
+        Console.WriteLine("| weights | T | four-row kernels: time / T=1 | speed-up T*t1/tT | row by row: time / T=1 | speed-up | four-row / row-by-row | four-row us |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var type in types)
         {
-            int rows = 4096, cols = 4096;
+            int rows = shape[0], cols = shape[1];
             long rb = DTypeInfo.RowBytes(type, cols), bytes = rb * rows;
             int copies = (int)Math.Clamp((256L << 20) / bytes + 1, 1, 64);
             byte* w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * copies), 64);
@@ -283,7 +284,7 @@ public static unsafe class QuickKernelBench
             foreach (int t in ts)
             {
                 double a = Inference.DecodeRace.Median(on[t]), b = Inference.DecodeRace.Median(off[t]);
-                Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| {type} | {t} | {a / on1:F2} | {t * on1 / a:F2} | {b / off1:F2} | {t * off1 / b:F2} | {b / a:F2}x |"));
+                Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"| {type} | {t} | {a / on1:F2} | {t * on1 / a:F2} | {b / off1:F2} | {t * off1 / b:F2} | {b / a:F2}x | {a * 1e6:F0} |"));
             }
             NativeMemory.AlignedFree(w);
         }

@@ -185,7 +185,8 @@ public sealed unsafe class Q8ActivationTests(ITestOutputHelper output)
 
     /// <summary>Below the GEMM threshold (2-15 rows: a batch of decoding sequences) every row's result is bit-identical to
     /// the row alone, for every weight type and variant, whichever group of the four-row dots (<see cref="TypeTraits.DotQ8x4"/>,
-    /// <see cref="TypeTraits.Dot4"/>) it falls in (odd counts, a short last group, odd widths).</summary>
+    /// <see cref="TypeTraits.Dot4"/>) it falls in (odd counts, a short last group, odd widths, and widths whose blocks
+    /// do not fill the 16-block steps of the AVX-512 dots: 18 and 35 blocks).</summary>
     [Theory]
     [MemberData(nameof(MatMulTests.TypeIsa), MemberType = typeof(MatMulTests))]
     public void Rows_decoded_together_give_the_bits_of_each_row_alone(DType type, KernelIsa isa)
@@ -194,7 +195,7 @@ public sealed unsafe class Q8ActivationTests(ITestOutputHelper output)
         int bs = traits.BlockSize;
         using var pool = new WorkerPool(2);
         var rng = new Random(33);
-        foreach (int cols in bs == 1 ? new[] { 1, 17, 100, 512 + 48 } : bs == 32 ? [32, 96, 512 + 64] : [256, 768])
+        foreach (int cols in bs == 1 ? new[] { 1, 17, 100, 512 + 48 } : bs == 32 ? [32, 96, 512 + 64, 35 * 32] : [256, 768])
         {
             int rows = 13;
             var wBytes = KernelTestUtil.RandomWeights(rng, type, rows, cols, out _);
