@@ -1,7 +1,6 @@
 using System.Text.Json;
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
-using SharpLM.Kernels;
 
 namespace SharpLM.Cli.Commands;
 
@@ -33,8 +32,7 @@ internal sealed class BenchCommand : ICliCommand
         int genTokens = args.Int("gen-tokens", 64, min: 2);
         int repeat = args.Int("repeat", 3, min: 1, max: 1000);
         bool json = args.Flag("json");
-        int threads = args.Int("threads", 0, min: 0, max: 1024);
-        if (threads > 0) WorkerPool.SetSharedThreads(threads);
+        int threads = args.Int("threads", 0, min: 0, max: 1024); // 0: all cores
         var path = args.String("model") ?? ModelCli.DefaultModelPath();
         int ctxSize = promptTokens + genTokens;
         using var model = Models.LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxSize, BatchSize = args.Int("batch", 256, min: 1), Threads = threads });
@@ -52,7 +50,7 @@ internal sealed class BenchCommand : ICliCommand
             return gen.Stats;
         }
 
-        if (!json) await context.Error.WriteLineAsync($"bench {model.Path}: {promptTokens} prompt tokens, {genTokens} generated, {WorkerPool.Shared.Threads} threads, {repeat} runs").ConfigureAwait(false);
+        if (!json) await context.Error.WriteLineAsync($"bench {model.Path}: {promptTokens} prompt tokens, {genTokens} generated, {model.Threads} threads, {repeat} runs").ConfigureAwait(false);
         Run(Math.Min(promptTokens, 16), 3); // warm-up: JIT and first touch of the mapped weights
         var runs = new List<GenerationStats>();
         for (int r = 0; r < repeat; r++)
@@ -67,7 +65,7 @@ internal sealed class BenchCommand : ICliCommand
         double gbps = bytes * decode / 1e9;
         if (json)
         {
-            var o = new BenchJson(model.Path, WorkerPool.Shared.Threads, promptTokens, genTokens, repeat, prefill, decode,
+            var o = new BenchJson(model.Path, model.Threads, promptTokens, genTokens, repeat, prefill, decode,
                 [.. runs.Select(s => s.PrefillTokensPerSecond)], [.. runs.Select(s => s.DecodeTokensPerSecond)], bytes, gbps);
             await context.Out.WriteLineAsync(JsonSerializer.Serialize(o, CliJson.Default.BenchJson)).ConfigureAwait(false);
         }

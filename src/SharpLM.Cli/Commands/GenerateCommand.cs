@@ -2,7 +2,6 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
-using SharpLM.Kernels;
 using SharpLM.Models;
 
 namespace SharpLM.Cli.Commands;
@@ -99,7 +98,7 @@ internal sealed class GenerateCommand : ICliCommand
         if (json)
         {
             var o = new GenerateJson(promptIds, ids, streamer?.Text, promptIds.Length, ids.Count, stopReason, stats.PrefillSeconds,
-                stats.DecodeSeconds, stats.PrefillTokensPerSecond, stats.DecodeTokensPerSecond, WorkerPool.Shared.Threads, model.Path);
+                stats.DecodeSeconds, stats.PrefillTokensPerSecond, stats.DecodeTokensPerSecond, model.Threads, model.Path);
             await context.Out.WriteLineAsync(JsonSerializer.Serialize(o, CliJson.Default.GenerateJson)).ConfigureAwait(false);
         }
         else
@@ -147,8 +146,7 @@ internal static class ModelCli
 
     public static LanguageModel Load(CliArgs args)
     {
-        int threads = args.Int("threads", 0, min: 0, max: 1024);
-        if (threads > 0) WorkerPool.SetSharedThreads(threads);
+        int threads = args.Int("threads", 0, min: 0, max: 1024); // 0: all cores
         int? ctx = args.Has("ctx") ? args.Int("ctx", 0, min: 1) : null;
         var path = args.String("model") ?? DefaultModelPath();
         return LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctx, Threads = threads });
