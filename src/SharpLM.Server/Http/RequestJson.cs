@@ -8,7 +8,8 @@ namespace SharpLM.Server.Http;
 /// <summary>
 /// A JSON request body and typed access to its fields: every accessor checks the JSON type and the range and throws an
 /// <see cref="ApiException"/> (400) whose message names the field (<c>messages[2].content</c>), what was expected and what
-/// came. Bodies over the size limit are 413.
+/// came. Bodies over the size limit are 413; a body that does not arrive whole within
+/// <see cref="SharpLMServer.RequestBodyTimeout"/> is 408 and its connection is closed.
 /// </summary>
 internal readonly struct Fields(JsonElement obj, string path)
 {
@@ -19,12 +20,14 @@ internal readonly struct Fields(JsonElement obj, string path)
     {
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } f) f.MaxRequestBodySize = limit;
         if (ctx.Request.ContentLength > limit) throw TooLarge(limit);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+        deadline.CancelAfter(SharpLMServer.RequestBodyTimeout);
         try
         {
             using var ms = new MemoryStream();
             var buf = new byte[16384];
             int n;
-            while ((n = await ctx.Request.Body.ReadAsync(buf, ctx.RequestAborted).ConfigureAwait(false)) > 0)
+            while ((n = await ctx.Request.Body.ReadAsync(buf, deadline.Token).ConfigureAwait(false)) > 0)
             {
                 if (ms.Length + n > limit) throw TooLarge(limit);
                 ms.Write(buf, 0, n);
@@ -39,6 +42,11 @@ internal readonly struct Fields(JsonElement obj, string path)
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw TooLarge(limit);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested)
+        {
+            ctx.Response.Headers.Connection = "close"; // the rest of the body is not worth waiting for
+            throw new ApiException(408, $"the request body did not arrive within {SharpLMServer.RequestBodyTimeout.TotalSeconds:0} s", null, "timeout");
         }
     }
 
