@@ -25,8 +25,8 @@ public static class SharpLMServer
     /// (Kestrel's default, 130 s, let a client that connects and stays silent hold a connection for two minutes).</summary>
     internal static readonly TimeSpan KeepAliveTimeout = TimeSpan.FromSeconds(15);
 
-    /// <summary>A request body must arrive whole within this from when the endpoint starts reading it (408 and the
-    /// connection closed otherwise): a client that sends most of a body and stalls, or trickles it just fast enough for
+    /// <summary>A request body must arrive whole within this from when the endpoint starts reading it (the connection is
+    /// closed otherwise): a client that sends most of a body and stalls, or trickles it just fast enough for
     /// Kestrel's minimum data rate (an average since the start), would otherwise hold its connection and its buffered
     /// body for the whole request timeout. 30 s is 8 MiB (the default body limit) at 280 KB/s.</summary>
     internal static readonly TimeSpan RequestBodyTimeout = TimeSpan.FromSeconds(30);

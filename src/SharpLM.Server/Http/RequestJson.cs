@@ -9,7 +9,7 @@ namespace SharpLM.Server.Http;
 /// A JSON request body and typed access to its fields: every accessor checks the JSON type and the range and throws an
 /// <see cref="ApiException"/> (400) whose message names the field (<c>messages[2].content</c>), what was expected and what
 /// came. Bodies over the size limit are 413; a body that does not arrive whole within
-/// <see cref="SharpLMServer.RequestBodyTimeout"/> is 408 and its connection is closed.
+/// <see cref="SharpLMServer.RequestBodyTimeout"/> closes its connection.
 /// </summary>
 internal readonly struct Fields(JsonElement obj, string path)
 {
@@ -20,14 +20,16 @@ internal readonly struct Fields(JsonElement obj, string path)
     {
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } f) f.MaxRequestBodySize = limit;
         if (ctx.Request.ContentLength > limit) throw TooLarge(limit);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
-        deadline.CancelAfter(SharpLMServer.RequestBodyTimeout);
+        // at the deadline the connection is aborted: the pending read ends, and Kestrel does not try to drain the rest of
+        // the body (a cancelled read would leave its body reader "in progress" and the drain would fail in the log)
+        using var deadline = new CancellationTokenSource(SharpLMServer.RequestBodyTimeout);
+        using var abort = deadline.Token.Register(static c => ((HttpContext)c!).Abort(), ctx);
         try
         {
             using var ms = new MemoryStream();
             var buf = new byte[16384];
             int n;
-            while ((n = await ctx.Request.Body.ReadAsync(buf, deadline.Token).ConfigureAwait(false)) > 0)
+            while ((n = await ctx.Request.Body.ReadAsync(buf, ctx.RequestAborted).ConfigureAwait(false)) > 0)
             {
                 if (ms.Length + n > limit) throw TooLarge(limit);
                 ms.Write(buf, 0, n);
@@ -43,10 +45,10 @@ internal readonly struct Fields(JsonElement obj, string path)
         {
             throw TooLarge(limit);
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (deadline.IsCancellationRequested && e is not ApiException)
         {
-            ctx.Response.Headers.Connection = "close"; // the rest of the body is not worth waiting for
-            throw new ApiException(408, $"the request body did not arrive within {SharpLMServer.RequestBodyTimeout.TotalSeconds:0} s", null, "timeout");
+            // the connection is gone: end the request as a client that went away (quietly, nothing to answer)
+            throw new OperationCanceledException($"the request body did not arrive within {SharpLMServer.RequestBodyTimeout.TotalSeconds:0} s; the connection was closed", e, ctx.RequestAborted);
         }
     }
 
