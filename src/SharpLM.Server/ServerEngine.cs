@@ -83,7 +83,6 @@ internal sealed class ServerEngine : IDisposable
         try
         {
             var o = Options;
-            if (o.Threads > 0) Kernels.WorkerPool.SetSharedThreads(o.Threads);
             if (o.Model is { } path)
             {
                 var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = o.ContextSize, Threads = o.Threads, BatchSize = o.BatchSize });

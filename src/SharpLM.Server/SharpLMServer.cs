@@ -18,6 +18,19 @@ namespace SharpLM.Server;
 /// </summary>
 public static class SharpLMServer
 {
+    /// <summary>A connection must send its request line and headers within this once they have begun (Kestrel closes it otherwise).</summary>
+    internal static readonly TimeSpan RequestHeadersTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>A connection that sends nothing, before its first request or between two, is closed after this
+    /// (Kestrel's default, 130 s, let a client that connects and stays silent hold a connection for two minutes).</summary>
+    internal static readonly TimeSpan KeepAliveTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>A request body must arrive whole within this from when the endpoint starts reading it (the connection is
+    /// closed otherwise): a client that sends most of a body and stalls, or trickles it just fast enough for
+    /// Kestrel's minimum data rate (an average since the start), would otherwise hold its connection and its buffered
+    /// body for the whole request timeout. 30 s is 8 MiB (the default body limit) at 280 KB/s.</summary>
+    internal static readonly TimeSpan RequestBodyTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>Builds the app listening on <paramref name="host"/>:<paramref name="port"/> (port 0: any free port;
     /// read the chosen one from the app's URLs after it started).</summary>
     public static WebApplication Create(SharpLMServerOptions options, string host = "127.0.0.1", int port = 8080, LogLevel logLevel = LogLevel.Warning)
@@ -31,7 +44,8 @@ public static class SharpLMServer
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
             k.Limits.MaxConcurrentConnections = options.MaxConnections;
             k.Limits.MaxConcurrentUpgradedConnections = options.MaxConnections;
-            k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(15);
+            k.Limits.RequestHeadersTimeout = RequestHeadersTimeout;
+            k.Limits.KeepAliveTimeout = KeepAliveTimeout;
             k.AddServerHeader = false;
             if (host is "localhost") k.ListenLocalhost(port);
             else if (host is "*" or "+") k.ListenAnyIP(port);

@@ -43,7 +43,8 @@ internal static class EncoderQuickBench
         Console.WriteLine("|---|---|---|---|---|");
         if (onlySharp)
         {
-            WorkerPool.SetSharedThreads(1);
+            using var one = new WorkerPool(1);
+            using var scope = one.Use();
             for (int r = 0; r < rounds; r++)
             {
                 var sw = Stopwatch.StartNew();
@@ -54,7 +55,8 @@ internal static class EncoderQuickBench
         }
         foreach (int threads in new[] { 1, 2 })
         {
-            WorkerPool.SetSharedThreads(threads);
+            using var pool = new WorkerPool(threads);
+            using var scope = pool.Use();
             using var so = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
             using var ort = new InferenceSession(onnx, so);
             foreach (int batch in new[] { 1, 32 })

@@ -89,7 +89,6 @@ internal static class DecodeRace
         }
         finally
         {
-            WorkerPool.SetSharedThreads(Environment.ProcessorCount);
             File.WriteAllLines(Path.Combine(Path.GetTempPath(), streams.Length == 0 ? "sharplm-decode-race.md" : "sharplm-streams-race.md"), lines);
         }
     }
@@ -103,9 +102,8 @@ internal static class DecodeRace
         var path = Path.Combine(Path.GetTempPath(), "sharplm-bench", $"profile-{shape.Name}-{type}.gguf");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         if (!File.Exists(path)) WriteModel(path, type, shape);
-        WorkerPool.SetSharedThreads(t);
-        if (args.Length > 4) { ProfileStreams(path, shape, int.Parse(args[4], CultureInfo.InvariantCulture), gen); return; }
-        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = gen + 80, BatchSize = 64 });
+        if (args.Length > 4) { ProfileStreams(path, shape, int.Parse(args[4], CultureInfo.InvariantCulture), gen, t); return; }
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = gen + 80, BatchSize = 64, Threads = t });
         var state = model.CreateState();
         var prompt = Prompt(64, shape.Vocab, 1);
         for (int r = 0; r < 3; r++)
@@ -119,11 +117,11 @@ internal static class DecodeRace
 
     /// <summary>decode-profile SHAPE TYPE THREADS GEN STREAMS: N streams (prompt 32 each) decoded GEN steps, over and over
     /// for 20 s, printing the aggregate tok/s of each pass; for a sampling profiler (perf with DOTNET_PerfMapEnabled=1).</summary>
-    private static void ProfileStreams(string path, Shape shape, int n, int gen)
+    private static void ProfileStreams(string path, Shape shape, int n, int gen, int threads)
     {
         const int promptTokens = 32;
         int ctxPer = promptTokens + gen + 1;
-        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxPer, BatchSize = Math.Max(promptTokens, n) });
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxPer, BatchSize = Math.Max(promptTokens, n), Threads = threads });
         var prompts = Enumerable.Range(0, n).Select(i => Prompt(promptTokens, shape.Vocab, 10 + i)).ToArray();
         var total = Stopwatch.StartNew();
         while (total.Elapsed.TotalSeconds < 20)
@@ -144,9 +142,8 @@ internal static class DecodeRace
 
     private static IEnumerable<string> Single(string path, Shape shape, DType type, int t, int promptTokens, int genTokens, int repeat)
     {
-        WorkerPool.SetSharedThreads(t);
         var (read, fma) = Limits(t);
-        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = promptTokens + genTokens + 1, BatchSize = promptTokens });
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = promptTokens + genTokens + 1, BatchSize = promptTokens, Threads = t });
         var state = model.CreateState();
         var p = Params(path, promptTokens + genTokens + 1, promptTokens, t, 1);
         using var weights = LLamaWeights.LoadFromFile(p);
@@ -197,10 +194,9 @@ internal static class DecodeRace
 
     private static IEnumerable<string> Many(string path, Shape shape, DType type, int t, int promptTokens, int genTokens, int repeat, int[] counts)
     {
-        WorkerPool.SetSharedThreads(t);
         int maxN = counts.Max();
         int ctxPer = promptTokens + genTokens + 1;
-        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxPer, BatchSize = Math.Max(promptTokens, maxN) });
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxPer, BatchSize = Math.Max(promptTokens, maxN), Threads = t });
         var p = Params(path, ctxPer * maxN, Math.Max(promptTokens, maxN) * maxN, t, maxN);
         using var weights = LLamaWeights.LoadFromFile(p);
         double oneStream = 0;

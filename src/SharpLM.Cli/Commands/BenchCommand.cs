@@ -1,7 +1,6 @@
 using System.Text.Json;
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
-using SharpLM.Kernels;
 
 namespace SharpLM.Cli.Commands;
 
@@ -35,8 +34,7 @@ internal sealed class BenchCommand : ICliCommand
         int genTokens = args.Int("gen-tokens", 64, min: 2);
         int repeat = args.Int("repeat", 3, min: 1, max: 1000);
         bool json = args.Flag("json");
-        int threads = args.Int("threads", 0, min: 0, max: 1024);
-        if (threads > 0) WorkerPool.SetSharedThreads(threads);
+        int threads = args.Int("threads", 0, min: 0, max: 1024); // 0: all cores
         var path = args.String("model") ?? ModelCli.DefaultModelPath();
         int ctxSize = promptTokens + genTokens;
         long baselineRss = Environment.WorkingSet; // the runtime and this program before the model is loaded
@@ -55,7 +53,7 @@ internal sealed class BenchCommand : ICliCommand
             return gen.Stats;
         }
 
-        if (!json) await context.Error.WriteLineAsync($"bench {model.Path}: {promptTokens} prompt tokens, {genTokens} generated, {WorkerPool.Shared.Threads} threads, {repeat} runs").ConfigureAwait(false);
+        if (!json) await context.Error.WriteLineAsync($"bench {model.Path}: {promptTokens} prompt tokens, {genTokens} generated, {model.Threads} threads, {repeat} runs").ConfigureAwait(false);
         Run(Math.Min(promptTokens, 16), 3); // warm-up: JIT and first touch of the mapped weights
         var runs = new List<GenerationStats>();
         for (int r = 0; r < repeat; r++)
@@ -77,7 +75,7 @@ internal sealed class BenchCommand : ICliCommand
         double over = needed > 0 ? (double)(peakRss - baselineRss) / needed - 1 : 0;
         if (json)
         {
-            var o = new BenchJson(model.Path, WorkerPool.Shared.Threads, promptTokens, genTokens, repeat, prefill, decode,
+            var o = new BenchJson(model.Path, model.Threads, promptTokens, genTokens, repeat, prefill, decode,
                 [.. runs.Select(s => s.PrefillTokensPerSecond)], [.. runs.Select(s => s.DecodeTokensPerSecond)], bytes, gbps,
                 new BenchMemoryJson(peakRss, baselineRss, fileBytes, kvBytes, over));
             await context.Out.WriteLineAsync(JsonSerializer.Serialize(o, CliJson.Default.BenchJson)).ConfigureAwait(false);

@@ -2,7 +2,6 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using SharpLM.Inference;
 using SharpLM.Inference.Sampling;
-using SharpLM.Kernels;
 using SharpLM.Models;
 
 namespace SharpLM.Cli.Commands;
@@ -79,7 +78,7 @@ internal sealed class GenerateCommand : ICliCommand
         LogitsRowHandler? onLogits = dump is null ? null : row => dump.Write(MemoryMarshal.AsBytes(row));
 
         using var draftModel = args.String("draft-model") is { } draftPath
-            ? LanguageModel.Load(draftPath, new ModelLoadOptions { ContextSize = model.ContextSize })
+            ? LanguageModel.Load(draftPath, new ModelLoadOptions { ContextSize = model.ContextSize, Threads = model.Threads })
             : null;
         using var drafter = draftModel is null ? null : new DraftModelDrafter(draftModel, cfg, args.Int("draft", 4, min: 1, max: 64));
         IDrafter? draft = drafter != null ? drafter : speculative ? new PromptLookupDrafter(args.Int("draft", 8, min: 1, max: 64)) : null;
@@ -113,7 +112,7 @@ internal sealed class GenerateCommand : ICliCommand
         if (json)
         {
             var o = new GenerateJson(promptIds, ids, streamer?.Text, promptIds.Length, ids.Count, stopReason, stats.PrefillSeconds,
-                stats.DecodeSeconds, stats.PrefillTokensPerSecond, stats.DecodeTokensPerSecond, WorkerPool.Shared.Threads, model.Path, stats.DecodeSteps,
+                stats.DecodeSeconds, stats.PrefillTokensPerSecond, stats.DecodeTokensPerSecond, model.Threads, model.Path, stats.DecodeSteps,
                 draft is null ? null : new SpeculativeJson(draft.Name, draft.MaxDraft, stats.DraftedTokens, stats.AcceptedTokens,
                     stats.DraftedTokens > 0 ? (double)stats.AcceptedTokens / stats.DraftedTokens : 0, stats.TokensPerStep));
             await context.Out.WriteLineAsync(JsonSerializer.Serialize(o, CliJson.Default.GenerateJson)).ConfigureAwait(false);
@@ -166,8 +165,7 @@ internal static class ModelCli
 
     public static LanguageModel Load(CliArgs args)
     {
-        int threads = args.Int("threads", 0, min: 0, max: 1024);
-        if (threads > 0) WorkerPool.SetSharedThreads(threads);
+        int threads = args.Int("threads", 0, min: 0, max: 1024); // 0: all cores
         int? ctx = args.Has("ctx") ? args.Int("ctx", 0, min: 1) : null;
         var path = args.String("model") ?? DefaultModelPath();
         return LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctx, Threads = threads });

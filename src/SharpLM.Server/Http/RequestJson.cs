@@ -8,7 +8,8 @@ namespace SharpLM.Server.Http;
 /// <summary>
 /// A JSON request body and typed access to its fields: every accessor checks the JSON type and the range and throws an
 /// <see cref="ApiException"/> (400) whose message names the field (<c>messages[2].content</c>), what was expected and what
-/// came. Bodies over the size limit are 413.
+/// came. Bodies over the size limit are 413; a body that does not arrive whole within
+/// <see cref="SharpLMServer.RequestBodyTimeout"/> closes its connection.
 /// </summary>
 internal readonly struct Fields(JsonElement obj, string path)
 {
@@ -19,6 +20,10 @@ internal readonly struct Fields(JsonElement obj, string path)
     {
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } f) f.MaxRequestBodySize = limit;
         if (ctx.Request.ContentLength > limit) throw TooLarge(limit);
+        // at the deadline the connection is aborted: the pending read ends, and Kestrel does not try to drain the rest of
+        // the body (a cancelled read would leave its body reader "in progress" and the drain would fail in the log)
+        using var deadline = new CancellationTokenSource(SharpLMServer.RequestBodyTimeout);
+        using var abort = deadline.Token.Register(static c => ((HttpContext)c!).Abort(), ctx);
         try
         {
             using var ms = new MemoryStream();
@@ -39,6 +44,11 @@ internal readonly struct Fields(JsonElement obj, string path)
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw TooLarge(limit);
+        }
+        catch (Exception e) when (deadline.IsCancellationRequested && e is not ApiException)
+        {
+            // the connection is gone: end the request as a client that went away (quietly, nothing to answer)
+            throw new OperationCanceledException($"the request body did not arrive within {SharpLMServer.RequestBodyTimeout.TotalSeconds:0} s; the connection was closed", e, ctx.RequestAborted);
         }
     }
 

@@ -119,8 +119,9 @@ internal sealed class Scheduler : IDisposable
     {
         _stopping = true;
         _wake.Set();
-        _thread.Join(TimeSpan.FromSeconds(10));
-        _decoder.Dispose();
+        // the decoder belongs to the scheduler thread: disposing it while that thread is still inside a pass would be
+        // refused (BatchDecoder throws on concurrent use); if the thread has not ended, the model's disposal waits for it
+        if (_thread.Join(TimeSpan.FromSeconds(10))) _decoder.Dispose();
         _wake.Dispose();
     }
 

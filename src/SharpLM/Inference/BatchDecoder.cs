@@ -74,6 +74,7 @@ public sealed class Sequence : IDisposable
     /// <summary>Forgets tokens from <paramref name="length"/> on (reuse a shared prefix, roll back a draft).</summary>
     public void Truncate(int length)
     {
+        using var use = Owner.Use.Enter("Sequence.Truncate", Id);
         Cache.Truncate(length);
         _tokens.RemoveRange(length, _tokens.Count - length);
     }
@@ -99,7 +100,10 @@ public readonly record struct SequenceInput(Sequence Sequence, ReadOnlyMemory<in
 /// var c = batch.Fork(a);                                  // shares a's prefix
 /// batch.Drop(b);
 /// </code>
-/// Not thread-safe: one caller drives it. A decode step allocates nothing.
+/// One thread at a time drives a decoder and its sequences (they share its buffers): a call made while another thread is
+/// inside one throws an <see cref="InvalidOperationException"/> naming the decoder, and nothing is changed. Threads that
+/// decode at the same time each use their own decoder over the same <see cref="LanguageModel"/>. A decode step allocates
+/// nothing.
 /// </summary>
 public sealed class BatchDecoder : IDisposable
 {
@@ -123,7 +127,11 @@ public sealed class BatchDecoder : IDisposable
         _outputOwner = new int[MaxBatchTokens];
         _outputIndex = new int[MaxBatchTokens];
         _kv = new SlotKv(_slotOwner, model.Options.KvCacheType);
+        Use = new ExclusiveUse(() => $"the BatchDecoder of {Model.Path}");
     }
+
+    /// <summary>Fails a call made while another thread is inside one (the decoder and its sequences).</summary>
+    internal ExclusiveUse Use { get; }
 
     public LanguageModel Model { get; }
 
@@ -141,6 +149,7 @@ public sealed class BatchDecoder : IDisposable
     {
         int cap = capacity ?? Model.ContextSize;
         if (cap <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), cap, "a sequence holds at least one token");
+        using var use = Use.Enter("AddSequence");
         var s = new Sequence(this, _nextId++, cap);
         _live.Add(s);
         return s;
@@ -150,6 +159,7 @@ public sealed class BatchDecoder : IDisposable
     /// (all of them by default), KV cache and logits included, so it continues exactly as the source would.</summary>
     public Sequence Fork(Sequence source, int? length = null, int? capacity = null)
     {
+        using var use = Use.Enter("Fork");
         Check(source);
         int len = length ?? source.Length;
         if (len < 0 || len > source.Length) throw new ArgumentOutOfRangeException(nameof(length), len, $"the source holds {source.Length} tokens");
@@ -162,6 +172,7 @@ public sealed class BatchDecoder : IDisposable
     /// <paramref name="length"/> tokens of <paramref name="source"/>, as <see cref="Fork"/> does, without allocating.</summary>
     internal void ForkInto(Sequence source, Sequence destination, int length)
     {
+        using var use = Use.Enter("Fork");
         Check(source);
         Check(destination);
         if (length < 0 || length > source.Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"the source holds {source.Length} tokens");
@@ -175,6 +186,7 @@ public sealed class BatchDecoder : IDisposable
     public void Drop(Sequence sequence)
     {
         if (sequence.Owner != this) throw new ArgumentException("the sequence belongs to another decoder", nameof(sequence));
+        using var use = Use.Enter("Drop", sequence.Id);
         sequence.IsDropped = true;
         _live.Remove(sequence);
     }
@@ -190,6 +202,7 @@ public sealed class BatchDecoder : IDisposable
     /// <summary>One sequence alone (the tokens are copied into a buffer the decoder keeps, so the call allocates nothing).</summary>
     internal void Decode(Sequence s, ReadOnlySpan<int> tokens, bool allLogits)
     {
+        using var use = Use.Enter("Sequence.Forward", s.Id);
         if (_single.Length < tokens.Length) _single = new int[Math.Max(tokens.Length, 16)];
         tokens.CopyTo(_single);
         Decode([new SequenceInput(s, _single.AsMemory(0, tokens.Length), allLogits)]);
@@ -203,6 +216,8 @@ public sealed class BatchDecoder : IDisposable
     /// </summary>
     public void Decode(ReadOnlySpan<SequenceInput> inputs)
     {
+        using var use = Use.Enter("Decode");
+        using var call = Model.EnterCall();
         int vocab = Model.Config.Vocab;
         for (int i = 0; i < inputs.Length; i++)
         {
@@ -276,6 +291,7 @@ public sealed class BatchDecoder : IDisposable
 
     public void Dispose()
     {
+        using var use = Use.Enter("Dispose");
         foreach (var s in _live.ToArray()) Drop(s);
     }
 

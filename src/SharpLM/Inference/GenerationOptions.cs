@@ -41,8 +41,9 @@ public sealed record ModelLoadOptions
     /// <summary>The most prompt tokens evaluated in one batched pass.</summary>
     public int BatchSize { get; init; } = 256;
 
-    /// <summary>Worker threads for the kernels; 0 = leave the process-wide pool as it is (all cores by default).
-    /// The pool is shared by every model in the process: setting it here resizes it for all.</summary>
+    /// <summary>Threads the model's kernels use: N = a pool of N threads of the model's own (the caller's thread is one
+    /// of them; other models are unaffected); 0 = the pool of the calling thread, which is one thread per core unless the
+    /// caller put another in place. The results are the same bits whatever the count.</summary>
     public int Threads { get; init; }
 
     /// <summary>How the KV cache stores keys and values: F32 (exact, the default), F16 (half the memory, values rounded to

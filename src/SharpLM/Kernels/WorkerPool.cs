@@ -14,23 +14,41 @@ internal interface IParallelJob
 /// almost everything on the calling thread). <see cref="Run{T}"/> hands out task indices dynamically; the calling
 /// thread works too, so a pool of N threads has N-1 workers. Idle workers spin briefly (SHARPLM_SPIN_US, default 50 µs)
 /// and then block, so a busy neighbour process is not starved. Run never allocates. A Run called while another Run of
-/// the same pool is in progress (from a job, or from another thread) executes inline on its caller. An exception in a
-/// task stops the hand-out of further tasks and is rethrown by Run (wrapped in an AggregateException when a worker threw).
+/// the same pool is in progress (from a job, or from another thread) executes inline on its caller: two threads sharing a
+/// pool never wait for each other, and since every kernel's result is independent of how its tasks are spread, they
+/// get the same bits. An exception in a task stops the hand-out of further tasks and is rethrown by Run (wrapped in an
+/// AggregateException when a worker threw).
+/// <para>Which pool: the thread count belongs to a model or a call, not to the process. The kernels run on
+/// <see cref="Shared"/>, the pool put in place on the calling thread by <see cref="Use"/> (a model loaded with its own
+/// thread count, a trainer, a lab run, a benchmark), else the process's pool of one thread per core.</para>
 /// </summary>
 internal sealed unsafe class WorkerPool : IDisposable
 {
-    private static WorkerPool s_shared = new(Environment.ProcessorCount);
+    private static readonly WorkerPool s_process = new(Environment.ProcessorCount);
 
-    /// <summary>The pool the kernels use; its size is Environment.ProcessorCount unless <see cref="SetSharedThreads"/> changed it.</summary>
-    public static WorkerPool Shared => Volatile.Read(ref s_shared);
+    [ThreadStatic] private static WorkerPool? t_current;
 
-    /// <summary>Replaces the shared pool with one of <paramref name="threads"/> threads (the CLI's --threads).</summary>
-    public static void SetSharedThreads(int threads)
+    /// <summary>
+    /// The pool the kernels use on the calling thread: the one <see cref="Use"/> put in place (a worker thread's own
+    /// pool on a worker), else the process's pool of <see cref="Environment.ProcessorCount"/> threads.
+    /// </summary>
+    public static WorkerPool Shared => t_current ?? s_process;
+
+    /// <summary>
+    /// Makes this pool <see cref="Shared"/> on the calling thread until the scope is disposed (scopes nest; dispose on
+    /// the same thread, in reverse order, e.g. with <c>using</c>). Allocates nothing.
+    /// </summary>
+    public Scope Use()
     {
-        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "thread count must be at least 1");
-        if (Shared.Threads == threads) return;
-        var old = Interlocked.Exchange(ref s_shared, new WorkerPool(threads));
-        old.Dispose();
+        var previous = t_current;
+        t_current = this;
+        return new Scope(previous);
+    }
+
+    /// <summary>Restores the calling thread's previous pool.</summary>
+    public readonly struct Scope(WorkerPool? previous) : IDisposable
+    {
+        public void Dispose() => t_current = previous;
     }
 
     private readonly Thread[] _workers;
@@ -157,6 +175,7 @@ internal sealed unsafe class WorkerPool : IDisposable
 
     private void WorkerLoop()
     {
+        t_current = this; // a kernel called from a task runs on its own pool (inline, as the pool is busy)
         int seen = 0;
         while (!_disposed)
         {

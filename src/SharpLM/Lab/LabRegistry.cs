@@ -23,8 +23,9 @@ internal static class LabRegistry
     /// <summary>Runs one experiment with the options' thread count and stamps its report with the form, seed and threads.</summary>
     public static LabReport Run(LabExperiment experiment, LabOptions options)
     {
-        WorkerPool.SetSharedThreads(options.Threads);
-        var report = experiment.Run(new LabContext(experiment, options));
+        using var pool = new WorkerPool(options.Threads); // the experiment's thread count, for this run only
+        LabReport report;
+        using (pool.Use()) report = experiment.Run(new LabContext(experiment, options));
         report.Quick = options.Quick;
         report.Seed = options.Seed;
         report.Threads = options.Threads;

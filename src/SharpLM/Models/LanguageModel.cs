@@ -16,10 +16,18 @@ namespace SharpLM.Models;
 /// await foreach (var piece in model.GenerateAsync("Once upon a time", GenerationOptions.Default with { MaxTokens = 64 }))
 ///     Console.Write(piece);
 /// </code>
+/// <para>Threads: a loaded model is safe to use from several threads at once, each with its own sequences
+/// (<see cref="GenerateAsync(string, GenerationOptions?, CancellationToken)"/> makes one per call; a
+/// <see cref="BatchDecoder"/> and its sequences belong to one thread at a time and throw when used by two at once). Its
+/// kernels run on a pool of <see cref="ModelLoadOptions.Threads"/> threads of its own, or the caller's pool (all cores by
+/// default); the results do not depend on the thread count. Disposing waits for the calls in progress to end; later
+/// calls throw <see cref="ObjectDisposedException"/>.</para>
 /// </summary>
 public sealed class LanguageModel : IDisposable
 {
     private readonly IWeightSource _source;
+    private readonly Kernels.WorkerPool? _pool;
+    private readonly InFlightCalls _calls;
 
     internal LanguageModel(IWeightSource source, DecoderWeights weights, ITokenCodec? tokenizer, ModelLoadOptions options, ModelChatTemplate? chatTemplate = null)
     {
@@ -30,7 +38,18 @@ public sealed class LanguageModel : IDisposable
         Options = options;
         ContextSize = ContextFor(weights.Config, options);
         Inference.KvCache.CheckType(options.KvCacheType, weights.Config.HeadSize, weights.Config.KvWidth);
+        _calls = new InFlightCalls($"the model {source.Path}");
+        if (options.Threads > 0) _pool = new Kernels.WorkerPool(options.Threads);
     }
+
+    /// <summary>Kernel threads of this model's calls: its own pool's, else the calling thread's pool's.</summary>
+    internal int Threads => (_pool ?? Kernels.WorkerPool.Shared).Threads;
+
+    /// <summary>
+    /// Enters a call that reads the weights: its kernels run on the model's own pool (when it has one) on this thread,
+    /// and <see cref="Dispose"/> waits for it to end. Throws <see cref="ObjectDisposedException"/> after Dispose.
+    /// </summary>
+    internal InFlightCalls.Scope EnterCall() => _calls.Enter(_pool);
 
     /// <summary>Positions per sequence: the option, else the trained context up to 4096.</summary>
     internal static int ContextFor(ModelConfig config, ModelLoadOptions options)
@@ -63,7 +82,7 @@ public sealed class LanguageModel : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= ModelLoadOptions.Default;
-        if (options.Threads > 0) Kernels.WorkerPool.SetSharedThreads(options.Threads);
+        if (options.Threads < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Threads, "Threads must be 0 (the caller's pool: all cores by default) or a thread count");
         if (Directory.Exists(path)) return LoadHfFolder(path, options);
         if (!File.Exists(path)) throw new FileNotFoundException($"model not found: {path} (expected a .gguf file or a Hugging Face model folder)", path);
         return LoadGguf(path, options);
@@ -161,5 +180,11 @@ public sealed class LanguageModel : IDisposable
         if (rest.Length > 0) yield return rest;
     }
 
-    public void Dispose() => _source.Dispose();
+    /// <summary>Waits for the calls in progress on other threads to end, then unmaps the weights and stops the model's threads.</summary>
+    public void Dispose()
+    {
+        if (!_calls.Dispose()) return;
+        _pool?.Dispose();
+        _source.Dispose();
+    }
 }

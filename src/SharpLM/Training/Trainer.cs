@@ -168,7 +168,8 @@ internal sealed class Trainer
 
     public void Run(Action<TrainStepInfo>? onStep = null, CancellationToken ct = default)
     {
-        Kernels.WorkerPool.SetSharedThreads(Options.Threads);
+        using var pool = new Kernels.WorkerPool(Options.Threads); // the run's thread count, for this run only
+        using var scope = pool.Use();
         RunCore(onStep, ct);
     }
 

@@ -115,11 +115,21 @@ public class WorkerPoolTests
     }
 
     [Fact]
-    public void SharedPoolSizeCanBeSet()
+    public async Task UseMakesAPoolTheKernelsPoolOnItsThreadOnly()
     {
-        int before = WorkerPool.Shared.Threads;
-        WorkerPool.SetSharedThreads(before); // same size: no change
-        Assert.Equal(before, WorkerPool.Shared.Threads);
-        Assert.Throws<ArgumentOutOfRangeException>(() => WorkerPool.SetSharedThreads(0));
+        var process = WorkerPool.Shared;
+        Assert.Equal(Environment.ProcessorCount, process.Threads);
+        using var three = new WorkerPool(3);
+        using var one = new WorkerPool(1);
+        using (three.Use())
+        {
+            Assert.Same(three, WorkerPool.Shared);
+            using (one.Use()) Assert.Same(one, WorkerPool.Shared); // scopes nest
+            Assert.Same(three, WorkerPool.Shared);
+            // another thread is unaffected
+            Assert.Same(process, await Task.Factory.StartNew(() => WorkerPool.Shared, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+        }
+        Assert.Same(process, WorkerPool.Shared);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new WorkerPool(0));
     }
 }

@@ -89,26 +89,22 @@ public class TorchGoldenTests
         var x = g.Ints("inputs"); var y = g.Ints("targets");
         var expected = g.Doubles("step_losses");
         var norms = g.Doubles("grad_norms");
-        int keep = SharpLM.Kernels.WorkerPool.Shared.Threads;
-        SharpLM.Kernels.WorkerPool.SetSharedThreads(threads);
+        using var pool = new SharpLM.Kernels.WorkerPool(threads);
+        using var scope = pool.Use();
         var log = new List<string>();
-        try
+        for (int s = 0; s < expected.Length; s++)
         {
-            for (int s = 0; s < expected.Length; s++)
-            {
-                m.Parameters.ZeroGrad();
-                double loss = m.Forward(x, y, b, t);
-                m.Backward();
-                double norm = GradClip.Clip(m.Parameters, clip);
-                adam.Update(m.Parameters, sched.At(s));
-                log.Add($"step {s}: loss {loss:G9} vs torch {expected[s]:G9} (diff {Math.Abs(loss - expected[s]):E2}), grad norm {norm:G9} vs {norms[s]:G9}");
-                Assert.True(Math.Abs(loss - expected[s]) < 1e-4, string.Join("\n", log));
-                Assert.True(Math.Abs(norm - norms[s]) < 1e-3 * Math.Max(1, norms[s]), $"step {s}: grad norm {norm:G9} vs torch {norms[s]:G9}");
-            }
-            double final = m.Forward(x, y, b, t);
-            double refFinal = g.Header.GetProperty("final_loss").GetDouble();
-            Assert.True(Math.Abs(final - refFinal) < 1e-4, $"after 10 steps: loss {final:G9} vs torch {refFinal:G9}");
+            m.Parameters.ZeroGrad();
+            double loss = m.Forward(x, y, b, t);
+            m.Backward();
+            double norm = GradClip.Clip(m.Parameters, clip);
+            adam.Update(m.Parameters, sched.At(s));
+            log.Add($"step {s}: loss {loss:G9} vs torch {expected[s]:G9} (diff {Math.Abs(loss - expected[s]):E2}), grad norm {norm:G9} vs {norms[s]:G9}");
+            Assert.True(Math.Abs(loss - expected[s]) < 1e-4, string.Join("\n", log));
+            Assert.True(Math.Abs(norm - norms[s]) < 1e-3 * Math.Max(1, norms[s]), $"step {s}: grad norm {norm:G9} vs torch {norms[s]:G9}");
         }
-        finally { SharpLM.Kernels.WorkerPool.SetSharedThreads(keep); }
+        double final = m.Forward(x, y, b, t);
+        double refFinal = g.Header.GetProperty("final_loss").GetDouble();
+        Assert.True(Math.Abs(final - refFinal) < 1e-4, $"after 10 steps: loss {final:G9} vs torch {refFinal:G9}");
     }
 }

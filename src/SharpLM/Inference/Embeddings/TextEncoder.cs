@@ -30,7 +30,8 @@ public sealed record TextEncoderOptions
     /// <summary>Texts per forward pass; texts are sorted by length first so padding stays small.</summary>
     public int BatchSize { get; init; } = 32;
 
-    /// <summary>Threads of the process-wide kernel pool (set when the encoder opens); 0 leaves it as it is (all processors by default).</summary>
+    /// <summary>Threads the encoder's kernels use: N = a pool of N threads of its own; 0 = the calling thread's pool (one
+    /// thread per core unless the caller put another in place). The embeddings are the same bits whatever the count.</summary>
     public int Threads { get; init; }
 
     /// <summary>For a vocab.txt (no tokenizer.json): lower-case and strip accents before WordPiece (uncased models, e.g.
@@ -47,12 +48,16 @@ public sealed record FillMaskCandidate(string Token, int Id, float Probability);
 /// <summary>
 /// A BERT-family text encoder: sentence embeddings (pooled, optionally normalised), cosine similarity and fill-mask.
 /// Opens an .onnx file (e.g. all-MiniLM-L6-v2), a folder with model.onnx, or a Hugging Face folder
-/// (config.json + model.safetensors + vocab.txt). Thread-safe for concurrent calls.
+/// (config.json + model.safetensors + vocab.txt). Thread-safe for concurrent calls (each gets its own buffers; a text's
+/// embedding is the same bits alone, in a batch or beside another thread's call). Disposing waits for the calls in
+/// progress; later calls throw <see cref="ObjectDisposedException"/>.
 /// </summary>
 public sealed class TextEncoder : IDisposable
 {
     private readonly LoadedEncoder _loaded;
     private readonly IEncoderTokenizer _tok;
+    private readonly Kernels.WorkerPool? _pool;
+    private readonly InFlightCalls _calls;
 
     public TextEncoderOptions Options { get; }
 
@@ -81,8 +86,16 @@ public sealed class TextEncoder : IDisposable
         if (options.BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1, got {options.BatchSize}", nameof(options));
         MaxTokens = options.MaxTokens == 0 ? max : Math.Min(options.MaxTokens, max);
         PoolingMode = options.Pooling ?? SentenceTransformersPooling(loaded.Directory) ?? EmbeddingPooling.Mean;
-        if (options.Threads > 0) Kernels.WorkerPool.SetSharedThreads(options.Threads);
+        if (options.Threads < 0) throw new ArgumentException($"Threads must be 0 (the caller's pool: all cores by default) or a thread count, got {options.Threads}", nameof(options));
+        _calls = new InFlightCalls($"the encoder {loaded.Name}");
+        if (options.Threads > 0) _pool = new Kernels.WorkerPool(options.Threads);
     }
+
+    /// <summary>Kernel threads of this encoder's calls: its own pool's, else the calling thread's pool's.</summary>
+    internal int Threads => (_pool ?? Kernels.WorkerPool.Shared).Threads;
+
+    /// <summary>A call that runs the model: on the encoder's own pool when it has one; Dispose waits for it.</summary>
+    private InFlightCalls.Scope EnterCall() => _calls.Enter(_pool);
 
     /// <summary>Opens a model; <paramref name="withMlmHead"/> also binds the masked-LM head (needed by <see cref="FillMask"/>).</summary>
     public static TextEncoder Open(string path, TextEncoderOptions? options = null, bool withMlmHead = false)
@@ -175,6 +188,7 @@ public sealed class TextEncoder : IDisposable
     internal float[][] EmbedIds(IReadOnlyList<int[]> seqs, CancellationToken ct = default)
     {
         if (seqs.Count == 0) return [];
+        using var call = EnterCall();
         var order = Enumerable.Range(0, seqs.Count).OrderBy(i => seqs[i].Length).ToArray();
         var result = new float[seqs.Count][];
         int h = Model.Config.Width;
@@ -216,6 +230,7 @@ public sealed class TextEncoder : IDisposable
         var rows = Enumerable.Range(0, ids.Length).Where(i => ids[i] == _tok.MaskId).ToArray();
         if (rows.Length == 0) throw new ArgumentException($"the text has no {_tok.MaskToken} token: write {_tok.MaskToken} where a word should be predicted");
         var batch = BertBatch.FromSequences([ids], null, _tok.PadId);
+        using var call = EnterCall();
         var hidden = Model.Forward(batch);
         var logits = Model.MlmLogits(hidden, rows);
         int v = Model.Config.Vocab;
@@ -233,5 +248,11 @@ public sealed class TextEncoder : IDisposable
     /// <summary>This encoder as a Microsoft.Extensions.AI embedding generator (the generator does not own the encoder).</summary>
     public IEmbeddingGenerator<string, Embedding<float>> AsEmbeddingGenerator() => new SharpLMEmbeddingGenerator(this, ownsEncoder: false);
 
-    public void Dispose() => _loaded.Dispose();
+    /// <summary>Waits for the calls in progress on other threads to end, then frees the weights and stops the encoder's threads.</summary>
+    public void Dispose()
+    {
+        if (!_calls.Dispose()) return;
+        _pool?.Dispose();
+        _loaded.Dispose();
+    }
 }
