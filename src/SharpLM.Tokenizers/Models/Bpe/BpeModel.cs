@@ -44,7 +44,7 @@ internal sealed class BpeModel : IModel
     public IReadOnlyList<(string Left, string Right)>? Merges =>
         _mergeStrings ??= _mergeIds is null ? null : Array.ConvertAll(_mergeIds, m => (_idToToken[m.Left]!, _idToToken[m.Right]!));
 
-    private (int Left, int Right)[]? _mergeIds;
+    private (int Left, int Right, int Merged)[]? _mergeIds;
     private (string, string)[]? _mergeStrings;
 
     /// <summary>The per-token scores when built from scores (null when built from merges).</summary>
@@ -100,7 +100,7 @@ internal sealed class BpeModel : IModel
         var lookup = v.GetAlternateLookup<ReadOnlySpan<char>>();
         var ids = new List<(int, int, int)>();
         foreach (var (a, b) in merges) ids.Add(MergeIds(lookup, ids.Count, a, b, continuingSubwordPrefix));
-        return FromMergeIds(v, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids), unkToken, continuingSubwordPrefix,
+        return FromMergeIds(v, [.. ids], unkToken, continuingSubwordPrefix,
             endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges);
     }
 
@@ -131,21 +131,19 @@ internal sealed class BpeModel : IModel
 
     /// <summary>BPE from a vocabulary and ordered merges given as ids (left, right, merged; rank = index), as
     /// <see cref="MergeIds"/> makes them: the loaders' path. The merge strings are rebuilt from the ids only if asked for.</summary>
-    internal static BpeModel FromMergeIds(Dictionary<string, int> vocab, ReadOnlySpan<(int Left, int Right, int Merged)> merges,
+    internal static BpeModel FromMergeIds(Dictionary<string, int> vocab, (int Left, int Right, int Merged)[] merges,
         string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
         var table = new MergeTable(merges.Length);
-        var pairs = new (int, int)[merges.Length];
         for (int rank = 0; rank < merges.Length; rank++)
         {
             var (ia, ib, im) = merges[rank];
             table.TryAdd(ia, ib, rank, im);
-            pairs[rank] = (ia, ib);
         }
         return new BpeModel(vocab, table, null, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges)
         {
-            _mergeIds = pairs,
+            _mergeIds = merges,
         };
     }
 
