@@ -256,6 +256,14 @@ public sealed partial class Tokenizer
             if (ids.Capacity > 1 << 20) t_ids = null; // do not keep a huge buffer per thread
             if (_postProcessor is null or ByteLevelProcessor || !addSpecialTokens) return [.. ids]; // without specials a post-processor leaves the ids as they are
             int n = ids.Count;
+            if (SingleFrame() is [var before, var after])
+            {
+                var framed = new int[before.Length + n + after.Length];
+                before.CopyTo(framed, 0);
+                ids.CopyTo(framed, before.Length);
+                after.CopyTo(framed, before.Length + n);
+                return framed;
+            }
             var strings = new string[n];
             Array.Fill(strings, "");
             var bare = new Encoding([.. ids], strings, new (int, int)[n], new int[n], new int[n], Filled(n, 1), new int[n]);
@@ -266,6 +274,23 @@ public sealed partial class Tokenizer
     }
 
     [ThreadStatic] private static List<int>? t_ids;
+
+    /// <summary>The ids the post-processor puts before and after a single sequence with special tokens ([CLS] … [SEP],
+    /// &lt;s&gt; … &lt;/s&gt;), found once by processing a one-token probe sequence, so that the ids path frames the ids
+    /// without building an <see cref="Encoding"/>; empty when the probe does not come out exactly once.</summary>
+    private int[][] SingleFrame()
+    {
+        if (_singleFrame is { } known) return known;
+        const int probe = -1; // never a token id: marks where the sequence lands
+        var bare = new Encoding([probe], [""], [(0, 0)], [0], [0], [1], [0]);
+        var ids = _postProcessor!.Process(bare, null, true).ToIdArray();
+        int at = Array.IndexOf(ids, probe);
+        int[][] frame = at >= 0 && Array.LastIndexOf(ids, probe) == at ? [ids[..at], ids[(at + 1)..]] : [];
+        _singleFrame = frame;
+        return frame;
+    }
+
+    private int[][]? _singleFrame;
 
 
     private static int[] Filled(int n, int value)

@@ -13,6 +13,43 @@ public class TokenizerApiTests
         return sb.ToString();
     }
 
+    /// <summary>EncodeToIds puts the post-processor's special tokens around the ids without building an Encoding: the
+    /// same ids as Encode for templates with several tokens before and after the sequence, Bert, Roberta and a Sequence.</summary>
+    [Theory]
+    [InlineData("""{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},{"SpecialToken":{"id":"<x>","type_id":0}},{"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"</s>","type_id":0}},{"SpecialToken":{"id":"<s>","type_id":0}}],"pair":[{"Sequence":{"id":"A","type_id":0}},{"Sequence":{"id":"B","type_id":1}}],"special_tokens":{"<s>":{"id":"<s>","ids":[1],"tokens":["<s>"]},"</s>":{"id":"</s>","ids":[2],"tokens":["</s>"]},"<x>":{"id":"<x>","ids":[1, 2],"tokens":["<s>","</s>"]}}}""")]
+    [InlineData("""{"type":"BertProcessing","sep":["</s>",2],"cls":["<s>",1]}""")]
+    [InlineData("""{"type":"RobertaProcessing","sep":["</s>",2],"cls":["<s>",1],"trim_offsets":true,"add_prefix_space":false}""")]
+    [InlineData("""{"type":"Sequence","processors":[{"type":"ByteLevel","trim_offsets":false},{"type":"BertProcessing","sep":["</s>",2],"cls":["<s>",1]}]}""")]
+    [InlineData("""{"type":"TemplateProcessing","single":[{"Sequence":{"id":"A","type_id":0}}],"pair":[{"Sequence":{"id":"A","type_id":0}},{"Sequence":{"id":"B","type_id":1}}],"special_tokens":{}}""")]
+    public void EncodeToIdsFramesTheIdsAsEncodeDoes(string postProcessor)
+    {
+        string json = """
+        {"added_tokens":[{"id":1,"content":"<s>","special":true,"normalized":false},{"id":2,"content":"</s>","special":true,"normalized":false}],
+         "pre_tokenizer":{"type":"WhitespaceSplit"},"post_processor":
+        """ + postProcessor + """
+        ,"model":{"type":"WordLevel","unk_token":"<unk>","vocab":{"<unk>":0,"<s>":1,"</s>":2,"a":3,"b":4}}}
+        """;
+        var t = Tokenizer.FromJson(json);
+        foreach (string text in new[] { "a b a", "", "b", "a <s> b" })
+        {
+            Assert.Equal(t.Encode(text).Ids, t.EncodeToIds(text));
+            Assert.Equal(t.Encode(text, addSpecialTokens: false).Ids, t.EncodeToIds(text, addSpecialTokens: false));
+        }
+    }
+
+    [Fact]
+    public void WordCacheKeepsWhatItHoldsAndStopsAtItsCapacity()
+    {
+        var cache = new Core.WordCache<int[]>(3);
+        foreach (string w in new[] { "a", "b", "a", "c", "d", "e" }) cache.TryAdd(w, [w[0]]);
+        Assert.False(cache.HasRoom);
+        Assert.True(cache.TryGet("a", out var a));
+        Assert.Equal(['a'], a);
+        Assert.True(cache.TryGet("c".AsSpan(), out _));
+        Assert.False(cache.TryGet("d", out _));
+        Assert.False(cache.TryGet("e", out _));
+    }
+
     [Fact]
     public void ByteLevelOffsetsCoverTheirTokenText()
     {

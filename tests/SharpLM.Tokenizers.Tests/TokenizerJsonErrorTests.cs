@@ -46,6 +46,7 @@ public class TokenizerJsonErrorTests
         { Mutate(j => j["model"]!["merges"]![0] = 5), "model.merges[0]: expected an array, found a number" },
         { Mutate(j => j["model"]!["merges"]![0] = "ab"), "model.merges[0]: a merge must be two tokens" },
         { Mutate(j => j["model"]!["merges"]![0] = "a c"), "token 'c' is not in the vocabulary" },
+        { Mutate(j => ((JsonObject)j["model"]!["vocab"]!).Remove("ab")), "model.merges[0]: merge 0 ('a b'): the merged token 'ab' is not in the vocabulary" },
         { Mutate(j => j["model"]!["vocab"]!["a"] = "one"), "model.vocab.a: expected an integer, found a string" },
         { Mutate(j => j["model"]!["vocab"]!["a"] = 2147483647), "model.vocab.a: token id 2147483647 is past the limit" },
         { Mutate(j => j["model"]!["vocab"]!["a"] = -2), "model.vocab.a: token id -2 is negative" },

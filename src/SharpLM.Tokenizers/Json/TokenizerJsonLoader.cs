@@ -187,45 +187,49 @@ internal static class TokenizerJsonLoader
     {
         v.ExpectObject();
         var d = new Dictionary<string, int>(v.Element.GetPropertyCount(), StringComparer.Ordinal);
-        foreach (var p in v.Element.EnumerateObject())
-        {
-            d[p.Name] = v.Get(p.Name).TokenId();
-        }
+        foreach (var (name, value) in v.Properties()) d[name] = value.TokenId();
         return d;
     }
 
-    /// <summary>The merges ("a b" strings or [a, b] pairs) as vocabulary ids, in rank order. The UTF-8 of each merge is
-    /// decoded into a stack buffer and looked up as spans: no string per merge (llama3 has 280,000 of them).</summary>
-    private static (int, int)[] ReadMergeIds(JsonNode mn, Dictionary<string, int> vocab)
+    /// <summary>The merges ("a b" strings or [a, b] pairs) as vocabulary ids (left, right, merged), in rank order. The
+    /// UTF-8 of each merge is decoded into a stack buffer and looked up as spans: no string per merge (llama3 has
+    /// 280,000 of them), and the merged token is looked up here, while its parts are at hand.</summary>
+    private static (int, int, int)[] ReadMergeIds(JsonNode mn, Dictionary<string, int> vocab, string? continuingSubwordPrefix)
     {
         var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
-        var result = new (int, int)[mn.ArrayLength()];
-        var buf = new char[512];
-        var buf2 = new char[512];
+        var result = new (int, int, int)[mn.ArrayLength()];
+        Span<char> buf = stackalloc char[256];
+        Span<char> buf2 = stackalloc char[256];
         int rank = 0;
         foreach (var e in mn.Element.EnumerateArray())
         {
-            var m = mn.Item(e, rank);
-            ReadOnlySpan<char> a, b;
+            scoped ReadOnlySpan<char> a, b;
             if (e.ValueKind == JsonValueKind.String)
             {
                 var text = Chars(e, buf);
                 int sp = text.IndexOf(' ');
-                if (sp < 0) m.Fail($"a merge must be two tokens separated by a space, found '{text}'.");
+                if (sp < 0) mn.Item(e, rank).Fail($"a merge must be two tokens separated by a space, found '{text}'.");
                 a = text[..sp];
                 b = text[(sp + 1)..];
             }
             else
             {
+                var m = mn.Item(e, rank);
                 if (m.ArrayLength() != 2) m.Fail($"a merge must be a pair [a, b], found {e.GetArrayLength()} items.");
                 if (e[0].ValueKind != JsonValueKind.String) m.Item(e[0], 0).String();
                 if (e[1].ValueKind != JsonValueKind.String) m.Item(e[1], 1).String();
                 a = Chars(e[0], buf);
                 b = Chars(e[1], buf2);
             }
-            if (!lookup.TryGetValue(a, out int ia)) m.Fail($"merge {rank} ('{a} {b}'): token '{a}' is not in the vocabulary.");
-            if (!lookup.TryGetValue(b, out int ib)) m.Fail($"merge {rank} ('{a} {b}'): token '{b}' is not in the vocabulary.");
-            result[rank++] = (ia, ib);
+            try
+            {
+                result[rank] = BpeModel.MergeIds(lookup, rank, a, b, continuingSubwordPrefix);
+            }
+            catch (InvalidDataException ex)
+            {
+                mn.Item(e, rank).Fail(ex.Message);
+            }
+            rank++;
         }
         return result;
     }
@@ -257,15 +261,16 @@ internal static class TokenizerJsonLoader
             {
                 var vocab = ReadVocabObject(n.Required("vocab"));
                 var mn = n.Get("merges");
-                var merges = mn.IsNull ? [] : ReadMergeIds(mn, vocab);
+                string? prefix = n.OptString("continuing_subword_prefix");
+                var merges = mn.IsNull ? [] : ReadMergeIds(mn, vocab, prefix);
                 try
                 {
-                    return BpeModel.FromMergeIds(vocab, merges, n.OptString("unk_token"), n.OptString("continuing_subword_prefix"),
+                    return BpeModel.FromMergeIds(vocab, merges, n.OptString("unk_token"), prefix,
                         n.OptString("end_of_word_suffix"), n.Bool("fuse_unk", false), n.Bool("byte_fallback", false), n.Bool("ignore_merges", false));
                 }
                 catch (InvalidDataException e)
                 {
-                    mn.Fail(e.Message);
+                    n.Fail(e.Message);
                     throw;
                 }
             }

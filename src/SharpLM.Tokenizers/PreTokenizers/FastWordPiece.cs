@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using SharpLM.Tokenizers.Core;
 using SharpLM.Tokenizers.Models.WordPiece;
 using SharpLM.Tokenizers.Normalizers;
@@ -17,9 +16,7 @@ internal sealed class FastWordPiece : IFastSegmentEncoder, IFastIdsEncoder
     private readonly WordPieceModel _model;
     private readonly bool _lowercase;
     private readonly FastAddedTokens _added;
-    private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheSpan;
-    private const int CacheCapacity = 100_000;
+    private readonly WordCache<int[]> _cache = new(100_000);
     [ThreadStatic] private static TokenSink? t_sink;
 
     private FastWordPiece(WordPieceModel model, bool lowercase, IEnumerable<AddedToken> added)
@@ -27,7 +24,6 @@ internal sealed class FastWordPiece : IFastSegmentEncoder, IFastIdsEncoder
         _model = model;
         _lowercase = lowercase;
         _added = new FastAddedTokens(added);
-        _cacheSpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     internal static FastWordPiece? TryCreate(INormalizer? normalizer, IPreTokenizer? preTokenizer, IModel model, IReadOnlyList<AddedToken> added)
@@ -69,12 +65,12 @@ internal sealed class FastWordPiece : IFastSegmentEncoder, IFastIdsEncoder
         Span<char> lower = word.Length <= 128 ? stackalloc char[word.Length] : new char[word.Length];
         if (_lowercase) word.ToLowerInvariant(lower);
         else word.CopyTo(lower);
-        if (_cacheSpan.TryGetValue(lower, out var hit)) { ids.AddRange(hit); return; }
+        if (_cache.TryGet(lower, out var hit)) { ids.AddRange(hit); return; }
         var sink = t_sink ??= new TokenSink();
         sink.Clear();
         _model.Tokenize(lower, sink);
         var result = sink.Ids.AsSpan(0, sink.Count).ToArray();
-        if (_cache.Count < CacheCapacity) _cacheSpan.TryAdd(lower, result);
+        _cache.TryAdd(lower, result);
         ids.AddRange(result);
     }
 }

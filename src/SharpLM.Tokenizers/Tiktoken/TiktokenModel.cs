@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using SharpLM.Tokenizers.Core;
 
@@ -15,9 +14,7 @@ internal sealed class TiktokenModel : IModel
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly string?[] _idToToken;
     private readonly int[] _charIds = new int[512];
-    private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
-    private const int CacheCapacity = 200_000;
+    private readonly WordCache<int[]> _cache = new(200_000);
     private const int MaxCachedWordLength = 128;
 
     private readonly Dictionary<string, int> _specials;
@@ -33,7 +30,6 @@ internal sealed class TiktokenModel : IModel
         Array.Fill(_charIds, -1);
         foreach (var (t, id) in ranks)
             if (t.Length == 1 && t[0] < _charIds.Length) _charIds[t[0]] = id;
-        _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public IReadOnlyDictionary<string, int> Vocab => _ranks;
@@ -58,7 +54,7 @@ internal sealed class TiktokenModel : IModel
             return;
         }
         bool cacheable = word.Length <= MaxCachedWordLength;
-        if (cacheable && _cacheLookup.TryGetValue(word, out var hit))
+        if (cacheable && _cache.TryGet(word, out var hit))
         {
             // hit: (id, end) pairs; starts follow from the previous end.
             int start = 0;
@@ -71,7 +67,7 @@ internal sealed class TiktokenModel : IModel
         }
         int before = sink.Count;
         Merge(word, sink);
-        if (cacheable && _cache.Count < CacheCapacity)
+        if (cacheable && _cache.HasRoom)
         {
             int n = sink.Count - before;
             var entry = new int[2 * n];
@@ -80,7 +76,7 @@ internal sealed class TiktokenModel : IModel
                 entry[2 * i] = sink.Ids[before + i];
                 entry[2 * i + 1] = sink.Ends[before + i];
             }
-            _cache.TryAdd(word.ToString(), entry);
+            _cache.TryAdd(word, entry);
         }
     }
 
@@ -93,7 +89,7 @@ internal sealed class TiktokenModel : IModel
             ids.Add(whole);
             return;
         }
-        if (word.Length <= MaxCachedWordLength && _cacheLookup.TryGetValue(word, out var hit))
+        if (word.Length <= MaxCachedWordLength && _cache.TryGet(word, out var hit))
         {
             for (int i = 0; i < hit.Length; i += 2) ids.Add(hit[i]);
             return;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 using SharpLM.Tokenizers.Core;
@@ -24,10 +23,7 @@ internal sealed class BpeModel : IModel
     private readonly int[] _charIds; // BMP char -> id of the one-char token, -1 if none (used when no prefix/suffix)
     private readonly int[] _byteIds; // byte -> id of <0xNN>, -1 if none
     private readonly int _unkId;
-    private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheSpan;
-    private const int CacheCapacity = 200_000;
-    private int _cacheCount; // ConcurrentDictionary.Count takes every lock; this approximate count does not
+    private readonly WordCache<int[]> _cache = new(200_000);
     private const int MaxCachedWordLength = 256;
 
     public string? UnkToken { get; }
@@ -48,7 +44,7 @@ internal sealed class BpeModel : IModel
     public IReadOnlyList<(string Left, string Right)>? Merges =>
         _mergeStrings ??= _mergeIds is null ? null : Array.ConvertAll(_mergeIds, m => (_idToToken[m.Left]!, _idToToken[m.Right]!));
 
-    private (int Left, int Right)[]? _mergeIds;
+    private (int Left, int Right, int Merged)[]? _mergeIds;
     private (string, string)[]? _mergeStrings;
 
     /// <summary>The per-token scores when built from scores (null when built from merges).</summary>
@@ -84,7 +80,6 @@ internal sealed class BpeModel : IModel
             _byteIds[b] = vocabSpan.TryGetValue(hex, out int bid) ? bid : -1;
         }
         _unkId = unkToken != null && vocab.TryGetValue(unkToken, out int u) ? u : -1;
-        _cacheSpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         _splitAtMetaspace = ContinuingSubwordPrefix == null && EndOfWordSuffix == null && !ignoreMerges
             && vocab.ContainsKey("\u2581") && !vocab.Keys.Any(HasMetaspaceAfterOtherChar);
     }
@@ -102,53 +97,53 @@ internal sealed class BpeModel : IModel
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
         var v = OrdinalVocab(vocab);
-        var pairs = new List<(int, int)>();
-        foreach (var (a, b) in merges)
-        {
-            if (!v.TryGetValue(a, out int ia)) throw MergeError(pairs.Count, a, b, $"token '{a}' is not in the vocabulary");
-            if (!v.TryGetValue(b, out int ib)) throw MergeError(pairs.Count, a, b, $"token '{b}' is not in the vocabulary");
-            pairs.Add((ia, ib));
-        }
-        return FromMergeIds(v, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pairs), unkToken, continuingSubwordPrefix,
+        var lookup = v.GetAlternateLookup<ReadOnlySpan<char>>();
+        var ids = new List<(int, int, int)>();
+        foreach (var (a, b) in merges) ids.Add(MergeIds(lookup, ids.Count, a, b, continuingSubwordPrefix));
+        return FromMergeIds(v, [.. ids], unkToken, continuingSubwordPrefix,
             endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges);
     }
 
     internal static Dictionary<string, int> OrdinalVocab(IReadOnlyDictionary<string, int> vocab) =>
         vocab is Dictionary<string, int> d && d.Comparer == StringComparer.Ordinal ? d : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
 
-    internal static InvalidDataException MergeError(int rank, string a, string b, string what) =>
+    internal static InvalidDataException MergeError(int rank, ReadOnlySpan<char> a, ReadOnlySpan<char> b, string what) =>
         new($"merge {rank} ('{a} {b}'): {what}.");
 
-    /// <summary>BPE from a vocabulary and ordered merges given as (left id, right id) (rank = index): the loaders'
-    /// path, which looks the parts up without making a string per merge. The merged token is left + right (without
-    /// the continuing_subword_prefix of right); the merge strings are rebuilt from the ids only if asked for.</summary>
-    internal static BpeModel FromMergeIds(Dictionary<string, int> vocab, ReadOnlySpan<(int Left, int Right)> merges,
+    /// <summary>The ids of merge <paramref name="rank"/> (a, b): a's, b's and the merged token's, which is a + b without
+    /// the continuing_subword_prefix of b (HF's rule). Throws <see cref="InvalidDataException"/> naming the merge when
+    /// one of them is not in the vocabulary. Looks the parts up as spans: no string per merge.</summary>
+    internal static (int Left, int Right, int Merged) MergeIds(Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> vocab, int rank,
+        ReadOnlySpan<char> a, ReadOnlySpan<char> b, string? continuingSubwordPrefix)
+    {
+        if (!vocab.TryGetValue(a, out int ia)) throw MergeError(rank, a, b, $"token '{a}' is not in the vocabulary");
+        if (!vocab.TryGetValue(b, out int ib)) throw MergeError(rank, a, b, $"token '{b}' is not in the vocabulary");
+        var bPart = !string.IsNullOrEmpty(continuingSubwordPrefix) && b.StartsWith(continuingSubwordPrefix, StringComparison.Ordinal)
+            ? b[continuingSubwordPrefix.Length..] : b;
+        int mlen = a.Length + bPart.Length;
+        Span<char> buf = mlen <= 256 ? stackalloc char[256] : new char[mlen];
+        a.CopyTo(buf);
+        bPart.CopyTo(buf[a.Length..]);
+        if (!vocab.TryGetValue(buf[..mlen], out int im))
+            throw MergeError(rank, a, b, $"the merged token '{buf[..mlen]}' is not in the vocabulary");
+        return (ia, ib, im);
+    }
+
+    /// <summary>BPE from a vocabulary and ordered merges given as ids (left, right, merged; rank = index), as
+    /// <see cref="MergeIds"/> makes them: the loaders' path. The merge strings are rebuilt from the ids only if asked for.</summary>
+    internal static BpeModel FromMergeIds(Dictionary<string, int> vocab, (int Left, int Right, int Merged)[] merges,
         string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
-        var idToToken = TokenIds.Table(vocab);
-        int prefixLen = string.IsNullOrEmpty(continuingSubwordPrefix) ? 0 : continuingSubwordPrefix.Length;
-        var span = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         var table = new MergeTable(merges.Length);
-        Span<char> stackBuf = stackalloc char[256];
-        var pairs = new (int, int)[merges.Length];
         for (int rank = 0; rank < merges.Length; rank++)
         {
-            var (ia, ib) = merges[rank];
-            string a = idToToken[ia]!, b = idToToken[ib]!;
-            var bPart = prefixLen > 0 && b.StartsWith(continuingSubwordPrefix!, StringComparison.Ordinal) ? b.AsSpan(prefixLen) : b.AsSpan();
-            int mlen = a.Length + bPart.Length;
-            Span<char> buf = mlen <= stackBuf.Length ? stackBuf : new char[mlen];
-            a.AsSpan().CopyTo(buf);
-            bPart.CopyTo(buf[a.Length..]);
-            if (!span.TryGetValue(buf[..mlen], out int im))
-                throw MergeError(rank, a, b, $"the merged token '{buf[..mlen]}' is not in the vocabulary");
+            var (ia, ib, im) = merges[rank];
             table.TryAdd(ia, ib, rank, im);
-            pairs[rank] = (ia, ib);
         }
-        return new BpeModel(vocab, table, idToToken, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges)
+        return new BpeModel(vocab, table, null, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges)
         {
-            _mergeIds = pairs,
+            _mergeIds = merges,
         };
     }
 
@@ -235,14 +230,14 @@ internal sealed class BpeModel : IModel
             sink.Add(whole, offset, offset + word.Length);
             return;
         }
-        if (word.Length <= MaxCachedWordLength && _cacheSpan.TryGetValue(word, out var hit))
+        if (word.Length <= MaxCachedWordLength && _cache.TryGet(word, out var hit))
         {
             for (int i = 0; i < hit.Length; i += 3) sink.Add(hit[i], offset + hit[i + 1], offset + hit[i + 2]);
             return;
         }
         int before = sink.Count;
         MergeWord(word, sink);
-        if (word.Length <= MaxCachedWordLength && _cacheCount < CacheCapacity)
+        if (word.Length <= MaxCachedWordLength && _cache.HasRoom)
         {
             int n = sink.Count - before;
             var entry = new int[n * 3];
@@ -252,7 +247,7 @@ internal sealed class BpeModel : IModel
                 entry[3 * i + 1] = sink.Starts[before + i];
                 entry[3 * i + 2] = sink.Ends[before + i];
             }
-            if (_cache.TryAdd(word.ToString(), entry)) Interlocked.Increment(ref _cacheCount);
+            _cache.TryAdd(word, entry);
         }
         if (offset != 0)
         {
@@ -269,7 +264,7 @@ internal sealed class BpeModel : IModel
     {
         if (word.IsEmpty) return;
         if (IgnoreMerges && _vocabSpan.TryGetValue(word, out int whole)) { ids.Add(whole); return; }
-        if (word.Length <= MaxCachedWordLength && _cacheSpan.TryGetValue(word, out var hit))
+        if (word.Length <= MaxCachedWordLength && _cache.TryGet(word, out var hit))
         {
             for (int i = 0; i < hit.Length; i += 3) ids.Add(hit[i]);
             return;

@@ -3,12 +3,19 @@ using System.Runtime.CompilerServices;
 namespace SharpLM.Tokenizers.Models.Bpe;
 
 /// <summary>Open-addressing hash table (left id, right id) -> (rank, merged id), built once, read by many threads.
-/// Lookups are a multiply, a mask and usually one probe.</summary>
+/// Lookups are a multiply, a mask and usually one probe into one 16-byte entry (key, rank and merged id side by side:
+/// one cache line). The key stores left + 1 and right + 1, so a zeroed entry is empty and a new table needs no fill
+/// (llama3's 280,000 merges: 8 MB of fresh zeroed pages instead of 16 MB written at load).</summary>
 internal sealed class MergeTable
 {
-    private readonly long[] _keys;   // -1 = empty
-    private readonly int[] _ranks;
-    private readonly int[] _newIds;
+    private struct Entry
+    {
+        public ulong Key;   // ((left + 1) << 32) | (right + 1); 0 = empty
+        public int Rank;
+        public int NewId;
+    }
+
+    private readonly Entry[] _entries;
     private readonly int _mask;
 
     public int Count { get; private set; }
@@ -18,49 +25,50 @@ internal sealed class MergeTable
         foreach (var (k, v) in merges) TryAdd((int)(k >> 32), (int)k, v.Rank, v.NewId);
     }
 
-    /// <summary>An empty table for up to <paramref name="capacity"/> merges, filled with <see cref="TryAdd"/>.</summary>
+    /// <summary>An empty table for up to <paramref name="capacity"/> merges, filled with <see cref="TryAdd"/>
+    /// (at most 2/3 full, so a probe rarely goes past its first slot).</summary>
     public MergeTable(int capacity)
     {
         int cap = 16;
-        while (cap < capacity * 2) cap <<= 1;
-        _keys = new long[cap];
-        Array.Fill(_keys, -1L);
-        _ranks = new int[cap];
-        _newIds = new int[cap];
+        while (cap < capacity + capacity / 2) cap <<= 1;
+        _entries = new Entry[cap];
         _mask = cap - 1;
     }
 
-    /// <summary>Adds (left, right) -> (rank, newId) unless the pair is already there (the first, lower rank wins).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Key(int left, int right) => ((ulong)(uint)(left + 1) << 32) | (uint)(right + 1);
+
+    /// <summary>Adds (left, right) -> (rank, newId) unless the pair is already there (the first, lower rank wins).
+    /// Ids are token ids (below <see cref="Core.TokenIds.Limit"/>).</summary>
     public bool TryAdd(int left, int right, int rank, int newId)
     {
-        if (Count * 2 >= _keys.Length) throw new InvalidOperationException("MergeTable is full.");
-        long k = ((long)left << 32) | (uint)right;
+        if (Count + Count / 2 >= _entries.Length) throw new InvalidOperationException("MergeTable is full.");
+        ulong k = Key(left, right);
         int i = Slot(k);
-        while (_keys[i] != -1)
+        while (_entries[i].Key != 0)
         {
-            if (_keys[i] == k) return false;
+            if (_entries[i].Key == k) return false;
             i = (i + 1) & _mask;
         }
-        _keys[i] = k;
-        _ranks[i] = rank;
-        _newIds[i] = newId;
+        _entries[i] = new Entry { Key = k, Rank = rank, NewId = newId };
         Count++;
         return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Slot(long k) => (int)(((ulong)k * 0x9E3779B97F4A7C15UL) >> 32) & _mask;
+    private int Slot(ulong k) => (int)((k * 0x9E3779B97F4A7C15UL) >> 32) & _mask;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGet(int left, int right, out int rank, out int newId)
     {
-        long k = ((long)left << 32) | (uint)right;
+        ulong k = Key(left, right);
         int i = Slot(k);
+        var entries = _entries;
         while (true)
         {
-            long key = _keys[i];
-            if (key == k) { rank = _ranks[i]; newId = _newIds[i]; return true; }
-            if (key == -1) { rank = 0; newId = 0; return false; }
+            ref readonly var e = ref entries[i];
+            if (e.Key == k) { rank = e.Rank; newId = e.NewId; return true; }
+            if (e.Key == 0) { rank = 0; newId = 0; return false; }
             i = (i + 1) & _mask;
         }
     }
