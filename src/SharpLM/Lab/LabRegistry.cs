@@ -10,8 +10,10 @@ internal static class LabRegistry
     [
         new Experiments.AttentionScale(),
         new Experiments.Warmup(),
+        new Experiments.EmbeddingSum(),
         new Experiments.SparseAttention(),
         new Experiments.TokensPerCharacter(),
+        new Experiments.Oov(),
         new Experiments.Parameters(),
         new Experiments.KvCacheExperiment(),
         new Experiments.Complexity(),
