@@ -12,9 +12,11 @@ internal static class LabRegistry
         new Experiments.Warmup(),
         new Experiments.EmbeddingSum(),
         new Experiments.SparseAttention(),
+        new Experiments.AlbertSharing(),
         new Experiments.TokensPerCharacter(),
         new Experiments.Oov(),
         new Experiments.Parameters(),
+        new Experiments.Memory(),
         new Experiments.KvCacheExperiment(),
         new Experiments.Complexity(),
     ];
