@@ -63,13 +63,14 @@ public class AlbertSharingTests
         var r = LabRegistry.Run(new AlbertSharing(), new LabOptions { Quick = true, Threads = SharpLM.Kernels.WorkerPool.Shared.Threads, AssetsDir = TestPaths.Assets });
         var runs = r.Data["runs"]!.AsArray().Select(n => n!.AsObject()).ToArray();
         Assert.Equal(3, runs.Length);
-        foreach (var o in runs) Assert.Equal((long)o["calc_parameters"]!, (long)o["parameters"]!);
+        foreach (var o in runs) Assert.Equal((long)o["calc_parameters"]! + (long)o["mlm_head_parameters"]!, (long)o["parameters"]!);
         long sep = (long)runs[0]["parameters"]!, shared = (long)runs[1]["parameters"]!, one = (long)runs[2]["parameters"]!;
         int layers = (int)runs[0]["layers"]!;
         Assert.Equal(1, (int)runs[1]["layer_groups"]!);
         Assert.Equal(shared, one);
         var cfg = TrainModel.NewConfig("bert", 257, 32, layers, 2, 2, 128, 16, normEps: 1e-12);
         Assert.Equal(sep - shared, (layers - 1) * new ParameterCount(cfg).PerLayer);
+        Assert.Equal(32L * 32 + 32 + 64 + 257, (long)runs[0]["mlm_head_parameters"]!);   // dense + bias, LayerNorm, decoder bias
         // the same compute for shared and separate, 1/L of the layers' for one layer
         Assert.Equal((long)runs[0]["weight_macs_per_token"]!, (long)runs[1]["weight_macs_per_token"]!);
         Assert.Equal(AlbertSharing.WeightMacsPerToken(cfg), (long)runs[0]["weight_macs_per_token"]!);

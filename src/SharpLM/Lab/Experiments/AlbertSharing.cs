@@ -76,7 +76,7 @@ internal sealed class AlbertSharing : LabExperiment
             rows.Add([name, stored.ToString("N0", CultureInfo.InvariantCulture), macs.ToString("N0", CultureInfo.InvariantCulture), F(seconds * 1e3), F(LabTraining.Final(losses)), F(held)]);
             runs.Add((JsonNode)new JsonObject
             {
-                ["variant"] = name, ["layers"] = cfg.Layers, ["layer_groups"] = cfg.LayerGroups, ["parameters"] = stored, ["calc_parameters"] = pc.Total,
+                ["variant"] = name, ["layers"] = cfg.Layers, ["layer_groups"] = cfg.LayerGroups, ["parameters"] = stored, ["calc_parameters"] = pc.Total, ["mlm_head_parameters"] = MlmHeadParameters(cfg),
                 ["weight_macs_per_token"] = macs, ["calc_forward_flops_per_token"] = J(FlopEstimate.Estimate(pc, t).ForwardPerToken),
                 ["final_train_loss"] = J(LabTraining.Final(losses)), ["held_out_loss"] = J(held), ["losses"] = new JsonArray([.. losses.Select(J)]),
             });
@@ -91,7 +91,8 @@ internal sealed class AlbertSharing : LabExperiment
         double T(int i) => (double)r.Timings[(string)o[i]["variant"]!]!["forward_seconds"]!;
         long P(int i) => (long)o[i]["parameters"]!;
         double H(int i) => (double?)o[i]["held_out_loss"] ?? double.NaN;
-        r.Findings.Add($"Parameters: sharing stores {P(1):N0} instead of {P(0):N0} ({F((double)P(1) / P(0))}×; the same as one layer, {P(2):N0}); the embeddings and the MLM head are not shared, so the saving is (L−1)/L of the layers only.");
+        r.Findings.Add($"Parameters: sharing stores {P(1):N0} instead of {P(0):N0} ({F((double)P(1) / P(0))}×; the same as one layer, {P(2):N0}); the embeddings and the MLM head are not shared, so the saving is (L−1)/L of the layers only. " +
+                       $"(The trainer's counts include the MLM head, {(long)o[0]["mlm_head_parameters"]!:N0} parameters, which `sharplm calc`'s base-model count leaves out.)");
         r.Findings.Add($"Time (the note's point): a forward pass took {F(T(1) * 1e3)} ms shared against {F(T(0) * 1e3)} ms separate ({F(T(1) / T(0))}×), and {F(T(2) * 1e3)} ms for one layer: sharing leaves the compute as it was, " +
                        $"{(long)o[1]["weight_macs_per_token"]!:N0} weight multiply-adds per token either way. The note is right: ALBERT saves memory and model size, not time.");
         r.Findings.Add($"Quality: held-out masked-LM loss {F(H(0))} separate, {F(H(1))} shared, {F(H(2))} one layer. " +
@@ -117,6 +118,9 @@ internal sealed class AlbertSharing : LabExperiment
     /// (2·C·F), then the MLM head's dense (C·E) and decoder (E·V). Shared layers count once per use.</summary>
     internal static long WeightMacsPerToken(ModelConfig c) =>
         (long)c.Layers * (4L * c.Width * c.Width + 2L * c.Width * c.FfnWidth) + (long)c.Width * c.EmbeddingWidth + (long)c.EmbeddingWidth * c.Vocab;
+
+    /// <summary>The MLM head's parameters, which calc's base-model count leaves out: dense C→E with bias, LayerNorm (2E), decoder bias (V; its matrix is the tied word embeddings).</summary>
+    internal static long MlmHeadParameters(ModelConfig c) => (long)c.Width * c.EmbeddingWidth + c.EmbeddingWidth + 2L * c.EmbeddingWidth + c.Vocab;
 
     /// <summary>A batch of random windows of <paramref name="tokens"/>, masked as BERT (<see cref="MlmMasking"/>).</summary>
     private static void MaskedWindows(int[] tokens, TrainRandom rng, int b, int t, int maskId, int vocab, ulong seed, int index, int[] x, int[] y)

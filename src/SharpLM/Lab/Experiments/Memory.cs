@@ -32,7 +32,7 @@ internal sealed class Memory : LabExperiment
         var r = new LabReport(Name, "memory to serve and to train, measured");
         r.Claims.Add(new("6 (显存占用)", "推理时显存的下限是 2n GB，至少要把模型加载完全。训练时，如果用Adam优化器，有个2+2+12的公式，训练时显存下限是16n GB，需要把模型参数、梯度和优化器状态（4+4+4），保持在显存",
             "For an n-billion-parameter model, inference needs at least 2n GB (the fp16 weights must all be loaded). Training with Adam follows the 2+2+12 formula: at least 16n GB, for the parameters, gradients and optimizer states (4+4+4) kept in memory."));
-        (int Dim, int Layers)[] sizes = ctx.Quick ? [(64, 2), (128, 2)] : [(128, 4), (256, 4), (512, 6), (768, 8), (1024, 8)];
+        (int Dim, int Layers)[] sizes = ctx.Quick ? [(128, 2), (256, 2)] : [(128, 4), (256, 4), (512, 6), (768, 8), (1024, 8)];
         int vocab = 256, context = ctx.Quick ? 64 : 256, batch = ctx.Quick ? 2 : 4, steps = 2, generate = ctx.Quick ? 16 : 64;
         r.Method.Add($"**Models.** LLaMA decoders (RMSNorm, RoPE, SwiGLU, untied head, byte vocabulary V = {vocab}, heads of 64) of widths and depths {string.Join(", ", sizes.Select(s => $"{s.Dim}×{s.Layers}"))}, context {context}.");
         r.Method.Add($"**Training.** In this process: the trainer's model (`TrainModel`: parameters and gradients, f32), AdamW (two f32 moments) and {steps} steps of `TrainStep` on random tokens, batch {batch} × {context}; " +
