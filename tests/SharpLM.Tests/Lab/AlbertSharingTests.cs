@@ -12,16 +12,7 @@ namespace SharpLM.Tests.Lab;
 [Collection("TrainParallel")]
 public class AlbertSharingTests
 {
-    private static TrainModel Scaled(SharpLM.Models.ModelConfig c, ulong seed)
-    {
-        var m = new TrainModel(c);
-        m.Initialize(3);
-        var rng = new TrainRandom(seed);
-        foreach (var info in m.Parameters.Infos)
-            if (info.Shape.Length == 2) rng.FillNormal(m.Parameters.P(info), 0.4);
-            else foreach (ref var v in m.Parameters.P(info)) v = (float)(v + 0.2 * rng.NextGaussian());
-        return m;
-    }
+    private static TrainModel Scaled(SharpLM.Models.ModelConfig c, ulong seed) => ModelGradTests.Scaled(c, seed);
 
     [Fact]
     public void Shared_layer_bert_gradients_match_finite_differences()
