@@ -51,6 +51,11 @@ internal sealed class LabCommand : ICliCommand
             Threads = args.Int("threads", Environment.ProcessorCount, min: 1, max: 1024),
             AssetsDir = args.String("assets") ?? LabContext.FindAssets(Environment.CurrentDirectory),
             Progress = bar,
+            MiniLm = () =>
+            {
+                try { return BuiltinModels.Resolve(BuiltinModels.MiniLm, context.Error); }
+                catch (FileNotFoundException) { return null; }   // the experiment's report says the model is missing
+            },
         };
         foreach (var e in chosen)
         {

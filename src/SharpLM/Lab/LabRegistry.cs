@@ -10,9 +10,13 @@ internal static class LabRegistry
     [
         new Experiments.AttentionScale(),
         new Experiments.Warmup(),
+        new Experiments.EmbeddingSum(),
         new Experiments.SparseAttention(),
+        new Experiments.AlbertSharing(),
         new Experiments.TokensPerCharacter(),
+        new Experiments.Oov(),
         new Experiments.Parameters(),
+        new Experiments.Memory(),
         new Experiments.KvCacheExperiment(),
         new Experiments.Complexity(),
     ];

@@ -53,7 +53,7 @@ public class ModelGradTests
         }
     }
 
-    private static TrainModel Scaled(ModelConfig c, ulong seed)
+    internal static TrainModel Scaled(ModelConfig c, ulong seed)
     {
         var m = new TrainModel(c);
         m.Initialize(3);

