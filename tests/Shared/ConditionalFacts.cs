@@ -33,3 +33,16 @@ public sealed class PackFactAttribute : FactAttribute
         if (Environment.GetEnvironmentVariable("SHARPLM_PACK_TESTS") != "1") Skip = "packs and installs the tool: set SHARPLM_PACK_TESTS=1 to run it";
     }
 }
+
+/// <summary>A fact that needs Linux's peak-memory counter (VmHWM in /proc/self/status, reset through
+/// /proc/self/clear_refs); skipped with the reason elsewhere.</summary>
+public sealed class PeakRssFactAttribute : FactAttribute
+{
+    public static bool Supported => File.Exists("/proc/self/clear_refs") && File.Exists("/proc/self/status")
+                                    && File.ReadLines("/proc/self/status").Any(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+
+    public PeakRssFactAttribute()
+    {
+        if (!Supported) Skip = "no /proc/self/clear_refs or VmHWM in /proc/self/status (not Linux): peak memory cannot be measured";
+    }
+}

@@ -51,4 +51,28 @@ public class LabCommandTests
         Assert.Equal(2, rc);
         Assert.StartsWith("error: ", e);
     }
+
+    [PeakRssFact]
+    public async Task In_a_fresh_process_a_training_run_adds_at_least_its_model_states()
+    {
+        // the note's 16 bytes per parameter (f32 weights, gradients and AdamW's two moments) must all be resident at the
+        // peak; measured by `sharplm lab run memory` in its own process, where nothing left by other work can be reused
+        var dir = TestPaths.NewTempDir();
+        var r = await Reliability.CliProcess.RunAsync(["lab", "run", "memory", "--quick", "--out", dir], null, TimeSpan.FromMinutes(5), 4L << 30);
+        Assert.True(r.ExitCode == 0, r.Output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "memory.json")));
+        var root = doc.RootElement;
+        int checkedStates = 0;
+        foreach (var t in root.GetProperty("data").GetProperty("training").EnumerateArray())
+        {
+            int dim = t.GetProperty("width").GetInt32(), layers = t.GetProperty("layers").GetInt32();
+            long states = t.GetProperty("calc_model_states").GetInt64();
+            Assert.Equal(16 * t.GetProperty("parameters").GetInt64(), states);
+            long added = root.GetProperty("timings").GetProperty($"train_{dim}x{layers}").GetProperty("added_bytes").GetInt64();
+            if (states < 16 << 20) continue; // below ~16 MB the runtime's own growth blurs the figure
+            Assert.True(added >= 0.9 * states, $"{dim}x{layers}: the run added {added} bytes, less than its {states} bytes of model states");
+            checkedStates++;
+        }
+        Assert.True(checkedStates >= 1, "no quick model is large enough to check its model states");
+    }
 }

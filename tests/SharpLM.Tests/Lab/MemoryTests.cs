@@ -4,11 +4,14 @@ using SharpLM.Models;
 using SharpLM.Sizing;
 using SharpLM.Tensors;
 using SharpLM.Tensors.Types;
+using SharpLM.Testing;
 
 namespace SharpLM.Tests.Lab;
 
 /// <summary>memory: the peak counter sees what a run touches, the estimates are calc's own, and a training run's peak
-/// holds at least its model states (16 bytes per parameter in f32 AdamW).</summary>
+/// holds at least its model states (16 bytes per parameter in f32 AdamW). The process's resident set is shared by every
+/// test in it, so these run alone (a parallel test freeing memory during a run would hide what the run added).</summary>
+[Collection(PeakRssCollection.Name)]
 public class MemoryTests
 {
     [PeakRssFact]
@@ -28,12 +31,13 @@ public class MemoryTests
     }
 
     [PeakRssFact]
-    public void Estimates_are_calcs_and_the_training_peak_holds_the_model_states()
+    public void The_estimates_are_calcs_own_and_the_runs_are_measured()
     {
         var r = LabRegistry.Run(new Memory(), new LabOptions { Quick = true, Threads = SharpLM.Kernels.WorkerPool.Shared.Threads });
         var train = r.Data["training"]!.AsArray();
         Assert.Equal(2, train.Count);
-        int checkedStates = 0;
+        // what the runs added is checked in a fresh process (LabCommandTests): in this one, memory other tests left
+        // (kernel scratch, pooled arrays) is reused by the run and hides part of what it needs
         foreach (var t in train)
         {
             int dim = (int)t!["width"]!, layers = (int)t["layers"]!, seq = (int)t["sequence"]!, batch = (int)t["batch"]!;
@@ -43,15 +47,7 @@ public class MemoryTests
             var est = TrainingMemory.Estimate(pc, OptimizerKind.AdamW, Precision.Fp32, 0, 1, batch, seq, Recompute.None);
             Assert.Equal(est.ModelStates, (long)t["calc_model_states"]!);
             Assert.Equal(16 * pc.Total, est.ModelStates);   // f32 weights + grads + two moments: the note's 16 bytes
-            long added = (long)r.Timings[$"train_{dim}x{layers}"]!["added_bytes"]!;
-            // below ~16 MB the runtime's reuse of memory it already holds blurs the figure; above, the states dominate
-            if (est.ModelStates >= 16 << 20)
-            {
-                Assert.True(added >= 0.9 * est.ModelStates, $"{dim}x{layers}: the run added {added} bytes, less than its {est.ModelStates} bytes of model states");
-                checkedStates++;
-            }
         }
-        Assert.True(checkedStates >= 1, "no quick model is large enough to check its model states");
         foreach (var s in r.Data["serving"]!.AsArray())
         {
             var type = (string)s!["type"]! == "F32" ? DType.F32 : DType.Q8_0;
@@ -63,11 +59,9 @@ public class MemoryTests
     }
 }
 
-/// <summary>A fact that needs the Linux peak-memory counter (<see cref="PeakRss"/>); skipped with the reason elsewhere.</summary>
-public sealed class PeakRssFactAttribute : FactAttribute
+/// <summary>Tests that read the process's peak resident set: run after the parallel tests, one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class PeakRssCollection
 {
-    public PeakRssFactAttribute()
-    {
-        if (!PeakRss.Supported) Skip = "no /proc/self/clear_refs or VmHWM in /proc/self/status (not Linux): peak memory cannot be measured";
-    }
+    public const string Name = "peak resident memory";
 }
