@@ -99,6 +99,7 @@ internal sealed class Generator
         var feed = new List<int>(1 + (_drafter?.MaxDraft ?? 0));
         var ready = new Queue<int>();       // accepted drafts: sampled and already in the cache
         var row = _drafter is null ? null : new float[v];
+        int draftLimit = _drafter?.MaxDraft ?? 0;
         try
         {
         for (int n = 0; n < maxTokens; n++)
@@ -114,10 +115,11 @@ internal sealed class Generator
             {
                 feed.Clear();
                 feed.Add(next);
-                // room: the token limit (this token is the (n+1)-th) and the context, one position kept for `next`
+                // room: the token limit (this token is the (n+1)-th), the context (one position kept for `next`) and
+                // the adaptive draft length
                 if (_drafter != null && more)
                     _drafter.Propose(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history),
-                                     Math.Min(maxTokens - n - 1, _state.Capacity - _state.Length - 1), feed);
+                                     Math.Min(draftLimit, Math.Min(maxTokens - n - 1, _state.Capacity - _state.Length - 1)), feed);
                 int drafted = feed.Count - 1;
                 var rows = _state.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(feed), drafted > 0);
                 Stats.DecodeSteps++;
@@ -144,6 +146,9 @@ internal sealed class Generator
                         if (_eos.Contains(pick)) { kept++; break; }
                     }
                     Stats.AcceptedTokens += kept;
+                    // every extra row of a pass costs a part of a one-row pass: draft longer after a step that kept
+                    // every guess, shorter (one past what was kept) after one that did not
+                    draftLimit = kept == drafted ? Math.Min(_drafter!.MaxDraft, draftLimit * 2) : Math.Max(1, kept + 1);
                     Stats.DecodeTokens += kept;
                     if (onLogits != null) for (int j = 0; j <= kept && j <= drafted; j++) onLogits(rows.Slice(j * v, v));
                     rows.Slice(Math.Min(kept, drafted) * v, v).CopyTo(_logits);
