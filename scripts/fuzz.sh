@@ -18,6 +18,11 @@ if [ -z "$target" ]; then echo "usage: scripts/fuzz.sh TARGET|all SECONDS (targe
 bin="$root/.cache/fuzz/bin"
 dotnet build fuzz/SharpLM.Fuzz -c Release -o "$bin" -p:UseAppHost=false >/dev/null || { echo "building the fuzz harness failed"; exit 1; }
 fuzzer="$bin/SharpLM.Fuzz.dll"
+# replays run an uninstrumented copy: SharpFuzz's instrumented assemblies write to AFL++'s shared memory from their
+# module initializers, and outside afl-fuzz that memory does not exist (an access violation before any input is read)
+plain="$root/.cache/fuzz/plain"
+rm -rf "$plain"; cp -r "$bin" "$plain"
+replayer="$plain/SharpLM.Fuzz.dll"
 status=0
 if command -v afl-fuzz >/dev/null 2>&1; then
   tools="$root/.cache/fuzz/tools"
@@ -38,7 +43,7 @@ if command -v afl-fuzz >/dev/null 2>&1; then
       mkdir -p "tests/fuzz/$t/found"
       for f in $found; do cp "$f" "tests/fuzz/$t/found/$(basename "$(dirname "$f")")-$(basename "$f" | tr ':,' '__')"; done
       echo "$t: $(echo "$found" | wc -l) crashes/hangs copied to tests/fuzz/$t/found/"
-      dotnet "$fuzzer" "$t" --replay "tests/fuzz/$t/found" | tail -1
+      dotnet "$replayer" "$t" --replay "tests/fuzz/$t/found" | tail -1
       status=1
     fi
   done
@@ -47,7 +52,7 @@ else
   for t in $list; do
     for d in seeds regressions survive; do
       [ -d "tests/fuzz/$t/$d" ] || continue
-      printf '%s/%s: ' "$t" "$d"; dotnet "$fuzzer" "$t" --replay "tests/fuzz/$t/$d" | tail -1 || status=1
+      printf '%s/%s: ' "$t" "$d"; dotnet "$replayer" "$t" --replay "tests/fuzz/$t/$d" | tail -1 || status=1
     done
   done
 fi

@@ -116,10 +116,14 @@ internal sealed class Generation
     }
 
     /// <summary>The deltas, as the tokens come; ends when every choice finished. Cancelling <paramref name="ct"/>
-    /// cancels the job.</summary>
+    /// cancels the job, and so does a consumer that stops reading early (a write to a client that went away can fail
+    /// before the request's abort token fires: the job must not run on with nobody reading it).</summary>
     public async IAsyncEnumerable<Delta> ReadAsync([EnumeratorCancellation] CancellationToken ct)
     {
         using var reg = ct.Register(Job.Cancel);
+        bool ended = false;
+        try
+        {
         var vocab = _settings.TopLogprobs >= 0 ? _engine.Vocabulary : null;
         await foreach (var ev in Job.Events.ReadAllAsync(ct).ConfigureAwait(false))
         {
@@ -152,9 +156,15 @@ internal sealed class Generation
             }
             if (Emit(ev.Choice, piece) is { } d) yield return d;
         }
+        ended = true;
         ct.ThrowIfCancellationRequested();
         for (int i = 0; i < _choices.Length; i++)
             if (!_choices[i].Done) yield return Close(i, "length"); // cancelled by the scheduler (shutdown)
+        }
+        finally
+        {
+            if (!ended) Job.Cancel();
+        }
     }
 
     private static (string, float)[] Tops(Inference.Constrained.TokenVocabulary vocab, TokenLogprob[]? top) =>
