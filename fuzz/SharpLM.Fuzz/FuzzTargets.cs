@@ -126,9 +126,9 @@ internal static class FuzzTargets
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(b, new JsonDocumentOptions { MaxDepth = 128 });
+            doc = Fields.Parse(b);
         }
-        catch (JsonException e)
+        catch (ApiException e) when (e.Status == 400)
         {
             throw new InvalidDataException("400 invalid_json: " + e.Message, e);
         }

@@ -104,6 +104,25 @@ public sealed class BadRequestTests(ServerFixture fixture)
         Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("v1/chat/completions")]
+    [InlineData("v1/completions")]
+    [InlineData("api/chat")]
+    public async Task A_body_that_is_not_utf8_is_a_400_naming_the_byte(string path)
+    {
+        // found by the server-request fuzzer: invalid bytes inside a JSON string parse, then fail when the string is read
+        var body = Encoding.UTF8.GetBytes("{\"model\":\"default\",\"prompt\":\"ab\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+        int at = Array.IndexOf(body, (byte)'a');
+        body[at] = 0xCA;
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var r = await S.Http.PostAsync(path, content);
+        var text = await r.Content.ReadAsStringAsync();
+        Assert.Equal(400, (int)r.StatusCode);
+        Assert.Contains($"not valid UTF-8 (at byte {at})", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_unknown_path_is_a_json_404()
     {

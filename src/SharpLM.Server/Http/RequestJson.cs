@@ -35,11 +35,7 @@ internal readonly struct Fields(JsonElement obj, string path)
                 ms.Write(buf, 0, n);
             }
             if (ms.Length == 0) throw ApiException.BadRequest("the request body is empty: send a JSON object", null, "invalid_json");
-            return JsonDocument.Parse(ms.GetBuffer().AsMemory(0, (int)ms.Length), new JsonDocumentOptions { MaxDepth = 128 });
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.BadRequest($"the request body is not valid JSON: {e.Message}", null, "invalid_json");
+            return Parse(ms.GetBuffer().AsMemory(0, (int)ms.Length));
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -49,6 +45,25 @@ internal readonly struct Fields(JsonElement obj, string path)
         {
             // the connection is gone: end the request as a client that went away (quietly, nothing to answer)
             throw new OperationCanceledException($"the request body did not arrive within {SharpLMServer.RequestBodyTimeout.TotalSeconds:0} s; the connection was closed", e, ctx.RequestAborted);
+        }
+    }
+
+    /// <summary>A request body as JSON: valid UTF-8 (JSON text is UTF-8; System.Text.Json checks a string's bytes only
+    /// when it is read, which would fail deep in a handler), nesting at most 128; anything else is a 400.</summary>
+    public static JsonDocument Parse(ReadOnlyMemory<byte> body)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span))
+        {
+            System.Text.Unicode.Utf8.ToUtf16(body.Span, new char[body.Length], out int valid, out _, replaceInvalidSequences: false);
+            throw ApiException.BadRequest($"the request body is not valid UTF-8 (at byte {valid})", null, "invalid_json");
+        }
+        try
+        {
+            return JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 128 });
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest($"the request body is not valid JSON: {e.Message}", null, "invalid_json");
         }
     }
 
