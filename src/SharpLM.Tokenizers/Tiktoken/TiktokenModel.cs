@@ -135,7 +135,7 @@ internal sealed class TiktokenModel : IModel
             int s = starts[i], e = starts[i + 1];
             int id = e - s == 1 && w[s] < _charIds.Length ? _charIds[w[s]] : Rank(w[s..e]);
             if (id == int.MaxValue || id < 0)
-                throw new InvalidOperationException($"tiktoken: byte token '{w[s..e].ToString()}' is not in the ranks; the rank file must hold all 256 single bytes.");
+                throw new InvalidDataException($"tiktoken: byte token '{w[s..e].ToString()}' is not in the ranks; the rank file must hold all 256 single bytes.");
             sink.Add(id, s, e);
         }
         if (rentedStarts != null) System.Buffers.ArrayPool<int>.Shared.Return(rentedStarts);

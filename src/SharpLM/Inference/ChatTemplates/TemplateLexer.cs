@@ -188,9 +188,10 @@ internal sealed class TemplateLexer
                 while (p < _src.Length && char.IsDigit(_src[p])) p++;
             }
             string num = _src[start..p].Replace("_", "", StringComparison.Ordinal);
-            return isFloat
-                ? new Tok(TokKind.Float, num, start, double.Parse(num, CultureInfo.InvariantCulture))
-                : new Tok(TokKind.Integer, num, start, long.Parse(num, CultureInfo.InvariantCulture));
+            if (isFloat) return new Tok(TokKind.Float, num, start, double.Parse(num, CultureInfo.InvariantCulture));
+            if (!long.TryParse(num, NumberStyles.None, CultureInfo.InvariantCulture, out long value))
+                throw Error($"integer literal {(num.Length > 30 ? num[..30] + "..." : num)} does not fit in 64 bits", start);
+            return new Tok(TokKind.Integer, num, start, value);
         }
         if (c is '"' or '\'')
         {
