@@ -102,71 +102,67 @@ internal sealed class Generator
         int draftLimit = _drafter?.MaxDraft ?? 0;
         try
         {
-        for (int n = 0; n < maxTokens; n++)
-        {
-            ct.ThrowIfCancellationRequested();
-            bool evaluated = ready.Count > 0;
-            int next = evaluated ? ready.Dequeue() : _sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history));
-            if (_eos.Contains(next)) break;
-            _history.Add(next);
-            Stats.GeneratedTokens++;
-            bool more = n + 1 < maxTokens && (ready.Count > 0 || _state.Length < _state.Capacity);
-            if (!evaluated && (more || (onLogits != null && _state.Length < _state.Capacity)))
+            for (int n = 0; n < maxTokens; n++)
             {
-                feed.Clear();
-                feed.Add(next);
-                // room: the token limit (this token is the (n+1)-th), the context (one position kept for `next`) and
-                // the adaptive draft length
-                if (_drafter != null && more)
-                    _drafter.Propose(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history),
-                                     Math.Min(draftLimit, Math.Min(maxTokens - n - 1, _state.Capacity - _state.Length - 1)), feed);
-                int drafted = feed.Count - 1;
-                var rows = _state.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(feed), drafted > 0);
-                Stats.DecodeSteps++;
-                Stats.DecodeTokens++;
-                if (drafted == 0)
+                ct.ThrowIfCancellationRequested();
+                bool evaluated = ready.Count > 0;    // an accepted draft: already sampled, evaluated and in the history
+                int next = evaluated ? ready.Dequeue() : _sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history));
+                if (_eos.Contains(next))
                 {
-                    onLogits?.Invoke(rows);
-                    rows.CopyTo(_logits);
+                    if (evaluated) _history.RemoveAt(_history.Count - 1); // an accepted EOS is the last kept guess
+                    break;
                 }
-                else
+                if (!evaluated) _history.Add(next);
+                Stats.GeneratedTokens++;
+                bool more = n + 1 < maxTokens && (ready.Count > 0 || _state.Length < _state.Capacity);
+                if (!evaluated && (more || (onLogits != null && _state.Length < _state.Capacity)))
                 {
+                    feed.Clear();
+                    feed.Add(next);
+                    // room: the token limit (this token is the (n+1)-th), the context (one position kept for `next`) and
+                    // the adaptive draft length
+                    if (_drafter != null && more)
+                        _drafter.Propose(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history),
+                                         Math.Min(draftLimit, Math.Min(maxTokens - n - 1, _state.Capacity - _state.Length - 1)), feed);
+                    int drafted = feed.Count - 1;
+                    var rows = _state.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(feed), drafted > 0);
+                    Stats.DecodeSteps++;
                     Stats.DraftedTokens += drafted;
-                    // row j holds the logits after feed[j]: sample it (on a copy: penalties write to it) and keep
-                    // feed[j+1] while it is what the model picks
+                    // row j holds the logits after feed[j]: sample it (on a copy: penalties write to it) and keep feed[j+1]
+                    // while it is what the model picks; a kept guess joins the history at once (the next row's penalties
+                    // see it) and is yielded from `ready` later. Without guesses this is the plain one-token step.
                     int kept = 0;
-                    var hist = new List<int>(_history);
                     for (; kept < drafted; kept++)
                     {
                         rows.Slice(kept * v, v).CopyTo(row!);
-                        int pick = _sampler.Sample(row!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(hist));
+                        int pick = _sampler.Sample(row!, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_history));
                         if (pick != feed[kept + 1]) break;
-                        hist.Add(pick);
+                        _history.Add(pick);
                         ready.Enqueue(pick);
                         if (_eos.Contains(pick)) { kept++; break; }
                     }
                     Stats.AcceptedTokens += kept;
-                    // every extra row of a pass costs a part of a one-row pass: draft longer after a step that kept
-                    // every guess, shorter (one past what was kept) after one that did not
-                    draftLimit = kept == drafted ? Math.Min(_drafter!.MaxDraft, draftLimit * 2) : Math.Max(1, kept + 1);
-                    Stats.DecodeTokens += kept;
-                    if (onLogits != null) for (int j = 0; j <= kept && j <= drafted; j++) onLogits(rows.Slice(j * v, v));
-                    rows.Slice(Math.Min(kept, drafted) * v, v).CopyTo(_logits);
+                    Stats.DecodeTokens += 1 + kept;
+                    if (onLogits != null) for (int j = 0; j <= kept; j++) onLogits(rows.Slice(j * v, v));
+                    rows.Slice(kept * v, v).CopyTo(_logits);
                     if (kept < drafted) _state.Truncate(_state.Length - (drafted - kept));
+                    // every extra row of a pass costs a part of a one-row pass: draft longer after a step that kept every
+                    // guess, shorter (one past what was kept) after one that did not
+                    if (drafted > 0) draftLimit = kept == drafted ? Math.Min(_drafter!.MaxDraft, draftLimit * 2) : Math.Max(1, kept + 1);
                 }
+                Stats.DecodeSeconds += sw.Elapsed.TotalSeconds;
+                yielded++;
+                yield return next;
+                if (!more) break;
+                sw.Restart(); // the consumer's time between yields is not counted
             }
-            Stats.DecodeSeconds += sw.Elapsed.TotalSeconds;
-            yielded++;
-            yield return next;
-            if (!more) break;
-            sw.Restart(); // the consumer's time between yields is not counted
-        }
         }
         finally
         {
             // accepted drafts that were never yielded (EOS, the token limit, a consumer that stopped) leave the cache, so
             // it holds what plain decoding would: the prompt and the generated tokens
             if (_drafter != null && _state.Length > baseLength + yielded) _state.Truncate(baseLength + yielded);
+            if (ready.Count > 0) _history.RemoveRange(_history.Count - ready.Count, ready.Count);
         }
     }
 }

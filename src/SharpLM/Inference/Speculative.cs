@@ -104,19 +104,12 @@ public sealed class DraftModelDrafter : IDrafter, IDisposable
         var logits = _seq.Forward(history[common..], allLogits: false);
         for (int i = 0; i < max; i++)
         {
-            int next = ArgMax(logits);
+            int next = Sampling.Sampler.ArgMax(logits);
             draft.Add(next);
             if (i + 1 == max) break;
             _one[0] = next;
             logits = _seq.Forward(_one, allLogits: false);
         }
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> row)
-    {
-        int best = 0;
-        for (int i = 1; i < row.Length; i++) if (row[i] > row[best]) best = i;
-        return best;
     }
 
     public void Dispose() => _decoder.Dispose();
