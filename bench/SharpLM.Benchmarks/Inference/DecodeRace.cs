@@ -256,7 +256,7 @@ internal static class DecodeRace
         GpuLayerCount = 0, Threads = threads, BatchThreads = threads, FlashAttention = false,
     };
 
-    /// <summary>The read limit (GB/s, a Vector512 sum over 512 MB on <paramref name="threads"/> threads) and the FMA peak
+    /// <summary>The read limit (GB/s, a sum in the widest vectors over 512 MB on <paramref name="threads"/> threads) and the FMA peak
     /// (GFLOP/s), best of 5.</summary>
     internal static (double Read, double Fma) Limits(int threads)
     {

@@ -82,20 +82,39 @@ public static unsafe class QuickKernelBench
         public int Tasks;
         public float* Out;
 
+        // the widest vector the machine has (AVX-512 or AVX2): a Vector512 sum emulated on AVX2 is not a read limit
         public readonly void Execute(int task)
         {
             long s = N * task / Tasks, e = N * (task + 1) / Tasks;
-            System.Runtime.Intrinsics.Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (long i = s; i + 64 <= e; i += 64)
+            if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
             {
-                a0 += System.Runtime.Intrinsics.Vector512.Load(P + i);
-                a1 += System.Runtime.Intrinsics.Vector512.Load(P + i + 16);
-                a2 += System.Runtime.Intrinsics.Vector512.Load(P + i + 32);
-                a3 += System.Runtime.Intrinsics.Vector512.Load(P + i + 48);
+                System.Runtime.Intrinsics.Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (long i = s; i + 64 <= e; i += 64)
+                {
+                    a0 += System.Runtime.Intrinsics.Vector512.Load(P + i);
+                    a1 += System.Runtime.Intrinsics.Vector512.Load(P + i + 16);
+                    a2 += System.Runtime.Intrinsics.Vector512.Load(P + i + 32);
+                    a3 += System.Runtime.Intrinsics.Vector512.Load(P + i + 48);
+                }
+                Out[task * 16] = System.Runtime.Intrinsics.Vector512.Sum(a0 + a1 + a2 + a3);
             }
-            Out[task * 16] = System.Runtime.Intrinsics.Vector512.Sum(a0 + a1 + a2 + a3);
+            else
+            {
+                System.Runtime.Intrinsics.Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (long i = s; i + 32 <= e; i += 32)
+                {
+                    a0 += System.Runtime.Intrinsics.Vector256.Load(P + i);
+                    a1 += System.Runtime.Intrinsics.Vector256.Load(P + i + 8);
+                    a2 += System.Runtime.Intrinsics.Vector256.Load(P + i + 16);
+                    a3 += System.Runtime.Intrinsics.Vector256.Load(P + i + 24);
+                }
+                Out[task * 16] = System.Runtime.Intrinsics.Vector256.Sum(a0 + a1 + a2 + a3);
+            }
         }
     }
+
+    /// <summary>Lanes of the widest FMA the machine has: 16 with AVX-512, 8 with AVX2.</summary>
+    private static int FmaLanes => System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? 16 : 8;
 
     private struct FmaJob : IParallelJob
     {
@@ -103,6 +122,11 @@ public static unsafe class QuickKernelBench
         public int Iters;
 
         public readonly void Execute(int task)
+        {
+            if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) Execute512(task); else Execute256(task);
+        }
+
+        private readonly void Execute512(int task)
         {
             var b = System.Runtime.Intrinsics.Vector512.Create(1.0000001f);
             var c = System.Runtime.Intrinsics.Vector512.Create(1e-7f);
@@ -118,12 +142,28 @@ public static unsafe class QuickKernelBench
             }
             Out[task * 16] = System.Runtime.Intrinsics.Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
         }
+
+        private readonly void Execute256(int task)
+        {
+            var b = System.Runtime.Intrinsics.Vector256.Create(1.0000001f);
+            var c = System.Runtime.Intrinsics.Vector256.Create(1e-7f);
+            System.Runtime.Intrinsics.Vector256<float> a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b, a8 = b, a9 = b, a10 = b, a11 = b;
+            for (int i = 0; i < Iters; i++)
+            {
+                a0 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a0, b, c); a1 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a1, b, c);
+                a2 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a2, b, c); a3 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a3, b, c);
+                a4 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a4, b, c); a5 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a5, b, c);
+                a6 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a6, b, c); a7 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a7, b, c);
+                a8 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a8, b, c); a9 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a9, b, c);
+                a10 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a10, b, c); a11 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a11, b, c);
+            }
+            Out[task * 16] = System.Runtime.Intrinsics.Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+        }
     }
 
     /// <summary>The machine's limits measured in the same run (the peer for the ratios): DRAM read GB/s and FMA GFLOP/s.</summary>
     private static void Calibrate(WorkerPool pool)
     {
-        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) return;
         long n = 256L << 20; // 1 GiB of floats
         float* p = (float*)NativeMemory.AlignedAlloc((nuint)(n * 4), 64);
         new Span<float>(p, 1 << 20).Fill(1f);
@@ -136,7 +176,7 @@ public static unsafe class QuickKernelBench
             pool.Run(pool.Threads, new ReadJob { P = p, N = n, Tasks = pool.Threads, Out = outp });
             best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
-        Console.WriteLine($"limit  read 1 GiB (Vector512 sum):   {n * 4 / best / 1e9,6:F1} GB/s");
+        Console.WriteLine($"limit  read 1 GiB (widest-vector sum):   {n * 4 / best / 1e9,6:F1} GB/s");
         NativeMemory.AlignedFree(p);
         best = double.MaxValue;
         for (int rep = 0; rep < 3; rep++)
@@ -145,7 +185,7 @@ public static unsafe class QuickKernelBench
             pool.Run(pool.Threads, new FmaJob { Out = outp, Iters = 10_000_000 });
             best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
-        Console.WriteLine($"limit  FMA peak (12 zmm chains):     {pool.Threads * 10_000_000.0 * 12 * 32 / best / 1e9,6:F1} GFLOP/s");
+        Console.WriteLine($"limit  FMA peak (12 vector chains):     {pool.Threads * 10_000_000.0 * 12 * 2 * FmaLanes / best / 1e9,6:F1} GFLOP/s");
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -161,7 +201,7 @@ public static unsafe class QuickKernelBench
         return ts.Sec + ts.Nsec * 1e-9;
     }
 
-    /// <summary>DRAM read limit (GB/s): a Vector512 sum over 512 MB split across the pool's threads, best of <paramref name="reps"/>.</summary>
+    /// <summary>DRAM read limit (GB/s): a sum in the widest vectors over 512 MB split across the pool's threads, best of <paramref name="reps"/>.</summary>
     internal static double ReadLimit(WorkerPool pool, int reps = 5)
     {
         long n = 128L << 20;
@@ -194,7 +234,7 @@ public static unsafe class QuickKernelBench
             pool.Run(pool.Threads, new FmaJob { Out = outp, Iters = 500_000 });
             best = Math.Min(best, sw.Elapsed.TotalSeconds);
         }
-        return pool.Threads * 500_000.0 * 12 * 32 / best / 1e9;
+        return pool.Threads * 500_000.0 * 12 * 2 * FmaLanes / best / 1e9;
     }
 
     /// <summary>matvec-tune threads [types] [f32]: matvec GB/s (DRAM) and G weights/s (in cache) against the read limit,

@@ -127,10 +127,11 @@ internal static unsafe class Q8_0Type
         _ => Q8Activations.DotGeneric(Traits, w, x, n, 32, isa, rowBuf),
     };
 
-    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
-    /// row, the weight bytes loaded, made absolute and their sign mask taken once). False for other variants.</summary>
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row, the weight
+    /// bytes loaded, made absolute and their sign mask taken once). False for the scalar variant.</summary>
     public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
     {
+        if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, results); return true; }
         if (isa != KernelIsa.Avx512) return false;
         Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
         sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
@@ -235,18 +236,80 @@ internal static unsafe class Q8_0Type
         return Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wv).AsByte(), sx), ones));
     }
 
+    // AVX2: 8 blocks per step, their f16 scales converted at once and multiplied by d_x, each block's scale broadcast
+    // from a stack copy; even and odd blocks on two accumulators (an FMA's latency is hidden behind the other's).
     private static float DotQ8_256(byte* w, sbyte* q, float* d, int n)
     {
-        Vector256<float> acc = default;
+        Vector256<float> acc0 = default, acc1 = default;
         var ones = Vector256.Create((short)1);
-        for (int b = 0; b < n / 32; b++, w += 34, q += 32)
+        float* sc = stackalloc float[8];
+        int nb = n / 32, b = 0;
+        for (; b + 8 <= nb; b += 8)
         {
-            Prefetch(w);
-            var wv = Vector256.Load((sbyte*)(w + 2));
-            var s = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(wv), Avx2.Sign(Vector256.Load(q), wv)), ones);
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), Vector256.Create(Half(w) * d[b]), acc);
+            (Halves8(w, 34) * Vector256.Load(d + b)).Store(sc);
+            for (int j = 0; j < 8; j += 2, w += 68, q += 64)
+            {
+                Prefetch(w); Prefetch(w + 64);
+                var wv = Vector256.Load((sbyte*)(w + 2));
+                acc0 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q), ones), Vector256.Create(sc[j]), acc0);
+                wv = Vector256.Load((sbyte*)(w + 36));
+                acc1 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q + 32), ones), Vector256.Create(sc[j + 1]), acc1);
+            }
         }
-        return Vector256.Sum(acc);
+        float r = Vector256.Sum(acc0 + acc1);
+        for (; b < nb; b++, w += 34, q += 32) r += Block256(w, q, Half(w) * d[b]);
+        return r;
+    }
+
+    /// <summary>The 8 int32 partial sums of one block (|w| * (sign(w) x), pairs then quads) as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Sums256(Vector256<byte> aw, Vector256<sbyte> wv, Vector256<sbyte> xv, Vector256<short> ones) =>
+        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(xv, wv)), ones));
+
+    /// <summary><see cref="DotQ8_256"/> for four activation rows against the same weights, bit for bit per row (the weight
+    /// bytes loaded and made absolute once).</summary>
+    private static void DotQ8x4_256(byte* w, Q8Row* xs, int n, float* results)
+    {
+        Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        var ones = Vector256.Create((short)1);
+        float* sc = stackalloc float[32];
+        int nb = n / 32, b = 0;
+        byte* wb = w;
+        for (; b + 8 <= nb; b += 8)
+        {
+            var h = Halves8(wb, 34);
+            (h * Vector256.Load(d0 + b)).Store(sc); (h * Vector256.Load(d1 + b)).Store(sc + 8);
+            (h * Vector256.Load(d2 + b)).Store(sc + 16); (h * Vector256.Load(d3 + b)).Store(sc + 24);
+            for (int j = 0; j < 8; j += 2, wb += 68)
+            {
+                Prefetch(wb); Prefetch(wb + 64);
+                int o = 32 * (b + j);
+                var wv = Vector256.Load((sbyte*)(wb + 2));
+                var aw = Avx2.Abs(wv);
+                a0 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q0 + o), ones), Vector256.Create(sc[j]), a0);
+                a1 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q1 + o), ones), Vector256.Create(sc[8 + j]), a1);
+                a2 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q2 + o), ones), Vector256.Create(sc[16 + j]), a2);
+                a3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + o), ones), Vector256.Create(sc[24 + j]), a3);
+                wv = Vector256.Load((sbyte*)(wb + 36));
+                aw = Avx2.Abs(wv);
+                b0 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q0 + o + 32), ones), Vector256.Create(sc[j + 1]), b0);
+                b1 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q1 + o + 32), ones), Vector256.Create(sc[9 + j]), b1);
+                b2 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q2 + o + 32), ones), Vector256.Create(sc[17 + j]), b2);
+                b3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + o + 32), ones), Vector256.Create(sc[25 + j]), b3);
+            }
+        }
+        float r0 = Vector256.Sum(a0 + b0), r1 = Vector256.Sum(a1 + b1), r2 = Vector256.Sum(a2 + b2), r3 = Vector256.Sum(a3 + b3);
+        for (; b < nb; b++, wb += 34)
+        {
+            float hw = Half(wb);
+            r0 += Block256(wb, q0 + 32 * b, hw * d0[b]);
+            r1 += Block256(wb, q1 + 32 * b, hw * d1[b]);
+            r2 += Block256(wb, q2 + 32 * b, hw * d2[b]);
+            r3 += Block256(wb, q3 + 32 * b, hw * d3[b]);
+        }
+        results[0] = r0; results[1] = r1; results[2] = r2; results[3] = r3;
     }
 
     private static float Block256(byte* w, sbyte* q, float scale)

@@ -242,6 +242,16 @@ internal static unsafe class BlockMath
         return F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Create(lo, hi)));
     }
 
+    /// <summary>The f16 scales of 8 consecutive blocks (at p, p + stride, ...) as 8 floats (AVX2: <see cref="Halves16"/>'s
+    /// half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Halves8(byte* p, int stride)
+    {
+        var h = Vector128.Create(*(ushort*)p, *(ushort*)(p + stride), *(ushort*)(p + 2 * stride), *(ushort*)(p + 3 * stride),
+                                 *(ushort*)(p + 4 * stride), *(ushort*)(p + 5 * stride), *(ushort*)(p + 6 * stride), *(ushort*)(p + 7 * stride));
+        return F16Type.ToSingle(Avx2.ConvertToVector256Int32(h).AsUInt32());
+    }
+
     /// <summary>The f16 at <paramref name="offset"/> of a block as float (the oracles' reader).</summary>
     public static float H(ReadOnlySpan<byte> b, int offset) => (float)BinaryPrimitives.ReadHalfLittleEndian(b[offset..]);
 
