@@ -41,7 +41,7 @@ internal sealed class AdamW(int count, double weightDecay = 0.0, double beta1 = 
         float stepSize = (float)(lr / bc1), sqrtBc2 = (float)Math.Sqrt(bc2);
         float b1 = (float)beta1, b2 = (float)beta2, omb1 = (float)(1 - beta1), omb2 = (float)(1 - beta2), e = (float)eps;
         var w = p.Values; var g = p.Grads;
-        foreach (var info in p.Infos)
+        foreach (var info in p.Trainable)
         {
             float decay = info.Decay ? (float)(1 - lr * WeightDecay) : 1f;
             int end = info.Offset + info.Length;
@@ -82,7 +82,7 @@ internal sealed class Sgd(int count, double momentum = 0.9, double weightDecay =
         Step++;
         float mu = (float)momentum, l = (float)lr;
         var w = p.Values; var g = p.Grads;
-        foreach (var info in p.Infos)
+        foreach (var info in p.Trainable)
         {
             float wd = info.Decay ? (float)weightDecay : 0f;
             int end = info.Offset + info.Length;
