@@ -85,7 +85,12 @@ internal sealed class ParameterSet
     public Span<float> P(ParamInfo p) => Values.AsSpan(p.Offset, p.Length);
     public Span<float> G(ParamInfo p) => Grads.AsSpan(p.Offset, p.Length);
 
-    public void ZeroGrad() => Grads.AsSpan().Clear();
+    /// <summary>Clears the gradients of the trainable tensors (those of frozen ones are never read).</summary>
+    public void ZeroGrad()
+    {
+        if (_frozen is null) Grads.AsSpan().Clear();
+        else foreach (var info in Trainable) G(info).Clear();
+    }
 
     private HashSet<ParamInfo>? _frozen;
 
