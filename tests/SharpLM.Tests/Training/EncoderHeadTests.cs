@@ -40,8 +40,58 @@ public class EncoderHeadTests
         var m = Scaled(new EncoderHead(EncoderHeadKind.SequenceClassification, 3, pooling), 9);
         Assert.Equal(new[] { 3, pooling is EmbeddingPooling.MeanMax ? 16 : 8 }, m.Parameters[EncoderHead.WeightName].Shape);
         int[] y = [2, -1, -1, -1, -1, 0, -1, -1, -1, -1];   // sequence labels on the [CLS] rows; the rest is ignored
-        // max pooling is piecewise linear: a step of 1e-2 can move a column's maximum to another row, so its checks take 1e-3
-        ModelGradTests.CheckAll(m, X, y, 2, 5, h: pooling is EmbeddingPooling.Max or EmbeddingPooling.MeanMax ? 1e-3f : 1e-2f);
+        if (pooling is EmbeddingPooling.Cls or EmbeddingPooling.Mean) { ModelGradTests.CheckAll(m, X, y, 2, 5); return; }
+        // max pooling is piecewise linear: the stencil's steps (up to 2e-2 on a weight) can move a column's maximum to
+        // another row, where the finite difference is not the gradient (one element of one tensor off; a smaller step
+        // drowns the zero-gradient key biases in f32 noise). So three weight draws are checked and two must pass
+        // entirely: a wrong max rule fails every draw. The rule itself is checked exactly in Max_pooling_backward_*.
+        int passed = 0;
+        var failures = new List<string>();
+        foreach (ulong seed in new ulong[] { 9, 10, 11 })
+        {
+            try { ModelGradTests.CheckAll(Scaled(new EncoderHead(EncoderHeadKind.SequenceClassification, 3, pooling), seed), X, y, 2, 5); passed++; }
+            catch (Xunit.Sdk.XunitException e) { failures.Add($"seed {seed}: {e.Message}"); }
+        }
+        Assert.True(passed >= 2, string.Join("\n", failures));
+    }
+
+    [Theory]
+    [InlineData(EmbeddingPooling.Cls)]
+    [InlineData(EmbeddingPooling.Mean)]
+    [InlineData(EmbeddingPooling.Max)]
+    [InlineData(EmbeddingPooling.MeanMax)]
+    public void Pooling_backward_matches_finite_differences_and_skips_padding(EmbeddingPooling pooling)
+    {
+        const int t = 5, h = 6;
+        var rng = new TrainRandom(4);
+        var hidden = new float[t * h];
+        // every column a shuffle of well separated values, so a step of 1e-3 never moves a maximum
+        for (int j = 0; j < h; j++)
+        {
+            var vals = Enumerable.Range(0, t).Select(i => 0.3f * i - 0.5f).OrderBy(_ => rng.NextDouble()).ToArray();
+            for (int i = 0; i < t; i++) hidden[i * h + j] = vals[i];
+        }
+        int[] mask = [1, 1, 0, 1, 1];   // row 2 is padding: it must get no gradient, whatever it holds
+        int d = Pooling.Dimensions(pooling, h);
+        var r = Enumerable.Range(0, d).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        double Loss()
+        {
+            var p = new float[d];
+            Pooling.Pool(hidden, mask, h, pooling, p);
+            return p.Select((v, i) => (double)v * r[i]).Sum();
+        }
+        var analytic = new float[t * h];
+        Pooling.Backward(r, hidden, mask, h, pooling, analytic);
+        for (int i = 0; i < t * h; i++)
+        {
+            float keep = hidden[i];
+            hidden[i] = keep + 1e-3f; double lp = Loss();
+            hidden[i] = keep - 1e-3f; double lm = Loss();
+            hidden[i] = keep;
+            Assert.True(Math.Abs((lp - lm) / 2e-3 - analytic[i]) < 1e-3, $"{pooling}: element {i}: numeric {(lp - lm) / 2e-3}, analytic {analytic[i]}");
+            if (i / h == 2) Assert.Equal(0f, analytic[i]);
+        }
+        Assert.Contains(analytic, g => g != 0);
     }
 
     [Fact]
