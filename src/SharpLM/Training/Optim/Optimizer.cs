@@ -16,7 +16,8 @@ internal interface IOptimizer
 /// <summary>
 /// AdamW exactly as torch.optim.AdamW computes it: p *= 1 - lr wd (decoupled; wd = 0 for norms, biases and other
 /// 1-D parameters); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= (lr / (1-b1^t)) m / (sqrt(v)/sqrt(1-b2^t) + eps).
-/// Memory: two floats per parameter (m, v) besides the weights and gradients.
+/// Memory: two floats per parameter (m, v) besides the weights and gradients. Frozen tensors
+/// (<see cref="ParameterSet.Freeze"/>) are left as they are, as are those of <see cref="Sgd"/>.
 /// </summary>
 internal sealed class AdamW(int count, double weightDecay = 0.0, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8) : IOptimizer
 {
