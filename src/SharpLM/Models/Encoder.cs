@@ -265,7 +265,7 @@ internal static class Encoder
     public static unsafe void Backward(EncoderWeights w, EncoderWeights g, ForwardBatch batch, EncoderBuffers buf, MlmBuffers mb, Grads d, ReadOnlySpan<float> dlogits)
     {
         var c = w.Config;
-        int n = batch.Rows, dim = c.Width, e = c.EmbeddingWidth, ff = c.FfnWidth;
+        int n = batch.Rows, dim = c.Width, e = c.EmbeddingWidth;
         var m = w.Mlm!;
         var mg = g.Mlm!;
         // head: logits = LN(act(x Wd + b)) Wdec^T + bias
@@ -280,7 +280,19 @@ internal static class Encoder
         var dx = d.DX.AsSpan(0, n * dim);
         dx.Clear();
         m.Dense.Backward(mg.Dense, de, buf.XOut, dx, n);
+        BackwardBody(w, g, batch, buf, d);
+    }
 
+    /// <summary>Training: gradients (+=, into <paramref name="g"/>) of the layers and the embeddings, from the gradient
+    /// of the last hidden states (N, C) in <c>d.DX</c> (written there by a head: the MLM head, or a classifier of
+    /// <see cref="EncoderHeads"/>). <c>d.DX</c> is overwritten.</summary>
+    public static unsafe void BackwardBody(EncoderWeights w, EncoderWeights g, ForwardBatch batch, EncoderBuffers buf, Grads d)
+    {
+        var c = w.Config;
+        int n = batch.Rows, dim = c.Width, e = c.EmbeddingWidth, ff = c.FfnWidth;
+        var de = d.DE.AsSpan(0, n * e);
+        var de2 = d.DE2.AsSpan(0, n * e);
+        var dx = d.DX.AsSpan(0, n * dim);
         var rows = batch.AttentionRows;
         nint* dkBase = stackalloc nint[batch.Slots];
         nint* dvBase = stackalloc nint[batch.Slots];

@@ -29,11 +29,14 @@ internal sealed class ParameterSet
     private readonly Dictionary<string, ParamInfo> _byName = new(StringComparer.Ordinal);
 
     /// <summary>The parameters of <paramref name="config"/>: every tensor the configuration requires (under
-    /// <paramref name="hfPrefix"/> for "{P}"), plus the optional ones <paramref name="include"/> accepts (BERT's MLM head).</summary>
-    public ParameterSet(ModelConfig config, string hfPrefix = "", Func<TensorSpec, bool>? include = null)
+    /// <paramref name="hfPrefix"/> for "{P}"), plus the optional ones <paramref name="include"/> accepts (BERT's MLM head),
+    /// then <paramref name="extra"/> tensors outside the architecture table (an encoder's classification head).</summary>
+    public ParameterSet(ModelConfig config, string hfPrefix = "", Func<TensorSpec, bool>? include = null,
+                        IEnumerable<(string Name, int[] Shape, string Role)>? extra = null)
         : this(TensorTable.Expand(config, TensorNaming.HuggingFace)
                    .Where(s => !s.Decl.NotAParameter && s.Need != TensorNeed.Unused && (s.Need != TensorNeed.Optional || (include?.Invoke(s) ?? false)))
-                   .Select(s => (s.Name.Replace("{P}", hfPrefix, StringComparison.Ordinal), Array.ConvertAll(s.Shape, d => (int)d), s.Decl.Role)))
+                   .Select(s => (s.Name.Replace("{P}", hfPrefix, StringComparison.Ordinal), Array.ConvertAll(s.Shape, d => (int)d), s.Decl.Role))
+                   .Concat(extra ?? []))
     {
     }
 
@@ -57,6 +60,7 @@ internal sealed class ParameterSet
         Count = count;
         Values = GC.AllocateArray<float>(Math.Max(count, 1), pinned: true);
         Grads = GC.AllocateArray<float>(Math.Max(count, 1), pinned: true);
+        Trainable = _infos;
         ValueSource = new Source(this, Values, "parameters");
         GradSource = new Source(this, Grads, "gradients");
     }
@@ -81,7 +85,27 @@ internal sealed class ParameterSet
     public Span<float> P(ParamInfo p) => Values.AsSpan(p.Offset, p.Length);
     public Span<float> G(ParamInfo p) => Grads.AsSpan(p.Offset, p.Length);
 
-    public void ZeroGrad() => Grads.AsSpan().Clear();
+    /// <summary>Clears the gradients of the trainable tensors (those of frozen ones are never read).</summary>
+    public void ZeroGrad()
+    {
+        if (_frozen is null) Grads.AsSpan().Clear();
+        else foreach (var info in Trainable) G(info).Clear();
+    }
+
+    private HashSet<ParamInfo>? _frozen;
+
+    /// <summary>The tensors the optimizers update: all of them, less the frozen ones (<see cref="Freeze"/>).</summary>
+    public IReadOnlyList<ParamInfo> Trainable { get; private set; } = [];
+
+    /// <summary>Freezes the tensors <paramref name="frozen"/> picks (null: none): the optimizers leave their values as they
+    /// are (fine-tuning a head over a frozen pretrained body).</summary>
+    public void Freeze(Func<ParamInfo, bool>? frozen)
+    {
+        _frozen = frozen is null ? null : [.. _infos.Where(frozen)];
+        Trainable = _frozen is null ? _infos : [.. _infos.Where(i => !_frozen.Contains(i))];
+    }
+
+    public bool IsFrozen(ParamInfo info) => _frozen?.Contains(info) ?? false;
 
     private sealed unsafe class Source : IWeightSource
     {

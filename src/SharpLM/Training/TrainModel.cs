@@ -9,7 +9,7 @@ namespace SharpLM.Training;
 /// activations of the last forward pass. Inference and training run the same definitions over the same kernels, so the
 /// logits of a trained model are the logits generate computes from its checkpoint.
 /// </summary>
-internal sealed class TrainModel
+internal sealed partial class TrainModel
 {
     private readonly DecoderWeights? _dec, _decGrad;
     private readonly EncoderWeights? _enc, _encGrad;
@@ -95,7 +95,7 @@ internal sealed class TrainModel
     public int Context => Config.Context;
 
     /// <summary>BERT: the loss is masked-LM over the chosen positions; the last vocabulary id is [MASK].</summary>
-    public bool IsMlm => Config.Family == ArchFamily.Bert;
+    public bool IsMlm => Config.Family == ArchFamily.Bert && Head is null;
 
     /// <summary>(B,T,V) logits of the last <see cref="Forward"/>.</summary>
     public ReadOnlySpan<float> Logits => _logits.Span;
@@ -114,7 +114,7 @@ internal sealed class TrainModel
         {
             var s = Parameters.P(info);
             if (info.Shape.Length == 1) s.Fill(info.Role.EndsWith(".bias", StringComparison.Ordinal) || info.Role == "mlm_bias" ? 0f : 1f);
-            else rng.FillNormal(s, (!IsMlm && info.Role is "attn_output" or "ffn_down" ? resid : 0.02) * (info.Role == "attn_q" ? queryInitScale : 1.0));
+            else rng.FillNormal(s, (Config.Family != ArchFamily.Bert && info.Role is "attn_output" or "ffn_down" ? resid : 0.02) * (info.Role == "attn_q" ? queryInitScale : 1.0));
         }
     }
 
@@ -146,6 +146,7 @@ internal sealed class TrainModel
     /// <summary>inputs, targets (B*T) -> mean loss over targets &gt;= 0 (targets may be empty: logits only).</summary>
     public double Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int b, int t)
     {
+        if (Head is not null) return ForwardHead(inputs, targets, b, t);
         Ensure(b, t);
         int n = b * t;
         if (inputs.Length != n) throw new ArgumentException($"inputs hold {inputs.Length} ids, expected B*T = {n}");
@@ -176,6 +177,7 @@ internal sealed class TrainModel
     /// <summary>Adds d(lossScale * loss)/dparam to the gradients, for the last <see cref="Forward"/>.</summary>
     public void Backward(double lossScale = 1.0)
     {
+        if (Head is not null) { BackwardHead(lossScale); return; }
         if (_count == 0)
         {
             if (IsMlm) return; // no chosen position in this batch: no gradient

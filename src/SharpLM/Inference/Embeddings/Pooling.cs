@@ -73,6 +73,63 @@ internal static class Pooling
         }
     }
 
+    /// <summary>
+    /// The backward pass of <see cref="Pool"/> for one sequence (the classification heads of the trainer): dpooled (D),
+    /// hidden (T,H), mask (T) -> dhidden (T,H) +=. CLS: the first row gets dpooled; mean: every real row gets
+    /// dpooled / count; max: in each column, the first real row holding the maximum gets dpooled (the subgradient
+    /// torch's max takes); mean+max: the two halves of dpooled, each by its rule. Padded rows get nothing.
+    /// </summary>
+    public static void Backward(ReadOnlySpan<float> dpooled, ReadOnlySpan<float> hidden, ReadOnlySpan<int> mask, int h, EmbeddingPooling mode, Span<float> dhidden)
+    {
+        int t = mask.Length;
+        if (dpooled.Length != Dimensions(mode, h)) throw new ArgumentException($"dpooled holds {dpooled.Length} floats, {mode} pooling of H={h} has {Dimensions(mode, h)}", nameof(dpooled));
+        if (dhidden.Length < t * h || hidden.Length < t * h) throw new ArgumentException($"hidden and dhidden must hold T*H = {t * h} floats", nameof(dhidden));
+        int count = 0;
+        for (int i = 0; i < t; i++) count += mask[i] != 0 ? 1 : 0;
+        if (count == 0) throw new ArgumentException("the mask has no real token to pool", nameof(mask));
+        switch (mode)
+        {
+            case EmbeddingPooling.Cls:
+                for (int j = 0; j < h; j++) dhidden[j] += dpooled[j];
+                break;
+            case EmbeddingPooling.Mean:
+                MeanBackward(dpooled, mask, h, count, dhidden);
+                break;
+            case EmbeddingPooling.Max:
+                MaxBackward(dpooled, hidden, mask, h, dhidden);
+                break;
+            case EmbeddingPooling.MeanMax:
+                MeanBackward(dpooled[..h], mask, h, count, dhidden);
+                MaxBackward(dpooled[h..], hidden, mask, h, dhidden);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown pooling");
+        }
+    }
+
+    private static void MeanBackward(ReadOnlySpan<float> dpooled, ReadOnlySpan<int> mask, int h, int count, Span<float> dhidden)
+    {
+        float inv = 1f / count;
+        for (int i = 0; i < mask.Length; i++)
+        {
+            if (mask[i] == 0) continue;
+            var row = dhidden.Slice(i * h, h);
+            for (int j = 0; j < h; j++) row[j] += dpooled[j] * inv;
+        }
+    }
+
+    private static void MaxBackward(ReadOnlySpan<float> dpooled, ReadOnlySpan<float> hidden, ReadOnlySpan<int> mask, int h, Span<float> dhidden)
+    {
+        for (int j = 0; j < h; j++)
+        {
+            int at = -1;
+            float best = float.NegativeInfinity;
+            for (int i = 0; i < mask.Length; i++)
+                if (mask[i] != 0 && (at < 0 || hidden[i * h + j] > best)) { best = hidden[i * h + j]; at = i; }
+            dhidden[at * h + j] += dpooled[j];
+        }
+    }
+
     /// <summary>In place: v = v / ||v||2 (a zero vector stays zero).</summary>
     public static void L2Normalize(Span<float> v)
     {

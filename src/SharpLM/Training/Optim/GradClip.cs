@@ -15,17 +15,18 @@ internal static class GradClip
         return Math.Sqrt(ss);
     }
 
+    /// <summary>The norm over the tensors the optimizers update (<see cref="ParameterSet.Trainable"/>; all of them unless some are frozen).</summary>
     public static double Clip(ParameterSet p, double maxNorm)
     {
-        double norm = GlobalNorm(p.Grads);
+        double norm = p.Trainable.Count == p.Infos.Count ? GlobalNorm(p.Grads) : Math.Sqrt(p.Trainable.Sum(i => Math.Pow(GlobalNorm(p.G(i)), 2)));
         if (maxNorm > 0 && double.IsFinite(norm))
         {
             double coef = maxNorm / (norm + 1e-6);
             if (coef < 1)
             {
                 float c = (float)coef;
-                var g = p.Grads;
-                for (int i = 0; i < g.Length; i++) g[i] *= c;
+                foreach (var info in p.Trainable)
+                    foreach (ref var g in p.G(info)) g *= c;
             }
         }
         return norm;

@@ -16,7 +16,8 @@ internal interface IOptimizer
 /// <summary>
 /// AdamW exactly as torch.optim.AdamW computes it: p *= 1 - lr wd (decoupled; wd = 0 for norms, biases and other
 /// 1-D parameters); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= (lr / (1-b1^t)) m / (sqrt(v)/sqrt(1-b2^t) + eps).
-/// Memory: two floats per parameter (m, v) besides the weights and gradients.
+/// Memory: two floats per parameter (m, v) besides the weights and gradients. Frozen tensors
+/// (<see cref="ParameterSet.Freeze"/>) are left as they are, as are those of <see cref="Sgd"/>.
 /// </summary>
 internal sealed class AdamW(int count, double weightDecay = 0.0, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8) : IOptimizer
 {
@@ -41,7 +42,7 @@ internal sealed class AdamW(int count, double weightDecay = 0.0, double beta1 = 
         float stepSize = (float)(lr / bc1), sqrtBc2 = (float)Math.Sqrt(bc2);
         float b1 = (float)beta1, b2 = (float)beta2, omb1 = (float)(1 - beta1), omb2 = (float)(1 - beta2), e = (float)eps;
         var w = p.Values; var g = p.Grads;
-        foreach (var info in p.Infos)
+        foreach (var info in p.Trainable)
         {
             float decay = info.Decay ? (float)(1 - lr * WeightDecay) : 1f;
             int end = info.Offset + info.Length;
@@ -82,7 +83,7 @@ internal sealed class Sgd(int count, double momentum = 0.9, double weightDecay =
         Step++;
         float mu = (float)momentum, l = (float)lr;
         var w = p.Values; var g = p.Grads;
-        foreach (var info in p.Infos)
+        foreach (var info in p.Trainable)
         {
             float wd = info.Decay ? (float)weightDecay : 0f;
             int end = info.Offset + info.Length;
