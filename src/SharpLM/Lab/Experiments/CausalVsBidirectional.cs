@@ -29,6 +29,9 @@ internal sealed class CausalVsBidirectional : LabExperiment
     /// <summary>The lengths of the two sequences whose masks are drawn (one pass, the second shorter: padded in the encoder's batch).</summary>
     internal static readonly int[] MaskLengths = [7, 4];
 
+    /// <summary>BERT trains for this many times GPT-2's steps (its loss has ~0.15 as many targets per step).</summary>
+    internal const int EncoderStepFactor = 4;
+
     /// <summary>The report and what produced it: the trained models, the tokenizer, the held-out windows and the middle position scored.</summary>
     internal sealed record Outcome(LabReport Report, TrainModel Encoder, TrainModel Decoder, TrainModel Leaky, Tokenizer Tokenizer,
                                    int[][] Windows, int Middle, int MaskId, int[][] MaskSequences);
@@ -54,10 +57,12 @@ internal sealed class CausalVsBidirectional : LabExperiment
         string held = ctx.Asset("brown-heldout.txt") ?? throw new FileNotFoundException("causal-vs-bidirectional needs brown-heldout.txt: run scripts/fetch-test-assets.sh");
         bool quick = ctx.Quick;
         int bpeLines = quick ? 300 : 3000, trainLines = quick ? 400 : 8000, heldLines = quick ? 120 : 855;
-        int vocabTarget = quick ? 320 : 1024;
-        int width = quick ? 32 : 96, layers = quick ? 2 : 3, heads = quick ? 2 : 4, t = quick ? 16 : 64, batch = quick ? 4 : 16;
-        int steps = quick ? 12 : 500, warm = quick ? 2 : 40, windowsHeld = quick ? 24 : 512;
-        double lr = quick ? 3e-3 : 1.5e-3;
+        int vocabTarget = quick ? 320 : 768;
+        int width = quick ? 32 : 64, layers = 2, heads = quick ? 2 : 4, t = quick ? 16 : 64, batch = quick ? 4 : 16;
+        int steps = quick ? 12 : 400, warm = quick ? 2 : 30, windowsHeld = quick ? 24 : 512;
+        // BERT's loss counts only the 15% chosen positions: it gets more steps, so that it sees a comparable number of targets
+        int encSteps = EncoderStepFactor * steps;
+        double lr = quick ? 3e-3 : 2e-3;
 
         // the tokenizer: a byte-level BPE trained by SharpLM on the first lines of the training split
         ctx.Report("tokenizer", 0);
@@ -80,19 +85,25 @@ internal sealed class CausalVsBidirectional : LabExperiment
         r.Method.Add($"**Models.** Three of the same size (`TrainModel`: width {width}, {layers} layers, {heads} heads, MLP {4 * width}, {t} positions, vocabulary {v} + [MASK]): " +
                      "**BERT** (the encoder: post-norm, bidirectional, masked-LM head, BERT's 15% with 80/10/10 masking, `MlmMasking`); **GPT-2** (the decoder: pre-norm, causal, next-token loss at every position); " +
                      "and **GPT-2 without the causal mask** (`TrainModel.Causal = false`: in training every row also sees the tokens after it, the leak of note 1 q; it is scored as it would be used, causally). " +
-                     $"The same initial seed, the same random windows of the training text, {steps} AdamW steps of {batch} windows, peak lr {lr.ToString(CultureInfo.InvariantCulture)}, warmup {warm}, cosine decay, clip 1.");
+                     $"The same initial seed, the same random windows of the training text, AdamW steps of {batch} windows, peak lr {lr.ToString(CultureInfo.InvariantCulture)}, warmup {warm}, cosine decay, clip 1: " +
+                     $"{steps} steps for the two GPT-2s, {encSteps} for BERT, whose loss counts only the 15% of positions it chose ({EncoderStepFactor}× the steps is about " +
+                     $"{F(100 * EncoderStepFactor * MlmMasking.ChooseRate)}% of GPT-2's predicted targets, for {EncoderStepFactor}× its compute).");
 
         // training
         var curves = new List<ChartSeries>();
         var runs = new JsonObject();
         (string Name, TrainModel Model)[] models = [("BERT (masked LM)", enc), ("GPT-2 (causal)", dec), ("GPT-2, no causal mask", leaky)];
+        int[] modelSteps = [encSteps, steps, steps];
+        double totalSteps = modelSteps.Sum(), doneSteps = 0;
         for (int mi = 0; mi < models.Length; mi++)
         {
             var (name, model) = models[mi];
+            int ms = modelSteps[mi];
             var data = ctx.Random(11);
             var clean = new int[batch * t];
-            double from = 0.05 + 0.75 * mi / models.Length;
-            var losses = LabTraining.Run(model, steps, batch, t, lr, warm, (s, x, y) =>
+            double from = 0.05 + 0.75 * doneSteps / totalSteps;
+            doneSteps += ms;
+            var losses = LabTraining.Run(model, ms, batch, t, lr, warm, (s, x, y) =>
             {
                 for (int i = 0; i < batch; i++)
                 {
@@ -105,10 +116,10 @@ internal sealed class CausalVsBidirectional : LabExperiment
                     }
                 }
                 if (model.IsMlm) MlmMasking.Apply(clean, x, y, maskId, v, ctx.Seed, s);
-            }, s => ctx.Report($"train {name}", from + 0.75 / models.Length * (s + 1) / steps));
+            }, s => ctx.Report($"train {name}", from + 0.75 * (s + 1) / totalSteps));
             runs[name] = new JsonObject
             {
-                ["parameters"] = model.Parameters.Count, ["final_train_loss"] = J(LabTraining.Final(losses)), ["losses"] = new JsonArray([.. losses.Select(J)]),
+                ["parameters"] = model.Parameters.Count, ["steps"] = ms, ["final_train_loss"] = J(LabTraining.Final(losses)), ["losses"] = new JsonArray([.. losses.Select(J)]),
             };
             curves.Add(new ChartSeries(name, [.. losses.Select((l, i) => ((double)i, l))]));
         }
@@ -139,18 +150,18 @@ internal sealed class CausalVsBidirectional : LabExperiment
         leaky.Causal = false;
         var leakySeen = NextToken(leaky, windows, mid, batch);
         var allPositions = WholeWindowLoss(dec, windows, batch);
-        (string Row, string Sees, Score S)[] scores =
+        (string Row, string Short, string Sees, Score S)[] scores =
         [
-            ("BERT, [MASK] at m", "both sides: tokens 0..m−1 and m+1..T−1", both),
-            ("BERT, [MASK] at m, right side cut off", "the left side only: tokens 0..m−1", left),
-            ("GPT-2, predicting token m at row m−1", "the left side only: tokens 0..m−1", next),
-            ("GPT-2 trained without the causal mask, scored causally", "the left side only: tokens 0..m−1", leakyCausal),
-            ("GPT-2 trained without the causal mask, scored with it off", "the left side and token m itself (the leak)", leakySeen),
-            ("unigram (training frequencies, no context)", "nothing", new Score(uniLoss, uniAcc, windows.Length)),
+            ("BERT, [MASK] at m", "BERT both sides", "both sides: tokens 0..m−1 and m+1..T−1", both),
+            ("BERT, [MASK] at m, right side cut off", "BERT left only", "the left side only: tokens 0..m−1", left),
+            ("GPT-2, predicting token m at row m−1", "GPT-2", "the left side only: tokens 0..m−1", next),
+            ("GPT-2 trained without the causal mask, scored causally", "GPT-2 leak-trained", "the left side only: tokens 0..m−1", leakyCausal),
+            ("GPT-2 trained without the causal mask, scored with it off", "GPT-2 leak open", "the left side and token m itself (the leak)", leakySeen),
+            ("unigram (training frequencies + 1, no context)", "unigram", "nothing", new Score(uniLoss, uniAcc, windows.Length)),
         ];
         var srows = new List<IReadOnlyList<string>>();
         var jscores = new JsonArray();
-        foreach (var (row, sees, s) in scores)
+        foreach (var (row, _, sees, s) in scores)
         {
             srows.Add([row, sees, F(s.Loss), F(100 * s.Accuracy) + "%"]);
             jscores.Add((JsonNode)new JsonObject { ["model"] = row, ["sees"] = sees, ["loss"] = J(s.Loss), ["accuracy"] = J(s.Accuracy), ["count"] = s.Count });
@@ -241,24 +252,34 @@ internal sealed class CausalVsBidirectional : LabExperiment
 
         // findings, from the numbers
         double leakTrain = (double)runs["GPT-2, no causal mask"]!["final_train_loss"]!, decTrain = (double)runs["GPT-2 (causal)"]!["final_train_loss"]!;
-        r.Findings.Add($"The masks are the ones the note describes, and they are exactly what the models do: GPT-2's rows see their own sequence up to themselves (a triangle per sequence, the two sequences of one pass never see each other), " +
-                       $"BERT's rows see their whole sequence and no padding. Perturbing each input token moved exactly the rows the mask says: {decAgree} of {decMask.Length} cells (GPT-2) and {encAgree} of {encMask.Length} (BERT) agree.");
+        bool allAgree = decAgree == decMask.Length && encAgree == encMask.Length;
+        r.Findings.Add("The masks as the engine applies them (the picture): GPT-2's rows see their own sequence up to themselves, a triangle per sequence, and the two sequences of one pass never see each other; " +
+                       "BERT's rows see their whole sequence, left and right, and no row sees a pad (1 x: the bidirectional and the unidirectional model differ only in this mask). " +
+                       (allAgree
+                           ? $"Perturbing each input token moved exactly the rows the mask says: {decAgree} of {decMask.Length} cells (GPT-2) and {encAgree} of {encMask.Length} (BERT) agree."
+                           : $"Perturbing each input token did NOT always move the rows the mask says: {decAgree} of {decMask.Length} cells (GPT-2) and {encAgree} of {encMask.Length} (BERT) agree."));
         r.Findings.Add($"Padding (1 p): the engine does not add −inf to padded keys, it leaves the pads out of the pass (`BertModel.Pack`): a padded sequence's hidden states differ from the same sequence alone by {F(padding.AloneDiff)}, " +
-                       $"which is what −inf before the softmax gives (weight exactly 0). Without the mask the pads are attended like words and the shorter sequence's hidden states move by up to {F(padding.AttendedDiff)} (mean {F(padding.AttendedMean)}, " +
+                       (padding.AloneDiff == 0 ? "which is what −inf before the softmax gives (weight exactly 0). " : "where −inf before the softmax would give exactly 0. ") + $"Without the mask the pads are attended like words and the shorter sequence's hidden states move by up to {F(padding.AttendedDiff)} (mean {F(padding.AttendedMean)}, " +
                        $"against a mean |hidden| of {F(padding.HiddenMean)}): the \"invalid information\" the note says the mask removes.");
-        r.Findings.Add($"Both sides against one (1 x): predicting the middle token, BERT with both sides reaches loss {F(both.Loss)} / {F(100 * both.Accuracy)}% top-1; from the left only GPT-2 reaches {F(next.Loss)} / {F(100 * next.Accuracy)}% " +
-                       $"and BERT with its right side cut off {F(left.Loss)} / {F(100 * left.Accuracy)}%. " +
-                       (both.Loss < next.Loss && both.Loss < left.Loss
-                           ? "The right context is worth that difference: the same BERT loses it when the right side is cut off."
-                           : "Here the right context did not give BERT the advantage the note implies; at this size and training length the models are too weak to use it.") +
-                       $" (Unigram frequencies alone: {F(uniLoss)} / {F(100 * uniAcc)}%.)");
+        bool bertPlateau = both.Loss > uniLoss - 0.1;
+        r.Findings.Add($"Both sides against one (1 x): predicting the middle token, BERT with both sides reaches loss {F(both.Loss)} / {F(100 * both.Accuracy)}% top-1 and with its right side cut off {F(left.Loss)} / {F(100 * left.Accuracy)}%; " +
+                       $"GPT-2, from the left, {F(next.Loss)} / {F(100 * next.Accuracy)}%. Unigram frequencies alone give {F(uniLoss)} / {F(100 * uniAcc)}%. " +
+                       (bertPlateau
+                           ? "BERT has not left the unigram plateau: it predicts the commonest tokens whatever the context, so it shows no use of either side, and the note's point cannot be read off this run. " +
+                             "Learning from 15% of the positions, the masked-LM objective needs much more training than next-token prediction at this size."
+                           : both.Loss < left.Loss
+                               ? $"The right context is worth {F(left.Loss - both.Loss)} nats to the same BERT: cut it off and its loss rises to the left-only figure. " +
+                                 (both.Loss < next.Loss ? "With both sides BERT also beats the left-to-right GPT-2, which is what bidirectional buys: a token is predicted from everything around it." :
+                                  "Yet GPT-2, which learned from every position, still predicts better from the left alone than BERT from both sides at this size and training length.")
+                               : "BERT did no better with both sides than with the left only: at this size and training length it makes no use of the right context."));
         r.Findings.Add($"What the decoder has for it: its loss counts every position of every window ({batch * t} predictions per batch, against about {Math.Round(MlmMasking.ChooseRate * batch * t)} for BERT's 15%), " +
                        $"it scores a whole window in one pass (mean next-token loss over all positions of the held-out windows: {F(allPositions)}), and it generates by appending its own predictions with the KV cache. " +
                        "BERT can only be made to generate by appending [MASK] and filling it in, which is BERT with its right side cut off: one full pass per token, at the left-only quality of the table.");
-        r.Findings.Add($"The leak (1 q): trained without the causal mask, GPT-2's training loss fell to {F(leakTrain)} (the causal one's: {F(decTrain)}): row t sees token t+1, its own target, and learns to copy it. " +
+        r.Findings.Add($"The leak (1 q): trained without the causal mask, row t of GPT-2 sees token t+1, its own target. Its training loss ended at {F(leakTrain)} against {F(decTrain)} for the causal model" +
+                       (leakTrain < 1 ? ": it learned to copy the answer. " : leakTrain < decTrain ? " (it has begun to read the answer; a model that copied it fully would reach a loss near 0). " : ". ") +
                        $"Scored as a language model is used, causally, its held-out loss is {F(leakyCausal.Loss)} against {F(next.Loss)} for the causal model ({F(100 * leakyCausal.Accuracy)}% vs {F(100 * next.Accuracy)}% top-1), " +
                        $"and with the leak left open it scores {F(leakySeen.Loss)} / {F(100 * leakySeen.Accuracy)}%: " +
-                       (leakyCausal.Loss > next.Loss ? "it learned to read the answer, not to predict it." : "at this training length it has not yet fallen behind the causal model."));
+                       (leakyCausal.Loss > next.Loss ? "what it gained in training came from reading the answer; as a language model, where the answer is not there to read, it is worse than the causal one." : "at this training length it has not yet fallen behind the causal model."));
         r.Findings.Add("Where BERT uses masks (1 n): the [MASK] token of the pre-training task (`MlmMasking`) and the padding mask of the attention, both measured here. " +
                        "The note's third, \"the decoder of downstream tasks\", is the causal mask of an encoder–decoder's decoder; BERT itself has none, and SharpLM has no encoder–decoder model, so it is not measured.");
         if (quick) r.Findings.Add("Quick form: tiny models and a dozen training steps; the masks and their checks are exact, the scores only check the mechanism.");
@@ -268,8 +289,7 @@ internal sealed class CausalVsBidirectional : LabExperiment
         r.Panels.Add(new ChartPanel
         {
             Title = "middle token, held out", Kind = ChartKind.Bar, Categories = ["loss", "top-1 x10"], YLabel = "",
-            Series = [.. scores.Take(4).Select(s => new ChartSeries(s.Row.Split(',')[0] + (s.Row.Contains("cut", StringComparison.Ordinal) ? " left only" : s.Row.Contains("without", StringComparison.Ordinal) ? " leaky" : ""),
-                [(0, s.S.Loss), (1, 10 * s.S.Accuracy)]))],
+            Series = [.. scores.Take(4).Select(s => new ChartSeries(s.Short, [(0, s.S.Loss), (1, 10 * s.S.Accuracy)]))],
         });
         r.Panels.Add(new ChartPanel { Title = "training loss", XLabel = "step", YLabel = "loss", Series = curves });
         r.ChartWidth = 1800;
