@@ -141,6 +141,10 @@ public sealed class BatchDecoder : IDisposable
     /// <summary>The most sequences one forward pass takes.</summary>
     public int MaxSequencesPerPass => _slotOwner.Length;
 
+    /// <summary>Called after each forward pass with its rows (tokens, positions, slots and the keys each row sees), as
+    /// the decoder built them; valid during the call only (the lab draws its causal mask from them).</summary>
+    internal Action<ForwardBatch>? OnPass { get; set; }
+
     /// <summary>The sequences that have not been dropped.</summary>
     public IReadOnlyCollection<Sequence> Sequences => _live;
 
@@ -268,6 +272,7 @@ public sealed class BatchDecoder : IDisposable
             }
             if (_batch.Rows == 0) break;
             var logits = Decoder.Forward(Model.Weights, _batch, _buffers, _kv);
+            OnPass?.Invoke(_batch);
             // the rows are in the caches now: advance each sequence and hand out the logits
             for (int r = 0; r < _batch.Rows; r++)
             {

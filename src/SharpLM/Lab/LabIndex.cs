@@ -36,7 +36,7 @@ internal static class LabIndex
         }
         sb.Append("\nNot measured yet (issue 14): `norms` (BatchNorm and no norm need encoder variants), `norm-placement` (post-norm and DeepNorm in the ");
         sb.Append("decoder), `positions`, `heads`, ");
-        sb.Append("`causal-vs-bidirectional`; GPT-2, cl100k and o200k in `tokens-per-character`; ");
+        sb.Append("`nlu-vs-nlg` (classification heads and fine-tuning MiniLM); GPT-2, cl100k and o200k in `tokens-per-character`; ");
         sb.Append("training with a sparse mask and strided or global-token patterns in `sparse-attention`.\n");
         var path = Path.Combine(dir, "README.md");
         SharpLM.Tokenizers.Core.AtomicFile.WriteAllText(path, sb.ToString());

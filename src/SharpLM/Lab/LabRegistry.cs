@@ -19,6 +19,7 @@ internal static class LabRegistry
         new Experiments.Memory(),
         new Experiments.KvCacheExperiment(),
         new Experiments.Complexity(),
+        new Experiments.CausalVsBidirectional(),
         new Experiments.NluVsNlg(),
     ];
 

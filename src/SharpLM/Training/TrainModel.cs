@@ -97,6 +97,13 @@ internal sealed partial class TrainModel
     /// <summary>BERT: the loss is masked-LM over the chosen positions; the last vocabulary id is [MASK].</summary>
     public bool IsMlm => Config.Family == ArchFamily.Bert && Head is null;
 
+    /// <summary>
+    /// Decoders: true (the default) for the causal mask, row t sees keys 0..t; false lets every row see its whole
+    /// sequence, future tokens included: the leak the causal mask prevents (note 1 q; the lab's causal-vs-bidirectional).
+    /// Inference always applies the causal mask, so a model trained with false is evaluated as it would be used.
+    /// </summary>
+    public bool Causal { get; set; } = true;
+
     /// <summary>(B,T,V) logits of the last <see cref="Forward"/>.</summary>
     public ReadOnlySpan<float> Logits => _logits.Span;
 
@@ -164,6 +171,7 @@ internal sealed partial class TrainModel
         else
         {
             var buf = _dbuf!;
+            if (!Causal) for (int i = 0; i < n; i++) batch.KvEnd[i] = t;
             logits = Decoder.Forward(_dec!, batch, buf, new ActivationKv(l => buf.Layer(l).K, l => buf.Layer(l).V, batch, Config.KvWidth));
             _logits = buf.LogitsMemory(n);
         }

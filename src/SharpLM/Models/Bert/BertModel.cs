@@ -70,10 +70,31 @@ internal sealed class BertModel
     public float[] Forward(BertBatch batch)
     {
         Check(batch);
-        int dim = Config.Width, T = batch.Time;
+        int dim = Config.Width;
+        var (fb, rowOf) = Pack(batch);
+        int n = fb.Rows;
+        // the activation buffers are kept for the next call (taken and returned atomically, so concurrent calls each get
+        // their own): a batch of one short text should not pay for allocating and zeroing them
+        var buf = Interlocked.Exchange(ref _buffers, null);
+        if (buf is null || buf.Capacity < n) buf = new EncoderBuffers(Config, Math.Max(n, 64), perLayer: false);
+        Encoder.Forward(Weights, fb, buf);
+        var result = new float[batch.Ids.Length * dim];
+        for (int i = 0; i < n; i++) buf.XOut.AsSpan(i * dim, dim).CopyTo(result.AsSpan(rowOf[i] * dim, dim));
+        Interlocked.Exchange(ref _buffers, buf);
+        return result;
+    }
+
+    /// <summary>
+    /// The rows of the pass that <see cref="Forward"/> makes of a padded batch: the real tokens only, one slot per
+    /// sequence, each row seeing every real key of its own sequence (the padding mask, as the engine applies it);
+    /// <c>RowOf[i]</c> is row i's place b*T + t in the padded layout.
+    /// </summary>
+    internal static (ForwardBatch Batch, int[] RowOf) Pack(BertBatch batch)
+    {
+        int T = batch.Time;
         int n = 0;
         for (int i = 0; i < batch.Ids.Length; i++) if (batch.Mask[i] != 0) n++;
-        var fb = new ForwardBatch(n, batch.Batch);
+        var fb = new ForwardBatch(Math.Max(n, 1), batch.Batch);
         var rowOf = new int[n];
         for (int s = 0; s < batch.Batch; s++)
         {
@@ -87,15 +108,7 @@ internal sealed class BertModel
             }
         }
         fb.GroupBySlot();
-        // the activation buffers are kept for the next call (taken and returned atomically, so concurrent calls each get
-        // their own): a batch of one short text should not pay for allocating and zeroing them
-        var buf = Interlocked.Exchange(ref _buffers, null);
-        if (buf is null || buf.Capacity < n) buf = new EncoderBuffers(Config, Math.Max(n, 64), perLayer: false);
-        Encoder.Forward(Weights, fb, buf);
-        var result = new float[batch.Ids.Length * dim];
-        for (int i = 0; i < n; i++) buf.XOut.AsSpan(i * dim, dim).CopyTo(result.AsSpan(rowOf[i] * dim, dim));
-        Interlocked.Exchange(ref _buffers, buf);
-        return result;
+        return (fb, rowOf);
     }
 
     /// <summary>Masked-LM logits (rows, V) for the given rows (b*T + t) of the last hidden states (B,T,C).</summary>
