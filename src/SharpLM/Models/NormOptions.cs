@@ -1,3 +1,7 @@
+using System.Text.Json.Nodes;
+using SharpLM.Formats.Gguf;
+using SharpLM.Formats.HuggingFace;
+
 namespace SharpLM.Models;
 
 /// <summary>Which normalisation a model's norms compute (<see cref="ModelConfig.Norm"/>; the study note's section 5 and 1 e, f).
@@ -42,4 +46,57 @@ internal static class NormOptions
     /// <summary>DeepNorm's initialisation gain β = (8N)^(-1/4) for the value, output and MLP projections; 1 otherwise.</summary>
     public static double InitScale(ModelConfig c) =>
         c.NormPlacement == NormPlacement.DeepNorm ? Math.Pow(8.0 * c.Layers, -0.25) : 1.0;
+
+    /// <summary>config.json's key for <see cref="ModelConfig.NormPlacement"/> (written only when not pre-norm; SharpLM's own,
+    /// transformers ignores it).</summary>
+    public const string HfPlacementKey = "sharplm_norm_placement";
+    /// <summary>config.json's key for <see cref="ModelConfig.Norm"/> (written only when set).</summary>
+    public const string HfNormKey = "sharplm_norm";
+    /// <summary>The GGUF keys of the same (llama.cpp does not read them: it would run such a file as pre-norm).</summary>
+    public const string GgufPlacementKey = "sharplm.norm_placement", GgufNormKey = "sharplm.norm";
+
+    private static readonly (string Name, NormPlacement Value)[] PlacementNames = [("pre", NormPlacement.Pre), ("post", NormPlacement.Post), ("deepnorm", NormPlacement.DeepNorm)];
+    private static readonly (string Name, NormKind Value)[] KindNames =
+        [("layernorm", NormKind.LayerNorm), ("rmsnorm", NormKind.RmsNorm), ("batchnorm", NormKind.BatchNorm), ("none", NormKind.None)];
+
+    private static string Name(NormPlacement p) => PlacementNames.First(x => x.Value == p).Name;
+    private static string Name(NormKind k) => KindNames.First(x => x.Value == k).Name;
+
+    private static ModelConfig Parse(ModelConfig c, string? placement, string? kind, Func<string, string, Exception> fail, string placementKey, string kindKey)
+    {
+        if (placement != null)
+        {
+            var p = PlacementNames.FirstOrDefault(x => x.Name == placement);
+            if (p.Name is null) throw fail(placementKey, $"is '{placement}', expected one of {string.Join(", ", PlacementNames.Select(x => x.Name))}");
+            c = c with { NormPlacement = p.Value };
+        }
+        if (kind != null)
+        {
+            var k = KindNames.FirstOrDefault(x => x.Name == kind);
+            if (k.Name is null) throw fail(kindKey, $"is '{kind}', expected one of {string.Join(", ", KindNames.Select(x => x.Name))}");
+            c = c with { Norm = k.Value };
+        }
+        if (c.NormPlacement != NormPlacement.Pre && c.Family == ArchFamily.Bert)
+            throw fail(placementKey, $"is '{Name(c.NormPlacement)}', but {c.Architecture} is an encoder, which is post-norm by definition");
+        return c;
+    }
+
+    /// <summary>The norm options of a config.json (absent keys leave the architecture's own).</summary>
+    public static ModelConfig FromHf(JsonReader r, ModelConfig c) =>
+        Parse(c, r.String(HfPlacementKey), r.String(HfNormKey), (key, msg) => new InvalidDataException($"{r.Source}: '{key}' {msg}"), HfPlacementKey, HfNormKey);
+
+    public static void ToHf(ModelConfig c, JsonObject o)
+    {
+        if (c.NormPlacement != NormPlacement.Pre) o[HfPlacementKey] = Name(c.NormPlacement);
+        if (c.Norm is NormKind k) o[HfNormKey] = Name(k);
+    }
+
+    public static ModelConfig FromGguf(GgufFile g, ModelConfig c) =>
+        Parse(c, g.GetStringOrNull(GgufPlacementKey), g.GetStringOrNull(GgufNormKey), (key, msg) => new InvalidDataException($"{g.Path}: metadata '{key}' {msg}"), GgufPlacementKey, GgufNormKey);
+
+    public static void ToGguf(ModelConfig c, GgufWriter w)
+    {
+        if (c.NormPlacement != NormPlacement.Pre) w.Set(GgufPlacementKey, Name(c.NormPlacement));
+        if (c.Norm is NormKind k) w.Set(GgufNormKey, Name(k));
+    }
 }
