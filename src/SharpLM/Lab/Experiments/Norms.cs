@@ -222,8 +222,8 @@ internal sealed class Norms : LabExperiment
         var pad2 = padding.Select(n => n!.AsObject()).ToDictionary(o => (string)o["norm"]!, o => o);
         double Ch(string n, string key) => pad2[n][key]?.GetValue<double>() ?? double.NaN;
         double perRow = new[] { "LayerNorm", "RMSNorm", "no norm" }.Max(n => Math.Max(Ch(n, "abs_change_alone"), Ch(n, "abs_change_2t")));
-        r.Findings.Add($"Padding (the note's 1 f, reason 1), measured: with LayerNorm, RMSNorm or no norm the same masked tokens have the same loss in their padded batch, alone, or under twice the padding " +
-                       $"(largest change {F(perRow)}: float rounding of different matrix shapes). With BatchNorm the loss moves by {F(Ch("BatchNorm", "abs_change_alone"))} when the sequences run alone " +
+        r.Findings.Add($"Padding (the note's 1 f, reason 1), measured: with LayerNorm, RMSNorm or no norm the same masked tokens have the same loss in their padded batch, alone, or under twice the padding (" +
+                       (perRow == 0 ? "exactly: the change is 0 to the last bit" : $"largest change {F(perRow)}: float rounding of different matrix shapes") + $"). With BatchNorm the loss moves by {F(Ch("BatchNorm", "abs_change_alone"))} when the sequences run alone " +
                        $"and by {F(Ch("BatchNorm", "abs_change_2t"))} when the padding doubles: the padding rows are {F(100 * padShare)}% of the statistics' rows, " +
                        $"and they shift each feature's mean by {F(shiftOverSd)} of its standard deviation on average (σ_all/σ_real = {F(sdRatio)}). The note is right: with BatchNorm a token's output depends on how much padding its batch holds.");
         double Ratio(int b) => held[("BatchNorm", b)] / held[("LayerNorm", b)];
