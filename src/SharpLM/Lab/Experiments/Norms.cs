@@ -228,9 +228,11 @@ internal sealed class Norms : LabExperiment
                        $"and they shift each feature's mean by {F(shiftOverSd)} of its standard deviation on average (σ_all/σ_real = {F(sdRatio)}). The note is right: with BatchNorm a token's output depends on how much padding its batch holds.");
         double Ratio(int b) => held[("BatchNorm", b)] / held[("LayerNorm", b)];
         r.Findings.Add($"Batch size (reason 2): held-out loss BatchNorm / LayerNorm = {string.Join(", ", batches.Select(b => $"{F(Ratio(b))} at batch {b}"))}. " +
-                       (Ratio(batches[0]) > Ratio(batches[^1])
+                       (Ratio(batches[0]) > Ratio(batches[^1]) * 1.02
                            ? $"BatchNorm falls further behind at the smallest batch, where its statistics come from {batches[0]} sequences and are noisiest."
-                           : "Here BatchNorm did not fall further behind at the smallest batch; at this size the padding, not the batch size, is what separates it."));
+                           : Ratio(batches[0]) > Ratio(batches[^1])
+                               ? $"The gap grows only slightly at the smallest batch ({F(Ratio(batches[0]))} against {F(Ratio(batches[^1]))}): BatchNorm trails LayerNorm at every batch size, and the note's reason 2 (instability at small batches) is weak at this size; evaluated in batches like those it trained on, its batch statistics are used as they were in training."
+                               : "Here BatchNorm did not fall further behind at the smallest batch; at this size the padding, not the batch size, is what separates it."));
         var noise = runs.Select(n => n!.AsObject()).Where(o => (int)o["batch"]! == batches[0]).ToDictionary(o => (string)o["norm"]!, o => o["step_to_step_rms"]?.GetValue<double>() ?? double.NaN);
         r.Findings.Add($"Training noise at batch {batches[0]} (root mean square of the step-to-step loss change): {string.Join(", ", Kinds.Select(k => $"{k.Name} {F(noise[k.Name])}"))}.");
         string best = Kinds.Select(k => k.Name).MinBy(n => batches.Average(b => held[(n, b)]))!;
