@@ -112,7 +112,9 @@ internal sealed class NormPlacementExperiment : LabExperiment
                        $"DeepNorm {Count("DeepNorm", x => (int)x["warmup"]! == 0 && Bad(x))}.");
         var deepest = o.Where(x => (int)x["layers"]! == depths[^1]).ToArray();
         var best = deepest.Where(x => !(bool)x["diverged"]!).MinBy(Fin);
-        if (best != null)
+        if (!deepest.Any(x => (bool)x["learned"]!))
+            r.Findings.Add($"At {depths[^1]} layers no run left chance in {steps} steps, whatever the placement and warmup: at this learning rate the deepest models need more steps (or a lower rate) than this form gives them.");
+        else if (best != null)
             r.Findings.Add($"At {depths[^1]} layers the lowest final loss was {F(Fin(best))}, by {(string)best["placement"]!} {((int)best["warmup"]! > 0 ? "with" : "without")} warmup.");
         int divergedRuns = o.Count(x => (bool)x["diverged"]!);
         bool deepBest = bad["DeepNorm"] < bad["post-norm"] && bad["DeepNorm"] < bad["pre-norm"];
@@ -121,7 +123,8 @@ internal sealed class NormPlacementExperiment : LabExperiment
                 ? $"DeepNorm is the placement that trained most often ({perPlacement - bad["DeepNorm"]} of {perPlacement} runs left chance, against {perPlacement - bad["post-norm"]} for plain post-norm): scaling the residual by α before the norm, with the β initialisation, is what made post-norm trainable at depth, as the note (and DeepNet) say. "
                 : "DeepNorm was not the placement that trained most often in these runs. ")
             + (postWorst ? "Plain post-norm failed most often" : "Plain post-norm was not the clear outlier")
-            + (Math.Abs(bad["post-norm"] - bad["pre-norm"]) <= 1 ? $" (but only by {Math.Abs(bad["post-norm"] - bad["pre-norm"])} run against pre-norm: single seeds, not a significant difference)." : ".")
+            + (bad["post-norm"] == bad["pre-norm"] ? " (it failed as often as pre-norm)."
+               : Math.Abs(bad["post-norm"] - bad["pre-norm"]) == 1 ? " (one run apart from pre-norm: single seeds, not a significant difference)." : ".")
             + (divergedRuns == 0 ? " No run diverged to a non-finite loss: with the gradient clip and Adam the failure at this lr is a run that stays at chance, not a blow-up." : $" {divergedRuns} run(s) diverged to a non-finite loss."));
         if (bad["pre-norm"] * 2 >= perPlacement)
             r.Findings.Add($"Where this disagrees with the usual picture (pre-norm is the robust choice, the note's \"mainstream\"): at this high lr pre-norm stayed at chance in {bad["pre-norm"]} of {perPlacement} runs. " +
