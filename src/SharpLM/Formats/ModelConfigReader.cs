@@ -52,7 +52,7 @@ public static class ModelConfigReader
             ?? throw new NotSupportedException(
                 $"{source}: architecture '{className ?? modelType}'{(className != null && modelType != null ? $" (model_type '{modelType}')" : "")} is not supported " +
                 $"(supported model types: {string.Join(", ", Architectures.All.SelectMany(a => a.HfModelTypes))})");
-        var config = arch.FromHf(r, arch.Name);
+        var config = NormOptions.FromHf(r, arch.FromHf(r, arch.Name));
         config.Validate(source);
         return config;
     }
@@ -63,13 +63,17 @@ public static class ModelConfigReader
         string name = g.GetStringOrNull(GgufKeys.Architecture) ?? throw new InvalidDataException($"{g.Path}: GGUF metadata has no {GgufKeys.Architecture}");
         var arch = Architectures.FromGguf(name) ?? throw new NotSupportedException(
             $"{g.Path}: architecture '{name}' is not supported (supported: {string.Join(", ", Architectures.All.Select(a => a.GgufName).Distinct())})");
-        var config = arch.FromGguf(g, arch.Name);
+        var config = NormOptions.FromGguf(g, arch.FromGguf(g, arch.Name));
         config.Validate(g.Path);
         return config;
     }
 
     /// <summary>Writes the hyper-parameter keys llama.cpp reads for this architecture (general.architecture included).</summary>
-    internal static void ToGguf(ModelConfig config, GgufWriter w) => config.Arch.ToGguf(config, w);
+    internal static void ToGguf(ModelConfig config, GgufWriter w)
+    {
+        config.Arch.ToGguf(config, w);
+        NormOptions.ToGguf(config, w); // SharpLM's own keys, only for the lab's norm variants
+    }
 
     /// <summary>transformers' activation names (hidden_act, hidden_activation, activation_function, activation) to the
     /// names of SharpLM's kernels (silu, gelu, gelu_tanh, relu); null for one SharpLM lacks. Each family says which it runs.</summary>
@@ -106,6 +110,7 @@ public static class ModelConfigReader
         if (config.EosTokenIds.Count > 0)
             o["eos_token_id"] = config.EosTokenIds.Count == 1 ? config.EosTokenIds[0] : new JsonArray([.. config.EosTokenIds.Select(e => (JsonNode)e)]);
         if (config.PadTokenId is int p) o["pad_token_id"] = p;
+        NormOptions.ToHf(config, o);
         return o;
     }
 }

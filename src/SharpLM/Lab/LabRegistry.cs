@@ -9,6 +9,8 @@ internal static class LabRegistry
     public static IReadOnlyList<LabExperiment> All { get; } =
     [
         new Experiments.AttentionScale(),
+        new Experiments.Norms(),
+        new Experiments.NormPlacementExperiment(),
         new Experiments.Warmup(),
         new Experiments.EmbeddingSum(),
         new Experiments.SparseAttention(),

@@ -3,32 +3,60 @@ using SharpLM.Tensors;
 
 namespace SharpLM.Models;
 
-/// <summary>A norm's weights: RMSNorm (weight only, LLaMA) or LayerNorm (weight and bias, GPT-2, BERT).</summary>
-internal readonly struct NormWeights(FloatView weight, FloatView bias, float eps)
+/// <summary>A norm's weights: RMSNorm (weight only, LLaMA) or LayerNorm (weight and bias, GPT-2, BERT) by default, or the
+/// kind <see cref="ModelConfig.Norm"/> asks for (BatchNorm, no norm, or the other of the two), with the same tensors.</summary>
+internal readonly struct NormWeights(FloatView weight, FloatView bias, float eps, NormKind? kind = null)
 {
     public readonly FloatView Weight = weight;
     /// <summary>Empty for RMSNorm.</summary>
     public readonly FloatView Bias = bias;
     public readonly float Eps = eps;
+    /// <summary>What the norm computes: the configured kind, else LayerNorm with a bias and RMSNorm without.</summary>
+    public readonly NormKind Kind = kind ?? (bias.IsEmpty ? NormKind.RmsNorm : NormKind.LayerNorm);
 
-    public bool IsLayerNorm => !Bias.IsEmpty;
+    public bool IsLayerNorm => Kind == NormKind.LayerNorm;
 
     public static NormWeights Bind(BoundTensors t, string role, int layer, ModelConfig c) =>
-        new(t.Vector(role, layer), t.Has(role + ".bias", layer) ? t.Vector(role + ".bias", layer) : default, c.NormEps);
+        new(t.Vector(role, layer), t.Has(role + ".bias", layer) ? t.Vector(role + ".bias", layer) : default, c.NormEps, c.Norm);
 
-    /// <summary>x (N,C) -> y (N,C), saving mean (LayerNorm) and rstd (N) for the backward pass.</summary>
+    /// <summary>x (N,C) -> y (N,C), saving mean and rstd for the backward pass: (N) per row, (C) per feature for BatchNorm
+    /// (whose statistics span all N rows, so a row's output depends on the rest of the batch).</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, Span<float> mean, Span<float> rstd, int c)
     {
-        if (IsLayerNorm) LayerNorm.Forward(x, Weight.Span, Bias.Span, y, mean, rstd, c, Eps);
-        else RmsNorm.Forward(x, Weight.Span, y, rstd, c, Eps);
+        switch (Kind)
+        {
+            case NormKind.LayerNorm:
+                if (Bias.IsEmpty) throw new NotSupportedException("LayerNorm needs a norm bias, which this model's table does not have");
+                LayerNorm.Forward(x, Weight.Span, Bias.Span, y, mean, rstd, c, Eps);
+                break;
+            case NormKind.RmsNorm:
+                RmsNorm.Forward(x, Weight.Span, y, rstd, c, Eps);
+                if (!Bias.IsEmpty) Kernels.Bias.Forward(y[..x.Length], Bias.Span);
+                break;
+            case NormKind.BatchNorm:
+                BatchNorm.Forward(x, Weight.Span, Bias.IsEmpty ? default : Bias.Span, y, mean, rstd, x.Length / c, c, Eps);
+                break;
+            default:
+                Affine.Forward(x, Weight.Span, Bias.IsEmpty ? default : Bias.Span, y, c);
+                break;
+        }
     }
 
     /// <summary>dx (N,C) += the input gradient; the gradients of <paramref name="grad"/>'s weight (and bias) +=.</summary>
     public void Backward(in NormWeights grad, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd,
                          Span<float> dx, int n, int c)
     {
-        if (IsLayerNorm) LayerNorm.Backward(dy, x, Weight.Span, mean, rstd, dx, grad.Weight.Span, grad.Bias.Span, n, c);
-        else RmsNorm.Backward(dy, x, Weight.Span, rstd, dx, grad.Weight.Span, n, c);
+        var db = Bias.IsEmpty ? default : grad.Bias.Span;
+        switch (Kind)
+        {
+            case NormKind.LayerNorm: LayerNorm.Backward(dy, x, Weight.Span, mean, rstd, dx, grad.Weight.Span, db, n, c); break;
+            case NormKind.RmsNorm:
+                RmsNorm.Backward(dy, x, Weight.Span, rstd, dx, grad.Weight.Span, n, c);
+                if (!db.IsEmpty) Kernels.Bias.Backward(dy[..(n * c)], db);
+                break;
+            case NormKind.BatchNorm: BatchNorm.Backward(dy, x, Weight.Span, mean, rstd, dx, grad.Weight.Span, db, n, c); break;
+            default: Affine.Backward(dy, x, Weight.Span, dx, grad.Weight.Span, db, n, c); break;
+        }
     }
 }
 

@@ -152,6 +152,8 @@ internal sealed class DecoderLayerBuffers
     /// expert's rows (N) and their weights, its gathered inputs and its outputs (N, C).</summary>
     public required float[] Router, ChosenWeight, ExpertRowWeight, ExpertX, ExpertOut;
     public required int[] Chosen, ExpertRows;
+    /// <summary>Post-norm and DeepNorm only: the sums α·x + f(x) the two norms normalise (N, C); empty for pre-norm.</summary>
+    public float[] Sum1 = [], Sum2 = [];
 }
 
 /// <summary>
@@ -171,19 +173,22 @@ internal sealed class DecoderBuffers
         int n = capacity;
         float[] A(long len) => GC.AllocateArray<float>(checked((int)Math.Max(len, 1)), pinned: true);
         bool moe = c.Experts > 0;
+        int stat = NormOptions.StatLength(c, n); // per row, or per feature for BatchNorm
         DecoderLayerBuffers Make(float[]? x)
         {
             var xx = x ?? A((long)n * c.Width);
             return new DecoderLayerBuffers
             {
-                X = xx, H = A((long)n * c.Width), Mean = A(n), Rstd = A(n),
+                X = xx, H = A((long)n * c.Width), Mean = A(stat), Rstd = A(stat),
                 Q = A((long)n * c.QueryWidth), K = A((long)n * c.KvWidth), V = A((long)n * c.KvWidth),
                 Att = A((long)n * c.QueryWidth), Lse = A((long)n * c.Heads), Proj = A((long)n * c.Width),
-                X2 = perLayer ? A((long)n * c.Width) : xx, H2 = A((long)n * c.Width), Mean2 = A(n), Rstd2 = A(n),
+                X2 = perLayer ? A((long)n * c.Width) : xx, H2 = A((long)n * c.Width), Mean2 = A(stat), Rstd2 = A(stat),
                 G = A((long)n * c.MaxFfnWidth), U = A((long)n * c.MaxFfnWidth), Act = A((long)n * c.MaxFfnWidth),
                 Router = A((long)n * c.Experts), ChosenWeight = A((long)n * c.ExpertsPerToken), ExpertRowWeight = A(moe ? n : 0),
                 ExpertX = A(moe ? (long)n * c.Width : 0), ExpertOut = A(moe ? (long)n * c.Width : 0),
                 Chosen = new int[Math.Max(1, n * c.ExpertsPerToken)], ExpertRows = new int[moe ? n : 1],
+                Sum1 = c.NormPlacement == NormPlacement.Pre ? [] : A((long)n * c.Width),
+                Sum2 = c.NormPlacement == NormPlacement.Pre ? [] : A((long)n * c.Width),
             };
         }
         if (perLayer)
@@ -198,8 +203,8 @@ internal sealed class DecoderBuffers
             XOut = _layers[0].X;
         }
         HOut = A((long)n * c.Width);
-        MeanOut = A(n);
-        RstdOut = A(n);
+        MeanOut = A(stat);
+        RstdOut = A(stat);
         Vocab = c.Vocab;
     }
 
@@ -237,7 +242,11 @@ internal sealed class DecoderGradBuffers
         DRes = A((long)n * c.Width); DH = A((long)n * c.Width); DAct = A((long)n * c.FfnWidth);
         DG = A((long)n * c.FfnWidth); DU = A((long)n * c.FfnWidth); DAtt = A((long)n * c.QueryWidth);
         DQ = A((long)n * c.QueryWidth); DK = A((long)n * c.KvWidth); DV = A((long)n * c.KvWidth);
+        DSum = c.NormPlacement == NormPlacement.Pre ? [] : A((long)n * c.Width);
     }
+
+    /// <summary>Post-norm and DeepNorm: the gradient of a norm's input sum α·x + f(x).</summary>
+    public float[] DSum;
 
     public float[] DRes, DH, DAct, DG, DU, DAtt, DQ, DK, DV;
 }
@@ -256,7 +265,7 @@ internal sealed class DecoderGradBuffers
 /// (each with its own KV cache and positions), so every weight is read once per pass for all of them.
 /// <see cref="Backward"/> walks the same blocks in reverse from the saved activations (training).
 /// </summary>
-internal static class Decoder
+internal static partial class Decoder
 {
     /// <summary>
     /// Runs the rows of <paramref name="batch"/> and returns the logits (R, V) of its output rows (valid until the
@@ -278,6 +287,7 @@ internal static class Decoder
         var rows = batch.AttentionRows;
         rows.KvType = kv.KvType;
         var attention = new AttentionOptions(c.ScoreScale, c.AttnLogitSoftcap);
+        bool post = c.NormPlacement != NormPlacement.Pre;
 
         for (int l = 0; l < c.Layers; l++)
         {
@@ -285,7 +295,8 @@ internal static class Decoder
             var lw = w.Layers[l];
             bool sliding = c.IsSlidingLayer(l);
             var x = a.X.AsSpan(0, n * dim);
-            lw.AttnNorm.Forward(x, a.H, a.Mean, a.Rstd, dim);
+            if (post) x.CopyTo(a.H); // post-norm and DeepNorm: the sublayer sees x itself
+            else lw.AttnNorm.Forward(x, a.H, a.Mean, a.Rstd, dim);
             var h = a.H.AsSpan(0, n * dim);
             var q = a.Q.AsSpan(0, n * qd);
             var k = a.K.AsSpan(0, n * kvd);
@@ -310,9 +321,11 @@ internal static class Decoder
             lw.O.Forward(a.Att, proj, n);
             lw.PostAttnNorm?.Forward(proj, proj, default, default, dim);
             var x2 = a.X2.AsSpan(0, n * dim);
-            Add.Forward(x, proj, x2);
+            if (post) ResidualNorm(c, lw.AttnNorm, x, proj, a.Sum1, x2, a.Mean, a.Rstd);
+            else Add.Forward(x, proj, x2);
 
-            lw.MlpNorm.Forward(x2, a.H2, a.Mean2, a.Rstd2, dim);
+            if (post) x2.CopyTo(a.H2);
+            else lw.MlpNorm.Forward(x2, a.H2, a.Mean2, a.Rstd2, dim);
             var h2 = a.H2.AsSpan(0, n * dim);
             var act = a.Act.AsSpan(0, n * ff);
             if (lw.Experts is ExpertWeights experts) experts.Forward(h2, proj, n, dim, a);
@@ -333,7 +346,8 @@ internal static class Decoder
             }
             lw.PostMlpNorm?.Forward(proj, proj, default, default, dim);
             var next = l + 1 < c.Layers ? buf.Layer(l + 1).X : buf.XOut;
-            Add.Forward(x2, proj, next.AsSpan(0, n * dim));
+            if (post) ResidualNorm(c, lw.MlpNorm, x2, proj, a.Sum2, next.AsSpan(0, n * dim), a.Mean2, a.Rstd2);
+            else Add.Forward(x2, proj, next.AsSpan(0, n * dim));
         }
         return Head(w, batch, buf);
     }
@@ -425,6 +439,8 @@ internal static class Decoder
         var positions = batch.Positions.AsSpan(0, n);
         var dres = d.DRes.AsSpan(0, n * dim);
         var dh = d.DH.AsSpan(0, n * dim);
+        bool post = c.NormPlacement != NormPlacement.Pre;
+        var ds = post ? d.DSum.AsSpan(0, n * dim) : default;
 
         // head: logits = hout Wout; hout = norm(xout)
         dh.Clear();
@@ -446,10 +462,11 @@ internal static class Decoder
             var a = buf.Layer(l);
             var lw = w.Layers[l];
             var lg = g.Layers[l];
-            // x' = x2 + down(act): dres is d x'
+            // x' = x2 + down(act): dres is d x'  (post-norm: x' = norm2(α·x2 + down(act)), dres becomes α·d sum)
+            if (post) ResidualNormBackward(c, lw.MlpNorm, lg.MlpNorm, dres, a.Sum2, a.Mean2, a.Rstd2, ds);
             var dact = d.DAct.AsSpan(0, n * ff);
             dact.Clear();
-            lw.Down.Backward(lg.Down, dres, a.Act, dact, n);
+            lw.Down.Backward(lg.Down, post ? ds : dres, a.Act, dact, n);
             dh.Clear();
             if (lw.Gate is LinearWeights gate)
             {
@@ -468,12 +485,14 @@ internal static class Decoder
                 Activation.Backward(c.Activation, dact, a.U, dup);
                 lw.Up.Backward(lg.Up, dup, a.H2, dh, n);
             }
-            lw.MlpNorm.Backward(lg.MlpNorm, dh, a.X2, a.Mean2, a.Rstd2, dres, n, dim); // dres = d x2
+            if (post) Add.InPlace(dh, dres); // the MLP saw x2 itself
+            else lw.MlpNorm.Backward(lg.MlpNorm, dh, a.X2, a.Mean2, a.Rstd2, dres, n, dim); // dres = d x2
 
-            // x2 = x + attention Wo
+            // x2 = x + attention Wo  (post-norm: x2 = norm1(α·x + attention Wo))
+            if (post) ResidualNormBackward(c, lw.AttnNorm, lg.AttnNorm, dres, a.Sum1, a.Mean, a.Rstd, ds);
             var datt = d.DAtt.AsSpan(0, n * qd);
             datt.Clear();
-            lw.O.Backward(lg.O, dres, a.Att, datt, n);
+            lw.O.Backward(lg.O, post ? ds : dres, a.Att, datt, n);
             var dq = d.DQ.AsSpan(0, n * qd);
             var dk = d.DK.AsSpan(0, n * kvd);
             var dv = d.DV.AsSpan(0, n * kvd);
@@ -498,7 +517,8 @@ internal static class Decoder
             lw.Q.Backward(lg.Q, dq, a.H, dh, n);
             lw.K.Backward(lg.K, dk, a.H, dh, n);
             lw.V.Backward(lg.V, dv, a.H, dh, n);
-            lw.AttnNorm.Backward(lg.AttnNorm, dh, a.X, a.Mean, a.Rstd, dres, n, dim); // dres = d x
+            if (post) Add.InPlace(dh, dres); // attention saw x itself
+            else lw.AttnNorm.Backward(lg.AttnNorm, dh, a.X, a.Mean, a.Rstd, dres, n, dim); // dres = d x
         }
         if (g.Positions is WeightMatrix dpe) Embedding.Backward(dres, positions, dpe.Span, dim);
         Embedding.Backward(dres, batch.Tokens.AsSpan(0, n), g.TokenEmbedding.Span, dim);

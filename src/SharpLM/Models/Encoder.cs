@@ -115,19 +115,20 @@ internal sealed class EncoderBuffers
         PerLayer = perLayer;
         int n = capacity;
         float[] A(long len) => GC.AllocateArray<float>(checked((int)Math.Max(len, 1)), pinned: true);
+        int stat = NormOptions.StatLength(c, n); // per row, or per feature for BatchNorm
         EncoderLayerBuffers Make() => new()
         {
             X = A((long)n * c.Width), Q = A((long)n * c.Width), K = A((long)n * c.Width), V = A((long)n * c.Width),
             Att = A((long)n * c.Width), Lse = A((long)n * c.Heads), Proj = A((long)n * c.Width), A = A((long)n * c.Width),
-            X1 = A((long)n * c.Width), Mean1 = A(n), Rstd1 = A(n), U = A((long)n * c.FfnWidth), Act = A((long)n * c.FfnWidth),
-            B2 = A((long)n * c.Width), Mean2 = A(n), Rstd2 = A(n),
+            X1 = A((long)n * c.Width), Mean1 = A(stat), Rstd1 = A(stat), U = A((long)n * c.FfnWidth), Act = A((long)n * c.FfnWidth),
+            B2 = A((long)n * c.Width), Mean2 = A(stat), Rstd2 = A(stat),
         };
         _layers = perLayer ? [.. Enumerable.Range(0, c.Layers).Select(_ => Make())] : [Make()];
         XOut = perLayer ? A((long)n * c.Width) : _layers[0].X;
         E0 = A((long)n * c.EmbeddingWidth);
         EOut = c.EmbeddingWidth == c.Width && !perLayer ? _layers[0].X : A((long)n * c.EmbeddingWidth);
-        EMean = A(n);
-        ERstd = A(n);
+        EMean = A(stat);
+        ERstd = A(stat);
     }
 
     public int Capacity { get; }
@@ -153,8 +154,8 @@ internal sealed class MlmBuffers(ModelConfig c, int n)
     public float[] T { get; } = A((long)n * c.EmbeddingWidth);
     public float[] TAct { get; } = A((long)n * c.EmbeddingWidth);
     public float[] TNorm { get; } = A((long)n * c.EmbeddingWidth);
-    public float[] Mean { get; } = A(n);
-    public float[] Rstd { get; } = A(n);
+    public float[] Mean { get; } = A(NormOptions.StatLength(c, n));
+    public float[] Rstd { get; } = A(NormOptions.StatLength(c, n));
     public float[] Logits { get; } = A((long)n * c.Vocab);
 }
 

@@ -163,6 +163,14 @@ public sealed record ModelConfig
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
     public int? PadTokenId { get; init; }
 
+    /// <summary>The normalisation every norm of the model computes (the lab's <c>norms</c> experiment); null = the
+    /// architecture's own (LayerNorm where the table has a norm bias, RMSNorm otherwise).</summary>
+    public NormKind? Norm { get; init; }
+
+    /// <summary>Where the decoder's norms sit: pre-norm (the default), post-norm or DeepNorm (the lab's <c>norm-placement</c>
+    /// experiment). The encoder is post-norm whatever this says.</summary>
+    public NormPlacement NormPlacement { get; init; }
+
     /// <summary>The architecture's entry in the table: family, tensor table, defaults.</summary>
     public Architecture Arch => Architectures.Get(Architecture);
 

@@ -121,9 +121,24 @@ internal sealed partial class TrainModel
         {
             var s = Parameters.P(info);
             if (info.Shape.Length == 1) s.Fill(info.Role.EndsWith(".bias", StringComparison.Ordinal) || info.Role == "mlm_bias" ? 0f : 1f);
-            else rng.FillNormal(s, (Config.Family != ArchFamily.Bert && info.Role is "attn_output" or "ffn_down" ? resid : 0.02) * (info.Role == "attn_q" ? queryInitScale : 1.0));
+            else rng.FillNormal(s, (Config.Family != ArchFamily.Bert && Config.NormPlacement == NormPlacement.Pre && info.Role is "attn_output" or "ffn_down" ? resid : 0.02)
+                                   * (info.Role == "attn_q" ? queryInitScale : 1.0) * DeepNormGain(info.Role));
         }
     }
+
+    /// <summary>DeepNet's β = (8N)^(-1/4) for the value, output and MLP projections of a DeepNorm model (q and k keep gain 1);
+    /// 1 otherwise. Post-norm and DeepNorm decoders start from N(0, 0.02) everywhere (BERT's initialisation), without
+    /// GPT-2's 1/sqrt(2L) on the residual projections, which is a pre-norm remedy.</summary>
+    private double DeepNormGain(string role) =>
+        role is "attn_v" or "attn_output" or "ffn_up" or "ffn_gate" or "ffn_down" ? NormOptions.InitScale(Config) : 1.0;
+
+    /// <summary>
+    /// Encoder only: the real length of each of the B sequences of the following batches, or null (all T tokens real).
+    /// Rows past a sequence's length are padding: no row attends to them (their own outputs are computed and ignored;
+    /// give them target -1). Per-row norms then make a real token's output independent of the padding; BatchNorm's
+    /// statistics include the padding rows (the study note's 1 f).
+    /// </summary>
+    public int[]? Lengths { get; set; }
 
     private void Ensure(int b, int t)
     {
@@ -163,7 +178,7 @@ internal sealed partial class TrainModel
         if (IsMlm)
         {
             // bidirectional: every row sees its whole sequence
-            for (int i = 0; i < n; i++) batch.KvEnd[i] = t;
+            for (int i = 0; i < n; i++) batch.KvEnd[i] = Lengths is { } len ? Math.Clamp(len[i / t], 1, t) : t;
             Encoder.Forward(_enc!, batch, _ebuf!);
             logits = Encoder.MlmForward(_enc!, batch, _ebuf!, _mlm!);
             _logits = new Memory<float>(_mlm!.Logits, 0, n * Config.Vocab);
