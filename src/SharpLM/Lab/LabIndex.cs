@@ -35,7 +35,7 @@ internal static class LabIndex
             sb.Append(CultureInfo.InvariantCulture, $"| [{e.Name}]({e.Name}.md) | {form} | {e.Summary} | {pic} |\n");
         }
         sb.Append("\nNot measured yet (issue 14): `norms` (BatchNorm and no norm need encoder variants), `norm-placement` (post-norm and DeepNorm in the ");
-        sb.Append("decoder), `positions`, `heads`, ");
+        sb.Append("decoder), ");
         sb.Append("`causal-vs-bidirectional`, `nlu-vs-nlg` (classification heads and fine-tuning MiniLM); GPT-2, cl100k and o200k in `tokens-per-character`; ");
         sb.Append("training with a sparse mask and strided or global-token patterns in `sparse-attention`.\n");
         var path = Path.Combine(dir, "README.md");

@@ -10,7 +10,9 @@ internal static class LabRegistry
     [
         new Experiments.AttentionScale(),
         new Experiments.Warmup(),
+        new Experiments.PositionsExperiment(),
         new Experiments.EmbeddingSum(),
+        new Experiments.Heads(),
         new Experiments.SparseAttention(),
         new Experiments.AlbertSharing(),
         new Experiments.TokensPerCharacter(),

@@ -22,14 +22,13 @@ public class ModelGradTests
     }
 
     /// <summary>Checks every parameter tensor's analytic gradient (a sample of its elements for big ones).</summary>
-    internal static void CheckAll(TrainModel m, int[] x, int[] y, int b, int t, double tol = 2e-2)
+    internal static void CheckAll(TrainModel m, int[] x, int[] y, int b, int t, double tol = 2e-2, float h = 1e-2f)
     {
         var p = m.Parameters;
         p.ZeroGrad();
         m.Forward(x, y, b, t);
         m.Backward();
         var grads = (float[])p.Grads.Clone();
-        const float h = 1e-2f;
         foreach (var info in p.Infos)
         {
             var vals = p.Values;
