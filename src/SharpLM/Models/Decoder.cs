@@ -424,7 +424,6 @@ internal static class Decoder
         var missing = new List<string>();
         if (c.QkNorm) missing.Add("q/k norms");
         if (c.PostNorms) missing.Add("post-norms");
-        if (c.EmbeddingScale != 1f) missing.Add("the embedding scale");
         if (c.AttnLogitSoftcap > 0 || c.FinalLogitSoftcap > 0) missing.Add("soft caps");
         if (c.SlidingWindow is not null) missing.Add("the sliding window");
         if (c.Family == ArchFamily.Llama && c.Activation != "silu") missing.Add($"the {c.Activation} gate");
@@ -534,6 +533,8 @@ internal static class Decoder
             lw.AttnNorm.Backward(lg.AttnNorm, dh, a.X, a.Mean, a.Rstd, dres, n, dim); // dres = d x
         }
         if (c.PositionEncoding == PositionKind.Learned && g.Positions is WeightMatrix dpe) Embedding.Backward(dres, positions, dpe.Span, dim);
+        // x0 = scale * embedding[token] (+ positions): the token rows take scale * dx0
+        if (c.EmbeddingScale != 1f) Scale.InPlace(dres, c.EmbeddingScale);
         Embedding.Backward(dres, batch.Tokens.AsSpan(0, n), g.TokenEmbedding.Span, dim);
     }
 }

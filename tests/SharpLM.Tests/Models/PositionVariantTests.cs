@@ -33,16 +33,27 @@ public class PositionVariantTests
     [InlineData(PositionKind.None, false, false)]
     [InlineData(PositionKind.Rotary, true, false)]
     [InlineData(PositionKind.Rotary, true, true)]
-    [InlineData(PositionKind.Learned, true, true)]
+    // q = k without RoPE gives this instance a large, sharply curved self-score; the stencil's truncation error at
+    // h = 1e-2 is 23% of the largest gradient of model.embed_tokens (numeric -2.548 against analytic -3.141), 2.5% at
+    // h = 5e-3, and within 2% at 2.5e-3: the numeric value converges to the analytic one as h shrinks
+    [InlineData(PositionKind.Learned, true, true, 2.5e-3f)]
     [InlineData(PositionKind.None, true, false)]
     [InlineData(PositionKind.Learned, true, false)]
     [InlineData(PositionKind.Sinusoidal, true, true)]
-    public void Gradients_match_finite_differences(PositionKind kind, bool shared, bool bias)
+    public void Gradients_match_finite_differences(PositionKind kind, bool shared, bool bias, float h = 1e-2f)
     {
         var m = ModelGradTests.Scaled(Tiny(kind, shared, bias), 9);
         var (x, y) = Batch(2, 5, 11, 7);
-        ModelGradTests.CheckAll(m, x, y, 2, 5, h: 1e-2f);
-        ModelGradTests.CheckAll(m, x, y, 2, 5, h: 2.5e-3f);
+        ModelGradTests.CheckAll(m, x, y, 2, 5, h: h);
+    }
+
+    [Fact]
+    public void The_embedding_scale_has_its_gradient()
+    {
+        // the original transformer multiplies the token embedding by sqrt(C) before adding the sinusoidal table
+        var m = ModelGradTests.Scaled(Tiny(PositionKind.Sinusoidal) with { EmbeddingScale = MathF.Sqrt(8) }, 9);
+        var (x, y) = Batch(2, 5, 11, 7);
+        ModelGradTests.CheckAll(m, x, y, 2, 5);
     }
 
     [Fact]
@@ -94,9 +105,10 @@ public class PositionVariantTests
     [InlineData(PositionKind.Learned, false)]
     [InlineData(PositionKind.Sinusoidal, false)]
     [InlineData(PositionKind.None, true)]
-    public void A_trained_variant_loads_from_its_checkpoint_with_the_same_logits(PositionKind kind, bool shared)
+    [InlineData(PositionKind.Sinusoidal, false, 5.656854f)]
+    public void A_trained_variant_loads_from_its_checkpoint_with_the_same_logits(PositionKind kind, bool shared, float embeddingScale = 1f)
     {
-        var spec = TrainModel.NewConfig("llama", 64, 32, 2, 4, 4, 48, 16, tied: false) with { Positions = kind, SharedQkv = shared };
+        var spec = TrainModel.NewConfig("llama", 64, 32, 2, 4, 4, 48, 16, tied: false) with { Positions = kind, SharedQkv = shared, EmbeddingScale = embeddingScale };
         var m = new TrainModel(spec);
         m.Initialize(5);
         var r = new TrainRandom(8);
@@ -106,6 +118,7 @@ public class PositionVariantTests
         var read = ModelConfigReader.FromHfConfigFile(Path.Combine(dir, "config.json"));
         Assert.Equal(kind, read.Positions);
         Assert.Equal(shared, read.SharedQkv);
+        Assert.Equal(embeddingScale, read.EmbeddingScale);
         int[] ids = [3, 17, 5, 60, 2, 9, 41, 8, 8, 30, 1, 12];
         m.Forward(ids, default, 1, ids.Length);
         var ours = m.Logits.ToArray();

@@ -65,7 +65,7 @@ internal sealed class Heads : LabExperiment
                 runs.Add((JsonNode)new JsonObject
                 {
                     ["heads"] = h, ["head_size"] = cfg.HeadSize, ["shared_qkv"] = shared,
-                    ["parameters"] = model.Parameters.Count, ["calc_parameters"] = pc.Total, ["calc_attention_per_layer"] = pc.AttentionPerLayer,
+                    ["parameters"] = (long)model.Parameters.Count, ["calc_parameters"] = pc.Total, ["calc_attention_per_layer"] = pc.AttentionPerLayer,
                     ["calc_attention_formula"] = pc.AttentionFormula,
                     ["initial_loss"] = J(losses[0]), ["final_train_loss"] = J(LabTraining.Final(losses)), ["held_out_loss"] = J(eval.Loss),
                     ["accuracy_pair"] = J(eval.Pair), ["accuracy_first"] = J(eval.First), ["accuracy_second"] = J(eval.Second),

@@ -86,12 +86,13 @@ internal static class LlamaArch
             Unsupported = c.Unsupported ?? (c.Activation != "silu" ? $"hidden_act '{r.String("hidden_act")}' is not supported for {arch} (only silu)" : null),
             Positions = PositionKindFromHf(r),
             SharedQkv = r.Bool(SharedQkvKey) ?? false,
+            EmbeddingScale = r.Float(EmbeddingScaleKey) ?? 1f,
         };
     }
 
-    /// <summary>SharpLM's own config.json keys for a decoder trained with another position encoding or shared q/k/v
-    /// projections (written only then; transformers does not know these variants).</summary>
-    private const string PositionKindKey = "sharplm_position_kind", SharedQkvKey = "sharplm_shared_qkv";
+    /// <summary>SharpLM's own config.json keys for a decoder trained with another position encoding, shared q/k/v
+    /// projections or a scaled token embedding (written only then; transformers does not know these variants).</summary>
+    private const string PositionKindKey = "sharplm_position_kind", SharedQkvKey = "sharplm_shared_qkv", EmbeddingScaleKey = "sharplm_embedding_scale";
 
     private static PositionKind PositionKindFromHf(JsonReader r) => r.String(PositionKindKey) switch
     {
@@ -139,6 +140,7 @@ internal static class LlamaArch
         o["mlp_bias"] = c.MlpBias;
         if (c.Positions != PositionKind.Default) o[PositionKindKey] = c.Positions.ToString().ToLowerInvariant();
         if (c.SharedQkv) o[SharedQkvKey] = true;
+        if (c.EmbeddingScale != 1f) o[EmbeddingScaleKey] = c.EmbeddingScale;
         if (c.Experts > 0)
         {
             o["num_local_experts"] = c.Experts;
