@@ -31,7 +31,7 @@ public class HeadsTests
         var shared = runs.Where(r => (bool)r["shared_qkv"]!).Select(r => (long)r["parameters"]!).Distinct().ToArray();
         Assert.Single(separate);
         Assert.Single(shared);
-        var c = LabTraining.Llama(64, 32, 2, 1, 16);
+        var c = LabTraining.Llama(64, 32, 1, 1, 16); // the quick form's model: one layer
         Assert.Equal(separate[0] - 2L * c.Layers * c.Width * c.Width, shared[0]);
         // calc's attention block: 4h² (q, k, v, o; LLaMA has no biases) and 2h² shared
         foreach (var r in runs)

@@ -23,7 +23,7 @@ public class PositionsTests
     public void Only_the_position_free_model_is_permutation_equivariant()
     {
         var runs = Runs();
-        Assert.Equal(["none", "sinusoidal", "learned", "RoPE"], runs.Keys);
+        Assert.Equal(["none", "sinusoidal", "sinusoidal, embedding ×√C", "learned", "RoPE"], runs.Keys);
         var none = runs["none"];
         double noneBi = (double)none["bidirectional_equivariance_error"]!;
         // bidirectional attention without positions: permuted inputs give permuted outputs, to float rounding
@@ -34,7 +34,7 @@ public class PositionsTests
         Assert.True((double)none["causal_equivariance_error"]! > 1e-2, $"causal, no positions: {none["causal_equivariance_error"]}");
         Assert.True((double)none["causal_last_row_prefix_error"]! > 1e-3, $"causal, no positions, two blocks: {none["causal_last_row_prefix_error"]}");
         // every position encoding breaks the symmetry, by orders of magnitude more than rounding
-        foreach (var k in new[] { "sinusoidal", "learned", "RoPE" })
+        foreach (var k in new[] { "sinusoidal", "sinusoidal, embedding ×√C", "learned", "RoPE" })
         {
             double bi = (double)runs[k]["bidirectional_equivariance_error"]!;
             Assert.True(bi > 1000 * Math.Max(noneBi, 1e-9), $"{k}: bidirectional error {bi} against none's {noneBi}");
@@ -48,6 +48,7 @@ public class PositionsTests
         foreach (var r in runs.Values) Assert.Equal((long)r["calc_parameters"]!, (long)r["parameters"]!);
         long none = (long)runs["none"]["parameters"]!;
         Assert.Equal(none, (long)runs["sinusoidal"]["parameters"]!);
+        Assert.Equal(none, (long)runs["sinusoidal, embedding ×√C"]["parameters"]!);
         Assert.Equal(none, (long)runs["RoPE"]["parameters"]!);
         var c = LabTraining.Llama(64, 32, 2, 2, 16); // the quick form's model
         Assert.Equal(none + (long)c.Context * c.Width, (long)runs["learned"]["parameters"]!);

@@ -17,16 +17,16 @@ internal sealed class PositionsExperiment : LabExperiment
     public override string Name => "positions";
     public override string Summary => "no positions vs sinusoidal vs learned vs RoPE on the copy task; without positions attention is permutation-equivariant";
 
-    internal static readonly PositionKind[] Kinds = [PositionKind.None, PositionKind.Sinusoidal, PositionKind.Learned, PositionKind.Rotary];
-
-    internal static string KindName(PositionKind k) => k switch
-    {
-        PositionKind.None => "none",
-        PositionKind.Sinusoidal => "sinusoidal",
-        PositionKind.Learned => "learned",
-        PositionKind.Rotary => "RoPE",
-        _ => k.ToString(),
-    };
+    /// <summary>The variants: each position kind, and the sinusoidal table a second time with the original transformer's
+    /// embedding scale (token embedding × √C, initialised N(0, 1/C), so the tokens and the table have the same size).</summary>
+    internal static readonly (string Name, PositionKind Kind, bool Scaled)[] Variants =
+    [
+        ("none", PositionKind.None, false),
+        ("sinusoidal", PositionKind.Sinusoidal, false),
+        ("sinusoidal, embedding ×√C", PositionKind.Sinusoidal, true),
+        ("learned", PositionKind.Learned, false),
+        ("RoPE", PositionKind.Rotary, false),
+    ];
 
     public override LabReport Run(LabContext ctx)
     {
@@ -37,7 +37,7 @@ internal sealed class PositionsExperiment : LabExperiment
             "The original transformer encodes (relative) position with periodic functions; BERT replaced them with a learned position embedding; later models [use other schemes]."));
 
         bool q = ctx.Quick;
-        int vocab = 64, width = q ? 32 : 64, layers = 2, heads = q ? 2 : 4, t = q ? 16 : 32, batch = q ? 4 : 16;
+        int vocab = 64, width = q ? 32 : 64, layers = 2, heads = q ? 2 : 4, t = q ? 16 : 32, batch = q ? 4 : 8;
         int steps = q ? 15 : 500, warmup = q ? 3 : 30, evalBatches = q ? 2 : 16, perms = q ? 3 : 16;
         double lr = 3e-3;
         int m = (t + 1) / 2;
@@ -45,7 +45,10 @@ internal sealed class PositionsExperiment : LabExperiment
                      "variants of `ModelConfig.Positions`, read by the one `Decoder`: **none** (no position information at all), **sinusoidal** (the original " +
                      "transformer's fixed table, PE[p, 2i] = sin(p/10000^(2i/C)), PE[p, 2i+1] = cos(…), added to the token embedding), **learned** " +
                      "(a trainable (P, C) table added to the token embedding, initialised N(0, 0.02) as the token embedding is; " +
-                     "tensor `position_embd`) and **RoPE** (q and k rotated by the position, LLaMA's default).");
+                     "tensor `position_embd`) and **RoPE** (q and k rotated by the position, LLaMA's default). Every variant's token embedding starts at " +
+                     "N(0, 0.02), whose entries are 35× smaller than the sinusoidal table's (RMS 1/√2); so the sinusoidal table runs a second time as the " +
+                     "original transformer uses it, **sinusoidal, embedding ×√C**: the token embedding multiplied by √C (`ModelConfig.EmbeddingScale`, " +
+                     "with its backward pass) and initialised N(0, 1/C), so tokens and positions start at the same size.");
         r.Method.Add($"**Task.** The copy task (`LabTraining.CopyBatch`): {m} random tokens, then the same tokens again; the loss counts only the " +
                      $"copied half, where the answer is the token {m} places back. Order is the whole task: the set of tokens seen so far does not say " +
                      $"which one comes next. {steps} AdamW steps of {batch} sequences, lr {lr.ToString(CultureInfo.InvariantCulture)} (warmup {warmup}, " +
@@ -65,33 +68,34 @@ internal sealed class PositionsExperiment : LabExperiment
         var runs = new JsonArray();
         var curves = new List<ChartSeries>();
         var bars = new List<(string Name, double Bi, double Causal, double Last)>();
-        for (int ki = 0; ki < Kinds.Length; ki++)
+        for (int ki = 0; ki < Variants.Length; ki++)
         {
-            var kind = Kinds[ki];
-            var cfg = LabTraining.Llama(vocab, width, layers, heads, t) with { Positions = kind };
+            var (name, kind, scaled) = Variants[ki];
+            var cfg = LabTraining.Llama(vocab, width, layers, heads, t) with { Positions = kind, EmbeddingScale = scaled ? MathF.Sqrt(width) : 1f };
             var model = new TrainModel(cfg);
             model.Initialize(ctx.Seed);
+            if (scaled) ctx.Random(78).FillNormal(model.Parameters.P(model.Parameters["model.embed_tokens.weight"]), 1 / Math.Sqrt(width));
             var data = ctx.Random(77);
-            double from = (double)ki / Kinds.Length;
+            double from = (double)ki / Variants.Length;
             var losses = LabTraining.Run(model, steps, batch, t, lr, warmup, (s, x, y) => LabTraining.CopyBatch(data, vocab, batch, t, x, y),
-                s => ctx.Report($"train {KindName(kind)}", from + 0.9 / Kinds.Length * (s + 1) / steps));
+                s => ctx.Report($"train {name}", from + 0.9 / Variants.Length * (s + 1) / steps));
             var evalRng = ctx.Random(4321);
             var (heldLoss, heldAcc) = Evaluate(model, evalBatches, batch, t, (x, y) => LabTraining.CopyBatch(evalRng, vocab, batch, t, x, y));
-            ctx.Report($"permute {KindName(kind)}", from + 0.95 / Kinds.Length);
+            ctx.Report($"permute {name}", from + 0.95 / Variants.Length);
             var perm = PermutationTest(model, t, perms, ctx.Random(99));
             long parameters = model.Parameters.Count;
             runs.Add((JsonNode)new JsonObject
             {
-                ["positions"] = KindName(kind), ["parameters"] = parameters, ["calc_parameters"] = new Sizing.ParameterCount(cfg).Total,
+                ["positions"] = name, ["embedding_scale"] = cfg.EmbeddingScale, ["parameters"] = parameters, ["calc_parameters"] = new Sizing.ParameterCount(cfg).Total,
                 ["initial_loss"] = J(losses[0]), ["final_train_loss"] = J(LabTraining.Final(losses)), ["held_out_loss"] = J(heldLoss), ["held_out_accuracy"] = J(heldAcc),
                 ["bidirectional_equivariance_error"] = J(perm.Bidirectional), ["causal_equivariance_error"] = J(perm.Causal),
                 ["causal_last_row_prefix_error"] = J(perm.LastRow), ["first_block_last_row_prefix_error"] = J(perm.LastRowFirstBlock),
                 ["losses"] = new JsonArray([.. losses.Select(J)]),
             });
-            rows.Add([KindName(kind), parameters.ToString("N0", CultureInfo.InvariantCulture), F(LabTraining.Final(losses)), F(heldLoss), F(heldAcc)]);
-            prow.Add([KindName(kind), E(perm.Bidirectional), E(perm.Causal), E(perm.LastRowFirstBlock), E(perm.LastRow)]);
-            bars.Add((KindName(kind), perm.Bidirectional, perm.Causal, perm.LastRowFirstBlock));
-            curves.Add(new ChartSeries(KindName(kind), [.. losses.Select((l, i) => ((double)i, l))]));
+            rows.Add([name, parameters.ToString("N0", CultureInfo.InvariantCulture), F(LabTraining.Final(losses)), F(heldLoss), F(heldAcc)]);
+            prow.Add([name, E(perm.Bidirectional), E(perm.Causal), E(perm.LastRowFirstBlock), E(perm.LastRow)]);
+            bars.Add((name, perm.Bidirectional, perm.Causal, perm.LastRowFirstBlock));
+            curves.Add(new ChartSeries(name, [.. losses.Select((l, i) => ((double)i, l))]));
         }
         r.Data["order_blind_reference"] = new JsonObject { ["m"] = m, ["loss"] = J(OrderBlindLoss(m)), ["accuracy"] = J(OrderBlindAccuracy(m)) };
         r.Data["runs"] = runs;
@@ -105,7 +109,7 @@ internal sealed class PositionsExperiment : LabExperiment
         const double Tol = 1e-4;
         r.Findings.Add($"Without positions attention cannot see order: permuting the input rows of the position-free model permutes its bidirectional outputs the same way " +
                        $"(relative error {E(Get("none", "bidirectional_equivariance_error"))}, float rounding), while with sinusoidal, learned and RoPE positions the outputs change " +
-                       $"({string.Join(", ", Kinds.Skip(1).Select(k => $"{KindName(k)} {E(Get(KindName(k), "bidirectional_equivariance_error"))}"))}). This is the note's 1 g, measured: " +
+                       $"({string.Join(", ", Variants.Skip(1).Select(k => $"{k.Name} {E(Get(k.Name, "bidirectional_equivariance_error"))}"))}). This is the note's 1 g, measured: " +
                        "a BERT-style (bidirectional) transformer without positions treats its input as a set.");
         double causalNone = Get("none", "causal_equivariance_error"), lastNone = Get("none", "causal_last_row_prefix_error"), firstNone = Get("none", "first_block_last_row_prefix_error");
         r.Findings.Add($"The note's claim needs a qualification for decoders: with the causal mask the position-free model is *not* permutation-equivariant " +
@@ -114,14 +118,21 @@ internal sealed class PositionsExperiment : LabExperiment
                        $"Through two blocks it is not ({E(lastNone)}): the first block's outputs at the prefix rows depend on how many tokens each saw, so the second block's keys carry " +
                        "order. This is how decoders without positional encodings learn order at all.");
         double accNone = Get("none", "held_out_accuracy"), lossNone = Get("none", "held_out_loss");
-        var best = Kinds.Skip(1).Select(k => (Name: KindName(k), Acc: Get(KindName(k), "held_out_accuracy"), Loss: Get(KindName(k), "held_out_loss"))).OrderByDescending(x => x.Acc).ToArray();
+        var best = Variants.Skip(1).Select(k => (k.Name, Acc: Get(k.Name, "held_out_accuracy"), Loss: Get(k.Name, "held_out_loss"))).OrderByDescending(x => x.Acc).ToArray();
         r.Findings.Add($"On the copy task (held out): none {F(lossNone)} loss / {F(accNone)} accuracy; " +
                        string.Join("; ", best.Select(b => $"{b.Name} {F(b.Loss)} / {F(b.Acc)}")) + ". " +
                        (accNone <= OrderBlindAccuracy(m) * 1.5
                            ? $"The position-free model does not beat the order-blind reference ({F(OrderBlindAccuracy(m))}): it can tell which tokens came, not in which order."
                            : $"The position-free model beats the order-blind reference ({F(OrderBlindAccuracy(m))}): a causal decoder can recover some position from the mask (row i attends over i + 1 keys, so it can count), which is why decoders without positional encodings train at all; it is still the worst of the four."));
         var rope = best.First(b => b.Name == "RoPE");
-        r.Findings.Add($"Among the three encodings {best[0].Name} did best here ({F(best[0].Acc)} accuracy) and {best[^1].Name} worst ({F(best[^1].Acc)}). " +
+        double sRaw = Get("sinusoidal", "held_out_accuracy"), sScaled = Get("sinusoidal, embedding ×√C", "held_out_accuracy");
+        r.Findings.Add($"The sinusoidal table needs the original transformer's embedding scale: added to token embeddings initialised as the others' it reached " +
+                       $"{F(sRaw)} accuracy; with the token embedding ×√C, {F(sScaled)}. " +
+                       (sScaled > sRaw + 0.1 ? "In the first, the fixed table (entries of size 1) drowns the tokens (size 0.02) and the model cannot see what to copy; the scale is part of the method, not a detail."
+                                             : "The scale made little difference here."));
+        var solved = best.Where(b => b.Acc >= 0.99).Select(b => b.Name).ToArray();
+        r.Findings.Add((solved.Length > 0 ? $"{string.Join(" and ", solved)} solved the task (accuracy ≥ 0.99); " : $"{best[0].Name} did best ({F(best[0].Acc)} accuracy); ") +
+                       $"{best[^1].Name} did worst ({F(best[^1].Acc)}). " +
                        "The copy task asks for a fixed *relative* offset; RoPE makes q·k depend on the offset directly, the sinusoidal table makes it a linear function " +
                        "of the two positions (a rotation per frequency pair, tested in `PositionVariantTests`), and a learned table has to learn every position's row " +
                        $"from data. The note's 1 z (original transformer: periodic functions; BERT: a learned table) is a statement of history, and it holds; " +
