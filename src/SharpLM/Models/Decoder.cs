@@ -36,8 +36,12 @@ internal sealed class DecoderWeights
 {
     public required ModelConfig Config { get; init; }
     public required WeightMatrix TokenEmbedding { get; init; }   // (V, C)
-    /// <summary>(P, C) learned positions (GPT-2); null with rotary positions.</summary>
+    /// <summary>(P, C) positions added to the token embedding: learned (GPT-2, <see cref="PositionKind.Learned"/>) or the
+    /// fixed sinusoidal table (<see cref="PositionKind.Sinusoidal"/>, over <see cref="FixedPositions"/>); null with rotary
+    /// or no positions.</summary>
     public WeightMatrix? Positions { get; init; }
+    /// <summary>The pinned sinusoidal table <see cref="Positions"/> points into (kept alive here); null otherwise.</summary>
+    public float[]? FixedPositions { get; init; }
     public required NormWeights FinalNorm { get; init; }
     /// <summary>(V, C): the token embedding itself when tied.</summary>
     public required LinearWeights Output { get; init; }
@@ -49,7 +53,7 @@ internal sealed class DecoderWeights
     /// <summary>Keeps the bound tensors (and their pinned copies) alive.</summary>
     public required BoundTensors Tensors { get; init; }
 
-    public bool Rotary => Config.Family == ArchFamily.Llama;
+    public bool Rotary => Config.PositionEncoding == PositionKind.Rotary;
 
     /// <summary>Every weight-matrix byte read per decoded token (the bandwidth bound).</summary>
     public long MatrixBytes => Layers.Sum(l => new[] { l.Q.W, l.K.W, l.V.W, l.O.W, l.Up.W, l.Down.W }.Sum(m => m.RowBytes * m.Rows) + (l.Gate?.W is { } g ? g.RowBytes * g.Rows : 0)
@@ -77,7 +81,12 @@ internal sealed class DecoderWeights
         for (int l = 0; l < c.Layers; l++)
         {
             LinearWeights q, k, v;
-            if (t.Has("attn_qkv", l))
+            if (c.SharedQkv)
+            {
+                // one projection is the query, the key and the value (the backward pass adds the three gradients)
+                q = k = v = LinearWeights.Bind(t, "attn_q", l);
+            }
+            else if (t.Has("attn_qkv", l))
             {
                 var qkv = LinearWeights.Bind(t, "attn_qkv", l);
                 q = qkv.Rows(0, c.QueryWidth);
@@ -128,11 +137,13 @@ internal sealed class DecoderWeights
             invFreq = c.InverseFrequencies(factors);
             invFreqSliding = c.RopeThetaSliding is null ? invFreq : c.InverseFrequencies(sliding: true);
         }
+        float[]? sinusoid = c.PositionEncoding == PositionKind.Sinusoidal ? Sinusoid.Table(c.Context, c.Width) : null;
         return new DecoderWeights
         {
             Config = c,
             TokenEmbedding = emb,
-            Positions = t.OptionalMatrix("position_embd"),
+            Positions = sinusoid is null ? t.OptionalMatrix("position_embd") : SinusoidMatrix(sinusoid, c),
+            FixedPositions = sinusoid,
             FinalNorm = NormWeights.Bind(t, "output_norm", -1, c),
             Output = t.Has("output") ? LinearWeights.Bind(t, "output", -1) : new LinearWeights(emb, default),
             Layers = layers,
@@ -141,6 +152,10 @@ internal sealed class DecoderWeights
             Tensors = t,
         };
     }
+
+    /// <summary>A (P, C) f32 matrix over the pinned sinusoidal table, so the forward pass adds it as it adds a learned one.</summary>
+    private static unsafe WeightMatrix SinusoidMatrix(float[] table, ModelConfig c) =>
+        new(DType.F32, (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref table[0]), c.Context, c.Width);
 }
 
 /// <summary>One block's activations (N rows). In inference every block shares one set; in training each keeps its own
@@ -302,8 +317,16 @@ internal static partial class Decoder
             var k = a.K.AsSpan(0, n * kvd);
             var v = a.V.AsSpan(0, n * kvd);
             lw.Q.Forward(h, q, n);
-            lw.K.Forward(h, k, n);
-            lw.V.Forward(h, v, n);
+            if (c.SharedQkv)
+            {
+                q.CopyTo(k);
+                q.CopyTo(v);
+            }
+            else
+            {
+                lw.K.Forward(h, k, n);
+                lw.V.Forward(h, v, n);
+            }
             // per-head RMSNorm of q and k (rows of HS), in place
             lw.QNorm?.Forward(q, q, default, default, c.HeadSize);
             lw.KNorm?.Forward(k, k, default, default, c.HeadSize);
@@ -415,7 +438,6 @@ internal static partial class Decoder
         var missing = new List<string>();
         if (c.QkNorm) missing.Add("q/k norms");
         if (c.PostNorms) missing.Add("post-norms");
-        if (c.EmbeddingScale != 1f) missing.Add("the embedding scale");
         if (c.AttnLogitSoftcap > 0 || c.FinalLogitSoftcap > 0) missing.Add("soft caps");
         if (c.SlidingWindow is not null) missing.Add("the sliding window");
         if (c.Family == ArchFamily.Llama && c.Activation != "silu") missing.Add($"the {c.Activation} gate");
@@ -514,13 +536,25 @@ internal static partial class Decoder
                 Rope.Backward(dk, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox, c.RopeDim);
             }
             dh.Clear();
-            lw.Q.Backward(lg.Q, dq, a.H, dh, n);
-            lw.K.Backward(lg.K, dk, a.H, dh, n);
-            lw.V.Backward(lg.V, dv, a.H, dh, n);
+            if (c.SharedQkv)
+            {
+                // q = k = v = h Wq: d Wq and dh take the sum of the three gradients
+                Add.InPlace(dk, dq);
+                Add.InPlace(dv, dq);
+                lw.Q.Backward(lg.Q, dq, a.H, dh, n);
+            }
+            else
+            {
+                lw.Q.Backward(lg.Q, dq, a.H, dh, n);
+                lw.K.Backward(lg.K, dk, a.H, dh, n);
+                lw.V.Backward(lg.V, dv, a.H, dh, n);
+            }
             if (post) Add.InPlace(dh, dres); // attention saw x itself
             else lw.AttnNorm.Backward(lg.AttnNorm, dh, a.X, a.Mean, a.Rstd, dres, n, dim); // dres = d x
         }
-        if (g.Positions is WeightMatrix dpe) Embedding.Backward(dres, positions, dpe.Span, dim);
+        if (c.PositionEncoding == PositionKind.Learned && g.Positions is WeightMatrix dpe) Embedding.Backward(dres, positions, dpe.Span, dim);
+        // x0 = scale * embedding[token] (+ positions): the token rows take scale * dx0
+        if (c.EmbeddingScale != 1f) Scale.InPlace(dres, c.EmbeddingScale);
         Embedding.Backward(dres, batch.Tokens.AsSpan(0, n), g.TokenEmbedding.Span, dim);
     }
 }

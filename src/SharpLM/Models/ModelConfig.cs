@@ -171,6 +171,17 @@ public sealed record ModelConfig
     /// experiment). The encoder is post-norm whatever this says.</summary>
     public NormPlacement NormPlacement { get; init; }
 
+    /// <summary>How a decoder encodes positions (<see cref="PositionEncoding"/> resolves <see cref="PositionKind.Default"/>):
+    /// a LLaMA-family decoder can be trained with learned, sinusoidal or no positions instead of RoPE.</summary>
+    public PositionKind Positions { get; init; }
+
+    /// <summary>One projection serves as query, key and value (the attention_q weight, and bias, used three times); attn_k
+    /// and attn_v are absent. Needs KVH = NH.</summary>
+    public bool SharedQkv { get; init; }
+
+    /// <summary>The position encoding in effect: <see cref="Positions"/>, or the family's own (RoPE for LLaMA, learned otherwise).</summary>
+    public PositionKind PositionEncoding => Positions != PositionKind.Default ? Positions : Family == ArchFamily.Llama ? PositionKind.Rotary : PositionKind.Learned;
+
     /// <summary>The architecture's entry in the table: family, tensor table, defaults.</summary>
     public Architecture Arch => Architectures.Get(Architecture);
 
@@ -250,6 +261,8 @@ public sealed record ModelConfig
         Need(SlidingWindowPattern >= 1, $"sliding window pattern {SlidingWindowPattern} must be 1 or more");
         Need(EmbeddingScale > 0 && float.IsFinite(EmbeddingScale), $"embedding scale {EmbeddingScale.ToString(CultureInfo.InvariantCulture)} must be a positive number");
         Need(AttnLogitSoftcap >= 0 && FinalLogitSoftcap >= 0, "soft caps must be 0 (none) or positive");
+        Need(Positions == PositionKind.Default || Family == ArchFamily.Llama, $"position kind {Positions} is an option of the LLaMA-family decoder, not of {Architecture}");
+        Need(!SharedQkv || (Family == ArchFamily.Llama && KvHeads == Heads), $"shared q/k/v projections need a LLaMA-family decoder with as many key/value heads as heads (got {Architecture}, {KvHeads} and {Heads})");
         foreach (var (name, f) in new[] { ("long", RopeLongFactors), ("short", RopeShortFactors) })
             Need(f is null || f.Count == RopeDim / 2, $"{name} RoPE factors hold {f?.Count} values, expected rope dim / 2 = {RopeDim / 2}");
     }

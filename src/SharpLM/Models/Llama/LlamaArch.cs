@@ -15,6 +15,8 @@ internal static class LlamaArch
 {
     private static readonly Func<ModelConfig, TensorNeed> Dense = When(c => c.Experts == 0);
     private static readonly Func<ModelConfig, TensorNeed> Moe = When(c => c.Experts > 0);
+    /// <summary>k and v have their own projections unless the one query projection is shared (<see cref="ModelConfig.SharedQkv"/>).</summary>
+    private static readonly Func<ModelConfig, TensorNeed> SeparateKv = When(c => !c.SharedQkv);
 
     /// <summary>llama.cpp LLM_ARCH_LLAMA / QWEN2 / QWEN3 names against transformers' LlamaForCausalLM names.</summary>
     public static readonly TensorDecl[] Tensors =
@@ -25,12 +27,12 @@ internal static class LlamaArch
         new("rope_freqs", "rope_freqs.weight", "", "R/2", "rope", _ => TensorNeed.Optional) { NotAParameter = true },
         new("attn_norm", "blk.{N}.attn_norm.weight", "model.layers.{N}.input_layernorm.weight", "C", "norms.layer", Always),
         new("attn_q", "blk.{N}.attn_q.weight", "model.layers.{N}.self_attn.q_proj.weight", "NH*HS, C", "attention.q.weight", Always),
-        new("attn_k", "blk.{N}.attn_k.weight", "model.layers.{N}.self_attn.k_proj.weight", "KVH*HS, C", "attention.k.weight", Always),
-        new("attn_v", "blk.{N}.attn_v.weight", "model.layers.{N}.self_attn.v_proj.weight", "KVH*HS, C", "attention.v.weight", Always),
+        new("attn_k", "blk.{N}.attn_k.weight", "model.layers.{N}.self_attn.k_proj.weight", "KVH*HS, C", "attention.k.weight", SeparateKv),
+        new("attn_v", "blk.{N}.attn_v.weight", "model.layers.{N}.self_attn.v_proj.weight", "KVH*HS, C", "attention.v.weight", SeparateKv),
         new("attn_output", "blk.{N}.attn_output.weight", "model.layers.{N}.self_attn.o_proj.weight", "C, NH*HS", "attention.o.weight", Always),
         new("attn_q.bias", "blk.{N}.attn_q.bias", "model.layers.{N}.self_attn.q_proj.bias", "NH*HS", "attention.q.bias", When(c => c.QkvBias)),
-        new("attn_k.bias", "blk.{N}.attn_k.bias", "model.layers.{N}.self_attn.k_proj.bias", "KVH*HS", "attention.k.bias", When(c => c.QkvBias)),
-        new("attn_v.bias", "blk.{N}.attn_v.bias", "model.layers.{N}.self_attn.v_proj.bias", "KVH*HS", "attention.v.bias", When(c => c.QkvBias)),
+        new("attn_k.bias", "blk.{N}.attn_k.bias", "model.layers.{N}.self_attn.k_proj.bias", "KVH*HS", "attention.k.bias", When(c => c.QkvBias && !c.SharedQkv)),
+        new("attn_v.bias", "blk.{N}.attn_v.bias", "model.layers.{N}.self_attn.v_proj.bias", "KVH*HS", "attention.v.bias", When(c => c.QkvBias && !c.SharedQkv)),
         new("attn_output.bias", "blk.{N}.attn_output.bias", "model.layers.{N}.self_attn.o_proj.bias", "C", "attention.o.bias", When(c => c.OutputBias)),
         new("attn_q_norm", "blk.{N}.attn_q_norm.weight", "model.layers.{N}.self_attn.q_norm.weight", "HS", "norms.qk", When(c => c.QkNorm)),
         new("attn_k_norm", "blk.{N}.attn_k_norm.weight", "model.layers.{N}.self_attn.k_norm.weight", "HS", "norms.qk", When(c => c.QkNorm)),
@@ -46,6 +48,8 @@ internal static class LlamaArch
         new("ffn_gate_exps", "blk.{N}.ffn_gate_exps.weight", "model.layers.{N}.block_sparse_moe.experts.{E}.w1.weight", "X, FE, C", "mlp.gate.weight", Moe),
         new("ffn_up_exps", "blk.{N}.ffn_up_exps.weight", "model.layers.{N}.block_sparse_moe.experts.{E}.w3.weight", "X, FE, C", "mlp.up.weight", Moe),
         new("ffn_down_exps", "blk.{N}.ffn_down_exps.weight", "model.layers.{N}.block_sparse_moe.experts.{E}.w2.weight", "X, C, FE", "mlp.down.weight", Moe),
+        // a learned absolute position table instead of RoPE (ModelConfig.Positions, the lab's positions experiment)
+        new("position_embd", "position_embd.weight", "model.embed_positions.weight", "P, C", "embeddings.position", When(c => c.PositionEncoding == PositionKind.Learned)),
     ];
 
     public static Architecture Create(string name, string ggufName, string[] modelTypes, string[] classes, string? notRunnable = null) =>
@@ -80,8 +84,25 @@ internal static class LlamaArch
             Experts = experts,
             ExpertsPerToken = experts > 0 ? r.OptionalSize("num_experts_per_tok") ?? 2 : 0,
             Unsupported = c.Unsupported ?? (c.Activation != "silu" ? $"hidden_act '{r.String("hidden_act")}' is not supported for {arch} (only silu)" : null),
+            Positions = PositionKindFromHf(r),
+            SharedQkv = r.Bool(SharedQkvKey) ?? false,
+            EmbeddingScale = r.Float(EmbeddingScaleKey) ?? 1f,
         };
     }
+
+    /// <summary>SharpLM's own config.json keys for a decoder trained with another position encoding, shared q/k/v
+    /// projections or a scaled token embedding (written only then; transformers does not know these variants).</summary>
+    private const string PositionKindKey = "sharplm_position_kind", SharedQkvKey = "sharplm_shared_qkv", EmbeddingScaleKey = "sharplm_embedding_scale";
+
+    private static PositionKind PositionKindFromHf(JsonReader r) => r.String(PositionKindKey) switch
+    {
+        null => PositionKind.Default,
+        "rotary" => PositionKind.Rotary,
+        "learned" => PositionKind.Learned,
+        "sinusoidal" => PositionKind.Sinusoidal,
+        "none" => PositionKind.None,
+        var other => r.Fail<PositionKind>(PositionKindKey, $"is '{other}', expected rotary, learned, sinusoidal or none"),
+    };
 
     /// <summary>The LLaMA family's GGUF hyper-parameters; the tensors present say which options a file uses (biases, q/k
     /// norms), as llama.cpp's loader decides.</summary>
@@ -117,6 +138,9 @@ internal static class LlamaArch
         var o = RotaryHf.Write(c);
         o["attention_bias"] = c.QkvBias;
         o["mlp_bias"] = c.MlpBias;
+        if (c.Positions != PositionKind.Default) o[PositionKindKey] = c.Positions.ToString().ToLowerInvariant();
+        if (c.SharedQkv) o[SharedQkvKey] = true;
+        if (c.EmbeddingScale != 1f) o[EmbeddingScaleKey] = c.EmbeddingScale;
         if (c.Experts > 0)
         {
             o["num_local_experts"] = c.Experts;
