@@ -95,7 +95,7 @@ internal sealed class PositionsExperiment : LabExperiment
             rows.Add([name, parameters.ToString("N0", CultureInfo.InvariantCulture), F(LabTraining.Final(losses)), F(heldLoss), F(heldAcc)]);
             prow.Add([name, E(perm.Bidirectional), E(perm.Causal), E(perm.LastRowFirstBlock), E(perm.LastRow)]);
             bars.Add((name, perm.Bidirectional, perm.Causal, perm.LastRowFirstBlock));
-            curves.Add(new ChartSeries(name, [.. losses.Select((l, i) => ((double)i, l))]));
+            curves.Add(new ChartSeries(ChartLabel(name), [.. losses.Select((l, i) => ((double)i, l))]));
         }
         r.Data["order_blind_reference"] = new JsonObject { ["m"] = m, ["loss"] = J(OrderBlindLoss(m)), ["accuracy"] = J(OrderBlindAccuracy(m)) };
         r.Data["runs"] = runs;
@@ -143,7 +143,7 @@ internal sealed class PositionsExperiment : LabExperiment
         r.Panels.Add(new ChartPanel
         {
             Title = "permutation test: relative error", Kind = ChartKind.Bar, LogY = true, YLabel = "|out' - perm(out)| / |out|",
-            Categories = [.. bars.Select(b => b.Name)],
+            Categories = [.. bars.Select(b => ChartLabel(b.Name))],
             Series =
             [
                 new("bidirectional", [.. bars.Select((b, i) => ((double)i, Math.Max(b.Bi, 1e-9)))]),
@@ -154,6 +154,14 @@ internal sealed class PositionsExperiment : LabExperiment
         r.ChartWidth = 1200;
         return r;
     }
+
+    /// <summary>A variant's name in the picture (the chart font is ASCII, and the bar labels are narrow).</summary>
+    private static string ChartLabel(string name) => name switch
+    {
+        "sinusoidal" => "sinus",
+        "sinusoidal, embedding ×√C" => "sinus*sqrtC",
+        _ => name,
+    };
 
     private static string E(double v) => double.IsFinite(v) ? v.ToString("0.0E+0", CultureInfo.InvariantCulture) : "NaN";
 
