@@ -100,7 +100,7 @@ internal sealed class Heads : LabExperiment
                        (sep.All(x => Acc(x) >= 0.99)
                            ? "Every head count solved the task: one head was enough in the end, and the note's \"capacity\" did not show as a final loss. " +
                              $"It showed as speed: one head needed {Steps((int)sep[0]["steps_to_loss_0_1"]!)} steps to bring the loss below 0.1, against " +
-                             $"{string.Join(", ", sep.Skip(1).Select(x => $"{Steps((int)x["steps_to_loss_0_1"]!)} ({HeadsName(x)})"))}. One softmax has to put weight on both " +
+                             $"{string.Join(", ", sep.Skip(1).Select(x => $"{Steps((int)x["steps_to_loss_0_1"]!)} ({HeadsName(x)})"))}. A likely reason (not measured here): one softmax has to put weight on both " +
                              "look-backs and the MLP must untangle their blended values, while several heads can each take one."
                            : bestMulti is not null && Acc(bestMulti) > Acc(sep[0]) + 0.1
                                ? $"Several heads beat one at the same parameters ({HeadsName(bestMulti)}: {F(Acc(bestMulti))} against {F(Acc(sep[0]))}; one head gets x[i−{A}] right {F(D(sep[0], "accuracy_first"))} and x[i−{B}] {F(D(sep[0], "accuracy_second"))} of the time). " +
@@ -109,7 +109,7 @@ internal sealed class Heads : LabExperiment
         int hurt = shr.Zip(sep).Count(p => Acc(p.First) < Acc(p.Second) - 0.1);
         r.Findings.Add("Shared against separate Q/K/V (pair accuracy): " + string.Join("; ", headCounts.Select((h, i) => $"{h} head{(h == 1 ? "" : "s")} {F(Acc(shr[i]))} vs {F(Acc(sep[i]))}")) + ". " +
                        (hurt > headCounts.Length / 2
-                           ? "Sharing hurts at every head count: with q = k = v a head's score of a key is a symmetric form hᵢᵀWᵀWhⱼ (RoPE aside), largest for keys that look like the query itself, and what it fetches is the same vector it matched on, so it cannot look for one thing and carry another. Separate projections are not only \"more capacity\" (the note's 1 i): they let attention ask, match and carry different things."
+                           ? "Sharing hurts at every head count. A likely reason: with q = k = v a head's score of a key is a symmetric form hᵢᵀWᵀWhⱼ (RoPE aside), largest for keys that look like the query itself, and what it fetches is the same vector it matched on, so it cannot look for one thing and carry another. Separate projections are not only \"more capacity\" (the note's 1 i): they let attention ask, match and carry different things."
                            : "Sharing did not cost much here; RoPE rotates q and k by different angles, which breaks the symmetry of q = k, and the task's values are the tokens themselves."));
         if (ctx.Quick) r.Findings.Add("Quick form: a few training steps only; the parameter counts are exact, the losses only check the mechanism.");
 
