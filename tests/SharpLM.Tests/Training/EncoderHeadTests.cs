@@ -40,19 +40,12 @@ public class EncoderHeadTests
         var m = Scaled(new EncoderHead(EncoderHeadKind.SequenceClassification, 3, pooling), 9);
         Assert.Equal(new[] { 3, pooling is EmbeddingPooling.MeanMax ? 16 : 8 }, m.Parameters[EncoderHead.WeightName].Shape);
         int[] y = [2, -1, -1, -1, -1, 0, -1, -1, -1, -1];   // sequence labels on the [CLS] rows; the rest is ignored
-        if (pooling is EmbeddingPooling.Cls or EmbeddingPooling.Mean) { ModelGradTests.CheckAll(m, X, y, 2, 5); return; }
-        // max pooling is piecewise linear: the stencil's steps (up to 2e-2 on a weight) can move a column's maximum to
-        // another row, where the finite difference is not the gradient (one element of one tensor off; a smaller step
-        // drowns the zero-gradient key biases in f32 noise). So three weight draws are checked and two must pass
-        // entirely: a wrong max rule fails every draw. The rule itself is checked exactly in Max_pooling_backward_*.
-        int passed = 0;
-        var failures = new List<string>();
-        foreach (ulong seed in new ulong[] { 9, 10, 11 })
-        {
-            try { ModelGradTests.CheckAll(Scaled(new EncoderHead(EncoderHeadKind.SequenceClassification, 3, pooling), seed), X, y, 2, 5); passed++; }
-            catch (Xunit.Sdk.XunitException e) { failures.Add($"seed {seed}: {e.Message}"); }
-        }
-        Assert.True(passed >= 2, string.Join("\n", failures));
+        // max pooling is piecewise linear: the stencil's steps of 1e-2 on an embedding move some column's maximum to
+        // another row (where the finite difference is not the gradient), so max takes steps of 1e-3; their f32 noise
+        // (about 2e-4) is then measured against a floor of 2e-2 rather than 1e-3, for the tensors whose true gradient is
+        // 0 (the key biases). The max rule itself is checked exactly in Pooling_backward_matches_finite_differences_*.
+        if (pooling is EmbeddingPooling.Cls or EmbeddingPooling.Mean) ModelGradTests.CheckAll(m, X, y, 2, 5);
+        else ModelGradTests.CheckAll(m, X, y, 2, 5, h: 1e-3f, floor: 2e-2);
     }
 
     [Theory]

@@ -212,13 +212,13 @@ internal sealed class NluVsNlg : LabExperiment
         double cAcc = Acc("genre", "[CLS], frozen body"), mAcc = Acc("genre", "mean, frozen body"), mmAcc = Acc("genre", "mean+max, frozen body"), pAcc = Acc("pos", "per token, frozen body");
         r.Findings.Add($"Both understanding tasks output labels, as the note says: a distribution over 15 genres per window, over 12 tags per word. With the pretrained body frozen and only a linear head trained ({steps} steps), the held-out genre accuracy is {Pct(cAcc)} with [CLS], {Pct(mAcc)} with mean pooling and {Pct(mmAcc)} with mean+max, against {Pct(genreBaseline)} for always answering the majority genre.");
         double se = Math.Sqrt(Math.Clamp((cAcc + mAcc + mmAcc) / 3, 0.05, 0.95) * (1 - Math.Clamp((cAcc + mAcc + mmAcc) / 3, 0.05, 0.95)) / held.Count);
-        string Noise() => $"two binomial standard errors on {held.Count} windows: {F(200 * se)} points";
+        string Noise() => $"two binomial standard errors on {held.Count} windows are {F(200 * se)} points";
         var (best, bestAcc) = new[] { ("mean", mAcc), ("mean+max", mmAcc) }.MaxBy(p => p.Item2);
         r.Findings.Add(bestAcc - cAcc > 2 * se
             ? $"[CLS] (note 1 l) is not the better sentence vector here: {best} pooling beats it by {F(100 * (bestAcc - cAcc))} points ({Noise()}). A likely reason: all-MiniLM-L6-v2 was trained by sentence-transformers with mean pooling, so nothing asked its [CLS] row to summarise the text; the note's argument for [CLS] (self-attention lets one extra token weigh every word alike) presumes a model pretrained to use that row, as BERT's next-sentence objective did."
             : cAcc - bestAcc > 2 * se
                 ? $"[CLS] (note 1 l) beats pooling over the rows here: {Pct(cAcc)} against {Pct(bestAcc)} for {best} ({Noise()})."
-                : $"[CLS] (note 1 l), mean and mean+max lie within {Noise()} of each other: this run does not show [CLS] to be the better sentence vector, nor the worse.");
+                : $"[CLS] (note 1 l) at {Pct(cAcc)} and {best} pooling at {Pct(bestAcc)} differ by less than the noise ({Noise()}): this run does not show [CLS] to be the better sentence vector, nor the worse.");
         r.Findings.Add(Math.Abs(mmAcc - mAcc) <= 2 * se
             ? $"The note's pre-BERT alternative (1 m), max and mean pooling concatenated, reached {Pct(mmAcc)} against {Pct(mAcc)} for mean alone: within noise ({Noise()}), for twice the head's input width."
             : mmAcc > mAcc
