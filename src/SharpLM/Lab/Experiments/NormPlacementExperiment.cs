@@ -119,9 +119,11 @@ internal sealed class NormPlacementExperiment : LabExperiment
             r.Findings.Add($"At {depths[^1]} layers the lowest final loss was {F(Fin(best))}, by {(string)best["placement"]!} {((int)best["warmup"]! > 0 ? "with" : "without")} warmup.");
         int divergedRuns = o.Count(x => (bool)x["diverged"]!);
         bool deepBest = bad["DeepNorm"] < bad["post-norm"] && bad["DeepNorm"] < bad["pre-norm"];
+        int Learned(string p, int d) => o.Count(x => (string)x["placement"]! == p && (int)x["layers"]! == d && (bool)x["learned"]!);
+        int[] rescued = [.. depths.Where(d => Learned("DeepNorm", d) > Learned("post-norm", d))];
         bool postWorst = bad["post-norm"] > bad["pre-norm"] && bad["post-norm"] > bad["DeepNorm"];
         r.Findings.Add((deepBest
-                ? $"DeepNorm is the placement that trained most often ({perPlacement - bad["DeepNorm"]} of {perPlacement} runs left chance, against {perPlacement - bad["post-norm"]} for plain post-norm): scaling the residual by α before the norm, with the β initialisation, is what made post-norm trainable at depth, as the note (and DeepNet) say. "
+                ? $"DeepNorm is the placement that trained most often ({perPlacement - bad["DeepNorm"]} of {perPlacement} runs left chance, against {perPlacement - bad["post-norm"]} for plain post-norm): scaling the residual by α before the norm, with the β initialisation, made post-norm trainable{(rescued.Length > 0 ? $" at {string.Join(" and ", rescued)} layers, where plain post-norm {(rescued.All(d => !o.Any(x => (string)x["placement"]! == "post-norm" && (int)x["layers"]! == d && (bool)x["learned"]!)) ? "never" : "less often")} left chance" : " more often")}, as the note (and DeepNet) say. "
                 : "DeepNorm was not the placement that trained most often in these runs. ")
             + (postWorst ? "Plain post-norm failed most often" : "Plain post-norm was not the clear outlier")
             + (bad["post-norm"] == bad["pre-norm"] ? " (it failed as often as pre-norm)."
