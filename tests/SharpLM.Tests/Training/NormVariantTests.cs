@@ -27,10 +27,11 @@ public class NormVariantTests
         int[] x = [1, 10, 3, 4, 10, 2, 2, 10, 7, 0];
         int[] y = [-1, 5, -1, -1, 6, -1, 9, 3, -1, -1];
         m.Lengths = [5, 3]; // the second sequence's last two rows are padding
-        // 5e-2 rather than 2e-2: some tensors' exact gradient is 0 (the key bias shifts every score of a row alike; under
+        // 5e-2 (BatchNorm 1e-1) rather than 2e-2: some tensors' exact gradient is 0 (the key bias shifts every score of a row alike; under
         // BatchNorm the token-type row is a constant the batch mean removes), and there the f32 loss's finite differences
-        // show ~3e-5 of noise against the check's 1e-3 floor; a wrong backward pass is off by the gradient itself (~1)
-        ModelGradTests.CheckAll(m, x, y, 2, 5, tol: 5e-2);
+        // show 3e-5 to 7e-5 of noise against the check's 1e-3 floor; a wrong backward pass is off by the gradient itself
+        // (relative error ~1). The BatchNorm kernel's own backward is checked tightly in double in Kernels/NormKindTests.
+        ModelGradTests.CheckAll(m, x, y, 2, 5, tol: kind == NormKind.BatchNorm ? 1e-1 : 5e-2);
     }
 
     [Theory]

@@ -47,7 +47,7 @@ internal sealed class NormPlacementExperiment : LabExperiment
         var runs = new JsonArray();
         var rows = new List<IReadOnlyList<string>>();
         var finals = new Dictionary<string, List<(double, double)>>();
-        var curves = new List<ChartSeries>();
+        var curves = new Dictionary<int, List<ChartSeries>>();
         int total = depths.Length * Placements.Length * 2, done = 0;
         double chance = Math.Log(vocab - 1);
         foreach (int depth in depths)
@@ -73,7 +73,8 @@ internal sealed class NormPlacementExperiment : LabExperiment
                     string key = $"{pname}, {(w > 0 ? "warmup" : "no warmup")}";
                     if (!finals.TryGetValue(key, out var list)) finals[key] = list = [];
                     list.Add((depth, double.IsFinite(fin) ? fin : double.NaN));
-                    if (depth == depths[^1]) curves.Add(new ChartSeries(key, [.. losses.Select((l, i) => ((double)i, l))]));
+                    if (!curves.TryGetValue(depth, out var dc)) curves[depth] = dc = [];
+                    dc.Add(new ChartSeries(key, [.. losses.Select((l, i) => ((double)i, l))]));
                     row.Add(diverged ? $"diverged at step {Array.FindIndex(losses, double.IsNaN)}" : $"{F(fin)} (peak {F(peak)}{(learned ? "" : ", at chance")})");
                     runs.Add((JsonNode)new JsonObject
                     {
@@ -118,9 +119,11 @@ internal sealed class NormPlacementExperiment : LabExperiment
             r.Findings.Add($"At {depths[^1]} layers the lowest final loss was {F(Fin(best))}, by {(string)best["placement"]!} {((int)best["warmup"]! > 0 ? "with" : "without")} warmup.");
         int divergedRuns = o.Count(x => (bool)x["diverged"]!);
         bool deepBest = bad["DeepNorm"] < bad["post-norm"] && bad["DeepNorm"] < bad["pre-norm"];
+        int Learned(string p, int d) => o.Count(x => (string)x["placement"]! == p && (int)x["layers"]! == d && (bool)x["learned"]!);
+        int[] rescued = [.. depths.Where(d => Learned("DeepNorm", d) > Learned("post-norm", d))];
         bool postWorst = bad["post-norm"] > bad["pre-norm"] && bad["post-norm"] > bad["DeepNorm"];
         r.Findings.Add((deepBest
-                ? $"DeepNorm is the placement that trained most often ({perPlacement - bad["DeepNorm"]} of {perPlacement} runs left chance, against {perPlacement - bad["post-norm"]} for plain post-norm): scaling the residual by α before the norm, with the β initialisation, is what made post-norm trainable at depth, as the note (and DeepNet) say. "
+                ? $"DeepNorm is the placement that trained most often ({perPlacement - bad["DeepNorm"]} of {perPlacement} runs left chance, against {perPlacement - bad["post-norm"]} for plain post-norm): scaling the residual by α before the norm, with the β initialisation, made post-norm trainable{(rescued.Length > 0 ? $" at {string.Join(" and ", rescued)} layers, where plain post-norm {(rescued.All(d => !o.Any(x => (string)x["placement"]! == "post-norm" && (int)x["layers"]! == d && (bool)x["learned"]!)) ? "never" : "less often")} left chance" : " more often")}, as the note (and DeepNet) say. "
                 : "DeepNorm was not the placement that trained most often in these runs. ")
             + (postWorst ? "Plain post-norm failed most often" : "Plain post-norm was not the clear outlier")
             + (bad["post-norm"] == bad["pre-norm"] ? " (it failed as often as pre-norm)."
@@ -133,7 +136,14 @@ internal sealed class NormPlacementExperiment : LabExperiment
         if (ctx.Quick) r.Findings.Add("Quick form: two depths and a dozen steps; the figures check the mechanism, not the claim.");
         var fseries = finals.Select(kv => new ChartSeries(kv.Key, kv.Value)).ToList();
         r.Panels.Add(new ChartPanel { Title = "final loss against depth", XLabel = "layers", YLabel = "loss", LogX = true, Series = fseries });
-        r.Panels.Add(new ChartPanel { Title = $"loss curves, {depths[^1]} layers", XLabel = "step", YLabel = "loss", Series = curves });
+        // the curves of the depth where the placements differ most (the widest spread of final losses)
+        int shown = depths.MaxBy(d =>
+        {
+            var f = o.Where(x => (int)x["layers"]! == d).Select(Fin).Where(double.IsFinite).ToArray();
+            return f.Length == 0 ? 0 : f.Max() - f.Min();
+        });
+        r.Data["curves_shown_for_layers"] = shown;
+        r.Panels.Add(new ChartPanel { Title = $"loss curves, {shown} layers", XLabel = "step", YLabel = "loss", Series = curves[shown] });
         r.ChartWidth = 1300;
         return r;
     }
