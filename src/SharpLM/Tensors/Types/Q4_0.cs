@@ -278,9 +278,9 @@ internal static unsafe class Q4_0Type
                 acc1 = Fma.MultiplyAdd(Sums256(Nibbles256(w + 18), q + 32, ones), Vector256.Create(sc[j + 1]), acc1);
             }
         }
-        float r = Vector256.Sum(acc0 + acc1) - 8 * Vector256.Sum(accOff);
-        for (; b < nb; b++, w += 18, q += 32) r += Block256(w, q, Half(w) * d[b]);
-        return r;
+        for (; b < nb; b++, w += 18, q += 32) // the last blocks (offset included) on the vector accumulator too
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q)), Vector256.Create(Half(w) * d[b]), acc0);
+        return Vector256.Sum(acc0 + acc1) - 8 * Vector256.Sum(accOff);
     }
 
     /// <summary>The nibbles of one block in the element order of q_x (low nibbles, then high).</summary>
@@ -333,17 +333,16 @@ internal static unsafe class Q4_0Type
                 b3 = Fma.MultiplyAdd(Sums256(z, q3 + o + 32, ones), Vector256.Create(sc[25 + j]), b3);
             }
         }
-        float r0 = Vector256.Sum(a0 + b0) - 8 * Vector256.Sum(o0), r1 = Vector256.Sum(a1 + b1) - 8 * Vector256.Sum(o1);
-        float r2 = Vector256.Sum(a2 + b2) - 8 * Vector256.Sum(o2), r3 = Vector256.Sum(a3 + b3) - 8 * Vector256.Sum(o3);
         for (; b < nb; b++, w += 18)
         {
             float hw = Half(w);
-            r0 += Block256(w, q0 + 32 * b, hw * d0[b]);
-            r1 += Block256(w, q1 + 32 * b, hw * d1[b]);
-            r2 += Block256(w, q2 + 32 * b, hw * d2[b]);
-            r3 += Block256(w, q3 + 32 * b, hw * d3[b]);
+            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q0 + 32 * b)), Vector256.Create(hw * d0[b]), a0);
+            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q1 + 32 * b)), Vector256.Create(hw * d1[b]), a1);
+            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q2 + 32 * b)), Vector256.Create(hw * d2[b]), a2);
+            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q3 + 32 * b)), Vector256.Create(hw * d3[b]), a3);
         }
-        results[0] = r0; results[1] = r1; results[2] = r2; results[3] = r3;
+        results[0] = Vector256.Sum(a0 + b0) - 8 * Vector256.Sum(o0); results[1] = Vector256.Sum(a1 + b1) - 8 * Vector256.Sum(o1);
+        results[2] = Vector256.Sum(a2 + b2) - 8 * Vector256.Sum(o2); results[3] = Vector256.Sum(a3 + b3) - 8 * Vector256.Sum(o3);
     }
 
     private static Vector256<int> BlockSums(byte* w, sbyte* q)

@@ -256,9 +256,12 @@ internal static unsafe class Q8_0Type
                 acc1 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q + 32), ones), Vector256.Create(sc[j + 1]), acc1);
             }
         }
-        float r = Vector256.Sum(acc0 + acc1);
-        for (; b < nb; b++, w += 34, q += 32) r += Block256(w, q, Half(w) * d[b]);
-        return r;
+        for (; b < nb; b++, w += 34, q += 32) // the last blocks on the vector accumulator too (no horizontal sum per block)
+        {
+            var wv = Vector256.Load((sbyte*)(w + 2));
+            acc0 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q), ones), Vector256.Create(Half(w) * d[b]), acc0);
+        }
+        return Vector256.Sum(acc0 + acc1);
     }
 
     /// <summary>The 8 int32 partial sums of one block (|w| * (sign(w) x), pairs then quads) as floats.</summary>
@@ -300,16 +303,18 @@ internal static unsafe class Q8_0Type
                 b3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + o + 32), ones), Vector256.Create(sc[25 + j]), b3);
             }
         }
-        float r0 = Vector256.Sum(a0 + b0), r1 = Vector256.Sum(a1 + b1), r2 = Vector256.Sum(a2 + b2), r3 = Vector256.Sum(a3 + b3);
         for (; b < nb; b++, wb += 34)
         {
             float hw = Half(wb);
-            r0 += Block256(wb, q0 + 32 * b, hw * d0[b]);
-            r1 += Block256(wb, q1 + 32 * b, hw * d1[b]);
-            r2 += Block256(wb, q2 + 32 * b, hw * d2[b]);
-            r3 += Block256(wb, q3 + 32 * b, hw * d3[b]);
+            var wv = Vector256.Load((sbyte*)(wb + 2));
+            var aw = Avx2.Abs(wv);
+            a0 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q0 + 32 * b), ones), Vector256.Create(hw * d0[b]), a0);
+            a1 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q1 + 32 * b), ones), Vector256.Create(hw * d1[b]), a1);
+            a2 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q2 + 32 * b), ones), Vector256.Create(hw * d2[b]), a2);
+            a3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + 32 * b), ones), Vector256.Create(hw * d3[b]), a3);
         }
-        results[0] = r0; results[1] = r1; results[2] = r2; results[3] = r3;
+        results[0] = Vector256.Sum(a0 + b0); results[1] = Vector256.Sum(a1 + b1);
+        results[2] = Vector256.Sum(a2 + b2); results[3] = Vector256.Sum(a3 + b3);
     }
 
     private static float Block256(byte* w, sbyte* q, float scale)
