@@ -19,14 +19,6 @@ public class PositionVariantTests
     private static ModelConfig Tiny(PositionKind kind, bool shared = false, bool bias = false) =>
         TrainModel.NewConfig("llama", 11, 8, 2, 2, 2, 12, 6, tied: false) with { Positions = kind, SharedQkv = shared, QkvBias = bias };
 
-    private static (int[] X, int[] Y) Batch(int b, int t, int v, ulong seed)
-    {
-        var r = new TrainRandom(seed);
-        var x = new int[b * t]; var y = new int[b * t];
-        for (int i = 0; i < x.Length; i++) { x[i] = r.Next(v); y[i] = r.Next(v); }
-        return (x, y);
-    }
-
     [Theory]
     [InlineData(PositionKind.Learned, false, false)]
     [InlineData(PositionKind.Sinusoidal, false, false)]
@@ -43,7 +35,7 @@ public class PositionVariantTests
     public void Gradients_match_finite_differences(PositionKind kind, bool shared, bool bias, float h = 1e-2f)
     {
         var m = ModelGradTests.Scaled(Tiny(kind, shared, bias), 9);
-        var (x, y) = Batch(2, 5, 11, 7);
+        var (x, y) = ModelGradTests.Batch(2, 5, 11, 7);
         ModelGradTests.CheckAll(m, x, y, 2, 5, h: h);
     }
 
@@ -52,7 +44,7 @@ public class PositionVariantTests
     {
         // the original transformer multiplies the token embedding by sqrt(C) before adding the sinusoidal table
         var m = ModelGradTests.Scaled(Tiny(PositionKind.Sinusoidal) with { EmbeddingScale = MathF.Sqrt(8) }, 9);
-        var (x, y) = Batch(2, 5, 11, 7);
+        var (x, y) = ModelGradTests.Batch(2, 5, 11, 7);
         ModelGradTests.CheckAll(m, x, y, 2, 5);
     }
 

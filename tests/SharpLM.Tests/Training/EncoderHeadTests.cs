@@ -21,11 +21,7 @@ public class EncoderHeadTests
     {
         var m = new TrainModel(Tiny, head);
         m.Initialize(3);
-        var rng = new TrainRandom(seed);
-        foreach (var info in m.Parameters.Infos)
-            if (info.Shape.Length == 2) rng.FillNormal(m.Parameters.P(info), 0.4);
-            else foreach (ref var v in m.Parameters.P(info)) v = (float)(v + 0.2 * rng.NextGaussian());
-        return m;
+        return ModelGradTests.Scale(m, seed);
     }
 
     private static readonly int[] X = [1, 10, 3, 4, 10, 2, 2, 10, 7, 0];

@@ -13,7 +13,8 @@ namespace SharpLM.Tests.Training;
 [Collection("TrainParallel")]
 public class ModelGradTests
 {
-    private static (int[] X, int[] Y) Batch(int b, int t, int v, ulong seed)
+    /// <summary>Random inputs and targets (B*T ids below <paramref name="v"/>), shared by the gradient tests.</summary>
+    internal static (int[] X, int[] Y) Batch(int b, int t, int v, ulong seed)
     {
         var r = new TrainRandom(seed);
         var x = new int[b * t]; var y = new int[b * t];
@@ -56,7 +57,12 @@ public class ModelGradTests
     {
         var m = new TrainModel(c);
         m.Initialize(3);
-        // larger weights than the 0.02 init so every path carries signal
+        return Scale(m, seed);
+    }
+
+    /// <summary>Larger weights than the 0.02 init so every path carries signal (matrices N(0, 0.4), vectors + N(0, 0.2)).</summary>
+    internal static TrainModel Scale(TrainModel m, ulong seed)
+    {
         var rng = new TrainRandom(seed);
         foreach (var info in m.Parameters.Infos)
             if (info.Shape.Length == 2) rng.FillNormal(m.Parameters.P(info), 0.4);

@@ -8,14 +8,6 @@ namespace SharpLM.Tests.Training;
 [Collection("TrainParallel")]
 public class NormVariantTests
 {
-    private static (int[] X, int[] Y) Batch(int b, int t, int v, ulong seed)
-    {
-        var r = new TrainRandom(seed);
-        var x = new int[b * t]; var y = new int[b * t];
-        for (int i = 0; i < x.Length; i++) { x[i] = r.Next(v); y[i] = r.Next(v); }
-        return (x, y);
-    }
-
     [Theory]
     [InlineData(NormKind.RmsNorm)]
     [InlineData(NormKind.BatchNorm)]
@@ -41,7 +33,7 @@ public class NormVariantTests
     {
         var c = TrainModel.NewConfig("llama", 11, 8, 2, 4, 2, 12, 6, tied: false) with { NormPlacement = placement };
         var m = ModelGradTests.Scaled(c, 9);
-        var (x, y) = Batch(2, 5, 11, 7);
+        var (x, y) = ModelGradTests.Batch(2, 5, 11, 7);
         ModelGradTests.CheckAll(m, x, y, 2, 5);
     }
 
@@ -50,7 +42,7 @@ public class NormVariantTests
     {
         var c = TrainModel.NewConfig("gpt2", 11, 8, 2, 2, 2, 16, 6) with { NormPlacement = NormPlacement.DeepNorm };
         var m = ModelGradTests.Scaled(c, 9);
-        var (x, y) = Batch(2, 5, 11, 7);
+        var (x, y) = ModelGradTests.Batch(2, 5, 11, 7);
         ModelGradTests.CheckAll(m, x, y, 2, 5);
     }
 
@@ -59,7 +51,7 @@ public class NormVariantTests
     {
         // with identity norms (weights 1, no statistics) x + f(x) is the same block in both placements; DeepNorm's α changes it
         var baseCfg = TrainModel.NewConfig("llama", 13, 16, 3, 2, 2, 24, 8, tied: false) with { Norm = NormKind.None };
-        var (x, y) = Batch(2, 8, 13, 5);
+        var (x, y) = ModelGradTests.Batch(2, 8, 13, 5);
         double Loss(NormPlacement p)
         {
             var m = new TrainModel(baseCfg with { NormPlacement = p });
