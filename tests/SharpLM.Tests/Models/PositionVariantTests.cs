@@ -135,4 +135,17 @@ public class PositionVariantTests
         var gpt2 = TrainModel.NewConfig("gpt2", 11, 8, 1, 2, 2, 12, 6) with { Positions = PositionKind.None };
         Assert.Contains("LLaMA-family", Assert.Throws<InvalidDataException>(() => gpt2.Validate("test")).Message);
     }
+
+    [Theory]
+    [InlineData(PositionKind.Learned, false, "learned positions")]
+    [InlineData(PositionKind.Sinusoidal, false, "sinusoidal positions")]
+    [InlineData(PositionKind.None, false, "none positions")]
+    [InlineData(PositionKind.Default, true, "shared q/k/v projections")]
+    public void A_gguf_file_cannot_hold_the_variants_and_says_so(PositionKind kind, bool shared, string named)
+    {
+        var e = Assert.Throws<NotSupportedException>(() => ModelConfigReader.ToGguf(Tiny(kind, shared), new SharpLM.Formats.Gguf.GgufWriter()));
+        Assert.Contains(named, e.Message);
+        Assert.Contains("Hugging Face folder", e.Message);
+        ModelConfigReader.ToGguf(Tiny(PositionKind.Rotary), new SharpLM.Formats.Gguf.GgufWriter()); // the plain model still writes
+    }
 }

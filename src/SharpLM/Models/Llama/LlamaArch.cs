@@ -126,6 +126,14 @@ internal static class LlamaArch
     /// <summary>The hyper-parameter keys llama.cpp reads (as convert_hf_to_gguf.py writes them).</summary>
     private static void ToGguf(ModelConfig c, GgufWriter w)
     {
+        // the lab's position and projection variants have SharpLM's own config.json keys only: a GGUF file would load
+        // (in SharpLM and llama.cpp) as a plain rotary model and compute something else
+        var variants = new List<string>();
+        if (c.Positions != PositionKind.Default && c.Positions != PositionKind.Rotary) variants.Add($"{c.Positions.ToString().ToLowerInvariant()} positions");
+        if (c.SharedQkv) variants.Add("shared q/k/v projections");
+        if (c.EmbeddingScale != 1f) variants.Add("a scaled token embedding");
+        if (variants.Count > 0)
+            throw new NotSupportedException($"GGUF cannot hold this {c.Architecture} model's {string.Join(", ", variants)} (llama.cpp has no such options); save it as a Hugging Face folder (config.json + safetensors) instead");
         RotaryGguf.Write(c, w);
         string a = c.Arch.GgufName;
         if (c.SlidingWindow is int sw) w.Set(GgufKeys.SlidingWindow(a), (uint)sw);
