@@ -310,9 +310,9 @@ internal static partial class Decoder
             var lw = w.Layers[l];
             bool sliding = c.IsSlidingLayer(l);
             var x = a.X.AsSpan(0, n * dim);
-            if (post) x.CopyTo(a.H); // post-norm and DeepNorm: the sublayer sees x itself
-            else lw.AttnNorm.Forward(x, a.H, a.Mean, a.Rstd, dim);
-            var h = a.H.AsSpan(0, n * dim);
+            // post-norm and DeepNorm: the sublayer reads x itself (its norm comes after the residual add)
+            if (!post) lw.AttnNorm.Forward(x, a.H, a.Mean, a.Rstd, dim);
+            var h = post ? x : a.H.AsSpan(0, n * dim);
             var q = a.Q.AsSpan(0, n * qd);
             var k = a.K.AsSpan(0, n * kvd);
             var v = a.V.AsSpan(0, n * kvd);
@@ -347,9 +347,8 @@ internal static partial class Decoder
             if (post) ResidualNorm(c, lw.AttnNorm, x, proj, a.Sum1, x2, a.Mean, a.Rstd);
             else Add.Forward(x, proj, x2);
 
-            if (post) x2.CopyTo(a.H2);
-            else lw.MlpNorm.Forward(x2, a.H2, a.Mean2, a.Rstd2, dim);
-            var h2 = a.H2.AsSpan(0, n * dim);
+            if (!post) lw.MlpNorm.Forward(x2, a.H2, a.Mean2, a.Rstd2, dim);
+            var h2 = post ? x2 : a.H2.AsSpan(0, n * dim);
             var act = a.Act.AsSpan(0, n * ff);
             if (lw.Experts is ExpertWeights experts) experts.Forward(h2, proj, n, dim, a);
             else
@@ -484,6 +483,9 @@ internal static partial class Decoder
             var a = buf.Layer(l);
             var lw = w.Layers[l];
             var lg = g.Layers[l];
+            // the sublayers' inputs: the normalised rows (pre-norm), the residual stream itself (post-norm, DeepNorm)
+            var hIn = post ? a.X : a.H;
+            var h2In = post ? a.X2 : a.H2;
             // x' = x2 + down(act): dres is d x'  (post-norm: x' = norm2(α·x2 + down(act)), dres becomes α·d sum)
             if (post) ResidualNormBackward(c, lw.MlpNorm, lg.MlpNorm, dres, a.Sum2, a.Mean2, a.Rstd2, ds);
             var dact = d.DAct.AsSpan(0, n * ff);
@@ -497,15 +499,15 @@ internal static partial class Decoder
                 dgate.Clear();
                 dup.Clear();
                 SwiGlu.Backward(dact, a.G, a.U, dgate, dup);
-                gate.Backward(lg.Gate!.Value, dgate, a.H2, dh, n);
-                lw.Up.Backward(lg.Up, dup, a.H2, dh, n);
+                gate.Backward(lg.Gate!.Value, dgate, h2In, dh, n);
+                lw.Up.Backward(lg.Up, dup, h2In, dh, n);
             }
             else
             {
                 var dup = d.DU.AsSpan(0, n * ff);
                 dup.Clear();
                 Activation.Backward(c.Activation, dact, a.U, dup);
-                lw.Up.Backward(lg.Up, dup, a.H2, dh, n);
+                lw.Up.Backward(lg.Up, dup, h2In, dh, n);
             }
             if (post) Add.InPlace(dh, dres); // the MLP saw x2 itself
             else lw.MlpNorm.Backward(lg.MlpNorm, dh, a.X2, a.Mean2, a.Rstd2, dres, n, dim); // dres = d x2
@@ -541,13 +543,13 @@ internal static partial class Decoder
                 // q = k = v = h Wq: d Wq and dh take the sum of the three gradients
                 Add.InPlace(dk, dq);
                 Add.InPlace(dv, dq);
-                lw.Q.Backward(lg.Q, dq, a.H, dh, n);
+                lw.Q.Backward(lg.Q, dq, hIn, dh, n);
             }
             else
             {
-                lw.Q.Backward(lg.Q, dq, a.H, dh, n);
-                lw.K.Backward(lg.K, dk, a.H, dh, n);
-                lw.V.Backward(lg.V, dv, a.H, dh, n);
+                lw.Q.Backward(lg.Q, dq, hIn, dh, n);
+                lw.K.Backward(lg.K, dk, hIn, dh, n);
+                lw.V.Backward(lg.V, dv, hIn, dh, n);
             }
             if (post) Add.InPlace(dh, dres); // attention saw x itself
             else lw.AttnNorm.Backward(lg.AttnNorm, dh, a.X, a.Mean, a.Rstd, dres, n, dim); // dres = d x

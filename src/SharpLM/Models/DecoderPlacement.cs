@@ -17,9 +17,12 @@ internal static partial class Decoder
     {
         float alpha = NormOptions.ResidualScale(c);
         var s = sum[..x.Length];
-        f[..x.Length].CopyTo(s);
-        if (alpha == 1f) Add.InPlace(x, s);
-        else Add.Scaled(x, alpha, s);
+        if (alpha == 1f) Add.Forward(x, f[..x.Length], s);
+        else
+        {
+            f[..x.Length].CopyTo(s);
+            Add.Scaled(x, alpha, s);
+        }
         norm.Forward(s, y, mean, rstd, c.Width);
     }
 
@@ -32,9 +35,8 @@ internal static partial class Decoder
         int n = dy.Length / c.Width;
         dsum.Clear();
         norm.Backward(grad, dy, sum, mean, rstd, dsum, n, c.Width);
+        dsum.CopyTo(dy);
         float alpha = NormOptions.ResidualScale(c);
-        dy.Clear();
-        if (alpha == 1f) Add.InPlace(dsum, dy);
-        else Add.Scaled(dsum, alpha, dy);
+        if (alpha != 1f) Scale.InPlace(dy, alpha);
     }
 }

@@ -158,4 +158,15 @@ internal sealed class TrainRandom(ulong seed)
     {
         for (int i = 0; i < s.Length; i++) s[i] = (float)(NextGaussian() * std);
     }
+
+    /// <summary>p = a uniform random permutation of 0..p.Length−1 (Fisher–Yates, from the last place down).</summary>
+    public void Permutation(Span<int> p)
+    {
+        for (int i = 0; i < p.Length; i++) p[i] = i;
+        for (int i = p.Length - 1; i > 0; i--)
+        {
+            int j = Next(i + 1);
+            (p[i], p[j]) = (p[j], p[i]);
+        }
+    }
 }

@@ -187,9 +187,9 @@ internal sealed class CausalVsBidirectional : LabExperiment
             for (int e = 0; e < Math.Min(6, windows.Length); e++)
             {
                 var w = windows[e * (windows.Length / Math.Min(6, windows.Length))];
-                int eb = ArgMax(BertFill(bert, w, mid, maskId));
+                int eb = Inference.Sampling.Sampler.ArgMax(BertFill(bert, w, mid, maskId));
                 seq.Truncate(0);
-                int gb = ArgMax(seq.Forward(w.AsSpan(0, mid), allLogits: false));
+                int gb = Inference.Sampling.Sampler.ArgMax(seq.Forward(w.AsSpan(0, mid), allLogits: false));
                 string l = Show(tok, w.AsSpan(mid - Math.Min(8, mid), Math.Min(8, mid))), rt = Show(tok, w.AsSpan(mid + 1, Math.Min(8, t - mid - 1)));
                 examples.Add([$"…{l} **[?]** {rt}…", Show(tok, [w[mid]]), Show(tok, [eb]), Show(tok, [gb])]);
                 jex.Add((JsonNode)new JsonObject { ["left"] = l, ["right"] = rt, ["truth"] = w[mid], ["bert"] = eb, ["gpt2"] = gb });
@@ -356,7 +356,7 @@ internal sealed class CausalVsBidirectional : LabExperiment
             loss += model.Forward(x, y, b, t) * b;
             var logits = model.Logits;
             for (int j = 0; j < b; j++)
-                if (ArgMax(logits.Slice((j * t + row) * v, v)) == y[j * t + row]) correct++;
+                if (Inference.Sampling.Sampler.ArgMax(logits.Slice((j * t + row) * v, v)) == y[j * t + row]) correct++;
         }
         return new Score(loss / windows.Length, (double)correct / windows.Length, windows.Length);
     }
@@ -382,11 +382,11 @@ internal sealed class CausalVsBidirectional : LabExperiment
         using var lm = InferenceModel(model);
         var seq = lm.CreateState(prompt.Length + count);
         var outIds = new int[count];
-        int next = ArgMax(seq.Forward(prompt, allLogits: false));
+        int next = Inference.Sampling.Sampler.ArgMax(seq.Forward(prompt, allLogits: false));
         for (int i = 0; i < count; i++)
         {
             outIds[i] = next;
-            if (i + 1 < count) next = ArgMax(seq.Forward([next], allLogits: false));
+            if (i + 1 < count) next = Inference.Sampling.Sampler.ArgMax(seq.Forward([next], allLogits: false));
         }
         return outIds;
     }
@@ -398,7 +398,7 @@ internal sealed class CausalVsBidirectional : LabExperiment
         for (int i = 0; i < count; i++)
         {
             int[] x = [.. ids, maskId];
-            outIds[i] = ArgMax(BertFill(bert, x, x.Length - 1, maskId));
+            outIds[i] = Inference.Sampling.Sampler.ArgMax(BertFill(bert, x, x.Length - 1, maskId));
             ids.Add(outIds[i]);
         }
         return outIds;
@@ -543,13 +543,6 @@ internal sealed class CausalVsBidirectional : LabExperiment
         var c = new double[a.GetLength(0), a.GetLength(1)];
         for (int i = 0; i < a.GetLength(0); i++) for (int j = 0; j < a.GetLength(1); j++) c[i, j] = a[i, j] ? 1 : 0;
         return c;
-    }
-
-    internal static int ArgMax(ReadOnlySpan<float> x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
-        return best;
     }
 
     private static string Show(Tokenizer tok, ReadOnlySpan<int> ids)

@@ -165,7 +165,8 @@ internal sealed class EmbeddingSum : LabExperiment
             int[] ids = [.. tok.EncodeToIds(paras[i])];
             int n = ids.Length;
             int[] pos = [.. Enumerable.Range(0, n)], zeros = new int[n], ones = [.. Enumerable.Repeat(1, n)];
-            var perm = Shuffle(n, rng);
+            var perm = new int[n];
+            rng.Permutation(perm);
             int[] sids = [.. perm.Select(j => ids[j])];
             var baseEmb = Pooled(w, ids, pos, zeros, dim);
             cosNoPos += Pooling.Cosine(baseEmb, Pooled(w, ids, zeros, zeros, dim));
@@ -279,16 +280,6 @@ internal sealed class EmbeddingSum : LabExperiment
         return norms;
     }
 
-    private static int[] Shuffle(int n, Training.TrainRandom rng)
-    {
-        var p = Enumerable.Range(0, n).ToArray();
-        for (int i = n - 1; i > 0; i--)
-        {
-            int j = rng.Next(i + 1);
-            (p[i], p[j]) = (p[j], p[i]);
-        }
-        return p;
-    }
 
     private static double Dot(float[] a, float[] b)
     {

@@ -157,7 +157,7 @@ internal sealed class Heads : LabExperiment
             for (int i = 0; i < b * t; i++)
             {
                 if (y[i] < 0) continue;
-                int p = PositionsExperiment.ArgMax(logits.Slice(i * v, v));
+                int p = Inference.Sampling.Sampler.ArgMax(logits.Slice(i * v, v));
                 count++;
                 if (p == y[i]) pair++;
                 if (p / k == y[i] / k) first++;

@@ -349,24 +349,15 @@ internal sealed class NluVsNlg : LabExperiment
                 for (int j = 0; j < rows; j++)
                 {
                     var row = logits.Slice((i * rows + j) * k, k);
-                    int arg = 0;
-                    for (int c = 1; c < k; c++) if (row[c] > row[arg]) arg = c;
-                    pred[(start + i) * rows + j] = arg;
-                    if (seq) probs[start + i] = Softmax(row);
+                    pred[(start + i) * rows + j] = Inference.Sampling.Sampler.ArgMax(row);
+                    if (seq)
+                    {
+                        probs[start + i] = row.ToArray();
+                        Kernels.Softmax.Forward(probs[start + i]);
+                    }
                 }
         }
         return (pred, probs);
-    }
-
-    private static float[] Softmax(ReadOnlySpan<float> row)
-    {
-        var p = new float[row.Length];
-        float max = float.NegativeInfinity;
-        foreach (var v in row) max = Math.Max(max, v);
-        double sum = 0;
-        for (int i = 0; i < p.Length; i++) sum += p[i] = MathF.Exp(row[i] - max);
-        for (int i = 0; i < p.Length; i++) p[i] = (float)(p[i] / sum);
-        return p;
     }
 
     internal static double Accuracy(int[] pred, int[] labels) => pred.Zip(labels).Count(p => p.First == p.Second) / (double)labels.Length;

@@ -194,17 +194,10 @@ internal sealed class PositionsExperiment : LabExperiment
             {
                 if (y[i] < 0) continue;
                 count++;
-                if (ArgMax(logits.Slice(i * v, v)) == y[i]) right++;
+                if (Inference.Sampling.Sampler.ArgMax(logits.Slice(i * v, v)) == y[i]) right++;
             }
         }
         return (loss / batches, count == 0 ? double.NaN : (double)right / count);
-    }
-
-    internal static int ArgMax(ReadOnlySpan<float> row)
-    {
-        int best = 0;
-        for (int j = 1; j < row.Length; j++) if (row[j] > row[best]) best = j;
-        return best;
     }
 
     /// <summary>The relative errors of the permutation test (see the method): bidirectional equivariance over all rows,
@@ -221,7 +214,7 @@ internal sealed class PositionsExperiment : LabExperiment
         for (int s = 0; s < samples; s++)
         {
             for (int i = 0; i < t; i++) x[i] = rng.Next(v);
-            Shuffle(rng, pi, t);
+            rng.Permutation(pi.AsSpan(0, t));
             for (int i = 0; i < t; i++) px[i] = x[pi[i]];
             foreach (bool bidirectional in new[] { true, false })
             {
@@ -232,7 +225,7 @@ internal sealed class PositionsExperiment : LabExperiment
                 else causal = Math.Max(causal, err);
             }
             // causal, last row: permute the first t-1 tokens only
-            Shuffle(rng, pi, t - 1);
+            rng.Permutation(pi.AsSpan(0, t - 1));
             pi[t - 1] = t - 1;
             for (int i = 0; i < t; i++) px[i] = x[pi[i]];
             last = Math.Max(last, LastRowChange(fwd, x, px, t, v));
@@ -270,17 +263,6 @@ internal sealed class PositionsExperiment : LabExperiment
                 size = Math.Max(size, Math.Abs(a[i * v + j]));
             }
         return d / size;
-    }
-
-    /// <summary>pi[0..n) = a uniform random permutation of 0..n−1 (Fisher–Yates).</summary>
-    private static void Shuffle(TrainRandom rng, int[] pi, int n)
-    {
-        for (int i = 0; i < n; i++) pi[i] = i;
-        for (int i = n - 1; i > 0; i--)
-        {
-            int j = rng.Next(i + 1);
-            (pi[i], pi[j]) = (pi[j], pi[i]);
-        }
     }
 }
 

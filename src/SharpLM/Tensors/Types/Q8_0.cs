@@ -320,7 +320,6 @@ internal static unsafe class Q8_0Type
     private static float Block256(byte* w, sbyte* q, float scale)
     {
         var wv = Vector256.Load((sbyte*)(w + 2));
-        var s = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(wv), Avx2.Sign(Vector256.Load(q), wv)), Vector256.Create((short)1));
-        return Vector256.Sum(Avx.ConvertToVector256Single(s)) * scale;
+        return Vector256.Sum(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q), Vector256.Create((short)1))) * scale;
     }
 }

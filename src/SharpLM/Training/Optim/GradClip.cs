@@ -18,7 +18,15 @@ internal static class GradClip
     /// <summary>The norm over the tensors the optimizers update (<see cref="ParameterSet.Trainable"/>; all of them unless some are frozen).</summary>
     public static double Clip(ParameterSet p, double maxNorm)
     {
-        double norm = p.Trainable.Count == p.Infos.Count ? GlobalNorm(p.Grads) : Math.Sqrt(p.Trainable.Sum(i => Math.Pow(GlobalNorm(p.G(i)), 2)));
+        double norm;
+        if (p.Trainable.Count == p.Infos.Count) norm = GlobalNorm(p.Grads);
+        else
+        {
+            double ss = 0; // one sum of squares over the trainable tensors
+            foreach (var info in p.Trainable)
+                foreach (var g in p.G(info)) ss += (double)g * g;
+            norm = Math.Sqrt(ss);
+        }
         if (maxNorm > 0 && double.IsFinite(norm))
         {
             double coef = maxNorm / (norm + 1e-6);
