@@ -26,6 +26,48 @@ internal unsafe struct AttentionRows
     /// <summary>The element type of the stored keys and values (F32 by default; an F16 or Q8_0 KV cache): each position holds
     /// KVH rows of HS values of this type.</summary>
     public DType KvType;
+    /// <summary>A sparse pattern on top of each row's key range (<see cref="SparsePattern"/>; dense by default), applied
+    /// with the rows' positions <see cref="Pos"/> (key k of a slot is position k: training, encoders, a linear cache).</summary>
+    public SparsePattern Pattern;
+    /// <summary>Each row's position in its sequence (needed only by a sparse <see cref="Pattern"/>).</summary>
+    public int* Pos;
+
+    /// <summary>Whether row i sees key k of its slot beyond its range: always when the pattern is dense.</summary>
+    public readonly bool Sees(int i, int k) => Pattern.IsDense || Pattern.Sees(Pos[i], k);
+}
+
+/// <summary>
+/// Sparse attention (the study note's question 1 s; Child et al. 2019's Sparse Transformer, Longformer, BigBird): which
+/// keys a query at position p keeps of those its mask (causal, padding) lets it see. Key k is kept when it is the query
+/// itself, within the local window |p − k| &lt; <see cref="Window"/>, on the stride ((p − k) a multiple of
+/// <see cref="Stride"/>), or global (k &lt; <see cref="Global"/>: the first tokens are seen by every row, and those rows see
+/// every key). Every field 0 is dense attention. A causal local window of W keeps the last W keys, as a sliding window
+/// does; a bidirectional one 2W − 1 around the query.
+/// </summary>
+public readonly record struct SparsePattern(int Window = 0, int Stride = 0, int Global = 0)
+{
+    /// <summary>No pattern: every key in the row's range.</summary>
+    public bool IsDense => Window <= 0 && Stride <= 0 && Global <= 0;
+
+    /// <summary>Whether the query at position p keeps key k (k inside its range).</summary>
+    public bool Sees(int p, int k) =>
+        k == p || (Window > 0 && Math.Abs(p - k) < Window) || (Stride > 0 && (p - k) % Stride == 0) || k < Global || p < Global;
+
+    /// <summary>Whether any query at positions [pMin, pMax] may keep a key in [kb, ke) (false: the block is skipped).</summary>
+    public bool MaySee(int pMin, int pMax, int kb, int ke) =>
+        IsDense || Stride > 0 || kb < Global || pMin < Global
+        || (kb <= pMax + Math.Max(Window - 1, 0) && ke - 1 >= pMin - Math.Max(Window - 1, 0));
+
+    /// <summary>The pattern's name as the lab and config files write it: dense, local W, strided S, global G, joined by +.</summary>
+    public override string ToString()
+    {
+        if (IsDense) return "dense";
+        var parts = new List<string>();
+        if (Window > 0) parts.Add($"local {Window}");
+        if (Stride > 0) parts.Add($"strided {Stride}");
+        if (Global > 0) parts.Add($"global {Global}");
+        return string.Join(" + ", parts);
+    }
 }
 
 /// <summary>
@@ -141,9 +183,14 @@ internal static unsafe class Attention
             float* o = sc + (long)nq * bk, m = o + (long)nq * hsPad, l = m + nq;
             new Span<float>(o, nq * hsPad).Clear();
             for (int j = 0; j < nq; j++) { m[j] = float.NegativeInfinity; l[j] = 0; }
+            bool sparse = !Rows.Pattern.IsDense;
+            int pMin = int.MaxValue, pMax = int.MinValue;
+            if (sparse)
+                for (int i = i0; i < i1; i++) { pMin = Math.Min(pMin, Rows.Pos[i]); pMax = Math.Max(pMax, Rows.Pos[i]); }
             for (int kb = s0 / bk * bk; kb < kmax; kb += bk)
             {
                 int ks = Math.Max(kb, s0), ke = Math.Min(kb + bk, kmax);
+                if (sparse && !Rows.Pattern.MaySee(pMin, pMax, ks, ke)) continue; // a block no row of the tile keeps
                 Unpack(kvType, k, ks, ke, kb, kmax, rowBytes, headBytes, kp, hsPad, isa);
                 Unpack(kvType, v, ks, ke, kb, kmax, rowBytes, headBytes, vp, hsPad, isa);
                 // scores, -inf outside each row's visible keys
@@ -167,6 +214,12 @@ internal static unsafe class Attention
                             srow[j] = key >= ks && key < end ? Score(qv, kp + (long)j * hsPad, isa) : float.NegativeInfinity;
                         }
                     }
+                    if (!sparse) continue;
+                    // the pattern's holes: keys in the row's range that it does not keep
+                    int p = Rows.Pos[i0 + r];
+                    for (int j = Math.Max(ks, kb) - kb; j < end - kb; j++)
+                        if (!Rows.Pattern.Sees(p, kb + j))
+                            for (int h = 0; h < group; h++) sc[(long)(r * group + h) * bk + j] = float.NegativeInfinity;
                 }
                 // online softmax update per query vector: m, l, o rescaled; scores become probabilities
                 for (int r = 0; r < i1 - i0; r++)
@@ -176,7 +229,9 @@ internal static unsafe class Attention
                     {
                         int qi = r * group + h;
                         float* srow = sc + (long)qi * bk;
-                        float mNew = MathF.Max(m[qi], BlockMax(srow, bk, isa));
+                        float bm = BlockMax(srow, bk, isa);
+                        if (float.IsNegativeInfinity(bm)) continue; // a sparse pattern kept none of this block's keys
+                        float mNew = MathF.Max(m[qi], bm);
                         float alpha = MathF.Exp(m[qi] - mNew); // 0 on the first block (m = -inf)
                         l[qi] = l[qi] * alpha + ExpSum(srow, bk, mNew, isa);
                         m[qi] = mNew;
@@ -190,6 +245,8 @@ internal static unsafe class Attention
                     int qi = r * group + h, head = g * group + h;
                     float li = l[qi];
                     float* oq = o + (long)qi * hsPad, yv = Y + ((long)(i0 + r) * NH + head) * HS;
+                    // a row that keeps no key (a padding row outside a sparse pattern's reach) outputs zeros
+                    if (li == 0) { new Span<float>(yv, HS).Clear(); if (Lse != null) Lse[(long)(i0 + r) * NH + head] = 0; continue; }
                     for (int d = 0; d < HS; d++) yv[d] = oq[d] / li;
                     if (Lse != null) Lse[(long)(i0 + r) * NH + head] = m[qi] + MathF.Log(l[qi]);
                 }
@@ -441,6 +498,7 @@ internal static unsafe class Attention
                     var dqv = new Span<float>(DQ + at, HS);
                     for (int s = 0; s < m; s++)
                     {
+                        if (!Rows.Sees(i, s0 + s)) continue; // a hole of the sparse pattern: probability 0
                         long kv = (long)(s0 + s) * kvStride;
                         float ps = MathF.Exp(Dot.Compute(qv, k + kv, HS, isa) * scale - l);
                         float ds = ps * (Dot.Compute(dyv, v + kv, HS, isa) - dsum) * scale;
@@ -456,7 +514,9 @@ internal static unsafe class Attention
 
     /// <summary>
     /// The readable oracle over the training layout: q (B,T,NH,HS), k, v (B,T,KVH,HS) -> y (B,T,NH,HS) and the
-    /// probabilities att (B,NH,T,T) (masked entries 0); <c>causal</c> lets query t see keys 0..t (else all T).
+    /// probabilities att (B,NH,T,T) (masked entries 0); <c>causal</c> lets query t see keys 0..t (else all T);
+    /// <c>pattern</c> drops the keys a sparse pattern does not keep (its holes get probability 0, so
+    /// <see cref="Backward{T}"/> needs no pattern).
     /// <c>startPos</c> shifts the queries: query t is at position startPos + t of keys k (S = startPos + T rows per
     /// sequence) — the inference form with a cache. <c>window</c> &gt; 0 keeps only the last window keys of
     /// each query; <c>softcap</c> &gt; 0 caps the scores (cap * tanh(s / cap)); <c>scale</c> &gt; 0 replaces 1/sqrt(HS).
@@ -466,7 +526,8 @@ internal static unsafe class Attention
     public static class Naive
     {
         public static void Forward<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> att, Span<T> y,
-                                      int b, int t, int nh, int kvh, int hs, bool causal, int startPos = 0, int window = 0, double softcap = 0, double scale = 0)
+                                      int b, int t, int nh, int kvh, int hs, bool causal, int startPos = 0, int window = 0, double softcap = 0, double scale = 0,
+                                      SparsePattern pattern = default)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             int group = nh / kvh, s = startPos + t;
@@ -484,6 +545,8 @@ internal static unsafe class Attention
                         T max = T.NegativeInfinity;
                         for (int j = first; j < end; j++)
                         {
+                            row[j] = T.NegativeInfinity;
+                            if (!pattern.IsDense && !pattern.Sees(startPos + ti, j)) continue;
                             T dot = T.Zero;
                             for (int i = 0; i < hs; i++) dot += q[((bi * t + ti) * nh + h) * hs + i] * k[((bi * s + j) * kvh + g) * hs + i];
                             row[j] = dot * sc;

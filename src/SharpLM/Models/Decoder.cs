@@ -301,6 +301,7 @@ internal static partial class Decoder
         if (w.Positions is WeightMatrix pe) Embedding.AddRows(pe, positions, x0, "position");
         var rows = batch.AttentionRows;
         rows.KvType = kv.KvType;
+        rows.Pattern = c.Sparse;
         var attention = new AttentionOptions(c.ScoreScale, c.AttnLogitSoftcap);
         bool post = c.NormPlacement != NormPlacement.Pre;
 
@@ -339,6 +340,7 @@ internal static partial class Decoder
             StoreKv(batch, kv, l, k, v, kvd);
             var layerRows = sliding ? batch.SlidingRows(c.SlidingWindow!.Value, kv, l) : rows;
             layerRows.KvType = kv.KvType;
+            layerRows.Pattern = c.Sparse;
             Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, layerRows, pool, attention);
             var proj = a.Proj.AsSpan(0, n * dim);
             lw.O.Forward(a.Att, proj, n);
@@ -438,7 +440,6 @@ internal static partial class Decoder
         if (c.QkNorm) missing.Add("q/k norms");
         if (c.PostNorms) missing.Add("post-norms");
         if (c.AttnLogitSoftcap > 0 || c.FinalLogitSoftcap > 0) missing.Add("soft caps");
-        if (c.SlidingWindow is not null) missing.Add("the sliding window");
         if (c.Family == ArchFamily.Llama && c.Activation != "silu") missing.Add($"the {c.Activation} gate");
         if (c.Experts > 0) missing.Add("mixtures of experts");
         return missing.Count == 0 ? null : string.Join(", ", missing);
@@ -470,6 +471,7 @@ internal static partial class Decoder
         w.FinalNorm.Backward(g.FinalNorm, dh, buf.XOut, buf.MeanOut, buf.RstdOut, dres, n, dim);
 
         var rows = batch.AttentionRows;
+        rows.Pattern = c.Sparse;
         nint* dkBase = stackalloc nint[batch.Slots];
         nint* dvBase = stackalloc nint[batch.Slots];
         fixed (float* pdk = d.DK, pdv = d.DV)
@@ -531,11 +533,19 @@ internal static partial class Decoder
                     batch.VBase[s] = (nint)(pv + (long)batch.SlotRows[s] * kvd);
                 }
             }
-            Attention.Backward(datt, a.Q, a.Att, a.Lse, dq, batch.Slots, batch.SlotRows, dkBase, dvBase, c.Heads, c.KvHeads, c.HeadSize, rows, pool, c.ScoreScale);
+            // the rows the forward pass attended: a sliding layer's window (over the activations, position p is row p)
+            var layerRows = rows;
+            if (c.IsSlidingLayer(l))
+            {
+                layerRows = batch.SlidingRows(c.SlidingWindow!.Value, null, l);
+                layerRows.Pattern = c.Sparse;
+            }
+            Attention.Backward(datt, a.Q, a.Att, a.Lse, dq, batch.Slots, batch.SlotRows, dkBase, dvBase, c.Heads, c.KvHeads, c.HeadSize, layerRows, pool, c.ScoreScale);
             if (w.Rotary)
             {
-                Rope.Backward(dq, n, c.Heads, c.HeadSize, positions, w.InvFreq, c.RopeNeox, c.RopeDim);
-                Rope.Backward(dk, n, c.KvHeads, c.HeadSize, positions, w.InvFreq, c.RopeNeox, c.RopeDim);
+                var inv = c.IsSlidingLayer(l) ? w.InvFreqSliding : w.InvFreq;
+                Rope.Backward(dq, n, c.Heads, c.HeadSize, positions, inv, c.RopeNeox, c.RopeDim);
+                Rope.Backward(dk, n, c.KvHeads, c.HeadSize, positions, inv, c.RopeNeox, c.RopeDim);
             }
             dh.Clear();
             if (c.SharedQkv)

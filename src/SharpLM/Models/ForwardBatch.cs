@@ -118,9 +118,9 @@ internal sealed unsafe class ForwardBatch
     {
         get
         {
-            fixed (int* slot = Slot, start = KvStart, end = KvEnd)
+            fixed (int* slot = Slot, start = KvStart, end = KvEnd, pos = Positions)
             fixed (nint* k = KBase, v = VBase)
-                return new AttentionRows { Slot = slot, KvStart = start, KvEnd = end, KBase = k, VBase = v };
+                return new AttentionRows { Slot = slot, KvStart = start, KvEnd = end, KBase = k, VBase = v, Pos = pos };
         }
     }
 
@@ -130,13 +130,14 @@ internal sealed unsafe class ForwardBatch
     /// <summary>
     /// The attention view of a sliding-window layer: each row sees the last <paramref name="window"/> of the keys it would
     /// see otherwise ([max(start, end - W), end)), as rows of the layer's store (a rolling window maps position p to row
-    /// p % R, and its doubled rows keep the range contiguous). Valid until the next call.
+    /// p % R, and its doubled rows keep the range contiguous; no store: the layer's activations, position p is row p).
+    /// Valid until the next call.
     /// </summary>
-    public AttentionRows SlidingRows(int window, IKvStore kv, int layer)
+    public AttentionRows SlidingRows(int window, IKvStore? kv, int layer)
     {
         for (int i = 0; i < Rows; i++)
         {
-            int end = KvEnd[i], start = Math.Max(KvStart[i], end - window), ring = kv.Ring(layer, Slot[i]);
+            int end = KvEnd[i], start = Math.Max(KvStart[i], end - window), ring = kv?.Ring(layer, Slot[i]) ?? 0;
             if (ring > 0)
             {
                 if (end - start > ring) throw new InvalidOperationException($"a window of {end - start} positions does not fit the rolling cache of {ring}");
@@ -146,9 +147,9 @@ internal sealed unsafe class ForwardBatch
             WindowStart[i] = start;
             WindowEnd[i] = end;
         }
-        fixed (int* slot = Slot, start = WindowStart, end = WindowEnd)
+        fixed (int* slot = Slot, start = WindowStart, end = WindowEnd, pos = Positions)
         fixed (nint* k = KBase, v = VBase)
-            return new AttentionRows { Slot = slot, KvStart = start, KvEnd = end, KBase = k, VBase = v };
+            return new AttentionRows { Slot = slot, KvStart = start, KvEnd = end, KBase = k, VBase = v, Pos = pos };
     }
 
     /// <summary>A training batch: B sequences of T tokens (inputs (B*T)), each a fresh causal sequence, every row an output.</summary>

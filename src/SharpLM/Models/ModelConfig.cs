@@ -175,6 +175,10 @@ public sealed record ModelConfig
     /// a LLaMA-family decoder can be trained with learned, sinusoidal or no positions instead of RoPE.</summary>
     public PositionKind Positions { get; init; }
 
+    /// <summary>Sparse attention in every layer of a LLaMA-family decoder (local window, stride, global tokens; the lab's
+    /// <c>sparse-attention</c> experiment): which keys of its causal range each row keeps. Dense by default.</summary>
+    public Kernels.SparsePattern Sparse { get; init; }
+
     /// <summary>One projection serves as query, key and value (the attention_q weight, and bias, used three times); attn_k
     /// and attn_v are absent. Needs KVH = NH.</summary>
     public bool SharedQkv { get; init; }
@@ -262,6 +266,8 @@ public sealed record ModelConfig
         Need(EmbeddingScale > 0 && float.IsFinite(EmbeddingScale), $"embedding scale {EmbeddingScale.ToString(CultureInfo.InvariantCulture)} must be a positive number");
         Need(AttnLogitSoftcap >= 0 && FinalLogitSoftcap >= 0, "soft caps must be 0 (none) or positive");
         Need(Positions == PositionKind.Default || Family == ArchFamily.Llama, $"position kind {Positions} is an option of the LLaMA-family decoder, not of {Architecture}");
+        Need(Sparse.IsDense || (Family == ArchFamily.Llama && SlidingWindow is null && Sparse.Window >= 0 && Sparse.Stride >= 0 && Sparse.Global >= 0),
+            $"sparse attention ({Sparse}) is an option of the LLaMA-family decoder without a sliding window, with sizes of 0 or more (got {Architecture})");
         Need(!SharedQkv || (Family == ArchFamily.Llama && KvHeads == Heads), $"shared q/k/v projections need a LLaMA-family decoder with as many key/value heads as heads (got {Architecture}, {KvHeads} and {Heads})");
         foreach (var (name, f) in new[] { ("long", RopeLongFactors), ("short", RopeShortFactors) })
             Need(f is null || f.Count == RopeDim / 2, $"{name} RoPE factors hold {f?.Count} values, expected rope dim / 2 = {RopeDim / 2}");

@@ -87,12 +87,14 @@ internal static class LlamaArch
             Positions = PositionKindFromHf(r),
             SharedQkv = r.Bool(SharedQkvKey) ?? false,
             EmbeddingScale = r.Float(EmbeddingScaleKey) ?? 1f,
+            Sparse = new Kernels.SparsePattern(r.OptionalSize(SparseWindowKey) ?? 0, r.OptionalSize(SparseStrideKey) ?? 0, r.OptionalSize(SparseGlobalKey) ?? 0),
         };
     }
 
     /// <summary>SharpLM's own config.json keys for a decoder trained with another position encoding, shared q/k/v
-    /// projections or a scaled token embedding (written only then; transformers does not know these variants).</summary>
-    private const string PositionKindKey = "sharplm_position_kind", SharedQkvKey = "sharplm_shared_qkv", EmbeddingScaleKey = "sharplm_embedding_scale";
+    /// projections, a scaled token embedding or sparse attention (written only then; transformers does not know these variants).</summary>
+    private const string PositionKindKey = "sharplm_position_kind", SharedQkvKey = "sharplm_shared_qkv", EmbeddingScaleKey = "sharplm_embedding_scale",
+        SparseWindowKey = "sharplm_sparse_window", SparseStrideKey = "sharplm_sparse_stride", SparseGlobalKey = "sharplm_sparse_global";
 
     private static PositionKind PositionKindFromHf(JsonReader r) => r.String(PositionKindKey) switch
     {
@@ -132,6 +134,7 @@ internal static class LlamaArch
         if (c.Positions != PositionKind.Default && c.Positions != PositionKind.Rotary) variants.Add($"{c.Positions.ToString().ToLowerInvariant()} positions");
         if (c.SharedQkv) variants.Add("shared q/k/v projections");
         if (c.EmbeddingScale != 1f) variants.Add("a scaled token embedding");
+        if (!c.Sparse.IsDense) variants.Add($"sparse attention ({c.Sparse})");
         if (variants.Count > 0)
             throw new NotSupportedException($"GGUF cannot hold this {c.Architecture} model's {string.Join(", ", variants)} (llama.cpp has no such options); save it as a Hugging Face folder (config.json + safetensors) instead");
         RotaryGguf.Write(c, w);
@@ -149,6 +152,9 @@ internal static class LlamaArch
         if (c.Positions != PositionKind.Default) o[PositionKindKey] = c.Positions.ToString().ToLowerInvariant();
         if (c.SharedQkv) o[SharedQkvKey] = true;
         if (c.EmbeddingScale != 1f) o[EmbeddingScaleKey] = c.EmbeddingScale;
+        if (c.Sparse.Window > 0) o[SparseWindowKey] = c.Sparse.Window;
+        if (c.Sparse.Stride > 0) o[SparseStrideKey] = c.Sparse.Stride;
+        if (c.Sparse.Global > 0) o[SparseGlobalKey] = c.Sparse.Global;
         if (c.Experts > 0)
         {
             o["num_local_experts"] = c.Experts;
