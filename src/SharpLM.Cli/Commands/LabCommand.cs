@@ -56,6 +56,11 @@ internal sealed class LabCommand : ICliCommand
                 try { return BuiltinModels.Resolve(BuiltinModels.MiniLm, context.Error); }
                 catch (FileNotFoundException) { return null; }   // the experiment's report says the model is missing
             },
+            Tiktoken = name =>
+            {
+                try { return BuiltinModels.ResolveTokenizer(name, context.Error); }
+                catch (FileNotFoundException) { return null; }   // the experiment leaves the encoding out and says so
+            },
         };
         foreach (var e in chosen)
         {

@@ -17,7 +17,7 @@ internal sealed class TokenizeCommand : ICliCommand
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        new("tokenizer", "tokenizer.json, a folder holding one, vocab.txt, a .tiktoken rank file or a .gguf model"),
+        new("tokenizer", "tokenizer.json, a folder holding one, vocab.txt, a .tiktoken rank file, a .gguf model, or a built-in tiktoken encoding: gpt2, cl100k_base, o200k_base"),
         new("text", "the text to encode"),
         new("file", "a UTF-8 file to encode ('-' reads standard input)"),
         new("lines", "encode each line separately (without its newline); one output line per input line", IsFlag: true),
@@ -112,6 +112,7 @@ internal sealed class TokenizeCommand : ICliCommand
     /// <summary>Loads a tokenizer from a file or from a folder that holds tokenizer.json (or vocab.txt, *.tiktoken, *.gguf).</summary>
     internal static Tokenizer LoadTokenizer(string path)
     {
+        path = BuiltinModels.ResolveTokenizer(path, Console.Error);
         if (Directory.Exists(path))
         {
             string[] candidates = ["tokenizer.json", "vocab.txt"];
@@ -124,7 +125,7 @@ internal sealed class TokenizeCommand : ICliCommand
         }
         else if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"Tokenizer '{path}' does not exist: give a tokenizer.json, a folder holding one, vocab.txt, a .tiktoken or a .gguf file.", path);
+            throw new FileNotFoundException($"Tokenizer '{path}' does not exist: give a tokenizer.json, a folder holding one, vocab.txt, a .tiktoken or a .gguf file, or one of the built-in encodings {string.Join(", ", BuiltinModels.Tiktoken.Keys)}.", path);
         }
         return Tokenizer.FromFile(path);
     }

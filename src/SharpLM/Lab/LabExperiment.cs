@@ -16,6 +16,9 @@ internal sealed record LabOptions
     /// asked for only by the experiments that use it (the CLI extracts its built-in <c>minilm</c> then); null, or a null
     /// answer, and those experiments say in their report that it is missing.</summary>
     public Func<string?>? MiniLm { get; init; }
+    /// <summary>Finds a tiktoken encoding's rank file by name (gpt2, cl100k_base, o200k_base), or null when it is not
+    /// available (the CLI's built-in encodings; the tests' NuGet data packages).</summary>
+    public Func<string, string?>? Tiktoken { get; init; }
 }
 
 /// <summary>Where a running experiment is: its name, the stage, and the fraction of its work done.</summary>
@@ -57,6 +60,9 @@ internal sealed class LabContext(LabExperiment experiment, LabOptions options)
         var p = Path.Combine([dir, .. parts]);
         return File.Exists(p) || Directory.Exists(p) ? p : null;
     }
+
+    /// <summary>The rank file of tiktoken encoding <paramref name="name"/> (<see cref="LabOptions.Tiktoken"/>), or null.</summary>
+    public string? TiktokenFile(string name) => Options.Tiktoken?.Invoke(name) is { } p && File.Exists(p) ? p : null;
 
     /// <summary>A file of the all-MiniLM-L6-v2 folder (<see cref="LabOptions.MiniLm"/>: "model.onnx", "vocab.txt"), or null when it is missing.</summary>
     public string? MiniLmFile(string name)

