@@ -28,7 +28,7 @@ public class EngineExperimentsTests
     }
 
     [Fact]
-    public void Dense_attention_reads_L_squared_keys_and_a_window_L_times_w()
+    public void Dense_attention_reads_L_squared_keys()
     {
         var c = Run(new Complexity());
         foreach (var p in c.Data["points"]!.AsArray())
@@ -37,16 +37,41 @@ public class EngineExperimentsTests
             Assert.Equal(l * l * h, L(p["qk_products"]!));
             Assert.Equal(2 * l * l * h * d, L(p["multiply_adds"]!));
         }
-        var s = Run(new SparseAttention());
-        foreach (var p in s.Data["points"]!.AsArray())
+    }
+
+    [Fact]
+    public void Sparse_patterns_keep_the_pairs_their_definitions_say_and_train()
+    {
+        var s = LabRegistry.Run(new SparseAttention(), new LabOptions { Quick = true, Threads = SharpLM.Kernels.WorkerPool.Shared.Threads, AssetsDir = SharpLM.Testing.TestPaths.Assets });
+        var speed = s.Data["speed"]!;
+        long w = L(speed["window"]), st = L(speed["stride"]), g = L(speed["global"]), h = L(speed["heads"]);
+        foreach (var p in speed["kept_pairs"]!.AsArray())
         {
-            long l = L(p!["L"]!), w = L(p["window"]!);
-            long want = 0;
-            for (long i = 0; i < l; i++) want += Math.Min(l, i + w / 2) - Math.Max(0, i - w / 2);
-            Assert.Equal(want * 4, L(p["local_products"]!));
-            Assert.Equal(l * l * 4, L(p["dense_products"]!));
-            Assert.True(L(p["local_products"]!) <= l * w * 4);
+            long l = L(p!["L"]!);
+            long local = 0, strided = 0, global = 0;
+            for (long i = 0; i < l; i++)
+                for (long k = 0; k < l; k++)
+                {
+                    bool near = Math.Abs(i - k) < w;
+                    if (near) local++;
+                    if (near || (i - k) % st == 0) strided++;
+                    if (near || k < g || i < g) global++;
+                }
+            Assert.Equal(l * l * h, L(p["dense"]));
+            Assert.Equal(local * h, L(p["local"]));
+            Assert.Equal(strided * h, L(p["local_strided"]));
+            Assert.Equal(global * h, L(p["local_global"]));
+            Assert.True(L(p["local"]) < L(p["dense"]));
         }
+        var runs = s.Data["quality"]!.AsArray();
+        Assert.Equal(["dense", "local", "local_strided", "local_global"], runs.Select(r => (string)r!["pattern"]!));
+        foreach (var r in runs)
+        {
+            Assert.True(double.IsFinite((double)r!["brown_heldout_loss"]!) && double.IsFinite((double)r["copy_final_loss"]!));
+            Assert.Equal(L(r["window"]) > 0 || L(r["stride"]) > 0 || L(r["global"]) > 0, (string)r["pattern"]! != "dense");
+        }
+        // the same initial weights and batches: a pattern changes the loss, so the models differ only by it
+        Assert.NotEqual((double)runs[0]!["brown_heldout_loss"]!, (double)runs[1]!["brown_heldout_loss"]!);
     }
 
     [Fact]
