@@ -26,7 +26,8 @@ internal sealed class NormPlacementExperiment : LabExperiment
         var r = new LabReport(Name, "pre-norm, post-norm and DeepNorm as the decoder gets deeper");
         r.Claims.Add(new("5 (各种norm方式优缺点)", "LLaMA使用pre RMSNorm，是比较主流的方式。\nGLM使用post DeepNorm。DEEPNORM在进行layer-norm之前会扩大残差连接。\nLayerNorm(x * α + f(x))",
             "(Pros and cons of the norm schemes.) LLaMA uses pre-RMSNorm, the mainstream choice. GLM uses post-DeepNorm: DeepNorm scales up the residual connection before the layer norm, LayerNorm(x·α + f(x))."));
-        int[] depths = ctx.Quick ? [2, 6] : [6, 12, 24];
+        int[] depths = ctx.Quick ? [2, 6] : [6, 12, 24, 48];
+        int seeds = ctx.Quick ? 1 : 3;
         int steps = ctx.Quick ? 12 : 150, warm = ctx.Quick ? 4 : 30, batch = ctx.Quick ? 4 : 8, t = 16, vocab = 32, width = ctx.Quick ? 32 : 64;
         double lr = 1e-2;
         r.Method.Add($"**Model.** A LLaMA decoder (`TrainModel`: RMSNorm, RoPE, SwiGLU MLP 2·C, untied head) of width {width}, 2 heads, vocabulary {vocab}, " +
@@ -40,15 +41,15 @@ internal sealed class NormPlacementExperiment : LabExperiment
         r.Method.Add($"**Training.** The copy task (`LabTraining.CopyBatch`, sequences of {t}, the loss on the copied half; chance is ln {vocab - 1} = {F(Math.Log(vocab - 1))}), " +
                      $"{steps} AdamW steps of {batch} sequences (β 0.9/0.95, no weight decay, gradient clip 1), peak lr {lr.ToString(CultureInfo.InvariantCulture)} " +
                      $"(high for Adam on purpose: the note's point is what breaks), with a linear warmup over {warm} steps or none, then cosine decay to lr/10. " +
-                     "The same initial seed and batches for every run. Reported: **final loss** (mean of the last 10% of steps), **diverged** (a non-finite loss or " +
-                     "gradient), **peak** (the largest loss after the first step over the first loss: > 1 is a blow-up), and whether the run left chance " +
-                     "(final loss below 90% of ln(V−1)).");
+                     $"Every setting runs with {seeds} seed(s) (initial weights and batches; seed k is the same for every placement, depth and warmup). Reported per run: **final loss** (mean of the last 10% of steps), **diverged** (a non-finite loss or " +
+                     "gradient), **peak** (the largest loss after the first step over the first loss: > 1 is a blow-up), and whether the run **learned** " +
+                     "(final loss below 90% of ln(V−1)); per setting, the median final loss and how many seeds learned.");
 
         var runs = new JsonArray();
         var rows = new List<IReadOnlyList<string>>();
         var finals = new Dictionary<string, List<(double, double)>>();
         var curves = new Dictionary<int, List<ChartSeries>>();
-        int total = depths.Length * Placements.Length * 2, done = 0;
+        int total = depths.Length * Placements.Length * 2 * seeds, done = 0;
         double chance = Math.Log(vocab - 1);
         foreach (int depth in depths)
         {
@@ -57,12 +58,15 @@ internal sealed class NormPlacementExperiment : LabExperiment
                 var row = new List<string> { depth.ToString(CultureInfo.InvariantCulture), pname };
                 foreach (int w in new[] { warm, 0 })
                 {
+                  var cell = new List<(double Final, bool Learned, bool Diverged, double Peak)>();
+                  for (int seed = 0; seed < seeds; seed++)
+                  {
                     var cfg = LabTraining.Llama(vocab, width, depth, 2, t) with { NormPlacement = placement };
                     var model = new TrainModel(cfg);
-                    model.Initialize(ctx.Seed);
-                    var data = ctx.Random(31);
+                    model.Initialize(ctx.Seed + (ulong)seed * 1000);
+                    var data = ctx.Random(31 + seed * 1000);
                     double from = (double)done / total;
-                    string stage = $"{depth} layers {pname} {(w > 0 ? "warmup" : "no warmup")}";
+                    string stage = $"{depth} layers {pname} {(w > 0 ? "warmup" : "no warmup")}{(seeds > 1 ? $" seed {seed + 1}/{seeds}" : "")}";
                     var losses = LabTraining.Run(model, steps, batch, t, lr, w, (s, x, y) => LabTraining.CopyBatch(data, vocab, batch, t, x, y),
                         s => ctx.Report(stage, from + (s + 1.0) / steps / total));
                     done++;
@@ -71,24 +75,34 @@ internal sealed class NormPlacementExperiment : LabExperiment
                     double peak = losses.Skip(1).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max() / losses[0];
                     bool learned = double.IsFinite(fin) && fin < 0.9 * chance;
                     string key = $"{pname}, {(w > 0 ? "warmup" : "no warmup")}";
-                    if (!finals.TryGetValue(key, out var list)) finals[key] = list = [];
-                    list.Add((depth, double.IsFinite(fin) ? fin : double.NaN));
-                    if (!curves.TryGetValue(depth, out var dc)) curves[depth] = dc = [];
-                    dc.Add(new ChartSeries(key, [.. losses.Select((l, i) => ((double)i, l))]));
-                    row.Add(diverged ? $"diverged at step {Array.FindIndex(losses, double.IsNaN)}" : $"{F(fin)} (peak {F(peak)}{(learned ? "" : ", at chance")})");
+                    if (seed == 0)
+                    {
+                        if (!curves.TryGetValue(depth, out var dc)) curves[depth] = dc = [];
+                        dc.Add(new ChartSeries(key, [.. losses.Select((l, i) => ((double)i, l))]));
+                    }
+                    cell.Add((fin, learned, diverged, peak));
                     runs.Add((JsonNode)new JsonObject
                     {
-                        ["layers"] = depth, ["placement"] = pname, ["warmup"] = w, ["alpha"] = (double)NormOptions.ResidualScale(cfg), ["beta"] = NormOptions.InitScale(cfg),
+                        ["layers"] = depth, ["placement"] = pname, ["warmup"] = w, ["seed"] = seed, ["alpha"] = (double)NormOptions.ResidualScale(cfg), ["beta"] = NormOptions.InitScale(cfg),
                         ["final_loss"] = J(fin), ["diverged"] = diverged, ["peak_over_first"] = J(peak), ["learned"] = learned,
                         ["losses"] = new JsonArray([.. losses.Select(J)]),
                     });
+                  }
+                  // the setting over its seeds: median final loss (diverged runs count as +inf), seeds that learned
+                  var sorted = cell.Select(c => c.Diverged || !double.IsFinite(c.Final) ? double.PositiveInfinity : c.Final).Order().ToArray();
+                  double median = sorted[sorted.Length / 2];
+                  string setting = $"{pname}, {(w > 0 ? "warmup" : "no warmup")}";
+                  if (!finals.TryGetValue(setting, out var list)) finals[setting] = list = [];
+                  list.Add((depth, double.IsFinite(median) ? median : double.NaN));
+                  int nDiv = cell.Count(c => c.Diverged), nLearned = cell.Count(c => c.Learned);
+                  row.Add((double.IsFinite(median) ? F(median) : "diverged") + $" ({nLearned}/{seeds} learned{(nDiv > 0 ? $", {nDiv} diverged" : "")}, peak ≤ {F(cell.Select(c => c.Peak).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max())})");
                 }
                 rows.Add(row);
             }
         }
         r.Data["lr"] = lr;
         r.Data["runs"] = runs;
-        r.Tables.Add(new($"**Final copy loss** (in brackets the largest loss after step 0 over the first loss; chance is {F(chance)}):",
+        r.Tables.Add(new($"**Final copy loss**, the median over {seeds} seed(s) (in brackets: seeds whose run left chance, and the largest loss after step 0 over the first loss; chance is {F(chance)}):",
             ["layers", "placement", $"warmup {warm}", "no warmup"], rows));
         r.Tables.Add(new("**α and β** of DeepNorm at each depth (DeepNet's decoder-only setting):", ["layers", "α = (2N)^(1/4)", "β = (8N)^(−1/4)"],
             [.. depths.Select(d => (IReadOnlyList<string>)[d.ToString(CultureInfo.InvariantCulture), F(Math.Pow(2.0 * d, 0.25)), F(Math.Pow(8.0 * d, -0.25))])]));
@@ -98,16 +112,20 @@ internal sealed class NormPlacementExperiment : LabExperiment
         double Fin(JsonObject x) => x["final_loss"]?.GetValue<double>() ?? double.PositiveInfinity;
         string Summ(string p) => string.Join("; ", depths.Select(d =>
         {
-            var a = o.First(x => (string)x["placement"]! == p && (int)x["layers"]! == d && (int)x["warmup"]! > 0);
-            var b = o.First(x => (string)x["placement"]! == p && (int)x["layers"]! == d && (int)x["warmup"]! == 0);
-            string S(JsonObject x) => (bool)x["diverged"]! ? "diverged" : F(Fin(x));
-            return $"{d} layers {S(a)} / {S(b)}";
+            string S(bool warmup)
+            {
+                var cellRuns = o.Where(x => (string)x["placement"]! == p && (int)x["layers"]! == d && (((int)x["warmup"]! > 0) == warmup)).ToArray();
+                var f = cellRuns.Select(x => (bool)x["diverged"]! ? double.PositiveInfinity : Fin(x)).Order().ToArray();
+                double med = f[f.Length / 2];
+                return (double.IsFinite(med) ? F(med) : "diverged") + (seeds > 1 ? $" ({cellRuns.Count(x => (bool)x["learned"]!)}/{seeds})" : "");
+            }
+            return $"{d} layers {S(true)} / {S(false)}";
         }));
-        foreach (var (p, _) in Placements) r.Findings.Add($"{p} (final loss with / without warmup): {Summ(p)}.");
+        foreach (var (p, _) in Placements) r.Findings.Add($"{p} (median final loss with / without warmup{(seeds > 1 ? ", seeds that learned in brackets" : "")}): {Summ(p)}.");
         int Count(string p, Func<JsonObject, bool> f) => o.Count(x => (string)x["placement"]! == p && f(x));
         bool Bad(JsonObject x) => (bool)x["diverged"]! || !(bool)x["learned"]!;
         var bad = Placements.ToDictionary(p => p.Name, p => Count(p.Name, Bad));
-        int perPlacement = depths.Length * 2;
+        int perPlacement = depths.Length * 2 * seeds;
         r.Findings.Add($"Runs that diverged or never left chance, of {perPlacement} each: pre-norm {bad["pre-norm"]}, post-norm {bad["post-norm"]}, DeepNorm {bad["DeepNorm"]}. " +
                        $"Without warmup only: pre-norm {Count("pre-norm", x => (int)x["warmup"]! == 0 && Bad(x))}, post-norm {Count("post-norm", x => (int)x["warmup"]! == 0 && Bad(x))}, " +
                        $"DeepNorm {Count("DeepNorm", x => (int)x["warmup"]! == 0 && Bad(x))}.");
@@ -127,12 +145,12 @@ internal sealed class NormPlacementExperiment : LabExperiment
                 : "DeepNorm was not the placement that trained most often in these runs. ")
             + (postWorst ? "Plain post-norm failed most often" : "Plain post-norm was not the clear outlier")
             + (bad["post-norm"] == bad["pre-norm"] ? " (it failed as often as pre-norm)."
-               : Math.Abs(bad["post-norm"] - bad["pre-norm"]) == 1 ? " (one run apart from pre-norm: single seeds, not a significant difference)." : ".")
+               : Math.Abs(bad["post-norm"] - bad["pre-norm"]) == 1 ? " (one run apart from pre-norm: not a significant difference)." : ".")
             + (divergedRuns == 0 ? " No run diverged to a non-finite loss: with the gradient clip and Adam the failure at this lr is a run that stays at chance, not a blow-up." : $" {divergedRuns} run(s) diverged to a non-finite loss."));
         if (bad["pre-norm"] * 2 >= perPlacement)
             r.Findings.Add($"Where this disagrees with the usual picture (pre-norm is the robust choice, the note's \"mainstream\"): at this high lr pre-norm stayed at chance in {bad["pre-norm"]} of {perPlacement} runs. " +
                            "The copy task is learnt in a sudden drop (the curves) once attention finds the token half a sequence back; a run that has not found it within the steps ends at chance. " +
-                           "These are single seeds at one learning rate, so read them as which placements can train at all at this rate, not as a ranking of final losses.");
+                           $"These are {seeds} seed(s) at one learning rate, so read them as which placements can train at all at this rate, not as a ranking of final losses.");
         if (ctx.Quick) r.Findings.Add("Quick form: two depths and a dozen steps; the figures check the mechanism, not the claim.");
         var fseries = finals.Select(kv => new ChartSeries(kv.Key, kv.Value)).ToList();
         r.Panels.Add(new ChartPanel { Title = "final loss against depth", XLabel = "layers", YLabel = "loss", LogX = true, Series = fseries });
