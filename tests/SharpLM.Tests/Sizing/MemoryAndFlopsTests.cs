@@ -154,5 +154,10 @@ public class MemoryAndFlopsTests
         var mf = FlopEstimate.Estimate(m, 1);
         Assert.Equal(m.Active - 32000L * 4096, mf.MatmulParameters);
         Assert.Equal(1.0, FlopEstimate.Seconds(1e12, 1, 1), 9);
+        // ALBERT: shared layers store one layer's parameters but run all L of them, so the compute equals the separate model's
+        var separate = SharpLM.Training.TrainModel.NewConfig("bert", 100, 64, 6, 4, 4, 256, 32);
+        var shared = separate with { LayerGroups = 1 };
+        Assert.True(new ParameterCount(shared).Total < new ParameterCount(separate).Total);
+        Assert.Equal(FlopEstimate.Estimate(new ParameterCount(separate), 32).ForwardPerToken, FlopEstimate.Estimate(new ParameterCount(shared), 32).ForwardPerToken);
     }
 }

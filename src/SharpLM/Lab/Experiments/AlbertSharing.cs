@@ -99,9 +99,8 @@ internal sealed class AlbertSharing : LabExperiment
                        (H(1) < H(2) ? "Running the shared layer several times is better than running it once: depth helps even without new parameters" : "Here the shared depth did not beat a single layer") +
                        (H(1) > H(0) ? ", and separate layers do better still: the parameters sharing saves were worth something." : "; separate layers were not better at this size and training length."));
         double calcShared = (double)o[1]["calc_forward_flops_per_token"]!, calcSeparate = (double)o[0]["calc_forward_flops_per_token"]!;
-        if (Math.Abs(calcShared - calcSeparate) > 1e-6 * calcSeparate)
-            r.Findings.Add($"`sharplm calc`'s forward FLOPs per token (`FlopEstimate`: 2 × the parameters in matrix products + attention) gives {F(calcShared)} for the shared model and {F(calcSeparate)} for the separate one: " +
-                           "it counts the stored parameters, so for shared layers it under-counts the compute by the number of times the layer runs. The executed multiply-adds above are equal.");
+        r.Findings.Add($"`sharplm calc`'s forward FLOPs per token (`FlopEstimate`: 2 × the parameters in matrix products + attention, counting a shared layer once per layer it runs as) gives {F(calcShared)} for the shared model and {F(calcSeparate)} for the separate one" +
+                       (Math.Abs(calcShared - calcSeparate) <= 1e-6 * calcSeparate ? ": the same compute, as the executed multiply-adds above." : ": they differ, which the executed multiply-adds above do not."));
         if (ctx.Quick) r.Findings.Add("Quick form: a few steps only; the figures check the mechanism.");
         r.Panels.Add(new ChartPanel { Title = "training loss", XLabel = "step", YLabel = "mlm loss", Series = curves });
         r.Panels.Add(new ChartPanel
