@@ -216,4 +216,17 @@ public class TokenizeCommandTests
         Assert.Equal(["a", "b"], Lines("a\nb"));
         Assert.Empty(Lines(""));
     }
+
+    /// <summary>The built-in tiktoken encodings (rank files of NuGet Microsoft.ML.Tokenizers.Data, shipped under models/):
+    /// "Hello world" is OpenAI's documented example in each (tiktoken's README and cookbook).</summary>
+    [Theory]
+    [InlineData("gpt2", "15496 995")]
+    [InlineData("cl100k_base", "9906 1917")]
+    [InlineData("o200k_base", "13225 2375")]
+    public async Task Built_in_tiktoken_encodings_need_no_file(string name, string ids)
+    {
+        var (rc, o, e) = await Run("tokenize", "--tokenizer", name, "--text", "Hello world");
+        Assert.True(rc == 0, e);
+        Assert.Equal(ids, o.TrimEnd('\n'));
+    }
 }
