@@ -2,7 +2,8 @@
 """Golden data for SharpLM's training code, made with plain PyTorch (no transformers).
 
 Builds a tiny LLaMA (RMSNorm, rotate-half RoPE, GQA, SwiGLU, untied head) and a tiny GPT-2 (learned positions,
-LayerNorm, GELU tanh, tied head), and for each writes tests/testdata/training/<arch>.golden:
+LayerNorm, GELU tanh, tied head), and for each writes tests/testdata/training/<arch>.golden; also LLaMA variants of the
+lab (llama-post, llama-deepnorm, llama-sparse, llama-sliding: config keys norm_placement, sparse, sliding_window):
   the weights, one batch, the logits, the loss, every parameter gradient, and the losses of 10 AdamW steps with
   linear warmup + cosine decay, decoupled weight decay (matrices only) and global-norm gradient clipping.
 
@@ -32,13 +33,29 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def attention(q, k, v, causal=True):
+def keeps(i, j, cfg):
+    """Whether query position i attends key j: causal, then the sliding window, then the sparse pattern
+    (local |i-j| < w, (i-j) % stride == 0, global first g tokens; the query itself always), as SharpLM defines them."""
+    if j > i:
+        return False
+    sw = cfg.get("sliding_window")
+    if sw and j <= i - sw:
+        return False
+    sp = cfg.get("sparse")
+    if sp:
+        w, st, g = sp
+        return i == j or (w > 0 and abs(i - j) < w) or (st > 0 and (i - j) % st == 0) or j < g or i < g
+    return True
+
+
+def attention(q, k, v, causal=True, cfg=None):
     # q (B,NH,T,HS), k/v (B,NH,T,HS) after GQA repeat
     hs = q.shape[-1]
     t = q.shape[2]
     s = q @ k.transpose(-2, -1) / math.sqrt(hs)
     if causal:
-        mask = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
+        cfg = cfg or {}
+        mask = torch.tensor([[not keeps(i, j, cfg) for j in range(t)] for i in range(t)], dtype=torch.bool)
         s = s.masked_fill(mask, float("-inf"))
     return torch.softmax(s, dim=-1) @ v
 
@@ -76,8 +93,25 @@ def llama_forward(p, cfg, idx):
     emb = torch.cat((ang, ang), dim=-1)
     cos, sin = emb.cos(), emb.sin()
     x = p["model.embed_tokens.weight"][idx]
+    placement = cfg.get("norm_placement", "pre")
+    alpha = (2.0 * L) ** 0.25 if placement == "deepnorm" else 1.0
     for i in range(L):
         pre = f"model.layers.{i}."
+        if placement != "pre":
+            # post-norm / DeepNorm: x = RMSNorm(alpha*x + f(x)), the sublayer reads x itself; the final norm is kept
+            q = (x @ p[pre + "self_attn.q_proj.weight"].T).view(B, T, NH, HS).transpose(1, 2)
+            k = (x @ p[pre + "self_attn.k_proj.weight"].T).view(B, T, KVH, HS).transpose(1, 2)
+            v = (x @ p[pre + "self_attn.v_proj.weight"].T).view(B, T, KVH, HS).transpose(1, 2)
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
+            k = k.repeat_interleave(NH // KVH, dim=1)
+            v = v.repeat_interleave(NH // KVH, dim=1)
+            y = attention(q, k, v, cfg=cfg).transpose(1, 2).reshape(B, T, NH * HS)
+            x = rms_norm(alpha * x + y @ p[pre + "self_attn.o_proj.weight"].T, p[pre + "input_layernorm.weight"], eps)
+            g = x @ p[pre + "mlp.gate_proj.weight"].T
+            u = x @ p[pre + "mlp.up_proj.weight"].T
+            x = rms_norm(alpha * x + (F.silu(g) * u) @ p[pre + "mlp.down_proj.weight"].T, p[pre + "post_attention_layernorm.weight"], eps)
+            continue
         h = rms_norm(x, p[pre + "input_layernorm.weight"], eps)
         q = (h @ p[pre + "self_attn.q_proj.weight"].T).view(B, T, NH, HS).transpose(1, 2)
         k = (h @ p[pre + "self_attn.k_proj.weight"].T).view(B, T, KVH, HS).transpose(1, 2)
@@ -86,7 +120,7 @@ def llama_forward(p, cfg, idx):
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(NH // KVH, dim=1)
         v = v.repeat_interleave(NH // KVH, dim=1)
-        y = attention(q, k, v).transpose(1, 2).reshape(B, T, NH * HS)
+        y = attention(q, k, v, cfg=cfg).transpose(1, 2).reshape(B, T, NH * HS)
         x = x + y @ p[pre + "self_attn.o_proj.weight"].T
         h = rms_norm(x, p[pre + "post_attention_layernorm.weight"], eps)
         g = h @ p[pre + "mlp.gate_proj.weight"].T
@@ -146,7 +180,7 @@ def lr_at(step, opt):
     return mn + (mx - mn) * 0.5 * (1 + math.cos(math.pi * pr))
 
 
-def make(arch, cfg, params_fn, forward_fn, B, T, seed):
+def make(arch, cfg, params_fn, forward_fn, B, T, seed, name=None):
     gen = torch.Generator().manual_seed(seed)
     p = params_fn(cfg, gen)
     V = cfg["vocab"]
@@ -191,11 +225,11 @@ def make(arch, cfg, params_fn, forward_fn, B, T, seed):
     for k, v in grads.items():
         add("grad:" + k, v)
     add("logits", logits)
-    header = {"arch": arch, "config": cfg, "B": B, "T": T, "inputs": idx.view(-1).tolist(), "targets": tgt.view(-1).tolist(),
+    header = {"arch": arch, "variant": name or arch, "config": cfg, "B": B, "T": T, "inputs": idx.view(-1).tolist(), "targets": tgt.view(-1).tolist(),
               "loss": float(loss), "optimizer": opt, "step_losses": losses, "grad_norms": norms, "final_loss": final_loss,
               "tensors": tensors, "torch": torch.__version__}
     hb = json.dumps(header).encode("utf-8")
-    path = os.path.join(OUT, arch + ".golden")
+    path = os.path.join(OUT, (name or arch) + ".golden")
     with open(path, "wb") as f:
         f.write(MAGIC + struct.pack("<ii", VERSION, len(hb)) + hb)
         for b in blobs:
@@ -210,6 +244,13 @@ def main():
     make("llama", llama, llama_params, llama_forward, B=2, T=8, seed=1234)
     gpt2 = {"vocab": 48, "dim": 32, "layers": 2, "heads": 4, "ffn": 128, "context": 8, "norm_eps": 1e-5}
     make("gpt2", gpt2, gpt2_params, gpt2_forward, B=2, T=8, seed=4321)
+    # the lab's decoder variants (logits and gradients only; the optimizer steps are the same code as above):
+    # post-norm and DeepNorm placement, a sparse pattern (local 3, stride 4, 1 global token) and a sliding window of 3
+    long = dict(llama, context=12)
+    make("llama", dict(llama, norm_placement="post"), llama_params, llama_forward, B=2, T=8, seed=77, name="llama-post")
+    make("llama", dict(llama, norm_placement="deepnorm"), llama_params, llama_forward, B=2, T=8, seed=78, name="llama-deepnorm")
+    make("llama", dict(long, sparse=[3, 4, 1]), llama_params, llama_forward, B=2, T=12, seed=79, name="llama-sparse")
+    make("llama", dict(long, sliding_window=3), llama_params, llama_forward, B=2, T=12, seed=80, name="llama-sliding")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,17 @@ public class TorchGoldenTests
             arch == "llama" ? c.GetProperty("kv_heads").GetInt32() : c.GetProperty("heads").GetInt32(),
             c.GetProperty("ffn").GetInt32(), c.GetProperty("context").GetInt32(),
             tied: arch != "llama" || c.GetProperty("tied").GetBoolean(),
-            ropeTheta: arch == "llama" ? c.GetProperty("rope_theta").GetDouble() : 10000, normEps: c.GetProperty("norm_eps").GetDouble()));
+            ropeTheta: arch == "llama" ? c.GetProperty("rope_theta").GetDouble() : 10000, normEps: c.GetProperty("norm_eps").GetDouble())
+            with
+            {
+                // the lab's variants (tools/train_golden.py writes these keys only for them)
+                NormPlacement = c.TryGetProperty("norm_placement", out var np) ? np.GetString() switch
+                {
+                    "post" => SharpLM.Models.NormPlacement.Post, "deepnorm" => SharpLM.Models.NormPlacement.DeepNorm, _ => SharpLM.Models.NormPlacement.Pre,
+                } : SharpLM.Models.NormPlacement.Pre,
+                Sparse = c.TryGetProperty("sparse", out var sp) ? new SharpLM.Kernels.SparsePattern(sp[0].GetInt32(), sp[1].GetInt32(), sp[2].GetInt32()) : default,
+                SlidingWindow = c.TryGetProperty("sliding_window", out var sw) ? sw.GetInt32() : null,
+            });
     }
 
     private static void LoadParams(TrainModel m, GoldenFile g)
@@ -46,6 +56,10 @@ public class TorchGoldenTests
     [Theory]
     [InlineData("llama.golden")]
     [InlineData("gpt2.golden")]
+    [InlineData("llama-post.golden")]
+    [InlineData("llama-deepnorm.golden")]
+    [InlineData("llama-sparse.golden")]
+    [InlineData("llama-sliding.golden")]
     public void Logits_loss_and_gradients_match_pytorch(string file)
     {
         var g = GoldenFile.Load(file);
