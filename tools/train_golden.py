@@ -95,24 +95,8 @@ def llama_forward(p, cfg, idx):
     x = p["model.embed_tokens.weight"][idx]
     placement = cfg.get("norm_placement", "pre")
     alpha = (2.0 * L) ** 0.25 if placement == "deepnorm" else 1.0
-    for i in range(L):
-        pre = f"model.layers.{i}."
-        if placement != "pre":
-            # post-norm / DeepNorm: x = RMSNorm(alpha*x + f(x)), the sublayer reads x itself; the final norm is kept
-            q = (x @ p[pre + "self_attn.q_proj.weight"].T).view(B, T, NH, HS).transpose(1, 2)
-            k = (x @ p[pre + "self_attn.k_proj.weight"].T).view(B, T, KVH, HS).transpose(1, 2)
-            v = (x @ p[pre + "self_attn.v_proj.weight"].T).view(B, T, KVH, HS).transpose(1, 2)
-            q = q * cos + rotate_half(q) * sin
-            k = k * cos + rotate_half(k) * sin
-            k = k.repeat_interleave(NH // KVH, dim=1)
-            v = v.repeat_interleave(NH // KVH, dim=1)
-            y = attention(q, k, v, cfg=cfg).transpose(1, 2).reshape(B, T, NH * HS)
-            x = rms_norm(alpha * x + y @ p[pre + "self_attn.o_proj.weight"].T, p[pre + "input_layernorm.weight"], eps)
-            g = x @ p[pre + "mlp.gate_proj.weight"].T
-            u = x @ p[pre + "mlp.up_proj.weight"].T
-            x = rms_norm(alpha * x + (F.silu(g) * u) @ p[pre + "mlp.down_proj.weight"].T, p[pre + "post_attention_layernorm.weight"], eps)
-            continue
-        h = rms_norm(x, p[pre + "input_layernorm.weight"], eps)
+
+    def attn(pre, h):
         q = (h @ p[pre + "self_attn.q_proj.weight"].T).view(B, T, NH, HS).transpose(1, 2)
         k = (h @ p[pre + "self_attn.k_proj.weight"].T).view(B, T, KVH, HS).transpose(1, 2)
         v = (h @ p[pre + "self_attn.v_proj.weight"].T).view(B, T, KVH, HS).transpose(1, 2)
@@ -121,11 +105,20 @@ def llama_forward(p, cfg, idx):
         k = k.repeat_interleave(NH // KVH, dim=1)
         v = v.repeat_interleave(NH // KVH, dim=1)
         y = attention(q, k, v, cfg=cfg).transpose(1, 2).reshape(B, T, NH * HS)
-        x = x + y @ p[pre + "self_attn.o_proj.weight"].T
-        h = rms_norm(x, p[pre + "post_attention_layernorm.weight"], eps)
-        g = h @ p[pre + "mlp.gate_proj.weight"].T
-        u = h @ p[pre + "mlp.up_proj.weight"].T
-        x = x + (F.silu(g) * u) @ p[pre + "mlp.down_proj.weight"].T
+        return y @ p[pre + "self_attn.o_proj.weight"].T
+
+    def mlp(pre, h):
+        return (F.silu(h @ p[pre + "mlp.gate_proj.weight"].T) * (h @ p[pre + "mlp.up_proj.weight"].T)) @ p[pre + "mlp.down_proj.weight"].T
+
+    for i in range(L):
+        pre = f"model.layers.{i}."
+        if placement == "pre":
+            x = x + attn(pre, rms_norm(x, p[pre + "input_layernorm.weight"], eps))
+            x = x + mlp(pre, rms_norm(x, p[pre + "post_attention_layernorm.weight"], eps))
+        else:
+            # post-norm / DeepNorm: x = RMSNorm(alpha*x + f(x)), the sublayer reads x itself; the final norm is kept
+            x = rms_norm(alpha * x + attn(pre, x), p[pre + "input_layernorm.weight"], eps)
+            x = rms_norm(alpha * x + mlp(pre, x), p[pre + "post_attention_layernorm.weight"], eps)
     x = rms_norm(x, p["model.norm.weight"], eps)
     return x @ p["lm_head.weight"].T
 

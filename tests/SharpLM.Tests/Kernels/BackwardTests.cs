@@ -288,28 +288,7 @@ public class BackwardTests
         var dq = new double[q.Length]; var dk = new double[k.Length]; var dv = new double[v.Length];
         Attention.Naive.Backward<double>(dy, q, k, v, att, dq, dk, dv, b, t, nh, kvh, hs, causal, scale);
 
-        var batch = new SharpLM.Models.ForwardBatch(b * t, b);
-        batch.SetTraining(new int[b * t], b, t);
-        if (!causal) for (int i = 0; i < b * t; i++) batch.KvEnd[i] = t;
-        var fk = F(k); var fv = F(v); var fy = new float[y.Length]; var lse = new float[b * t * nh];
-        var fdq = new float[q.Length]; var fdk = new float[k.Length]; var fdv = new float[v.Length];
-        fixed (float* pk = fk, pv = fv, pdk = fdk, pdv = fdv)
-        {
-            var dkb = stackalloc nint[b];
-            var dvb = stackalloc nint[b];
-            for (int s = 0; s < b; s++)
-            {
-                batch.KBase[s] = (nint)(pk + s * t * kvh * hs); batch.VBase[s] = (nint)(pv + s * t * kvh * hs);
-                dkb[s] = (nint)(pdk + s * t * kvh * hs); dvb[s] = (nint)(pdv + s * t * kvh * hs);
-            }
-            var rows = batch.AttentionRows;
-            Attention.Forward(F(q), fy, lse, b * t, nh, kvh, hs, rows, WorkerPool.Shared, scale > 0 ? new AttentionOptions((float)scale) : AttentionOptions.For(hs));
-            Close("y", y, fy, 1e-5);
-            Attention.Backward(F(dy), F(q), fy, lse, fdq, b, batch.SlotRows, dkb, dvb, nh, kvh, hs, rows, WorkerPool.Shared, (float)scale);
-        }
-        Close("dq", dq, fdq, 1e-4);
-        Close("dk", dk, fdk, 1e-4);
-        Close("dv", dv, fdv, 1e-4);
+        FastAttention(KernelIsaSelector.Current, default, q, k, v, dy, y, dq, dk, dv, b, t, nh, kvh, hs, causal, scale);
     }
 
     /// <summary>Sparse patterns (local window, stride, global tokens and their unions; causal and bidirectional) through the
@@ -342,11 +321,13 @@ public class BackwardTests
         Assert.True(holes > 0 && kept > 0, $"{holes} holes, {kept} kept");
         var dq = new double[q.Length]; var dk = new double[k.Length]; var dv = new double[v.Length];
         Attention.Naive.Backward<double>(dy, q, k, v, att, dq, dk, dv, b, t, nh, kvh, hs, causal);
-        foreach (var isa in KernelTestUtil.Isas()) FastSparse(isa, pattern, q, k, v, dy, y, dq, dk, dv, b, t, nh, kvh, hs, causal);
+        foreach (var isa in KernelTestUtil.Isas()) FastAttention(isa, pattern, q, k, v, dy, y, dq, dk, dv, b, t, nh, kvh, hs, causal);
     }
 
-    private static unsafe void FastSparse(KernelIsa isa, SparsePattern pattern, double[] q, double[] k, double[] v, double[] dy, double[] y,
-                                          double[] dq, double[] dk, double[] dv, int b, int t, int nh, int kvh, int hs, bool causal)
+    /// <summary>The blocked kernel's forward and backward (variant <paramref name="isa"/>, training layout, B slots of T rows)
+    /// against the oracle's y and gradients.</summary>
+    private static unsafe void FastAttention(KernelIsa isa, SparsePattern pattern, double[] q, double[] k, double[] v, double[] dy, double[] y,
+                                             double[] dq, double[] dk, double[] dv, int b, int t, int nh, int kvh, int hs, bool causal, double scale = 0)
     {
         using var _ = KernelIsaSelector.Force(isa);
         var batch = new SharpLM.Models.ForwardBatch(b * t, b);
@@ -365,9 +346,9 @@ public class BackwardTests
             }
             var rows = batch.AttentionRows;
             rows.Pattern = pattern;
-            Attention.Forward(F(q), fy, lse, b * t, nh, kvh, hs, rows, WorkerPool.Shared);
+            Attention.Forward(F(q), fy, lse, b * t, nh, kvh, hs, rows, WorkerPool.Shared, scale > 0 ? new AttentionOptions((float)scale) : AttentionOptions.For(hs));
             Close($"{isa} y", y, fy, 1e-5);
-            Attention.Backward(F(dy), F(q), fy, lse, fdq, b, batch.SlotRows, dkb, dvb, nh, kvh, hs, rows, WorkerPool.Shared);
+            Attention.Backward(F(dy), F(q), fy, lse, fdq, b, batch.SlotRows, dkb, dvb, nh, kvh, hs, rows, WorkerPool.Shared, (float)scale);
         }
         Close($"{isa} dq", dq, fdq, 1e-4);
         Close($"{isa} dk", dk, fdk, 1e-4);

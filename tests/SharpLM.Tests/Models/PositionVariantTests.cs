@@ -101,12 +101,7 @@ public class PositionVariantTests
     public void A_trained_variant_loads_from_its_checkpoint_with_the_same_logits(PositionKind kind, bool shared, float embeddingScale = 1f)
     {
         var spec = TrainModel.NewConfig("llama", 64, 32, 2, 4, 4, 48, 16, tied: false) with { Positions = kind, SharedQkv = shared, EmbeddingScale = embeddingScale };
-        var m = new TrainModel(spec);
-        m.Initialize(5);
-        var r = new TrainRandom(8);
-        foreach (var info in m.Parameters.Infos) if (info.Shape.Length == 2) r.FillNormal(m.Parameters.P(info), 0.15);
-        var dir = Path.Combine(TestPaths.NewTempDir(), "ck");
-        TrainCheckpoint.Save(dir, spec, m.Parameters, new SharpLM.Training.Optim.AdamW(m.Parameters.Count), new System.Text.Json.Nodes.JsonObject(), null);
+        var (m, dir) = ModelGradTests.RandomCheckpoint(spec);
         var read = ModelConfigReader.FromHfConfigFile(Path.Combine(dir, "config.json"));
         Assert.Equal(kind, read.Positions);
         Assert.Equal(shared, read.SharedQkv);

@@ -77,12 +77,7 @@ public class SparseAttentionTests
     public void A_trained_sparse_model_loads_from_its_checkpoint_with_the_same_logits()
     {
         var spec = TrainModel.NewConfig("llama", 64, 32, 2, 4, 4, 48, 40, tied: false) with { Sparse = new SparsePattern(4, 8, 2) };
-        var m = new TrainModel(spec);
-        m.Initialize(5);
-        var r = new TrainRandom(8);
-        foreach (var info in m.Parameters.Infos) if (info.Shape.Length == 2) r.FillNormal(m.Parameters.P(info), 0.15);
-        var dir = Path.Combine(TestPaths.NewTempDir(), "ck");
-        TrainCheckpoint.Save(dir, spec, m.Parameters, new SharpLM.Training.Optim.AdamW(m.Parameters.Count), new System.Text.Json.Nodes.JsonObject(), null);
+        var (m, dir) = ModelGradTests.RandomCheckpoint(spec);
         var read = ModelConfigReader.FromHfConfigFile(Path.Combine(dir, "config.json"));
         Assert.Equal(spec.Sparse, read.Sparse);
         int[] ids = [.. Enumerable.Range(0, 30).Select(i => (i * 37 + 11) % 64)];

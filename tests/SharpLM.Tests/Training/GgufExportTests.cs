@@ -88,12 +88,7 @@ public class CheckpointAsHfFolderTests
     public void Llama_checkpoint_loads_as_a_hf_folder_with_the_same_logits()
     {
         var spec = TrainModel.NewConfig("llama", 256, 64, 2, 4, 2, 96, 32, tied: false);
-        var m = new TrainModel(spec);
-        m.Initialize(5);
-        var r = new TrainRandom(8);
-        foreach (var info in m.Parameters.Infos) if (info.Shape.Length == 2) r.FillNormal(m.Parameters.P(info), 0.15);
-        var dir = Path.Combine(TestPaths.NewTempDir(), "ck");
-        TrainCheckpoint.Save(dir, spec, m.Parameters, new SharpLM.Training.Optim.AdamW(m.Parameters.Count), new System.Text.Json.Nodes.JsonObject(), null);
+        var (m, dir) = ModelGradTests.RandomCheckpoint(spec);
         int[] ids = [.. "checkpoint"u8.ToArray().Select(b => (int)b)];
         m.Forward(ids, default, 1, ids.Length);
         var ours = m.Logits.ToArray();

@@ -53,6 +53,19 @@ public class ModelGradTests
         }
     }
 
+    /// <summary>A trainer model of <paramref name="spec"/> with weights N(0, 0.15) (seeded), saved as a training checkpoint
+    /// (a Hugging Face folder: config.json + safetensors) in a fresh temp folder: what inference must load with the same logits.</summary>
+    internal static (TrainModel Model, string Dir) RandomCheckpoint(ModelConfig spec)
+    {
+        var m = new TrainModel(spec);
+        m.Initialize(5);
+        var r = new TrainRandom(8);
+        foreach (var info in m.Parameters.Infos) if (info.Shape.Length == 2) r.FillNormal(m.Parameters.P(info), 0.15);
+        var dir = Path.Combine(SharpLM.Testing.TestPaths.NewTempDir(), "ck");
+        SharpLM.Training.Checkpoints.TrainCheckpoint.Save(dir, spec, m.Parameters, new SharpLM.Training.Optim.AdamW(m.Parameters.Count), new System.Text.Json.Nodes.JsonObject(), null);
+        return (m, dir);
+    }
+
     internal static TrainModel Scaled(ModelConfig c, ulong seed)
     {
         var m = new TrainModel(c);
