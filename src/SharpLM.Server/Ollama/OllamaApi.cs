@@ -94,12 +94,13 @@ internal static class OllamaApi
                     int k = 0;
                     foreach (var c in tc.EnumerateArray())
                     {
-                        var fn = m.Item(c, "tool_calls", k++).Object("function") ?? throw m.Error("tool_calls", "entries need a function", "missing_required_parameter");
+                        var cf = m.Item(c, "tool_calls", k++);
+                        var fn = cf.Object("function") ?? throw cf.Error("function", "is required", "missing_required_parameter");
                         var args = fn.Get("arguments") is { } a ? a.ValueKind == JsonValueKind.String ? a.GetString()! : a.GetRawText() : "{}";
-                        calls.Add(new ToolCall(ToolCalls.NewId(), fn.String("name", required: true)!, args));
+                        calls.Add(new ToolCall(cf.String("id") ?? ToolCalls.NewId(), fn.String("name", required: true)!, args));
                     }
                 }
-                messages.Add(new ChatMessageIn(role, m.String("content") ?? "", calls, null, m.String("tool_name") ?? m.String("name")));
+                messages.Add(new ChatMessageIn(role, m.String("content") ?? "", calls, role == "tool" ? m.String("tool_call_id") : null, m.String("tool_name") ?? m.String("name")));
             }
         }
         var tools = Tools(f);
@@ -201,7 +202,7 @@ internal static class OllamaApi
     private static async Task RespondAsync(HttpContext ctx, ServerEngine engine, Generation gen, string name, bool stream, bool chat, int[]? prompt)
     {
         var text = new StringBuilder();
-        var calls = new List<ToolCall>();
+        var calls = new ToolCallAssembler(); // Ollama sends each tool call whole, in the message that finishes it
         string reason = "stop";
         var nd = stream ? new EventStream(ctx, sse: false) : null;
         try
@@ -209,10 +210,11 @@ internal static class OllamaApi
             await foreach (var d in gen.ReadAsync(ctx.RequestAborted).ConfigureAwait(false))
             {
                 if (d.Finish != null) reason = d.Finish == "tool_calls" ? "stop" : d.Finish;
-                if (nd != null && (d.Content.Length > 0 || d.Calls != null))
-                    await nd.WriteAsync(w => Piece(w, name, chat, d.Content, d.Calls, done: false)).ConfigureAwait(false);
+                int before = calls.Completed.Count;
+                var finished = calls.Add(d.Calls);
+                if (nd != null && (d.Content.Length > 0 || finished.Count > 0))
+                    await nd.WriteAsync(w => Piece(w, name, chat, d.Content, finished.Count > 0 ? finished : null, before, done: false)).ConfigureAwait(false);
                 text.Append(d.Content);
-                if (d.Calls != null) calls.AddRange(d.Calls);
             }
         }
         catch (ApiException e) when (nd is { Started: true })
@@ -224,7 +226,7 @@ internal static class OllamaApi
         void Final(Utf8JsonWriter w)
         {
             // streamed: the text went out in the pieces; whole: it is all here
-            Head(w, name, chat, nd is null ? text.ToString() : "", nd is null && calls.Count > 0 ? calls : null);
+            Head(w, name, chat, nd is null ? text.ToString() : "", nd is null && calls.Completed.Count > 0 ? calls.Completed : null, 0);
             w.WriteBoolean("done", true);
             w.WriteString("done_reason", reason);
             if (!chat && prompt != null)
@@ -246,15 +248,15 @@ internal static class OllamaApi
         else await JsonOut.WriteAsync(ctx, Final).ConfigureAwait(false);
     }
 
-    private static void Piece(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls, bool done)
+    private static void Piece(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls, int firstIndex, bool done)
     {
-        Head(w, name, chat, content, calls);
+        Head(w, name, chat, content, calls, firstIndex);
         w.WriteBoolean("done", done);
         w.WriteEndObject();
     }
 
     /// <summary>Opens a streamed or final object: model, created_at, and the message (chat) or response (generate).</summary>
-    private static void Head(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls)
+    private static void Head(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls, int firstIndex)
     {
         w.WriteStartObject();
         w.WriteString("model", name);
@@ -264,19 +266,23 @@ internal static class OllamaApi
             w.WriteStartObject("message");
             w.WriteString("role", "assistant");
             w.WriteString("content", content);
-            if (calls != null) WriteCalls(w, calls);
+            if (calls != null) WriteCalls(w, calls, firstIndex);
             w.WriteEndObject();
         }
         else w.WriteString("response", content);
     }
 
-    private static void WriteCalls(Utf8JsonWriter w, List<ToolCall> calls)
+    /// <summary>Ollama's tool_calls: {"id", "function": {"index", "name", "arguments": an object}}.</summary>
+    private static void WriteCalls(Utf8JsonWriter w, List<ToolCall> calls, int firstIndex)
     {
         w.WriteStartArray("tool_calls");
-        foreach (var c in calls)
+        for (int k = 0; k < calls.Count; k++)
         {
+            var c = calls[k];
             w.WriteStartObject();
+            w.WriteString("id", c.Id);
             w.WriteStartObject("function");
+            w.WriteNumber("index", firstIndex + k);
             w.WriteString("name", c.Name);
             w.WritePropertyName("arguments");
             try
