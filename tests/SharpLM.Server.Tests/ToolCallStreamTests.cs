@@ -37,6 +37,8 @@ public sealed class ToolCallStreamTests
         return new Fed(content.ToString(), calls.Completed, parts, s.SawCalls);
     }
 
+    private static readonly UTF8Encoding Strict = new(false, throwOnInvalidBytes: true);
+
     private static readonly Lazy<LanguageModel> Model = new(() => LanguageModel.Load(TestServer.DefaultModel));
 
     /// <summary>The text as the default model's tokens, each piece what <see cref="TextStreamer"/> gives for one token.</summary>
@@ -134,6 +136,7 @@ public sealed class ToolCallStreamTests
                 begun.Add(p.Index);
             }
             else Assert.True(p.Id is null && p.Name is null, $"{how}: call {p.Index} named twice");
+            Strict.GetByteCount(p.Arguments); // each fragment is whole UTF-16 (a surrogate pair is never split), or this throws
             if (p.Done) done.Add(p.Index);
         }
     }

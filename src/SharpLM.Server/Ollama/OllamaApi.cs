@@ -144,11 +144,56 @@ internal static class OllamaApi
         {
             var t = f.Item(e, "tools", i++);
             var fn = t.Object("function") ?? throw t.Error("function", "is required", "missing_required_parameter");
-            var parameters = fn.Get("parameters");
-            if (parameters is { } p) OpenAiRequest.Compile(p, fn.Name("parameters"));
+            var parameters = fn.Get("parameters") is { ValueKind: JsonValueKind.Object } p ? WithoutUnset(p) : fn.Get("parameters");
+            if (parameters is { } ps) OpenAiRequest.Compile(ps, fn.Name("parameters"));
             tools.Add(new ToolDef(fn.String("name", required: true)!, fn.String("description"), parameters?.Clone()));
         }
         return tools;
+    }
+
+    /// <summary>
+    /// A tool's parameter schema without the keywords a client left unset: members that are null (but for const,
+    /// default and examples, where null is a value) and empty enum arrays. Typed Ollama clients serialise every property
+    /// of their schema classes (OllamaSharp sends "enum" for a property without one); Ollama itself ignores them.
+    /// </summary>
+    internal static JsonElement WithoutUnset(JsonElement schema)
+    {
+        static bool Unset(JsonProperty p) =>
+            (p.Value.ValueKind == JsonValueKind.Null && p.Name is not ("const" or "default" or "examples"))
+            || (p.Name == "enum" && p.Value.ValueKind == JsonValueKind.Array && p.Value.GetArrayLength() == 0);
+        static bool Any(JsonElement e) => e.ValueKind switch
+        {
+            JsonValueKind.Object => e.EnumerateObject().Any(p => Unset(p) || Any(p.Value)),
+            JsonValueKind.Array => e.EnumerateArray().Any(Any),
+            _ => false,
+        };
+        static void Write(Utf8JsonWriter w, JsonElement e)
+        {
+            if (e.ValueKind == JsonValueKind.Object)
+            {
+                w.WriteStartObject();
+                foreach (var p in e.EnumerateObject())
+                {
+                    if (Unset(p)) continue;
+                    w.WritePropertyName(p.Name);
+                    if (p.Name is "const" or "default" or "examples" or "enum") p.Value.WriteTo(w); // values, not schemas
+                    else Write(w, p.Value);
+                }
+                w.WriteEndObject();
+            }
+            else if (e.ValueKind == JsonValueKind.Array)
+            {
+                w.WriteStartArray();
+                foreach (var x in e.EnumerateArray()) Write(w, x);
+                w.WriteEndArray();
+            }
+            else e.WriteTo(w);
+        }
+        if (!Any(schema)) return schema;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer)) Write(w, schema);
+        using var doc = JsonDocument.Parse(buffer.WrittenMemory);
+        return doc.RootElement.Clone();
     }
 
     public static async Task GenerateAsync(HttpContext ctx, ServerEngine engine)
