@@ -31,9 +31,10 @@ internal sealed record GenerationSettings
 /// <summary>One token's logprob entry as the APIs report it.</summary>
 internal sealed record LogprobEntry(string Token, float Logprob, (string Token, float Logprob)[] Top);
 
-/// <summary>New output of one choice: settled text, completed tool calls, the logprobs of the tokens behind it, and the
-/// finish reason with the last piece ("stop", "length", "tool_calls").</summary>
-internal sealed record Delta(int Choice, string Content, List<ToolCall>? Calls, List<LogprobEntry>? Logprobs, string? Finish);
+/// <summary>New output of one choice: settled text, tool-call pieces (<see cref="ToolCallPart"/>: a call's name as soon as
+/// it is known, then its arguments as they arrive), the logprobs of the tokens behind it, and the finish reason with the
+/// last piece ("stop", "length", "tool_calls").</summary>
+internal sealed record Delta(int Choice, string Content, List<ToolCallPart>? Calls, List<LogprobEntry>? Logprobs, string? Finish);
 
 /// <summary>
 /// One request's generation: submits a <see cref="GenerationJob"/> to the scheduler and turns its token events into
@@ -174,7 +175,7 @@ internal sealed class Generation
     {
         var c = _choices[choice];
         string content = piece;
-        List<ToolCall>? calls = null;
+        List<ToolCallPart>? calls = null;
         if (c.Tools != null && piece.Length > 0)
         {
             var (text, found) = c.Tools.Push(piece);
@@ -192,7 +193,7 @@ internal sealed class Generation
         var c = _choices[choice];
         c.Done = true;
         var sb = new StringBuilder(c.Streamer.Flush());
-        List<ToolCall>? calls = null;
+        List<ToolCallPart>? calls = null;
         if (c.Tools != null)
         {
             var (a, ca) = c.Tools.Push(sb.ToString());
@@ -210,7 +211,7 @@ internal sealed class Generation
     private static Delta Merge(Delta? a, Delta b)
     {
         if (a is null) return b;
-        List<ToolCall>? calls = a.Calls is null ? b.Calls : b.Calls is null ? a.Calls : [.. a.Calls, .. b.Calls];
+        List<ToolCallPart>? calls = a.Calls is null ? b.Calls : b.Calls is null ? a.Calls : [.. a.Calls, .. b.Calls];
         List<LogprobEntry>? lp = a.Logprobs is null ? b.Logprobs : b.Logprobs is null ? a.Logprobs : [.. a.Logprobs, .. b.Logprobs];
         return new Delta(b.Choice, a.Content + b.Content, calls, lp, b.Finish);
     }

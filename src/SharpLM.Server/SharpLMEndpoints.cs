@@ -115,6 +115,10 @@ public static class SharpLMEndpoints
         {
             await ApiErrors.WriteAsync(ctx, e, ollama).ConfigureAwait(false);
         }
+        catch (ConnectionGoneException)
+        {
+            // the body could not be read and the connection was closed (the abort signals RequestAborted a moment later)
+        }
         catch (OperationCanceledException) when (clientGone.IsCancellationRequested)
         {
             // the client went away: its job was cancelled and its slot freed

@@ -66,6 +66,12 @@ public sealed class NodeClientTests(ServerFixture fixture)
         Assert.Equal("lookup", call.GetProperty("function").GetProperty("name").GetString());
         using var args = JsonDocument.Parse(call.GetProperty("function").GetProperty("arguments").GetString()!);
         Assert.Equal(JsonValueKind.String, args.RootElement.GetProperty("word").ValueKind);
+        var toolStream = r.GetProperty("toolStream");
+        Assert.Equal("tool_calls", toolStream.GetProperty("finish").GetString());
+        var streamedCall = Assert.Single(toolStream.GetProperty("calls").EnumerateArray());
+        Assert.Equal("lookup", streamedCall.GetProperty("function").GetProperty("name").GetString());
+        Assert.Equal(call.GetProperty("function").GetProperty("arguments").GetString(), streamedCall.GetProperty("function").GetProperty("arguments").GetString());
+        Assert.True(toolStream.GetProperty("argDeltas").GetInt32() > 1, toolStream.ToString());
 
         Assert.Equal(2, r.GetProperty("embeddings").GetArrayLength());
         var error = r.GetProperty("error");

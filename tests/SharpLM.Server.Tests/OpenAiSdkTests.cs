@@ -155,10 +155,12 @@ public sealed class OpenAiSdkTests(ServerFixture fixture)
         var argsText = new Dictionary<int, StringBuilder>();
         var ids = new Dictionary<int, string>();
         ChatFinishReason? finish = null;
+        int fragments = 0;
         await foreach (var u in Chat.CompleteChatStreamingAsync(msgs, O()))
         {
             foreach (var t in u.ToolCallUpdates)
             {
+                if (t.FunctionArgumentsUpdate?.ToString() is { Length: > 0 }) fragments++;
                 if (t.FunctionName != null) names[t.Index] = t.FunctionName;
                 if (t.ToolCallId != null) ids[t.Index] = t.ToolCallId;
                 (argsText.TryGetValue(t.Index, out var sb) ? sb : argsText[t.Index] = new StringBuilder()).Append(t.FunctionArgumentsUpdate?.ToString());
@@ -169,6 +171,7 @@ public sealed class OpenAiSdkTests(ServerFixture fixture)
         Assert.Equal("get_weather", Assert.Single(names).Value);
         Assert.Equal(call.FunctionArguments.ToString(), argsText[0].ToString());
         Assert.StartsWith("call_", ids[0], StringComparison.Ordinal);
+        Assert.True(fragments > 1, $"the arguments came in {fragments} fragment(s)"); // they stream as the model writes them
 
         // the call and its result go back into the conversation (the template renders them) and the model answers
         msgs.Add(new AssistantChatMessage([ChatToolCall.CreateFunctionToolCall(call.Id, call.FunctionName, call.FunctionArguments)]));

@@ -106,6 +106,28 @@ public sealed class TestServer : IAsyncDisposable
     }
 }
 
+/// <summary>Collects what a test server logs at Error or above (a client's misbehaviour is never the server's error).</summary>
+public sealed class ServerErrorLog : Microsoft.Extensions.Logging.ILoggerProvider, Microsoft.Extensions.Logging.ILogger
+{
+    public System.Collections.Concurrent.ConcurrentQueue<string> Errors { get; } = new();
+
+    public static ServerErrorLog Attach(TestServer s)
+    {
+        var log = new ServerErrorLog();
+        s.App.Services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().AddProvider(log);
+        return log;
+    }
+
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => this;
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Error;
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (IsEnabled(logLevel)) Errors.Enqueue($"{logLevel} {eventId}: {formatter(state, exception)}");
+    }
+    public void Dispose() { }
+}
+
 /// <summary>One server shared by the tests of a collection (loading takes a fraction of a second, but the slots'
 /// KV caches and the JIT warm-up are worth sharing).</summary>
 public sealed class ServerFixture : IAsyncLifetime

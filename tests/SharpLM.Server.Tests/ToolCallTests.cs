@@ -8,61 +8,10 @@ using SharpLM.Server.Scheduling;
 
 namespace SharpLM.Server.Tests;
 
-/// <summary>Tool calls: parsing the model's text (whole or in any pieces), the Qwen template's tool prompt, and the
+/// <summary>Tool calls: the Qwen template's tool prompt, a required call, and the
 /// lazy grammar that takes over once the output contains the call's opening tag.</summary>
 public sealed class ToolCallTests
 {
-    private static (string Content, List<ToolCall> Calls) Feed(ToolCallFormat f, IEnumerable<string> pieces)
-    {
-        var s = new ToolCallStream(f);
-        var content = new StringBuilder();
-        var calls = new List<ToolCall>();
-        foreach (var p in pieces)
-        {
-            var (c, k) = s.Push(p);
-            content.Append(c);
-            calls.AddRange(k);
-        }
-        var (c2, k2) = s.Flush();
-        content.Append(c2);
-        calls.AddRange(k2);
-        return (content.ToString(), calls);
-    }
-
-    [Theory]
-    [InlineData((int)ToolCallFormat.Hermes, "Let me look.<tool_call>\n{\"name\": \"lookup\", \"arguments\": {\"word\": \"jury\", \"n\": 2}}\n</tool_call>", "Let me look.", "lookup", "{\"word\": \"jury\", \"n\": 2}")]
-    [InlineData((int)ToolCallFormat.Hermes, "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call> and <tooling> stays text", " and <tooling> stays text", "a", "{}")]
-    [InlineData((int)ToolCallFormat.Llama3, "{\"name\": \"lookup\", \"parameters\": {\"word\": \"x\"}}", "", "lookup", "{\"word\": \"x\"}")]
-    [InlineData((int)ToolCallFormat.Llama3, "<|python_tag|>{\"name\": \"f\", \"parameters\": {}}", "", "f", "{}")]
-    [InlineData((int)ToolCallFormat.Mistral, "[TOOL_CALLS] [{\"name\": \"f\", \"arguments\": {\"q\": [1, 2]}}]", "", "f", "{\"q\": [1, 2]}")]
-    public void Calls_are_parsed_the_same_whatever_the_pieces(int formatValue, string text, string content, string name, string args)
-    {
-        var format = (ToolCallFormat)formatValue;
-        var whole = Feed(format, [text]);
-        Assert.Equal(content, whole.Content);
-        var call = Assert.Single(whole.Calls);
-        Assert.Equal(name, call.Name);
-        Assert.Equal(args, call.Arguments);
-        for (int i = 1; i < text.Length; i++)
-            for (int j = i; j < text.Length; j += 7)
-            {
-                var split = Feed(format, [text[..i], text[i..j], text[j..]]);
-                Assert.Equal(content, split.Content);
-                Assert.Equal((name, args), (split.Calls.Single().Name, split.Calls.Single().Arguments));
-            }
-    }
-
-    [Fact]
-    public void Text_that_is_not_a_call_stays_content()
-    {
-        Assert.Equal(("just words <tool", 0), (Feed(ToolCallFormat.Hermes, ["just words <to", "ol"]).Content, Feed(ToolCallFormat.Hermes, ["just words <tool"]).Calls.Count));
-        var broken = Feed(ToolCallFormat.Hermes, ["<tool_call>not json</tool_call>"]);
-        Assert.Empty(broken.Calls);
-        Assert.Equal("<tool_call>not json</tool_call>", broken.Content);
-        Assert.Equal("Hello there", Feed(ToolCallFormat.Llama3, ["Hello", " there"]).Content);
-        Assert.Equal("{not a call", Feed(ToolCallFormat.Llama3, ["{not", " a call"]).Content);
-    }
-
     [Fact]
     public async Task With_qwens_template_tools_are_in_the_prompt_and_a_required_call_comes_back_in_its_format()
     {

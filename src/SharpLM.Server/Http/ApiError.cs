@@ -29,6 +29,9 @@ internal sealed class ApiException(int status, string message, string? param = n
     public static ApiException BadRequest(string message, string? param = null, string code = "invalid_value") => new(400, message, param, code);
 }
 
+/// <summary>The connection is gone (aborted by the server or closed by the client): nothing can be answered.</summary>
+internal sealed class ConnectionGoneException(string message, Exception inner) : OperationCanceledException(message, inner);
+
 internal static class ApiErrors
 {
     /// <summary>Writes an error response (if the response has not started).</summary>

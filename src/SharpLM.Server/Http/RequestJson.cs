@@ -20,16 +20,20 @@ internal readonly struct Fields(JsonElement obj, string path)
     {
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } f) f.MaxRequestBodySize = limit;
         if (ctx.Request.ContentLength > limit) throw TooLarge(limit);
-        // at the deadline the connection is aborted: the pending read ends, and Kestrel does not try to drain the rest of
-        // the body (a cancelled read would leave its body reader "in progress" and the drain would fail in the log)
+        // The read takes no cancellation token, and a read that fails aborts the connection: a cancelled or failed read
+        // leaves Kestrel's body reader "in progress", and its automatic drain of the rest of the body at the end of the
+        // request then fails in the log ("Reading is already in progress"); on an aborted connection Kestrel does not
+        // drain. Aborting also ends a pending read: at the body deadline, and when the request is cancelled (the client
+        // went away, or the per-request timeout).
         using var deadline = new CancellationTokenSource(SharpLMServer.RequestBodyTimeout);
         using var abort = deadline.Token.Register(static c => ((HttpContext)c!).Abort(), ctx);
+        using var cancelled = ctx.RequestAborted.Register(static c => ((HttpContext)c!).Abort(), ctx);
         try
         {
             using var ms = new MemoryStream();
             var buf = new byte[16384];
             int n;
-            while ((n = await ctx.Request.Body.ReadAsync(buf, ctx.RequestAborted).ConfigureAwait(false)) > 0)
+            while ((n = await ctx.Request.Body.ReadAsync(buf, CancellationToken.None).ConfigureAwait(false)) > 0)
             {
                 if (ms.Length + n > limit) throw TooLarge(limit);
                 ms.Write(buf, 0, n);
@@ -41,10 +45,14 @@ internal readonly struct Fields(JsonElement obj, string path)
         {
             throw TooLarge(limit);
         }
-        catch (Exception e) when (deadline.IsCancellationRequested && e is not ApiException)
+        catch (Exception e) when (e is not ApiException)
         {
-            // the connection is gone: end the request as a client that went away (quietly, nothing to answer)
-            throw new OperationCanceledException($"the request body did not arrive within {SharpLMServer.RequestBodyTimeout.TotalSeconds:0} s; the connection was closed", e, ctx.RequestAborted);
+            // the body cannot be read to its end (the client closed the connection mid-body, or was cut off): the
+            // connection is done; end the request as a client that went away (quietly, nothing to answer)
+            ctx.Abort();
+            throw new ConnectionGoneException(deadline.IsCancellationRequested
+                ? $"the request body did not arrive within {SharpLMServer.RequestBodyTimeout.TotalSeconds:0} s; the connection was closed"
+                : $"the request body could not be read: {e.Message}", e);
         }
     }
 

@@ -94,12 +94,13 @@ internal static class OllamaApi
                     int k = 0;
                     foreach (var c in tc.EnumerateArray())
                     {
-                        var fn = m.Item(c, "tool_calls", k++).Object("function") ?? throw m.Error("tool_calls", "entries need a function", "missing_required_parameter");
+                        var cf = m.Item(c, "tool_calls", k++);
+                        var fn = cf.Object("function") ?? throw cf.Error("function", "is required", "missing_required_parameter");
                         var args = fn.Get("arguments") is { } a ? a.ValueKind == JsonValueKind.String ? a.GetString()! : a.GetRawText() : "{}";
-                        calls.Add(new ToolCall(ToolCalls.NewId(), fn.String("name", required: true)!, args));
+                        calls.Add(new ToolCall(cf.String("id") ?? ToolCalls.NewId(), fn.String("name", required: true)!, args));
                     }
                 }
-                messages.Add(new ChatMessageIn(role, m.String("content") ?? "", calls, null, m.String("tool_name") ?? m.String("name")));
+                messages.Add(new ChatMessageIn(role, m.String("content") ?? "", calls, role == "tool" ? m.String("tool_call_id") : null, m.String("tool_name") ?? m.String("name")));
             }
         }
         var tools = Tools(f);
@@ -143,11 +144,56 @@ internal static class OllamaApi
         {
             var t = f.Item(e, "tools", i++);
             var fn = t.Object("function") ?? throw t.Error("function", "is required", "missing_required_parameter");
-            var parameters = fn.Get("parameters");
-            if (parameters is { } p) OpenAiRequest.Compile(p, fn.Name("parameters"));
+            var parameters = fn.Get("parameters") is { ValueKind: JsonValueKind.Object } p ? WithoutUnset(p) : fn.Get("parameters");
+            if (parameters is { } ps) OpenAiRequest.Compile(ps, fn.Name("parameters"));
             tools.Add(new ToolDef(fn.String("name", required: true)!, fn.String("description"), parameters?.Clone()));
         }
         return tools;
+    }
+
+    /// <summary>
+    /// A tool's parameter schema without the keywords a client left unset: members that are null (but for const,
+    /// default and examples, where null is a value) and empty enum arrays. Typed Ollama clients serialise every property
+    /// of their schema classes (OllamaSharp sends "enum" for a property without one); Ollama itself ignores them.
+    /// </summary>
+    internal static JsonElement WithoutUnset(JsonElement schema)
+    {
+        static bool Unset(JsonProperty p) =>
+            (p.Value.ValueKind == JsonValueKind.Null && p.Name is not ("const" or "default" or "examples"))
+            || (p.Name == "enum" && p.Value.ValueKind == JsonValueKind.Array && p.Value.GetArrayLength() == 0);
+        static bool Any(JsonElement e) => e.ValueKind switch
+        {
+            JsonValueKind.Object => e.EnumerateObject().Any(p => Unset(p) || Any(p.Value)),
+            JsonValueKind.Array => e.EnumerateArray().Any(Any),
+            _ => false,
+        };
+        static void Write(Utf8JsonWriter w, JsonElement e)
+        {
+            if (e.ValueKind == JsonValueKind.Object)
+            {
+                w.WriteStartObject();
+                foreach (var p in e.EnumerateObject())
+                {
+                    if (Unset(p)) continue;
+                    w.WritePropertyName(p.Name);
+                    if (p.Name is "const" or "default" or "examples" or "enum") p.Value.WriteTo(w); // values, not schemas
+                    else Write(w, p.Value);
+                }
+                w.WriteEndObject();
+            }
+            else if (e.ValueKind == JsonValueKind.Array)
+            {
+                w.WriteStartArray();
+                foreach (var x in e.EnumerateArray()) Write(w, x);
+                w.WriteEndArray();
+            }
+            else e.WriteTo(w);
+        }
+        if (!Any(schema)) return schema;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer)) Write(w, schema);
+        using var doc = JsonDocument.Parse(buffer.WrittenMemory);
+        return doc.RootElement.Clone();
     }
 
     public static async Task GenerateAsync(HttpContext ctx, ServerEngine engine)
@@ -201,7 +247,7 @@ internal static class OllamaApi
     private static async Task RespondAsync(HttpContext ctx, ServerEngine engine, Generation gen, string name, bool stream, bool chat, int[]? prompt)
     {
         var text = new StringBuilder();
-        var calls = new List<ToolCall>();
+        var calls = new ToolCallAssembler(); // Ollama sends each tool call whole, in the message that finishes it
         string reason = "stop";
         var nd = stream ? new EventStream(ctx, sse: false) : null;
         try
@@ -209,10 +255,11 @@ internal static class OllamaApi
             await foreach (var d in gen.ReadAsync(ctx.RequestAborted).ConfigureAwait(false))
             {
                 if (d.Finish != null) reason = d.Finish == "tool_calls" ? "stop" : d.Finish;
-                if (nd != null && (d.Content.Length > 0 || d.Calls != null))
-                    await nd.WriteAsync(w => Piece(w, name, chat, d.Content, d.Calls, done: false)).ConfigureAwait(false);
+                int before = calls.Completed.Count;
+                var finished = calls.Add(d.Calls);
+                if (nd != null && (d.Content.Length > 0 || finished.Count > 0))
+                    await nd.WriteAsync(w => Piece(w, name, chat, d.Content, finished.Count > 0 ? finished : null, before, done: false)).ConfigureAwait(false);
                 text.Append(d.Content);
-                if (d.Calls != null) calls.AddRange(d.Calls);
             }
         }
         catch (ApiException e) when (nd is { Started: true })
@@ -224,7 +271,7 @@ internal static class OllamaApi
         void Final(Utf8JsonWriter w)
         {
             // streamed: the text went out in the pieces; whole: it is all here
-            Head(w, name, chat, nd is null ? text.ToString() : "", nd is null && calls.Count > 0 ? calls : null);
+            Head(w, name, chat, nd is null ? text.ToString() : "", nd is null && calls.Completed.Count > 0 ? calls.Completed : null, 0);
             w.WriteBoolean("done", true);
             w.WriteString("done_reason", reason);
             if (!chat && prompt != null)
@@ -246,15 +293,15 @@ internal static class OllamaApi
         else await JsonOut.WriteAsync(ctx, Final).ConfigureAwait(false);
     }
 
-    private static void Piece(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls, bool done)
+    private static void Piece(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls, int firstIndex, bool done)
     {
-        Head(w, name, chat, content, calls);
+        Head(w, name, chat, content, calls, firstIndex);
         w.WriteBoolean("done", done);
         w.WriteEndObject();
     }
 
     /// <summary>Opens a streamed or final object: model, created_at, and the message (chat) or response (generate).</summary>
-    private static void Head(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls)
+    private static void Head(Utf8JsonWriter w, string name, bool chat, string content, List<ToolCall>? calls, int firstIndex)
     {
         w.WriteStartObject();
         w.WriteString("model", name);
@@ -264,19 +311,23 @@ internal static class OllamaApi
             w.WriteStartObject("message");
             w.WriteString("role", "assistant");
             w.WriteString("content", content);
-            if (calls != null) WriteCalls(w, calls);
+            if (calls != null) WriteCalls(w, calls, firstIndex);
             w.WriteEndObject();
         }
         else w.WriteString("response", content);
     }
 
-    private static void WriteCalls(Utf8JsonWriter w, List<ToolCall> calls)
+    /// <summary>Ollama's tool_calls: {"id", "function": {"index", "name", "arguments": an object}}.</summary>
+    private static void WriteCalls(Utf8JsonWriter w, List<ToolCall> calls, int firstIndex)
     {
         w.WriteStartArray("tool_calls");
-        foreach (var c in calls)
+        for (int k = 0; k < calls.Count; k++)
         {
+            var c = calls[k];
             w.WriteStartObject();
+            w.WriteString("id", c.Id);
             w.WriteStartObject("function");
+            w.WriteNumber("index", firstIndex + k);
             w.WriteString("name", c.Name);
             w.WritePropertyName("arguments");
             try

@@ -49,7 +49,6 @@ internal static class ChatCompletions
         if (stream)
         {
             var sse = new EventStream(ctx, sse: true);
-            var toolIndex = new int[settings.N];
             try
             {
                 for (int i = 0; i < settings.N; i++)
@@ -63,14 +62,36 @@ internal static class ChatCompletions
                 }
                 await foreach (var d in gen.ReadAsync(ctx.RequestAborted).ConfigureAwait(false))
                 {
-                    int first = toolIndex[d.Choice];
-                    if (d.Calls != null) toolIndex[d.Choice] += d.Calls.Count;
-                    if (d.Content.Length > 0 || d.Calls != null || d.Logprobs != null)
+                    // text first, then each tool-call piece as OpenAI streams it: a call's first delta has its index, id,
+                    // type, name and empty arguments; the following ones its index and a fragment of the arguments
+                    var lp = d.Logprobs;
+                    if (d.Content.Length > 0 || (lp != null && d.Calls is null))
+                    {
+                        var content = d.Content;
+                        var l = lp;
                         await sse.WriteAsync(w => Chunk(w, id, created, model, d.Choice, w2 =>
                         {
-                            if (d.Content.Length > 0) w2.WriteString("content", d.Content);
-                            if (d.Calls != null) WriteCalls(w2, d.Calls, first, streaming: true);
-                        }, d.Logprobs, null)).ConfigureAwait(false);
+                            if (content.Length > 0) w2.WriteString("content", content);
+                        }, l, null)).ConfigureAwait(false);
+                        lp = null;
+                    }
+                    foreach (var part in d.Calls ?? [])
+                    {
+                        if (part.Id != null)
+                        {
+                            var l = lp;
+                            await sse.WriteAsync(w => Chunk(w, id, created, model, d.Choice, w2 => WriteCallDelta(w2, part.Index, part.Id, part.Name, ""), l, null)).ConfigureAwait(false);
+                            lp = null;
+                        }
+                        if (part.Arguments.Length > 0)
+                        {
+                            var l = lp;
+                            await sse.WriteAsync(w => Chunk(w, id, created, model, d.Choice, w2 => WriteCallDelta(w2, part.Index, null, null, part.Arguments), l, null)).ConfigureAwait(false);
+                            lp = null;
+                        }
+                    }
+                    if (lp != null)
+                        await sse.WriteAsync(w => Chunk(w, id, created, model, d.Choice, _ => { }, lp, null)).ConfigureAwait(false);
                     if (d.Finish != null)
                         await sse.WriteAsync(w => Chunk(w, id, created, model, d.Choice, _ => { }, null, d.Finish)).ConfigureAwait(false);
                 }
@@ -86,14 +107,14 @@ internal static class ChatCompletions
         }
 
         var text = new StringBuilder[settings.N];
-        var calls = new List<ToolCall>[settings.N];
+        var calls = new ToolCallAssembler[settings.N];
         var lps = new List<LogprobEntry>[settings.N];
         var finish = new string?[settings.N];
-        for (int i = 0; i < settings.N; i++) { text[i] = new(); calls[i] = []; lps[i] = []; }
+        for (int i = 0; i < settings.N; i++) { text[i] = new(); calls[i] = new(); lps[i] = []; }
         await foreach (var d in gen.ReadAsync(ctx.RequestAborted).ConfigureAwait(false))
         {
             text[d.Choice].Append(d.Content);
-            if (d.Calls != null) calls[d.Choice].AddRange(d.Calls);
+            calls[d.Choice].Add(d.Calls);
             if (d.Logprobs != null) lps[d.Choice].AddRange(d.Logprobs);
             if (d.Finish != null) finish[d.Choice] = d.Finish;
         }
@@ -107,10 +128,11 @@ internal static class ChatCompletions
                 w.WriteNumber("index", i);
                 w.WriteStartObject("message");
                 w.WriteString("role", "assistant");
-                if (calls[i].Count > 0 && text[i].Length == 0) w.WriteNull("content");
+                var made = calls[i].Completed;
+                if (made.Count > 0 && text[i].Length == 0) w.WriteNull("content");
                 else w.WriteString("content", text[i].ToString());
                 w.WriteNull("refusal");
-                if (calls[i].Count > 0) WriteCalls(w, calls[i], 0, streaming: false);
+                if (made.Count > 0) WriteCalls(w, made);
                 w.WriteEndObject();
                 if (logprobs) WriteLogprobs(w, lps[i]);
                 else w.WriteNull("logprobs");
@@ -140,14 +162,12 @@ internal static class ChatCompletions
         w.WriteEndObject();
     }
 
-    private static void WriteCalls(Utf8JsonWriter w, List<ToolCall> calls, int firstIndex, bool streaming)
+    private static void WriteCalls(Utf8JsonWriter w, List<ToolCall> calls)
     {
         w.WriteStartArray("tool_calls");
-        for (int k = 0; k < calls.Count; k++)
+        foreach (var c in calls)
         {
-            var c = calls[k];
             w.WriteStartObject();
-            if (streaming) w.WriteNumber("index", firstIndex + k);
             w.WriteString("id", c.Id);
             w.WriteString("type", "function");
             w.WriteStartObject("function");
@@ -156,6 +176,25 @@ internal static class ChatCompletions
             w.WriteEndObject();
             w.WriteEndObject();
         }
+        w.WriteEndArray();
+    }
+
+    /// <summary>One streamed tool-call delta: the first of a call has id, type and name, the rest an arguments fragment.</summary>
+    private static void WriteCallDelta(Utf8JsonWriter w, int index, string? callId, string? name, string arguments)
+    {
+        w.WriteStartArray("tool_calls");
+        w.WriteStartObject();
+        w.WriteNumber("index", index);
+        if (callId != null)
+        {
+            w.WriteString("id", callId);
+            w.WriteString("type", "function");
+        }
+        w.WriteStartObject("function");
+        if (name != null) w.WriteString("name", name);
+        w.WriteString("arguments", arguments);
+        w.WriteEndObject();
+        w.WriteEndObject();
         w.WriteEndArray();
     }
 

@@ -45,6 +45,15 @@ const called = await client.chat.completions.create({
 });
 out.tool = { finish: called.choices[0].finish_reason, calls: called.choices[0].message.tool_calls };
 
+// the same call streamed, through the client's stream helper (it accumulates the tool_calls deltas)
+const runner = client.chat.completions.stream({
+  model: 'default', messages: [{ role: 'user', content: 'Look up "jury"' }], tools, tool_choice: 'required', max_tokens: 120, temperature: 0,
+});
+let argDeltas = 0;
+runner.on('tool_calls.function.arguments.delta', () => { argDeltas++; });
+const final = await runner.finalChatCompletion();
+out.toolStream = { finish: final.choices[0].finish_reason, calls: final.choices[0].message.tool_calls, argDeltas };
+
 const emb = await client.embeddings.create({ model: 'bert_mlm', input: ['the cat', 'the dog'] });
 out.embeddings = emb.data.map(d => d.embedding.length);
 

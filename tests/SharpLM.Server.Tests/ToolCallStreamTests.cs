@@ -1,0 +1,220 @@
+using System.Text;
+using SharpLM.Inference;
+using SharpLM.Models;
+using SharpLM.Server.Chat;
+
+namespace SharpLM.Server.Tests;
+
+/// <summary>
+/// The incremental tool-call parser (<see cref="ToolCallStream"/>) fed the same text in many pieces: whole, split at
+/// every character, in two and three pieces, byte by byte through a UTF-8 decoder, and token by token as the default
+/// model's tokenizer and <see cref="TextStreamer"/> cut it. Every split gives the same content and the same calls; the
+/// pieces of a call follow the streaming contract (name first, then argument fragments that concatenate to the
+/// arguments' raw JSON text, one Done).
+/// </summary>
+public sealed class ToolCallStreamTests
+{
+    private const ToolCallFormat Hermes = ToolCallFormat.Hermes, Llama3 = ToolCallFormat.Llama3, Mistral = ToolCallFormat.Mistral;
+
+    private sealed record Fed(string Content, List<ToolCall> Calls, List<ToolCallPart> Parts, bool SawCalls);
+
+    private static Fed Feed(ToolCallFormat format, IEnumerable<string> pieces)
+    {
+        var s = new ToolCallStream(format);
+        var content = new StringBuilder();
+        var parts = new List<ToolCallPart>();
+        foreach (var p in pieces)
+        {
+            var (c, k) = s.Push(p);
+            content.Append(c);
+            parts.AddRange(k);
+        }
+        var (c2, k2) = s.Flush();
+        content.Append(c2);
+        parts.AddRange(k2);
+        var calls = new ToolCallAssembler();
+        calls.Add(parts);
+        return new Fed(content.ToString(), calls.Completed, parts, s.SawCalls);
+    }
+
+    private static readonly UTF8Encoding Strict = new(false, throwOnInvalidBytes: true);
+
+    private static readonly Lazy<LanguageModel> Model = new(() => LanguageModel.Load(TestServer.DefaultModel));
+
+    /// <summary>The text as the default model's tokens, each piece what <see cref="TextStreamer"/> gives for one token.</summary>
+    private static List<string> TokenPieces(string text)
+    {
+        var codec = Model.Value.RequireTokenizer();
+        var streamer = new TextStreamer(codec, null, []);
+        var pieces = codec.Encode(text, addBos: false).Select(streamer.Push).ToList();
+        pieces.Add(streamer.Flush());
+        return pieces;
+    }
+
+    private static IEnumerable<(string How, IReadOnlyList<string> Pieces)> Splits(string text)
+    {
+        yield return ("whole", [text]);
+        yield return ("every char", [.. text.Select(c => c.ToString())]);
+        for (int i = 1; i < text.Length; i++) yield return ($"at {i}", [text[..i], text[i..]]);
+        for (int i = 1; i < text.Length; i += 3)
+            for (int j = i + 1; j < text.Length; j += 5)
+                yield return ($"at {i},{j}", [text[..i], text[i..j], text[j..]]);
+        var decoder = Encoding.UTF8.GetDecoder();
+        var chars = new char[4];
+        var bytes = new List<string>();
+        foreach (var b in Encoding.UTF8.GetBytes(text))
+        {
+            int n = decoder.GetChars([b], chars, flush: false);
+            bytes.Add(new string(chars, 0, n));
+        }
+        yield return ("byte by byte", bytes);
+        yield return ("token by token", TokenPieces(text));
+    }
+
+    public static TheoryData<int, string, string, string[]> Calls => new()
+    {
+        { (int)Hermes, "Let me look.<tool_call>\n{\"name\": \"lookup\", \"arguments\": {\"word\": \"jury\", \"n\": 2}}\n</tool_call>", "Let me look.", ["lookup", "{\"word\": \"jury\", \"n\": 2}"] },
+        { (int)Hermes, "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call> and <tooling> stays text", " and <tooling> stays text", ["a", "{}"] },
+        { (int)Hermes, "<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": [1, {\"y\": \"}]\\\"{\"}], \"z\": -2.5e-3}}\n</tool_call>\n<tool_call>\n{\"name\": \"b\", \"arguments\": {\"ok\": true}}\n</tool_call>", "", ["a", "{\"x\": [1, {\"y\": \"}]\\\"{\"}], \"z\": -2.5e-3}", "b", "{\"ok\": true}"] },
+        { (int)Hermes, "Weather: <tool_call>\n{\"name\": \"w\", \"arguments\": {\"city\": \"Zürich — 東京 😀\", \"esc\": \"\\u00e9\\n\\\\\"}}\n</tool_call>\nDone.", "Weather:\nDone.", ["w", "{\"city\": \"Zürich — 東京 😀\", \"esc\": \"\\u00e9\\n\\\\\"}"] },
+        { (int)Hermes, "<tool_call>{\"arguments\": {\"q\": [1, 2]}, \"id\": \"x\", \"name\": \"f\"}</tool_call>", "", ["f", "{\"q\": [1, 2]}"] },
+        { (int)Hermes, "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"q\\\": \\\"é\\\"}\"}</tool_call>", "", ["f", "{\"q\": \"é\"}"] },
+        { (int)Hermes, "<tool_call>{\"name\": \"f\"}</tool_call>", "", ["f", "{}"] },
+        { (int)Hermes, "<tool_call>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}, {\"name\": \"g\", \"arguments\": {\"b\": null}}]</tool_call>", "", ["f", "{\"a\": 1}", "g", "{\"b\": null}"] },
+        { (int)Llama3, "{\"name\": \"lookup\", \"parameters\": {\"word\": \"x\"}}", "", ["lookup", "{\"word\": \"x\"}"] },
+        { (int)Llama3, "<|python_tag|>{\"name\": \"f\", \"parameters\": {}}", "", ["f", "{}"] },
+        { (int)Llama3, "Sure. <|python_tag|>{\"name\": \"f\", \"parameters\": {\"a\": true}}", "Sure.", ["f", "{\"a\": true}"] },
+        { (int)Llama3, "{\"name\": \"a\", \"parameters\": {}}\n{\"name\": \"b\", \"parameters\": {\"k\": [\"]\"]}}", "", ["a", "{}", "b", "{\"k\": [\"]\"]}"] },
+        { (int)Mistral, "[TOOL_CALLS] [{\"name\": \"f\", \"arguments\": {\"q\": [1, 2]}}, {\"name\": \"g\", \"arguments\": {\"s\": \"a b\"}}]", "", ["f", "{\"q\": [1, 2]}", "g", "{\"s\": \"a b\"}"] },
+        { (int)Mistral, "[{\"name\":\"f\",\"arguments\":{\"n\":-1.5e3}}]", "", ["f", "{\"n\":-1.5e3}"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Calls))]
+    public void Calls_stream_the_same_whatever_the_pieces(int formatValue, string text, string content, string[] expected)
+    {
+        var format = (ToolCallFormat)formatValue;
+        var want = Enumerable.Range(0, expected.Length / 2).Select(i => (expected[2 * i], expected[2 * i + 1])).ToList();
+        foreach (var (how, pieces) in Splits(text))
+        {
+            Assert.Equal(text, string.Concat(pieces));
+            var r = Feed(format, pieces);
+            Assert.True(content == r.Content, $"{how}: content '{r.Content}', expected '{content}'");
+            Assert.True(want.SequenceEqual(r.Calls.Select(c => (c.Name, c.Arguments))), $"{how}: calls {string.Join(" ", r.Calls)}");
+            Assert.True(r.SawCalls, how);
+            CheckContract(r.Parts, how);
+            Assert.All(r.Calls, c => Assert.StartsWith("call_", c.Id, StringComparison.Ordinal));
+            Assert.Equal(r.Calls.Count, r.Calls.Select(c => c.Id).Distinct().Count());
+        }
+
+        // fed a character at a time, a call whose name comes before its arguments goes out first with empty arguments,
+        // and then object arguments come in many fragments
+        var chars = Feed(format, text.Select(c => c.ToString()));
+        foreach (var (call, i) in chars.Calls.Select((c, i) => (c, i)))
+        {
+            int at = text.IndexOf(call.Arguments, StringComparison.Ordinal); // raw object arguments written after the name
+            if (call.Arguments.Length <= 2 || at < 0 || text.LastIndexOf("\"name\"", at, StringComparison.Ordinal) < 0) continue;
+            var mine = chars.Parts.Where(p => p.Index == i).ToList();
+            Assert.Equal("", mine[0].Arguments);
+            Assert.True(mine.Count(p => p.Arguments.Length > 0) > 1, $"call {i} came in {mine.Count} pieces");
+        }
+    }
+
+    /// <summary>Indices 0, 1, ... in order of their first piece; the first piece of each call has its id and name, the
+    /// others neither; nothing after a call's Done.</summary>
+    private static void CheckContract(List<ToolCallPart> parts, string how)
+    {
+        var begun = new List<int>();
+        var done = new HashSet<int>();
+        foreach (var p in parts)
+        {
+            Assert.False(done.Contains(p.Index), $"{how}: a piece of call {p.Index} after its end");
+            if (!begun.Contains(p.Index))
+            {
+                Assert.Equal(begun.Count, p.Index);
+                Assert.True(p.Id != null && p.Name != null, $"{how}: the first piece of call {p.Index} has no id or name");
+                begun.Add(p.Index);
+            }
+            else Assert.True(p.Id is null && p.Name is null, $"{how}: call {p.Index} named twice");
+            Strict.GetByteCount(p.Arguments); // each fragment is whole UTF-16 (a surrogate pair is never split), or this throws
+            if (p.Done) done.Add(p.Index);
+        }
+    }
+
+    [Theory]
+    [InlineData((int)Hermes, "just words <tool")]
+    [InlineData((int)Hermes, "a <tool_cal> b <tool_call")]
+    [InlineData((int)Hermes, "<tool_call>not json</tool_call>")]
+    [InlineData((int)Hermes, "<tool_call>{\"foo\": 1}</tool_call> after")]
+    [InlineData((int)Hermes, "{\"name\": \"f\", \"arguments\": {}} is not a call in Hermes")]
+    [InlineData((int)Hermes, "Plain text that ends with newlines\n\n")]
+    [InlineData((int)Llama3, "Hello there")]
+    [InlineData((int)Llama3, "  {\"a\": {\"name\": \"x\"}} nested names do not count")]
+    [InlineData((int)Llama3, "{not a call")]
+    [InlineData((int)Llama3, "[1] the first point")]
+    [InlineData((int)Llama3, "<|python_tag|>brave_search.call(query=\"x\")")]
+    [InlineData((int)Mistral, "[TOOL_CAL] x [TOOL_CALLS] []")]
+    [InlineData((int)Mistral, "[ \"name\", 1]")]
+    public void Text_that_is_not_a_call_comes_back_unchanged(int formatValue, string text)
+    {
+        foreach (var (how, pieces) in Splits(text))
+        {
+            var r = Feed((ToolCallFormat)formatValue, pieces);
+            Assert.True(text == r.Content, $"{how}: '{r.Content}'");
+            Assert.Empty(r.Calls);
+            Assert.False(r.SawCalls, how);
+        }
+    }
+
+    [Fact]
+    public void Held_text_is_only_what_could_still_open_a_call()
+    {
+        var s = new ToolCallStream(Hermes);
+        Assert.Equal("It is", s.Push("It is <tool").Content);   // the space waits too: it is dropped if a call follows
+        Assert.Equal(" <tooling", s.Push("ing").Content);
+        Assert.Equal(" done", s.Push(" done").Content);
+        var l = new ToolCallStream(Llama3);
+        Assert.Equal("", l.Push("{\"answer\"").Content);                 // bare JSON at the start: held until settled
+        Assert.Equal("{\"answer\": 4}", l.Push(": 4}").Content);         // an object without a name: not a call
+        Assert.Equal(" {\"name\": \"x\"}", l.Push(" {\"name\": \"x\"}").Content); // after text, a '{' is only text
+    }
+
+    [Fact]
+    public void A_call_cut_off_stays_unfinished_and_only_what_came_before_it_is_content()
+    {
+        const string text = "Ok.<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Par";
+        foreach (var (how, pieces) in Splits(text))
+        {
+            var r = Feed(Hermes, pieces);
+            Assert.Equal("Ok.", r.Content);
+            Assert.Empty(r.Calls);
+            Assert.False(r.SawCalls, how);
+            var first = r.Parts[0];
+            Assert.Equal(("get_weather", 0), (first.Name, first.Index));
+            Assert.Equal("{\"city\": \"Par", string.Concat(r.Parts.Select(p => p.Arguments)));
+            Assert.DoesNotContain(r.Parts, p => p.Done);
+        }
+        // cut before the name: the opener is markup, not content
+        Assert.Equal(("Ok.", 0), (Feed(Hermes, ["Ok.<tool_call>\n{\"na"]).Content, Feed(Hermes, ["Ok.<tool_call>\n{\"na"]).Parts.Count));
+        Assert.Equal("Ok.<tool_", Feed(Hermes, ["Ok.<tool_"]).Content); // a partial opener at the end is text
+        // a first call complete, the second cut: the first stands
+        var two = Feed(Hermes, ["<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call><tool_call>{\"name\": \"b\", \"arguments\": {\"x"]);
+        Assert.Equal("a", Assert.Single(two.Calls).Name);
+        Assert.True(two.SawCalls);
+        Assert.Contains(two.Parts, p => p is { Index: 1, Name: "b", Done: false });
+    }
+
+    [Fact]
+    public void A_call_that_breaks_after_it_began_is_given_back_as_text_and_stays_unfinished()
+    {
+        const string text = "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1]}</tool_call>";
+        var r = Feed(Hermes, [text]);
+        Assert.Empty(r.Calls);
+        Assert.Equal(text, r.Content);
+        Assert.Contains(r.Parts, p => p is { Index: 0, Name: "f", Done: false });
+        // arguments that are not JSON: the call does not finish
+        var bad = Feed(Llama3, ["{\"name\": \"f\", \"parameters\": tru}"]);
+        Assert.Empty(bad.Calls);
+        Assert.Equal("{\"name\": \"f\", \"parameters\": tru}", bad.Content);
+    }
+}
