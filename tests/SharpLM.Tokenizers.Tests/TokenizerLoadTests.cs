@@ -77,6 +77,14 @@ public class TokenizerLoadTests
         var expected = new Dictionary<int, string>();
         foreach (var (token, id) in dict) expected[id] = token;
         for (int id = 0; id < 3000; id++) Assert.Equal(expected.GetValueOrDefault(id), table.IdToToken(id));
+        // rebuilt from its arrays (the cache's path), it answers the same
+        var (lengths, ids, chars) = table.CopyTo();
+        var copy = VocabTable.FromArrays(lengths, ids, chars.Span);
+        Assert.Equal(table.Count, copy.Count);
+        foreach (var (token, id) in dict) Assert.True(copy.TryGetValue(token, out int got) && got == id, token);
+        Assert.False(copy.ContainsKey("not a token at all"));
+        for (int id = 0; id < 3000; id++) Assert.Equal(expected.GetValueOrDefault(id), copy.IdToToken(id));
+        Assert.Throws<InvalidDataException>(() => VocabTable.FromArrays(lengths, ids, chars.Span[1..]));
         var e = Assert.Throws<InvalidDataException>(() => table.Add("bad", TokenIds.Limit));
         Assert.Contains("'bad'", e.Message);
     }
@@ -190,6 +198,21 @@ public class TokenizerLoadTests
         File.WriteAllBytes(entry, flipped);
         AssertSameTokenizer(direct, TokenizerJsonLoader.LoadFile(json, cache));
         Assert.Equal(good, File.ReadAllBytes(entry)); // rewritten
+    }
+
+    [Fact]
+    public void TheKeyOfAFileReadInChunksIsTheKeyOfItsBytes()
+    {
+        string dir = TestPaths.NewTempDir("tokkey");
+        var rng = new Random(9);
+        foreach (int size in new[] { 0, 1, 31, 32, 33, 1 << 20, (1 << 20) + 1, (1 << 20) + 40, 3 << 20 })
+        {
+            var bytes = new byte[size];
+            rng.NextBytes(bytes);
+            string path = Path.Combine(dir, $"f{size}");
+            File.WriteAllBytes(path, bytes);
+            Assert.Equal(TokenizerJsonCache.KeyOf(path, bytes), TokenizerJsonCache.KeyOfFile(path));
+        }
     }
 
     [Fact]

@@ -68,6 +68,62 @@ internal sealed class VocabTable
         return t;
     }
 
+    /// <summary>A table of distinct tokens given as arrays (entry e: <paramref name="lengths"/>[e] chars of
+    /// <paramref name="chars"/> after the previous entry's, id <paramref name="ids"/>[e]), as <see cref="CopyTo"/> wrote
+    /// them: the chars are copied once and the slots filled in the order of their home slots (one sweep of the table
+    /// instead of a write at random per token). Throws <see cref="InvalidDataException"/> when the arrays do not fit
+    /// together or an id is out of range; the tokens must be distinct (they come from a table).</summary>
+    public static VocabTable FromArrays(ReadOnlySpan<int> lengths, ReadOnlySpan<int> ids, ReadOnlySpan<char> chars)
+    {
+        int n = lengths.Length;
+        if (ids.Length != n) throw new InvalidDataException($"{n} token lengths but {ids.Length} ids");
+        var t = new VocabTable(n, chars.Length);
+        int offset = 0;
+        for (int e = 0; e < n; e++)
+        {
+            int len = lengths[e], id = ids[e];
+            if (len < 0 || len > chars.Length - offset) throw new InvalidDataException($"token {e}'s length {len} runs past the {chars.Length} chars");
+            if (TokenIds.Problem(id) is { } why) throw new InvalidDataException($"token {e}: {why}");
+            t._start[e] = offset;
+            offset += len;
+            if (id > t._maxId) t._maxId = id;
+        }
+        if (offset != chars.Length) throw new InvalidDataException($"the token lengths add up to {offset} chars, not {chars.Length}");
+        chars.CopyTo(t._chars);
+        lengths.CopyTo(t._length);
+        ids.CopyTo(t._ids);
+        t._charCount = offset;
+        t._count = n;
+        // A stable counting sort of the entries by their home slot's high bits, then one sweep of inserts.
+        var hashes = new uint[n];
+        int slotBits = System.Numerics.BitOperations.Log2((uint)t._slots.Length);
+        int bucketBits = Math.Min(slotBits, 14);
+        int shift = slotBits - bucketBits;
+        var start = new int[(1 << bucketBits) + 1];
+        for (int e = 0; e < n; e++)
+        {
+            uint h = Hash(t._chars.AsSpan(t._start[e], t._length[e]));
+            hashes[e] = h;
+            start[(int)((h & (uint)t._mask) >> shift) + 1]++;
+        }
+        for (int b = 0; b < 1 << bucketBits; b++) start[b + 1] += start[b];
+        var order = new int[n];
+        for (int e = 0; e < n; e++) order[start[(int)((hashes[e] & (uint)t._mask) >> shift)]++] = e;
+        foreach (int e in order)
+        {
+            uint h = hashes[e];
+            int i = (int)h & t._mask;
+            while (t._slots[i].IdPlus1 != 0) i = (i + 1) & t._mask;
+            t._slots[i] = new Slot { Hash = h, IdPlus1 = t._ids[e] + 1, Start = t._start[e], Length = t._length[e] };
+        }
+        return t;
+    }
+
+    /// <summary>The entries in the order added, as <see cref="FromArrays"/> takes them back: the lengths and ids (each
+    /// <see cref="Count"/> long) and the chars (every token's, one after another).</summary>
+    public (int[] Lengths, int[] Ids, ReadOnlyMemory<char> Chars) CopyTo() =>
+        (_length[.._count], _ids[.._count], _chars.AsMemory(0, _charCount));
+
     /// <summary>Number of distinct tokens.</summary>
     public int Count => _count;
 

@@ -54,6 +54,59 @@ internal static class TokenizerJsonCache
         return new Key(content.Length, File.GetLastWriteTimeUtc(path).Ticks, h0, h1);
     }
 
+    /// <summary>The key of the file at <paramref name="path"/>, its bytes hashed as they are read in 1 MB chunks (one
+    /// buffer, where reading the whole file would fault in and zero 9-11 MB of fresh heap).</summary>
+    public static Key KeyOfFile(string path)
+    {
+        long mtime = File.GetLastWriteTimeUtc(path).Ticks;
+        using var handle = File.OpenHandle(path);
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            var state = new HashState();
+            long at = 0;
+            while (true)
+            {
+                int n = 0, got;
+                while (n < buffer.Length && (got = RandomAccess.Read(handle, buffer.AsSpan(n), at + n)) > 0) n += got;
+                if (n < buffer.Length)
+                {
+                    var (h0, h1) = state.Finish(buffer.AsSpan(0, n), at + n);
+                    return new Key(at + n, mtime, h0, h1);
+                }
+                state.Blocks(buffer);
+                at += n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary><paramref name="read"/> over the bytes of a (non-empty) file, mapped read-only: the page cache's pages
+    /// are read in place, where reading the file would copy them into fresh (zeroed, faulted-in) heap pages.</summary>
+    private static unsafe T Mapped<T, TState>(string path, MappedReader<T, TState> read, TState state)
+    {
+        using var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0,
+            System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+        using var view = file.CreateViewAccessor(0, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        try
+        {
+            long length = (long)view.SafeMemoryMappedViewHandle.ByteLength - view.PointerOffset;
+            if (length > int.MaxValue) throw new IOException($"{path}: {length} bytes is too large to map in one span");
+            return read(new ReadOnlySpan<byte>(p + view.PointerOffset, (int)Math.Min(length, new FileInfo(path).Length)), state);
+        }
+        finally
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+        }
+    }
+
+    private delegate T MappedReader<T, TState>(ReadOnlySpan<byte> bytes, TState state);
+
     /// <summary>The entry's path for <paramref name="source"/>: a hash of its full path.</summary>
     public static string EntryPath(string folder, string source)
     {
@@ -64,24 +117,22 @@ internal static class TokenizerJsonCache
     /// <summary>The cached parts of <paramref name="source"/> when its entry exists and matches <paramref name="key"/>.</summary>
     public static Parts? TryRead(string folder, string source, Key key)
     {
-        byte[] data;
         try
         {
             string path = EntryPath(folder, source);
-            if (!File.Exists(path)) return null;
-            data = File.ReadAllBytes(path);
+            var info = new FileInfo(path);
+            if (!info.Exists || info.Length < HeaderBytes) return null;
+            return Mapped(path, (span, k) => Parse(span, k), key);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
-        return Parse(data, key);
     }
 
-    /// <summary>The parts stored in <paramref name="data"/>, or null when it is not a whole, valid entry for <paramref name="key"/>.</summary>
-    internal static Parts? Parse(byte[] data, Key key)
+    /// <summary>The parts stored in <paramref name="s"/>, or null when it is not a whole, valid entry for <paramref name="key"/>.</summary>
+    internal static Parts? Parse(ReadOnlySpan<byte> s, Key key)
     {
-        var s = data.AsSpan();
         if (s.Length < HeaderBytes || !s[..8].SequenceEqual(Magic) || I32(s, 8) != Version) return null;
         if (I64(s, 12) != key.Size || I64(s, 20) != key.MtimeTicks || U64(s, 28) != key.Hash0 || U64(s, 36) != key.Hash1) return null;
         long payloadLength = I64(s, 44);
@@ -93,7 +144,7 @@ internal static class TokenizerJsonCache
         {
             int at = 0;
             int restLength = Take(payload, ref at);
-            var rest = data.AsMemory(HeaderBytes + at, restLength);
+            var rest = payload.Slice(at, restLength).ToArray();
             at += restLength;
             int n = Take(payload, ref at), c = Take(payload, ref at);
             var lengths = MemoryMarshal.Cast<byte, int>(payload.Slice(at, checked(4 * n)));
@@ -102,20 +153,13 @@ internal static class TokenizerJsonCache
             at += 4 * n;
             var chars = MemoryMarshal.Cast<byte, char>(payload.Slice(at, checked(2 * c)));
             at += 2 * c;
-            var vocab = new VocabTable(n, c);
-            int offset = 0;
-            for (int e = 0; e < n; e++)
-            {
-                if (lengths[e] < 0 || offset + lengths[e] > c) return null;
-                vocab.Add(chars.Slice(offset, lengths[e]), ids[e]);
-                offset += lengths[e];
-            }
+            var vocab = VocabTable.FromArrays(lengths, ids, chars);
             int m = Take(payload, ref at);
             var merges = new (int, int, int)[m];
             var triples = MemoryMarshal.Cast<byte, int>(payload.Slice(at, checked(12 * m)));
             for (int k = 0; k < m; k++) merges[k] = (triples[3 * k], triples[3 * k + 1], triples[3 * k + 2]);
             at += 12 * m;
-            return at == payload.Length && offset == c ? new Parts(rest, vocab, merges) : null;
+            return at == payload.Length ? new Parts(rest, vocab, merges) : null;
         }
         catch (Exception e) when (e is ArgumentOutOfRangeException or InvalidDataException or OverflowException)
         {
@@ -139,9 +183,8 @@ internal static class TokenizerJsonCache
 
     internal static byte[] Serialize(Key key, Parts parts)
     {
-        var vocab = parts.Vocab;
-        int n = vocab.Count, c = 0;
-        for (int e = 0; e < n; e++) c += vocab.KeyAt(e).Length;
+        var (lengths, ids, chars) = parts.Vocab.CopyTo();
+        int n = lengths.Length, c = chars.Length;
         long payloadLength = 4L + parts.RestJson.Length + 8 + 8L * n + 2L * c + 4 + 12L * parts.Merges.Length;
         var data = new byte[checked((int)(HeaderBytes + payloadLength))];
         var s = data.AsSpan();
@@ -159,14 +202,10 @@ internal static class TokenizerJsonCache
         at += parts.RestJson.Length;
         Put(payload, ref at, n);
         Put(payload, ref at, c);
-        for (int e = 0; e < n; e++) Put(payload, ref at, vocab.KeyAt(e).Length);
-        for (int e = 0; e < n; e++) Put(payload, ref at, vocab.IdAt(e));
-        for (int e = 0; e < n; e++)
-        {
-            var k = MemoryMarshal.AsBytes(vocab.KeyAt(e));
-            k.CopyTo(payload[at..]);
-            at += k.Length;
-        }
+        foreach (int length in lengths) Put(payload, ref at, length);
+        foreach (int id in ids) Put(payload, ref at, id);
+        MemoryMarshal.AsBytes(chars.Span).CopyTo(payload[at..]);
+        at += 2 * c;
         Put(payload, ref at, parts.Merges.Length);
         foreach (var (l, r, m) in parts.Merges)
         {
@@ -221,32 +260,62 @@ internal static class TokenizerJsonCache
         at += 4;
     }
 
-    /// <summary>A 128-bit hash of <paramref name="data"/>: four 64-bit multiply-rotate lanes over 32-byte blocks (the
-    /// xxHash64 round), the tail folded in 8 bytes and then 1 byte at a time, the lanes mixed into two outputs. Not
-    /// cryptographic: it tells a changed file from the one an entry was made from (size and mtime are checked too).</summary>
-    internal static (ulong, ulong) Hash128(ReadOnlySpan<byte> data)
+    /// <summary>A 128-bit hash of <paramref name="data"/> (see <see cref="HashState"/>).</summary>
+    internal static (ulong, ulong) Hash128(ReadOnlySpan<byte> data) => new HashState().Finish(data, data.Length);
+
+    /// <summary>A 128-bit hash: four 64-bit multiply-rotate lanes over 32-byte blocks (the xxHash64 round), the tail
+    /// folded in 8 bytes and then 1 byte at a time, the lanes and the length mixed into two outputs. Not cryptographic:
+    /// it tells a changed file from the one an entry was made from (size and mtime are checked too). Fed in pieces
+    /// whose lengths are multiples of 32 (<see cref="Blocks"/>), then the rest (<see cref="Finish"/>).</summary>
+    internal struct HashState
     {
-        const ulong P1 = 0x9E3779B185EBCA87UL, P2 = 0xC2B2AE3D27D4EB4FUL, P3 = 0x165667B19E3779F9UL;
-        ulong a = unchecked(P1 + P2), b = P2, c = 0, d = unchecked(0UL - P1);
-        ref byte p = ref MemoryMarshal.GetReference(data);
-        int n = data.Length, i = 0;
-        for (; i + 32 <= n; i += 32)
+        private const ulong P1 = 0x9E3779B185EBCA87UL, P2 = 0xC2B2AE3D27D4EB4FUL, P3 = 0x165667B19E3779F9UL;
+        private ulong _a, _b, _c, _d;
+
+        public HashState()
         {
-            a = Round(a, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i)));
-            b = Round(b, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 8)));
-            c = Round(c, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 16)));
-            d = Round(d, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 24)));
+            _a = unchecked(P1 + P2);
+            _b = P2;
+            _c = 0;
+            _d = unchecked(0UL - P1);
         }
-        for (; i + 8 <= n; i += 8) a = Round(a ^ b, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i)));
-        for (; i < n; i++) b = Round(b ^ a, Unsafe.Add(ref p, i));
-        ulong h0 = Avalanche(BitOperations.RotateLeft(a, 1) + BitOperations.RotateLeft(b, 7) + BitOperations.RotateLeft(c, 12)
-            + BitOperations.RotateLeft(d, 18) + (ulong)n * P3);
-        ulong h1 = Avalanche((a * P3) ^ BitOperations.RotateLeft(b * P1, 29) ^ BitOperations.RotateLeft(c * P2, 43) ^ (d + (ulong)n));
-        return (h0, h1);
 
-        static ulong Round(ulong acc, ulong x) => BitOperations.RotateLeft(acc + x * P2, 31) * P1;
+        /// <summary>Folds in the whole 32-byte blocks of <paramref name="data"/>; returns how many bytes that was.</summary>
+        public int Blocks(ReadOnlySpan<byte> data)
+        {
+            ref byte p = ref MemoryMarshal.GetReference(data);
+            int i = 0;
+            ulong a = _a, b = _b, c = _c, d = _d;
+            for (; i + 32 <= data.Length; i += 32)
+            {
+                a = Round(a, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i)));
+                b = Round(b, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 8)));
+                c = Round(c, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 16)));
+                d = Round(d, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 24)));
+            }
+            (_a, _b, _c, _d) = (a, b, c, d);
+            return i;
+        }
 
-        static ulong Avalanche(ulong h)
+        /// <summary>Folds in <paramref name="last"/> (the final piece) and returns the hash of all
+        /// <paramref name="totalLength"/> bytes.</summary>
+        public (ulong, ulong) Finish(ReadOnlySpan<byte> last, long totalLength)
+        {
+            int i = Blocks(last);
+            ref byte p = ref MemoryMarshal.GetReference(last);
+            ulong a = _a, b = _b, c = _c, d = _d;
+            for (; i + 8 <= last.Length; i += 8) a = Round(a ^ b, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i)));
+            for (; i < last.Length; i++) b = Round(b ^ a, Unsafe.Add(ref p, i));
+            ulong n = (ulong)totalLength;
+            ulong h0 = Avalanche(BitOperations.RotateLeft(a, 1) + BitOperations.RotateLeft(b, 7) + BitOperations.RotateLeft(c, 12)
+                + BitOperations.RotateLeft(d, 18) + n * P3);
+            ulong h1 = Avalanche((a * P3) ^ BitOperations.RotateLeft(b * P1, 29) ^ BitOperations.RotateLeft(c * P2, 43) ^ (d + n));
+            return (h0, h1);
+        }
+
+        private static ulong Round(ulong acc, ulong x) => BitOperations.RotateLeft(acc + x * P2, 31) * P1;
+
+        private static ulong Avalanche(ulong h)
         {
             h ^= h >> 33;
             h *= P2;

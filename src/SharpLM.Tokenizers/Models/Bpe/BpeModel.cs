@@ -142,12 +142,7 @@ internal sealed class BpeModel : IModel
         string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
-        var table = new MergeTable(merges.Length);
-        for (int rank = 0; rank < merges.Length; rank++)
-        {
-            var (ia, ib, im) = merges[rank];
-            table.TryAdd(ia, ib, rank, im);
-        }
+        var table = MergeTable.Build(merges);
         return new BpeModel(vocab, table, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges)
         {
             _mergeIds = merges,
