@@ -89,12 +89,12 @@ public class TokenizerLoadTests
         Assert.Contains("'bad'", e.Message);
     }
 
-    /// <summary>A copy of qwen3's tokenizer.json in a fresh folder, with a cache folder beside it.</summary>
-    private static (string Json, string Cache) CopyOfQwen3()
+    /// <summary>A copy of a real tokenizer.json (qwen3 unless named) in a fresh folder, with a cache folder beside it.</summary>
+    private static (string Json, string Cache) CopyOf(string name = "qwen3")
     {
         string dir = TestPaths.NewTempDir("tokcache");
         string json = Path.Combine(dir, "tokenizer.json");
-        File.Copy(HfTestSupport.PathOf("qwen3"), json);
+        File.Copy(HfTestSupport.PathOf(name), json);
         return (json, Path.Combine(dir, "cache"));
     }
 
@@ -118,10 +118,15 @@ public class TokenizerLoadTests
         Assert.Equal(va.Merges, vb.Merges);
     }
 
-    [Fact]
-    public void TheCacheGivesTheTokenizerTheFileGives()
+    /// <summary>qwen3: merges as pairs, NFC; llama3: merges as "a b" strings, ignore_merges; mistral: SentencePiece
+    /// BPE with byte fallback.</summary>
+    [Theory]
+    [InlineData("qwen3")]
+    [InlineData("llama3")]
+    [InlineData("mistral")]
+    public void TheCacheGivesTheTokenizerTheFileGives(string name)
     {
-        var (json, cache) = CopyOfQwen3();
+        var (json, cache) = CopyOf(name);
         var direct = TokenizerJsonLoader.LoadFile(json, null);
         Assert.False(Directory.Exists(cache));
         var first = TokenizerJsonLoader.LoadFile(json, cache);   // a miss: parses, writes the entry
@@ -136,7 +141,7 @@ public class TokenizerLoadTests
     [Fact]
     public void AChangedFileIsParsedAgainEvenWithItsSizeAndTimeKept()
     {
-        var (json, cache) = CopyOfQwen3();
+        var (json, cache) = CopyOf();
         var original = TokenizerJsonLoader.LoadFile(json, cache);
         // Move merge 3 (Ġ t) to near the end by swapping it with the last merge of the same byte length: same size,
         // same mtime (restored), other ranks.
@@ -176,7 +181,7 @@ public class TokenizerLoadTests
     [Fact]
     public void ATouchedFileOrABrokenEntryIsAMissAndTheLoadStillRight()
     {
-        var (json, cache) = CopyOfQwen3();
+        var (json, cache) = CopyOf();
         var direct = TokenizerJsonLoader.LoadFile(json, null);
         TokenizerJsonLoader.LoadFile(json, cache);
         string entry = TokenizerJsonCache.EntryPath(cache, json);
@@ -218,7 +223,7 @@ public class TokenizerLoadTests
     [Fact]
     public void AnEntryRoundTripsAndAFolderThatCannotBeWrittenIsSkipped()
     {
-        var (json, cache) = CopyOfQwen3();
+        var (json, cache) = CopyOf();
         var bytes = File.ReadAllBytes(json);
         var key = TokenizerJsonCache.KeyOf(json, bytes);
         var direct = TokenizerJsonLoader.LoadFile(json, null);

@@ -220,7 +220,7 @@ internal static class TokenizerJsonLoader
     {
         v.ExpectObject();
         int count = v.Element.GetPropertyCount();
-        var table = new VocabTable(count, count * 8);
+        var table = new VocabTable(count, (int)Math.Min(count * 8L, 1 << 28));
         Span<char> buf = stackalloc char[256];
         foreach (var p in v.Element.EnumerateObject())
         {

@@ -89,7 +89,7 @@ internal sealed class BpeModel : IModel
         return false;
     }
 
-    internal static bool HasMetaspaceAfterOtherChar(ReadOnlySpan<char> t)
+    private static bool HasMetaspaceAfterOtherChar(ReadOnlySpan<char> t)
     {
         for (int i = 1; i < t.Length; i++) if (t[i] == Metaspace && t[i - 1] != Metaspace) return true;
         return false;
