@@ -135,7 +135,7 @@ public sealed partial class Tokenizer
         string ext = Path.GetExtension(path);
         if (ext.Equals(".json", StringComparison.OrdinalIgnoreCase))
         {
-            var tok = TokenizerJsonLoader.Load(File.ReadAllBytes(path), path);
+            var tok = TokenizerJsonLoader.LoadFile(path, TokenizerJsonCache.Disabled ? null : TokenizerJsonCache.Folder);
             tok.ApplyTokenizerConfig(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "tokenizer_config.json"));
             return tok;
         }

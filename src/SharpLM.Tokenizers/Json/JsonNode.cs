@@ -160,6 +160,9 @@ internal readonly struct JsonNode
     /// <summary>The node of <paramref name="item"/>, the element at <paramref name="index"/> of this array.</summary>
     public JsonNode Item(JsonElement item, int index) => new(item, Path, null, index, Source);
 
+    /// <summary>The node of <paramref name="member"/>, a member of this object.</summary>
+    public JsonNode Member(JsonProperty member) => new(member.Value, Path, member.Name, -1, Source);
+
     public int ArrayLength()
     {
         if (Kind != JsonValueKind.Array) Fail($"expected an array, found {Describe()}.");

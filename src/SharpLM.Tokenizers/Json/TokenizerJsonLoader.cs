@@ -19,8 +19,27 @@ internal static class TokenizerJsonLoader
     public static Tokenizer Load(string json, string source) => Load(System.Text.Encoding.UTF8.GetBytes(json), source);
 
     /// <summary>Parses the UTF-8 bytes of a tokenizer.json (a file is read as bytes: no UTF-16 copy of it is made).</summary>
-    public static Tokenizer Load(ReadOnlyMemory<byte> utf8, string source)
+    public static Tokenizer Load(ReadOnlyMemory<byte> utf8, string source) => Load(utf8, source, null, out _);
+
+    /// <summary>Loads the tokenizer.json at <paramref name="path"/>; with a <paramref name="cacheFolder"/>, a large BPE
+    /// file goes through <see cref="TokenizerJsonCache"/> (its entry read when it matches the file, else made).</summary>
+    public static Tokenizer LoadFile(string path, string? cacheFolder)
     {
+        if (cacheFolder is null || new FileInfo(path).Length < TokenizerJsonCache.MinBytes) return Load(File.ReadAllBytes(path), path);
+        var key = TokenizerJsonCache.KeyOfFile(path);
+        if (TokenizerJsonCache.TryRead(cacheFolder, path, key) is { } cached) return Load(cached.RestJson, path, cached, out _);
+        // A miss: the key of the bytes parsed here (the file may have changed since the lookup) goes with the entry.
+        var bytes = File.ReadAllBytes(path);
+        var tok = Load(bytes, path, null, out var derived);
+        if (derived != null) TokenizerJsonCache.TryWrite(cacheFolder, path, TokenizerJsonCache.KeyOf(path, bytes), derived);
+        return tok;
+    }
+
+    /// <summary>The load itself. <paramref name="cached"/>: the vocabulary and merges already resolved (the JSON then
+    /// has neither); <paramref name="derived"/>: what a cache entry keeps, when the model is a BPE read from the JSON.</summary>
+    private static Tokenizer Load(ReadOnlyMemory<byte> utf8, string source, TokenizerJsonCache.Parts? cached, out TokenizerJsonCache.Parts? derived)
+    {
+        derived = null;
         if (utf8.Span.StartsWith("\uFEFF"u8)) utf8 = utf8[3..];
         JsonDocument doc;
         try
@@ -34,7 +53,7 @@ internal static class TokenizerJsonLoader
         using (doc)
         {
             var root = new JsonNode(doc.RootElement, "", source).ExpectObject();
-            var model = ReadModel(root.Required("model"));
+            var model = ReadModel(root.Required("model"), cached);
             var normalizer = ReadNormalizer(root.Get("normalizer"));
             var pre = ReadPreTokenizer(root.Get("pre_tokenizer"));
             var post = ReadPostProcessor(root.Get("post_processor"));
@@ -53,7 +72,10 @@ internal static class TokenizerJsonLoader
             }
             var padding = ReadPadding(root.Get("padding"));
             var truncation = ReadTruncation(root.Get("truncation"));
-            return new Tokenizer(normalizer, pre, model, post, decoder, added, padding, truncation, source);
+            var tokenizer = new Tokenizer(normalizer, pre, model, post, decoder, added, padding, truncation, source);
+            if (cached is null && model is BpeModel { MergeIdArray: { } merges } bpe && root.Get("model").Get("type").Kind == JsonValueKind.String)
+                derived = new TokenizerJsonCache.Parts(TokenizerJsonCache.RestOf(doc.RootElement), bpe.Vocab, merges);
+            return tokenizer;
         }
     }
 
@@ -97,7 +119,8 @@ internal static class TokenizerJsonLoader
         if (p.Has("Regex"))
         {
             string r = p.RequiredString("Regex");
-            try { RegexCache.Validate(r); }
+            // A known split (LLaMA-3, Qwen, GPT-2, o200k) runs on its hand-written scanner: no Regex is built for it here.
+            try { if (SplitPatterns.ByPattern(r) is null) RegexCache.Validate(r); }
             catch (ArgumentException e) { p.Get("Regex").Fail($"the regex '{r}' is not supported: {e.Message}"); }
             return (r, true);
         }
@@ -191,16 +214,41 @@ internal static class TokenizerJsonLoader
         return d;
     }
 
+    /// <summary>A BPE vocabulary object into a <see cref="VocabTable"/>: each token's raw UTF-8 is decoded straight into
+    /// the table (no string per token; an escaped name is unescaped first).</summary>
+    private static VocabTable ReadVocabTable(JsonNode v)
+    {
+        v.ExpectObject();
+        int count = v.Element.GetPropertyCount();
+        var table = new VocabTable(count, (int)Math.Min(count * 8L, 1 << 28));
+        Span<char> buf = stackalloc char[256];
+        foreach (var p in v.Element.EnumerateObject())
+        {
+            var raw = JsonMarshal.GetRawUtf8PropertyName(p);
+            scoped ReadOnlySpan<char> name;
+            if (raw.Length <= buf.Length && !raw.Contains((byte)'\\'))
+            {
+                int n = System.Text.Encoding.UTF8.GetChars(raw, buf);
+                name = buf[..n];
+            }
+            else name = p.Name;
+            var value = p.Value;
+            int id = value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int i) && (uint)i < TokenIds.Limit ? i
+                : v.Member(p).TokenId(); // not a usable id: the error names the token
+            table.Add(name, id);
+        }
+        return table;
+    }
+
     /// <summary>The merges ("a b" strings or [a, b] pairs) as vocabulary ids (left, right, merged), in rank order. The
     /// UTF-8 of each merge is decoded into a stack buffer and looked up as spans: no string per merge (llama3 has
     /// 280,000 of them), and the merged token is looked up here, while its parts are at hand.</summary>
-    private static (int, int, int)[] ReadMergeIds(JsonNode mn, Dictionary<string, int> vocab, string? continuingSubwordPrefix)
+    private static (int, int, int)[] ReadMergeIds(JsonNode mn, VocabTable lookup, string? continuingSubwordPrefix)
     {
-        var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         var result = new (int, int, int)[mn.ArrayLength()];
         Span<char> buf = stackalloc char[256];
         Span<char> buf2 = stackalloc char[256];
-        int rank = 0;
+        int rank = 0, guess = -1;
         foreach (var e in mn.Element.EnumerateArray())
         {
             scoped ReadOnlySpan<char> a, b;
@@ -223,7 +271,7 @@ internal static class TokenizerJsonLoader
             }
             try
             {
-                result[rank] = BpeModel.MergeIds(lookup, rank, a, b, continuingSubwordPrefix);
+                result[rank] = BpeModel.MergeIds(lookup, rank, a, b, continuingSubwordPrefix, ref guess);
             }
             catch (InvalidDataException ex)
             {
@@ -246,7 +294,7 @@ internal static class TokenizerJsonLoader
 
     private const string ModelTypes = "BPE, WordPiece, WordLevel, Unigram";
 
-    internal static IModel ReadModel(JsonNode n)
+    internal static IModel ReadModel(JsonNode n, TokenizerJsonCache.Parts? cached = null)
     {
         n.ExpectObject();
         string type;
@@ -259,10 +307,16 @@ internal static class TokenizerJsonLoader
         {
             case "BPE":
             {
-                var vocab = ReadVocabObject(n.Required("vocab"));
-                var mn = n.Get("merges");
                 string? prefix = n.OptString("continuing_subword_prefix");
-                var merges = mn.IsNull ? [] : ReadMergeIds(mn, vocab, prefix);
+                VocabTable vocab;
+                (int, int, int)[] merges;
+                if (cached != null) (vocab, merges) = (cached.Vocab, cached.Merges);
+                else
+                {
+                    vocab = ReadVocabTable(n.Required("vocab"));
+                    var mn = n.Get("merges");
+                    merges = mn.IsNull ? [] : ReadMergeIds(mn, vocab, prefix);
+                }
                 try
                 {
                     return BpeModel.FromMergeIds(vocab, merges, n.OptString("unk_token"), prefix,

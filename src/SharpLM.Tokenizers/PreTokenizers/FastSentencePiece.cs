@@ -32,15 +32,7 @@ internal sealed class FastSentencePiece : IFastSegmentEncoder, IFastIdsEncoder
             return null;
         // Added tokens are cut from the raw text; normalized ones would be matched after the normalizer.
         if (!FastAddedTokens.Supports(added, normalizerChangesText: true)) return null;
-        foreach (var token in bpe.Vocab.Keys)
-        {
-            int i = token.IndexOf(Space, 1);
-            while (i > 0)
-            {
-                if (token[i - 1] != Space) return null;
-                i = token.IndexOf(Space, i + 1);
-            }
-        }
+        if (BpeModel.AnyMetaspaceAfterOtherChar(bpe.Vocab)) return null;
         return new FastSentencePiece(bpe, added);
     }
 

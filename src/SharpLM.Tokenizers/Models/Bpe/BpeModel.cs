@@ -16,9 +16,7 @@ namespace SharpLM.Tokenizers.Models.Bpe;
 /// </summary>
 internal sealed class BpeModel : IModel
 {
-    private readonly Dictionary<string, int> _vocab;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabSpan;
-    private readonly string?[] _idToToken;
+    private readonly VocabTable _vocab;
     private readonly MergeTable _merges;
     private readonly int[] _charIds; // BMP char -> id of the one-char token, -1 if none (used when no prefix/suffix)
     private readonly int[] _byteIds; // byte -> id of <0xNN>, -1 if none
@@ -34,27 +32,29 @@ internal sealed class BpeModel : IModel
     public bool IgnoreMerges { get; }
     public int VocabSize => _vocab.Count;
 
-    public int IdBound => _idToToken.Length;
+    public int IdBound => _vocab.IdBound;
 
-    /// <summary>The vocabulary (token -> id).</summary>
-    public IReadOnlyDictionary<string, int> Vocab => _vocab;
+    /// <summary>The vocabulary (token -> id, id -> token).</summary>
+    internal VocabTable Vocab => _vocab;
 
     /// <summary>The merges in rank order when built from merges (null when built from scores); their strings are
     /// made on first use (only writers of vocabularies ask).</summary>
     public IReadOnlyList<(string Left, string Right)>? Merges =>
-        _mergeStrings ??= _mergeIds is null ? null : Array.ConvertAll(_mergeIds, m => (_idToToken[m.Left]!, _idToToken[m.Right]!));
+        _mergeStrings ??= _mergeIds is null ? null : Array.ConvertAll(_mergeIds, m => (_vocab.IdToToken(m.Left)!, _vocab.IdToToken(m.Right)!));
 
     private (int Left, int Right, int Merged)[]? _mergeIds;
+
+    /// <summary>The merges as ids in rank order when built from merges (null when built from scores).</summary>
+    internal (int Left, int Right, int Merged)[]? MergeIdArray => _mergeIds;
     private (string, string)[]? _mergeStrings;
 
     /// <summary>The per-token scores when built from scores (null when built from merges).</summary>
     public IReadOnlyList<float>? Scores { get; private init; }
 
-    private BpeModel(Dictionary<string, int> vocab, MergeTable merges, string?[]? idToToken, string? unkToken,
+    private BpeModel(VocabTable vocab, MergeTable merges, string? unkToken,
         string? continuingSubwordPrefix, string? endOfWordSuffix, bool fuseUnk, bool byteFallback, bool ignoreMerges)
     {
         _vocab = vocab;
-        _vocabSpan = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         _merges = merges;
         UnkToken = unkToken;
         ContinuingSubwordPrefix = string.IsNullOrEmpty(continuingSubwordPrefix) ? null : continuingSubwordPrefix;
@@ -62,29 +62,34 @@ internal sealed class BpeModel : IModel
         FuseUnk = fuseUnk;
         ByteFallback = byteFallback;
         IgnoreMerges = ignoreMerges;
-        if (idToToken is null)
-        {
-            idToToken = TokenIds.Table(vocab);
-        }
-        _idToToken = idToToken;
         _charIds = new int[65536];
         Array.Fill(_charIds, -1);
-        foreach (var (t, id) in vocab) if (t.Length == 1) _charIds[t[0]] = id;
+        for (int e = 0; e < vocab.Count; e++)
+        {
+            var t = vocab.KeyAt(e);
+            if (t.Length == 1) _charIds[t[0]] = vocab.IdAt(e);
+        }
         _byteIds = new int[256];
         Span<char> hex = ['<', '0', 'x', '0', '0', '>'];
-        var vocabSpan = _vocabSpan;
         for (int b = 0; b < 256; b++)
         {
             hex[3] = "0123456789ABCDEF"[b >> 4];
             hex[4] = "0123456789ABCDEF"[b & 15];
-            _byteIds[b] = vocabSpan.TryGetValue(hex, out int bid) ? bid : -1;
+            _byteIds[b] = vocab.TryGetValue(hex, out int bid) ? bid : -1;
         }
         _unkId = unkToken != null && vocab.TryGetValue(unkToken, out int u) ? u : -1;
         _splitAtMetaspace = ContinuingSubwordPrefix == null && EndOfWordSuffix == null && !ignoreMerges
-            && vocab.ContainsKey("\u2581") && !vocab.Keys.Any(HasMetaspaceAfterOtherChar);
+            && vocab.ContainsKey("\u2581") && !AnyMetaspaceAfterOtherChar(vocab);
     }
 
-    private static bool HasMetaspaceAfterOtherChar(string t)
+    /// <summary>Whether a token has a '▁' after a char other than '▁' (SentencePiece vocabularies have none).</summary>
+    internal static bool AnyMetaspaceAfterOtherChar(VocabTable vocab)
+    {
+        for (int e = 0; e < vocab.Count; e++) if (HasMetaspaceAfterOtherChar(vocab.KeyAt(e))) return true;
+        return false;
+    }
+
+    private static bool HasMetaspaceAfterOtherChar(ReadOnlySpan<char> t)
     {
         for (int i = 1; i < t.Length; i++) if (t[i] == Metaspace && t[i - 1] != Metaspace) return true;
         return false;
@@ -96,25 +101,25 @@ internal sealed class BpeModel : IModel
         string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
-        var v = OrdinalVocab(vocab);
-        var lookup = v.GetAlternateLookup<ReadOnlySpan<char>>();
+        var v = VocabTable.From(vocab);
         var ids = new List<(int, int, int)>();
-        foreach (var (a, b) in merges) ids.Add(MergeIds(lookup, ids.Count, a, b, continuingSubwordPrefix));
+        int guess = -1;
+        foreach (var (a, b) in merges) ids.Add(MergeIds(v, ids.Count, a, b, continuingSubwordPrefix, ref guess));
         return FromMergeIds(v, [.. ids], unkToken, continuingSubwordPrefix,
             endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges);
     }
-
-    internal static Dictionary<string, int> OrdinalVocab(IReadOnlyDictionary<string, int> vocab) =>
-        vocab is Dictionary<string, int> d && d.Comparer == StringComparer.Ordinal ? d : new Dictionary<string, int>(vocab, StringComparer.Ordinal);
 
     internal static InvalidDataException MergeError(int rank, ReadOnlySpan<char> a, ReadOnlySpan<char> b, string what) =>
         new($"merge {rank} ('{a} {b}'): {what}.");
 
     /// <summary>The ids of merge <paramref name="rank"/> (a, b): a's, b's and the merged token's, which is a + b without
     /// the continuing_subword_prefix of b (HF's rule). Throws <see cref="InvalidDataException"/> naming the merge when
-    /// one of them is not in the vocabulary. Looks the parts up as spans: no string per merge.</summary>
-    internal static (int Left, int Right, int Merged) MergeIds(Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> vocab, int rank,
-        ReadOnlySpan<char> a, ReadOnlySpan<char> b, string? continuingSubwordPrefix)
+    /// one of them is not in the vocabulary. Looks the parts up as spans: no string per merge. A trained vocabulary
+    /// numbers the tokens its merges make in merge order, so the merged token is first compared with the token after
+    /// the previous merge's (<paramref name="guess"/>: one read of nearby chars instead of a hash probe), and looked up
+    /// when it is another.</summary>
+    internal static (int Left, int Right, int Merged) MergeIds(VocabTable vocab, int rank,
+        ReadOnlySpan<char> a, ReadOnlySpan<char> b, string? continuingSubwordPrefix, ref int guess)
     {
         if (!vocab.TryGetValue(a, out int ia)) throw MergeError(rank, a, b, $"token '{a}' is not in the vocabulary");
         if (!vocab.TryGetValue(b, out int ib)) throw MergeError(rank, a, b, $"token '{b}' is not in the vocabulary");
@@ -124,24 +129,21 @@ internal sealed class BpeModel : IModel
         Span<char> buf = mlen <= 256 ? stackalloc char[256] : new char[mlen];
         a.CopyTo(buf);
         bPart.CopyTo(buf[a.Length..]);
-        if (!vocab.TryGetValue(buf[..mlen], out int im))
+        int im = guess;
+        if (!vocab.IdIs(im, buf[..mlen]) && !vocab.TryGetValue(buf[..mlen], out im))
             throw MergeError(rank, a, b, $"the merged token '{buf[..mlen]}' is not in the vocabulary");
+        guess = im + 1;
         return (ia, ib, im);
     }
 
     /// <summary>BPE from a vocabulary and ordered merges given as ids (left, right, merged; rank = index), as
     /// <see cref="MergeIds"/> makes them: the loaders' path. The merge strings are rebuilt from the ids only if asked for.</summary>
-    internal static BpeModel FromMergeIds(Dictionary<string, int> vocab, (int Left, int Right, int Merged)[] merges,
+    internal static BpeModel FromMergeIds(VocabTable vocab, (int Left, int Right, int Merged)[] merges,
         string? unkToken = null, string? continuingSubwordPrefix = null, string? endOfWordSuffix = null,
         bool fuseUnk = false, bool byteFallback = false, bool ignoreMerges = false)
     {
-        var table = new MergeTable(merges.Length);
-        for (int rank = 0; rank < merges.Length; rank++)
-        {
-            var (ia, ib, im) = merges[rank];
-            table.TryAdd(ia, ib, rank, im);
-        }
-        return new BpeModel(vocab, table, null, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges)
+        var table = MergeTable.Build(merges);
+        return new BpeModel(vocab, table, unkToken, continuingSubwordPrefix, endOfWordSuffix, fuseUnk, byteFallback, ignoreMerges)
         {
             _mergeIds = merges,
         };
@@ -155,18 +157,18 @@ internal sealed class BpeModel : IModel
         bool byteFallback = true, bool fuseUnk = true, bool ignoreMerges = false)
     {
         if (tokens.Count != scores.Count) throw new ArgumentException($"{tokens.Count} tokens but {scores.Count} scores; expected one score per token.");
-        var v = new Dictionary<string, int>(tokens.Count, StringComparer.Ordinal);
-        for (int i = 0; i < tokens.Count; i++) v.TryAdd(tokens[i], i);
+        var v = new VocabTable(tokens.Count, tokens.Count * 6);
+        for (int i = 0; i < tokens.Count; i++) if (!v.ContainsKey(tokens[i])) v.Add(tokens[i], i); // the first of equal tokens keeps its id
         // Dense rank of scores, highest first.
         var distinct = scores.Distinct().OrderByDescending(s => s).ToArray();
         var rankOf = new Dictionary<float, int>(distinct.Length);
         for (int i = 0; i < distinct.Length; i++) rankOf[distinct[i]] = i;
         var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
-        var span = v.GetAlternateLookup<ReadOnlySpan<char>>();
+        var span = v;
         for (int id = 0; id < tokens.Count; id++)
         {
             string t = tokens[id];
-            if (t.Length < 2 || v[t] != id) continue;
+            if (t.Length < 2 || !v.TryGetValue(t, out int tid) || tid != id) continue;
             int r = rankOf[scores[id]];
             for (int k = 1; k < t.Length; k++)
             {
@@ -178,7 +180,7 @@ internal sealed class BpeModel : IModel
                 }
             }
         }
-        return new BpeModel(v, new MergeTable(m), null, unkToken, null, null, fuseUnk, byteFallback, ignoreMerges) { Scores = [.. scores] };
+        return new BpeModel(v, new MergeTable(m), unkToken, null, null, fuseUnk, byteFallback, ignoreMerges) { Scores = [.. scores] };
     }
 
     /// <summary>long.GetHashCode is lo ^ hi, which collides massively for (id, id) pairs: use a multiplicative hash.</summary>
@@ -194,9 +196,9 @@ internal sealed class BpeModel : IModel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
 
-    public int? TokenToId(ReadOnlySpan<char> token) => _vocabSpan.TryGetValue(token, out int id) ? id : null;
+    public int? TokenToId(ReadOnlySpan<char> token) => _vocab.TryGetValue(token, out int id) ? id : null;
 
-    public string? IdToToken(int id) => (uint)id < (uint)_idToToken.Length ? _idToToken[id] : null;
+    public string? IdToToken(int id) => _vocab.IdToToken(id);
 
     public void Tokenize(ReadOnlySpan<char> word, TokenSink sink)
     {
@@ -225,7 +227,7 @@ internal sealed class BpeModel : IModel
 
     private void TokenizeCached(ReadOnlySpan<char> word, TokenSink sink, int offset)
     {
-        if (IgnoreMerges && _vocabSpan.TryGetValue(word, out int whole))
+        if (IgnoreMerges && _vocab.TryGetValue(word, out int whole))
         {
             sink.Add(whole, offset, offset + word.Length);
             return;
@@ -263,7 +265,7 @@ internal sealed class BpeModel : IModel
     public void TokenizeIds(ReadOnlySpan<char> word, List<int> ids)
     {
         if (word.IsEmpty) return;
-        if (IgnoreMerges && _vocabSpan.TryGetValue(word, out int whole)) { ids.Add(whole); return; }
+        if (IgnoreMerges && _vocab.TryGetValue(word, out int whole)) { ids.Add(whole); return; }
         if (word.Length <= MaxCachedWordLength && _cache.TryGet(word, out var hit))
         {
             for (int i = 0; i < hit.Length; i += 3) ids.Add(hit[i]);
@@ -304,7 +306,7 @@ internal sealed class BpeModel : IModel
                 if (_vocab.TryGetValue(key, out int kid)) id = kid;
             }
             else if (len == 1) id = _charIds[w[i]];
-            else if (_vocabSpan.TryGetValue(w.Slice(i, len), out int sid)) id = sid;
+            else if (_vocab.TryGetValue(w.Slice(i, len), out int sid)) id = sid;
 
             if (id >= 0)
             {

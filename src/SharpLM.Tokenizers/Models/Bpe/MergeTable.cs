@@ -35,6 +35,37 @@ internal sealed class MergeTable
         _mask = cap - 1;
     }
 
+    /// <summary>The table of merges given as ids (left, right, merged; rank = index); of two equal pairs the lower rank
+    /// wins. The pairs are inserted in the order of their home slots (a stable counting sort by the slot's high bits,
+    /// so equal pairs keep rank order): the writes sweep the table once instead of landing at random, which took most
+    /// of the build (LLaMA-3: 280,000 merges into 8 MB).</summary>
+    public static MergeTable Build(ReadOnlySpan<(int Left, int Right, int Merged)> merges)
+    {
+        var table = new MergeTable(merges.Length);
+        int n = merges.Length;
+        if (n < 4096)
+        {
+            for (int r = 0; r < n; r++) table.TryAdd(merges[r].Left, merges[r].Right, r, merges[r].Merged);
+            return table;
+        }
+        int slotBits = System.Numerics.BitOperations.Log2((uint)table._entries.Length);
+        int bucketBits = Math.Min(slotBits, 14);
+        int shift = slotBits - bucketBits;
+        var start = new int[(1 << bucketBits) + 1];
+        var bucket = new ushort[n];
+        for (int r = 0; r < n; r++)
+        {
+            int b = table.Slot(Key(merges[r].Left, merges[r].Right)) >> shift;
+            bucket[r] = (ushort)b;
+            start[b + 1]++;
+        }
+        for (int b = 0; b < 1 << bucketBits; b++) start[b + 1] += start[b];
+        var order = new int[n];
+        for (int r = 0; r < n; r++) order[start[bucket[r]]++] = r;
+        foreach (int r in order) table.TryAdd(merges[r].Left, merges[r].Right, r, merges[r].Merged);
+        return table;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Key(int left, int right) => ((ulong)(uint)(left + 1) << 32) | (uint)(right + 1);
 
