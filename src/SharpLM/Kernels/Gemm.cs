@@ -252,11 +252,13 @@ internal static unsafe class Gemm
                 {
                     int rows = t0 + (int)((long)(t1 - t0) * (b + 1) / blocks) - r;
                     float* xb = X + (long)r * C;
-                    if (nw == PackNr) Block(rows, xb, C, panel, C, Y + (long)r * Oc + n0, Oc, Bias == null ? null : Bias + n0);
+                    // the first block fetches the next panel into L2 as it goes (the weights of a pass stream from DRAM)
+                    float* pf = b == 0 && p + 1 < Panels ? panel + PackNr * C : null;
+                    if (nw == PackNr) Block(rows, xb, C, panel, C, Y + (long)r * Oc + n0, Oc, Bias == null ? null : Bias + n0, pf);
                     else
                     {
                         // the last, partial panel: a full 16-column block into scratch, then its columns (bias added the same way)
-                        Block(rows, xb, C, panel, C, edge, PackNr, null);
+                        Block(rows, xb, C, panel, C, edge, PackNr, null, pf);
                         for (int i = 0; i < rows; i++)
                             for (int j = 0; j < nw; j++)
                             {
@@ -269,16 +271,16 @@ internal static unsafe class Gemm
             }
         }
 
-        private static void Block(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias)
+        private static void Block(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf)
         {
             switch (rows)
             {
-                case 6: Micro<R6>(x, ldx, w, kc, y, ldy, bias); break;
-                case 5: Micro<R5>(x, ldx, w, kc, y, ldy, bias); break;
-                case 4: Micro<R4>(x, ldx, w, kc, y, ldy, bias); break;
-                case 3: Micro<R3>(x, ldx, w, kc, y, ldy, bias); break;
-                case 2: Micro<R2>(x, ldx, w, kc, y, ldy, bias); break;
-                default: Micro<R1>(x, ldx, w, kc, y, ldy, bias); break;
+                case 6: Micro<R6>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 5: Micro<R5>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 4: Micro<R4>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 3: Micro<R3>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 2: Micro<R2>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                default: Micro<R1>(x, ldx, w, kc, y, ldy, bias, pf); break;
             }
         }
     }
@@ -293,13 +295,15 @@ internal static unsafe class Gemm
 
     /// <summary>y[i*ldy + j] = sum_k x[i*ldx + k] * w[k*16 + j] (+ bias[j]) for i &lt; R.N, j &lt; 16: one FMA chain per
     /// output in k order (the same for every R, so a row's bits do not depend on its block).</summary>
-    private static void Micro<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias) where R : struct, IRowCount
+    /// <remarks>pf, when not null: the 64 bytes of the next panel at the same k fetched into L2 each step.</remarks>
+    private static void Micro<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) where R : struct, IRowCount
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         float* x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx, x4 = x + 4 * ldx, x5 = x + 5 * ldx;
         for (int k = 0; k < kc; k++, w += PackNr)
         {
+            if (pf != null) Sse.Prefetch1(pf + k * PackNr);
             var b0 = Vector256.Load(w);
             var b1 = Vector256.Load(w + 8);
             var a = Vector256.Create(x0[k]); c00 = Fma.MultiplyAdd(a, b0, c00); c01 = Fma.MultiplyAdd(a, b1, c01);
