@@ -236,7 +236,8 @@ internal static unsafe class Gemm
             var (p0, p1) = WorkSplit.Range(task, Tasks, Panels);
             float* edge = stackalloc float[6 * PackNr];
             // chunks of rows whose x (and y) stay in L2 while every panel of the task passes over them
-            int chunk = Math.Max(6, 96 * 384 / Math.Max(C, 1) / 6 * 6);
+            // (at least 60, so a sentence's rows pass every panel once: re-reading W from L3 costs more than x from L2)
+            int chunk = Math.Max(60, 96 * 384 / Math.Max(C, 1) / 6 * 6);
             for (int t0 = 0; t0 < T; t0 += chunk)
                 Rows(t0, Math.Min(T, t0 + chunk), p0, p1, edge);
         }

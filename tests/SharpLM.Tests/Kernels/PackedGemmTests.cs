@@ -96,7 +96,7 @@ public unsafe class PackedGemmTests
     public void A_row_has_the_same_bits_alone_in_any_batch_and_on_any_thread_count(KernelIsa isa)
     {
         var rng = new Random(9);
-        int rows = 40, cols = 200, t = 131;
+        int rows = 40, cols = 1000, t = 131; // rows in chunks of 60 at C = 1000: the chunk edges are crossed
         var wBytes = KernelTestUtil.RandomWeights(rng, DType.F32, rows, cols, out _);
         var x = KernelTestUtil.Gaussian(rng, t * cols);
         var b = KernelTestUtil.Gaussian(rng, rows);
