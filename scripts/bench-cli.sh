@@ -7,13 +7,17 @@
 #   generate: process start to the first greedy token, AOT 'sharplm generate --max-tokens 1' against llama.cpp
 #             (LLamaSharp's native library, bench/PeerCli llama) on the same GGUF: the bundled default model and a
 #             model with llama3's 128k vocabulary (made here: 'sharplm train' for one step with llama3's
-#             tokenizer.json, exported, quantized to Q8_0), so loading a real vocabulary is part of the start.
+#             tokenizer.json, exported, quantized to Q8_0), so loading a real vocabulary is part of the start;
+#   embed:    'sharplm embed --model minilm --file S --normalize' (all-MiniLM-L6-v2, one embedding per line) on 100
+#             Brown sentences, batch 1 and 32, 1 and 2 threads, against ONNX Runtime on the same model.onnx (bench/PeerCli
+#             ort-embed: HF tokenizers on the same vocabulary, sorted by length and padded per batch, mean pooling, L2).
+#             Before timing, every sentence's two embeddings must agree (cosine > 0.9999).
 # Before timing, each tokenize case's ids are compared with the peer's (whole processes, the same 1 MB); that first run
 # also makes sharplm's cache entry for a large tokenizer.json ($SHARPLM_CACHE/tokenizers), which the timed runs then use;
 # a "cache off" row times such a file's load without it.
 # hyperfine (Debian) times the processes; ROUNDS rounds, each round runs every command RUNS times in the order
 # sharplm, peer, then peer, sharplm (alternating), medians over all runs. Usage: bash scripts/bench-cli.sh [ROUNDS] [RUNS]
-# [tokenize|generate] (default both).
+# [tokenize|generate|embed] (default all).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 rounds="${1:-3}"; runs="${2:-3}"; only="${3:-}"
@@ -77,7 +81,7 @@ race() {
     "$mca" "$mcb" "$(python3 -c "print($mcb/$mca)")"
 }
 for c in "${cases[@]}"; do
-  [ "$only" = generate ] && break
+  [ -z "$only" ] || [ "$only" = tokenize ] || break
   IFS='|' read -r name tok peername peerargs <<<"$c"
   # twice: the first run parses the file (and makes its cache entry when it has one), the second loads from the entry
   "$sharplm" tokenize --tokenizer "$tok" --file "$work/1mb.txt" > "$work/ids.sharplm.first"
@@ -96,7 +100,7 @@ for c in "${cases[@]}"; do
   fi
 done
 # Cold start to the first generated token, prompt "The jury said", greedy.
-[ "$only" = tokenize ] && exit 0
+if [ -z "$only" ] || [ "$only" = generate ]; then
 big="$work/llama3-vocab-q8_0.gguf"
 if [ ! -s "$big" ]; then
   "$sharplm" train --data "$work/1mb.txt" --out "$work/train-llama3" --tokenizer "$npm/tokenizer-llama3/models/tokenizer.json" \
@@ -109,3 +113,30 @@ for model in "$root/models/default.gguf" "$big"; do
       "$sharplm generate --model $model --prompt 'The jury said' --max-tokens 1 --temperature 0 --threads $th" "$peer llama $model 'The jury said' $th"
   done
 done
+fi
+# Sentence embeddings, whole processes: the same 100 sentences, the same model file, embeddings compared first.
+if [ -z "$only" ] || [ "$only" = embed ]; then
+  sents="$work/sentences.txt"
+  [ -s "$sents" ] || awk 'NF >= 3' "$work/1mb.txt" | head -n 100 > "$sents"
+  onnx="$work/cache/minilm/model.onnx"   # what --model minilm extracts (the same bytes in every cache)
+  for th in 1 2; do
+    for b in 1 32; do
+      "$sharplm" embed --model minilm --file "$sents" --normalize --threads "$th" --batch "$b" > "$work/emb.sharplm"
+      "$peer" ort-embed "$onnx" "$work/bert-tokenizer.json" "$sents" "$th" "$b" > "$work/emb.peer"
+      agree=$(python3 - "$work/emb.sharplm" "$work/emb.peer" <<'PY'
+import sys, math
+a = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+b = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
+if len(a) != len(b): print(f"DIFFER: {len(a)} vs {len(b)} embeddings"); sys.exit()
+cos = [sum(x * y for x, y in zip(u, v)) / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v)) for u, v in zip(a, b)]
+worst = min(range(len(cos)), key=lambda i: cos[i])
+print(("agree" if cos[worst] > 0.9999 else "DIFFER") + f": {len(a)} embeddings, min cosine {cos[worst]:.7f} (line {worst + 1})")
+PY
+)
+      echo "<!-- embed batch $b, $th thread(s) vs ONNX Runtime: $agree -->"
+      case "$agree" in agree*) ;; *) echo "embeddings differ, not timing: $agree"; exit 1 ;; esac
+      race "embed (all-MiniLM-L6-v2)" "100 Brown sentences, batch $b, $th thread(s)" "ONNX Runtime" \
+        "$sharplm embed --model minilm --file $sents --normalize --threads $th --batch $b" "$peer ort-embed $onnx $work/bert-tokenizer.json $sents $th $b"
+    done
+  done
+fi

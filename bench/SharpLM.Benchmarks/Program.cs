@@ -11,6 +11,7 @@ if (args.Length > 0 && args[0] == "matvec-tune") { SharpLM.Benchmarks.Kernels.Qu
 if (args.Length > 0 && args[0] == "rows-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.RowsTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "dot-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.DotTune(args[1..]); return; }
 if (args.Length > 0 && args[0] == "gemm-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.GemmTune(args[1..]); return; }
+if (args.Length > 0 && args[0] == "gemm-small") { SharpLM.Benchmarks.Kernels.QuickKernelBench.GemmSmall(args[1..]); return; }
 if (args.Length > 0 && args[0] == "kernels-quick") { SharpLM.Benchmarks.Kernels.QuickKernelBench.Run(args[1..]); return; }
 // Tokenizers, alternating peers (noisy shared machine): dotnet run -c Release --project bench/SharpLM.Benchmarks -- tokenizer-race
 if (args.Length > 0 && args[0] == "tokenizer-race") { SharpLM.Benchmarks.Tokenizers.TokenizerRace.Run(args[1..]); return; }

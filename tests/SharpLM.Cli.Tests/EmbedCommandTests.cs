@@ -23,6 +23,28 @@ public class EmbedCommandTests
         Assert.True(max < 1e-5f, $"text 2: alone vs batched max |diff| {max}");
     }
 
+    /// <summary>--batch changes how many texts share a pass, never a text's embedding: the same bits in batches of 1, 2
+    /// and 32 (the encoder's packed GEMM gives a row the same bits whatever its batch), with 1 and 2 threads.</summary>
+    [Fact]
+    public async Task BatchSizeAndThreadsDoNotChangeTheBits()
+    {
+        var dir = SharpLM.Testing.TestPaths.NewTempDir();
+        var file = Path.Combine(dir, "texts.txt");
+        await File.WriteAllLinesAsync(file, ["hi", "A much longer sentence, so that the batch has texts of many lengths in it.", "short one", "four words in here", "x"]);
+        var (rc, expected, e) = await EncoderCli.Run("embed", "--model", "minilm", "--file", file, "--normalize", "--threads", "1");
+        Assert.True(rc == 0, e);
+        Assert.Equal(5, expected.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        foreach (var (batch, threads) in new[] { ("1", "1"), ("2", "2"), ("32", "2") })
+        {
+            var (rc2, o, e2) = await EncoderCli.Run("embed", "--model", "minilm", "--file", file, "--normalize", "--batch", batch, "--threads", threads);
+            Assert.True(rc2 == 0, e2);
+            Assert.True(expected == o, $"--batch {batch} --threads {threads}: the embeddings differ from the default batch on 1 thread");
+        }
+        (rc, _, e) = await EncoderCli.Run("embed", "--model", "minilm", "--text", "x", "--batch", "0");
+        Assert.Equal(2, rc);
+        Assert.Contains("--batch must be in [1,", e, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task FileInputPoolingAndPlainOutput()
     {

@@ -237,6 +237,61 @@ public static unsafe class QuickKernelBench
         return pool.Threads * 500_000.0 * 12 * 2 * FmaLanes / best / 1e9;
     }
 
+    /// <summary>gemm-small threads [rounds]: the F32 GEMM at encoder shapes (all-MiniLM-L6-v2: OC x C = 384x384, 1536x384,
+    /// 384x1536; T = 6..56 rows of one sentence, and 1109 rows of a packed batch of 32), weights packed at load
+    /// (<see cref="Gemm.Pack"/>) against the same weights unpacked (the matvec below 16 rows, the blocked GEMM above), and
+    /// both against the FMA peak measured between them. 1 thread: thread CPU time; more: wall time. Medians.</summary>
+    public static void GemmSmall(string[] args)
+    {
+        int threads = args.Length > 0 ? int.Parse(args[0]) : 1;
+        int rounds = args.Length > 1 ? int.Parse(args[1]) : 7;
+        using var pool = new WorkerPool(threads);
+        var isa = KernelIsaSelector.Current;
+        double Clock() => threads == 1 ? ThreadCpu() : Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
+        double Peak()
+        {
+            float* outp = stackalloc float[16 * 64];
+            double c0 = Clock();
+            pool.Run(pool.Threads, new FmaJob { Out = outp, Iters = 500_000 });
+            return pool.Threads * 500_000.0 * 12 * 2 * FmaLanes / (Clock() - c0) / 1e9;
+        }
+        Console.WriteLine($"isa {isa}, threads {threads}, {rounds} rounds, medians; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine("| OC x C | T | packed GFLOP/s | unpacked GFLOP/s | packed / unpacked | FMA peak GFLOP/s | packed / peak |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        var rng = new Random(3);
+        foreach (var (oc, c) in new[] { (384, 384), (1536, 384), (384, 1536) })
+        {
+            var wf = new float[oc * c];
+            for (int i = 0; i < wf.Length; i++) wf[i] = (float)(rng.NextDouble() - 0.5);
+            fixed (float* pw = wf)
+            {
+                var w = new WeightMatrix(DType.F32, (byte*)pw, oc, c);
+                var keep = Gemm.Pack(w, out float* panels);
+                var wp = new WeightMatrix(DType.F32, (byte*)pw, oc, c, panels);
+                foreach (int t in new[] { 6, 13, 24, 41, 56, 1109 })
+                {
+                    var x = new float[t * c];
+                    for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+                    var y = new float[t * oc];
+                    int reps = Math.Max(1, 200_000_000 / (2 * t * oc * c));
+                    double Run(in WeightMatrix m)
+                    {
+                        double c0 = Clock();
+                        for (int r = 0; r < reps; r++) MatMul.Forward(x, m, y, t, pool, isa);
+                        return 2.0 * t * oc * c * reps / (Clock() - c0) / 1e9;
+                    }
+                    Run(wp); Run(w);
+                    var a = new List<double>(); var b = new List<double>(); var pk = new List<double>();
+                    for (int r = 0; r < rounds; r++) { a.Add(Run(wp)); pk.Add(Peak()); b.Add(Run(w)); }
+                    double ma = Median(a), mb = Median(b), mp = Median(pk);
+                    Console.WriteLine($"| {oc}x{c} | {t} | {ma:F1} | {mb:F1} | {ma / mb:F2} | {mp:F1} | {ma / mp:F2} |");
+                }
+                GC.KeepAlive(keep);
+            }
+        }
+        static double Median(List<double> v) { var s = v.Order().ToArray(); return s[s.Length / 2]; }
+    }
+
     /// <summary>matvec-tune threads [types] [f32]: matvec GB/s (DRAM) and G weights/s (in cache) against the read limit,
     /// thread CPU time at 1 thread, best of 9 interleaved with the limit.</summary>
     public static void MatVecTune(string[] args)

@@ -8,7 +8,7 @@ internal sealed class EmbedCommand : ICliCommand
 {
     public string Name => "embed";
     public string Description => "sentence embeddings with a BERT-family encoder (e.g. --model minilm)";
-    public string Usage => "--model PATH|minilm [--text TEXT ...] [--file FILE] [--pooling cls|mean|max|mean-max] [--normalize] [--json]";
+    public string Usage => "--model PATH|minilm [--text TEXT ...] [--file FILE] [--pooling cls|mean|max|mean-max] [--normalize] [--json] [--batch N] [--threads N]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -18,7 +18,7 @@ internal sealed class EmbedCommand : ICliCommand
         EncoderOptions.Pooling,
         new("normalize", "L2-normalise each embedding", IsFlag: true),
         new("json", "print a JSON array with one array of floats per text, in input order", IsFlag: true),
-        EncoderOptions.MaxTokens, EncoderOptions.NoTruncate, EncoderOptions.Threads,
+        EncoderOptions.MaxTokens, EncoderOptions.NoTruncate, EncoderOptions.Threads, EncoderOptions.Batch,
     ];
 
     public Task<int> RunAsync(CliArgs args, CliContext context)

@@ -10,6 +10,7 @@ internal static class EncoderOptions
     public static readonly CliOption MaxTokens = new("max-tokens", "tokens per text incl. [CLS]/[SEP] (default: the model's max positions)");
     public static readonly CliOption NoTruncate = new("no-truncate", "fail on a text longer than the limit instead of truncating it with a warning", IsFlag: true);
     public static readonly CliOption Threads = new("threads", "kernel threads (default: all cores)");
+    public static readonly CliOption Batch = new("batch", "texts per forward pass, sorted by length first (default 32)");
 
     public static EmbeddingPooling? ParsePooling(CliArgs a) => a.String("pooling") switch
     {
@@ -31,6 +32,7 @@ internal static class EncoderOptions
             MaxTokens = a.Int("max-tokens", 0, 2),
             Overlong = a.Flag("no-truncate") ? OverlongInput.Error : OverlongInput.Truncate,
             Threads = a.Int("threads", 0, 1, 1024),
+            BatchSize = a.Int("batch", 32, 1, 1 << 20),
             Warning = w => ctx.Error.WriteLine(w),
         };
         return TextEncoder.Open(model, options, withMlmHead);

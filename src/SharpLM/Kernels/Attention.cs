@@ -208,6 +208,13 @@ internal static unsafe class Attention
                                 else Vector512.Create(float.NegativeInfinity).Store(srow + j);
                             continue;
                         }
+                        if (isa == KernelIsa.Avx2 && HS % 8 == 0)
+                        {
+                            for (int j = 0; j < bk; j += 8)
+                                if (kb + j < end && kb + j + 8 > ks) Scores8(qv, kp + (long)j * hsPad, Math.Max(ks - kb - j, 0), Math.Min(end - kb - j, 8), hsPad, srow + j);
+                                else Vector256.Create(float.NegativeInfinity).Store(srow + j);
+                            continue;
+                        }
                         for (int j = 0; j < bk; j++)
                         {
                             int key = kb + j;
@@ -298,6 +305,35 @@ internal static unsafe class Attention
             Vector512.ConditionalSelect(visible.AsSingle(), sums, Vector512.Create(float.NegativeInfinity)).Store(dst);
         }
 
+        /// <summary>AVX2: scores of 8 unpacked keys (lanes [a, b) visible, -inf elsewhere) for one query vector: per key a
+        /// vector of partial products (HS/8 FMAs), then the 8 vectors reduced to their 8 sums in one register (a fixed
+        /// tree of horizontal adds, so a key's score depends only on its own products). HS a multiple of 8.</summary>
+        private readonly void Scores8(float* qv, float* kr, int a, int b, int ld, float* dst)
+        {
+            var p0 = KeyDot8(qv, kr, 0, a, b, ld); var p1 = KeyDot8(qv, kr, 1, a, b, ld);
+            var p2 = KeyDot8(qv, kr, 2, a, b, ld); var p3 = KeyDot8(qv, kr, 3, a, b, ld);
+            var p4 = KeyDot8(qv, kr, 4, a, b, ld); var p5 = KeyDot8(qv, kr, 5, a, b, ld);
+            var p6 = KeyDot8(qv, kr, 6, a, b, ld); var p7 = KeyDot8(qv, kr, 7, a, b, ld);
+            // lane j of u0 (j < 4): sum of the low halves of pj, lane 4+j: of the high halves; u1 likewise for p4..p7
+            var u0 = Avx.HorizontalAdd(Avx.HorizontalAdd(p0, p1), Avx.HorizontalAdd(p2, p3));
+            var u1 = Avx.HorizontalAdd(Avx.HorizontalAdd(p4, p5), Avx.HorizontalAdd(p6, p7));
+            var sums = (Avx.Permute2x128(u0, u1, 0x20) + Avx.Permute2x128(u0, u1, 0x31)) * Vector256.Create(Scale);
+            if (Cap > 0) sums = Vector256.Create(Cap) * VecMath.Tanh(sums / Vector256.Create(Cap));
+            var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            var visible = Vector256.GreaterThanOrEqual(lane, Vector256.Create(a)) & Vector256.LessThan(lane, Vector256.Create(b));
+            Vector256.ConditionalSelect(visible.AsSingle(), sums, Vector256.Create(float.NegativeInfinity)).Store(dst);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private readonly Vector256<float> KeyDot8(float* qv, float* kr, int j, int a, int b, int ld)
+        {
+            if (j < a || j >= b) return default;
+            kr += (long)j * ld;
+            var acc = Vector256.Load(qv) * Vector256.Load(kr);
+            for (int d = 8; d < HS; d += 8) acc = Fma.MultiplyAdd(Vector256.Load(qv + d), Vector256.Load(kr + d), acc);
+            return acc;
+        }
+
         /// <summary>The products of q and key j of the group, summed over HS/16 vectors (zero for a key outside [a, b)).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private readonly Vector512<float> KeyDot(float* qv, float* kr, int j, int a, int b, int ld)
@@ -347,6 +383,13 @@ internal static unsafe class Attention
             for (int j = 16; j < n; j += 16) c = Vector512.Max(c, Vector512.Load(s + j));
             var d = Vector256.Max(c.GetLower(), c.GetUpper());
             var e = Vector128.Max(d.GetLower(), d.GetUpper());
+            return MathF.Max(MathF.Max(e[0], e[1]), MathF.Max(e[2], e[3]));
+        }
+        if (isa == KernelIsa.Avx2)
+        {
+            var c = Vector256.Load(s);
+            for (int j = 8; j < n; j += 8) c = Vector256.Max(c, Vector256.Load(s + j));
+            var e = Vector128.Max(c.GetLower(), c.GetUpper());
             return MathF.Max(MathF.Max(e[0], e[1]), MathF.Max(e[2], e[3]));
         }
         float m = float.NegativeInfinity;
@@ -431,6 +474,24 @@ internal static unsafe class Attention
         else if (isa == KernelIsa.Avx2)
         {
             var va = Vector256.Create(alpha);
+            // four output vectors at once: four independent FMA chains (each output's chain is the same as one at a time)
+            for (; d + 32 <= hs; d += 32)
+            {
+                var a0 = Vector256.Load(o + d) * va;
+                var a1 = Vector256.Load(o + d + 8) * va;
+                var a2 = Vector256.Load(o + d + 16) * va;
+                var a3 = Vector256.Load(o + d + 24) * va;
+                for (int j = j0; j < j1; j++)
+                {
+                    var pj = Vector256.Create(p[j]);
+                    float* vj = v + (long)j * ld + d;
+                    a0 = Fma.MultiplyAdd(pj, Vector256.Load(vj), a0);
+                    a1 = Fma.MultiplyAdd(pj, Vector256.Load(vj + 8), a1);
+                    a2 = Fma.MultiplyAdd(pj, Vector256.Load(vj + 16), a2);
+                    a3 = Fma.MultiplyAdd(pj, Vector256.Load(vj + 24), a3);
+                }
+                a0.Store(o + d); a1.Store(o + d + 8); a2.Store(o + d + 16); a3.Store(o + d + 24);
+            }
             for (; d + 8 <= hs; d += 8)
             {
                 var a0 = Vector256.Load(o + d) * va;

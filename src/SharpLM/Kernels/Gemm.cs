@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SharpLM.Tensors;
@@ -14,6 +15,13 @@ namespace SharpLM.Kernels;
 /// (the first block stores, later ones add), written to y with 16x16 register transposes when the chunk is done.
 /// f32 FMA accumulation; every output sums its K blocks in order and each block's products in k order, so a row's
 /// result never depends on the other rows of the call (batch invariance).
+/// <para>Packed weights (<see cref="Pack"/>, made once at load where weights never change, e.g. the encoder's): W is
+/// stored as panels of <see cref="PackNr"/> output columns, [k][16] floats each, and <see cref="ForwardPacked"/> runs for
+/// every T (1 included: no matvec switch). x rows are read in place and broadcast, the panel's 16 columns sit in two
+/// ymm lanes: blocks of up to 6 rows x 16 columns (12 ymm accumulators), the T rows split evenly into blocks of 4..6
+/// (so no row is padded and no FMA chain is shorter than the FMA latency needs where T allows), and y's rows are written
+/// directly (bias added in the store). Threads split the panels (output columns). Every output is one FMA chain over k
+/// in order from 0, then + bias, whatever the block, T or thread count: a row's bits never depend on its batch.</para>
 /// </summary>
 internal static unsafe class Gemm
 {
@@ -173,6 +181,156 @@ internal static unsafe class Gemm
                     for (int ti = t0; ti < t1; ti++) Y[(long)ti * Rows + o0 + oo] = acc[(long)oo * Tpad + ti];
             }
         }
+    }
+
+    /// <summary>Output columns per packed panel.</summary>
+    public const int PackNr = 16;
+
+    /// <summary>Whether <paramref name="type"/> can be packed: float weights that take f32 activations (the quantized
+    /// types multiply 8-bit activations, <see cref="MatMul"/>, and keep their own path).</summary>
+    public static bool CanPack(DType type) => !Tensors.Types.DTypes.Of(type).HasDotQ8;
+
+    /// <summary>
+    /// W (OC,C) of a float dtype -> ceil(OC/16) panels of C x 16 f32: panel p holds W[16p + j, k] at [k*16 + j] (columns
+    /// past OC zero), 64-byte aligned at <paramref name="data"/> inside the returned pinned array (keep it alive).
+    /// </summary>
+    public static float[] Pack(in WeightMatrix w, out float* data)
+    {
+        if (!CanPack(w.Type)) throw new NotSupportedException($"{w.Type} weights are not packed (they take 8-bit activations)");
+        int oc = w.Rows, c = w.Cols, panels = (oc + PackNr - 1) / PackNr;
+        long n = (long)panels * PackNr * c;
+        var buf = GC.AllocateArray<float>(checked((int)(n + 16)), pinned: true);
+        float* p = (float*)Unsafe.AsPointer(ref buf[0]);
+        p += (64 - (nint)p % 64) % 64 / 4;
+        var row = new float[c];
+        var traits = Tensors.Types.DTypes.Of(w.Type);
+        for (int o = 0; o < oc; o++)
+        {
+            traits.DequantizeRowNaive(w.Row(o), row);
+            float* panel = p + (long)(o / PackNr) * PackNr * c + o % PackNr;
+            for (int k = 0; k < c; k++) panel[(long)k * PackNr] = row[k];
+        }
+        data = p;
+        return buf;
+    }
+
+    /// <summary>x (T,C), packed W (OC,C), bias (OC) or null -> y (T,OC) = x W^T + bias. isa must be Avx2 or Avx512.</summary>
+    public static void ForwardPacked(float* x, in WeightMatrix w, float* bias, float* y, int t, WorkerPool pool)
+    {
+        int c = w.Cols, oc = w.Rows, panels = (oc + PackNr - 1) / PackNr;
+        var job = new PackedJob
+        {
+            X = x, P = w.Packed, Bias = bias, Y = y, T = t, C = c, Oc = oc, Panels = panels,
+            Tasks = WorkSplit.Tasks(panels, (long)c * PackNr * 4 + (long)t * PackNr * 4, pool.Threads),
+        };
+        pool.Run(job.Tasks, job);
+    }
+
+    private struct PackedJob : IParallelJob
+    {
+        public float* X, P, Bias, Y;
+        public int T, C, Oc, Panels, Tasks;
+
+        public readonly void Execute(int task)
+        {
+            var (p0, p1) = WorkSplit.Range(task, Tasks, Panels);
+            float* edge = stackalloc float[6 * PackNr];
+            // chunks of rows whose x (and y) stay in L2 while every panel of the task passes over them
+            // (at least 60, so a sentence's rows pass every panel once: re-reading W from L3 costs more than x from L2)
+            int chunk = Math.Max(60, 96 * 384 / Math.Max(C, 1) / 6 * 6);
+            for (int t0 = 0; t0 < T; t0 += chunk)
+                Rows(t0, Math.Min(T, t0 + chunk), p0, p1, edge);
+        }
+
+        private readonly void Rows(int t0, int t1, int p0, int p1, float* edge)
+        {
+            int blocks = (t1 - t0 + 5) / 6; // blocks of 4..6 rows (fewer only when there are fewer)
+            for (int p = p0; p < p1; p++)
+            {
+                float* panel = P + (long)p * PackNr * C;
+                int n0 = p * PackNr, nw = Math.Min(PackNr, Oc - n0);
+                for (int b = 0, r = t0; b < blocks; b++)
+                {
+                    int rows = t0 + (int)((long)(t1 - t0) * (b + 1) / blocks) - r;
+                    float* xb = X + (long)r * C;
+                    // the first block fetches the next panel into L2 as it goes (the weights of a pass stream from DRAM)
+                    float* pf = b == 0 && p + 1 < Panels ? panel + PackNr * C : null;
+                    if (nw == PackNr) Block(rows, xb, C, panel, C, Y + (long)r * Oc + n0, Oc, Bias == null ? null : Bias + n0, pf);
+                    else
+                    {
+                        // the last, partial panel: a full 16-column block into scratch, then its columns (bias added the same way)
+                        Block(rows, xb, C, panel, C, edge, PackNr, null, pf);
+                        for (int i = 0; i < rows; i++)
+                            for (int j = 0; j < nw; j++)
+                            {
+                                float v = edge[i * PackNr + j];
+                                Y[(long)(r + i) * Oc + n0 + j] = Bias == null ? v : v + Bias[n0 + j];
+                            }
+                    }
+                    r += rows;
+                }
+            }
+        }
+
+        private static void Block(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf)
+        {
+            switch (rows)
+            {
+                case 6: Micro<R6>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 5: Micro<R5>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 4: Micro<R4>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 3: Micro<R3>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 2: Micro<R2>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                default: Micro<R1>(x, ldx, w, kc, y, ldy, bias, pf); break;
+            }
+        }
+    }
+
+    private interface IRowCount { static abstract int N { get; } }
+    private struct R1 : IRowCount { public static int N => 1; }
+    private struct R2 : IRowCount { public static int N => 2; }
+    private struct R3 : IRowCount { public static int N => 3; }
+    private struct R4 : IRowCount { public static int N => 4; }
+    private struct R5 : IRowCount { public static int N => 5; }
+    private struct R6 : IRowCount { public static int N => 6; }
+
+    /// <summary>y[i*ldy + j] = sum_k x[i*ldx + k] * w[k*16 + j] (+ bias[j]) for i &lt; R.N, j &lt; 16: one FMA chain per
+    /// output in k order (the same for every R, so a row's bits do not depend on its block).</summary>
+    /// <remarks>pf, when not null: the 64 bytes of the next panel at the same k fetched into L2 each step.</remarks>
+    private static void Micro<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) where R : struct, IRowCount
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx, x4 = x + 4 * ldx, x5 = x + 5 * ldx;
+        for (int k = 0; k < kc; k++, w += PackNr)
+        {
+            if (pf != null) Sse.Prefetch1(pf + k * PackNr);
+            var b0 = Vector256.Load(w);
+            var b1 = Vector256.Load(w + 8);
+            var a = Vector256.Create(x0[k]); c00 = Fma.MultiplyAdd(a, b0, c00); c01 = Fma.MultiplyAdd(a, b1, c01);
+            if (R.N > 1) { a = Vector256.Create(x1[k]); c10 = Fma.MultiplyAdd(a, b0, c10); c11 = Fma.MultiplyAdd(a, b1, c11); }
+            if (R.N > 2) { a = Vector256.Create(x2[k]); c20 = Fma.MultiplyAdd(a, b0, c20); c21 = Fma.MultiplyAdd(a, b1, c21); }
+            if (R.N > 3) { a = Vector256.Create(x3[k]); c30 = Fma.MultiplyAdd(a, b0, c30); c31 = Fma.MultiplyAdd(a, b1, c31); }
+            if (R.N > 4) { a = Vector256.Create(x4[k]); c40 = Fma.MultiplyAdd(a, b0, c40); c41 = Fma.MultiplyAdd(a, b1, c41); }
+            if (R.N > 5) { a = Vector256.Create(x5[k]); c50 = Fma.MultiplyAdd(a, b0, c50); c51 = Fma.MultiplyAdd(a, b1, c51); }
+        }
+        if (bias != null)
+        {
+            var bl = Vector256.Load(bias);
+            var bh = Vector256.Load(bias + 8);
+            c00 += bl; c01 += bh;
+            if (R.N > 1) { c10 += bl; c11 += bh; }
+            if (R.N > 2) { c20 += bl; c21 += bh; }
+            if (R.N > 3) { c30 += bl; c31 += bh; }
+            if (R.N > 4) { c40 += bl; c41 += bh; }
+            if (R.N > 5) { c50 += bl; c51 += bh; }
+        }
+        c00.Store(y); c01.Store(y + 8);
+        if (R.N > 1) { c10.Store(y + ldy); c11.Store(y + ldy + 8); }
+        if (R.N > 2) { c20.Store(y + 2 * ldy); c21.Store(y + 2 * ldy + 8); }
+        if (R.N > 3) { c30.Store(y + 3 * ldy); c31.Store(y + 3 * ldy + 8); }
+        if (R.N > 4) { c40.Store(y + 4 * ldy); c41.Store(y + 4 * ldy + 8); }
+        if (R.N > 5) { c50.Store(y + 5 * ldy); c51.Store(y + 5 * ldy + 8); }
     }
 
     /// <summary>dst[j*ds + i] = src[i*ss + j] for i, j &lt; 16 (AVX-512: unpacks and 128-bit lane shuffles in registers).</summary>

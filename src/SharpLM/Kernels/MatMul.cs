@@ -6,7 +6,8 @@ namespace SharpLM.Kernels;
 
 /// <summary>
 /// y = x W^T for a weight of any supported dtype. x (T,C) f32, w (OC,C) -> y (T,OC).
-/// Few rows (decode: T &lt; <see cref="GemmMinRows"/>) take the bandwidth-bound matvec: output rows are split across the worker pool and each weight row is
+/// Weights packed at load (<see cref="WeightMatrix.Packed"/>: the encoder's) take the packed GEMM for every T.
+/// Otherwise few rows (decode: T &lt; <see cref="GemmMinRows"/>) take the bandwidth-bound matvec: output rows are split across the worker pool and each weight row is
 /// streamed once (fused dequantize + dot, software prefetch). More rows take the compute-bound <see cref="Gemm"/>. The variant (AVX-512, AVX2, scalar) comes from <see cref="KernelIsaSelector.Current"/>.
 /// <para>Activations. For a weight type with an integer dot (<see cref="TypeTraits.DotQ8"/>: Q8_0, Q4_0, Q4_K, Q6_K, ...)
 /// the matvec quantizes each x row to 8 bits per block (<see cref="Q8Row"/>, as llama.cpp does) and multiplies
@@ -62,14 +63,37 @@ internal static unsafe class MatMul
         Forward(x, w, y, t, WorkerPool.Shared, KernelIsaSelector.Current);
 
     /// <summary>As <see cref="Forward(ReadOnlySpan{float}, in WeightMatrix, Span{float}, int)"/> on a given pool and variant.</summary>
-    public static void Forward(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int t, WorkerPool pool, KernelIsa isa)
+    public static void Forward(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int t, WorkerPool pool, KernelIsa isa) =>
+        Forward(x, w, default, y, t, pool, isa);
+
+    /// <summary>y (T,OC) = x (T,C) W^T + bias (OC) (empty: no bias), the bias added in the packed GEMM's store (the same
+    /// bits as adding it afterwards).</summary>
+    public static void Forward(ReadOnlySpan<float> x, in WeightMatrix w, ReadOnlySpan<float> bias, Span<float> y, int t) =>
+        Forward(x, w, bias, y, t, WorkerPool.Shared, KernelIsaSelector.Current);
+
+    public static void Forward(ReadOnlySpan<float> x, in WeightMatrix w, ReadOnlySpan<float> bias, Span<float> y, int t, WorkerPool pool, KernelIsa isa)
     {
         if (t < 0) throw new ArgumentOutOfRangeException(nameof(t), t, "T must be >= 0");
         if (x.Length < (long)t * w.Cols) throw new ArgumentException($"x holds {x.Length} floats, need T*C = {t}*{w.Cols}", nameof(x));
         if (y.Length < (long)t * w.Rows) throw new ArgumentException($"y holds {y.Length} floats, need T*OC = {t}*{w.Rows}", nameof(y));
+        if (!bias.IsEmpty && bias.Length != w.Rows) throw new ArgumentException($"bias holds {bias.Length} floats, need OC = {w.Rows}", nameof(bias));
         if (t == 0 || w.Rows == 0) return;
-        if (w.Cols == 0) { y[..(t * w.Rows)].Clear(); return; }
+        if (w.Cols == 0) { y[..(t * w.Rows)].Clear(); if (!bias.IsEmpty) Bias.Forward(y[..(t * w.Rows)], bias); return; }
         if (w.Data == null) throw new ArgumentException("weight matrix has no data pointer", nameof(w));
+        if (w.Packed != null && isa != KernelIsa.Scalar)
+        {
+            fixed (float* px = x)
+            fixed (float* py = y)
+            fixed (float* pb = bias)
+                Gemm.ForwardPacked(px, w, pb, py, t, pool);
+            return;
+        }
+        Unbiased(x, w, y, t, pool, isa);
+        if (!bias.IsEmpty) Bias.Forward(y[..(t * w.Rows)], bias);
+    }
+
+    private static void Unbiased(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int t, WorkerPool pool, KernelIsa isa)
+    {
         var traits = DTypes.Of(w.Type);
         int block = traits.HasDotQ8 && Int8Activations ? traits.DotQ8Block : 0;
         int c = w.Cols;

@@ -74,10 +74,15 @@ internal readonly struct LinearWeights(WeightMatrix w, FloatView b)
         new(new WeightMatrix(W.Type, W.Data + start * W.RowBytes, count, W.Cols), B.IsEmpty ? default : B.Slice(start, count));
 
     /// <summary>x (N,C) -> y (N,OC).</summary>
-    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n)
+    public void Forward(ReadOnlySpan<float> x, Span<float> y, int n) => MatMul.Forward(x, W, B.IsEmpty ? default : B.Span, y, n);
+
+    /// <summary>These weights with W packed for the packed GEMM (<see cref="Gemm.Pack"/>) when its type can be, the panels
+    /// added to <paramref name="keep"/> (whose owner keeps them alive); for weights that never change (inference).</summary>
+    public unsafe LinearWeights Packed(List<float[]> keep)
     {
-        MatMul.Forward(x, W, y, n);
-        if (!B.IsEmpty) Bias.Forward(y[..(n * W.Rows)], B.Span);
+        if (W.Packed != null || !Gemm.CanPack(W.Type)) return this;
+        keep.Add(Gemm.Pack(W, out float* p));
+        return new LinearWeights(new WeightMatrix(W.Type, W.Data, W.Rows, W.Cols, p), B);
     }
 
     /// <summary>dy (N,OC), x (N,C) -> dx (N,C) += (when not empty), grad.W +=, grad.B +=.</summary>

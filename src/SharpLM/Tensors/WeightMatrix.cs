@@ -12,12 +12,17 @@ internal readonly unsafe struct WeightMatrix
     public readonly int Rows;
     public readonly int Cols;
 
-    public WeightMatrix(DType type, byte* data, int rows, int cols)
+    /// <summary>The same weights as f32 panels for the packed GEMM (<see cref="Kernels.Gemm.Pack"/>), or null. Set only
+    /// where the weights never change after loading (inference); the owner keeps the panels alive.</summary>
+    public readonly float* Packed;
+
+    public WeightMatrix(DType type, byte* data, int rows, int cols, float* packed = null)
     {
         Type = type;
         Data = data;
         Rows = rows;
         Cols = cols;
+        Packed = packed;
     }
 
     public long RowBytes => DTypeInfo.RowBytes(Type, Cols);

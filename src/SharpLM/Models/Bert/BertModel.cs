@@ -48,13 +48,30 @@ internal sealed class BertModel
 
     private EncoderBuffers? _buffers;
 
+    /// <summary>The packed GEMM panels of the layers' weights (<see cref="LinearWeights.Packed"/>), kept alive here.</summary>
+    private readonly List<float[]> _panels = [];
+
     private BertModel(EncoderWeights weights)
     {
         Config = weights.Config;
         Weights = weights;
+        // the layers' matrices packed once (ALBERT's shared layers once per group): every pass multiplies by the panels
+        var packed = new Dictionary<EncoderLayerWeights, EncoderLayerWeights>(ReferenceEqualityComparer.Instance);
+        for (int l = 0; l < weights.Layers.Length; l++)
+        {
+            var lw = weights.Layers[l];
+            if (!packed.TryGetValue(lw, out var p))
+                packed[lw] = p = new EncoderLayerWeights
+                {
+                    Q = lw.Q.Packed(_panels), K = lw.K.Packed(_panels), V = lw.V.Packed(_panels), O = lw.O.Packed(_panels),
+                    AttnNorm = lw.AttnNorm, Up = lw.Up.Packed(_panels), Down = lw.Down.Packed(_panels), OutNorm = lw.OutNorm,
+                };
+            weights.Layers[l] = p;
+        }
     }
 
-    /// <summary>Binds a model from a weight source and a config (the source must outlive the model).</summary>
+    /// <summary>Binds a model from a weight source and a config (the source must outlive the model). The layers' matrices
+    /// are copied into packed panels, so later changes to the source's values are not seen: bind a new model then.</summary>
     public static BertModel Create(IWeightSource src, ModelConfig cfg, bool withMlmHead = false)
     {
         string prefix = EncoderWeights.DetectPrefix(src, cfg.Arch);

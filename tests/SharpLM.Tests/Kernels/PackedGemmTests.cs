@@ -1,0 +1,139 @@
+using SharpLM.Kernels;
+using SharpLM.Models;
+using SharpLM.Tensors;
+
+namespace SharpLM.Tests.Kernels;
+
+/// <summary>
+/// The packed GEMM (weights packed once into 16-column panels, <see cref="Gemm.Pack"/>; the encoder's path for every T)
+/// against the naive double-accumulating oracle over many shapes (tiny, odd, not multiples of the 6-row blocks, the
+/// 16-column panels or the row chunks), with and without the bias fused into the store, for every variant this process
+/// can run (the scalar variant ignores the panels and takes the unpacked path). Tolerance as <see cref="MatMulTests"/>:
+/// |fast - naive| &lt;= 1e-5 * sum_k |x_k w_k| + 1e-6. Batch and thread invariance are checked bit for bit.
+/// </summary>
+public unsafe class PackedGemmTests
+{
+    private static readonly WorkerPool Pool = new(3);
+    private static readonly WorkerPool One = new(1);
+
+    public static TheoryData<DType, KernelIsa> TypeIsa()
+    {
+        var d = new TheoryData<DType, KernelIsa>();
+        foreach (var t in new[] { DType.F32, DType.F16, DType.BF16 })
+            foreach (var i in KernelTestUtil.Isas()) d.Add(t, i);
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(TypeIsa))]
+    public void MatchesNaiveOverManyShapes(DType type, KernelIsa isa)
+    {
+        var rng = new Random(17 + (int)type * 5 + (int)isa);
+        int checkedShapes = 0;
+        foreach (int cols in new[] { 1, 3, 17, 64, 385 })
+            foreach (int rows in new[] { 1, 5, 16, 17, 33, 48 })
+                foreach (int t in new[] { 1, 2, 3, 4, 5, 6, 7, 11, 13, 17, 40, 97 })
+                {
+                    if ((cols * 7 + rows * 3 + t) % 3 != 0 && !(t == 97 && cols == 385)) continue; // a spread, the chunk edge included
+                    Check(type, isa, rows, cols, t, rng, bias: (rows + t) % 2 == 0);
+                    checkedShapes++;
+                }
+        Assert.True(checkedShapes > 50, $"only {checkedShapes} shapes checked");
+    }
+
+    [Theory]
+    [MemberData(nameof(TypeIsa))]
+    public void EncoderShapesMatchNaive(DType type, KernelIsa isa)
+    {
+        var rng = new Random(5);
+        foreach (var (rows, cols, t) in new[] { (384, 384, 6), (1536, 384, 23), (384, 1536, 56), (312, 312, 13) })
+            Check(type, isa, rows, cols, t, rng, bias: true);
+    }
+
+    private static void Check(DType type, KernelIsa isa, int rows, int cols, int t, Random rng, bool bias)
+    {
+        var wBytes = KernelTestUtil.RandomWeights(rng, type, rows, cols, out _);
+        var x = KernelTestUtil.Gaussian(rng, t * cols);
+        var b = bias ? KernelTestUtil.Gaussian(rng, rows) : [];
+        var expected = new float[t * rows];
+        var got = new float[t * rows + 1];
+        got[^1] = 12345f; // must stay untouched
+        fixed (byte* pw = wBytes)
+        {
+            var w = new WeightMatrix(type, pw, rows, cols);
+            MatMul.Naive.Forward(x, w, expected, t);
+            if (bias)
+                for (int i = 0; i < t; i++)
+                    for (int o = 0; o < rows; o++) expected[i * rows + o] += b[o];
+            var keep = Gemm.Pack(w, out float* panels);
+            var wp = new WeightMatrix(type, pw, rows, cols, panels);
+            MatMul.Forward(x, wp, b, got, t, Pool, isa);
+            GC.KeepAlive(keep);
+            var row = new float[cols];
+            double worst = 0;
+            string where = "";
+            for (int o = 0; o < rows; o++)
+            {
+                SharpLM.Tensors.Types.DTypes.Of(type).DequantizeRowNaive(w.Row(o), row);
+                for (int i = 0; i < t; i++)
+                {
+                    double abs = Math.Abs(bias ? b[o] : 0);
+                    for (int k = 0; k < cols; k++) abs += Math.Abs((double)x[i * cols + k] * row[k]);
+                    double diff = Math.Abs((double)got[i * rows + o] - expected[i * rows + o]);
+                    double ratio = diff / (1e-5 * abs + 1e-6);
+                    if (!(ratio <= worst)) { worst = ratio; where = $"t={i} o={o} expected {expected[i * rows + o]} got {got[i * rows + o]}"; }
+                }
+            }
+            Assert.True(worst <= 1, $"{type} {isa} OC={rows} C={cols} T={t} bias={bias}: error {worst:G3} x tolerance at {where}");
+        }
+        Assert.Equal(12345f, got[^1]);
+    }
+
+    /// <summary>A row gives the same bits alone, in a batch of any size (any block of rows, any chunk) and on 1 or 3
+    /// threads: the encoder's embeddings must not depend on their batch or the thread count.</summary>
+    [Theory]
+    [MemberData(nameof(KernelTestUtil.IsaData), MemberType = typeof(KernelTestUtil))]
+    public void A_row_has_the_same_bits_alone_in_any_batch_and_on_any_thread_count(KernelIsa isa)
+    {
+        var rng = new Random(9);
+        int rows = 40, cols = 1000, t = 131; // rows in chunks of 60 at C = 1000: the chunk edges are crossed
+        var wBytes = KernelTestUtil.RandomWeights(rng, DType.F32, rows, cols, out _);
+        var x = KernelTestUtil.Gaussian(rng, t * cols);
+        var b = KernelTestUtil.Gaussian(rng, rows);
+        fixed (byte* pw = wBytes)
+        {
+            var keep = Gemm.Pack(new WeightMatrix(DType.F32, pw, rows, cols), out float* panels);
+            var w = new WeightMatrix(DType.F32, pw, rows, cols, panels);
+            var all = new float[t * rows];
+            MatMul.Forward(x, w, b, all, t, Pool, isa);
+            var allOne = new float[t * rows];
+            MatMul.Forward(x, w, b, allOne, t, One, isa);
+            KernelTestUtil.AssertBitEqual(all, allOne, $"{isa}: 3 threads vs 1");
+            foreach (int n in new[] { 1, 2, 5, 7, 13, 29 })
+                for (int s = 0; s + n <= t; s += 37)
+                {
+                    var part = new float[n * rows];
+                    MatMul.Forward(x.AsSpan(s * cols, n * cols), w, b, part, n, Pool, isa);
+                    KernelTestUtil.AssertBitEqual(all.AsSpan(s * rows, n * rows), part, $"{isa}: rows {s}..{s + n - 1} of {t}, computed {n} at a time");
+                }
+            GC.KeepAlive(keep);
+        }
+    }
+
+    [Fact]
+    public void Quantized_weights_are_not_packed_and_say_why()
+    {
+        var rng = new Random(1);
+        var wBytes = KernelTestUtil.RandomWeights(rng, DType.Q8_0, 4, 64, out _);
+        fixed (byte* pw = wBytes)
+        {
+            var w = new WeightMatrix(DType.Q8_0, pw, 4, 64);
+            var e = Assert.Throws<NotSupportedException>(() => Gemm.Pack(w, out _));
+            Assert.Contains("Q8_0", e.Message);
+            var keep = new List<float[]>();
+            var lw = new LinearWeights(w, default).Packed(keep);
+            Assert.True(lw.W.Packed == null);
+            Assert.Empty(keep);
+        }
+    }
+}
