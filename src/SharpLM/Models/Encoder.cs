@@ -38,6 +38,9 @@ internal sealed class EncoderWeights
     public MlmHeadWeights? Mlm { get; init; }
     public LinearWeights? Pooler { get; init; }             // (C, C), tanh; not used by embeddings
     public required BoundTensors Tensors { get; init; }
+    /// <summary>The pinned arrays holding packed GEMM panels that <see cref="Layers"/>' matrices point into
+    /// (<see cref="LinearWeights.Packed"/>): owned by the weights, so the pointers stay valid as long as the weights do.</summary>
+    public List<float[]> PackedPanels { get; } = [];
 
     /// <summary>The Hugging Face class prefix of <paramref name="src"/>'s base-model tensors ("", "bert.", ...).</summary>
     public static string DetectPrefix(Formats.IWeightSource src, Architecture arch)

@@ -49,7 +49,7 @@ public class ParametersTests
             Assert.Equal(ModelSource.FromGguf(gguf).File!.Parameters, (long)g["file_parameters"]!);
             Assert.Equal((long)g["file_parameters"]!, (long)g["calc"]!);
         }
-        foreach (var t in Quick.Value.Data["sharplm_trainer"]!.AsArray())
+        foreach (var t in Quick.Value.Timings["sharplm_trainer"]!.AsArray())
         {
             double perParam = ((long)t!["model_bytes"]! + (long)t["adamw_bytes"]!) / (double)(long)t["parameters"]!;
             Assert.InRange(perParam, 16.0, 17.5); // f32 weights, gradients, two moments, and little else

@@ -128,7 +128,9 @@ internal sealed class Parameters : LabExperiment
             own.Add([$"LLaMA h {w}", N(count), F(modelBpp), F(optBpp), F(modelBpp + optBpp)]);
             jo.Add((JsonNode)new JsonObject { ["width"] = w, ["parameters"] = count, ["model_bytes"] = afterModel - before, ["adamw_bytes"] = afterOpt - afterModel });
         }
-        r.Data["sharplm_trainer"] = jo;
+        // allocation counts are measured (the runtime's own first-use allocations vary from run to run), so they live
+        // with the timings, apart from the deterministic data
+        r.Timings["sharplm_trainer"] = jo;
         r.Tables.Add(new("**SharpLM's trainer (f32), bytes allocated per parameter**:", ["model", "parameters", "weights + gradients", "AdamW m, v", "total"], own));
 
         // findings from the numbers

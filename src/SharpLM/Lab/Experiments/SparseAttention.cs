@@ -88,7 +88,7 @@ internal sealed class SparseAttention : LabExperiment
         r.Findings.Add($"Fitted over all lengths, the time grows as L^{F(exps[0])} dense, L^{F(exps[1])} local, L^{F(exps[2])} local + strided and L^{F(exps[3])} local + global " +
                        $"(O(L²) predicts 2, O(L·w) 1). At L = {ls[^1]} the local window keeps {F((double)last[0].Products / last[1].Products)}× fewer pairs than dense and runs " +
                        $"{F(last[0].Seconds / last[1].Seconds)}× faster; local + global keeps {F((double)last[0].Products / last[3].Products)}× fewer and runs {F(last[0].Seconds / last[3].Seconds)}× faster.");
-        r.Findings.Add($"The strided pattern keeps {F((double)last[0].Products / last[2].Products)}× fewer pairs but runs only {F(last[0].Seconds / last[2].Seconds)}× faster: " +
+        r.Findings.Add($"The strided pattern keeps {F((double)last[0].Products / last[2].Products)}× fewer pairs but runs at only {F(last[0].Seconds / last[2].Seconds)}× the dense speed: " +
                        $"every block of {Attention.KeyBlock(hs)} keys holds a strided key for some row, so a block-sparse kernel visits them all and only masks. " +
                        "The Sparse Transformer gets its saving by laying the strided keys out contiguously (a reshape of the sequence into a stride × L/stride grid); " +
                        "an empty cell saves time only when a kernel can skip it in bulk.");

@@ -48,14 +48,15 @@ internal sealed class BertModel
 
     private EncoderBuffers? _buffers;
 
-    /// <summary>The packed GEMM panels of the layers' weights (<see cref="LinearWeights.Packed"/>), kept alive here.</summary>
-    private readonly List<float[]> _panels = [];
 
     private BertModel(EncoderWeights weights)
     {
         Config = weights.Config;
         Weights = weights;
         // the layers' matrices packed once (ALBERT's shared layers once per group): every pass multiplies by the panels
+        // the panels live as long as the weights that point into them (EncoderWeights.PackedPanels), not as long as this
+        // model: a caller may keep model.Weights and run it after the model object is gone
+        var panels = weights.PackedPanels;
         var packed = new Dictionary<EncoderLayerWeights, EncoderLayerWeights>(ReferenceEqualityComparer.Instance);
         for (int l = 0; l < weights.Layers.Length; l++)
         {
@@ -63,8 +64,8 @@ internal sealed class BertModel
             if (!packed.TryGetValue(lw, out var p))
                 packed[lw] = p = new EncoderLayerWeights
                 {
-                    Q = lw.Q.Packed(_panels), K = lw.K.Packed(_panels), V = lw.V.Packed(_panels), O = lw.O.Packed(_panels),
-                    AttnNorm = lw.AttnNorm, Up = lw.Up.Packed(_panels), Down = lw.Down.Packed(_panels), OutNorm = lw.OutNorm,
+                    Q = lw.Q.Packed(panels), K = lw.K.Packed(panels), V = lw.V.Packed(panels), O = lw.O.Packed(panels),
+                    AttnNorm = lw.AttnNorm, Up = lw.Up.Packed(panels), Down = lw.Down.Packed(panels), OutNorm = lw.OutNorm,
                 };
             weights.Layers[l] = p;
         }
