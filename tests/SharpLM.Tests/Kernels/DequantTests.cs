@@ -8,13 +8,7 @@ public class DequantTests
     public static readonly DType[] AllTypes =
         [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q2_K, DType.Q3_K, DType.Q4_K, DType.Q5_K, DType.Q6_K];
 
-    public static TheoryData<DType, KernelIsa> TypeIsa()
-    {
-        var d = new TheoryData<DType, KernelIsa>();
-        foreach (var t in AllTypes)
-            foreach (var i in KernelTestUtil.Isas()) d.Add(t, i);
-        return d;
-    }
+    public static TheoryData<DType, KernelIsa> TypeIsa() => KernelTestUtil.TypeIsaData(AllTypes);
 
     private static byte[] Blocks(Random rng, DType type, int elements) =>
         SharpLM.Tensors.Types.DTypes.Of(type).CanQuantize

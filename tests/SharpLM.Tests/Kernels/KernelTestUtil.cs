@@ -10,6 +10,15 @@ internal static class KernelTestUtil
     public static IEnumerable<KernelIsa> Isas() =>
         new[] { KernelIsa.Avx512, KernelIsa.Avx2, KernelIsa.Scalar }.Where(KernelIsaSelector.IsSupported);
 
+    /// <summary>Every (type, variant) pair of <paramref name="types"/> and the variants this process can run.</summary>
+    public static TheoryData<DType, KernelIsa> TypeIsaData(IEnumerable<DType> types)
+    {
+        var d = new TheoryData<DType, KernelIsa>();
+        foreach (var t in types)
+            foreach (var i in Isas()) d.Add(t, i);
+        return d;
+    }
+
     public static TheoryData<KernelIsa> IsaData()
     {
         var d = new TheoryData<KernelIsa>();

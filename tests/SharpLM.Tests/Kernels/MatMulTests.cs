@@ -13,13 +13,7 @@ public unsafe class MatMulTests
 {
     public static readonly DType[] Types = [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q5_K, DType.Q2_K, DType.Q3_K, DType.Q4_K, DType.Q6_K, DType.IQ4_NL, DType.IQ4_XS];
 
-    public static TheoryData<DType, KernelIsa> TypeIsa()
-    {
-        var d = new TheoryData<DType, KernelIsa>();
-        foreach (var t in Types)
-            foreach (var i in KernelTestUtil.Isas()) d.Add(t, i);
-        return d;
-    }
+    public static TheoryData<DType, KernelIsa> TypeIsa() => KernelTestUtil.TypeIsaData(Types);
 
     private static readonly WorkerPool Pool = new(3);
 
@@ -96,13 +90,8 @@ public unsafe class MatMulTests
     public void MatchesNaiveOverManyShapes(DType type, KernelIsa isa) => ManyShapes(type, isa, exact: false);
 
     /// <summary>Every type with an integer dot (8-bit activations by default), with each variant.</summary>
-    public static TheoryData<DType, KernelIsa> Int8TypeIsa()
-    {
-        var d = new TheoryData<DType, KernelIsa>();
-        foreach (var t in SharpLM.Tensors.Types.DTypes.All.Where(t => t.HasDotQ8))
-            foreach (var i in KernelTestUtil.Isas()) d.Add(t.Type, i);
-        return d;
-    }
+    public static TheoryData<DType, KernelIsa> Int8TypeIsa() =>
+        KernelTestUtil.TypeIsaData(SharpLM.Tensors.Types.DTypes.All.Where(t => t.HasDotQ8).Select(t => t.Type));
 
     /// <summary>The exact path (f32 activations) of the types that otherwise take 8-bit activations.</summary>
     [Theory]
@@ -146,13 +135,7 @@ public unsafe class MatMulTests
     }
 
     /// <summary>One thread, so one task owns all 203 rows: the GEMM walks several row chunks and a partial panel.</summary>
-    public static TheoryData<DType, KernelIsa> ChunkCases()
-    {
-        var d = new TheoryData<DType, KernelIsa>();
-        foreach (var t in new[] { DType.F32, DType.Q8_0, DType.Q4_K })
-            foreach (var i in KernelTestUtil.Isas()) d.Add(t, i);
-        return d;
-    }
+    public static TheoryData<DType, KernelIsa> ChunkCases() => KernelTestUtil.TypeIsaData([DType.F32, DType.Q8_0, DType.Q4_K]);
 
     [Theory]
     [MemberData(nameof(ChunkCases))]

@@ -16,13 +16,7 @@ public unsafe class PackedGemmTests
     private static readonly WorkerPool Pool = new(3);
     private static readonly WorkerPool One = new(1);
 
-    public static TheoryData<DType, KernelIsa> TypeIsa()
-    {
-        var d = new TheoryData<DType, KernelIsa>();
-        foreach (var t in new[] { DType.F32, DType.F16, DType.BF16 })
-            foreach (var i in KernelTestUtil.Isas()) d.Add(t, i);
-        return d;
-    }
+    public static TheoryData<DType, KernelIsa> TypeIsa() => KernelTestUtil.TypeIsaData([DType.F32, DType.F16, DType.BF16]);
 
     [Theory]
     [MemberData(nameof(TypeIsa))]
