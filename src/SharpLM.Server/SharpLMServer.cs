@@ -39,6 +39,9 @@ public static class SharpLMServer
         options.Validate();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(logLevel);
+        // every log line to stderr: stdout carries `sharplm serve --json`'s ready line, and a host that reads only that
+        // line (a script, a test) would otherwise stop the server mid-write once Kestrel's warnings fill the pipe
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
