@@ -61,7 +61,11 @@ public sealed partial class CliServeTests(ServerFixture fixture)
             }
             Assert.Equal("data: [DONE]", last);
             Assert.Equal("length", finish);
-            Assert.True(p.WaitForExit(180_000), "the server did not exit within 3 minutes of SIGINT");
+            if (!p.WaitForExit(180_000))
+            {
+                string status = File.Exists($"/proc/{p.Id}/status") ? string.Join(" | ", File.ReadAllLines($"/proc/{p.Id}/status").Where(l => l.StartsWith("Sig", StringComparison.Ordinal) || l.StartsWith("State", StringComparison.Ordinal))) : "";
+                lock (stderr) Assert.Fail($"the server did not exit within 3 minutes of SIGINT; its stderr: {stderr}; {status}");
+            }
             p.WaitForExit(); // and its output was read to the end
             Assert.Equal(0, p.ExitCode);
             lock (stderr) Assert.Contains("stopped", stderr.ToString(), StringComparison.Ordinal);
