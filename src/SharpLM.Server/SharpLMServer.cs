@@ -31,6 +31,9 @@ public static class SharpLMServer
     /// body for the whole request timeout. 30 s is 8 MiB (the default body limit) at 280 KB/s.</summary>
     internal static readonly TimeSpan RequestBodyTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long Ctrl+C waits for running requests when no per-request timeout is set.</summary>
+    internal static readonly TimeSpan ShutdownDrain = TimeSpan.FromMinutes(2);
+
     /// <summary>Builds the app listening on <paramref name="host"/>:<paramref name="port"/> (port 0: any free port;
     /// read the chosen one from the app's URLs after it started).</summary>
     public static WebApplication Create(SharpLMServerOptions options, string host = "127.0.0.1", int port = 8080, LogLevel logLevel = LogLevel.Warning)
@@ -54,8 +57,10 @@ public static class SharpLMServer
             else if (host is "*" or "+") k.ListenAnyIP(port);
             else k.Listen(IPAddress.TryParse(host, out var ip) ? ip : throw new ArgumentException($"'{host}' is not an IP address (use 127.0.0.1, ::1, 0.0.0.0, localhost or *)", nameof(host)), port);
         });
-        // Ctrl+C drains: running requests may finish for as long as a request may run at all (the per-request timeout)
-        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = options.RequestTimeout ?? Timeout.InfiniteTimeSpan);
+        // Ctrl+C drains: running requests may finish for as long as a request may run at all (the per-request timeout), and
+        // for two minutes without one; then the connections still open are closed, so a stuck client never keeps the
+        // process alive
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = options.RequestTimeout ?? ShutdownDrain);
         if (options.CorsOrigins.Count > 0)
             builder.Services.AddCors(c => c.AddDefaultPolicy(p =>
             {
