@@ -31,9 +31,6 @@ internal unsafe struct AttentionRows
     public SparsePattern Pattern;
     /// <summary>Each row's position in its sequence (needed only by a sparse <see cref="Pattern"/>).</summary>
     public int* Pos;
-
-    /// <summary>Whether row i sees key k of its slot beyond its range: always when the pattern is dense.</summary>
-    public readonly bool Sees(int i, int k) => Pattern.IsDense || Pattern.Sees(Pos[i], k);
 }
 
 /// <summary>
@@ -547,6 +544,7 @@ internal static unsafe class Attention
             var isa = KernelIsaSelector.Current;
             float* k = (float*)Rows.KBase[slot] + g * HS, v = (float*)Rows.VBase[slot] + g * HS;
             float* dk = (float*)DKBase[slot] + g * HS, dv = (float*)DVBase[slot] + g * HS;
+            bool sparse = !Rows.Pattern.IsDense;
             for (int i = SlotRows[slot]; i < SlotRows[slot + 1]; i++)
             {
                 int s0 = Rows.KvStart == null ? 0 : Rows.KvStart[i], m = Rows.KvEnd[i] - s0;
@@ -559,7 +557,7 @@ internal static unsafe class Attention
                     var dqv = new Span<float>(DQ + at, HS);
                     for (int s = 0; s < m; s++)
                     {
-                        if (!Rows.Sees(i, s0 + s)) continue; // a hole of the sparse pattern: probability 0
+                        if (sparse && !Rows.Pattern.Sees(Rows.Pos[i], s0 + s)) continue; // a hole of the sparse pattern: probability 0
                         long kv = (long)(s0 + s) * kvStride;
                         float ps = MathF.Exp(Dot.Compute(qv, k + kv, HS, isa) * scale - l);
                         float ds = ps * (Dot.Compute(dyv, v + kv, HS, isa) - dsum) * scale;
@@ -579,15 +577,15 @@ internal static unsafe class Attention
     /// <c>pattern</c> drops the keys a sparse pattern does not keep (its holes get probability 0, so
     /// <see cref="Backward{T}"/> needs no pattern).
     /// <c>startPos</c> shifts the queries: query t is at position startPos + t of keys k (S = startPos + T rows per
-    /// sequence) — the inference form with a cache. <c>window</c> &gt; 0 keeps only the last window keys of
-    /// each query; <c>softcap</c> &gt; 0 caps the scores (cap * tanh(s / cap)); <c>scale</c> &gt; 0 replaces 1/sqrt(HS).
+    /// sequence) — the inference form with a cache. A sliding window of W is the causal <c>pattern</c> with
+    /// <see cref="SparsePattern.Window"/> = W (the last W keys of each query); <c>softcap</c> &gt; 0 caps the scores (cap * tanh(s / cap)); <c>scale</c> &gt; 0 replaces 1/sqrt(HS).
     /// Generic so the gradient checks
     /// run it in double.
     /// </summary>
     public static class Naive
     {
         public static void Forward<T>(ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> att, Span<T> y,
-                                      int b, int t, int nh, int kvh, int hs, bool causal, int startPos = 0, int window = 0, double softcap = 0, double scale = 0,
+                                      int b, int t, int nh, int kvh, int hs, bool causal, int startPos = 0, double softcap = 0, double scale = 0,
                                       SparsePattern pattern = default)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
@@ -602,7 +600,7 @@ internal static unsafe class Attention
                     for (int ti = 0; ti < t; ti++)
                     {
                         int end = causal ? startPos + ti + 1 : s;
-                        int first = window > 0 ? Math.Max(0, end - window) : 0;
+                        int first = 0;
                         T max = T.NegativeInfinity;
                         for (int j = first; j < end; j++)
                         {

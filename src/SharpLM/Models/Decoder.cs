@@ -300,8 +300,6 @@ internal static partial class Decoder
         if (c.EmbeddingScale != 1f) Scale.InPlace(x0, c.EmbeddingScale);
         if (w.Positions is WeightMatrix pe) Embedding.AddRows(pe, positions, x0, "position");
         var rows = batch.AttentionRows;
-        rows.KvType = kv.KvType;
-        rows.Pattern = c.Sparse;
         var attention = new AttentionOptions(c.ScoreScale, c.AttnLogitSoftcap);
         bool post = c.NormPlacement != NormPlacement.Pre;
 
@@ -338,9 +336,7 @@ internal static partial class Decoder
                 Rope.Forward(k, n, c.KvHeads, c.HeadSize, positions, inv, c.RopeNeox, c.RopeDim);
             }
             StoreKv(batch, kv, l, k, v, kvd);
-            var layerRows = sliding ? batch.SlidingRows(c.SlidingWindow!.Value, kv, l) : rows;
-            layerRows.KvType = kv.KvType;
-            layerRows.Pattern = c.Sparse;
+            var layerRows = LayerRows(c, batch, rows, kv, l);
             Attention.Forward(q, a.Att, a.Lse, n, c.Heads, c.KvHeads, c.HeadSize, layerRows, pool, attention);
             var proj = a.Proj.AsSpan(0, n * dim);
             lw.O.Forward(a.Att, proj, n);
@@ -395,6 +391,17 @@ internal static partial class Decoder
         w.Output.Forward(hout, logits, r);
         if (w.Config.FinalLogitSoftcap > 0) SoftCap.Forward(logits, w.Config.FinalLogitSoftcap);
         return logits;
+    }
+
+    /// <summary>The keys each row attends in layer <paramref name="l"/>, as forward and backward both need them: the batch's
+    /// rows or a sliding layer's window (over <paramref name="kv"/>'s rolling cache; null: the layer's activations), in
+    /// the store's element type, with the model's sparse pattern.</summary>
+    private static AttentionRows LayerRows(ModelConfig c, ForwardBatch batch, AttentionRows rows, IKvStore? kv, int l)
+    {
+        var r = c.IsSlidingLayer(l) ? batch.SlidingRows(c.SlidingWindow!.Value, kv, l) : rows;
+        r.KvType = kv?.KvType ?? DType.F32;
+        r.Pattern = c.Sparse;
+        return r;
     }
 
     /// <summary>Writes each row's k and v at its position in its sequence's store (nothing to copy when the store is the
@@ -471,7 +478,6 @@ internal static partial class Decoder
         w.FinalNorm.Backward(g.FinalNorm, dh, buf.XOut, buf.MeanOut, buf.RstdOut, dres, n, dim);
 
         var rows = batch.AttentionRows;
-        rows.Pattern = c.Sparse;
         nint* dkBase = stackalloc nint[batch.Slots];
         nint* dvBase = stackalloc nint[batch.Slots];
         fixed (float* pdk = d.DK, pdv = d.DV)
@@ -533,13 +539,7 @@ internal static partial class Decoder
                     batch.VBase[s] = (nint)(pv + (long)batch.SlotRows[s] * kvd);
                 }
             }
-            // the rows the forward pass attended: a sliding layer's window (over the activations, position p is row p)
-            var layerRows = rows;
-            if (c.IsSlidingLayer(l))
-            {
-                layerRows = batch.SlidingRows(c.SlidingWindow!.Value, null, l);
-                layerRows.Pattern = c.Sparse;
-            }
+            var layerRows = LayerRows(c, batch, rows, null, l); // the rows the forward pass attended
             Attention.Backward(datt, a.Q, a.Att, a.Lse, dq, batch.Slots, batch.SlotRows, dkBase, dvBase, c.Heads, c.KvHeads, c.HeadSize, layerRows, pool, c.ScoreScale);
             if (w.Rotary)
             {

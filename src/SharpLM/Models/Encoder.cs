@@ -42,6 +42,24 @@ internal sealed class EncoderWeights
     /// (<see cref="LinearWeights.Packed"/>): owned by the weights, so the pointers stay valid as long as the weights do.</summary>
     public List<float[]> PackedPanels { get; } = [];
 
+    /// <summary>Packs the layers' matrices once for the packed GEMM (ALBERT's shared layers once per group), for weights
+    /// that no longer change (inference); the panels are kept in <see cref="PackedPanels"/>. Packing twice does nothing.</summary>
+    public void PackLayers()
+    {
+        var packed = new Dictionary<EncoderLayerWeights, EncoderLayerWeights>(ReferenceEqualityComparer.Instance);
+        for (int l = 0; l < Layers.Length; l++)
+        {
+            var lw = Layers[l];
+            if (!packed.TryGetValue(lw, out var p))
+                packed[lw] = p = new EncoderLayerWeights
+                {
+                    Q = lw.Q.Packed(PackedPanels), K = lw.K.Packed(PackedPanels), V = lw.V.Packed(PackedPanels), O = lw.O.Packed(PackedPanels),
+                    AttnNorm = lw.AttnNorm, Up = lw.Up.Packed(PackedPanels), Down = lw.Down.Packed(PackedPanels), OutNorm = lw.OutNorm,
+                };
+            Layers[l] = p;
+        }
+    }
+
     /// <summary>The Hugging Face class prefix of <paramref name="src"/>'s base-model tensors ("", "bert.", ...).</summary>
     public static string DetectPrefix(Formats.IWeightSource src, Architecture arch)
     {

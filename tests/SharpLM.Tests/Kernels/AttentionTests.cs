@@ -126,7 +126,7 @@ public sealed unsafe class AttentionTests(ITestOutputHelper output)
             var v = Rand(rng, s * kvh * hs);
             var expected = new double[t * nh * hs];
             static double[] D(float[] a) => [.. a.Select(x => (double)x)];
-            Attention.Naive.Forward<double>(D(q), D(k), D(v), default, expected, 1, t, nh, kvh, hs, causal: true, startPos, window, cap);
+            Attention.Naive.Forward<double>(D(q), D(k), D(v), default, expected, 1, t, nh, kvh, hs, causal: true, startPos, cap, pattern: new SparsePattern(window));
             var got = new float[t * nh * hs];
             Blocked(q, k, v, got, t, nh, kvh, hs, startPos, window, cap, pool);
             double max = 0;

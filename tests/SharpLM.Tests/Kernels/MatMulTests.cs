@@ -51,11 +51,15 @@ public unsafe class MatMulTests
         return r;
     }
 
-    internal static void Check(DType type, KernelIsa isa, int rows, int cols, int t, Random rng, WorkerPool pool, bool exact = false)
+    /// <summary>MatMul.Forward against the naive oracle, each output within 1e-5 of its sum |x w| (+ |bias|); with
+    /// <paramref name="bias"/> a bias is added, with <paramref name="pack"/> the weights are packed first (the packed GEMM).</summary>
+    internal static void Check(DType type, KernelIsa isa, int rows, int cols, int t, Random rng, WorkerPool pool, bool exact = false,
+                               bool bias = false, bool pack = false)
     {
         var wBytes = Weights(rng, type, rows, cols);
         var x0 = KernelTestUtil.Gaussian(rng, t * cols);
         var x = SeenActivations(type, x0, t, cols, exact);
+        var b = bias ? KernelTestUtil.Gaussian(rng, rows) : [];
         var expected = new float[t * rows];
         var got = new float[t * rows + 1];
         got[^1] = 12345f; // must stay untouched
@@ -63,7 +67,18 @@ public unsafe class MatMulTests
         {
             var w = new WeightMatrix(type, pw, rows, cols);
             MatMul.Naive.Forward(x, w, expected, t);
-            using (MatMul.ExactActivations(exact)) MatMul.Forward(x0, w, got, t, pool, isa);
+            if (bias)
+                for (int i = 0; i < t; i++)
+                    for (int o = 0; o < rows; o++) expected[i * rows + o] += b[o];
+            float[]? keep = null;
+            var wf = w;
+            if (pack)
+            {
+                keep = Gemm.Pack(w, out float* panels);
+                wf = new WeightMatrix(type, pw, rows, cols, panels);
+            }
+            using (MatMul.ExactActivations(exact)) MatMul.Forward(x0, wf, b, got, t, pool, isa);
+            GC.KeepAlive(keep);
             // per-output bound from sum |x w|
             var row = new float[cols];
             double worst = 0;
@@ -73,14 +88,14 @@ public unsafe class MatMulTests
                 SharpLM.Tensors.Types.DTypes.Of(type).DequantizeRowNaive(w.Row(o), row);
                 for (int i = 0; i < t; i++)
                 {
-                    double abs = 0;
+                    double abs = Math.Abs(bias ? b[o] : 0);
                     for (int k = 0; k < cols; k++) abs += Math.Abs((double)x[i * cols + k] * row[k]);
                     double diff = Math.Abs((double)got[i * rows + o] - expected[i * rows + o]);
                     double ratio = diff / (1e-5 * abs + 1e-6);
                     if (!(ratio <= worst)) { worst = ratio; where = $"t={i} o={o} expected {expected[i * rows + o]} got {got[i * rows + o]} |diff| {diff:G3} sum|xw| {abs:G4}"; }
                 }
             }
-            Assert.True(worst <= 1, $"{type} {isa} {(exact ? "f32" : "8-bit")} activations OC={rows} C={cols} T={t}: error {worst:G3} x tolerance at {where}");
+            Assert.True(worst <= 1, $"{type} {isa} {(exact ? "f32" : "8-bit")} activations{(pack ? ", packed" : "")} OC={rows} C={cols} T={t} bias={bias}: error {worst:G3} x tolerance at {where}");
         }
         Assert.Equal(12345f, got[^1]);
     }

@@ -44,44 +44,8 @@ public unsafe class PackedGemmTests
             Check(type, isa, rows, cols, t, rng, bias: true);
     }
 
-    private static void Check(DType type, KernelIsa isa, int rows, int cols, int t, Random rng, bool bias)
-    {
-        var wBytes = KernelTestUtil.RandomWeights(rng, type, rows, cols, out _);
-        var x = KernelTestUtil.Gaussian(rng, t * cols);
-        var b = bias ? KernelTestUtil.Gaussian(rng, rows) : [];
-        var expected = new float[t * rows];
-        var got = new float[t * rows + 1];
-        got[^1] = 12345f; // must stay untouched
-        fixed (byte* pw = wBytes)
-        {
-            var w = new WeightMatrix(type, pw, rows, cols);
-            MatMul.Naive.Forward(x, w, expected, t);
-            if (bias)
-                for (int i = 0; i < t; i++)
-                    for (int o = 0; o < rows; o++) expected[i * rows + o] += b[o];
-            var keep = Gemm.Pack(w, out float* panels);
-            var wp = new WeightMatrix(type, pw, rows, cols, panels);
-            MatMul.Forward(x, wp, b, got, t, Pool, isa);
-            GC.KeepAlive(keep);
-            var row = new float[cols];
-            double worst = 0;
-            string where = "";
-            for (int o = 0; o < rows; o++)
-            {
-                SharpLM.Tensors.Types.DTypes.Of(type).DequantizeRowNaive(w.Row(o), row);
-                for (int i = 0; i < t; i++)
-                {
-                    double abs = Math.Abs(bias ? b[o] : 0);
-                    for (int k = 0; k < cols; k++) abs += Math.Abs((double)x[i * cols + k] * row[k]);
-                    double diff = Math.Abs((double)got[i * rows + o] - expected[i * rows + o]);
-                    double ratio = diff / (1e-5 * abs + 1e-6);
-                    if (!(ratio <= worst)) { worst = ratio; where = $"t={i} o={o} expected {expected[i * rows + o]} got {got[i * rows + o]}"; }
-                }
-            }
-            Assert.True(worst <= 1, $"{type} {isa} OC={rows} C={cols} T={t} bias={bias}: error {worst:G3} x tolerance at {where}");
-        }
-        Assert.Equal(12345f, got[^1]);
-    }
+    private static void Check(DType type, KernelIsa isa, int rows, int cols, int t, Random rng, bool bias) =>
+        MatMulTests.Check(type, isa, rows, cols, t, rng, Pool, bias: bias, pack: true);
 
     /// <summary>A row gives the same bits alone, in a batch of any size (any block of rows, any chunk) and on 1 or 3
     /// threads: the encoder's embeddings must not depend on their batch or the thread count.</summary>

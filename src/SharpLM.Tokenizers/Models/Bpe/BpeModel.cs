@@ -164,7 +164,6 @@ internal sealed class BpeModel : IModel
         var rankOf = new Dictionary<float, int>(distinct.Length);
         for (int i = 0; i < distinct.Length; i++) rankOf[distinct[i]] = i;
         var m = new Dictionary<long, (int, int)>(PairKeyComparer.Instance);
-        var span = v;
         for (int id = 0; id < tokens.Count; id++)
         {
             string t = tokens[id];
@@ -173,7 +172,7 @@ internal sealed class BpeModel : IModel
             for (int k = 1; k < t.Length; k++)
             {
                 if (char.IsLowSurrogate(t[k])) continue;
-                if (span.TryGetValue(t.AsSpan(0, k), out int ia) && span.TryGetValue(t.AsSpan(k), out int ib))
+                if (v.TryGetValue(t.AsSpan(0, k), out int ia) && v.TryGetValue(t.AsSpan(k), out int ib))
                 {
                     long key = Key(ia, ib);
                     if (!m.TryGetValue(key, out var old) || old.Item1 > r) m[key] = (r, id);

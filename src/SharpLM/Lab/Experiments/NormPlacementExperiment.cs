@@ -51,55 +51,54 @@ internal sealed class NormPlacementExperiment : LabExperiment
         var curves = new Dictionary<int, List<ChartSeries>>();
         int total = depths.Length * Placements.Length * 2 * seeds, done = 0;
         double chance = Math.Log(vocab - 1);
-        foreach (int depth in depths)
+        // one training run: its figures into runs (and its curve, for the first seed), its summary back
+        (double Final, bool Learned, bool Diverged, double Peak) Train(int depth, string pname, NormPlacement placement, int w, int seed, string setting)
         {
+            var cfg = LabTraining.Llama(vocab, width, depth, 2, t) with { NormPlacement = placement };
+            var model = new TrainModel(cfg);
+            model.Initialize(ctx.Seed + (ulong)seed * 1000);
+            var data = ctx.Random(31 + seed * 1000);
+            double from = (double)done / total;
+            string stage = $"{depth} layers {setting}{(seeds > 1 ? $" seed {seed + 1}/{seeds}" : "")}";
+            var losses = LabTraining.Run(model, steps, batch, t, lr, w, (s, x, y) => LabTraining.CopyBatch(data, vocab, batch, t, x, y),
+                s => ctx.Report(stage, from + (s + 1.0) / steps / total));
+            done++;
+            bool diverged = losses.Any(double.IsNaN);
+            double fin = LabTraining.Final(losses);
+            double peak = losses.Skip(1).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max() / losses[0];
+            bool learned = double.IsFinite(fin) && fin < 0.9 * chance;
+            if (seed == 0)
+            {
+                if (!curves.TryGetValue(depth, out var dc)) curves[depth] = dc = [];
+                dc.Add(new ChartSeries(setting, [.. losses.Select((l, i) => ((double)i, l))]));
+            }
+            runs.Add((JsonNode)new JsonObject
+            {
+                ["layers"] = depth, ["placement"] = pname, ["warmup"] = w, ["seed"] = seed, ["alpha"] = (double)NormOptions.ResidualScale(cfg), ["beta"] = NormOptions.InitScale(cfg),
+                ["final_loss"] = J(fin), ["diverged"] = diverged, ["peak_over_first"] = J(peak), ["learned"] = learned,
+                ["losses"] = new JsonArray([.. losses.Select(J)]),
+            });
+            return (fin, learned, diverged, peak);
+        }
+
+        foreach (int depth in depths)
             foreach (var (pname, placement) in Placements)
             {
                 var row = new List<string> { depth.ToString(CultureInfo.InvariantCulture), pname };
                 foreach (int w in new[] { warm, 0 })
                 {
-                  var cell = new List<(double Final, bool Learned, bool Diverged, double Peak)>();
-                  for (int seed = 0; seed < seeds; seed++)
-                  {
-                    var cfg = LabTraining.Llama(vocab, width, depth, 2, t) with { NormPlacement = placement };
-                    var model = new TrainModel(cfg);
-                    model.Initialize(ctx.Seed + (ulong)seed * 1000);
-                    var data = ctx.Random(31 + seed * 1000);
-                    double from = (double)done / total;
-                    string stage = $"{depth} layers {pname} {(w > 0 ? "warmup" : "no warmup")}{(seeds > 1 ? $" seed {seed + 1}/{seeds}" : "")}";
-                    var losses = LabTraining.Run(model, steps, batch, t, lr, w, (s, x, y) => LabTraining.CopyBatch(data, vocab, batch, t, x, y),
-                        s => ctx.Report(stage, from + (s + 1.0) / steps / total));
-                    done++;
-                    bool diverged = losses.Any(double.IsNaN);
-                    double fin = LabTraining.Final(losses);
-                    double peak = losses.Skip(1).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max() / losses[0];
-                    bool learned = double.IsFinite(fin) && fin < 0.9 * chance;
-                    string key = $"{pname}, {(w > 0 ? "warmup" : "no warmup")}";
-                    if (seed == 0)
-                    {
-                        if (!curves.TryGetValue(depth, out var dc)) curves[depth] = dc = [];
-                        dc.Add(new ChartSeries(key, [.. losses.Select((l, i) => ((double)i, l))]));
-                    }
-                    cell.Add((fin, learned, diverged, peak));
-                    runs.Add((JsonNode)new JsonObject
-                    {
-                        ["layers"] = depth, ["placement"] = pname, ["warmup"] = w, ["seed"] = seed, ["alpha"] = (double)NormOptions.ResidualScale(cfg), ["beta"] = NormOptions.InitScale(cfg),
-                        ["final_loss"] = J(fin), ["diverged"] = diverged, ["peak_over_first"] = J(peak), ["learned"] = learned,
-                        ["losses"] = new JsonArray([.. losses.Select(J)]),
-                    });
-                  }
-                  // the setting over its seeds: median final loss (diverged runs count as +inf), seeds that learned
-                  var sorted = cell.Select(c => c.Diverged || !double.IsFinite(c.Final) ? double.PositiveInfinity : c.Final).Order().ToArray();
-                  double median = sorted[sorted.Length / 2];
-                  string setting = $"{pname}, {(w > 0 ? "warmup" : "no warmup")}";
-                  if (!finals.TryGetValue(setting, out var list)) finals[setting] = list = [];
-                  list.Add((depth, double.IsFinite(median) ? median : double.NaN));
-                  int nDiv = cell.Count(c => c.Diverged), nLearned = cell.Count(c => c.Learned);
-                  row.Add((double.IsFinite(median) ? F(median) : "diverged") + $" ({nLearned}/{seeds} learned{(nDiv > 0 ? $", {nDiv} diverged" : "")}, peak ≤ {F(cell.Select(c => c.Peak).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max())})");
+                    string setting = $"{pname}, {(w > 0 ? "warmup" : "no warmup")}";
+                    var cell = Enumerable.Range(0, seeds).Select(seed => Train(depth, pname, placement, w, seed, setting)).ToArray();
+                    // the setting over its seeds: median final loss (diverged runs count as +inf), seeds that learned
+                    var sorted = cell.Select(c => c.Diverged || !double.IsFinite(c.Final) ? double.PositiveInfinity : c.Final).Order().ToArray();
+                    double median = sorted[sorted.Length / 2];
+                    if (!finals.TryGetValue(setting, out var list)) finals[setting] = list = [];
+                    list.Add((depth, double.IsFinite(median) ? median : double.NaN));
+                    int nDiv = cell.Count(c => c.Diverged), nLearned = cell.Count(c => c.Learned);
+                    row.Add((double.IsFinite(median) ? F(median) : "diverged") + $" ({nLearned}/{seeds} learned{(nDiv > 0 ? $", {nDiv} diverged" : "")}, peak ≤ {F(cell.Select(c => c.Peak).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Max())})");
                 }
                 rows.Add(row);
             }
-        }
         r.Data["lr"] = lr;
         r.Data["runs"] = runs;
         r.Tables.Add(new($"**Final copy loss**, the median over {seeds} seed(s) (in brackets: seeds whose run left chance, and the largest loss after step 0 over the first loss; chance is {F(chance)}):",

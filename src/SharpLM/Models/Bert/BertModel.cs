@@ -48,27 +48,11 @@ internal sealed class BertModel
 
     private EncoderBuffers? _buffers;
 
-
     private BertModel(EncoderWeights weights)
     {
         Config = weights.Config;
         Weights = weights;
-        // the layers' matrices packed once (ALBERT's shared layers once per group): every pass multiplies by the panels
-        // the panels live as long as the weights that point into them (EncoderWeights.PackedPanels), not as long as this
-        // model: a caller may keep model.Weights and run it after the model object is gone
-        var panels = weights.PackedPanels;
-        var packed = new Dictionary<EncoderLayerWeights, EncoderLayerWeights>(ReferenceEqualityComparer.Instance);
-        for (int l = 0; l < weights.Layers.Length; l++)
-        {
-            var lw = weights.Layers[l];
-            if (!packed.TryGetValue(lw, out var p))
-                packed[lw] = p = new EncoderLayerWeights
-                {
-                    Q = lw.Q.Packed(panels), K = lw.K.Packed(panels), V = lw.V.Packed(panels), O = lw.O.Packed(panels),
-                    AttnNorm = lw.AttnNorm, Up = lw.Up.Packed(panels), Down = lw.Down.Packed(panels), OutNorm = lw.OutNorm,
-                };
-            weights.Layers[l] = p;
-        }
+        weights.PackLayers(); // every pass multiplies by the packed panels
     }
 
     /// <summary>Binds a model from a weight source and a config (the source must outlive the model). The layers' matrices
