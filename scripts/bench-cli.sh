@@ -117,7 +117,8 @@ fi
 # Sentence embeddings, whole processes: the same 100 sentences, the same model file, embeddings compared first.
 if [ -z "$only" ] || [ "$only" = embed ]; then
   sents="$work/sentences.txt"
-  [ -s "$sents" ] || awk 'NF >= 3' "$work/1mb.txt" | head -n 100 > "$sents"
+  # (awk stops by itself: `| head` would kill it with SIGPIPE, which pipefail turns into the script's failure)
+  [ -s "$sents" ] || awk 'NF >= 3 { print; if (++n == 100) exit }' "$work/1mb.txt" > "$sents"
   onnx="$work/cache/minilm/model.onnx"   # what --model minilm extracts (the same bytes in every cache)
   for th in 1 2; do
     for b in 1 32; do
