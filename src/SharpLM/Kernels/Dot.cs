@@ -2,7 +2,7 @@ using System.Runtime.Intrinsics;
 
 namespace SharpLM.Kernels;
 
-/// <summary>Dot product of two f32 vectors: a (N), b (N) -> sum a[i] b[i] (f32 accumulation, 4 vector accumulators).</summary>
+/// <summary>Dot product of two f32 vectors: a (N), b (N) -> sum a[i] b[i] (f32 accumulation, the F32 weight dot of <see cref="Tensors.Types.DenseDots"/>).</summary>
 internal static unsafe class Dot
 {
     public static float Compute(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

@@ -97,4 +97,44 @@ public class HalfConvertTests
                 else Assert.True(expected == got, $"0x{h:X4} at {at} {isa}: expected {expected:R}, got {got:R}");
             }
     }
+
+    /// <summary>The four-row dot (a batch of decoding sequences) converts every half as the one-row dot does, and gives
+    /// each row the one-row dot's bits, infinities and NaNs included (the screen sends all four rows down the exact path).</summary>
+    [Theory]
+    [MemberData(nameof(KernelTestUtil.IsaData), MemberType = typeof(KernelTestUtil))]
+    public unsafe void TheFourRowDotConvertsEveryHalfAsTheOneRowDot(KernelIsa isa)
+    {
+        const int n = 37;
+        var w = new ushort[n];
+        var x1 = new float[n];
+        var x2 = new float[n];
+        var rowBuf = new float[n];
+        var traits = SharpLM.Tensors.Types.F16Type.Traits;
+        var results = new float[4];
+        fixed (ushort* pw = w)
+        fixed (float* p1 = x1, p2 = x2, pr = rowBuf, res = results)
+        {
+            float** xs = stackalloc float*[] { p1, p2, p1, p2 };
+            for (int h = 0; h < 65536; h++)
+            {
+                int at = h % n;
+                Array.Clear(w);
+                Array.Clear(x1);
+                Array.Clear(x2);
+                w[at] = (ushort)h;
+                w[(at + 5) % n] = 0x3C00;
+                x1[at] = 1f;
+                x2[at] = -2f;
+                if (!traits.Dot4((byte*)pw, xs, n, isa, res)) { Assert.Equal(KernelIsa.Scalar, isa); return; }
+                for (int r = 0; r < 4; r++)
+                {
+                    float alone = traits.DotRow((byte*)pw, xs[r], n, isa, pr);
+                    Assert.True(BitConverter.SingleToInt32Bits(alone) == BitConverter.SingleToInt32Bits(res[r]) || (float.IsNaN(alone) && float.IsNaN(res[r])),
+                        $"0x{h:X4} at {at} {isa} row {r}: alone {alone:R}, in four {res[r]:R}");
+                }
+                float expected = (float)BitConverter.UInt16BitsToHalf((ushort)h);
+                if (!float.IsNaN(expected)) Assert.Equal(-2f * expected, res[1]);
+            }
+        }
+    }
 }

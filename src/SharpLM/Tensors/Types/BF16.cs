@@ -16,6 +16,7 @@ internal static unsafe class BF16Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
     };
 
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
@@ -50,46 +51,32 @@ internal static unsafe class BF16Type
     /// <summary>w (n bf16) . x (n), widened in registers, f32 FMA.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => isa switch
     {
-        KernelIsa.Avx512 => Dot512((ushort*)w, x, n),
-        KernelIsa.Avx2 => Dot256((ushort*)w, x, n),
+        KernelIsa.Avx512 => DenseDots.Dot512<BF16Element>(w, x, n),
+        KernelIsa.Avx2 => DenseDots.Dot256<BF16Element>(w, x, n),
         _ => TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf),
     };
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Bf16x16(ushort* p) => (Avx512F.ConvertToVector512UInt32(Vector256.Load(p)) << 16).AsSingle();
+    /// <summary>Four activation rows against one weight row, each value widened once (<see cref="DenseDots.Dot4{T}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot4<BF16Element>(w, xs, n, isa, results);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Bf16x8(ushort* p) => (Avx2.ConvertToVector256Int32(Vector128.Load(p)) << 16).AsSingle();
+    internal static Vector512<float> Bf16x16(ushort* p) => (Avx512F.ConvertToVector512UInt32(Vector256.Load(p)) << 16).AsSingle();
 
-    public static float Dot512(ushort* w, float* x, int n)
-    {
-        Vector512<float> a0 = default, a1 = default;
-        int i = 0;
-        for (; i + 32 <= n; i += 32)
-        {
-            Prefetch(w + i);
-            a0 = Avx512F.FusedMultiplyAdd(Bf16x16(w + i), Vector512.Load(x + i), a0);
-            a1 = Avx512F.FusedMultiplyAdd(Bf16x16(w + i + 16), Vector512.Load(x + i + 16), a1);
-        }
-        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(Bf16x16(w + i), Vector512.Load(x + i), a0);
-        float s = Vector512.Sum(a0 + a1);
-        for (; i < n; i++) s += BitConverter.Int32BitsToSingle(w[i] << 16) * x[i];
-        return s;
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> Bf16x8(ushort* p) => (Avx2.ConvertToVector256Int32(Vector128.Load(p)) << 16).AsSingle();
+}
 
-    public static float Dot256(ushort* w, float* x, int n)
-    {
-        Vector256<float> a0 = default, a1 = default;
-        int i = 0;
-        for (; i + 16 <= n; i += 16)
-        {
-            Prefetch(w + i);
-            a0 = Fma.MultiplyAdd(Bf16x8(w + i), Vector256.Load(x + i), a0);
-            a1 = Fma.MultiplyAdd(Bf16x8(w + i + 8), Vector256.Load(x + i + 8), a1);
-        }
-        for (; i + 8 <= n; i += 8) a0 = Fma.MultiplyAdd(Bf16x8(w + i), Vector256.Load(x + i), a0);
-        float s = Vector256.Sum(a0 + a1);
-        for (; i < n; i++) s += BitConverter.Int32BitsToSingle(w[i] << 16) * x[i];
-        return s;
-    }
+/// <summary>BF16 weights for <see cref="DenseDots"/>: widened by a shift (exact for every value).</summary>
+internal readonly unsafe struct BF16Element : IDenseElement
+{
+    public static int Size => 2;
+    public static bool Screens => false;
+    public static ushort ScreenLimit => ushort.MaxValue;
+    public static Vector256<float> Fast8(byte* p) => BF16Type.Bf16x8((ushort*)p);
+    public static Vector256<float> Exact8(byte* p) => BF16Type.Bf16x8((ushort*)p);
+    public static Vector512<float> Fast16(byte* p) => BF16Type.Bf16x16((ushort*)p);
+    public static Vector512<float> Exact16(byte* p) => BF16Type.Bf16x16((ushort*)p);
+    public static float One(byte* p) => BitConverter.Int32BitsToSingle(*(ushort*)p << 16);
+    public static Vector256<ushort> Screen256(byte* p) => default;
+    public static Vector512<ushort> Screen512(byte* p) => default;
 }

@@ -21,6 +21,7 @@ internal static unsafe class F16Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
     };
 
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst) =>
@@ -37,87 +38,29 @@ internal static unsafe class F16Type
     /// <summary>w (n halves) . x (n), converted in registers, f32 FMA.</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => isa switch
     {
-        KernelIsa.Avx512 => Dot512((ushort*)w, x, n),
-        KernelIsa.Avx2 => Dot256((ushort*)w, x, n),
+        KernelIsa.Avx512 => DenseDots.Dot512<F16Element>(w, x, n),
+        KernelIsa.Avx2 => DenseDots.Dot256<F16Element>(w, x, n),
         _ => TypeTraits.DotGeneric(Traits, w, x, n, isa, rowBuf),
     };
+
+    /// <summary>Four activation rows against one weight row, each half converted once (<see cref="DenseDots.Dot4{T}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot4<F16Element>(w, xs, n, isa, results);
 
     // Fast in-register conversion for the dots: a half sign-extended to 32 bits and shifted left by 13 has its exponent
     // and mantissa at bits 27..13 and copies of the sign in 31..28; masking 0x8FFFE000 leaves a float whose product with
     // 2^112 is the half's value (normal or subnormal). Infinities and NaNs (exponent 31) would come out finite, so the
     // dots track the largest |h| and redo the row with the exact conversion when one is present.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Fast16(ushort* p) =>
+    internal static Vector512<float> Fast16(ushort* p) =>
         ((Avx512F.ConvertToVector512Int32(Vector256.Load((short*)p)) << 13) & Vector512.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector512.Create(Rebias);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Fast8(ushort* p) =>
+    internal static Vector256<float> Fast8(ushort* p) =>
         ((Avx2.ConvertToVector256Int32((short*)p) << 13) & Vector256.Create(unchecked((int)0x8FFFE000))).AsSingle() * Vector256.Create(Rebias);
-
-    public static float Dot512(ushort* w, float* x, int n)
-    {
-        Vector512<float> a0 = default, a1 = default;
-        Vector512<ushort> big = default;
-        var abs = Vector512.Create((ushort)0x7FFF);
-        int i = 0;
-        for (; i + 32 <= n; i += 32)
-        {
-            Prefetch(w + i);
-            big = Vector512.Max(big, Vector512.Load(w + i) & abs);
-            a0 = Avx512F.FusedMultiplyAdd(Fast16(w + i), Vector512.Load(x + i), a0);
-            a1 = Avx512F.FusedMultiplyAdd(Fast16(w + i + 16), Vector512.Load(x + i + 16), a1);
-        }
-        if (Vector512.GreaterThanOrEqualAny(big, Vector512.Create((ushort)0x7C00))) return DotExact512(w, x, n);
-        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(Load16(w + i), Vector512.Load(x + i), a0);
-        float s = Vector512.Sum(a0 + a1);
-        for (; i < n; i++) s += ToSingle(w[i]) * x[i];
-        return s;
-    }
-
-    /// <summary>The dot with the exact conversion (rows holding an infinity or a NaN).</summary>
-    private static float DotExact512(ushort* w, float* x, int n)
-    {
-        Vector512<float> a0 = default;
-        int i = 0;
-        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(Load16(w + i), Vector512.Load(x + i), a0);
-        float s = Vector512.Sum(a0);
-        for (; i < n; i++) s += ToSingle(w[i]) * x[i];
-        return s;
-    }
-
-    public static float Dot256(ushort* w, float* x, int n)
-    {
-        Vector256<float> a0 = default, a1 = default;
-        Vector256<ushort> big = default;
-        var abs = Vector256.Create((ushort)0x7FFF);
-        int i = 0;
-        for (; i + 16 <= n; i += 16)
-        {
-            Prefetch(w + i);
-            big = Vector256.Max(big, Vector256.Load(w + i) & abs);
-            a0 = Fma.MultiplyAdd(Fast8(w + i), Vector256.Load(x + i), a0);
-            a1 = Fma.MultiplyAdd(Fast8(w + i + 8), Vector256.Load(x + i + 8), a1);
-        }
-        if (Vector256.GreaterThanOrEqualAny(big, Vector256.Create((ushort)0x7C00))) return DotExact256(w, x, n);
-        for (; i + 8 <= n; i += 8) a0 = Fma.MultiplyAdd(Load8(w + i), Vector256.Load(x + i), a0);
-        float s = Vector256.Sum(a0 + a1);
-        for (; i < n; i++) s += ToSingle(w[i]) * x[i];
-        return s;
-    }
-
-    private static float DotExact256(ushort* w, float* x, int n)
-    {
-        Vector256<float> a0 = default;
-        int i = 0;
-        for (; i + 8 <= n; i += 8) a0 = Fma.MultiplyAdd(Load8(w + i), Vector256.Load(x + i), a0);
-        float s = Vector256.Sum(a0);
-        for (; i < n; i++) s += ToSingle(w[i]) * x[i];
-        return s;
-    }
 
     // 2^112 rebases a half exponent (bias 15) placed in a float's exponent field (bias 127); it also scales
     // subnormal halves (which land as float subnormals) to the right value.
-    private const float Rebias = 5.192296858534828e33f; // 2^112
+    internal const float Rebias = 5.192296858534828e33f; // 2^112
 
     /// <summary>Half bits -> float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -232,4 +175,20 @@ internal static unsafe class F16Type
             for (; i < n; i++) d[i] = FromSingle(s[i]);
         }
     }
+}
+
+/// <summary>F16 weights for <see cref="DenseDots"/>: the fast conversion in the main loop, screened for infinities and
+/// NaNs (exponent 31, which it would make finite).</summary>
+internal readonly unsafe struct F16Element : IDenseElement
+{
+    public static int Size => 2;
+    public static bool Screens => true;
+    public static ushort ScreenLimit => 0x7C00;
+    public static Vector256<float> Fast8(byte* p) => F16Type.Fast8((ushort*)p);
+    public static Vector256<float> Exact8(byte* p) => F16Type.Load8((ushort*)p);
+    public static Vector512<float> Fast16(byte* p) => F16Type.Fast16((ushort*)p);
+    public static Vector512<float> Exact16(byte* p) => F16Type.Load16((ushort*)p);
+    public static float One(byte* p) => F16Type.ToSingle(*(ushort*)p);
+    public static Vector256<ushort> Screen256(byte* p) => Vector256.Load((ushort*)p) & Vector256.Create((ushort)0x7FFF);
+    public static Vector512<ushort> Screen512(byte* p) => Vector512.Load((ushort*)p) & Vector512.Create((ushort)0x7FFF);
 }

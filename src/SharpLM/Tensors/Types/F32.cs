@@ -16,6 +16,7 @@ internal static unsafe class F32Type
         DequantizeNaive = &DequantizeNaive,
         Dequantize = &Dequantize,
         Dot = &Dot,
+        Dot4 = &Dot4,
     };
 
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
@@ -30,7 +31,7 @@ internal static unsafe class F32Type
 
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa) => Buffer.MemoryCopy(src, dst, n * 4L, n * 4L);
 
-    /// <summary>w (n) . x (n), f32 FMA with 4 accumulators and prefetch.</summary>
+    /// <summary>w (n) . x (n), f32 FMA with 2 accumulators and prefetch (<see cref="DenseDots"/>).</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => isa switch
     {
         KernelIsa.Avx512 => Dot512((float*)w, x, n),
@@ -53,39 +54,10 @@ internal static unsafe class F32Type
         return (s0 + s1) + (s2 + s3);
     }
 
-    public static float Dot512(float* w, float* x, int n)
-    {
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        int i = 0;
-        for (; i + 64 <= n; i += 64)
-        {
-            Prefetch(w + i); Prefetch(w + i + 16); Prefetch(w + i + 32); Prefetch(w + i + 48);
-            a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), a0);
-            a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 16), Vector512.Load(x + i + 16), a1);
-            a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 32), Vector512.Load(x + i + 32), a2);
-            a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i + 48), Vector512.Load(x + i + 48), a3);
-        }
-        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(w + i), Vector512.Load(x + i), a0);
-        float s = Vector512.Sum((a0 + a1) + (a2 + a3));
-        for (; i < n; i++) s += w[i] * x[i];
-        return s;
-    }
+    public static float Dot512(float* w, float* x, int n) => DenseDots.Dot512<F32Element>((byte*)w, x, n);
 
-    public static float Dot256(float* w, float* x, int n)
-    {
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        int i = 0;
-        for (; i + 32 <= n; i += 32)
-        {
-            Prefetch(w + i); Prefetch(w + i + 16);
-            a0 = Fma.MultiplyAdd(Vector256.Load(w + i), Vector256.Load(x + i), a0);
-            a1 = Fma.MultiplyAdd(Vector256.Load(w + i + 8), Vector256.Load(x + i + 8), a1);
-            a2 = Fma.MultiplyAdd(Vector256.Load(w + i + 16), Vector256.Load(x + i + 16), a2);
-            a3 = Fma.MultiplyAdd(Vector256.Load(w + i + 24), Vector256.Load(x + i + 24), a3);
-        }
-        for (; i + 8 <= n; i += 8) a0 = Fma.MultiplyAdd(Vector256.Load(w + i), Vector256.Load(x + i), a0);
-        float s = Vector256.Sum((a0 + a1) + (a2 + a3));
-        for (; i < n; i++) s += w[i] * x[i];
-        return s;
-    }
+    public static float Dot256(float* w, float* x, int n) => DenseDots.Dot256<F32Element>((byte*)w, x, n);
+
+    /// <summary>Four activation rows against one weight row (<see cref="DenseDots.Dot4{T}"/>).</summary>
+    public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot4<F32Element>(w, xs, n, isa, results);
 }
