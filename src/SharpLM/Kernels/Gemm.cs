@@ -16,7 +16,7 @@ namespace SharpLM.Kernels;
 /// f32 FMA accumulation; every output sums its K blocks in order and each block's products in k order, so a row's
 /// result never depends on the other rows of the call (batch invariance).
 /// <para>Packed weights (<see cref="Pack"/>, made once at load where weights never change, e.g. the encoder's): W is
-/// stored as panels of <see cref="PackNr"/> output columns, [k][16] floats each, and <see cref="ForwardPacked"/> runs for
+/// stored as panels of <see cref="PackNr"/> output columns, [k][16] floats each, and <see cref="ForwardPacked(float*, in WeightMatrix, float*, float*, int, WorkerPool, KernelIsa)"/> runs for
 /// every T (1 included: no matvec switch). x rows are read in place and broadcast, the panel's 16 columns sit in two
 /// ymm lanes: blocks of up to 6 rows x 16 columns (12 ymm accumulators), the T rows split evenly into blocks of 4..6
 /// (so no row is padded and no FMA chain is shorter than the FMA latency needs where T allows), and y's rows are written
@@ -214,14 +214,22 @@ internal static unsafe class Gemm
         return buf;
     }
 
-    /// <summary>x (T,C), packed W (OC,C), bias (OC) or null -> y (T,OC) = x W^T + bias. isa must be Avx2 or Avx512.</summary>
-    public static void ForwardPacked(float* x, in WeightMatrix w, float* bias, float* y, int t, WorkerPool pool)
+    /// <summary>x (T,C), packed W (OC,C), bias (OC) or null -> y (T,OC) = x W^T + bias. isa must be Avx2 or Avx512: AVX-512
+    /// takes two panels per micro-kernel call (6 rows x 32 columns in 512-bit registers), AVX2 one (6 x 16); every output
+    /// is the same FMA chain either way, so the bits do not depend on the variant.</summary>
+    public static void ForwardPacked(float* x, in WeightMatrix w, float* bias, float* y, int t, WorkerPool pool, KernelIsa isa) =>
+        ForwardPacked(x, w, bias, y, t, pool, wide: isa == KernelIsa.Avx512);
+
+    /// <summary><see cref="ForwardPacked(float*, in WeightMatrix, float*, float*, int, WorkerPool, KernelIsa)"/> with the
+    /// variant chosen: tests run the wide one on machines without AVX-512 too (its 512-bit vectors are then emulated).</summary>
+    internal static void ForwardPacked(float* x, in WeightMatrix w, float* bias, float* y, int t, WorkerPool pool, bool wide)
     {
         int c = w.Cols, oc = w.Rows, panels = (oc + PackNr - 1) / PackNr;
+        int units = wide ? (panels + 1) / 2 : panels; // tasks split whole pairs of panels on the wide variant
         var job = new PackedJob
         {
-            X = x, P = w.Packed, Bias = bias, Y = y, T = t, C = c, Oc = oc, Panels = panels,
-            Tasks = WorkSplit.Tasks(panels, (long)c * PackNr * 4 + (long)t * PackNr * 4, pool.Threads),
+            X = x, P = w.Packed, Bias = bias, Y = y, T = t, C = c, Oc = oc, Panels = panels, Wide = wide, Units = units,
+            Tasks = WorkSplit.Tasks(units, (long)c * PackNr * 4 * (panels / units) + (long)t * PackNr * 4, pool.Threads),
         };
         pool.Run(job.Tasks, job);
     }
@@ -229,11 +237,13 @@ internal static unsafe class Gemm
     private struct PackedJob : IParallelJob
     {
         public float* X, P, Bias, Y;
-        public int T, C, Oc, Panels, Tasks;
+        public int T, C, Oc, Panels, Tasks, Units;
+        public bool Wide;
 
         public readonly void Execute(int task)
         {
-            var (p0, p1) = WorkSplit.Range(task, Tasks, Panels);
+            var (u0, u1) = WorkSplit.Range(task, Tasks, Units);
+            int p0 = Wide ? 2 * u0 : u0, p1 = Wide ? Math.Min(Panels, 2 * u1) : u1;
             float* edge = stackalloc float[6 * PackNr];
             // chunks of rows whose x (and y) stay in L2 while every panel of the task passes over them
             // (at least 60, so a sentence's rows pass every panel once: re-reading W from L3 costs more than x from L2)
@@ -245,17 +255,20 @@ internal static unsafe class Gemm
         private readonly void Rows(int t0, int t1, int p0, int p1, float* edge)
         {
             int blocks = (t1 - t0 + 5) / 6; // blocks of 4..6 rows (fewer only when there are fewer)
-            for (int p = p0; p < p1; p++)
+            for (int p = p0; p < p1;)
             {
                 float* panel = P + (long)p * PackNr * C;
                 int n0 = p * PackNr, nw = Math.Min(PackNr, Oc - n0);
+                bool pair = Wide && p + 1 < p1 && n0 + 2 * PackNr <= Oc; // two full panels: the wide micro-kernel
+                int step = pair ? 2 : 1;
                 for (int b = 0, r = t0; b < blocks; b++)
                 {
                     int rows = t0 + (int)((long)(t1 - t0) * (b + 1) / blocks) - r;
                     float* xb = X + (long)r * C;
-                    // the first block fetches the next panel into L2 as it goes (the weights of a pass stream from DRAM)
-                    float* pf = b == 0 && p + 1 < Panels ? panel + PackNr * C : null;
-                    if (nw == PackNr) Block(rows, xb, C, panel, C, Y + (long)r * Oc + n0, Oc, Bias == null ? null : Bias + n0, pf);
+                    // the first block fetches the next panel(s) into L2 as it goes (the weights of a pass stream from DRAM)
+                    float* pf = b == 0 && p + step < Panels ? panel + step * PackNr * C : null;
+                    if (pair) BlockWide(rows, xb, C, panel, C, Y + (long)r * Oc + n0, Oc, Bias == null ? null : Bias + n0, pf);
+                    else if (nw == PackNr) Block(rows, xb, C, panel, C, Y + (long)r * Oc + n0, Oc, Bias == null ? null : Bias + n0, pf);
                     else
                     {
                         // the last, partial panel: a full 16-column block into scratch, then its columns (bias added the same way)
@@ -269,6 +282,20 @@ internal static unsafe class Gemm
                     }
                     r += rows;
                 }
+                p += step;
+            }
+        }
+
+        private static void BlockWide(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf)
+        {
+            switch (rows)
+            {
+                case 6: MicroWide<R6>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 5: MicroWide<R5>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 4: MicroWide<R4>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 3: MicroWide<R3>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 2: MicroWide<R2>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                default: MicroWide<R1>(x, ldx, w, kc, y, ldy, bias, pf); break;
             }
         }
 
@@ -331,6 +358,46 @@ internal static unsafe class Gemm
         if (R.N > 3) { c30.Store(y + 3 * ldy); c31.Store(y + 3 * ldy + 8); }
         if (R.N > 4) { c40.Store(y + 4 * ldy); c41.Store(y + 4 * ldy + 8); }
         if (R.N > 5) { c50.Store(y + 5 * ldy); c51.Store(y + 5 * ldy + 8); }
+    }
+
+    /// <summary><see cref="Micro{R}"/> over two adjacent panels (w: the first, the second kc*16 floats further) in 512-bit
+    /// registers: y columns 0..31, the same FMA chain per output. Written with the portable <see cref="Vector512"/> API so
+    /// that it runs (emulated) where AVX-512 is missing, for the tests.</summary>
+    private static void MicroWide<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) where R : struct, IRowCount
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx, x4 = x + 4 * ldx, x5 = x + 5 * ldx;
+        long second = (long)kc * PackNr;
+        for (int k = 0; k < kc; k++, w += PackNr)
+        {
+            if (pf != null) { Sse.Prefetch1(pf + k * PackNr); Sse.Prefetch1(pf + second + k * PackNr); }
+            var b0 = Vector512.Load(w);
+            var b1 = Vector512.Load(w + second);
+            var a = Vector512.Create(x0[k]); c00 = Vector512.FusedMultiplyAdd(a, b0, c00); c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
+            if (R.N > 1) { a = Vector512.Create(x1[k]); c10 = Vector512.FusedMultiplyAdd(a, b0, c10); c11 = Vector512.FusedMultiplyAdd(a, b1, c11); }
+            if (R.N > 2) { a = Vector512.Create(x2[k]); c20 = Vector512.FusedMultiplyAdd(a, b0, c20); c21 = Vector512.FusedMultiplyAdd(a, b1, c21); }
+            if (R.N > 3) { a = Vector512.Create(x3[k]); c30 = Vector512.FusedMultiplyAdd(a, b0, c30); c31 = Vector512.FusedMultiplyAdd(a, b1, c31); }
+            if (R.N > 4) { a = Vector512.Create(x4[k]); c40 = Vector512.FusedMultiplyAdd(a, b0, c40); c41 = Vector512.FusedMultiplyAdd(a, b1, c41); }
+            if (R.N > 5) { a = Vector512.Create(x5[k]); c50 = Vector512.FusedMultiplyAdd(a, b0, c50); c51 = Vector512.FusedMultiplyAdd(a, b1, c51); }
+        }
+        if (bias != null)
+        {
+            var bl = Vector512.Load(bias);
+            var bh = Vector512.Load(bias + 16);
+            c00 += bl; c01 += bh;
+            if (R.N > 1) { c10 += bl; c11 += bh; }
+            if (R.N > 2) { c20 += bl; c21 += bh; }
+            if (R.N > 3) { c30 += bl; c31 += bh; }
+            if (R.N > 4) { c40 += bl; c41 += bh; }
+            if (R.N > 5) { c50 += bl; c51 += bh; }
+        }
+        c00.Store(y); c01.Store(y + 16);
+        if (R.N > 1) { c10.Store(y + ldy); c11.Store(y + ldy + 16); }
+        if (R.N > 2) { c20.Store(y + 2 * ldy); c21.Store(y + 2 * ldy + 16); }
+        if (R.N > 3) { c30.Store(y + 3 * ldy); c31.Store(y + 3 * ldy + 16); }
+        if (R.N > 4) { c40.Store(y + 4 * ldy); c41.Store(y + 4 * ldy + 16); }
+        if (R.N > 5) { c50.Store(y + 5 * ldy); c51.Store(y + 5 * ldy + 16); }
     }
 
     /// <summary>dst[j*ds + i] = src[i*ss + j] for i, j &lt; 16 (AVX-512: unpacks and 128-bit lane shuffles in registers).</summary>

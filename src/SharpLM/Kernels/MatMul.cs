@@ -85,7 +85,7 @@ internal static unsafe class MatMul
             fixed (float* px = x)
             fixed (float* py = y)
             fixed (float* pb = bias)
-                Gemm.ForwardPacked(px, w, pb, py, t, pool);
+                Gemm.ForwardPacked(px, w, pb, py, t, pool, isa);
             return;
         }
         Unbiased(x, w, y, t, pool, isa);
