@@ -892,6 +892,7 @@ internal sealed partial class ToolCallStream
                 case 'f': Put('\f'); return;
                 case 'v': Put('\v'); return;
                 case '\\' or '\'' or '"': Put(c); return;
+                case '/': Put(c); return;                // JSON's escape (llama.cpp's grammar writes JSON values)
                 case 'x' or 'u' or 'U': _escKind = c; _escDigits.Clear(); return;
                 case >= '0' and <= '7': _escKind = 'o'; _escDigits.Clear().Append(c); return;
                 default: Put('\\'); Put(c); return;      // Python keeps an unknown escape as written
