@@ -14,7 +14,8 @@ namespace SharpLM.Server.Tests;
 /// </summary>
 public sealed class ToolCallStreamTests
 {
-    private const ToolCallFormat Hermes = ToolCallFormat.Hermes, Llama3 = ToolCallFormat.Llama3, Mistral = ToolCallFormat.Mistral;
+    private const ToolCallFormat Hermes = ToolCallFormat.Hermes, Llama3 = ToolCallFormat.Llama3, Mistral = ToolCallFormat.Mistral,
+        MistralArgs = ToolCallFormat.MistralArgs;
 
     private sealed record Fed(string Content, List<ToolCall> Calls, List<ToolCallPart> Parts, bool SawCalls);
 
@@ -69,6 +70,12 @@ public sealed class ToolCallStreamTests
         }
         yield return ("byte by byte", bytes);
         yield return ("token by token", TokenPieces(text));
+        var rng = new Random(text.Length); // random chunkings, the same every run
+        for (int k = 0; k < 20; k++)
+        {
+            var cuts = Enumerable.Range(0, rng.Next(1, Math.Max(2, text.Length / 3))).Select(_ => rng.Next(text.Length + 1)).Append(0).Append(text.Length).Distinct().Order().ToList();
+            yield return ($"random {k}", [.. cuts.Zip(cuts.Skip(1), (a, b) => text[a..b])]);
+        }
     }
 
     public static TheoryData<int, string, string, string[]> Calls => new()
@@ -87,6 +94,25 @@ public sealed class ToolCallStreamTests
         { (int)Llama3, "{\"name\": \"a\", \"parameters\": {}}\n{\"name\": \"b\", \"parameters\": {\"k\": [\"]\"]}}", "", ["a", "{}", "b", "{\"k\": [\"]\"]}"] },
         { (int)Mistral, "[TOOL_CALLS] [{\"name\": \"f\", \"arguments\": {\"q\": [1, 2]}}, {\"name\": \"g\", \"arguments\": {\"s\": \"a b\"}}]", "", ["f", "{\"q\": [1, 2]}", "g", "{\"s\": \"a b\"}"] },
         { (int)Mistral, "[{\"name\":\"f\",\"arguments\":{\"n\":-1.5e3}}]", "", ["f", "{\"n\":-1.5e3}"] },
+        // string-valued arguments: decoded as they arrive
+        { (int)Hermes, """<tool_call>{"name": "f", "arguments": "{\"q\": \"a \\\"long\\\" value, \u00e9 \ud83d\ude00 😀 \\n\"}"}</tool_call>""", "", ["f", """{"q": "a \"long\" value, é 😀 😀 \n"}"""] },
+        { (int)Llama3, """{"name": "f", "parameters": ""}""", "", ["f", "{}"] },
+        // Mistral v11: [TOOL_CALLS]name[ARGS]{...}, one after another
+        { (int)MistralArgs, """[TOOL_CALLS]get_weather[ARGS]{"city": "Paris", "n": [1, {"x": "]}"}]}""", "", ["get_weather", """{"city": "Paris", "n": [1, {"x": "]}"}]}"""] },
+        { (int)MistralArgs, """Sure.[TOOL_CALLS]a[ARGS]{}[TOOL_CALLS]b.c-d[ARGS]{"k": "v"}""", "Sure.", ["a", "{}", "b.c-d", """{"k": "v"}"""] },
+        { (int)MistralArgs, "[TOOL_CALLS]a[ARGS]{\"x\": 1}\n[TOOL_CALLS] b[ARGS] {\"y\": \"\u00e9\"}\nDone.", "\nDone.", ["a", "{\"x\": 1}", "b", "{\"y\": \"\u00e9\"}"] },
+        { (int)MistralArgs, """[TOOL_CALLS] [{"name": "f", "arguments": {"a": 1}}]""", "", ["f", """{"a": 1}"""] },
+        // Llama 3.1's built-in tools: name.call(k=v) with Python literals, as JSON
+        { (int)Llama3, """<|python_tag|>brave_search.call(query="weather in Paris")""", "", ["brave_search", """{"query":"weather in Paris"}"""] },
+        { (int)Llama3, """Looking.<|python_tag|>wolfram_alpha.call(query='2+2 \'x\' "y"')""", "Looking.", ["wolfram_alpha", """{"query":"2+2 'x' \"y\""}"""] },
+        { (int)Llama3, """<|python_tag|>f.call(a=1, b=-2.5e3, c=.5, d=True, e=None, f=[1, 'x', (2, 3)], g={'k': [False], "j": {}}, h=5., i=(), j=007.5,)""", "", ["f", """{"a":1,"b":-2.5e3,"c":0.5,"d":true,"e":null,"f":[1,"x",[2,3]],"g":{"k":[false],"j":{}},"h":5.0,"i":[],"j":7.5}"""] },
+        { (int)Llama3, """<|python_tag|>f.call(s="tab\there\nnl \x41 \u00e9 \U0001F600 \101\q \\ \/ \ud800 😀")""", "", ["f", """{"s":"tab\there\nnl A é 😀 A\\q \\ / \ud800 😀"}"""] },
+        { (int)Llama3, "<|python_tag|> f . call ( a = true , b=null)", "", ["f", """{"a":true,"b":null}"""] },
+        { (int)Llama3, "<|python_tag|>f.call()", "", ["f", "{}"] },
+        // ... and code after the tag: a call of python
+        { (int)Llama3, "<|python_tag|>import math\nprint(math.sqrt(2), \"\\t\")", "", ["python", """{"code":"import math\nprint(math.sqrt(2), \"\\t\")"}"""] },
+        { (int)Llama3, "Let me run it.\n<|python_tag|>print(\"hi\")", "Let me run it.", ["python", """{"code":"print(\"hi\")"}"""] },
+        { (int)Llama3, "<|python_tag|>x", "", ["python", """{"code":"x"}"""] },
     };
 
     [Theory]
@@ -152,8 +178,24 @@ public sealed class ToolCallStreamTests
     [InlineData((int)Llama3, "  {\"a\": {\"name\": \"x\"}} nested names do not count")]
     [InlineData((int)Llama3, "{not a call")]
     [InlineData((int)Llama3, "[1] the first point")]
-    [InlineData((int)Llama3, "<|python_tag|>brave_search.call(query=\"x\")")]
+    [InlineData((int)Llama3, "<|python_tag|>brave_search.call(query=Paris)")]           // a bad literal
+    [InlineData((int)Llama3, "<|python_tag|>f.call(a=0x1F) and then")]
+    [InlineData((int)Llama3, "<|python_tag|>f.call(a='two\nlines')")]
+    [InlineData((int)Llama3, "<|python_tag|>f.call(a=\"\\x4\")")]
+    [InlineData((int)Llama3, "<|python_tag|>f.call(\"positional\")")]
+    [InlineData((int)Llama3, "<|python_tag|>f.call(a=1 b=2)")]
+    [InlineData((int)Llama3, "<|python_tag|>f.call(a=[1, 2), b=1)")]
+    [InlineData((int)Llama3, "<|python_tag|>f.call(a={1: 2})")]
+    [InlineData((int)Llama3, "<|python_tag|>f.call(a=r\"x\")")]
+    [InlineData((int)Llama3, "{\"name\": \"f\", \"parameters\": \"{\\\"a\\\": \"}")]     // string arguments that are not JSON
+    [InlineData((int)Hermes, "<tool_call>{\"name\": \"f\", \"arguments\": \"not json\"}</tool_call>")]
     [InlineData((int)Mistral, "[TOOL_CAL] x [TOOL_CALLS] []")]
+    [InlineData((int)MistralArgs, "[TOOL_CALLS]get weather[ARGS]{}")]
+    [InlineData((int)MistralArgs, "[TOOL_CALLS]f[ARG]{}")]
+    [InlineData((int)MistralArgs, "[TOOL_CALLS]f[ARGS]\"x\"")]
+    [InlineData((int)MistralArgs, "[TOOL_CALLS]f[ARGS]{\"a\": 1] tail")]
+    [InlineData((int)MistralArgs, "[TOOL_CALLS][ARGS]{}")]
+    [InlineData((int)MistralArgs, "[1] the first point")]
     [InlineData((int)Mistral, "[ \"name\", 1]")]
     public void Text_that_is_not_a_call_comes_back_unchanged(int formatValue, string text)
     {
@@ -203,6 +245,68 @@ public sealed class ToolCallStreamTests
         Assert.True(two.SawCalls);
         Assert.Contains(two.Parts, p => p is { Index: 1, Name: "b", Done: false });
     }
+
+    /// <summary>Long string values stream as they arrive, in every form: the arguments sent before the value's closing
+    /// quote already hold most of it.</summary>
+    [Theory]
+    [InlineData((int)Hermes, "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"text\\\": \\\"", "\\\"}\"}</tool_call>")]
+    [InlineData((int)Hermes, "<tool_call>{\"name\": \"f\", \"arguments\": {\"text\": \"", "\"}}</tool_call>")]
+    [InlineData((int)MistralArgs, "[TOOL_CALLS]f[ARGS]{\"text\": \"", "\"}")]
+    [InlineData((int)Llama3, "<|python_tag|>f.call(text='", "')")]
+    [InlineData((int)Llama3, "<|python_tag|># ", "")]
+    public void Long_strings_stream_as_they_arrive(int formatValue, string before, string after)
+    {
+        const string Long = "The quick brown fox jumps over the lazy dog, again and again, until the story ends.";
+        var s = new ToolCallStream((ToolCallFormat)formatValue);
+        var sent = new StringBuilder();
+        int fragments = 0;
+        foreach (var piece in before.Chunk(3).Select(c => new string(c)).Concat(Long.Chunk(4).Select(c => new string(c))))
+            foreach (var p in s.Push(piece).Parts)
+            {
+                sent.Append(p.Arguments);
+                if (p.Arguments.Length > 0) fragments++;
+            }
+        Assert.Contains(Long[..^4], sent.ToString(), StringComparison.Ordinal);
+        Assert.True(fragments > 10, $"{fragments} fragments");
+        foreach (var p in s.Push(after).Parts.Concat(s.Flush().Parts)) sent.Append(p.Arguments);
+        Assert.True(s.SawCalls);
+        var whole = Feed((ToolCallFormat)formatValue, [before + Long + after]);
+        Assert.Equal(Assert.Single(whole.Calls).Arguments, sent.ToString());
+    }
+
+    [Fact]
+    public void New_forms_cut_off_stay_unfinished_and_are_not_content()
+    {
+        foreach (var (format, text, name, args) in new[]
+        {
+            (MistralArgs, "Ok.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Par", "get_weather", "{\"city\": \"Par"),
+            (Llama3, "Ok.<|python_tag|>brave_search.call(query=\"Par", "brave_search", "{\"query\":\"Par"),
+            (Llama3, "Ok.<|python_tag|>f.call(a=[1, {'b': 2", "f", "{\"a\":[1,{\"b\":"),
+            (Hermes, "Ok.<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": \\\"x", "f", "{\"a\": \"x"),
+        })
+        {
+            foreach (var (how, pieces) in Splits(text))
+            {
+                var r = Feed(format, pieces);
+                Assert.True(r.Content == "Ok.", $"{text} {how}: content '{r.Content}'");
+                Assert.Empty(r.Calls);
+                Assert.False(r.SawCalls);
+                Assert.Equal(name, r.Parts[0].Name);
+                Assert.Equal(args, string.Concat(r.Parts.Select(p => p.Arguments)));
+            }
+        }
+        // cut before the name is complete: nothing
+        Assert.Equal(("Ok.", 0), (Feed(MistralArgs, ["Ok.[TOOL_CALLS]get_wea"]).Content, Feed(MistralArgs, ["Ok.[TOOL_CALLS]get_wea"]).Parts.Count));
+        Assert.Equal(("Ok.", 0), (Feed(MistralArgs, ["Ok.[TOOL_CALLS]get_weather[AR"]).Content, Feed(MistralArgs, ["Ok.[TOOL_CALLS]get_weather[AR"]).Parts.Count));
+    }
+
+    [Theory]
+    [InlineData("{{ '[TOOL_CALLS]' + name + '[ARGS]' + arguments }}", (int)MistralArgs)]
+    [InlineData("{{ '[TOOL_CALLS]' + tool_calls|tojson }}", (int)Mistral)]
+    [InlineData("{{ '<|python_tag|>' + tool.name + '.call(' }}", (int)Llama3)]
+    [InlineData("{{ '<tool_call>' }} [TOOL_CALLS] [ARGS]", (int)Hermes)]
+    public void The_format_is_read_off_the_template(string template, int expected) =>
+        Assert.Equal((ToolCallFormat)expected, ToolCalls.FormatOf(template));
 
     [Fact]
     public void A_call_that_breaks_after_it_began_is_given_back_as_text_and_stays_unfinished()

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using SharpLM.Inference.Constrained;
 
 namespace SharpLM.Server.Chat;
@@ -10,10 +11,15 @@ internal enum ToolCallFormat
     /// <summary>Hermes / Qwen 2.5 / Qwen 3: <c>&lt;tool_call&gt;\n{"name": ..., "arguments": {...}}\n&lt;/tool_call&gt;</c>.
     /// Also what SharpLM asks of a model whose template knows no tools.</summary>
     Hermes,
-    /// <summary>Llama 3.1 / 3.2: the reply is one JSON object <c>{"name": ..., "parameters": {...}}</c>.</summary>
+    /// <summary>Llama 3.1 / 3.2: the reply is one JSON object <c>{"name": ..., "parameters": {...}}</c>; after
+    /// <c>&lt;|python_tag|&gt;</c> also a built-in tool's Python call <c>brave_search.call(query="...")</c>, or plain code
+    /// (code_interpreter: a call of <c>python</c> with <c>{"code": ...}</c>).</summary>
     Llama3,
     /// <summary>Mistral: <c>[TOOL_CALLS] [{"name": ..., "arguments": {...}}]</c>.</summary>
     Mistral,
+    /// <summary>Mistral v11+ templates (Mistral Small 3.2, Magistral, Devstral, Ministral 3): each call
+    /// <c>[TOOL_CALLS]name[ARGS]{...}</c>, one after another; the older array form is read too.</summary>
+    MistralArgs,
 }
 
 /// <summary>A tool the client offers: name, description and the JSON schema of its arguments.</summary>
@@ -27,12 +33,24 @@ internal static class ToolCalls
 {
     public const string HermesOpen = "<tool_call>";
     public const string HermesClose = "</tool_call>";
+    public const string MistralOpen = "[TOOL_CALLS]";
+    public const string MistralArgs = "[ARGS]";
+    public const string PythonTag = "<|python_tag|>";
+
+    /// <summary>Llama 3.1's built-in tools, called as <c>&lt;|python_tag|&gt;name.call(param=...)</c>, with the parameter
+    /// each needs (as llama.cpp: a tool of that name whose schema lacks it is an ordinary tool).</summary>
+    private static readonly Dictionary<string, string> BuiltinTools = new(StringComparer.Ordinal)
+    {
+        ["brave_search"] = "query", ["web_search"] = "query", ["wolfram_alpha"] = "query",
+        ["python"] = "code", ["code_interpreter"] = "code",
+    };
 
     public static ToolCallFormat FormatOf(string templateSource)
     {
         if (templateSource.Contains(HermesOpen, StringComparison.Ordinal)) return ToolCallFormat.Hermes;
-        if (templateSource.Contains("[TOOL_CALLS]", StringComparison.Ordinal)) return ToolCallFormat.Mistral;
-        if (templateSource.Contains("<|python_tag|>", StringComparison.Ordinal) || templateSource.Contains("ipython", StringComparison.Ordinal)) return ToolCallFormat.Llama3;
+        if (templateSource.Contains(MistralOpen, StringComparison.Ordinal))
+            return templateSource.Contains(MistralArgs, StringComparison.Ordinal) ? ToolCallFormat.MistralArgs : ToolCallFormat.Mistral;
+        if (templateSource.Contains(PythonTag, StringComparison.Ordinal) || templateSource.Contains("ipython", StringComparison.Ordinal)) return ToolCallFormat.Llama3;
         return ToolCallFormat.Hermes;
     }
 
@@ -76,11 +94,17 @@ internal static class ToolCalls
     public static GrammarNode Grammar(ToolCallFormat format, IReadOnlyList<ToolDef> tools, bool afterTrigger)
     {
         string argsKey = format == ToolCallFormat.Llama3 ? "parameters" : "arguments";
-        var calls = tools.Select(t => (GrammarNode)new ObjectNode(
-        [
-            new PropertyNode("name", "\"name\"", LiteralNode.Of(JsonSchemaCompiler.Literal(t.Name)), true),
-            new PropertyNode(argsKey, $"\"{argsKey}\"", t.Parameters is { } p ? JsonSchemaCompiler.Compile(p) : JsonSchemaCompiler.AnyObject(), true),
-        ], null)).ToArray();
+        static GrammarNode Args(ToolDef t) => t.Parameters is { } p ? JsonSchemaCompiler.Compile(p) : JsonSchemaCompiler.AnyObject();
+        var calls = tools.Select(t => format switch
+        {
+            ToolCallFormat.MistralArgs => new SequenceNode([LiteralNode.Of(MistralOpen + t.Name + MistralArgs), Args(t)]),
+            ToolCallFormat.Llama3 when BuiltinCall(t) is { } builtin => builtin,
+            _ => (GrammarNode)new ObjectNode(
+            [
+                new PropertyNode("name", "\"name\"", LiteralNode.Of(JsonSchemaCompiler.Literal(t.Name)), true),
+                new PropertyNode(argsKey, $"\"{argsKey}\"", Args(t), true),
+            ], null),
+        }).ToArray();
         GrammarNode call = calls.Length == 1 ? calls[0] : new UnionNode(calls);
         GrammarNode root = format switch
         {
@@ -91,6 +115,24 @@ internal static class ToolCalls
         };
         GrammarNodes.Seal(root);
         return root;
+    }
+
+    /// <summary>A Llama 3.1 built-in tool's call, as llama.cpp writes its grammar:
+    /// <c>&lt;|python_tag|&gt;name.call(k1=v1, k2=v2)</c>, every property of the schema in order, each value JSON
+    /// (which the parser reads as Python literals). Null for any other tool.</summary>
+    private static SequenceNode? BuiltinCall(ToolDef t)
+    {
+        if (!BuiltinTools.TryGetValue(t.Name, out var needs) || t.Parameters is not { ValueKind: JsonValueKind.Object } p
+            || !p.TryGetProperty("properties", out var props) || props.ValueKind != JsonValueKind.Object || !props.TryGetProperty(needs, out _))
+            return null;
+        var parts = new List<GrammarNode> { LiteralNode.Of(PythonTag + t.Name + ".call(") };
+        foreach (var (prop, i) in props.EnumerateObject().Select((x, i) => (x, i)))
+        {
+            parts.Add(LiteralNode.Of((i > 0 ? ", " : "") + prop.Name + "="));
+            parts.Add(JsonSchemaCompiler.Compile(prop.Value));
+        }
+        parts.Add(LiteralNode.Of(")"));
+        return new SequenceNode([.. parts]);
     }
 
     public static string NewId() => "call_" + Guid.NewGuid().ToString("N")[..24];
@@ -110,27 +152,52 @@ internal sealed record ToolCallPart(int Index, string? Id, string? Name, string 
 /// <para>A call block opens with the format's tag anywhere in the text (Hermes <c>&lt;tool_call&gt;</c>, Llama 3
 /// <c>&lt;|python_tag|&gt;</c>, Mistral <c>[TOOL_CALLS]</c>) or, in the JSON formats (Llama 3, Mistral), with a bare
 /// <c>{</c> or <c>[</c> at the start of the reply or right after a call. The block holds one call object
-/// <c>{"name": ..., "arguments"|"parameters": ...}</c> or an array of them; Hermes closes it with <c>&lt;/tool_call&gt;</c>.</para>
+/// <c>{"name": ..., "arguments"|"parameters": ...}</c> or an array of them; Hermes closes it with <c>&lt;/tool_call&gt;</c>.
+/// After Mistral v11's tag it may instead be <c>name[ARGS]{...}</c> (one call; the next has its own tag). After Llama 3's
+/// <c>&lt;|python_tag|&gt;</c> it may be a built-in tool's Python call <c>name.call(k=v, ...)</c>, its Python literals
+/// (strings in either quote with escapes, numbers, True/False/None, lists, tuples, dicts) turned into the JSON object
+/// <c>{"k":v,...}</c>; or, when the text after the tag is no such call, Python code: a call of <c>python</c> with
+/// <c>{"code":...}</c>, the text up to the end of the reply (as llama.cpp reads code_interpreter).</para>
 /// <para>Text that could still be the start of an opener is held back, and given back as content as soon as it cannot
 /// be; so is whitespace just before a call (content is what surrounds the calls, not the separators between them). A
-/// call begins (its name goes out) when its <c>"name"</c> string is complete; its arguments then go out as their raw
-/// JSON text arrives (a string-valued arguments member is decoded, and goes out once complete); it is done when its
-/// object closes and the arguments parse. A block that turns out not to be a call before any call began in it is given
-/// back as content; after that, the rest of a block that breaks is content and the broken call stays unfinished. A block
-/// still open at the end (max_tokens, a stop string) is dropped, its call unfinished, unless it is bare JSON in which no
-/// call began (then it was text).</para>
+/// call begins (its name goes out) when its name is complete: its <c>"name"</c> string, the <c>[ARGS]</c> after it, the
+/// <c>.call(</c> after it, or (code) the first text that rules out <c>name.call(</c>. Its arguments then go out as their
+/// JSON text arrives, within string values too: raw JSON as written; a string-valued arguments member decoded as it
+/// arrives (it must hold JSON; an empty one is <c>{}</c>); a Python call converted as it arrives; code escaped into its
+/// JSON string. A call is done when its object or Python call closes and its arguments are JSON, or, for code, at the
+/// end of the reply. A block that turns out not to be a call before any call began in it is given back as content;
+/// after that, the rest of a block that breaks (bad JSON, a bad Python literal) is content and the broken call stays
+/// unfinished. A block still open at the end (max_tokens, a stop string) is dropped, its call unfinished, unless it is
+/// bare JSON in which no call began (then it was text).</para>
 /// </summary>
-internal sealed class ToolCallStream
+internal sealed partial class ToolCallStream
 {
     private enum Mode { Text, Block, CloseTag }
 
-    /// <summary>Where the scanner is inside a block's JSON.</summary>
-    private enum At { Top, FirstElement, NextElement, Element, KeyOrEnd, Key, InKey, Colon, ValueStart, InValue, AfterMember }
+    /// <summary>Where the scanner is inside a block.</summary>
+    private enum At
+    {
+        // JSON
+        Top, FirstElement, NextElement, Element, KeyOrEnd, Key, InKey, Colon, ValueStart, InValue, AfterMember,
+        /// <summary>Mistral v11: the name before <c>[ARGS]</c>.</summary>
+        CallName,
+        /// <summary>After <c>&lt;|python_tag|&gt;</c>: <c>name.call(</c> so far, or code.</summary>
+        PyHead,
+        /// <summary>Inside a Python call's parentheses.</summary>
+        PyCall,
+        /// <summary>Python code, up to the end of the reply.</summary>
+        Code,
+    }
 
     private enum Member { Name, Args, Other }
 
+    private const int MaxName = 64;   // OpenAI's limit on a function name
+    private const int MaxPyDepth = 64;
+
     private readonly string[] _tags;
     private readonly bool _json;                     // bare JSON may open a block (Llama 3, Mistral)
+    private readonly bool _python;                   // <|python_tag|> may open a Python call or code (Llama 3)
+    private readonly bool _named;                    // [TOOL_CALLS] may open name[ARGS]{...} (Mistral v11)
     private readonly StringBuilder _content = new(); // output of the current Push/Flush
     private readonly List<ToolCallPart> _parts = [];
 
@@ -150,14 +217,16 @@ internal sealed class ToolCallStream
     private At _at;
 
     // the call being read
-    private readonly StringBuilder _key = new();
+    private readonly StringBuilder _key = new();     // a JSON key; Mistral's name before [ARGS]; the Python head
     private readonly StringBuilder _value = new();   // the current member's raw value
     private readonly StringBuilder _nest = new();    // open brackets inside the value
-    private readonly StringBuilder _args = new();    // the arguments text (raw JSON, or the decoded string)
+    private readonly StringBuilder _args = new();    // the arguments' JSON text
     private Member _member;
     private bool _keyEscaped, _inString, _escape, _scalar;
     private string? _name;
-    private bool _argsSeen, _argsOpen, _argsString;
+    private bool _argsSeen, _argsString, _argsOnly;  // _argsOnly: the value after [ARGS], which ends the call
+    private bool _strEscape;                         // a string-valued arguments member: after a backslash
+    private int _strHex = -1, _strCode;              // ... and its \uXXXX digits so far
     private int _argsSent;
     private int _callIndex = -1;
     private int _nextIndex;
@@ -167,10 +236,12 @@ internal sealed class ToolCallStream
         _tags = format switch
         {
             ToolCallFormat.Hermes => [ToolCalls.HermesOpen],
-            ToolCallFormat.Llama3 => ["<|python_tag|>"],
-            _ => ["[TOOL_CALLS]"],
+            ToolCallFormat.Llama3 => [ToolCalls.PythonTag],
+            _ => [ToolCalls.MistralOpen],
         };
         _json = format != ToolCallFormat.Hermes;
+        _python = format == ToolCallFormat.Llama3;
+        _named = format == ToolCallFormat.MistralArgs;
         _bare = _json;
     }
 
@@ -201,7 +272,14 @@ internal sealed class ToolCallStream
                 if (!_afterCall) _content.Append(_ws);
                 break;
             case Mode.Block:
-                if (!_tagged && !_blockBegan) _content.Append(_raw); // bare JSON that never was a call: text
+                if (_at == At.PyHead) StartCode();       // text after <|python_tag|> that never became name.call(: code
+                if (_at == At.Code)
+                {
+                    _args.Append("\"}");
+                    AddPart(new ToolCallPart(_callIndex, null, null, TakeArgs(final: true), true));
+                    SawCalls = true;
+                }
+                else if (!_tagged && !_blockBegan) _content.Append(_raw); // bare JSON that never was a call: text
                 break;                                   // else a call was being written and got cut: it stays unfinished
             case Mode.CloseTag:
                 break;                                   // the call is complete; a cut closing tag is markup
@@ -302,6 +380,8 @@ internal sealed class ToolCallStream
                 if (ws) return;
                 if (c == '{') BeginObject();
                 else if (c == '[') { _array = true; _at = At.FirstElement; }
+                else if (_named && IsNameChar(c)) { _key.Clear().Append(c); _at = At.CallName; }
+                else if (_python && _tagged) { _key.Clear(); _at = At.PyHead; StepPyHead(c); }
                 else Fail();
                 return;
             case At.FirstElement:
@@ -353,6 +433,19 @@ internal sealed class ToolCallStream
                 else if (c == '}') EndObject();
                 else Fail();
                 return;
+            case At.CallName:
+                _key.Append(c);
+                StepCallName();
+                return;
+            case At.PyHead:
+                StepPyHead(c);
+                return;
+            case At.PyCall:
+                StepPy(c);
+                return;
+            case At.Code:
+                AppendJsonChar(_args, c);
+                return;
         }
     }
 
@@ -360,10 +453,19 @@ internal sealed class ToolCallStream
     {
         _name = null;
         _args.Clear();
-        _argsSeen = _argsOpen = _argsString = false;
+        _argsSeen = _argsString = _argsOnly = false;
         _argsSent = 0;
         _callIndex = -1;
         _at = At.KeyOrEnd;
+    }
+
+    /// <summary>The call's name is known: it begins (its first piece goes out).</summary>
+    private void StartCall(string name)
+    {
+        _name = name;
+        _callIndex = _nextIndex++;
+        _blockBegan = true;
+        AddPart(new ToolCallPart(_callIndex, ToolCalls.NewId(), name, TakeArgs(final: false), false));
     }
 
     private void StartValue(char c)
@@ -377,6 +479,7 @@ internal sealed class ToolCallStream
             _ => Member.Other,
         };
         if (_member == Member.Name && c != '"') { Fail(); return; }
+        if (_argsOnly && c != '{') { Fail(); return; }  // [ARGS] takes an object
         _value.Clear();
         _nest.Clear();
         _inString = _escape = _scalar = false;
@@ -386,8 +489,10 @@ internal sealed class ToolCallStream
         else { Fail(); return; }
         if (_member == Member.Args)
         {
-            _argsSeen = _argsOpen = true;
+            _argsSeen = true;
             _argsString = c == '"';
+            _strEscape = false;
+            _strHex = -1;
         }
         _at = At.InValue;
         Append(c);
@@ -433,7 +538,40 @@ internal sealed class ToolCallStream
     private void Append(char c)
     {
         _value.Append(c);
-        if (_member == Member.Args && !_argsString) _args.Append(c);
+        if (_member != Member.Args) return;
+        if (_argsString) DecodeArgsChar(c);
+        else _args.Append(c);
+    }
+
+    /// <summary>A character of a string-valued arguments member (its quotes included): its decoded text is the
+    /// arguments, going out as it arrives. A bad escape is left for <see cref="EndMember"/> to refuse.</summary>
+    private void DecodeArgsChar(char c)
+    {
+        if (_value.Length == 1) return;                  // the opening quote
+        if (_strHex >= 0)
+        {
+            if (!char.IsAsciiHexDigit(c)) return;
+            _strCode = _strCode * 16 + Convert.ToInt32(c.ToString(), 16);
+            if (++_strHex == 4) { _args.Append((char)_strCode); _strHex = -1; }
+            return;
+        }
+        if (_strEscape)
+        {
+            _strEscape = false;
+            switch (c)
+            {
+                case 'u': _strHex = 0; _strCode = 0; break;
+                case 'b': _args.Append('\b'); break;
+                case 'f': _args.Append('\f'); break;
+                case 'n': _args.Append('\n'); break;
+                case 'r': _args.Append('\r'); break;
+                case 't': _args.Append('\t'); break;
+                default: _args.Append(c); break;         // \" \\ \/
+            }
+            return;
+        }
+        if (c == '\\') _strEscape = true;
+        else if (c != '"') _args.Append(c);              // an unescaped quote closes the string
     }
 
     /// <summary>A member's value is complete; false when the block failed on it.</summary>
@@ -445,19 +583,18 @@ internal sealed class ToolCallStream
         {
             case Member.Name:
                 if (DecodeString(text) is not { } name) { Fail(); return false; }
-                _name = name;
-                _callIndex = _nextIndex++;
-                _blockBegan = true;
-                AddPart(new ToolCallPart(_callIndex, ToolCalls.NewId(), name, TakeArgs(final: false), false));
+                StartCall(name);
                 return true;
             case Member.Args:
-                _argsOpen = false;
                 if (_argsString)
                 {
-                    if (DecodeString(text) is not { } s) { Fail(); return false; }
-                    _args.Append(s);
+                    // what went out must be the string's value, and that must be JSON ("" means no arguments)
+                    if (DecodeString(text) is not { } s || !_args.Equals(s)) { Fail(); return false; }
+                    if (s.Length == 0) _args.Append("{}");
+                    else if (!IsJson(s)) { Fail(); return false; }
                 }
                 else if (!IsJson(text)) { Fail(); return false; }
+                if (_argsOnly) EndObject();              // name[ARGS]{...}: the object ends the call
                 return true;
             default:
                 return true;
@@ -503,11 +640,359 @@ internal sealed class ToolCallStream
         if (raw.Length > 0) _afterCall = false;
     }
 
-    /// <summary>The arguments text not yet given out (a string value only once complete; a trailing high surrogate
-    /// waits for its pair).</summary>
+    // ---- Mistral v11: [TOOL_CALLS]name[ARGS]{...}
+
+    private static bool IsNameChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.';
+
+    /// <summary>The name so far (in <see cref="_key"/>), maybe followed by part of <c>[ARGS]</c>.</summary>
+    private void StepCallName()
+    {
+        var k = _key.ToString();
+        int open = k.IndexOf('[', StringComparison.Ordinal);
+        var name = open < 0 ? k : k[..open];
+        if (name.Length > MaxName || !name.All(IsNameChar)) { Fail(); return; }
+        if (open < 0) return;
+        var rest = k[open..];
+        if (name.Length == 0 || !ToolCalls.MistralArgs.StartsWith(rest, StringComparison.Ordinal)) { Fail(); return; }
+        if (rest.Length < ToolCalls.MistralArgs.Length) return;
+        BeginObject();
+        StartCall(name);
+        _argsOnly = true;
+        _key.Clear().Append("arguments");
+        _keyEscaped = false;
+        _at = At.ValueStart;
+    }
+
+    // ---- Llama 3.1 after <|python_tag|>: name.call(k=v, ...) or code
+
+    private static bool IsWordChar(char c) => char.IsAsciiLetterOrDigit(c) || c == '_';
+
+    private void StepPyHead(char c)
+    {
+        _key.Append(c);
+        switch (CallHead(_key, out var name))
+        {
+            case 0:
+                return;                                  // may still be name.call(
+            case 1:
+                BeginObject();
+                StartCall(name);
+                _argsSeen = true;
+                _args.Append('{');
+                _py.Clear();
+                _py.Add(new PyFrame(PyKind.Call));
+                _quote = '\0';
+                _inWord = _inName = false;
+                _escKind = '\0';
+                _pyEscape = false;
+                _at = At.PyCall;
+                return;
+            default:
+                StartCode();
+                return;
+        }
+    }
+
+    /// <summary>1 when <paramref name="h"/> is <c>name.call(</c> (spaces allowed around the dot and before the
+    /// parenthesis, as llama.cpp), 0 while it may still become one, -1 when it cannot.</summary>
+    private static int CallHead(StringBuilder h, out string name)
+    {
+        name = "";
+        int i = 0, n = h.Length;
+        if (!(char.IsAsciiLetter(h[0]) || h[0] == '_')) return -1;
+        while (i < n && IsWordChar(h[i])) i++;
+        if (i > MaxName) return -1;
+        name = h.ToString(0, i);
+        if (!SkipSpaces(h, ref i)) return 0;
+        if (h[i++] != '.') return -1;
+        if (!SkipSpaces(h, ref i)) return 0;
+        foreach (char k in "call")
+        {
+            if (i == n) return 0;
+            if (h[i++] != k) return -1;
+        }
+        if (!SkipSpaces(h, ref i)) return 0;
+        return h[i] == '(' && i == n - 1 ? 1 : -1;
+
+        static bool SkipSpaces(StringBuilder h, ref int i)
+        {
+            while (i < h.Length && char.IsWhiteSpace(h[i])) i++;
+            return i < h.Length;
+        }
+    }
+
+    /// <summary>The text after the tag is code: a call of <c>python</c> whose code is that text and what follows.</summary>
+    private void StartCode()
+    {
+        var head = _key.ToString();
+        BeginObject();
+        StartCall("python");
+        _argsSeen = true;
+        _args.Append("{\"code\":\"");
+        foreach (char h in head) AppendJsonChar(_args, h);
+        _at = At.Code;
+    }
+
+    private enum PyKind { Call, List, Tuple, Dict }
+
+    /// <summary>What a Python container expects next: a key (a keyword argument's name, a dict's string key) or its
+    /// close; '=' or ':' after a key; a value (in a list, or its close); ',' or the close after a value.</summary>
+    private enum PyWant { Key, Eq, Colon, Value, After }
+
+    private sealed class PyFrame(PyKind kind)
+    {
+        public PyKind Kind { get; } = kind;
+        public PyWant Want { get; set; } = kind is PyKind.Call or PyKind.Dict ? PyWant.Key : PyWant.Value;
+        public int Count { get; set; }
+        public char Close => Kind switch { PyKind.List => ']', PyKind.Dict => '}', _ => ')' };
+    }
+
+    private readonly List<PyFrame> _py = [];         // the call's parentheses, then the open containers
+    private readonly StringBuilder _tok = new();     // a keyword argument's name, or a number / True / False / None
+    private bool _inName, _inWord;
+    private char _quote;                             // the open string's quote, '\0' outside strings
+    private bool _pyEscape;                          // after a backslash in a string
+    private char _escKind;                           // 'x', 'u', 'U' (hex digits) or 'o' (octal) while reading an escape's digits
+    private readonly StringBuilder _escDigits = new();
+
+    private void StepPy(char c)
+    {
+        if (_quote != '\0') { PyStringChar(c); return; }
+        if (_inWord)
+        {
+            if (IsWordChar(c) || c == '.' || (c is '+' or '-' && _tok[^1] is 'e' or 'E' && (char.IsAsciiDigit(_tok[0]) || _tok[0] is '.' or '-')))
+            {
+                _tok.Append(c);
+                return;
+            }
+            _inWord = false;
+            if (PyWordJson(_tok.ToString()) is not { } json)
+            {
+                _raw.Length--;                           // c is not part of the broken call
+                Fail();
+                StepText(c);
+                return;
+            }
+            _args.Append(json);
+            PyValueEnded();
+            StepPy(c);
+            return;
+        }
+        if (_inName)
+        {
+            if (IsWordChar(c)) { _tok.Append(c); return; }
+            _inName = false;
+            _py[^1].Want = PyWant.Eq;
+            StepPy(c);
+            return;
+        }
+        var f = _py[^1];
+        if (char.IsWhiteSpace(c)) return;
+        switch (f.Want)
+        {
+            case PyWant.Key:
+                if (c == f.Close) ClosePy();
+                else if (f.Kind == PyKind.Call && (char.IsAsciiLetter(c) || c == '_')) { _tok.Clear().Append(c); _inName = true; }
+                else if (f.Kind == PyKind.Dict && c is '"' or '\'') { Separate(f); StartPyValue(c); }
+                else Fail();
+                return;
+            case PyWant.Eq:
+                if (c != '=') { Fail(); return; }
+                Separate(f);
+                _args.Append('"').Append(_tok).Append("\":");
+                f.Want = PyWant.Value;
+                return;
+            case PyWant.Colon:
+                if (c != ':') { Fail(); return; }
+                _args.Append(':');
+                f.Want = PyWant.Value;
+                return;
+            case PyWant.Value:
+                if (c == f.Close && f.Kind is PyKind.List or PyKind.Tuple) { ClosePy(); return; }
+                if (f.Kind is PyKind.List or PyKind.Tuple) Separate(f);
+                StartPyValue(c);
+                return;
+            case PyWant.After:
+                if (c == ',') f.Want = f.Kind is PyKind.Call or PyKind.Dict ? PyWant.Key : PyWant.Value;
+                else if (c == f.Close) ClosePy();
+                else Fail();
+                return;
+        }
+    }
+
+    /// <summary>The comma before a container's next element, if it has one already.</summary>
+    private void Separate(PyFrame f)
+    {
+        if (f.Count++ > 0) _args.Append(',');
+    }
+
+    private void StartPyValue(char c)
+    {
+        switch (c)
+        {
+            case '"' or '\'':
+                _quote = c;
+                _args.Append('"');
+                return;
+            case '[' or '(' or '{' when _py.Count >= MaxPyDepth:
+                Fail();
+                return;
+            case '[':
+                _args.Append('[');
+                _py.Add(new PyFrame(PyKind.List));
+                return;
+            case '(':
+                _args.Append('[');
+                _py.Add(new PyFrame(PyKind.Tuple));
+                return;
+            case '{':
+                _args.Append('{');
+                _py.Add(new PyFrame(PyKind.Dict));
+                return;
+        }
+        if (IsWordChar(c) || c is '-' or '.')
+        {
+            _tok.Clear().Append(c);
+            _inWord = true;
+        }
+        else Fail();
+    }
+
+    /// <summary>A value (or a dict's key) ended: what its container wants next.</summary>
+    private void PyValueEnded()
+    {
+        var f = _py[^1];
+        f.Want = f.Want == PyWant.Key ? PyWant.Colon : PyWant.After;
+    }
+
+    private void ClosePy()
+    {
+        var f = _py[^1];
+        _py.RemoveAt(_py.Count - 1);
+        _args.Append(f.Kind is PyKind.Call or PyKind.Dict ? '}' : ']');
+        if (f.Kind != PyKind.Call) { PyValueEnded(); return; }
+        if (!IsJson(_args.ToString())) { Fail(); return; }
+        EndObject();
+    }
+
+    private void PyStringChar(char c)
+    {
+        if (_escKind != '\0') { EscapeDigit(c); return; }
+        if (_pyEscape)
+        {
+            _pyEscape = false;
+            switch (c)
+            {
+                case '\n': return;                       // a line continuation
+                case 'n': Put('\n'); return;
+                case 't': Put('\t'); return;
+                case 'r': Put('\r'); return;
+                case 'a': Put('\a'); return;
+                case 'b': Put('\b'); return;
+                case 'f': Put('\f'); return;
+                case 'v': Put('\v'); return;
+                case '\\' or '\'' or '"': Put(c); return;
+                case '/': Put(c); return;                // JSON's escape (llama.cpp's grammar writes JSON values)
+                case 'x' or 'u' or 'U': _escKind = c; _escDigits.Clear(); return;
+                case >= '0' and <= '7': _escKind = 'o'; _escDigits.Clear().Append(c); return;
+                default: Put('\\'); Put(c); return;      // Python keeps an unknown escape as written
+            }
+        }
+        if (c == '\\') _pyEscape = true;
+        else if (c == _quote)
+        {
+            _quote = '\0';
+            _args.Append('"');
+            PyValueEnded();
+        }
+        else if (c is '\n' or '\r') Fail();              // a quoted string does not span lines
+        else Put(c);
+    }
+
+    private void EscapeDigit(char c)
+    {
+        if (_escKind == 'o')
+        {
+            if (c is >= '0' and <= '7' && _escDigits.Length < 3)
+            {
+                _escDigits.Append(c);
+                if (_escDigits.Length == 3) PutCodePoint(EndEscape(8));
+                return;
+            }
+            PutCodePoint(EndEscape(8));
+            PyStringChar(c);
+            return;
+        }
+        if (!char.IsAsciiHexDigit(c)) { Fail(); return; }
+        _escDigits.Append(c);
+        if (_escDigits.Length < (_escKind switch { 'x' => 2, 'u' => 4, _ => 8 })) return;
+        long v = EndEscape(16);
+        if (v > 0x10FFFF) { Fail(); return; }
+        PutCodePoint(v);
+    }
+
+    private long EndEscape(int radix)
+    {
+        _escKind = '\0';
+        return Convert.ToInt64(_escDigits.ToString(), radix);
+    }
+
+    private void Put(char c) => AppendJsonChar(_args, c);
+
+    private void PutCodePoint(long v)
+    {
+        if (v is >= 0xD800 and <= 0xDFFF) _args.Append($"\\u{v:x4}"); // a lone surrogate: JSON's escape, never half a pair
+        else if (v > 0xFFFF) _args.Append(char.ConvertFromUtf32((int)v));
+        else Put((char)v);
+    }
+
+    /// <summary>A Python number or constant as JSON; null when it is neither (a bad literal).</summary>
+    private static string? PyWordJson(string w)
+    {
+        switch (w)
+        {
+            case "True" or "true": return "true";
+            case "False" or "false": return "false";
+            case "None" or "null": return "null";
+        }
+        var m = PyNumber().Match(w);
+        if (!m.Success) return null;
+        string sign = m.Groups[1].Value, whole = m.Groups[2].Value, frac = m.Groups[4].Value, exp = m.Groups[5].Value;
+        bool dot = m.Groups[3].Success;
+        if (whole.Length == 0 && frac.Length == 0) return null;
+        if (whole.Length > 1 && whole[0] == '0')
+        {
+            if (!dot && exp.Length == 0 && whole.Any(d => d != '0')) return null; // 007: not Python 3 (007.5 is)
+            whole = whole.TrimStart('0');
+        }
+        return sign + (whole.Length == 0 ? "0" : whole) + (dot ? "." + (frac.Length == 0 ? "0" : frac) : "") + (exp.Length > 0 ? "e" + exp : "");
+    }
+
+    [GeneratedRegex(@"^(-?)([0-9]*)(\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$", RegexOptions.CultureInvariant)]
+    private static partial Regex PyNumber();
+
+    /// <summary>A character inside a JSON string: escaped as JSON needs.</summary>
+    private static void AppendJsonChar(StringBuilder sb, char c)
+    {
+        switch (c)
+        {
+            case '"': sb.Append("\\\""); break;
+            case '\\': sb.Append("\\\\"); break;
+            case '\n': sb.Append("\\n"); break;
+            case '\r': sb.Append("\\r"); break;
+            case '\t': sb.Append("\\t"); break;
+            case '\b': sb.Append("\\b"); break;
+            case '\f': sb.Append("\\f"); break;
+            case < ' ': sb.Append($"\\u{(int)c:x4}"); break;
+            default: sb.Append(c); break;
+        }
+    }
+
+    // ----
+
+    /// <summary>The arguments text not yet given out (a trailing high surrogate waits for its pair).</summary>
     private string TakeArgs(bool final)
     {
-        if (_argsOpen && _argsString) return "";
         int end = _args.Length;
         if (!final && end > _argsSent && char.IsHighSurrogate(_args[end - 1])) end--;
         var s = _args.ToString(_argsSent, end - _argsSent);
