@@ -31,7 +31,9 @@ internal static class Activation
         int n = y.Length, i = 0;
         fixed (float* pu = up, py = y)
         {
-            for (; i + 16 <= n; i += 16) (Vector512.Load(py + i) * Vector512.Load(pu + i)).Store(py + i);
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 16 <= n; i += 16) (Vector512.Load(py + i) * Vector512.Load(pu + i)).Store(py + i);
+            for (; i + 8 <= n; i += 8) (Vector256.Load(py + i) * Vector256.Load(pu + i)).Store(py + i); // (emulated Vector512 is slow)
             for (; i < n; i++) py[i] *= pu[i];
         }
     }

@@ -143,7 +143,6 @@ internal static unsafe class MatMul
         public readonly void Execute(int task)
         {
             var (s, e) = WorkSplit.Range(task, Tasks, Rows);
-            float* rowBuf = Scratch.Get(Scratch.Row, Cols);
             var traits = DTypes.Of(Type);
             if (Xq != null)
             {
@@ -151,39 +150,65 @@ internal static unsafe class MatMul
                 // a row's value never depends on its group: each kernel does every row's own operations in the same order
                 Q8Row* xs = stackalloc Q8Row[T + 3];
                 for (int ti = 0; ti < T + 3; ti++) xs[ti] = Q8Activations.At(Xq + Math.Min(ti, T - 1) * XqStride, Cols, Block);
-                float* four = stackalloc float[4];
-                bool x4 = T >= 2 && traits.DotQ8x4 != null && FourRowKernels;
-                for (int r = s; r < e; r++)
-                {
-                    byte* w = W + r * RowBytes;
-                    int ti = 0;
-                    if (x4)
-                        for (; T - ti >= 2; ti += 4)
-                        {
-                            if (!traits.DotQ8x4(w, xs + ti, Cols, Isa, four)) { x4 = false; break; }
-                            for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = four[j];
-                        }
-                    for (; ti < T; ti++) Y[(long)ti * Rows + r] = traits.DotQ8(w, xs[ti], Cols, Isa, rowBuf);
-                }
+                var q8 = new Q8Rows { Traits = traits, Xs = xs, Cols = Cols, Isa = Isa, RowBuf = Scratch.Get(Scratch.Row, Cols) };
+                Dots(ref q8, s, e, traits.DotQ8x4 != null);
                 return;
             }
             float** xf = stackalloc float*[T + 3];
             for (int ti = 0; ti < T + 3; ti++) xf[ti] = X + (long)Math.Min(ti, T - 1) * Cols;
-            float* res = stackalloc float[4];
-            bool f4 = T >= 2 && traits.Dot4 != null && FourRowKernels;
+            var f32 = new F32Rows { Traits = traits, Xs = xf, Cols = Cols, Isa = Isa, RowBuf = Scratch.Get(Scratch.Row, Cols) };
+            Dots(ref f32, s, e, traits.Dot4 != null);
+        }
+
+        /// <summary>Weight rows s..e against every activation row: four at a time where the type has a four-row dot (and
+        /// T >= 2), the rest one by one.</summary>
+        private readonly void Dots<TRows>(ref TRows rows, int s, int e, bool hasFour) where TRows : struct, IActivationRows
+        {
+            float* four = stackalloc float[4];
+            bool x4 = T >= 2 && hasFour && FourRowKernels;
             for (int r = s; r < e; r++)
             {
                 byte* w = W + r * RowBytes;
                 int ti = 0;
-                if (f4)
+                if (x4)
                     for (; T - ti >= 2; ti += 4)
                     {
-                        if (!traits.Dot4(w, xf + ti, Cols, Isa, res)) { f4 = false; break; }
-                        for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = res[j];
+                        if (!rows.Four(w, ti, four)) { x4 = false; break; }
+                        for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = four[j];
                     }
-                for (; ti < T; ti++) Y[(long)ti * Rows + r] = traits.DotRow(w, xf[ti], Cols, Isa, rowBuf);
+                for (; ti < T; ti++) Y[(long)ti * Rows + r] = rows.One(w, ti);
             }
         }
+    }
+
+    /// <summary>The activation rows of a matvec as its dots see them: 8-bit (<see cref="Q8Rows"/>) or f32 (<see cref="F32Rows"/>).</summary>
+    private interface IActivationRows
+    {
+        /// <summary>Rows ti..ti+3 against weight row w into results; false when the variant has no four-row dot.</summary>
+        bool Four(byte* w, int ti, float* results);
+        float One(byte* w, int ti);
+    }
+
+    private readonly struct Q8Rows : IActivationRows
+    {
+        public TypeTraits Traits { get; init; }
+        public Q8Row* Xs { get; init; }
+        public int Cols { get; init; }
+        public KernelIsa Isa { get; init; }
+        public float* RowBuf { get; init; }
+        public bool Four(byte* w, int ti, float* results) => Traits.DotQ8x4(w, Xs + ti, Cols, Isa, results);
+        public float One(byte* w, int ti) => Traits.DotQ8(w, Xs[ti], Cols, Isa, RowBuf);
+    }
+
+    private readonly struct F32Rows : IActivationRows
+    {
+        public TypeTraits Traits { get; init; }
+        public float** Xs { get; init; }
+        public int Cols { get; init; }
+        public KernelIsa Isa { get; init; }
+        public float* RowBuf { get; init; }
+        public bool Four(byte* w, int ti, float* results) => Traits.Dot4(w, Xs + ti, Cols, Isa, results);
+        public float One(byte* w, int ti) => Traits.DotRow(w, Xs[ti], Cols, Isa, RowBuf);
     }
 
     [ThreadStatic] private static float[]?[]? t_backward;
