@@ -365,23 +365,11 @@ internal static unsafe class Q6_KType
         Vector256<float> acc = default;
         var m4 = Vector256.Create((byte)0x0F);
         var m30 = Vector256.Create((byte)0x30);
-        var step = Vector256.Create((byte)4);
         for (int b = 0; b < n / 256; b++, w += 210, q += 256, sums += 16)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192);
             var sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
-            Vector256<int> isum = default;
-            for (int h = 0; h < 2; h++)
-            {
-                Unpack6(w, h, m4, m30, out var v1, out var v2, out var v3, out var v4);
-                var sh = HalfScales(sc, h);
-                var idx = s_groupWords;
-                sbyte* x = q + 128 * h;
-                isum += Group(v1, x, KQuants.PickWords(sh, idx));
-                isum += Group(v2, x + 32, KQuants.PickWords(sh, idx += step));
-                isum += Group(v3, x + 64, KQuants.PickWords(sh, idx += step));
-                isum += Group(v4, x + 96, KQuants.PickWords(sh, idx += step));
-            }
+            var isum = HalfSums(w, q, 0, sc, m4, m30) + HalfSums(w, q, 1, sc, m4, m30);
             BlockEnd(ref acc, isum, Half(w + 208) * d8[b], sc, sums);
         }
         return Vector256.Sum(acc);
@@ -396,27 +384,14 @@ internal static unsafe class Q6_KType
         float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
         var m4 = Vector256.Create((byte)0x0F);
         var m30 = Vector256.Create((byte)0x30);
-        var step = Vector256.Create((byte)4);
         for (int b = 0; b < n / 256; b++, w += 210)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192);
             var sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
             Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            for (int h = 0; h < 2; h++)
-            {
-                Unpack6(w, h, m4, m30, out var v1, out var v2, out var v3, out var v4);
-                var sh = HalfScales(sc, h);
-                var idx = s_groupWords;
-                int o = 256 * b + 128 * h;
-                var s1 = KQuants.PickWords(sh, idx);
-                var s2 = KQuants.PickWords(sh, idx += step);
-                i0 += Group(v1, q0 + o, s1); i1 += Group(v1, q1 + o, s1); i2 += Group(v1, q2 + o, s1); i3 += Group(v1, q3 + o, s1);
-                i0 += Group(v2, q0 + o + 32, s2); i1 += Group(v2, q1 + o + 32, s2); i2 += Group(v2, q2 + o + 32, s2); i3 += Group(v2, q3 + o + 32, s2);
-                var s3 = KQuants.PickWords(sh, idx += step);
-                var s4 = KQuants.PickWords(sh, idx += step);
-                i0 += Group(v3, q0 + o + 64, s3); i1 += Group(v3, q1 + o + 64, s3); i2 += Group(v3, q2 + o + 64, s3); i3 += Group(v3, q3 + o + 64, s3);
-                i0 += Group(v4, q0 + o + 96, s4); i1 += Group(v4, q1 + o + 96, s4); i2 += Group(v4, q2 + o + 96, s4); i3 += Group(v4, q3 + o + 96, s4);
-            }
+            int o = 256 * b;
+            HalfSums4(w, 0, sc, m4, m30, q0 + o, q1 + o, q2 + o, q3 + o, ref i0, ref i1, ref i2, ref i3);
+            HalfSums4(w, 1, sc, m4, m30, q0 + o, q1 + o, q2 + o, q3 + o, ref i0, ref i1, ref i2, ref i3);
             float hw = Half(w + 208);
             BlockEnd(ref a0, i0, hw * d0[b], sc, u0 + 16 * b);
             BlockEnd(ref a1, i1, hw * d1[b], sc, u1 + 16 * b);
@@ -427,9 +402,40 @@ internal static unsafe class Q6_KType
         results[2] = Vector256.Sum(a2); results[3] = Vector256.Sum(a3);
     }
 
-    // vpshufb indices of group 0 of a half: word 0 (its first 16 elements' scale) in the low lane, word 1 in the high lane;
-    // + 4 bytes per group.
-    private static readonly Vector256<byte> s_groupWords = Vector256.Create(Vector128.Create((ushort)0x0100), Vector128.Create((ushort)0x0302)).AsByte();
+    /// <summary>Half h of a block (128 elements) of one row: sum sc q q_x, 8 int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> HalfSums(byte* w, sbyte* q, int h, Vector256<short> sc, Vector256<byte> m4, Vector256<byte> m30)
+    {
+        Unpack6(w, h, m4, m30, out var v1, out var v2, out var v3, out var v4);
+        var sh = HalfScales(sc, h);
+        sbyte* x = q + 128 * h;
+        return Group(v1, x, GroupScales(sh, 0)) + Group(v2, x + 32, GroupScales(sh, 1)) +
+               (Group(v3, x + 64, GroupScales(sh, 2)) + Group(v4, x + 96, GroupScales(sh, 3)));
+    }
+
+    /// <summary><see cref="HalfSums"/> for four rows (i0..i3 += each row's), the values and scales unpacked once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void HalfSums4(byte* w, int h, Vector256<short> sc, Vector256<byte> m4, Vector256<byte> m30, sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3,
+                                  ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3)
+    {
+        Unpack6(w, h, m4, m30, out var v1, out var v2, out var v3, out var v4);
+        var sh = HalfScales(sc, h);
+        var s1 = GroupScales(sh, 0);
+        var s2 = GroupScales(sh, 1);
+        var s3 = GroupScales(sh, 2);
+        var s4 = GroupScales(sh, 3);
+        int o = 128 * h;
+        i0 += Group(v1, q0 + o, s1) + Group(v2, q0 + o + 32, s2) + (Group(v3, q0 + o + 64, s3) + Group(v4, q0 + o + 96, s4));
+        i1 += Group(v1, q1 + o, s1) + Group(v2, q1 + o + 32, s2) + (Group(v3, q1 + o + 64, s3) + Group(v4, q1 + o + 96, s4));
+        i2 += Group(v1, q2 + o, s1) + Group(v2, q2 + o + 32, s2) + (Group(v3, q2 + o + 64, s3) + Group(v4, q2 + o + 96, s4));
+        i3 += Group(v1, q3 + o, s1) + Group(v2, q3 + o + 32, s2) + (Group(v3, q3 + o + 64, s3) + Group(v4, q3 + o + 96, s4));
+    }
+
+    /// <summary>The scales of group k (0..3) of a half's 32-element vectors: word 2k in the low lane, 2k+1 in the high (one
+    /// vpshufb of the half's eight scales).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> GroupScales(Vector256<short> sh, int k) =>
+        KQuants.PickWords(sh, Vector256.Create(Vector128.Create((ushort)(0x0100 + 0x0404 * k)), Vector128.Create((ushort)(0x0302 + 0x0404 * k))).AsByte());
 
     /// <summary>The values (0..63) of half h of a block: elements 128h + 0..31 (<paramref name="v1"/>), 32..63, 64..95,
     /// 96..127: nibbles of ql[64h..64h+63] (low, then high) with two bits of qh[32h..32h+31] moved to bits 4-5 by word
