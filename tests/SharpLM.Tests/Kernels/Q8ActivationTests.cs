@@ -78,7 +78,7 @@ public sealed unsafe class Q8ActivationTests(ITestOutputHelper output)
         int block = traits.DotQ8Block;
         var rng = new Random(11 + (int)type);
         int bs = traits.BlockSize;
-        foreach (int n in new[] { bs, 2 * bs, 3 * bs, 7 * bs, 2048, 5632 }.Where(v => v % bs == 0 && v % block == 0).Distinct())
+        foreach (int n in BlockCounts.Select(c => c * bs).Concat([2048, 5632]).Where(v => v % bs == 0 && v % block == 0).Distinct())
             for (int trial = 0; trial < 4; trial++)
             {
                 var w = trial % 2 == 0 ? KernelTestUtil.RandomWeights(rng, type, 1, n, out _) : KernelTestUtil.RandomBlocks(rng, type, n / bs);
@@ -101,6 +101,70 @@ public sealed unsafe class Q8ActivationTests(ITestOutputHelper output)
                         $"{type} {isa} n={n} trial {trial}: got {got}, oracle {expected}, |diff| {Math.Abs(got - expected):G3}, sum|w x| {abs:G4}");
                 }
             }
+    }
+
+    /// <summary>Row widths in blocks for the kernel-level tests: tiny, odd, and not multiples of the 8- and 16-block steps of
+    /// the SIMD dots (their tails), as well as whole steps.</summary>
+    private static readonly int[] BlockCounts = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 33];
+
+    public static TheoryData<DType, KernelIsa> FourRowTypeIsa() =>
+        KernelTestUtil.TypeIsaData(DTypes.All.Where(t => t.DotQ8x4 != null).Select(t => t.Type));
+
+    /// <summary>The four-row integer dot (<see cref="TypeTraits.DotQ8x4"/>) gives each row the bits of the one-row dot
+    /// (<see cref="TypeTraits.DotQ8"/>) and matches the oracle, over many widths (tails of the 8- and 16-block steps
+    /// included), on quantizer-made and random-byte blocks; where a variant has no four-row kernel it says so (false).</summary>
+    [Theory]
+    [MemberData(nameof(FourRowTypeIsa))]
+    public void The_four_row_integer_dot_gives_each_row_the_one_row_bits(DType type, KernelIsa isa)
+    {
+        var traits = DTypes.Of(type);
+        int block = traits.DotQ8Block, bs = traits.BlockSize;
+        var rng = new Random(41 + (int)type);
+        int checkedCount = 0;
+        var rows = stackalloc Q8Row[4];
+        foreach (int blocks in BlockCounts)
+            for (int trial = 0; trial < 2; trial++)
+            {
+                int n = blocks * bs;
+                var w = trial == 0 ? KernelTestUtil.RandomWeights(rng, type, 1, n, out _) : KernelTestUtil.RandomBlocks(rng, type, n / bs);
+                long stride = Q8Activations.RowStride(n, block);
+                var buf = new byte[4 * stride + 64];
+                var rowBuf = new float[n];
+                var results = new float[4];
+                fixed (byte* pb = buf, pw = w)
+                fixed (float* pr = rowBuf, pres = results)
+                {
+                    byte* aligned = (byte*)(((nint)pb + 63) & ~(nint)63);
+                    for (int r = 0; r < 4; r++)
+                    {
+                        var x = Activations(rng, n);
+                        if (r == 3) x = KernelTestUtil.Gaussian(rng, n, 1e-3f); // rows of another scale
+                        rows[r] = Q8Activations.At(aligned + r * stride, n, block);
+                        fixed (float* px = x) Q8Activations.Quantize(px, n, block, rows[r], isa);
+                    }
+                    if (!traits.DotQ8x4(pw, rows, n, isa, pres))
+                    {
+                        Assert.True(isa != KernelIsa.Avx2, $"{type}: no AVX2 four-row integer dot");
+                        continue;
+                    }
+                    var dq = new float[n];
+                    traits.DequantizeRowNaive(w, dq);
+                    for (int r = 0; r < 4; r++)
+                    {
+                        float one = traits.DotQ8(pw, rows[r], n, isa, pr);
+                        Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(results[r]),
+                            $"{type} {isa} {blocks} blocks trial {trial} row {r}: four-row {results[r]:R}, one-row {one:R}");
+                        double expected = Q8Activations.DotNaive(traits, w, rows[r], n, block), abs = 0;
+                        for (int i = 0; i < n; i++) abs += Math.Abs(dq[i] * rows[r].D[i / block] * (double)rows[r].Q[i]);
+                        // 3e-5, not the one-row test's 1e-5: Q4_0's offset form (sum q q_x - 8 sum q_x) cancels, and the
+                        // outlier rows here reach 1.04e-5 of sum|w x| in f32 (the one-row dot gives the same bits)
+                        Assert.True(Math.Abs(results[r] - expected) <= 3e-5 * abs + 1e-6,
+                            $"{type} {isa} {blocks} blocks row {r}: got {results[r]}, oracle {expected}, sum|w x| {abs:G4}");
+                    }
+                    checkedCount++;
+                }
+            }
+        output.WriteLine($"{type} {isa}: {checkedCount} widths x 4 rows checked against the one-row dot and the oracle");
     }
 
     /// <summary>
@@ -195,7 +259,7 @@ public sealed unsafe class Q8ActivationTests(ITestOutputHelper output)
         int bs = traits.BlockSize;
         using var pool = new WorkerPool(2);
         var rng = new Random(33);
-        foreach (int cols in bs == 1 ? new[] { 1, 17, 100, 512 + 48 } : bs == 32 ? [32, 96, 512 + 64, 35 * 32] : [256, 768])
+        foreach (int cols in bs == 1 ? new[] { 1, 17, 100, 512 + 48 } : bs == 32 ? [32, 96, 512 + 64, 35 * 32] : [256, 768, 9 * 256, 17 * 256])
         {
             int rows = 13;
             var wBytes = KernelTestUtil.RandomWeights(rng, type, rows, cols, out _);

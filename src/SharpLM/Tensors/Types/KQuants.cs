@@ -318,6 +318,32 @@ internal static unsafe class KQuants
     }
 
     /// <summary>
+    /// The AVX2 integer dots' view of a Q4_K/Q5_K block's scale bytes (at <paramref name="q"/>, as
+    /// <see cref="ScalesMinsVector"/>): <paramref name="scales"/> holds the 8 scales as words in both 128-bit lanes (so
+    /// <see cref="PickWords"/> broadcasts any of them), <paramref name="minPairs"/> each min twice, [m0 m0 m1 m1 ... m7 m7],
+    /// the words that meet the activations' 16-sums in one vpmaddwd.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ScalesMins256(byte* q, out Vector256<short> scales, out Vector256<short> minPairs)
+    {
+        var v = ScalesMinsVector(q);
+        scales = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(v.AsUInt64(), v.AsUInt64()).AsByte());
+        minPairs = Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(v, v));
+    }
+
+    /// <summary>Byte-shuffle indices that broadcast word 0 of each 128-bit lane; + <see cref="NextWord"/> moves to word 1, ...
+    /// (<see cref="PickWords"/>).</summary>
+    public static Vector256<byte> Word0 => Vector256.Create((ushort)0x0100).AsByte();
+
+    /// <summary>Added to <see cref="PickWords"/> indices: the next word.</summary>
+    public static Vector256<byte> NextWord => Vector256.Create((byte)2);
+
+    /// <summary>Within each 128-bit lane of <paramref name="v"/>, the word that <paramref name="idx"/> names, in every word
+    /// of the lane (one vpshufb: how the AVX2 k-quant dots give each sub-block its scale, as llama.cpp's get_scale_shuffle).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<short> PickWords(Vector256<short> v, Vector256<byte> idx) => Avx2.Shuffle(v.AsByte(), idx).AsInt16();
+
+    /// <summary>
     /// Q2_K and Q3_K: 16 consecutive elements share one sub-block scale, one byte offset pattern in qs (2-bit field
     /// 2*((e%128)/32)) and, for Q3_K, one hmask bit (e/32).
     /// </summary>

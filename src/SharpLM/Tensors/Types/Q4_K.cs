@@ -243,10 +243,11 @@ internal static unsafe class Q4_KType
         return Vector512.Sum(acc) - Vector256.Sum(accMin);
     }
 
-    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
-    /// row; the nibbles, the scales and their permutations unpacked once for the four rows). False for other variants.</summary>
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row; the
+    /// nibbles, the scales and their permutations unpacked once for the four rows). False for the scalar variant.</summary>
     public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
     {
+        if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, fiveBits: false, results); return true; }
         if (isa != KernelIsa.Avx512) return false;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
@@ -300,36 +301,141 @@ internal static unsafe class Q4_KType
         }
     }
 
+    // AVX2, as llama.cpp's ggml_vec_dot_q4_K_q8_K: per sub-block pair g (64 elements, 32 bytes of nibbles: low = sub-block
+    // 2g, high = 2g+1) two vpmaddubsw of the values (0..15, or 0..31 with Q5_K's 5th bit) with q_x (pairs <= 7874), two
+    // vpmaddwd with the scales (broadcast by vpshufb from one vector per block), an int32 sum per block; the mins meet the
+    // 16-sums of q_x in one vpmaddwd; d and dmin converted together. One accumulator: + d d_x isum - dmin d_x msum per
+    // block. The unpacking (Values, KQuants.ScalesMins256) and the per-row arithmetic (SubBlocks, BlockEnd) are shared
+    // with the four-row dot; each is compiled twice (Q4_K, Q5_K: the 5th-bit test folded away).
+
     /// <summary>Shared by Q4_K (144-byte blocks, nibbles at 16) and Q5_K (176-byte blocks, qh at 16, nibbles at 48, 5th bits
     /// moved into bit 4 of each value).</summary>
-    internal static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits)
+    internal static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits) =>
+        fiveBits ? DotQ8_256(w, q, d8, sums, n, default(FiveBits)) : DotQ8_256(w, q, d8, sums, n, default(FourBits));
+
+    /// <summary><see cref="DotQ8_256(byte*, sbyte*, float*, short*, int, bool)"/> for four activation rows, bit for bit per
+    /// row (values, scales and mins unpacked once).</summary>
+    internal static void DotQ8x4_256(byte* w, Q8Row* xs, int n, bool fiveBits, float* results)
     {
-        Vector256<float> acc = default, accMin = default;
+        if (fiveBits) DotQ8x4_256(w, xs, n, default(FiveBits), results);
+        else DotQ8x4_256(w, xs, n, default(FourBits), results);
+    }
+
+    /// <summary>Q4_K or Q5_K, as a type argument (each gets its own compiled kernels).</summary>
+    internal interface IBits { static abstract bool Five { get; } }
+    internal readonly struct FourBits : IBits { public static bool Five => false; }
+    internal readonly struct FiveBits : IBits { public static bool Five => true; }
+
+    private static float DotQ8_256<TBits>(byte* w, sbyte* q, float* d8, short* sums, int n, TBits _) where TBits : struct, IBits
+    {
+        Vector256<float> acc = default;
         var m4 = Vector256.Create((byte)0x0F);
-        var m1 = Vector256.Create((byte)0x01);
-        int blockBytes = fiveBits ? 176 : 144, qs = fiveBits ? 48 : 16;
+        int blockBytes = TBits.Five ? 176 : 144;
         for (int b = 0; b < n / 256; b++, w += blockBytes, q += 256, sums += 16)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
-            KQuants.ScalesMins(w + 4, out ulong scb, out ulong mnb);
-            var hv = fiveBits ? Vector256.Load(w + 16).AsUInt16() : default;
-            Vector256<int> isum = default;
-            for (int g = 0; g < 4; g++)
-            {
-                var raw = Vector256.Load(w + qs + 32 * g);
-                var hlo = ((hv >>> (2 * g)).AsByte() & m1).AsUInt16() << 4;
-                var hhi = ((hv >>> (2 * g + 1)).AsByte() & m1).AsUInt16() << 4;
-                var plo = Avx2.MultiplyAddAdjacent((raw & m4) | hlo.AsByte(), Vector256.Load(q + 64 * g));
-                var phi = Avx2.MultiplyAddAdjacent(((raw.AsUInt16() >>> 4).AsByte() & m4) | hhi.AsByte(), Vector256.Load(q + 64 * g + 32));
-                isum += Avx2.MultiplyAddAdjacent(plo, Vector256.Create((short)(byte)(scb >> (16 * g))));
-                isum += Avx2.MultiplyAddAdjacent(phi, Vector256.Create((short)(byte)(scb >> (16 * g + 8))));
-            }
-            float dd = d8[b];
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(Half(w) * dd), acc);
-            var mn = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mnb).AsByte());
-            var ms = Avx2.MultiplyAddAdjacent(Vector256.Create(Sse2.UnpackLow(mn, mn), Sse2.UnpackHigh(mn, mn)), Vector256.Load(sums));
-            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(Half(w + 2) * dd), accMin);
+            KQuants.ScalesMins256(w + 4, out var sc, out var minPairs);
+            var hv = TBits.Five ? Vector256.Load(w + 16).AsUInt16() : default;
+            var isum = Pair<TBits>(w, q, 0, sc, hv, m4) + Pair<TBits>(w, q, 1, sc, hv, m4);
+            isum += Pair<TBits>(w, q, 2, sc, hv, m4) + Pair<TBits>(w, q, 3, sc, hv, m4);
+            var dm = DMin(w);
+            BlockEnd(ref acc, isum, dm, d8[b], minPairs, sums);
         }
-        return Vector256.Sum(acc) - Vector256.Sum(accMin);
+        return Vector256.Sum(acc);
+    }
+
+    private static void DotQ8x4_256<TBits>(byte* w, Q8Row* xs, int n, TBits _, float* results) where TBits : struct, IBits
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        var m4 = Vector256.Create((byte)0x0F);
+        int blockBytes = TBits.Five ? 176 : 144;
+        for (int b = 0; b < n / 256; b++, w += blockBytes)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+            KQuants.ScalesMins256(w + 4, out var sc, out var minPairs);
+            var hv = TBits.Five ? Vector256.Load(w + 16).AsUInt16() : default;
+            int o = 256 * b;
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            Pair4<TBits>(w, 0, sc, hv, m4, q0 + o, q1 + o, q2 + o, q3 + o, ref i0, ref i1, ref i2, ref i3);
+            Pair4<TBits>(w, 1, sc, hv, m4, q0 + o, q1 + o, q2 + o, q3 + o, ref i0, ref i1, ref i2, ref i3);
+            Pair4<TBits>(w, 2, sc, hv, m4, q0 + o, q1 + o, q2 + o, q3 + o, ref i0, ref i1, ref i2, ref i3);
+            Pair4<TBits>(w, 3, sc, hv, m4, q0 + o, q1 + o, q2 + o, q3 + o, ref i0, ref i1, ref i2, ref i3);
+            var dm = DMin(w);
+            BlockEnd(ref a0, i0, dm, d0[b], minPairs, u0 + 16 * b);
+            BlockEnd(ref a1, i1, dm, d1[b], minPairs, u1 + 16 * b);
+            BlockEnd(ref a2, i2, dm, d2[b], minPairs, u2 + 16 * b);
+            BlockEnd(ref a3, i3, dm, d3[b], minPairs, u3 + 16 * b);
+        }
+        results[0] = Vector256.Sum(a0); results[1] = Vector256.Sum(a1);
+        results[2] = Vector256.Sum(a2); results[3] = Vector256.Sum(a3);
+    }
+
+    /// <summary>Sub-blocks 2g and 2g+1 of one row: their values (<see cref="Values{TBits}"/>) times q_x and the scales.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Pair<TBits>(byte* w, sbyte* q, int g, Vector256<short> sc, Vector256<ushort> hv, Vector256<byte> m4) where TBits : struct, IBits
+    {
+        Values<TBits>(w, g, hv, m4, out var lo, out var hi);
+        return SubBlocks(lo, hi, q + 64 * g, KQuants.PickWords(sc, SubBlockWord(2 * g)), KQuants.PickWords(sc, SubBlockWord(2 * g + 1)));
+    }
+
+    /// <summary><see cref="Pair{TBits}"/> for four rows, the values and scales unpacked once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pair4<TBits>(byte* w, int g, Vector256<short> sc, Vector256<ushort> hv, Vector256<byte> m4, sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3,
+                                     ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3) where TBits : struct, IBits
+    {
+        Values<TBits>(w, g, hv, m4, out var lo, out var hi);
+        var sl = KQuants.PickWords(sc, SubBlockWord(2 * g));
+        var sh = KQuants.PickWords(sc, SubBlockWord(2 * g + 1));
+        i0 += SubBlocks(lo, hi, q0 + 64 * g, sl, sh);
+        i1 += SubBlocks(lo, hi, q1 + 64 * g, sl, sh);
+        i2 += SubBlocks(lo, hi, q2 + 64 * g, sl, sh);
+        i3 += SubBlocks(lo, hi, q3 + 64 * g, sl, sh);
+    }
+
+    /// <summary>vpshufb indices that broadcast scale word j in both 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> SubBlockWord(int j) => Vector256.Create((ushort)(0x0100 + 0x0202 * j)).AsByte();
+
+    /// <summary>The values of sub-blocks 2g (<paramref name="lo"/>) and 2g+1 of a Q4_K block (nibbles at 16), or of a Q5_K
+    /// block (nibbles at 48, the 5th bits, bits 2g and 2g+1 of qh's bytes <paramref name="hv"/>, in bit 4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Values<TBits>(byte* w, int g, Vector256<ushort> hv, Vector256<byte> m4, out Vector256<byte> lo, out Vector256<byte> hi) where TBits : struct, IBits
+    {
+        var raw = Vector256.Load(w + (TBits.Five ? 48 : 16) + 32 * g);
+        lo = raw & m4;
+        hi = (raw.AsUInt16() >>> 4).AsByte() & m4;
+        if (TBits.Five)
+        {
+            var m10 = Vector256.Create((byte)0x10);
+            lo |= ShiftBits(hv, 4 - 2 * g).AsByte() & m10;
+            hi |= ShiftBits(hv, 3 - 2 * g).AsByte() & m10;
+        }
+    }
+
+    /// <summary>Word shift left by k (right by -k).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ushort> ShiftBits(Vector256<ushort> v, int k) => k >= 0 ? v << k : v >>> -k;
+
+    /// <summary>sum sc_2g q q_x over sub-block 2g plus sum sc_2g+1 q q_x over 2g+1 (8 int32 lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> SubBlocks(Vector256<byte> lo, Vector256<byte> hi, sbyte* x, Vector256<short> sl, Vector256<short> sh) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(lo, Vector256.Load(x)), sl) +
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(hi, Vector256.Load(x + 32)), sh);
+
+    /// <summary>The block's d and dmin (f16 at 0 and 2) as floats 0 and 1 (the other lanes: the scale bytes, unused).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> DMin(byte* w) => F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32()).GetLower();
+
+    /// <summary>acc += d d_x isum - dmin d_x sum_j m_j (16-sums of q_x in sub-block j).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BlockEnd(ref Vector256<float> acc, Vector256<int> isum, Vector128<float> dm, float dx, Vector256<short> minPairs, short* sums)
+    {
+        var s = dm * Vector128.Create(dx);
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(s.ToScalar()), acc);
+        var ms = Avx2.MultiplyAddAdjacent(minPairs, Vector256.Load(sums));
+        acc = Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(ms), Vector256.Create(s.GetElement(1)), acc);
     }
 }

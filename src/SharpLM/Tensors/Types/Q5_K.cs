@@ -21,6 +21,7 @@ internal static unsafe class Q5_KType
         Dot = &Dot,
         DotQ8Block = 256,
         DotQ8 = &DotQ8,
+        DotQ8x4 = &DotQ8x4,
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_K_ref): as Q4_K's on 0..31, the 5th bits in qh.</summary>
@@ -216,6 +217,12 @@ internal static unsafe class Q5_KType
         _ => Q8Activations.DotGeneric(Traits, w, x, n, 256, isa, rowBuf),
     };
 
-
-
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX2 only: Q4_K's four-row dot with the
+    /// 5th bits). False for other variants (AVX-512 decodes row by row).</summary>
+    public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
+    {
+        if (isa != KernelIsa.Avx2) return false;
+        Q4_KType.DotQ8x4_256(w, xs, n, fiveBits: true, results);
+        return true;
+    }
 }

@@ -292,10 +292,11 @@ internal static unsafe class Q6_KType
         return Vector512.Sum(acc) - 32 * Vector256.Sum(accOff);
     }
 
-    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (AVX-512 only: the same operations per
-    /// row; the 6-bit values and the permuted scales built once for the four rows). False for other variants.</summary>
+    /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row; the 6-bit
+    /// values and the permuted scales built once for the four rows). False for the scalar variant.</summary>
     public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
     {
+        if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, results); return true; }
         if (isa != KernelIsa.Avx512) return false;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
@@ -355,39 +356,118 @@ internal static unsafe class Q6_KType
         }
     }
 
+    // AVX2, as llama.cpp's ggml_vec_dot_q6_K_q8_K: per half h (128 elements) four vectors of values (0..63: Unpack6),
+    // each times 32 q_x with vpmaddubsw (pairs <= 16002) and vpmaddwd with its two 16-element scales (broadcast by vpshufb
+    // from the half's eight scales, in both lanes); the -32 offset as 32 * sum_g sc_g (16-sum of q_x in g), one vpmaddwd,
+    // subtracted in int32 (|isum| < 2^29: exact). The unpacking and the per-row arithmetic are shared with the four-row dot.
     private static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n)
     {
-        Vector256<float> acc = default, accOff = default;
+        Vector256<float> acc = default;
         var m4 = Vector256.Create((byte)0x0F);
         var m30 = Vector256.Create((byte)0x30);
         for (int b = 0; b < n / 256; b++, w += 210, q += 256, sums += 16)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192);
-            var scb = (sbyte*)(w + 192);
-            Vector256<int> isum = default;
-            for (int h = 0; h < 2; h++)
-            {
-                var a0 = Vector256.Load(w + 64 * h);
-                var a1 = Vector256.Load(w + 64 * h + 32);
-                var hv = Vector256.Load(w + 128 + 32 * h).AsUInt16();
-                var q1 = (a0 & m4) | ((hv << 4).AsByte() & m30);
-                var q2 = (a1 & m4) | ((hv << 2).AsByte() & m30);
-                var q3 = ((a0.AsUInt16() >>> 4).AsByte() & m4) | (hv.AsByte() & m30);
-                var q4 = ((a1.AsUInt16() >>> 4).AsByte() & m4) | ((hv >>> 2).AsByte() & m30);
-                sbyte* s = scb + 8 * h;
-                isum += Group(q1, q + 128 * h, s[0], s[1]);
-                isum += Group(q2, q + 128 * h + 32, s[2], s[3]);
-                isum += Group(q3, q + 128 * h + 64, s[4], s[5]);
-                isum += Group(q4, q + 128 * h + 96, s[6], s[7]);
-            }
-            var dd = Vector256.Create(Half(w + 208) * d8[b]);
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), dd, acc);
-            var off = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.Load(scb)), Vector256.Load(sums));
-            accOff = Fma.MultiplyAdd(Avx.ConvertToVector256Single(off), dd, accOff);
+            var sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
+            var isum = HalfSums(w, q, 0, sc, m4, m30) + HalfSums(w, q, 1, sc, m4, m30);
+            BlockEnd(ref acc, isum, Half(w + 208) * d8[b], sc, sums);
         }
-        return Vector256.Sum(acc) - 32 * Vector256.Sum(accOff);
+        return Vector256.Sum(acc);
+    }
 
-        static Vector256<int> Group(Vector256<byte> qw, sbyte* qx, sbyte s0, sbyte s1) =>
-            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(qw, Vector256.Load(qx)), Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1)));
+    /// <summary><see cref="DotQ8_256"/> for four activation rows, bit for bit per row (values and scales unpacked once).</summary>
+    private static void DotQ8x4_256(byte* w, Q8Row* xs, int n, float* results)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
+        short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
+        float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
+        var m4 = Vector256.Create((byte)0x0F);
+        var m30 = Vector256.Create((byte)0x30);
+        for (int b = 0; b < n / 256; b++, w += 210)
+        {
+            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192);
+            var sc = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            int o = 256 * b;
+            HalfSums4(w, 0, sc, m4, m30, q0 + o, q1 + o, q2 + o, q3 + o, ref i0, ref i1, ref i2, ref i3);
+            HalfSums4(w, 1, sc, m4, m30, q0 + o, q1 + o, q2 + o, q3 + o, ref i0, ref i1, ref i2, ref i3);
+            float hw = Half(w + 208);
+            BlockEnd(ref a0, i0, hw * d0[b], sc, u0 + 16 * b);
+            BlockEnd(ref a1, i1, hw * d1[b], sc, u1 + 16 * b);
+            BlockEnd(ref a2, i2, hw * d2[b], sc, u2 + 16 * b);
+            BlockEnd(ref a3, i3, hw * d3[b], sc, u3 + 16 * b);
+        }
+        results[0] = Vector256.Sum(a0); results[1] = Vector256.Sum(a1);
+        results[2] = Vector256.Sum(a2); results[3] = Vector256.Sum(a3);
+    }
+
+    /// <summary>Half h of a block (128 elements) of one row: sum sc q q_x, 8 int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> HalfSums(byte* w, sbyte* q, int h, Vector256<short> sc, Vector256<byte> m4, Vector256<byte> m30)
+    {
+        Unpack6(w, h, m4, m30, out var v1, out var v2, out var v3, out var v4);
+        var sh = HalfScales(sc, h);
+        sbyte* x = q + 128 * h;
+        return Group(v1, x, GroupScales(sh, 0)) + Group(v2, x + 32, GroupScales(sh, 1)) +
+               (Group(v3, x + 64, GroupScales(sh, 2)) + Group(v4, x + 96, GroupScales(sh, 3)));
+    }
+
+    /// <summary><see cref="HalfSums"/> for four rows (i0..i3 += each row's), the values and scales unpacked once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void HalfSums4(byte* w, int h, Vector256<short> sc, Vector256<byte> m4, Vector256<byte> m30, sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3,
+                                  ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3)
+    {
+        Unpack6(w, h, m4, m30, out var v1, out var v2, out var v3, out var v4);
+        var sh = HalfScales(sc, h);
+        var s1 = GroupScales(sh, 0);
+        var s2 = GroupScales(sh, 1);
+        var s3 = GroupScales(sh, 2);
+        var s4 = GroupScales(sh, 3);
+        int o = 128 * h;
+        i0 += Group(v1, q0 + o, s1) + Group(v2, q0 + o + 32, s2) + (Group(v3, q0 + o + 64, s3) + Group(v4, q0 + o + 96, s4));
+        i1 += Group(v1, q1 + o, s1) + Group(v2, q1 + o + 32, s2) + (Group(v3, q1 + o + 64, s3) + Group(v4, q1 + o + 96, s4));
+        i2 += Group(v1, q2 + o, s1) + Group(v2, q2 + o + 32, s2) + (Group(v3, q2 + o + 64, s3) + Group(v4, q2 + o + 96, s4));
+        i3 += Group(v1, q3 + o, s1) + Group(v2, q3 + o + 32, s2) + (Group(v3, q3 + o + 64, s3) + Group(v4, q3 + o + 96, s4));
+    }
+
+    /// <summary>The scales of group k (0..3) of a half's 32-element vectors: word 2k in the low lane, 2k+1 in the high (one
+    /// vpshufb of the half's eight scales).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> GroupScales(Vector256<short> sh, int k) =>
+        KQuants.PickWords(sh, Vector256.Create(Vector128.Create((ushort)(0x0100 + 0x0404 * k)), Vector128.Create((ushort)(0x0302 + 0x0404 * k))).AsByte());
+
+    /// <summary>The values (0..63) of half h of a block: elements 128h + 0..31 (<paramref name="v1"/>), 32..63, 64..95,
+    /// 96..127: nibbles of ql[64h..64h+63] (low, then high) with two bits of qh[32h..32h+31] moved to bits 4-5 by word
+    /// shifts (bits crossing into the other byte masked off).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Unpack6(byte* w, int h, Vector256<byte> m4, Vector256<byte> m30,
+                                out Vector256<byte> v1, out Vector256<byte> v2, out Vector256<byte> v3, out Vector256<byte> v4)
+    {
+        var a0 = Vector256.Load(w + 64 * h);
+        var a1 = Vector256.Load(w + 64 * h + 32);
+        var hv = Vector256.Load(w + 128 + 32 * h).AsUInt16();
+        v1 = (a0 & m4) | ((hv << 4).AsByte() & m30);
+        v2 = (a1 & m4) | ((hv << 2).AsByte() & m30);
+        v3 = ((a0.AsUInt16() >>> 4).AsByte() & m4) | (hv.AsByte() & m30);
+        v4 = ((a1.AsUInt16() >>> 4).AsByte() & m4) | ((hv >>> 2).AsByte() & m30);
+    }
+
+    /// <summary>The eight scales of half h (words 8h..8h+7 of the block's sixteen) in both 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> HalfScales(Vector256<short> sc, int h) =>
+        h == 0 ? Avx2.Permute4x64(sc.AsInt64(), 0x44).AsInt16() : Avx2.Permute4x64(sc.AsInt64(), 0xEE).AsInt16();
+
+    /// <summary>sum sc q q_x over 32 elements (two 16-element groups, 8 int32 lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Group(Vector256<byte> v, sbyte* x, Vector256<short> s) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(v, Vector256.Load(x)), s);
+
+    /// <summary>acc += d d_x (isum - 32 sum_g sc_g sums_g), the offset in int32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BlockEnd(ref Vector256<float> acc, Vector256<int> isum, float scale, Vector256<short> sc, short* sums)
+    {
+        var off = Avx2.MultiplyAddAdjacent(sc, Vector256.Load(sums));
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum - (off << 5)), Vector256.Create(scale), acc);
     }
 }
