@@ -186,10 +186,6 @@ internal static unsafe class Gemm
     /// <summary>Output columns per packed panel.</summary>
     public const int PackNr = 16;
 
-    /// <summary>The K slice of the packed GEMM (a panel's slice, 16 KB, and a block's x, 6 KB, share L1); a K up to 1.5x it
-    /// is not split. SHARPLM_GEMM_KSLICE overrides it (tuning).</summary>
-    internal static readonly int KSlice = int.TryParse(Environment.GetEnvironmentVariable("SHARPLM_GEMM_KSLICE"), out int ks) && ks >= 16 ? ks : 256;
-
     /// <summary>Whether <paramref name="type"/> can be packed: float weights that take f32 activations (the quantized
     /// types multiply 8-bit activations, <see cref="MatMul"/>, and keep their own path).</summary>
     public static bool CanPack(DType type) => !Tensors.Types.DTypes.Of(type).HasDotQ8;
@@ -259,80 +255,60 @@ internal static unsafe class Gemm
         private readonly void Rows(int t0, int t1, int p0, int p1, float* edge)
         {
             int blocks = (t1 - t0 + 5) / 6; // blocks of 4..6 rows (fewer only when there are fewer)
-            // K in slices whose part of a panel (kc x 16) and a block's x (6 x kc) stay in L1 together; the accumulators of
-            // a slice continue from the previous slice's stores, so each output is still one FMA chain in k order
-            int slice = C <= KSlice * 3 / 2 ? C : KSlice;
-            for (int k0 = 0; k0 < C; k0 += slice)
+            for (int p = p0; p < p1;)
             {
-                int kc = Math.Min(slice, C - k0);
-                bool more = k0 > 0, last = k0 + kc == C;
-                for (int p = p0; p < p1;)
+                float* panel = P + (long)p * PackNr * C;
+                int n0 = p * PackNr, nw = Math.Min(PackNr, Oc - n0);
+                bool pair = Wide && p + 1 < p1 && n0 + 2 * PackNr <= Oc; // two full panels: the wide micro-kernel
+                int step = pair ? 2 : 1;
+                for (int b = 0, r = t0; b < blocks; b++)
                 {
-                    int n0 = p * PackNr, nw = Math.Min(PackNr, Oc - n0);
-                    float* panel = P + (long)p * PackNr * C;
-                    if (nw < PackNr)
+                    int rows = t0 + (int)((long)(t1 - t0) * (b + 1) / blocks) - r;
+                    float* xb = X + (long)r * C;
+                    // the first block fetches the next panel(s) into L2 as it goes (the weights of a pass stream from DRAM)
+                    float* pf = b == 0 && p + step < Panels ? panel + step * PackNr * C : null;
+                    if (pair) BlockWide(rows, xb, C, panel, C, Y + (long)r * Oc + n0, Oc, Bias == null ? null : Bias + n0, pf);
+                    else if (nw == PackNr) Block(rows, xb, C, panel, C, Y + (long)r * Oc + n0, Oc, Bias == null ? null : Bias + n0, pf);
+                    else
                     {
-                        // the last, partial panel, whole K at the last slice: a full 16-column block into scratch, then its
-                        // columns (bias added the same way)
-                        if (last)
-                            for (int b = 0, r = t0; b < blocks; b++)
+                        // the last, partial panel: a full 16-column block into scratch, then its columns (bias added the same way)
+                        Block(rows, xb, C, panel, C, edge, PackNr, null, pf);
+                        for (int i = 0; i < rows; i++)
+                            for (int j = 0; j < nw; j++)
                             {
-                                int rows = t0 + (int)((long)(t1 - t0) * (b + 1) / blocks) - r;
-                                Block(rows, X + (long)r * C, C, panel, C, edge, PackNr, null, null, false);
-                                for (int i = 0; i < rows; i++)
-                                    for (int j = 0; j < nw; j++)
-                                    {
-                                        float v = edge[i * PackNr + j];
-                                        Y[(long)(r + i) * Oc + n0 + j] = Bias == null ? v : v + Bias[n0 + j];
-                                    }
-                                r += rows;
+                                float v = edge[i * PackNr + j];
+                                Y[(long)(r + i) * Oc + n0 + j] = Bias == null ? v : v + Bias[n0 + j];
                             }
-                        p++;
-                        continue;
                     }
-                    bool pair = Wide && p + 1 < p1 && n0 + 2 * PackNr <= Oc; // two full panels: the wide micro-kernel
-                    int step = pair ? 2 : 1;
-                    float* ws = panel + (long)k0 * PackNr;
-                    float* bias = last && Bias != null ? Bias + n0 : null;
-                    for (int b = 0, r = t0; b < blocks; b++)
-                    {
-                        int rows = t0 + (int)((long)(t1 - t0) * (b + 1) / blocks) - r;
-                        float* xb = X + (long)r * C + k0;
-                        // the first block fetches the next panel(s)' slice into L2 as it goes (the weights stream from DRAM)
-                        float* pf = b == 0 && p + step < Panels ? ws + step * PackNr * C : null;
-                        float* yb = Y + (long)r * Oc + n0;
-                        if (pair) BlockWide(rows, xb, C, ws, (long)PackNr * C, kc, yb, Oc, bias, pf, more);
-                        else Block(rows, xb, C, ws, kc, yb, Oc, bias, pf, more);
-                        r += rows;
-                    }
-                    p += step;
+                    r += rows;
                 }
+                p += step;
             }
         }
 
-        private static void BlockWide(int rows, float* x, int ldx, float* w, long second, int kc, float* y, int ldy, float* bias, float* pf, bool more)
+        private static void BlockWide(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf)
         {
             switch (rows)
             {
-                case 6: MicroWide<R6>(x, ldx, w, second, kc, y, ldy, bias, pf, more); break;
-                case 5: MicroWide<R5>(x, ldx, w, second, kc, y, ldy, bias, pf, more); break;
-                case 4: MicroWide<R4>(x, ldx, w, second, kc, y, ldy, bias, pf, more); break;
-                case 3: MicroWide<R3>(x, ldx, w, second, kc, y, ldy, bias, pf, more); break;
-                case 2: MicroWide<R2>(x, ldx, w, second, kc, y, ldy, bias, pf, more); break;
-                default: MicroWide<R1>(x, ldx, w, second, kc, y, ldy, bias, pf, more); break;
+                case 6: MicroWide<R6>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 5: MicroWide<R5>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 4: MicroWide<R4>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 3: MicroWide<R3>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 2: MicroWide<R2>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                default: MicroWide<R1>(x, ldx, w, kc, y, ldy, bias, pf); break;
             }
         }
 
-        private static void Block(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf, bool more)
+        private static void Block(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf)
         {
             switch (rows)
             {
-                case 6: Micro<R6>(x, ldx, w, kc, y, ldy, bias, pf, more); break;
-                case 5: Micro<R5>(x, ldx, w, kc, y, ldy, bias, pf, more); break;
-                case 4: Micro<R4>(x, ldx, w, kc, y, ldy, bias, pf, more); break;
-                case 3: Micro<R3>(x, ldx, w, kc, y, ldy, bias, pf, more); break;
-                case 2: Micro<R2>(x, ldx, w, kc, y, ldy, bias, pf, more); break;
-                default: Micro<R1>(x, ldx, w, kc, y, ldy, bias, pf, more); break;
+                case 6: Micro<R6>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 5: Micro<R5>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 4: Micro<R4>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 3: Micro<R3>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 2: Micro<R2>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                default: Micro<R1>(x, ldx, w, kc, y, ldy, bias, pf); break;
             }
         }
     }
@@ -348,19 +324,10 @@ internal static unsafe class Gemm
     /// <summary>y[i*ldy + j] = sum_k x[i*ldx + k] * w[k*16 + j] (+ bias[j]) for i &lt; R.N, j &lt; 16: one FMA chain per
     /// output in k order (the same for every R, so a row's bits do not depend on its block).</summary>
     /// <remarks>pf, when not null: the 64 bytes of the next panel at the same k fetched into L2 each step.</remarks>
-    private static void Micro<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf, bool more) where R : struct, IRowCount
+    private static void Micro<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) where R : struct, IRowCount
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        if (more) // a later K slice: continue the chains from the stores of the slice before
-        {
-            c00 = Vector256.Load(y); c01 = Vector256.Load(y + 8);
-            if (R.N > 1) { c10 = Vector256.Load(y + ldy); c11 = Vector256.Load(y + ldy + 8); }
-            if (R.N > 2) { c20 = Vector256.Load(y + 2 * ldy); c21 = Vector256.Load(y + 2 * ldy + 8); }
-            if (R.N > 3) { c30 = Vector256.Load(y + 3 * ldy); c31 = Vector256.Load(y + 3 * ldy + 8); }
-            if (R.N > 4) { c40 = Vector256.Load(y + 4 * ldy); c41 = Vector256.Load(y + 4 * ldy + 8); }
-            if (R.N > 5) { c50 = Vector256.Load(y + 5 * ldy); c51 = Vector256.Load(y + 5 * ldy + 8); }
-        }
         float* x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx, x4 = x + 4 * ldx, x5 = x + 5 * ldx;
         for (int k = 0; k < kc; k++, w += PackNr)
         {
@@ -393,23 +360,15 @@ internal static unsafe class Gemm
         if (R.N > 5) { c50.Store(y + 5 * ldy); c51.Store(y + 5 * ldy + 8); }
     }
 
-    /// <summary><see cref="Micro{R}"/> over two adjacent panels (w: the first, the second <paramref name="second"/> floats further) in 512-bit
+    /// <summary><see cref="Micro{R}"/> over two adjacent panels (w: the first, the second kc*16 floats further) in 512-bit
     /// registers: y columns 0..31, the same FMA chain per output. Written with the portable <see cref="Vector512"/> API so
     /// that it runs (emulated) where AVX-512 is missing, for the tests.</summary>
-    private static void MicroWide<R>(float* x, int ldx, float* w, long second, int kc, float* y, int ldy, float* bias, float* pf, bool more) where R : struct, IRowCount
+    private static void MicroWide<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) where R : struct, IRowCount
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        if (more)
-        {
-            c00 = Vector512.Load(y); c01 = Vector512.Load(y + 16);
-            if (R.N > 1) { c10 = Vector512.Load(y + ldy); c11 = Vector512.Load(y + ldy + 16); }
-            if (R.N > 2) { c20 = Vector512.Load(y + 2 * ldy); c21 = Vector512.Load(y + 2 * ldy + 16); }
-            if (R.N > 3) { c30 = Vector512.Load(y + 3 * ldy); c31 = Vector512.Load(y + 3 * ldy + 16); }
-            if (R.N > 4) { c40 = Vector512.Load(y + 4 * ldy); c41 = Vector512.Load(y + 4 * ldy + 16); }
-            if (R.N > 5) { c50 = Vector512.Load(y + 5 * ldy); c51 = Vector512.Load(y + 5 * ldy + 16); }
-        }
         float* x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx, x4 = x + 4 * ldx, x5 = x + 5 * ldx;
+        long second = (long)kc * PackNr;
         for (int k = 0; k < kc; k++, w += PackNr)
         {
             if (pf != null) { Sse.Prefetch1(pf + k * PackNr); Sse.Prefetch1(pf + second + k * PackNr); }
