@@ -137,4 +137,45 @@ public class HalfConvertTests
             }
         }
     }
+
+    /// <summary>A batch of decoding sequences (5-15 rows, in groups of four and a remainder) over F16 weights: every output
+    /// keeps the bits of its row alone, for finite weight rows and for rows holding an infinity, a NaN or a subnormal, at
+    /// widths with and without a tail.</summary>
+    [Theory]
+    [MemberData(nameof(KernelTestUtil.IsaData), MemberType = typeof(KernelTestUtil))]
+    public unsafe void A_batch_of_rows_keeps_each_rows_bits_with_special_halves(KernelIsa isa)
+    {
+        var rng = new Random(5);
+        using var pool = new SharpLM.Kernels.WorkerPool(2);
+        foreach (int cols in new[] { 7, 40, 100, 577 })
+        {
+            const int rows = 6;
+            var w = new ushort[rows * cols];
+            for (int i = 0; i < w.Length; i++) w[i] = BitConverter.HalfToUInt16Bits((Half)(rng.NextDouble() * 2 - 1));
+            w[1 * cols + cols / 2] = 0x7C00; // +inf in row 1
+            w[2 * cols] = 0xFE00;             // a NaN in row 2
+            w[3 * cols + cols - 1] = 0x0001;  // the smallest subnormal in row 3's tail
+            foreach (int t in new[] { 5, 8, 9, 15 })
+            {
+                var x = KernelTestUtil.Gaussian(rng, t * cols);
+                var together = new float[t * rows];
+                var alone = new float[rows];
+                fixed (ushort* pw = w)
+                {
+                    var m = new SharpLM.Tensors.WeightMatrix(SharpLM.Tensors.DType.F16, (byte*)pw, rows, cols);
+                    SharpLM.Kernels.MatMul.Forward(x, m, together, t, pool, isa);
+                    for (int i = 0; i < t; i++)
+                    {
+                        SharpLM.Kernels.MatMul.Forward(x.AsSpan(i * cols, cols), m, alone, 1, pool, isa);
+                        for (int o = 0; o < rows; o++)
+                        {
+                            float a = alone[o], b = together[i * rows + o];
+                            Assert.True(BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b) || (float.IsNaN(a) && float.IsNaN(b)),
+                                $"{isa} C={cols} T={t} row {i} output {o}: alone {a:R}, in the batch {b:R}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
