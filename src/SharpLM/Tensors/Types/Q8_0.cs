@@ -247,13 +247,14 @@ internal static unsafe class Q8_0Type
         for (; b + 8 <= nb; b += 8)
         {
             (Halves8(w, 34) * Vector256.Load(d + b)).Store(sc);
-            for (int j = 0; j < 8; j += 2, w += 68, q += 64)
+            float* sp = sc; // scale pointers (not sc[j]): one broadcast instruction per block
+            for (int j = 0; j < 4; j++, w += 68, q += 64, sp += 2)
             {
                 Prefetch(w); Prefetch(w + 64);
                 var wv = Vector256.Load((sbyte*)(w + 2));
-                acc0 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q), ones), Vector256.Create(sc[j]), acc0);
+                acc0 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q), ones), Vector256.Create(sp[0]), acc0);
                 wv = Vector256.Load((sbyte*)(w + 36));
-                acc1 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q + 32), ones), Vector256.Create(sc[j + 1]), acc1);
+                acc1 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q + 32), ones), Vector256.Create(sp[1]), acc1);
             }
         }
         for (; b < nb; b++, w += 34, q += 32) // the last blocks on the vector accumulator too (no horizontal sum per block)
@@ -285,22 +286,23 @@ internal static unsafe class Q8_0Type
             var h = Halves8(wb, 34);
             (h * Vector256.Load(d0 + b)).Store(sc); (h * Vector256.Load(d1 + b)).Store(sc + 8);
             (h * Vector256.Load(d2 + b)).Store(sc + 16); (h * Vector256.Load(d3 + b)).Store(sc + 24);
-            for (int j = 0; j < 8; j += 2, wb += 68)
+            float* sp = sc; // scale pointers (not sc[j]): one broadcast instruction per block and row
+            for (int j = 0; j < 8; j += 2, wb += 68, sp += 2)
             {
                 Prefetch(wb); Prefetch(wb + 64);
                 int o = 32 * (b + j);
                 var wv = Vector256.Load((sbyte*)(wb + 2));
                 var aw = Avx2.Abs(wv);
-                a0 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q0 + o), ones), Vector256.Create(sc[j]), a0);
-                a1 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q1 + o), ones), Vector256.Create(sc[8 + j]), a1);
-                a2 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q2 + o), ones), Vector256.Create(sc[16 + j]), a2);
-                a3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + o), ones), Vector256.Create(sc[24 + j]), a3);
+                a0 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q0 + o), ones), Vector256.Create(sp[0]), a0);
+                a1 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q1 + o), ones), Vector256.Create(sp[8]), a1);
+                a2 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q2 + o), ones), Vector256.Create(sp[16]), a2);
+                a3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + o), ones), Vector256.Create(sp[24]), a3);
                 wv = Vector256.Load((sbyte*)(wb + 36));
                 aw = Avx2.Abs(wv);
-                b0 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q0 + o + 32), ones), Vector256.Create(sc[j + 1]), b0);
-                b1 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q1 + o + 32), ones), Vector256.Create(sc[9 + j]), b1);
-                b2 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q2 + o + 32), ones), Vector256.Create(sc[17 + j]), b2);
-                b3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + o + 32), ones), Vector256.Create(sc[25 + j]), b3);
+                b0 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q0 + o + 32), ones), Vector256.Create(sp[1]), b0);
+                b1 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q1 + o + 32), ones), Vector256.Create(sp[9]), b1);
+                b2 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q2 + o + 32), ones), Vector256.Create(sp[17]), b2);
+                b3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + o + 32), ones), Vector256.Create(sp[25]), b3);
             }
         }
         for (; b < nb; b++, wb += 34)
