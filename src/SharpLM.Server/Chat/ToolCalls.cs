@@ -971,22 +971,7 @@ internal sealed partial class ToolCallStream
     [GeneratedRegex(@"^(-?)([0-9]*)(\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$", RegexOptions.CultureInvariant)]
     private static partial Regex PyNumber();
 
-    /// <summary>A character inside a JSON string: escaped as JSON needs.</summary>
-    private static void AppendJsonChar(StringBuilder sb, char c)
-    {
-        switch (c)
-        {
-            case '"': sb.Append("\\\""); break;
-            case '\\': sb.Append("\\\\"); break;
-            case '\n': sb.Append("\\n"); break;
-            case '\r': sb.Append("\\r"); break;
-            case '\t': sb.Append("\\t"); break;
-            case '\b': sb.Append("\\b"); break;
-            case '\f': sb.Append("\\f"); break;
-            case < ' ': sb.Append($"\\u{(int)c:x4}"); break;
-            default: sb.Append(c); break;
-        }
-    }
+    private static void AppendJsonChar(StringBuilder sb, char c) => SharpLM.Inference.ChatTemplates.Values.AppendJsonChar(sb, c);
 
     // ----
 

@@ -255,24 +255,27 @@ internal static class Values
     private static void JsonString(StringBuilder sb, string s)
     {
         sb.Append('"');
-        foreach (char c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                default:
-                    if (c < 0x20) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-                    else sb.Append(c);
-                    break;
-            }
-        }
+        foreach (char c in s) AppendJsonChar(sb, c);
         sb.Append('"');
+    }
+
+    /// <summary>A character inside a JSON string, escaped as JSON needs (also the server's tool-call arguments).</summary>
+    internal static void AppendJsonChar(StringBuilder sb, char c)
+    {
+        switch (c)
+        {
+            case '"': sb.Append("\\\""); break;
+            case '\\': sb.Append("\\\\"); break;
+            case '\n': sb.Append("\\n"); break;
+            case '\r': sb.Append("\\r"); break;
+            case '\t': sb.Append("\\t"); break;
+            case '\b': sb.Append("\\b"); break;
+            case '\f': sb.Append("\\f"); break;
+            default:
+                if (c < 0x20) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+                else sb.Append(c);
+                break;
+        }
     }
 
     public static bool IsNumber(object? v) => v is long or double || v is bool;
