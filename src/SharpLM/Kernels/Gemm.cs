@@ -286,29 +286,23 @@ internal static unsafe class Gemm
             }
         }
 
-        private static void BlockWide(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf)
-        {
-            switch (rows)
-            {
-                case 6: MicroWide<R6>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                case 5: MicroWide<R5>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                case 4: MicroWide<R4>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                case 3: MicroWide<R3>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                case 2: MicroWide<R2>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                default: MicroWide<R1>(x, ldx, w, kc, y, ldy, bias, pf); break;
-            }
-        }
+        private static void BlockWide(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) =>
+            Block<Wide512, Vector512<float>>(rows, x, ldx, w, (long)kc * PackNr, kc, y, ldy, bias, pf);
 
-        private static void Block(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf)
+        private static void Block(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) =>
+            Block<Narrow256, Vector256<float>>(rows, x, ldx, w, 8, kc, y, ldy, bias, pf);
+
+        private static void Block<TW, TV>(int rows, float* x, int ldx, float* w, long second, int kc, float* y, int ldy, float* bias, float* pf)
+            where TW : struct, IPanelWidth<TV> where TV : struct
         {
             switch (rows)
             {
-                case 6: Micro<R6>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                case 5: Micro<R5>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                case 4: Micro<R4>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                case 3: Micro<R3>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                case 2: Micro<R2>(x, ldx, w, kc, y, ldy, bias, pf); break;
-                default: Micro<R1>(x, ldx, w, kc, y, ldy, bias, pf); break;
+                case 6: Micro<R6, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 5: Micro<R5, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 4: Micro<R4, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 3: Micro<R3, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 2: Micro<R2, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                default: Micro<R1, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
             }
         }
     }
@@ -321,83 +315,81 @@ internal static unsafe class Gemm
     private struct R5 : IRowCount { public static int N => 5; }
     private struct R6 : IRowCount { public static int N => 6; }
 
-    /// <summary>y[i*ldy + j] = sum_k x[i*ldx + k] * w[k*16 + j] (+ bias[j]) for i &lt; R.N, j &lt; 16: one FMA chain per
-    /// output in k order (the same for every R, so a row's bits do not depend on its block).</summary>
-    /// <remarks>pf, when not null: the 64 bytes of the next panel at the same k fetched into L2 each step.</remarks>
-    private static void Micro<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) where R : struct, IRowCount
+    /// <summary>The packed micro-kernel's vector width: AVX2 takes one 16-column panel as two 256-bit halves (6 x 16
+    /// outputs), AVX-512 two panels in 512-bit registers (6 x 32). The wide one is written with the portable
+    /// <see cref="Vector512"/> API so that it runs (emulated) where AVX-512 is missing, for the tests.</summary>
+    private interface IPanelWidth<TV> where TV : struct
     {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        float* x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx, x4 = x + 4 * ldx, x5 = x + 5 * ldx;
-        for (int k = 0; k < kc; k++, w += PackNr)
-        {
-            if (pf != null) Sse.Prefetch1(pf + k * PackNr);
-            var b0 = Vector256.Load(w);
-            var b1 = Vector256.Load(w + 8);
-            var a = Vector256.Create(x0[k]); c00 = Fma.MultiplyAdd(a, b0, c00); c01 = Fma.MultiplyAdd(a, b1, c01);
-            if (R.N > 1) { a = Vector256.Create(x1[k]); c10 = Fma.MultiplyAdd(a, b0, c10); c11 = Fma.MultiplyAdd(a, b1, c11); }
-            if (R.N > 2) { a = Vector256.Create(x2[k]); c20 = Fma.MultiplyAdd(a, b0, c20); c21 = Fma.MultiplyAdd(a, b1, c21); }
-            if (R.N > 3) { a = Vector256.Create(x3[k]); c30 = Fma.MultiplyAdd(a, b0, c30); c31 = Fma.MultiplyAdd(a, b1, c31); }
-            if (R.N > 4) { a = Vector256.Create(x4[k]); c40 = Fma.MultiplyAdd(a, b0, c40); c41 = Fma.MultiplyAdd(a, b1, c41); }
-            if (R.N > 5) { a = Vector256.Create(x5[k]); c50 = Fma.MultiplyAdd(a, b0, c50); c51 = Fma.MultiplyAdd(a, b1, c51); }
-        }
-        if (bias != null)
-        {
-            var bl = Vector256.Load(bias);
-            var bh = Vector256.Load(bias + 8);
-            c00 += bl; c01 += bh;
-            if (R.N > 1) { c10 += bl; c11 += bh; }
-            if (R.N > 2) { c20 += bl; c21 += bh; }
-            if (R.N > 3) { c30 += bl; c31 += bh; }
-            if (R.N > 4) { c40 += bl; c41 += bh; }
-            if (R.N > 5) { c50 += bl; c51 += bh; }
-        }
-        c00.Store(y); c01.Store(y + 8);
-        if (R.N > 1) { c10.Store(y + ldy); c11.Store(y + ldy + 8); }
-        if (R.N > 2) { c20.Store(y + 2 * ldy); c21.Store(y + 2 * ldy + 8); }
-        if (R.N > 3) { c30.Store(y + 3 * ldy); c31.Store(y + 3 * ldy + 8); }
-        if (R.N > 4) { c40.Store(y + 4 * ldy); c41.Store(y + 4 * ldy + 8); }
-        if (R.N > 5) { c50.Store(y + 5 * ldy); c51.Store(y + 5 * ldy + 8); }
+        static abstract int Lanes { get; }
+        static abstract TV Load(float* p);
+        static abstract void Store(TV v, float* p);
+        static abstract TV Broadcast(float v);
+        static abstract TV MultiplyAdd(TV a, TV b, TV c);
+        static abstract TV Add(TV a, TV b);
     }
 
-    /// <summary><see cref="Micro{R}"/> over two adjacent panels (w: the first, the second kc*16 floats further) in 512-bit
-    /// registers: y columns 0..31, the same FMA chain per output. Written with the portable <see cref="Vector512"/> API so
-    /// that it runs (emulated) where AVX-512 is missing, for the tests.</summary>
-    private static void MicroWide<R>(float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) where R : struct, IRowCount
+    private readonly struct Narrow256 : IPanelWidth<Vector256<float>>
     {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        public static int Lanes => 8;
+        public static Vector256<float> Load(float* p) => Vector256.Load(p);
+        public static void Store(Vector256<float> v, float* p) => v.Store(p);
+        public static Vector256<float> Broadcast(float v) => Vector256.Create(v);
+        public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
+        public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+    }
+
+    private readonly struct Wide512 : IPanelWidth<Vector512<float>>
+    {
+        public static int Lanes => 16;
+        public static Vector512<float> Load(float* p) => Vector512.Load(p);
+        public static void Store(Vector512<float> v, float* p) => v.Store(p);
+        public static Vector512<float> Broadcast(float v) => Vector512.Create(v);
+        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+    }
+
+    /// <summary>y[i*ldy + j] = sum_k x[i*ldx + k] * W[k][j] (+ bias[j]) for i &lt; R.N and the 2 x Lanes columns j whose
+    /// halves are w (the first Lanes) and w + second: one FMA chain per output in k order (the same for every R and every
+    /// width, so a row's bits depend neither on its block nor on the variant). Panels are [k][16], so w advances 16 per k.</summary>
+    /// <remarks>pf, when not null: the 64 bytes of the next panel at the same k fetched into L2 each step (and of the one
+    /// after it on the wide variant, which covers two panels).</remarks>
+    private static void Micro<R, TW, TV>(float* x, int ldx, float* w, long second, int kc, float* y, int ldy, float* bias, float* pf)
+        where R : struct, IRowCount where TW : struct, IPanelWidth<TV> where TV : struct
+    {
+        TV c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        TV c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         float* x0 = x, x1 = x + ldx, x2 = x + 2 * ldx, x3 = x + 3 * ldx, x4 = x + 4 * ldx, x5 = x + 5 * ldx;
-        long second = (long)kc * PackNr;
+        bool two = TW.Lanes == 16;
         for (int k = 0; k < kc; k++, w += PackNr)
         {
-            if (pf != null) { Sse.Prefetch1(pf + k * PackNr); Sse.Prefetch1(pf + second + k * PackNr); }
-            var b0 = Vector512.Load(w);
-            var b1 = Vector512.Load(w + second);
-            var a = Vector512.Create(x0[k]); c00 = Vector512.FusedMultiplyAdd(a, b0, c00); c01 = Vector512.FusedMultiplyAdd(a, b1, c01);
-            if (R.N > 1) { a = Vector512.Create(x1[k]); c10 = Vector512.FusedMultiplyAdd(a, b0, c10); c11 = Vector512.FusedMultiplyAdd(a, b1, c11); }
-            if (R.N > 2) { a = Vector512.Create(x2[k]); c20 = Vector512.FusedMultiplyAdd(a, b0, c20); c21 = Vector512.FusedMultiplyAdd(a, b1, c21); }
-            if (R.N > 3) { a = Vector512.Create(x3[k]); c30 = Vector512.FusedMultiplyAdd(a, b0, c30); c31 = Vector512.FusedMultiplyAdd(a, b1, c31); }
-            if (R.N > 4) { a = Vector512.Create(x4[k]); c40 = Vector512.FusedMultiplyAdd(a, b0, c40); c41 = Vector512.FusedMultiplyAdd(a, b1, c41); }
-            if (R.N > 5) { a = Vector512.Create(x5[k]); c50 = Vector512.FusedMultiplyAdd(a, b0, c50); c51 = Vector512.FusedMultiplyAdd(a, b1, c51); }
+            if (pf != null) { Sse.Prefetch1(pf + k * PackNr); if (two) Sse.Prefetch1(pf + second + k * PackNr); }
+            var b0 = TW.Load(w);
+            var b1 = TW.Load(w + second);
+            var a = TW.Broadcast(x0[k]); c00 = TW.MultiplyAdd(a, b0, c00); c01 = TW.MultiplyAdd(a, b1, c01);
+            if (R.N > 1) { a = TW.Broadcast(x1[k]); c10 = TW.MultiplyAdd(a, b0, c10); c11 = TW.MultiplyAdd(a, b1, c11); }
+            if (R.N > 2) { a = TW.Broadcast(x2[k]); c20 = TW.MultiplyAdd(a, b0, c20); c21 = TW.MultiplyAdd(a, b1, c21); }
+            if (R.N > 3) { a = TW.Broadcast(x3[k]); c30 = TW.MultiplyAdd(a, b0, c30); c31 = TW.MultiplyAdd(a, b1, c31); }
+            if (R.N > 4) { a = TW.Broadcast(x4[k]); c40 = TW.MultiplyAdd(a, b0, c40); c41 = TW.MultiplyAdd(a, b1, c41); }
+            if (R.N > 5) { a = TW.Broadcast(x5[k]); c50 = TW.MultiplyAdd(a, b0, c50); c51 = TW.MultiplyAdd(a, b1, c51); }
         }
+        int h = TW.Lanes;
         if (bias != null)
         {
-            var bl = Vector512.Load(bias);
-            var bh = Vector512.Load(bias + 16);
-            c00 += bl; c01 += bh;
-            if (R.N > 1) { c10 += bl; c11 += bh; }
-            if (R.N > 2) { c20 += bl; c21 += bh; }
-            if (R.N > 3) { c30 += bl; c31 += bh; }
-            if (R.N > 4) { c40 += bl; c41 += bh; }
-            if (R.N > 5) { c50 += bl; c51 += bh; }
+            var bl = TW.Load(bias);
+            var bh = TW.Load(bias + h);
+            c00 = TW.Add(c00, bl); c01 = TW.Add(c01, bh);
+            if (R.N > 1) { c10 = TW.Add(c10, bl); c11 = TW.Add(c11, bh); }
+            if (R.N > 2) { c20 = TW.Add(c20, bl); c21 = TW.Add(c21, bh); }
+            if (R.N > 3) { c30 = TW.Add(c30, bl); c31 = TW.Add(c31, bh); }
+            if (R.N > 4) { c40 = TW.Add(c40, bl); c41 = TW.Add(c41, bh); }
+            if (R.N > 5) { c50 = TW.Add(c50, bl); c51 = TW.Add(c51, bh); }
         }
-        c00.Store(y); c01.Store(y + 16);
-        if (R.N > 1) { c10.Store(y + ldy); c11.Store(y + ldy + 16); }
-        if (R.N > 2) { c20.Store(y + 2 * ldy); c21.Store(y + 2 * ldy + 16); }
-        if (R.N > 3) { c30.Store(y + 3 * ldy); c31.Store(y + 3 * ldy + 16); }
-        if (R.N > 4) { c40.Store(y + 4 * ldy); c41.Store(y + 4 * ldy + 16); }
-        if (R.N > 5) { c50.Store(y + 5 * ldy); c51.Store(y + 5 * ldy + 16); }
+        TW.Store(c00, y); TW.Store(c01, y + h);
+        if (R.N > 1) { TW.Store(c10, y + ldy); TW.Store(c11, y + ldy + h); }
+        if (R.N > 2) { TW.Store(c20, y + 2 * ldy); TW.Store(c21, y + 2 * ldy + h); }
+        if (R.N > 3) { TW.Store(c30, y + 3 * ldy); TW.Store(c31, y + 3 * ldy + h); }
+        if (R.N > 4) { TW.Store(c40, y + 4 * ldy); TW.Store(c41, y + 4 * ldy + h); }
+        if (R.N > 5) { TW.Store(c50, y + 5 * ldy); TW.Store(c51, y + 5 * ldy + h); }
     }
 
     /// <summary>dst[j*ds + i] = src[i*ss + j] for i, j &lt; 16 (AVX-512: unpacks and 128-bit lane shuffles in registers).</summary>
