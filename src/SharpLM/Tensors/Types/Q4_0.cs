@@ -265,7 +265,7 @@ internal static unsafe class Q4_0Type
     // blocks' integer sums; one vpermd puts them in block order, the -8 offset is subtracted exactly in int32 (8 times the
     // activations' 32-sums, one vpmaddwd of the 16-sums), then one conversion and one FMA with d_w * d_x of the 8 blocks
     // (their f16 scales converted at once). Each block's sum is exact, as llama.cpp's (before: the offset was a separate
-    // float sum, which cancels). Per 8 blocks: 4 + 8 + ... about 50 vector operations besides the scales (before: 72).
+    // float sum, which cancels). Per 8 blocks: 46 vector operations besides the scales' conversion (before: 76).
     // AggressiveOptimization: without a stackalloc the kernels start in tier 0 and a short run (a dot-tune round, a CLI
     // prompt) ends before tier 1 arrives (measured: the four-row kernel at 6-8 G weights/s instead of 30).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -363,6 +363,7 @@ internal static unsafe class Q4_0Type
         results[0] = Vector256.Sum(a0); results[1] = Vector256.Sum(a1); results[2] = Vector256.Sum(a2); results[3] = Vector256.Sum(a3);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // called from the AggressiveOptimization kernels: a call would stay in tier 0
     private static Vector256<int> BlockSums(byte* w, sbyte* q)
     {
         var raw = Vector128.Load(w + 2);
