@@ -70,6 +70,7 @@ internal static unsafe class BF16Type
 internal readonly unsafe struct BF16Element : IDenseElement
 {
     public static int Size => 2;
+    public static bool Prefetches => true;
     public static bool Screens => false;
     public static ushort ScreenLimit => ushort.MaxValue;
     public static Vector256<float> Fast8(byte* p) => BF16Type.Bf16x8((ushort*)p);

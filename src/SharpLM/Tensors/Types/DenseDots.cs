@@ -11,6 +11,10 @@ internal unsafe interface IDenseElement
 {
     /// <summary>Bytes per element.</summary>
     static abstract int Size { get; }
+    /// <summary>Whether the dots prefetch the row ahead in software. F32 rows stream fastest on the hardware prefetcher
+    /// alone (decode-race 134m F32 on the AVX2 EPYC: 24.5 vs 19.7 tok/s at 1 thread without and with), the 16-bit rows,
+    /// half the bytes per FMA, with it.</summary>
+    static abstract bool Prefetches { get; }
     /// <summary>Whether the fast conversion is wrong for some values (F16: infinities and NaNs), so the dots screen the
     /// main loop's elements with <see cref="Screen256"/> / <see cref="Screen512"/> and redo the row exactly.</summary>
     static abstract bool Screens { get; }
@@ -44,7 +48,7 @@ internal static unsafe class DenseDots
         for (; i + 16 <= n; i += 16)
         {
             byte* p = w + (long)i * T.Size;
-            Prefetch(p);
+            if (T.Prefetches) Prefetch(p);
             if (T.Screens) big = Vector256.Max(big, T.Screen256(p));
             a0 = Fma.MultiplyAdd(T.Fast8(p), Vector256.Load(x + i), a0);
             a1 = Fma.MultiplyAdd(T.Fast8(p + 8 * T.Size), Vector256.Load(x + i + 8), a1);
@@ -64,8 +68,7 @@ internal static unsafe class DenseDots
         for (; i + 32 <= n; i += 32)
         {
             byte* p = w + (long)i * T.Size;
-            Prefetch(p);
-            if (T.Size == 4) Prefetch(p + 64);
+            if (T.Prefetches) Prefetch(p);
             if (T.Screens) big = Vector512.Max(big, T.Screen512(p));
             a0 = Avx512F.FusedMultiplyAdd(T.Fast16(p), Vector512.Load(x + i), a0);
             a1 = Avx512F.FusedMultiplyAdd(T.Fast16(p + 16 * T.Size), Vector512.Load(x + i + 16), a1);
@@ -115,7 +118,7 @@ internal static unsafe class DenseDots
         for (; i + 16 <= n; i += 16)
         {
             byte* p = w + (long)i * T.Size;
-            Prefetch(p);
+            if (T.Prefetches) Prefetch(p);
             if (T.Screens) big = Vector256.Max(big, T.Screen256(p));
             var v = T.Fast8(p);
             a0 = Fma.MultiplyAdd(v, Vector256.Load(x0 + i), a0);
@@ -156,8 +159,7 @@ internal static unsafe class DenseDots
         for (; i + 32 <= n; i += 32)
         {
             byte* p = w + (long)i * T.Size;
-            Prefetch(p);
-            if (T.Size == 4) Prefetch(p + 64);
+            if (T.Prefetches) Prefetch(p);
             if (T.Screens) big = Vector512.Max(big, T.Screen512(p));
             var v = T.Fast16(p);
             a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x0 + i), a0);
@@ -205,6 +207,7 @@ internal static unsafe class DenseDots
 internal readonly unsafe struct F32Element : IDenseElement
 {
     public static int Size => 4;
+    public static bool Prefetches => false;
     public static bool Screens => false;
     public static ushort ScreenLimit => ushort.MaxValue;
     public static Vector256<float> Fast8(byte* p) => Vector256.Load((float*)p);

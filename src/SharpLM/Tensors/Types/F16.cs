@@ -182,6 +182,7 @@ internal static unsafe class F16Type
 internal readonly unsafe struct F16Element : IDenseElement
 {
     public static int Size => 2;
+    public static bool Prefetches => true;
     public static bool Screens => true;
     public static ushort ScreenLimit => 0x7C00;
     public static Vector256<float> Fast8(byte* p) => F16Type.Fast8((ushort*)p);
