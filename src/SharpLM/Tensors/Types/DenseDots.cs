@@ -70,11 +70,11 @@ internal static unsafe class DenseDots
             byte* p = w + (long)i * T.Size;
             if (T.Prefetches) Prefetch(p);
             if (T.Screens) big = Vector512.Max(big, T.Screen512(p));
-            a0 = Avx512F.FusedMultiplyAdd(T.Fast16(p), Vector512.Load(x + i), a0);
-            a1 = Avx512F.FusedMultiplyAdd(T.Fast16(p + 16 * T.Size), Vector512.Load(x + i + 16), a1);
+            a0 = Vector512.FusedMultiplyAdd(T.Fast16(p), Vector512.Load(x + i), a0);
+            a1 = Vector512.FusedMultiplyAdd(T.Fast16(p + 16 * T.Size), Vector512.Load(x + i + 16), a1);
         }
         if (T.Screens && Vector512.GreaterThanOrEqualAny(big, Vector512.Create(T.ScreenLimit))) return Exact512<T>(w, x, n);
-        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(T.Exact16(w + (long)i * T.Size), Vector512.Load(x + i), a0);
+        for (; i + 16 <= n; i += 16) a0 = Vector512.FusedMultiplyAdd(T.Exact16(w + (long)i * T.Size), Vector512.Load(x + i), a0);
         float s = Vector512.Sum(a0 + a1);
         for (; i < n; i++) s += T.One(w + (long)i * T.Size) * x[i];
         return s;
@@ -95,7 +95,7 @@ internal static unsafe class DenseDots
     {
         Vector512<float> a0 = default;
         int i = 0;
-        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(T.Exact16(w + (long)i * T.Size), Vector512.Load(x + i), a0);
+        for (; i + 16 <= n; i += 16) a0 = Vector512.FusedMultiplyAdd(T.Exact16(w + (long)i * T.Size), Vector512.Load(x + i), a0);
         float s = Vector512.Sum(a0);
         for (; i < n; i++) s += T.One(w + (long)i * T.Size) * x[i];
         return s;
@@ -162,15 +162,15 @@ internal static unsafe class DenseDots
             if (T.Prefetches) Prefetch(p);
             if (T.Screens) big = Vector512.Max(big, T.Screen512(p));
             var v = T.Fast16(p);
-            a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x0 + i), a0);
-            a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x1 + i), a1);
-            a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x2 + i), a2);
-            a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x3 + i), a3);
+            a0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x0 + i), a0);
+            a1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x1 + i), a1);
+            a2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x2 + i), a2);
+            a3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x3 + i), a3);
             v = T.Fast16(p + 16 * T.Size);
-            b0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x0 + i + 16), b0);
-            b1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x1 + i + 16), b1);
-            b2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x2 + i + 16), b2);
-            b3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x3 + i + 16), b3);
+            b0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x0 + i + 16), b0);
+            b1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x1 + i + 16), b1);
+            b2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x2 + i + 16), b2);
+            b3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x3 + i + 16), b3);
         }
         if (T.Screens && Vector512.GreaterThanOrEqualAny(big, Vector512.Create(T.ScreenLimit)))
         {
@@ -180,10 +180,10 @@ internal static unsafe class DenseDots
         for (; i + 16 <= n; i += 16)
         {
             var v = T.Exact16(w + (long)i * T.Size);
-            a0 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x0 + i), a0);
-            a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x1 + i), a1);
-            a2 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x2 + i), a2);
-            a3 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x3 + i), a3);
+            a0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x0 + i), a0);
+            a1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x1 + i), a1);
+            a2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x2 + i), a2);
+            a3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x3 + i), a3);
         }
         results[0] = Vector512.Sum(a0 + b0); results[1] = Vector512.Sum(a1 + b1);
         results[2] = Vector512.Sum(a2 + b2); results[3] = Vector512.Sum(a3 + b3);
