@@ -287,13 +287,13 @@ internal static unsafe class Gemm
         }
 
         private static void BlockWide(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) =>
-            Block<Wide512, Vector512<float>>(rows, x, ldx, w, (long)kc * PackNr, kc, y, ldy, bias, pf);
+            Block<Width512, Vector512<float>>(rows, x, ldx, w, (long)kc * PackNr, kc, y, ldy, bias, pf);
 
         private static void Block(int rows, float* x, int ldx, float* w, int kc, float* y, int ldy, float* bias, float* pf) =>
-            Block<Narrow256, Vector256<float>>(rows, x, ldx, w, 8, kc, y, ldy, bias, pf);
+            Block<Width256, Vector256<float>>(rows, x, ldx, w, 8, kc, y, ldy, bias, pf);
 
         private static void Block<TW, TV>(int rows, float* x, int ldx, float* w, long second, int kc, float* y, int ldy, float* bias, float* pf)
-            where TW : struct, IPanelWidth<TV> where TV : struct
+            where TW : struct, IVectorWidth<TV> where TV : struct
         {
             switch (rows)
             {
@@ -315,46 +315,13 @@ internal static unsafe class Gemm
     private struct R5 : IRowCount { public static int N => 5; }
     private struct R6 : IRowCount { public static int N => 6; }
 
-    /// <summary>The packed micro-kernel's vector width: AVX2 takes one 16-column panel as two 256-bit halves (6 x 16
-    /// outputs), AVX-512 two panels in 512-bit registers (6 x 32). The wide one is written with the portable
-    /// <see cref="Vector512"/> API so that it runs (emulated) where AVX-512 is missing, for the tests.</summary>
-    private interface IPanelWidth<TV> where TV : struct
-    {
-        static abstract int Lanes { get; }
-        static abstract TV Load(float* p);
-        static abstract void Store(TV v, float* p);
-        static abstract TV Broadcast(float v);
-        static abstract TV MultiplyAdd(TV a, TV b, TV c);
-        static abstract TV Add(TV a, TV b);
-    }
-
-    private readonly struct Narrow256 : IPanelWidth<Vector256<float>>
-    {
-        public static int Lanes => 8;
-        public static Vector256<float> Load(float* p) => Vector256.Load(p);
-        public static void Store(Vector256<float> v, float* p) => v.Store(p);
-        public static Vector256<float> Broadcast(float v) => Vector256.Create(v);
-        public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
-        public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
-    }
-
-    private readonly struct Wide512 : IPanelWidth<Vector512<float>>
-    {
-        public static int Lanes => 16;
-        public static Vector512<float> Load(float* p) => Vector512.Load(p);
-        public static void Store(Vector512<float> v, float* p) => v.Store(p);
-        public static Vector512<float> Broadcast(float v) => Vector512.Create(v);
-        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
-        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
-    }
-
     /// <summary>y[i*ldy + j] = sum_k x[i*ldx + k] * W[k][j] (+ bias[j]) for i &lt; R.N and the 2 x Lanes columns j whose
     /// halves are w (the first Lanes) and w + second: one FMA chain per output in k order (the same for every R and every
     /// width, so a row's bits depend neither on its block nor on the variant). Panels are [k][16], so w advances 16 per k.</summary>
     /// <remarks>pf, when not null: the 64 bytes of the next panel at the same k fetched into L2 each step (and of the one
     /// after it on the wide variant, which covers two panels).</remarks>
     private static void Micro<R, TW, TV>(float* x, int ldx, float* w, long second, int kc, float* y, int ldy, float* bias, float* pf)
-        where R : struct, IRowCount where TW : struct, IPanelWidth<TV> where TV : struct
+        where R : struct, IRowCount where TW : struct, IVectorWidth<TV> where TV : struct
     {
         TV c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         TV c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;

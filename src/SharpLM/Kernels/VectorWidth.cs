@@ -1,0 +1,41 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpLM.Kernels;
+
+/// <summary>
+/// A kernel's vector width as a type parameter, so one kernel body serves AVX2 (256-bit) and AVX-512 (512-bit): the
+/// packed GEMM's micro-kernel and the dense types' dots are written once over it. The 512-bit width uses the portable
+/// <see cref="Vector512"/> API (the same instructions on AVX-512), so its kernels also run, emulated, on machines without
+/// AVX-512, which is how the tests check them there.
+/// </summary>
+internal unsafe interface IVectorWidth<TV> where TV : struct
+{
+    static abstract int Lanes { get; }
+    static abstract TV Load(float* p);
+    static abstract void Store(TV v, float* p);
+    static abstract TV Broadcast(float v);
+    /// <summary>a * b + c, fused.</summary>
+    static abstract TV MultiplyAdd(TV a, TV b, TV c);
+    static abstract TV Add(TV a, TV b);
+}
+
+internal readonly unsafe struct Width256 : IVectorWidth<Vector256<float>>
+{
+    public static int Lanes => 8;
+    public static Vector256<float> Load(float* p) => Vector256.Load(p);
+    public static void Store(Vector256<float> v, float* p) => v.Store(p);
+    public static Vector256<float> Broadcast(float v) => Vector256.Create(v);
+    public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
+    public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+}
+
+internal readonly unsafe struct Width512 : IVectorWidth<Vector512<float>>
+{
+    public static int Lanes => 16;
+    public static Vector512<float> Load(float* p) => Vector512.Load(p);
+    public static void Store(Vector512<float> v, float* p) => v.Store(p);
+    public static Vector512<float> Broadcast(float v) => Vector512.Create(v);
+    public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+    public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+}
