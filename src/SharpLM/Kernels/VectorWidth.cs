@@ -5,8 +5,8 @@ namespace SharpLM.Kernels;
 
 /// <summary>
 /// A kernel's vector width as a type parameter, so one kernel body serves AVX2 (256-bit) and AVX-512 (512-bit): the
-/// packed GEMM's micro-kernel is written once over it (the dense types' dots over it, conversions picked by typeof, ran
-/// 3x slower: the JIT kept the boxing, so they keep two bodies). The 512-bit width uses the portable
+/// packed GEMM's micro-kernel and the dense types' dots (with their conversions per width, <c>Tensors/Types/DenseDots.cs</c>)
+/// are written once over it. The 512-bit width uses the portable
 /// <see cref="Vector512"/> API (the same instructions on AVX-512), so its kernels also run, emulated, on machines without
 /// AVX-512, which is how the tests check them there.
 /// </summary>
@@ -19,6 +19,7 @@ internal unsafe interface IVectorWidth<TV> where TV : struct
     /// <summary>a * b + c, fused.</summary>
     static abstract TV MultiplyAdd(TV a, TV b, TV c);
     static abstract TV Add(TV a, TV b);
+    static abstract float Sum(TV v);
 }
 
 internal readonly unsafe struct Width256 : IVectorWidth<Vector256<float>>
@@ -29,6 +30,7 @@ internal readonly unsafe struct Width256 : IVectorWidth<Vector256<float>>
     public static Vector256<float> Broadcast(float v) => Vector256.Create(v);
     public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
     public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+    public static float Sum(Vector256<float> v) => Vector256.Sum(v);
 }
 
 internal readonly unsafe struct Width512 : IVectorWidth<Vector512<float>>
@@ -39,4 +41,5 @@ internal readonly unsafe struct Width512 : IVectorWidth<Vector512<float>>
     public static Vector512<float> Broadcast(float v) => Vector512.Create(v);
     public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
     public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+    public static float Sum(Vector512<float> v) => Vector512.Sum(v);
 }

@@ -79,5 +79,4 @@ internal readonly unsafe struct BF16Element : IDenseElement
     public static Vector512<float> Exact16(byte* p) => BF16Type.Bf16x16((ushort*)p);
     public static float One(byte* p) => BitConverter.Int32BitsToSingle(*(ushort*)p << 16);
     public static Vector256<ushort> Screen256(byte* p) => default;
-    public static Vector512<ushort> Screen512(byte* p) => default;
 }

@@ -16,7 +16,7 @@ internal unsafe interface IDenseElement
     /// half the bytes per FMA, with it.</summary>
     static abstract bool Prefetches { get; }
     /// <summary>Whether the fast conversion is wrong for some values (F16: infinities and NaNs), so the dots screen the
-    /// main loop's elements with <see cref="Screen256"/> / <see cref="Screen512"/> and redo the row exactly.</summary>
+    /// main loop's elements with <see cref="Screen256"/> and redo the row exactly.</summary>
     static abstract bool Screens { get; }
     /// <summary>8 elements for the main loop (may be the fast conversion).</summary>
     static abstract Vector256<float> Fast8(byte* p);
@@ -25,9 +25,8 @@ internal unsafe interface IDenseElement
     static abstract Vector512<float> Fast16(byte* p);
     static abstract Vector512<float> Exact16(byte* p);
     static abstract float One(byte* p);
-    /// <summary>The screened magnitudes of 16 (32) elements; a lane at or above <see cref="ScreenLimit"/> fails.</summary>
+    /// <summary>The screened magnitudes of 16 elements; a lane at or above <see cref="ScreenLimit"/> fails.</summary>
     static abstract Vector256<ushort> Screen256(byte* p);
-    static abstract Vector512<ushort> Screen512(byte* p);
     static abstract ushort ScreenLimit { get; }
 }
 
@@ -40,63 +39,47 @@ internal unsafe interface IDenseElement
 /// </summary>
 internal static unsafe class DenseDots
 {
-    public static float Dot256<T>(byte* w, float* x, int n) where T : IDenseElement
+    public static float Dot256<T>(byte* w, float* x, int n) where T : IDenseElement => Dot<T, Width256, Lanes8, Vector256<float>>(w, x, n);
+
+    public static float Dot512<T>(byte* w, float* x, int n) where T : IDenseElement => Dot<T, Width512, Lanes16, Vector512<float>>(w, x, n);
+
+    private static float Dot<T, TW, TC, TV>(byte* w, float* x, int n)
+        where T : IDenseElement where TW : struct, IVectorWidth<TV> where TC : struct, IWidthConversions<TV> where TV : struct
     {
-        Vector256<float> a0 = default, a1 = default;
+        TV a0 = default, a1 = default;
         Vector256<ushort> big = default;
-        int i = 0;
-        for (; i + 16 <= n; i += 16)
+        int l = TW.Lanes, i = 0;
+        for (; i + 2 * l <= n; i += 2 * l)
         {
             byte* p = w + (long)i * T.Size;
             if (T.Prefetches) Prefetch(p);
-            if (T.Screens) big = Vector256.Max(big, T.Screen256(p));
-            a0 = Fma.MultiplyAdd(T.Fast8(p), Vector256.Load(x + i), a0);
-            a1 = Fma.MultiplyAdd(T.Fast8(p + 8 * T.Size), Vector256.Load(x + i + 8), a1);
+            if (T.Screens) big = Screen<T>(big, p, l);
+            a0 = TW.MultiplyAdd(TC.Fast<T>(p), TW.Load(x + i), a0);
+            a1 = TW.MultiplyAdd(TC.Fast<T>(p + l * T.Size), TW.Load(x + i + l), a1);
         }
-        if (T.Screens && Vector256.GreaterThanOrEqualAny(big, Vector256.Create(T.ScreenLimit))) return Exact256<T>(w, x, n);
-        for (; i + 8 <= n; i += 8) a0 = Fma.MultiplyAdd(T.Exact8(w + (long)i * T.Size), Vector256.Load(x + i), a0);
-        float s = Vector256.Sum(a0 + a1);
+        if (T.Screens && Vector256.GreaterThanOrEqualAny(big, Vector256.Create(T.ScreenLimit))) return Exact<T, TW, TC, TV>(w, x, n);
+        for (; i + l <= n; i += l) a0 = TW.MultiplyAdd(TC.Exact<T>(w + (long)i * T.Size), TW.Load(x + i), a0);
+        float s = TW.Sum(TW.Add(a0, a1));
         for (; i < n; i++) s += T.One(w + (long)i * T.Size) * x[i];
         return s;
     }
 
-    public static float Dot512<T>(byte* w, float* x, int n) where T : IDenseElement
+    /// <summary>The screen over one step of the main loop (2 x lanes elements, 16 per screen).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<ushort> Screen<T>(Vector256<ushort> big, byte* p, int lanes) where T : IDenseElement
     {
-        Vector512<float> a0 = default, a1 = default;
-        Vector512<ushort> big = default;
-        int i = 0;
-        for (; i + 32 <= n; i += 32)
-        {
-            byte* p = w + (long)i * T.Size;
-            if (T.Prefetches) Prefetch(p);
-            if (T.Screens) big = Vector512.Max(big, T.Screen512(p));
-            a0 = Vector512.FusedMultiplyAdd(T.Fast16(p), Vector512.Load(x + i), a0);
-            a1 = Vector512.FusedMultiplyAdd(T.Fast16(p + 16 * T.Size), Vector512.Load(x + i + 16), a1);
-        }
-        if (T.Screens && Vector512.GreaterThanOrEqualAny(big, Vector512.Create(T.ScreenLimit))) return Exact512<T>(w, x, n);
-        for (; i + 16 <= n; i += 16) a0 = Vector512.FusedMultiplyAdd(T.Exact16(w + (long)i * T.Size), Vector512.Load(x + i), a0);
-        float s = Vector512.Sum(a0 + a1);
-        for (; i < n; i++) s += T.One(w + (long)i * T.Size) * x[i];
-        return s;
+        big = Vector256.Max(big, T.Screen256(p));
+        return lanes == 16 ? Vector256.Max(big, T.Screen256(p + 16 * T.Size)) : big;
     }
 
     /// <summary>The one-row dot with the exact conversion throughout (rows that fail the screen).</summary>
-    private static float Exact256<T>(byte* w, float* x, int n) where T : IDenseElement
+    private static float Exact<T, TW, TC, TV>(byte* w, float* x, int n)
+        where T : IDenseElement where TW : struct, IVectorWidth<TV> where TC : struct, IWidthConversions<TV> where TV : struct
     {
-        Vector256<float> a0 = default;
-        int i = 0;
-        for (; i + 8 <= n; i += 8) a0 = Fma.MultiplyAdd(T.Exact8(w + (long)i * T.Size), Vector256.Load(x + i), a0);
-        float s = Vector256.Sum(a0);
-        for (; i < n; i++) s += T.One(w + (long)i * T.Size) * x[i];
-        return s;
-    }
-
-    private static float Exact512<T>(byte* w, float* x, int n) where T : IDenseElement
-    {
-        Vector512<float> a0 = default;
-        int i = 0;
-        for (; i + 16 <= n; i += 16) a0 = Vector512.FusedMultiplyAdd(T.Exact16(w + (long)i * T.Size), Vector512.Load(x + i), a0);
-        float s = Vector512.Sum(a0);
+        TV a0 = default;
+        int l = TW.Lanes, i = 0;
+        for (; i + l <= n; i += l) a0 = TW.MultiplyAdd(TC.Exact<T>(w + (long)i * T.Size), TW.Load(x + i), a0);
+        float s = TW.Sum(a0);
         for (; i < n; i++) s += T.One(w + (long)i * T.Size) * x[i];
         return s;
     }
@@ -104,91 +87,51 @@ internal static unsafe class DenseDots
     /// <summary>results[r] = the one-row dot of w with xs[r], r &lt; 4, bit for bit; false for the scalar variant.</summary>
     public static bool Dot4<T>(byte* w, float** xs, int n, KernelIsa isa, float* results) where T : IDenseElement
     {
-        if (isa == KernelIsa.Avx2) return Dot4x256<T>(w, xs, n, results);
-        if (isa == KernelIsa.Avx512) return Dot4x512<T>(w, xs, n, results);
-        return false;
+        if (isa == KernelIsa.Avx2) Dot4<T, Width256, Lanes8, Vector256<float>>(w, xs, n, results);
+        else if (isa == KernelIsa.Avx512) Dot4<T, Width512, Lanes16, Vector512<float>>(w, xs, n, results);
+        else return false;
+        return true;
     }
 
-    private static bool Dot4x256<T>(byte* w, float** xs, int n, float* results) where T : IDenseElement
+    private static void Dot4<T, TW, TC, TV>(byte* w, float** xs, int n, float* results)
+        where T : IDenseElement where TW : struct, IVectorWidth<TV> where TC : struct, IWidthConversions<TV> where TV : struct
     {
         float* x0 = xs[0], x1 = xs[1], x2 = xs[2], x3 = xs[3];
-        Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
+        TV a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
         Vector256<ushort> big = default;
-        int i = 0;
-        for (; i + 16 <= n; i += 16)
+        int l = TW.Lanes, i = 0;
+        for (; i + 2 * l <= n; i += 2 * l)
         {
             byte* p = w + (long)i * T.Size;
             if (T.Prefetches) Prefetch(p);
-            if (T.Screens) big = Vector256.Max(big, T.Screen256(p));
-            var v = T.Fast8(p);
-            a0 = Fma.MultiplyAdd(v, Vector256.Load(x0 + i), a0);
-            a1 = Fma.MultiplyAdd(v, Vector256.Load(x1 + i), a1);
-            a2 = Fma.MultiplyAdd(v, Vector256.Load(x2 + i), a2);
-            a3 = Fma.MultiplyAdd(v, Vector256.Load(x3 + i), a3);
-            v = T.Fast8(p + 8 * T.Size);
-            b0 = Fma.MultiplyAdd(v, Vector256.Load(x0 + i + 8), b0);
-            b1 = Fma.MultiplyAdd(v, Vector256.Load(x1 + i + 8), b1);
-            b2 = Fma.MultiplyAdd(v, Vector256.Load(x2 + i + 8), b2);
-            b3 = Fma.MultiplyAdd(v, Vector256.Load(x3 + i + 8), b3);
+            if (T.Screens) big = Screen<T>(big, p, l);
+            var v = TC.Fast<T>(p);
+            a0 = TW.MultiplyAdd(v, TW.Load(x0 + i), a0);
+            a1 = TW.MultiplyAdd(v, TW.Load(x1 + i), a1);
+            a2 = TW.MultiplyAdd(v, TW.Load(x2 + i), a2);
+            a3 = TW.MultiplyAdd(v, TW.Load(x3 + i), a3);
+            v = TC.Fast<T>(p + l * T.Size);
+            b0 = TW.MultiplyAdd(v, TW.Load(x0 + i + l), b0);
+            b1 = TW.MultiplyAdd(v, TW.Load(x1 + i + l), b1);
+            b2 = TW.MultiplyAdd(v, TW.Load(x2 + i + l), b2);
+            b3 = TW.MultiplyAdd(v, TW.Load(x3 + i + l), b3);
         }
         if (T.Screens && Vector256.GreaterThanOrEqualAny(big, Vector256.Create(T.ScreenLimit)))
         {
-            for (int r = 0; r < 4; r++) results[r] = Exact256<T>(w, xs[r], n);
-            return true;
+            for (int r = 0; r < 4; r++) results[r] = Exact<T, TW, TC, TV>(w, xs[r], n);
+            return;
         }
-        for (; i + 8 <= n; i += 8)
+        for (; i + l <= n; i += l)
         {
-            var v = T.Exact8(w + (long)i * T.Size);
-            a0 = Fma.MultiplyAdd(v, Vector256.Load(x0 + i), a0);
-            a1 = Fma.MultiplyAdd(v, Vector256.Load(x1 + i), a1);
-            a2 = Fma.MultiplyAdd(v, Vector256.Load(x2 + i), a2);
-            a3 = Fma.MultiplyAdd(v, Vector256.Load(x3 + i), a3);
+            var v = TC.Exact<T>(w + (long)i * T.Size);
+            a0 = TW.MultiplyAdd(v, TW.Load(x0 + i), a0);
+            a1 = TW.MultiplyAdd(v, TW.Load(x1 + i), a1);
+            a2 = TW.MultiplyAdd(v, TW.Load(x2 + i), a2);
+            a3 = TW.MultiplyAdd(v, TW.Load(x3 + i), a3);
         }
-        results[0] = Vector256.Sum(a0 + b0); results[1] = Vector256.Sum(a1 + b1);
-        results[2] = Vector256.Sum(a2 + b2); results[3] = Vector256.Sum(a3 + b3);
+        results[0] = TW.Sum(TW.Add(a0, b0)); results[1] = TW.Sum(TW.Add(a1, b1));
+        results[2] = TW.Sum(TW.Add(a2, b2)); results[3] = TW.Sum(TW.Add(a3, b3));
         Tail<T>(w, xs, i, n, results);
-        return true;
-    }
-
-    private static bool Dot4x512<T>(byte* w, float** xs, int n, float* results) where T : IDenseElement
-    {
-        float* x0 = xs[0], x1 = xs[1], x2 = xs[2], x3 = xs[3];
-        Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
-        Vector512<ushort> big = default;
-        int i = 0;
-        for (; i + 32 <= n; i += 32)
-        {
-            byte* p = w + (long)i * T.Size;
-            if (T.Prefetches) Prefetch(p);
-            if (T.Screens) big = Vector512.Max(big, T.Screen512(p));
-            var v = T.Fast16(p);
-            a0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x0 + i), a0);
-            a1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x1 + i), a1);
-            a2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x2 + i), a2);
-            a3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x3 + i), a3);
-            v = T.Fast16(p + 16 * T.Size);
-            b0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x0 + i + 16), b0);
-            b1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x1 + i + 16), b1);
-            b2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x2 + i + 16), b2);
-            b3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x3 + i + 16), b3);
-        }
-        if (T.Screens && Vector512.GreaterThanOrEqualAny(big, Vector512.Create(T.ScreenLimit)))
-        {
-            for (int r = 0; r < 4; r++) results[r] = Exact512<T>(w, xs[r], n);
-            return true;
-        }
-        for (; i + 16 <= n; i += 16)
-        {
-            var v = T.Exact16(w + (long)i * T.Size);
-            a0 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x0 + i), a0);
-            a1 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x1 + i), a1);
-            a2 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x2 + i), a2);
-            a3 = Vector512.FusedMultiplyAdd(v, Vector512.Load(x3 + i), a3);
-        }
-        results[0] = Vector512.Sum(a0 + b0); results[1] = Vector512.Sum(a1 + b1);
-        results[2] = Vector512.Sum(a2 + b2); results[3] = Vector512.Sum(a3 + b3);
-        Tail<T>(w, xs, i, n, results);
-        return true;
     }
 
     /// <summary>The scalar tail of four rows, each in the one-row dot's order.</summary>
@@ -216,5 +159,23 @@ internal readonly unsafe struct F32Element : IDenseElement
     public static Vector512<float> Exact16(byte* p) => Vector512.Load((float*)p);
     public static float One(byte* p) => *(float*)p;
     public static Vector256<ushort> Screen256(byte* p) => default;
-    public static Vector512<ushort> Screen512(byte* p) => default;
+}
+
+/// <summary>Which of an element's conversions a vector width takes (8 lanes: Fast8/Exact8, 16 lanes: Fast16/Exact16).</summary>
+internal unsafe interface IWidthConversions<TV> where TV : struct
+{
+    static abstract TV Fast<T>(byte* p) where T : IDenseElement;
+    static abstract TV Exact<T>(byte* p) where T : IDenseElement;
+}
+
+internal readonly unsafe struct Lanes8 : IWidthConversions<Vector256<float>>
+{
+    public static Vector256<float> Fast<T>(byte* p) where T : IDenseElement => T.Fast8(p);
+    public static Vector256<float> Exact<T>(byte* p) where T : IDenseElement => T.Exact8(p);
+}
+
+internal readonly unsafe struct Lanes16 : IWidthConversions<Vector512<float>>
+{
+    public static Vector512<float> Fast<T>(byte* p) where T : IDenseElement => T.Fast16(p);
+    public static Vector512<float> Exact<T>(byte* p) where T : IDenseElement => T.Exact16(p);
 }

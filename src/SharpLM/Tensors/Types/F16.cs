@@ -191,5 +191,4 @@ internal readonly unsafe struct F16Element : IDenseElement
     public static Vector512<float> Exact16(byte* p) => F16Type.Load16((ushort*)p);
     public static float One(byte* p) => F16Type.ToSingle(*(ushort*)p);
     public static Vector256<ushort> Screen256(byte* p) => Vector256.Load((ushort*)p) & Vector256.Create((ushort)0x7FFF);
-    public static Vector512<ushort> Screen512(byte* p) => Vector512.Load((ushort*)p) & Vector512.Create((ushort)0x7FFF);
 }
