@@ -1,9 +1,5 @@
 using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using SharpLM.Kernels;
-using static SharpLM.Tensors.Types.BlockMath;
 
 namespace SharpLM.Tensors.Types;
 
@@ -31,7 +27,7 @@ internal static unsafe class F32Type
 
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa) => Buffer.MemoryCopy(src, dst, n * 4L, n * 4L);
 
-    /// <summary>w (n) . x (n), f32 FMA with 2 accumulators and prefetch (<see cref="DenseDots"/>).</summary>
+    /// <summary>w (n) . x (n), f32 FMA with 2 accumulators, no software prefetch (<see cref="DenseDots"/>).</summary>
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => isa switch
     {
         KernelIsa.Avx512 => Dot512((float*)w, x, n),

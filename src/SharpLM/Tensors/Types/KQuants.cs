@@ -331,13 +331,6 @@ internal static unsafe class KQuants
         minPairs = Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(v, v));
     }
 
-    /// <summary>Byte-shuffle indices that broadcast word 0 of each 128-bit lane; + <see cref="NextWord"/> moves to word 1, ...
-    /// (<see cref="PickWords"/>).</summary>
-    public static Vector256<byte> Word0 => Vector256.Create((ushort)0x0100).AsByte();
-
-    /// <summary>Added to <see cref="PickWords"/> indices: the next word.</summary>
-    public static Vector256<byte> NextWord => Vector256.Create((byte)2);
-
     /// <summary>Within each 128-bit lane of <paramref name="v"/>, the word that <paramref name="idx"/> names, in every word
     /// of the lane (one vpshufb: how the AVX2 k-quant dots give each sub-block its scale, as llama.cpp's get_scale_shuffle).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
