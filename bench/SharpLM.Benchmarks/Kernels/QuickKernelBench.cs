@@ -524,6 +524,10 @@ public static unsafe class QuickKernelBench
             var xx = new float[t * k];
             for (int i = 0; i < xx.Length; i++) xx[i] = (float)(rng.NextDouble() - 0.5);
             var yy = new float[t * oc];
+            // the quantized types with an integer form run both GEMMs: integer, then their rows dequantized to f32
+            foreach (bool integer in SharpLM.Tensors.Types.DTypes.Of(type).Unpack32 != null ? new[] { true, false } : [true])
+            {
+            MatMul.IntegerGemm = integer;
             double best = double.MaxValue, peak = 0;
             int iters = (int)Math.Max(1, 2e9 / (2.0 * t * oc * k)); // >= ~10 ms per measurement
             fixed (byte* pw = w2)
@@ -536,7 +540,9 @@ public static unsafe class QuickKernelBench
                     best = Math.Min(best, (threads == 1 ? ThreadCpu() - c0 : sw.Elapsed.TotalSeconds) / iters);
                 }
             double gf = 2.0 * t * oc * k / best / 1e9;
-            Console.WriteLine($"gemm {type,-5} T{t} OC{oc} C{k} threads {threads}: {best * 1e3,7:F2} ms {gf,6:F1} GFLOP/s, peak {peak,6:F1}: {gf / peak:P0}");
+            Console.WriteLine($"gemm {type,-5}{(SharpLM.Tensors.Types.DTypes.Of(type).Unpack32 == null ? "     " : integer ? " int8" : " f32 ")} T{t} OC{oc} C{k} threads {threads}: {best * 1e3,7:F2} ms {gf,6:F1} GFLOP/s, peak {peak,6:F1}: {gf / peak:P0}");
+            }
+            MatMul.IntegerGemm = true;
         }
     }
 

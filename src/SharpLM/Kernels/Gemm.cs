@@ -297,23 +297,16 @@ internal static unsafe class Gemm
         {
             switch (rows)
             {
-                case 6: Micro<R6, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
-                case 5: Micro<R5, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
-                case 4: Micro<R4, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
-                case 3: Micro<R3, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
-                case 2: Micro<R2, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
-                default: Micro<R1, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 6: Micro<N6, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 5: Micro<N5, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 4: Micro<N4, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 3: Micro<N3, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                case 2: Micro<N2, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
+                default: Micro<N1, TW, TV>(x, ldx, w, second, kc, y, ldy, bias, pf); break;
             }
         }
     }
 
-    private interface IRowCount { static abstract int N { get; } }
-    private struct R1 : IRowCount { public static int N => 1; }
-    private struct R2 : IRowCount { public static int N => 2; }
-    private struct R3 : IRowCount { public static int N => 3; }
-    private struct R4 : IRowCount { public static int N => 4; }
-    private struct R5 : IRowCount { public static int N => 5; }
-    private struct R6 : IRowCount { public static int N => 6; }
 
     /// <summary>y[i*ldy + j] = sum_k x[i*ldx + k] * W[k][j] (+ bias[j]) for i &lt; R.N and the 2 x Lanes columns j whose
     /// halves are w (the first Lanes) and w + second: one FMA chain per output in k order (the same for every R and every
@@ -321,7 +314,7 @@ internal static unsafe class Gemm
     /// <remarks>pf, when not null: the 64 bytes of the next panel at the same k fetched into L2 each step (and of the one
     /// after it on the wide variant, which covers two panels).</remarks>
     private static void Micro<R, TW, TV>(float* x, int ldx, float* w, long second, int kc, float* y, int ldy, float* bias, float* pf)
-        where R : struct, IRowCount where TW : struct, IVectorWidth<TV> where TV : struct
+        where R : struct, ICount where TW : struct, IVectorWidth<TV> where TV : struct
     {
         TV c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         TV c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;

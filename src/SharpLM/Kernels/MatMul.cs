@@ -31,6 +31,10 @@ internal static unsafe class MatMul
     /// off only to measure what they save (the results are the same bits either way).</summary>
     internal static bool FourRowKernels { get; set; } = true;
 
+    /// <summary>Whether prefill of the quantized types with an integer form uses <see cref="GemmInt8"/> (else their rows are
+    /// dequantized for the f32 GEMM, with the activations rounded through 8 bits); for benchmarks and tests.</summary>
+    internal static bool IntegerGemm { get; set; } = true;
+
     private static readonly bool s_int8Default = ParseActivations(Environment.GetEnvironmentVariable("SHARPLM_ACTIVATIONS"));
 
     [ThreadStatic] private static bool? t_exact;
@@ -102,6 +106,11 @@ internal static unsafe class MatMul
         {
             if (t >= GemmMinRows && isa != KernelIsa.Scalar)
             {
+                if (block != 0 && IntegerGemm && GemmInt8.Supports(traits, isa))
+                {
+                    GemmInt8.Forward(px, w, py, t, isa, pool);
+                    return;
+                }
                 float* xin = px;
                 if (block != 0)
                 {

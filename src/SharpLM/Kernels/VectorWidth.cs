@@ -43,3 +43,13 @@ internal readonly unsafe struct Width512 : IVectorWidth<Vector512<float>>
     public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
     public static float Sum(Vector512<float> v) => Vector512.Sum(v);
 }
+
+/// <summary>A small count known to the JIT as a type parameter (rows or groups of a micro-kernel), so one kernel body
+/// written for up to 6 compiles to straight-line code per count.</summary>
+internal interface ICount { static abstract int N { get; } }
+internal struct N1 : ICount { public static int N => 1; }
+internal struct N2 : ICount { public static int N => 2; }
+internal struct N3 : ICount { public static int N => 3; }
+internal struct N4 : ICount { public static int N => 4; }
+internal struct N5 : ICount { public static int N => 5; }
+internal struct N6 : ICount { public static int N => 6; }

@@ -43,6 +43,32 @@ internal readonly unsafe struct LegacyQuants : IBlockDecoder
         }
     }
 
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of Q4_1 / Q5_0 / Q5_1: u = the nibbles in
+    /// element order with the 5th bit (bit e of qh) as 16, d, and the min m (Q5_0: none, offset 16).</summary>
+    public static void Unpack32(DType type, byte* src, int n, byte* u, float* d, float* m)
+    {
+        int bb = type == DType.Q4_1 ? 20 : type == DType.Q5_0 ? 22 : 24;
+        bool hasMin = type != DType.Q5_0, hasHigh = type != DType.Q4_1;
+        int qsOffset = (hasMin ? 4 : 2) + (hasHigh ? 4 : 0);
+        var mask = Vector128.Create((byte)15);
+        // byte e of the spread qh holds qh's byte e/8; bit e%8 of it is element e's 5th bit
+        var spread = Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        var bits = Vector256.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+        for (int b = 0; b < n / 32; b++, src += bb, u += 32)
+        {
+            d[b] = Half(src);
+            m[b] = hasMin ? Half(src + 2) : 0f;
+            var v = Vector128.Load(src + qsOffset);
+            var q = Vector256.Create(v & mask, (v.AsUInt16() >>> 4).AsByte() & mask);
+            if (hasHigh)
+            {
+                var qh = Avx2.Shuffle(Vector256.Create(*(uint*)(src + (hasMin ? 4 : 2))).AsByte(), spread);
+                q |= Vector256.Equals(qh & bits, bits) & Vector256.Create((byte)16);
+            }
+            q.Store(u);
+        }
+    }
+
     /// <summary>Q4_1 (d, m, nibbles), Q5_0 (d, qh, nibbles; q - 16), Q5_1 (d, m, qh, nibbles): x = q*d (+ m), 32 per block.</summary>
     public static void Decode<TSink>(DType type, byte* src, int n, KernelIsa isa, ref TSink sink) where TSink : struct, IRowSink
     {

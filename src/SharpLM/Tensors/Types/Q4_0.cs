@@ -22,7 +22,22 @@ internal static unsafe class Q4_0Type
         DotQ8Block = 32,
         DotQ8 = &DotQ8,
         DotQ8x4 = &DotQ8x4,
+        Unpack32 = &Unpack32,
+        Int8 = new Int8Form(Signed: false, Max: 15, Offset: 8, HasMin: false),
     };
+
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>): u = the nibbles in element order, offset 8.</summary>
+    public static void Unpack32(byte* src, int n, byte* u, float* d, float* m)
+    {
+        var mask = Vector128.Create((byte)15);
+        for (int b = 0; b < n / 32; b++, src += 18, u += 32)
+        {
+            d[b] = Half(src);
+            var v = Vector128.Load(src + 2);
+            (v & mask).Store(u);
+            ((v.AsUInt16() >>> 4).AsByte() & mask).Store(u + 16);
+        }
+    }
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_0_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)

@@ -23,6 +23,8 @@ internal static unsafe class Q4_KType
         DotQ8Block = 256,
         DotQ8 = &DotQ8,
         DotQ8x4 = &DotQ8x4,
+        Unpack32 = &Unpack32,
+        Int8 = new Int8Form(Signed: false, Max: 15, Offset: 0, HasMin: true),
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q4_k_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
@@ -65,6 +67,43 @@ internal static unsafe class Q4_KType
             }
         }
     }
+
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>).</summary>
+    public static void Unpack32(byte* src, int n, byte* u, float* d, float* m) => Unpack32_256(src, n, u, d, m, fiveBits: false);
+
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of Q4_K / Q5_K: per 32-sub-block j, u = the
+    /// nibbles (plus 16 for the 5th bit), d = d*scale_j, m = -dmin*min_j (both exact in f32).</summary>
+    internal static void Unpack32_256(byte* src, int n, byte* u, float* d, float* m, bool fiveBits)
+    {
+        int bb = fiveBits ? 176 : 144;
+        var mask = Vector256.Create((byte)15);
+        for (int b = 0; b < n / 256; b++, src += bb, u += 256, d += 8, m += 8)
+        {
+            float dd = Half(src), dmin = Half(src + 2);
+            byte* sc = src + 4;
+            byte* qh = src + 16;
+            byte* qs = src + (fiveBits ? 48 : 16);
+            var high = fiveBits ? Vector256.Load(qh) : default;
+            for (int g = 0; g < 4; g++)
+            {
+                KQuants.ScaleMin(sc, 2 * g, out int s1, out int m1);
+                KQuants.ScaleMin(sc, 2 * g + 1, out int s2, out int m2);
+                d[2 * g] = dd * s1; m[2 * g] = -(dmin * m1);
+                d[2 * g + 1] = dd * s2; m[2 * g + 1] = -(dmin * m2);
+                var v = Vector256.Load(qs + 32 * g);
+                var lo = v & mask;
+                var hi = (v.AsUInt16() >>> 4).AsByte() & mask;
+                if (fiveBits)
+                {
+                    lo |= ((((high.AsUInt16() >>> (2 * g)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
+                    hi |= ((((high.AsUInt16() >>> (2 * g + 1)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
+                }
+                lo.Store(u + 64 * g);
+                hi.Store(u + 64 * g + 32);
+            }
+        }
+    }
+
 
     /// <summary>Fast dequantization (bit-identical to the oracle): n elements from src -> dst.</summary>
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)

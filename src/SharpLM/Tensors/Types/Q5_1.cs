@@ -21,6 +21,8 @@ internal static unsafe class Q5_1Type
         Dot4 = &Dot4,
         DotQ8Block = 32,
         DotQ8 = &DotQ8,
+        Unpack32 = &Unpack32,
+        Int8 = new Int8Form(Signed: false, Max: 31, Offset: 0, HasMin: true),
     };
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_1_ref): d = (max - min) / 31, m = min, q = trunc((x - min) / d + 0.5).</summary>
@@ -54,6 +56,9 @@ internal static unsafe class Q5_1Type
     }
 
     /// <summary>Fused dot: the row's blocks decoded in registers and multiplied into x.</summary>
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>).</summary>
+    public static void Unpack32(byte* src, int n, byte* u, float* d, float* m) => LegacyQuants.Unpack32(DType.Q5_1, src, n, u, d, m);
+
     public static float Dot(byte* w, float* x, int n, KernelIsa isa, float* rowBuf) => BlockDecoders.Dot<LegacyQuants>(DType.Q5_1, w, x, n, isa, rowBuf);
 
     /// <summary>Four f32 rows against one weight row, decoded once (<see cref="BlockDecoders.Dot4{TDecoder}"/>).</summary>

@@ -22,7 +22,12 @@ internal static unsafe class Q5_KType
         DotQ8Block = 256,
         DotQ8 = &DotQ8,
         DotQ8x4 = &DotQ8x4,
+        Unpack32 = &Unpack32,
+        Int8 = new Int8Form(Signed: false, Max: 31, Offset: 0, HasMin: true),
     };
+
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>).</summary>
+    public static void Unpack32(byte* src, int n, byte* u, float* d, float* m) => Q4_KType.Unpack32_256(src, n, u, d, m, fiveBits: true);
 
     /// <summary>Reference quantizer (ggml quantize_row_q5_K_ref): as Q4_K's on 0..31, the 5th bits in qh.</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)

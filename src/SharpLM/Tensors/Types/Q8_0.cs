@@ -21,7 +21,19 @@ internal static unsafe class Q8_0Type
         DotQ8Block = 32,
         DotQ8 = &DotQ8,
         DotQ8x4 = &DotQ8x4,
+        Unpack32 = &Unpack32,
+        Int8 = new Int8Form(Signed: true, Max: 127, Offset: 0, HasMin: false),
     };
+
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>): the signed bytes as they are.</summary>
+    public static void Unpack32(byte* src, int n, byte* u, float* d, float* m)
+    {
+        for (int b = 0; b < n / 32; b++, src += 34, u += 32)
+        {
+            d[b] = Half(src);
+            Vector256.Load(src + 2).Store(u);
+        }
+    }
 
     /// <summary>Reference quantizer (ggml quantize_row_q8_0_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)

@@ -64,6 +64,14 @@ internal sealed unsafe class TypeTraits(DType type, string name, int blockSize, 
     /// Returns false when the variant has no four-row kernel.</summary>
     public delegate*<byte*, Q8Row*, int, KernelIsa, float*, bool> DotQ8x4 { get; init; }
 
+    /// <summary>Optional: a row of n weights in the integer GEMM's form (<see cref="Int8"/>): per 32 weights, 32 bytes u at
+    /// u + 32b (element order), the scale at d[b] and the min at m[b], w = d*(u - Int8.Offset) + m (the prefill's
+    /// <see cref="GemmInt8"/>; types without it dequantize to the f32 GEMM).</summary>
+    public delegate*<byte*, int, byte*, float*, float*, void> Unpack32 { get; init; }
+
+    /// <summary>What <see cref="Unpack32"/>'s bytes mean.</summary>
+    public Int8Form Int8 { get; init; }
+
     public double BytesPerValue => (double)BlockBytes / BlockSize;
 
     public bool CanQuantize => Quantize != null;
@@ -262,3 +270,8 @@ internal static unsafe class BlockMath
     /// <summary>ggml's nearest_int: round half to even (the 1.5*2^23 trick), valid for |x| &lt;= 2^22.</summary>
     public static int NearestInt(float x) => (int)MathF.Round(x, MidpointRounding.ToEven);
 }
+
+/// <summary>The integer GEMM's reading of a type's unpacked bytes u: unsigned at most <paramref name="Max"/> (15, 31 or
+/// 63), or <paramref name="Signed"/> int8 (Max 127); w = d*(u - <paramref name="Offset"/>) + m, m zero unless
+/// <paramref name="HasMin"/>.</summary>
+internal readonly record struct Int8Form(bool Signed, int Max, int Offset, bool HasMin);

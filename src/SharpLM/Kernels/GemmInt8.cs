@@ -1,0 +1,287 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpLM.Tensors;
+using SharpLM.Tensors.Types;
+
+namespace SharpLM.Kernels;
+
+/// <summary>
+/// The integer GEMM of the quantized types (prefill, T rows at once): y (T,OC) = x (T,C) W^T with x quantized to 8 bits
+/// per block as the integer matvec quantizes it (<see cref="Q8Activations"/>) and W in its type's 32-weight form
+/// (<see cref="Int8Form"/>: bytes u with w = d*(u - offset) + m per 32). Every product of a 32-block is an exact integer
+/// sum; only the block's scaling is floating point, as in the type's integer dot.
+/// <para>Layout: the activations are packed once per call into groups of 8 tokens, each 32-block as 8 steps of
+/// [token 8][4 bytes] (one 256-bit vector per step), with each token's block scale dx, its integer sum of q and dx*sum;
+/// each task unpacks its W rows (a few at a time, every 32-block: u, d, m) and passes them over every group. The
+/// micro-kernel broadcasts 4 bytes of a W row and multiplies them into a group's step with <c>vpmaddubsw</c> (u8 x s8
+/// -> pairs summed in 16 bits): 32 products per instruction, four times the f32 FMA's 8. Types whose u is at most 15
+/// (31) sum 8 (4) steps in 16 bits before widening (no overflow: 4*2*31*127 &lt; 32768); signed weights (Q8_0)
+/// take llama.cpp's sign trick (|w| times x with w's sign) and widen every step.</para>
+/// <para>Result per output: for each 32-block in order, acc = fma(f32(isum - offset*sum q), d*dx, acc), then
+/// acc = fma(m, dx*sum q, acc) for types with a min. A token's result does not depend on the other tokens of the call
+/// (batch invariance); it differs from the matvec's integer dot only in the f32 rounding of the block sums.</para>
+/// </summary>
+internal static unsafe class GemmInt8
+{
+    /// <summary>Whether <paramref name="traits"/> has an integer GEMM on <paramref name="isa"/> (AVX2's vpmaddubsw; an
+    /// AVX-512 machine runs the same 256-bit code).</summary>
+    public static bool Supports(TypeTraits traits, KernelIsa isa) =>
+        traits.Unpack32 != null && traits.HasDotQ8 && (traits.Int8.Signed || traits.Int8.Max <= 31) && isa != KernelIsa.Scalar && Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Weight rows per micro-kernel call and tokens per packed group.</summary>
+    private const int Rows = 3, Group = 8;
+
+    /// <summary>x (T,C) f32, W (OC,C) -> y (T,OC). Requires <see cref="Supports"/>.</summary>
+    public static void Forward(float* x, in WeightMatrix w, float* y, int t, KernelIsa isa, WorkerPool pool)
+    {
+        var traits = DTypes.Of(w.Type);
+        int c = w.Cols, block = traits.DotQ8Block, nb = c / 32;
+        int groups = (t + Group - 1) / Group;
+        long groupBytes = (long)nb * 256, groupScales = (long)nb * Group;
+        // per group: q (nb * 256 bytes), then dx, offset * sum q (int) and dx * sum q, nb * 8 each
+        long groupStride = groupBytes + 3 * 4 * groupScales;
+        byte* xp = (byte*)Scratch.Get(Scratch.PackedX, groupStride * groups / 4 + 16);
+        var form = traits.Int8;
+        var pack = new PackJob { X = x, Xp = xp, T = t, C = c, Block = block, Nb = nb, GroupStride = groupStride, Offset = form.Offset, Isa = isa };
+        pool.Run(groups, pack);
+
+        long rowBytes = w.RowBytes;
+        int tasks = WorkSplit.Tasks(w.Rows, rowBytes * 4 + (long)t * c / 8, pool.Threads, Rows);
+        var job = new GemmJob
+        {
+            W = w.Data, RowBytes = rowBytes, Unpack = traits.Unpack32, Rows = w.Rows, Cols = c, Nb = nb, T = t,
+            Groups = groups, GroupStride = groupStride, Xp = xp, Y = y, Tasks = tasks, Offset = form.Offset, HasMin = form.HasMin,
+        };
+        if (form.Signed) pool.Run(tasks, new Runner<S8> { Job = job });
+        else if (form.Max <= 15) pool.Run(tasks, new Runner<U4> { Job = job });
+        else pool.Run(tasks, new Runner<U5> { Job = job });
+    }
+
+    /// <summary>Quantizes group g's 8 tokens (rows past T zero) into the packed layout.</summary>
+    private struct PackJob : IParallelJob
+    {
+        public float* X;
+        public byte* Xp;
+        public int T, C, Block, Nb, Offset;
+        public long GroupStride;
+        public KernelIsa Isa;
+
+        public readonly void Execute(int g)
+        {
+            byte* q = Xp + g * GroupStride;
+            float* dx = (float*)(q + (long)Nb * 256);
+            int* sq = (int*)(dx + (long)Nb * Group);
+            float* sx = (float*)(sq + (long)Nb * Group);
+            byte* rowBuf = (byte*)Scratch.Get(Scratch.Row, Q8Activations.RowStride(C, Block) / 4 + 16);
+            var row = Q8Activations.At(rowBuf, C, Block);
+            for (int j = 0; j < Group; j++)
+            {
+                int tok = g * Group + j;
+                if (tok >= T)
+                {
+                    for (int b = 0; b < Nb; b++)
+                    {
+                        for (int s = 0; s < 8; s++) *(int*)(q + b * 256 + s * 32 + j * 4) = 0;
+                        dx[b * Group + j] = 0; sq[b * Group + j] = 0; sx[b * Group + j] = 0;
+                    }
+                    continue;
+                }
+                Q8Activations.Quantize(X + (long)tok * C, C, Block, row, Isa);
+                int per = Block / 32;
+                for (int b = 0; b < Nb; b++)
+                {
+                    int* src = (int*)(row.Q + b * 32);
+                    byte* dst = q + b * 256 + j * 4;
+                    for (int s = 0; s < 8; s++) *(int*)(dst + s * 32) = src[s];
+                    float d = row.D[b / per];
+                    int sum = row.Sums[2 * b] + row.Sums[2 * b + 1];
+                    dx[b * Group + j] = d;
+                    sq[b * Group + j] = Offset * sum;
+                    sx[b * Group + j] = d * sum;
+                }
+            }
+        }
+    }
+
+    private struct GemmJob
+    {
+        public byte* W, Xp;
+        public long RowBytes, GroupStride;
+        public delegate*<byte*, int, byte*, float*, float*, void> Unpack;
+        public int Rows, Cols, Nb, T, Groups, Tasks, Offset;
+        public bool HasMin;
+        public float* Y;
+    }
+
+    private struct Runner<TK> : IParallelJob where TK : struct, IInt8Steps
+    {
+        public GemmJob Job;
+
+        public readonly void Execute(int task)
+        {
+            ref readonly var j = ref Job;
+            var (r0, r1) = WorkSplit.Range(task, j.Tasks, j.Rows, Rows);
+            int c = j.Cols, nb = j.Nb;
+            // Rows unpacked rows: u (C bytes each), then d and m (nb floats each)
+            long rowStride = c + 8L * nb;
+            byte* buf = (byte*)Scratch.Get(Scratch.Panel, rowStride * Rows / 4 + 16);
+            for (int o = r0; o < r1; o += Rows)
+            {
+                int n = Math.Min(Rows, r1 - o);
+                for (int i = 0; i < n; i++)
+                {
+                    byte* u = buf + i * rowStride;
+                    float* d = (float*)(u + c);
+                    j.Unpack(j.W + (o + i) * j.RowBytes, c, u, d, d + nb);
+                }
+                for (int g = 0; g < j.Groups; g += 2)
+                {
+                    bool two = g + 1 < j.Groups;
+                    if (n == 3) { if (two) Tile<TK, N3, N2>(j, buf, rowStride, o, g); else Tile<TK, N3, N1>(j, buf, rowStride, o, g); }
+                    else if (n == 2) { if (two) Tile<TK, N2, N2>(j, buf, rowStride, o, g); else Tile<TK, N2, N1>(j, buf, rowStride, o, g); }
+                    else { if (two) Tile<TK, N1, N2>(j, buf, rowStride, o, g); else Tile<TK, N1, N1>(j, buf, rowStride, o, g); }
+                }
+            }
+        }
+    }
+
+    /// <summary>R (1-3) unpacked W rows x G (1-2) groups of 8 tokens over all of K: R*G f32 accumulators of 8 tokens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TK, TR, TG>(in GemmJob j, byte* buf, long rowStride, int o, int g)
+        where TK : struct, IInt8Steps where TR : struct, ICount where TG : struct, ICount
+    {
+        int R = TR.N, G = TG.N, nb = j.Nb, c = j.Cols;
+        byte* u0 = buf, u1 = buf + rowStride, u2 = buf + 2 * rowStride;
+        float* d0 = (float*)(u0 + c), d1 = (float*)(u1 + c), d2 = (float*)(u2 + c);
+        float* m0 = d0 + nb, m1 = d1 + nb, m2 = d2 + nb;
+        byte* xa = j.Xp + g * j.GroupStride, xb = xa + j.GroupStride;
+        float* dxa = (float*)(xa + (long)nb * 256), dxb = (float*)(xb + (long)nb * 256);
+        long scales = (long)nb * Group;
+        var ones = Vector256.Create((short)1);
+        Vector256<float> f00 = default, f01 = default, f10 = default, f11 = default, f20 = default, f21 = default;
+        for (int b = 0; b < nb; b++)
+        {
+            Vector256<int> i00 = default, i01 = default, i10 = default, i11 = default, i20 = default, i21 = default;
+            Vector256<short> s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default;
+            sbyte* qa = (sbyte*)xa + b * 256, qb = (sbyte*)xb + b * 256;
+            int* w0 = (int*)(u0 + b * 32), w1 = (int*)(u1 + b * 32), w2 = (int*)(u2 + b * 32);
+            for (int s = 0; s < 8; s++, qa += 32, qb += 32)
+            {
+                var va = Vector256.Load(qa);
+                var vb = G > 1 ? Vector256.Load(qb) : default;
+                if (TK.Signed)
+                {
+                    var w = Vector256.Create(w0[s]).AsSByte();
+                    var aw = Avx2.Abs(w);
+                    i00 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(va, w)), ones);
+                    if (G > 1) i01 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(vb, w)), ones);
+                    if (R > 1)
+                    {
+                        w = Vector256.Create(w1[s]).AsSByte();
+                        aw = Avx2.Abs(w);
+                        i10 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(va, w)), ones);
+                        if (G > 1) i11 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(vb, w)), ones);
+                    }
+                    if (R > 2)
+                    {
+                        w = Vector256.Create(w2[s]).AsSByte();
+                        aw = Avx2.Abs(w);
+                        i20 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(va, w)), ones);
+                        if (G > 1) i21 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aw, Avx2.Sign(vb, w)), ones);
+                    }
+                }
+                else
+                {
+                    var w = Vector256.Create(w0[s]).AsByte();
+                    s00 += Avx2.MultiplyAddAdjacent(w, va);
+                    if (G > 1) s01 += Avx2.MultiplyAddAdjacent(w, vb);
+                    if (R > 1)
+                    {
+                        w = Vector256.Create(w1[s]).AsByte();
+                        s10 += Avx2.MultiplyAddAdjacent(w, va);
+                        if (G > 1) s11 += Avx2.MultiplyAddAdjacent(w, vb);
+                    }
+                    if (R > 2)
+                    {
+                        w = Vector256.Create(w2[s]).AsByte();
+                        s20 += Avx2.MultiplyAddAdjacent(w, va);
+                        if (G > 1) s21 += Avx2.MultiplyAddAdjacent(w, vb);
+                    }
+                    if (TK.Flush < 8 && (s + 1) % TK.Flush == 0)
+                    {
+                        i00 += Avx2.MultiplyAddAdjacent(s00, ones); s00 = default;
+                        if (G > 1) { i01 += Avx2.MultiplyAddAdjacent(s01, ones); s01 = default; }
+                        if (R > 1) { i10 += Avx2.MultiplyAddAdjacent(s10, ones); s10 = default; if (G > 1) { i11 += Avx2.MultiplyAddAdjacent(s11, ones); s11 = default; } }
+                        if (R > 2) { i20 += Avx2.MultiplyAddAdjacent(s20, ones); s20 = default; if (G > 1) { i21 += Avx2.MultiplyAddAdjacent(s21, ones); s21 = default; } }
+                    }
+                }
+            }
+            if (!TK.Signed && TK.Flush == 8)
+            {
+                i00 = Avx2.MultiplyAddAdjacent(s00, ones);
+                if (G > 1) i01 = Avx2.MultiplyAddAdjacent(s01, ones);
+                if (R > 1) { i10 = Avx2.MultiplyAddAdjacent(s10, ones); if (G > 1) i11 = Avx2.MultiplyAddAdjacent(s11, ones); }
+                if (R > 2) { i20 = Avx2.MultiplyAddAdjacent(s20, ones); if (G > 1) i21 = Avx2.MultiplyAddAdjacent(s21, ones); }
+            }
+            // the block's scaling: isum - offset*sum q (packed with x), times d*dx; then + m * dx*sum q
+            var ea = Vector256.Load(dxa + b * Group);
+            var eb = G > 1 ? Vector256.Load(dxb + b * Group) : default;
+            if (j.Offset != 0)
+            {
+                var qsa = Vector256.Load((int*)(dxa + scales) + b * Group);
+                i00 -= qsa; if (R > 1) i10 -= qsa; if (R > 2) i20 -= qsa;
+                if (G > 1)
+                {
+                    var qsb = Vector256.Load((int*)(dxb + scales) + b * Group);
+                    i01 -= qsb; if (R > 1) i11 -= qsb; if (R > 2) i21 -= qsb;
+                }
+            }
+            f00 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i00), Vector256.Create(d0[b]) * ea, f00);
+            if (G > 1) f01 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i01), Vector256.Create(d0[b]) * eb, f01);
+            if (R > 1)
+            {
+                f10 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i10), Vector256.Create(d1[b]) * ea, f10);
+                if (G > 1) f11 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i11), Vector256.Create(d1[b]) * eb, f11);
+            }
+            if (R > 2)
+            {
+                f20 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i20), Vector256.Create(d2[b]) * ea, f20);
+                if (G > 1) f21 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i21), Vector256.Create(d2[b]) * eb, f21);
+            }
+            if (j.HasMin)
+            {
+                var xsa = Vector256.Load(dxa + 2 * scales + b * Group);
+                var xsb = G > 1 ? Vector256.Load(dxb + 2 * scales + b * Group) : default;
+                f00 = Fma.MultiplyAdd(Vector256.Create(m0[b]), xsa, f00);
+                if (G > 1) f01 = Fma.MultiplyAdd(Vector256.Create(m0[b]), xsb, f01);
+                if (R > 1) { f10 = Fma.MultiplyAdd(Vector256.Create(m1[b]), xsa, f10); if (G > 1) f11 = Fma.MultiplyAdd(Vector256.Create(m1[b]), xsb, f11); }
+                if (R > 2) { f20 = Fma.MultiplyAdd(Vector256.Create(m2[b]), xsa, f20); if (G > 1) f21 = Fma.MultiplyAdd(Vector256.Create(m2[b]), xsb, f21); }
+            }
+        }
+        Store(j, f00, g, o);
+        if (G > 1) Store(j, f01, g + 1, o);
+        if (R > 1) { Store(j, f10, g, o + 1); if (G > 1) Store(j, f11, g + 1, o + 1); }
+        if (R > 2) { Store(j, f20, g, o + 2); if (G > 1) Store(j, f21, g + 1, o + 2); }
+    }
+
+    /// <summary>The 8 tokens of group g for output row o (tokens past T dropped).</summary>
+    private static void Store(in GemmJob j, Vector256<float> v, int g, int o)
+    {
+        int t0 = g * Group, n = Math.Min(Group, j.T - t0);
+        float* y = j.Y + (long)t0 * j.Rows + o;
+        for (int i = 0; i < n; i++) y[(long)i * j.Rows] = v.GetElement(i);
+    }
+
+    /// <summary>How the micro-kernel sums a 32-block's steps: 16-bit sums widened every <see cref="Flush"/> steps for
+    /// unsigned u (at most 2*Flush*max(u)*127 &lt; 32768), or the sign trick widened every step for signed weights.</summary>
+    private interface IInt8Steps
+    {
+        static abstract int Flush { get; }
+        static abstract bool Signed { get; }
+    }
+
+    private struct U4 : IInt8Steps { public static int Flush => 8; public static bool Signed => false; }
+    private struct U5 : IInt8Steps { public static int Flush => 4; public static bool Signed => false; }
+    private struct S8 : IInt8Steps { public static int Flush => 1; public static bool Signed => true; }
+}

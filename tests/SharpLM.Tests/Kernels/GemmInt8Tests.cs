@@ -1,0 +1,157 @@
+using SharpLM.Kernels;
+using SharpLM.Tensors;
+using SharpLM.Tensors.Types;
+
+namespace SharpLM.Tests.Kernels;
+
+/// <summary>
+/// The integer GEMM of the quantized types (prefill): each type's unpacked form gives exactly the values of its readable
+/// dequantizer and stays in the range the 16-bit sums assume; the GEMM matches the type's integer dot (the matvec, same
+/// 8-bit activations) to f32 rounding over group and row edges; weights and activations at their largest magnitudes (the
+/// 16-bit sums at their bound) come out right; and a token's bits do not depend on the other tokens of the call.
+/// (MatMulTests also runs these types through the GEMM against the naive oracle.)
+/// </summary>
+public sealed unsafe class GemmInt8Tests
+{
+    public static readonly DType[] Types = DTypes.All.Where(t => t.Unpack32 != null).Select(t => t.Type).ToArray();
+
+    public static TheoryData<DType> TypeData()
+    {
+        var d = new TheoryData<DType>();
+        foreach (var t in Types) d.Add(t);
+        return d;
+    }
+
+    private static readonly WorkerPool Pool = new(2);
+
+    private static bool Runs => GemmInt8.Supports(DTypes.Of(DType.Q8_0), KernelIsaSelector.Best);
+
+    [Fact]
+    public void The_integer_types_are_the_ones_with_an_integer_dot()
+    {
+        Assert.Contains(DType.Q4_0, Types);
+        Assert.Contains(DType.Q8_0, Types);
+        Assert.Contains(DType.Q4_K, Types);
+        foreach (var t in Types) Assert.True(DTypes.Of(t).HasDotQ8, $"{t} has an integer GEMM form but no integer dot");
+    }
+
+    [Theory]
+    [MemberData(nameof(TypeData))]
+    public void Unpacked_form_gives_the_dequantizer_values(DType type)
+    {
+        var traits = DTypes.Of(type);
+        var rng = new Random(3 + (int)type);
+        int n = traits.BlockSize == 256 ? 768 : 160;
+        var w = MatMulTests.Weights(rng, type, 1, n);
+        var naive = new float[n];
+        traits.DequantizeRowNaive(w, naive);
+        var u = new byte[n];
+        var d = new float[n / 32];
+        var m = new float[n / 32];
+        fixed (byte* pw = w, pu = u)
+        fixed (float* pd = d, pm = m)
+            traits.Unpack32(pw, n, pu, pd, pm);
+        var form = traits.Int8;
+        for (int i = 0; i < n; i++)
+        {
+            int q = form.Signed ? (sbyte)u[i] : u[i];
+            if (!form.Signed) Assert.True(q <= form.Max, $"{type} element {i}: u = {q} > {form.Max}");
+            float v = d[i / 32] * (q - form.Offset) + (form.HasMin ? m[i / 32] : 0f);
+            Assert.True(v == naive[i], $"{type} element {i}: d*(u - offset) + m = {v}, the dequantizer gives {naive[i]}");
+        }
+    }
+
+    /// <summary>The GEMM against the type's integer dot on the same quantized activations (the matvec of each token
+    /// alone): every output within 2e-6 of its scale (the two sum the same exact block integers in a different f32 order).</summary>
+    [Theory]
+    [MemberData(nameof(TypeData))]
+    public void Matches_the_integer_dot_over_edges(DType type)
+    {
+        if (!Runs) return;
+        var rng = new Random(11 + (int)type);
+        int bs = DTypeInfo.BlockSize(type);
+        foreach (var (rows, cols, t) in new[] { (1, bs, 16), (2, 2 * bs, 17), (3, 3 * bs, 23), (4, bs, 24), (7, 2 * bs, 33), (8, bs, 41) })
+            CheckAgainstDot(type, rows, cols, t, rng, KernelTestUtil.Gaussian(rng, t * cols), MatMulTests.Weights(rng, type, rows, cols));
+    }
+
+    /// <summary>Every u at the type's largest value (or Q8_0's ±127) and every activation at ±127 after quantizing: the
+    /// 16-bit sums reach their bound (8 steps of 2*15*127 for 4-bit u, 4 of 2*31*127 for 5-bit), so a longer run before
+    /// widening would wrap and fail here.</summary>
+    [Theory]
+    [MemberData(nameof(TypeData))]
+    public void Largest_magnitudes_do_not_overflow(DType type)
+    {
+        if (!Runs) return;
+        var traits = DTypes.Of(type);
+        int bs = traits.BlockSize, rows = 5, cols = 2 * bs, t = 18;
+        var rng = new Random(5);
+        var w = MatMulTests.Weights(rng, type, rows, cols);
+        int header = type switch { DType.Q4_1 or DType.Q5_1 => 4, DType.Q4_K or DType.Q5_K => 16, _ => 2 };
+        for (int blk = 0; blk < w.Length / traits.BlockBytes; blk++)
+            for (int i = header; i < traits.BlockBytes; i++)
+                w[blk * traits.BlockBytes + i] = type == DType.Q8_0 ? (byte)(blk % 2 == 0 ? 0x81 : 0x7F) : (byte)0xFF;
+        var x = new float[t * cols];
+        for (int i = 0; i < x.Length; i++) x[i] = i / cols % 2 == 0 ? 1f : -2f;
+        CheckAgainstDot(type, rows, cols, t, rng, x, w);
+    }
+
+    private static void CheckAgainstDot(DType type, int rows, int cols, int t, Random rng, float[] x, byte[] w)
+    {
+        var traits = DTypes.Of(type);
+        var isa = KernelIsaSelector.Best;
+        var got = new float[t * rows + 1];
+        got[^1] = 777f;
+        int block = traits.DotQ8Block;
+        var rowBuf = new byte[Q8Activations.RowStride(cols, block) + 64];
+        var scratch = new float[cols];
+        fixed (byte* pw = w, prb = rowBuf)
+        fixed (float* px = x, ps = scratch)
+        {
+            var wm = new WeightMatrix(type, pw, rows, cols);
+            MatMul.Forward(x, wm, got, t, Pool, isa);
+            byte* aligned = (byte*)(((nint)prb + 63) & ~(nint)63);
+            var q8 = Q8Activations.At(aligned, cols, block);
+            for (int i = 0; i < t; i++)
+            {
+                Q8Activations.Quantize(px + (long)i * cols, cols, block, q8, isa);
+                for (int o = 0; o < rows; o++)
+                {
+                    float dot = traits.DotQ8(pw + o * wm.RowBytes, q8, cols, isa, ps);
+                    double scale = 0;
+                    var row = new float[cols];
+                    traits.DequantizeRowNaive(wm.Row(o), row);
+                    for (int k = 0; k < cols; k++) scale += Math.Abs((double)row[k] * x[i * cols + k]);
+                    Assert.True(Math.Abs(got[i * rows + o] - dot) <= 2e-6 * scale + 1e-6,
+                        $"{type} OC={rows} C={cols} T={t} token {i} row {o}: GEMM {got[i * rows + o]}, integer dot {dot} (sum |w x| {scale:G4})");
+                }
+            }
+        }
+        Assert.Equal(777f, got[^1]);
+    }
+
+    /// <summary>A token's outputs are the same bits whether its batch has 16 tokens or 45, and whichever group of 8 and
+    /// lane it lands in.</summary>
+    [Theory]
+    [MemberData(nameof(TypeData))]
+    public void A_token_gets_the_same_bits_in_any_batch(DType type)
+    {
+        if (!Runs) return;
+        var rng = new Random(21);
+        int bs = DTypeInfo.BlockSize(type), rows = 7, cols = 2 * bs;
+        var w = MatMulTests.Weights(rng, type, rows, cols);
+        var a = KernelTestUtil.Gaussian(rng, 16 * cols);
+        var big = KernelTestUtil.Gaussian(rng, 45 * cols);
+        const int at = 13; // a's rows start at token 13 of the big batch: other groups and lanes
+        Array.Copy(a, 0, big, at * cols, a.Length);
+        var ya = new float[16 * rows];
+        var yb = new float[45 * rows];
+        fixed (byte* pw = w)
+        {
+            var wm = new WeightMatrix(type, pw, rows, cols);
+            MatMul.Forward(a, wm, ya, 16, Pool, KernelIsaSelector.Best);
+            using var one = new WorkerPool(1);
+            MatMul.Forward(big, wm, yb, 45, one, KernelIsaSelector.Best);
+        }
+        KernelTestUtil.AssertBitEqual(ya, yb.AsSpan(at * rows, 16 * rows), $"{type}: 16 tokens alone vs inside 45");
+    }
+}
