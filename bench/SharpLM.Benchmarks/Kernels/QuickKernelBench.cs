@@ -508,6 +508,7 @@ public static unsafe class QuickKernelBench
         int threads = int.Parse(args[0]);
         int t = int.Parse(args[1]), oc = int.Parse(args[2]), k = int.Parse(args[3]);
         var types = args.Length > 4 ? args[4].Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.F32];
+        if (args.Length > 5) MatMul.GemmMinRows = int.Parse(args[5]); // rows from which the GEMM replaces the matvec
         using var pool = new WorkerPool(threads);
         var isa = KernelIsaSelector.Current;
         var rng = new Random(1);
