@@ -27,7 +27,7 @@ internal static unsafe class GemmInt8
     /// <summary>Whether <paramref name="traits"/> has an integer GEMM on <paramref name="isa"/> (AVX2's vpmaddubsw; an
     /// AVX-512 machine runs the same 256-bit code).</summary>
     public static bool Supports(TypeTraits traits, KernelIsa isa) =>
-        traits.Unpack32 != null && traits.HasDotQ8 && (traits.Int8.Signed || traits.Int8.Max <= 31) && isa != KernelIsa.Scalar && Avx2.IsSupported && Fma.IsSupported;
+        traits.Unpack32 != null && traits.HasDotQ8 && (traits.Int8.Signed || traits.Int8.Max <= (traits.Int8.Sub == 16 ? 63 : 31)) && isa != KernelIsa.Scalar && Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Weight rows per micro-kernel call and tokens per packed group.</summary>
     private const int Rows = 3, Group = 8;
@@ -36,24 +36,25 @@ internal static unsafe class GemmInt8
     public static void Forward(float* x, in WeightMatrix w, float* y, int t, KernelIsa isa, WorkerPool pool)
     {
         var traits = DTypes.Of(w.Type);
-        int c = w.Cols, block = traits.DotQ8Block, nb = c / 32;
-        int groups = (t + Group - 1) / Group;
-        long groupBytes = (long)nb * 256, groupScales = (long)nb * Group;
-        // per group: q (nb * 256 bytes), then dx, offset * sum q (int) and dx * sum q, nb * 8 each
-        long groupStride = groupBytes + 3 * 4 * groupScales;
-        byte* xp = (byte*)Scratch.Get(Scratch.PackedX, groupStride * groups / 4 + 16);
         var form = traits.Int8;
-        var pack = new PackJob { X = x, Xp = xp, T = t, C = c, Block = block, Nb = nb, GroupStride = groupStride, Offset = form.Offset, Isa = isa };
+        int c = w.Cols, block = traits.DotQ8Block, nb = c / 32, ns = c / form.Sub;
+        int groups = (t + Group - 1) / Group;
+        // per group: q (nb * 256 bytes), dx (nb * 8 floats), then per scale group (ns of them) offset * sum q (int) and
+        // dx * sum q, 8 each
+        long groupStride = (long)nb * 256 + 4L * nb * Group + 8L * ns * Group;
+        byte* xp = (byte*)Scratch.Get(Scratch.PackedX, groupStride * groups / 4 + 16);
+        var pack = new PackJob { X = x, Xp = xp, T = t, C = c, Block = block, Nb = nb, Sub = form.Sub, GroupStride = groupStride, Offset = form.Offset, Isa = isa };
         pool.Run(groups, pack);
 
         long rowBytes = w.RowBytes;
         int tasks = WorkSplit.Tasks(w.Rows, rowBytes * 4 + (long)t * c / 8, pool.Threads, Rows);
         var job = new GemmJob
         {
-            W = w.Data, RowBytes = rowBytes, Unpack = traits.Unpack32, Rows = w.Rows, Cols = c, Nb = nb, T = t,
+            W = w.Data, RowBytes = rowBytes, Unpack = traits.Unpack32, Rows = w.Rows, Cols = c, Nb = nb, Subs = ns, T = t,
             Groups = groups, GroupStride = groupStride, Xp = xp, Y = y, Tasks = tasks, Offset = form.Offset, HasMin = form.HasMin,
         };
         if (form.Signed) pool.Run(tasks, new Runner<S8> { Job = job });
+        else if (form.Sub == 16) pool.Run(tasks, new Runner<U6Sub16> { Job = job });
         else if (form.Max <= 15) pool.Run(tasks, new Runner<U4> { Job = job });
         else pool.Run(tasks, new Runner<U5> { Job = job });
     }
@@ -63,16 +64,17 @@ internal static unsafe class GemmInt8
     {
         public float* X;
         public byte* Xp;
-        public int T, C, Block, Nb, Offset;
+        public int T, C, Block, Nb, Sub, Offset;
         public long GroupStride;
         public KernelIsa Isa;
 
         public readonly void Execute(int g)
         {
             byte* q = Xp + g * GroupStride;
+            int ns = C / Sub, per = Block / 32, subsPer = 32 / Sub;
             float* dx = (float*)(q + (long)Nb * 256);
             int* sq = (int*)(dx + (long)Nb * Group);
-            float* sx = (float*)(sq + (long)Nb * Group);
+            float* sx = (float*)(sq + (long)ns * Group);
             byte* rowBuf = (byte*)Scratch.Get(Scratch.Row, Q8Activations.RowStride(C, Block) / 4 + 16);
             var row = Q8Activations.At(rowBuf, C, Block);
             for (int j = 0; j < Group; j++)
@@ -83,22 +85,26 @@ internal static unsafe class GemmInt8
                     for (int b = 0; b < Nb; b++)
                     {
                         for (int s = 0; s < 8; s++) *(int*)(q + b * 256 + s * 32 + j * 4) = 0;
-                        dx[b * Group + j] = 0; sq[b * Group + j] = 0; sx[b * Group + j] = 0;
+                        dx[b * Group + j] = 0;
                     }
+                    for (int h = 0; h < ns; h++) { sq[h * Group + j] = 0; sx[h * Group + j] = 0; }
                     continue;
                 }
                 Q8Activations.Quantize(X + (long)tok * C, C, Block, row, Isa);
-                int per = Block / 32;
                 for (int b = 0; b < Nb; b++)
                 {
                     int* src = (int*)(row.Q + b * 32);
                     byte* dst = q + b * 256 + j * 4;
                     for (int s = 0; s < 8; s++) *(int*)(dst + s * 32) = src[s];
                     float d = row.D[b / per];
-                    int sum = row.Sums[2 * b] + row.Sums[2 * b + 1];
                     dx[b * Group + j] = d;
-                    sq[b * Group + j] = Offset * sum;
-                    sx[b * Group + j] = d * sum;
+                    for (int k = 0; k < subsPer; k++)
+                    {
+                        int h = b * subsPer + k;
+                        int sum = Sub == 16 ? row.Sums[h] : row.Sums[2 * b] + row.Sums[2 * b + 1];
+                        sq[h * Group + j] = Offset * sum;
+                        sx[h * Group + j] = d * sum;
+                    }
                 }
             }
         }
@@ -109,7 +115,7 @@ internal static unsafe class GemmInt8
         public byte* W, Xp;
         public long RowBytes, GroupStride;
         public delegate*<byte*, int, byte*, float*, float*, void> Unpack;
-        public int Rows, Cols, Nb, T, Groups, Tasks, Offset;
+        public int Rows, Cols, Nb, Subs, T, Groups, Tasks, Offset;
         public bool HasMin;
         public float* Y;
     }
@@ -122,9 +128,9 @@ internal static unsafe class GemmInt8
         {
             ref readonly var j = ref Job;
             var (r0, r1) = WorkSplit.Range(task, j.Tasks, j.Rows, Rows);
-            int c = j.Cols, nb = j.Nb;
-            // Rows unpacked rows: u (C bytes each), then d and m (nb floats each)
-            long rowStride = c + 8L * nb;
+            int c = j.Cols, ns = j.Subs;
+            // Rows unpacked rows: u (C bytes each), then d and m (a float per scale group each)
+            long rowStride = c + 8L * ns;
             byte* buf = (byte*)Scratch.Get(Scratch.Panel, rowStride * Rows / 4 + 16);
             for (int o = r0; o < r1; o += Rows)
             {
@@ -133,7 +139,7 @@ internal static unsafe class GemmInt8
                 {
                     byte* u = buf + i * rowStride;
                     float* d = (float*)(u + c);
-                    j.Unpack(j.W + (o + i) * j.RowBytes, c, u, d, d + nb);
+                    j.Unpack(j.W + (o + i) * j.RowBytes, c, u, d, d + ns);
                 }
                 for (int g = 0; g < j.Groups; g += 2)
                 {
@@ -151,22 +157,26 @@ internal static unsafe class GemmInt8
     private static void Tile<TK, TR, TG>(in GemmJob j, byte* buf, long rowStride, int o, int g)
         where TK : struct, IInt8Steps where TR : struct, ICount where TG : struct, ICount
     {
-        int R = TR.N, G = TG.N, nb = j.Nb, c = j.Cols;
+        int R = TR.N, G = TG.N, nb = j.Nb, ns = j.Subs, c = j.Cols;
         byte* u0 = buf, u1 = buf + rowStride, u2 = buf + 2 * rowStride;
         float* d0 = (float*)(u0 + c), d1 = (float*)(u1 + c), d2 = (float*)(u2 + c);
-        float* m0 = d0 + nb, m1 = d1 + nb, m2 = d2 + nb;
+        float* m0 = d0 + ns, m1 = d1 + ns, m2 = d2 + ns;
         byte* xa = j.Xp + g * j.GroupStride, xb = xa + j.GroupStride;
         float* dxa = (float*)(xa + (long)nb * 256), dxb = (float*)(xb + (long)nb * 256);
-        long scales = (long)nb * Group;
+        int* sqa = (int*)(dxa + (long)nb * Group), sqb = (int*)(dxb + (long)nb * Group);
+        float* sxa = (float*)(sqa + (long)ns * Group), sxb = (float*)(sqb + (long)ns * Group);
         var ones = Vector256.Create((short)1);
         Vector256<float> f00 = default, f01 = default, f10 = default, f11 = default, f20 = default, f21 = default;
         for (int b = 0; b < nb; b++)
         {
-            Vector256<int> i00 = default, i01 = default, i10 = default, i11 = default, i20 = default, i21 = default;
-            Vector256<short> s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default;
             sbyte* qa = (sbyte*)xa + b * 256, qb = (sbyte*)xb + b * 256;
             int* w0 = (int*)(u0 + b * 32), w1 = (int*)(u1 + b * 32), w2 = (int*)(u2 + b * 32);
-            for (int s = 0; s < 8; s++, qa += 32, qb += 32)
+            // the block's scale groups (one of 8 steps, or two of 4)
+            for (int h = b * (8 / TK.ScaleSteps), s0 = 0; s0 < 8; s0 += TK.ScaleSteps, h++)
+            {
+            Vector256<int> i00 = default, i01 = default, i10 = default, i11 = default, i20 = default, i21 = default;
+            Vector256<short> s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default;
+            for (int s = s0; s < s0 + TK.ScaleSteps; s++, qa += 32, qb += 32)
             {
                 var va = Vector256.Load(qa);
                 var vb = G > 1 ? Vector256.Load(qb) : default;
@@ -208,7 +218,7 @@ internal static unsafe class GemmInt8
                         s20 += Avx2.MultiplyAddAdjacent(w, va);
                         if (G > 1) s21 += Avx2.MultiplyAddAdjacent(w, vb);
                     }
-                    if (TK.Flush < 8 && (s + 1) % TK.Flush == 0)
+                    if (TK.Flush < TK.ScaleSteps && (s + 1 - s0) % TK.Flush == 0)
                     {
                         i00 += Avx2.MultiplyAddAdjacent(s00, ones); s00 = default;
                         if (G > 1) { i01 += Avx2.MultiplyAddAdjacent(s01, ones); s01 = default; }
@@ -217,46 +227,50 @@ internal static unsafe class GemmInt8
                     }
                 }
             }
-            if (!TK.Signed && TK.Flush == 8)
+            if (!TK.Signed && TK.Flush == TK.ScaleSteps)
             {
+                // the 16-bit sums hold the whole scale group: widened once
                 i00 = Avx2.MultiplyAddAdjacent(s00, ones);
                 if (G > 1) i01 = Avx2.MultiplyAddAdjacent(s01, ones);
                 if (R > 1) { i10 = Avx2.MultiplyAddAdjacent(s10, ones); if (G > 1) i11 = Avx2.MultiplyAddAdjacent(s11, ones); }
                 if (R > 2) { i20 = Avx2.MultiplyAddAdjacent(s20, ones); if (G > 1) i21 = Avx2.MultiplyAddAdjacent(s21, ones); }
             }
-            // the block's scaling: isum - offset*sum q (packed with x), times d*dx; then + m * dx*sum q
-            var ea = Vector256.Load(dxa + b * Group);
-            var eb = G > 1 ? Vector256.Load(dxb + b * Group) : default;
-            if (j.Offset != 0)
+            // a scale group (32 or 16 weights) done: isum - offset*sum q (packed with x), times d*dx; + m * dx*sum q
             {
-                var qsa = Vector256.Load((int*)(dxa + scales) + b * Group);
-                i00 -= qsa; if (R > 1) i10 -= qsa; if (R > 2) i20 -= qsa;
-                if (G > 1)
+                var ea = Vector256.Load(dxa + b * Group);
+                var eb = G > 1 ? Vector256.Load(dxb + b * Group) : default;
+                if (j.Offset != 0)
                 {
-                    var qsb = Vector256.Load((int*)(dxb + scales) + b * Group);
-                    i01 -= qsb; if (R > 1) i11 -= qsb; if (R > 2) i21 -= qsb;
+                    var qsa = Vector256.Load(sqa + h * Group);
+                    i00 -= qsa; if (R > 1) i10 -= qsa; if (R > 2) i20 -= qsa;
+                    if (G > 1)
+                    {
+                        var qsb = Vector256.Load(sqb + h * Group);
+                        i01 -= qsb; if (R > 1) i11 -= qsb; if (R > 2) i21 -= qsb;
+                    }
+                }
+                f00 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i00), Vector256.Create(d0[h]) * ea, f00);
+                if (G > 1) f01 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i01), Vector256.Create(d0[h]) * eb, f01);
+                if (R > 1)
+                {
+                    f10 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i10), Vector256.Create(d1[h]) * ea, f10);
+                    if (G > 1) f11 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i11), Vector256.Create(d1[h]) * eb, f11);
+                }
+                if (R > 2)
+                {
+                    f20 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i20), Vector256.Create(d2[h]) * ea, f20);
+                    if (G > 1) f21 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i21), Vector256.Create(d2[h]) * eb, f21);
+                }
+                if (j.HasMin)
+                {
+                    var xsa = Vector256.Load(sxa + h * Group);
+                    var xsb = G > 1 ? Vector256.Load(sxb + h * Group) : default;
+                    f00 = Fma.MultiplyAdd(Vector256.Create(m0[h]), xsa, f00);
+                    if (G > 1) f01 = Fma.MultiplyAdd(Vector256.Create(m0[h]), xsb, f01);
+                    if (R > 1) { f10 = Fma.MultiplyAdd(Vector256.Create(m1[h]), xsa, f10); if (G > 1) f11 = Fma.MultiplyAdd(Vector256.Create(m1[h]), xsb, f11); }
+                    if (R > 2) { f20 = Fma.MultiplyAdd(Vector256.Create(m2[h]), xsa, f20); if (G > 1) f21 = Fma.MultiplyAdd(Vector256.Create(m2[h]), xsb, f21); }
                 }
             }
-            f00 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i00), Vector256.Create(d0[b]) * ea, f00);
-            if (G > 1) f01 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i01), Vector256.Create(d0[b]) * eb, f01);
-            if (R > 1)
-            {
-                f10 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i10), Vector256.Create(d1[b]) * ea, f10);
-                if (G > 1) f11 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i11), Vector256.Create(d1[b]) * eb, f11);
-            }
-            if (R > 2)
-            {
-                f20 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i20), Vector256.Create(d2[b]) * ea, f20);
-                if (G > 1) f21 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i21), Vector256.Create(d2[b]) * eb, f21);
-            }
-            if (j.HasMin)
-            {
-                var xsa = Vector256.Load(dxa + 2 * scales + b * Group);
-                var xsb = G > 1 ? Vector256.Load(dxb + 2 * scales + b * Group) : default;
-                f00 = Fma.MultiplyAdd(Vector256.Create(m0[b]), xsa, f00);
-                if (G > 1) f01 = Fma.MultiplyAdd(Vector256.Create(m0[b]), xsb, f01);
-                if (R > 1) { f10 = Fma.MultiplyAdd(Vector256.Create(m1[b]), xsa, f10); if (G > 1) f11 = Fma.MultiplyAdd(Vector256.Create(m1[b]), xsb, f11); }
-                if (R > 2) { f20 = Fma.MultiplyAdd(Vector256.Create(m2[b]), xsa, f20); if (G > 1) f21 = Fma.MultiplyAdd(Vector256.Create(m2[b]), xsb, f21); }
             }
         }
         Store(j, f00, g, o);
@@ -273,15 +287,18 @@ internal static unsafe class GemmInt8
         for (int i = 0; i < n; i++) y[(long)i * j.Rows] = v.GetElement(i);
     }
 
-    /// <summary>How the micro-kernel sums a 32-block's steps: 16-bit sums widened every <see cref="Flush"/> steps for
-    /// unsigned u (at most 2*Flush*max(u)*127 &lt; 32768), or the sign trick widened every step for signed weights.</summary>
+    /// <summary>How the micro-kernel sums a scale group's steps (4 bytes of 8 tokens each): 16-bit sums widened every
+    /// <see cref="Flush"/> steps for unsigned u (at most 2*Flush*max(u)*127 &lt; 32768), or the sign trick widened every
+    /// step for signed weights; the group is scaled every <see cref="ScaleSteps"/> steps (8: scales per 32 weights, 4: per 16).</summary>
     private interface IInt8Steps
     {
         static abstract int Flush { get; }
+        static abstract int ScaleSteps { get; }
         static abstract bool Signed { get; }
     }
 
-    private struct U4 : IInt8Steps { public static int Flush => 8; public static bool Signed => false; }
-    private struct U5 : IInt8Steps { public static int Flush => 4; public static bool Signed => false; }
-    private struct S8 : IInt8Steps { public static int Flush => 1; public static bool Signed => true; }
+    private struct U4 : IInt8Steps { public static int Flush => 8; public static int ScaleSteps => 8; public static bool Signed => false; }
+    private struct U5 : IInt8Steps { public static int Flush => 4; public static int ScaleSteps => 8; public static bool Signed => false; }
+    private struct U6Sub16 : IInt8Steps { public static int Flush => 2; public static int ScaleSteps => 4; public static bool Signed => false; }
+    private struct S8 : IInt8Steps { public static int Flush => 1; public static int ScaleSteps => 8; public static bool Signed => true; }
 }

@@ -32,6 +32,7 @@ public sealed unsafe class GemmInt8Tests
         Assert.Contains(DType.Q4_0, Types);
         Assert.Contains(DType.Q8_0, Types);
         Assert.Contains(DType.Q4_K, Types);
+        Assert.Contains(DType.Q6_K, Types);
         foreach (var t in Types) Assert.True(DTypes.Of(t).HasDotQ8, $"{t} has an integer GEMM form but no integer dot");
     }
 
@@ -46,17 +47,18 @@ public sealed unsafe class GemmInt8Tests
         var naive = new float[n];
         traits.DequantizeRowNaive(w, naive);
         var u = new byte[n];
-        var d = new float[n / 32];
-        var m = new float[n / 32];
+        var d = new float[n / 16];
+        var m = new float[n / 16];
         fixed (byte* pw = w, pu = u)
         fixed (float* pd = d, pm = m)
             traits.Unpack32(pw, n, pu, pd, pm);
         var form = traits.Int8;
+        Assert.True(form.Sub is 16 or 32);
         for (int i = 0; i < n; i++)
         {
             int q = form.Signed ? (sbyte)u[i] : u[i];
             if (!form.Signed) Assert.True(q <= form.Max, $"{type} element {i}: u = {q} > {form.Max}");
-            float v = d[i / 32] * (q - form.Offset) + (form.HasMin ? m[i / 32] : 0f);
+            float v = d[i / form.Sub] * (q - form.Offset) + (form.HasMin ? m[i / form.Sub] : 0f);
             Assert.True(v == naive[i], $"{type} element {i}: d*(u - offset) + m = {v}, the dequantizer gives {naive[i]}");
         }
     }
@@ -75,8 +77,8 @@ public sealed unsafe class GemmInt8Tests
     }
 
     /// <summary>Every u at the type's largest value (or Q8_0's ±127) and every activation at ±127 after quantizing: the
-    /// 16-bit sums reach their bound (8 steps of 2*15*127 for 4-bit u, 4 of 2*31*127 for 5-bit), so a longer run before
-    /// widening would wrap and fail here.</summary>
+    /// 16-bit sums reach their bound (8 steps of 2*15*127 for 4-bit u, 4 of 2*31*127 for 5-bit, 2 of 2*63*127 for 6-bit),
+    /// so a longer run before widening would wrap and fail here.</summary>
     [Theory]
     [MemberData(nameof(TypeData))]
     public void Largest_magnitudes_do_not_overflow(DType type)
@@ -86,9 +88,16 @@ public sealed unsafe class GemmInt8Tests
         int bs = traits.BlockSize, rows = 5, cols = 2 * bs, t = 18;
         var rng = new Random(5);
         var w = MatMulTests.Weights(rng, type, rows, cols);
-        int header = type switch { DType.Q4_1 or DType.Q5_1 => 4, DType.Q4_K or DType.Q5_K => 16, _ => 2 };
+        // the bytes of the values (not of the scales): u at its largest everywhere
+        var (from, to) = type switch
+        {
+            DType.Q4_1 or DType.Q5_1 => (4, traits.BlockBytes),
+            DType.Q4_K or DType.Q5_K => (16, traits.BlockBytes),
+            DType.Q6_K => (0, 192),
+            _ => (2, traits.BlockBytes),
+        };
         for (int blk = 0; blk < w.Length / traits.BlockBytes; blk++)
-            for (int i = header; i < traits.BlockBytes; i++)
+            for (int i = from; i < to; i++)
                 w[blk * traits.BlockBytes + i] = type == DType.Q8_0 ? (byte)(blk % 2 == 0 ? 0x81 : 0x7F) : (byte)0xFF;
         var x = new float[t * cols];
         for (int i = 0; i < x.Length; i++) x[i] = i / cols % 2 == 0 ? 1f : -2f;

@@ -22,7 +22,33 @@ internal static unsafe class Q6_KType
         DotQ8Block = 256,
         DotQ8 = &DotQ8,
         DotQ8x4 = &DotQ8x4,
+        Unpack32 = &Unpack32,
+        Int8 = new Int8Form(Signed: false, Max: 63, Offset: 32, HasMin: false, Sub: 16),
     };
+
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>): u = the 6-bit values in element order
+    /// (offset 32), d per 16 = d * scale (exact in f32).</summary>
+    public static void Unpack32(byte* src, int n, byte* u, float* d, float* m)
+    {
+        var mask = Vector256.Create((byte)15);
+        var three = Vector256.Create((byte)3);
+        for (int b = 0; b < n / 256; b++, src += 210, u += 256, d += 16)
+        {
+            float dd = Half(src + 208);
+            for (int j = 0; j < 16; j++) d[j] = dd * (sbyte)src[192 + j];
+            for (int h = 0; h < 2; h++)
+            {
+                var ql0 = Vector256.Load(src + 64 * h);
+                var ql1 = Vector256.Load(src + 64 * h + 32);
+                var qh = Vector256.Load(src + 128 + 32 * h).AsUInt16();
+                byte* o = u + 128 * h;
+                (ql0 & mask | ((qh & three.AsUInt16()) << 4).AsByte()).Store(o);
+                (ql1 & mask | (((qh >>> 2) & three.AsUInt16()) << 4).AsByte()).Store(o + 32);
+                ((ql0.AsUInt16() >>> 4).AsByte() & mask | (((qh >>> 4) & three.AsUInt16()) << 4).AsByte()).Store(o + 64);
+                ((ql1.AsUInt16() >>> 4).AsByte() & mask | (((qh >>> 6) & three.AsUInt16()) << 4).AsByte()).Store(o + 96);
+            }
+        }
+    }
 
     /// <summary>Reference quantizer (ggml quantize_row_q6_k_ref): src (n) f32 -> dst (RowBytes(n)).</summary>
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)

@@ -64,8 +64,8 @@ internal sealed unsafe class TypeTraits(DType type, string name, int blockSize, 
     /// Returns false when the variant has no four-row kernel.</summary>
     public delegate*<byte*, Q8Row*, int, KernelIsa, float*, bool> DotQ8x4 { get; init; }
 
-    /// <summary>Optional: a row of n weights in the integer GEMM's form (<see cref="Int8"/>): per 32 weights, 32 bytes u at
-    /// u + 32b (element order), the scale at d[b] and the min at m[b], w = d*(u - Int8.Offset) + m (the prefill's
+    /// <summary>Optional: a row of n weights in the integer GEMM's form (<see cref="Int8"/>): n bytes u (element order), and
+    /// per scale group h of Int8.Sub (32 or 16) weights the scale d[h] and the min m[h]: w = d*(u - Int8.Offset) + m (the prefill's
     /// <see cref="GemmInt8"/>; types without it dequantize to the f32 GEMM).</summary>
     public delegate*<byte*, int, byte*, float*, float*, void> Unpack32 { get; init; }
 
@@ -271,7 +271,7 @@ internal static unsafe class BlockMath
     public static int NearestInt(float x) => (int)MathF.Round(x, MidpointRounding.ToEven);
 }
 
-/// <summary>The integer GEMM's reading of a type's unpacked bytes u: unsigned at most <paramref name="Max"/> (15, 31 or
-/// 63), or <paramref name="Signed"/> int8 (Max 127); w = d*(u - <paramref name="Offset"/>) + m, m zero unless
-/// <paramref name="HasMin"/>.</summary>
-internal readonly record struct Int8Form(bool Signed, int Max, int Offset, bool HasMin);
+/// <summary>The integer GEMM's reading of a type's unpacked bytes u: unsigned at most <paramref name="Max"/> (15 or 31,
+/// 63 with scales per 16), or <paramref name="Signed"/> int8 (Max 127); w = d*(u - <paramref name="Offset"/>) + m, m zero
+/// unless <paramref name="HasMin"/>, with a d and an m per <paramref name="Sub"/> (32 or 16) weights.</summary>
+internal readonly record struct Int8Form(bool Signed, int Max, int Offset, bool HasMin, int Sub = 32);
