@@ -103,6 +103,7 @@ internal static class DecodeRace
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         if (!File.Exists(path)) WriteModel(path, type, shape);
         if (args.Length > 4) { ProfileStreams(path, shape, int.Parse(args[4], CultureInfo.InvariantCulture), gen, t); return; }
+        if (gen == 0) { ProfilePrefill(path, shape, t); return; }
         using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = gen + 80, BatchSize = 64, Threads = t });
         var state = model.CreateState();
         var prompt = Prompt(64, shape.Vocab, 1);
@@ -112,6 +113,27 @@ internal static class DecodeRace
             var g = new Generator(state, new Sampler(SamplingOptions.Greedy, shape.Vocab), []);
             foreach (var _ in g.Generate(prompt, gen)) { }
             Console.WriteLine($"prefill {g.Stats.PrefillTokensPerSecond:F1} tok/s, decode {g.Stats.DecodeTokensPerSecond:F2} tok/s ({model.Weights.MatrixBytes * g.Stats.DecodeTokensPerSecond / 1e9:F1} GB/s)");
+        }
+    }
+
+    /// <summary>decode-profile SHAPE TYPE THREADS 0: prefills a 128-token prompt over and over for 20 s (one batch), printing
+    /// tok/s; for a sampling profiler.</summary>
+    private static void ProfilePrefill(string path, Shape shape, int threads)
+    {
+        const int n = 128;
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = n + 1, BatchSize = n, Threads = threads });
+        var state = model.CreateState();
+        var prompt = Prompt(n, shape.Vocab, 1);
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed.TotalSeconds < 20)
+        {
+            var sw = Stopwatch.StartNew();
+            for (int r = 0; r < 5; r++)
+            {
+                state.Truncate(0);
+                state.Forward(prompt, allLogits: false);
+            }
+            Console.WriteLine($"prefill {5 * n / sw.Elapsed.TotalSeconds:F1} tok/s");
         }
     }
 
