@@ -62,7 +62,9 @@ internal readonly unsafe struct LegacyQuants : IBlockDecoder
             var q = Vector256.Create(v & mask, (v.AsUInt16() >>> 4).AsByte() & mask);
             if (hasHigh)
             {
-                var qh = Avx2.Shuffle(Vector256.Create(*(uint*)(src + (hasMin ? 4 : 2))).AsByte(), spread);
+                var all = Vector256.Create(*(uint*)(src + (hasMin ? 4 : 2))).AsByte();
+                // (the indices stay in each 128-bit lane, whose 4 bytes are qh's: vpshufb's meaning and Shuffle's agree)
+                var qh = Avx2.IsSupported ? Avx2.Shuffle(all, spread) : Vector256.Shuffle(all, spread);
                 q |= Vector256.Equals(qh & bits, bits) & Vector256.Create((byte)16);
             }
             q.Store(u);
