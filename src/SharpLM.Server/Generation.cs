@@ -197,7 +197,7 @@ internal sealed class Generation
         if (c.Tools != null)
         {
             var (a, ca) = c.Tools.Push(sb.ToString());
-            var (b, cb) = c.Tools.Flush();
+            var (b, cb) = c.Tools.Flush(cut: reason == "length" || c.Streamer.Stopped);
             sb.Clear().Append(a).Append(b);
             calls = [.. ca, .. cb];
             if (calls.Count == 0) calls = null;

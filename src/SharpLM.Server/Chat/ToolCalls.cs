@@ -157,7 +157,7 @@ internal sealed record ToolCallPart(int Index, string? Id, string? Name, string 
 /// <c>&lt;|python_tag|&gt;</c> it may be a built-in tool's Python call <c>name.call(k=v, ...)</c>, its Python literals
 /// (strings in either quote with escapes, numbers, True/False/None, lists, tuples, dicts) turned into the JSON object
 /// <c>{"k":v,...}</c>; or, when the text after the tag is no such call, Python code: a call of <c>python</c> with
-/// <c>{"code":...}</c>, the text up to the end of the reply (as llama.cpp reads code_interpreter).</para>
+/// <c>{"code":...}</c>, the text up to the end of the reply when the model ended it (as llama.cpp reads code_interpreter).</para>
 /// <para>Text that could still be the start of an opener is held back, and given back as content as soon as it cannot
 /// be; so is whitespace just before a call (content is what surrounds the calls, not the separators between them). A
 /// call begins (its name goes out) when its name is complete: its <c>"name"</c> string, the <c>[ARGS]</c> after it, the
@@ -165,10 +165,11 @@ internal sealed record ToolCallPart(int Index, string? Id, string? Name, string 
 /// JSON text arrives, within string values too: raw JSON as written; a string-valued arguments member decoded as it
 /// arrives (it must hold JSON; an empty one is <c>{}</c>); a Python call converted as it arrives; code escaped into its
 /// JSON string. A call is done when its object or Python call closes and its arguments are JSON, or, for code, at the
-/// end of the reply. A block that turns out not to be a call before any call began in it is given back as content;
+/// end of a reply the model ended (not cut by max_tokens or a stop string). A block that turns out not to be a call before any call began in it is given back as content;
 /// after that, the rest of a block that breaks (bad JSON, a bad Python literal) is content and the broken call stays
-/// unfinished. A block still open at the end (max_tokens, a stop string) is dropped, its call unfinished, unless it is
-/// bare JSON in which no call began (then it was text).</para>
+/// unfinished. A block still open at the end (max_tokens, a stop string) is given back the same way, as llama.cpp's server
+/// does: its text since it opened or since its last finished call is content (the opener included) and its call stays
+/// unfinished, so a client loses none of the model's text; the calls finished before it stand.</para>
 /// </summary>
 internal sealed partial class ToolCallStream
 {
@@ -211,7 +212,6 @@ internal sealed partial class ToolCallStream
     private readonly StringBuilder _raw = new();     // its text since it opened or since its last finished call
     private string? _closer;
     private int _closeMatched;
-    private bool _blockBegan;                        // a call began in this block
     private bool _tagged;                            // the block opened with a tag (not a bare '{' or '[')
     private bool _array;
     private At _at;
@@ -257,8 +257,9 @@ internal sealed partial class ToolCallStream
         return Take();
     }
 
-    /// <summary>The end of the reply: everything still held.</summary>
-    public (string Content, List<ToolCallPart> Parts) Flush()
+    /// <summary>The end of the reply: everything still held. <paramref name="cut"/>: the reply did not end by the model's
+    /// choice (max_tokens, a stop string), so code after <c>&lt;|python_tag|&gt;</c> is cut too (content, not a call).</summary>
+    public (string Content, List<ToolCallPart> Parts) Flush(bool cut)
     {
         switch (_mode)
         {
@@ -272,15 +273,15 @@ internal sealed partial class ToolCallStream
                 if (!_afterCall) _content.Append(_ws);
                 break;
             case Mode.Block:
-                if (_at == At.PyHead) StartCode();       // text after <|python_tag|> that never became name.call(: code
-                if (_at == At.Code)
+                if (_at == At.PyHead && !cut) StartCode(); // text after <|python_tag|> that never became name.call(: code
+                if (_at == At.Code && !cut)
                 {
                     _args.Append("\"}");
                     AddPart(new ToolCallPart(_callIndex, null, null, TakeArgs(final: true), true));
                     SawCalls = true;
                 }
-                else if (!_tagged && !_blockBegan) _content.Append(_raw); // bare JSON that never was a call: text
-                break;                                   // else a call was being written and got cut: it stays unfinished
+                else _content.Append(_raw);              // cut (or never a call): its text is content, its call unfinished
+                break;
             case Mode.CloseTag:
                 break;                                   // the call is complete; a cut closing tag is markup
         }
@@ -349,7 +350,6 @@ internal sealed partial class ToolCallStream
         _ws.Clear();
         _closer = opener == ToolCalls.HermesOpen ? ToolCalls.HermesClose : null;
         _tagged = !bareJson;
-        _blockBegan = false;
         _array = false;
         _at = At.Top;
         if (bareJson) StepBlock(opener[0]);
@@ -464,7 +464,6 @@ internal sealed partial class ToolCallStream
     {
         _name = name;
         _callIndex = _nextIndex++;
-        _blockBegan = true;
         AddPart(new ToolCallPart(_callIndex, ToolCalls.NewId(), name, TakeArgs(final: false), false));
     }
 
