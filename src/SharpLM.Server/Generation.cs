@@ -63,10 +63,10 @@ internal sealed class Generation
         _engine = engine;
         _settings = settings;
         Job = job;
-        var codec = engine.Model!.RequireTokenizer();
+        var decoder = engine.Decoder!;
         _choices = new ChoiceState[settings.N];
         for (int i = 0; i < settings.N; i++)
-            _choices[i] = new ChoiceState(new TextStreamer(codec, job.Prompt[^1], settings.Sampling.StopStrings),
+            _choices[i] = new ChoiceState(new TextStreamer(decoder, job.Prompt[^1], settings.Sampling.StopStrings),
                                           settings.Tools is { } f ? new ToolCallStream(f) : null);
     }
 

@@ -45,6 +45,17 @@ internal static class ToolCalls
         ["python"] = "code", ["code_interpreter"] = "code",
     };
 
+    /// <summary>The markup a format's calls are written with: it reaches the call reader as text even where the vocabulary
+    /// has it as special tokens (Llama 3.1's &lt;|python_tag|&gt;, Mistral's [TOOL_CALLS] and [ARGS]), as llama.cpp keeps
+    /// a format's "preserved tokens".</summary>
+    public static string[] Tags(ToolCallFormat format) => format switch
+    {
+        ToolCallFormat.Hermes => [HermesOpen, HermesClose],
+        ToolCallFormat.Llama3 => [PythonTag],
+        ToolCallFormat.Mistral => [MistralOpen],
+        _ => [MistralOpen, MistralArgs],
+    };
+
     public static ToolCallFormat FormatOf(string templateSource)
     {
         if (templateSource.Contains(HermesOpen, StringComparison.Ordinal)) return ToolCallFormat.Hermes;
