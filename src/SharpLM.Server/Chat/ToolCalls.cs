@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using SharpLM.Inference.ChatTemplates;
 using SharpLM.Inference.Constrained;
 
 namespace SharpLM.Server.Chat;
@@ -691,10 +692,7 @@ internal sealed partial class ToolCallStream
                 _args.Append('{');
                 _py.Clear();
                 _py.Add(new PyFrame(PyKind.Call));
-                _quote = '\0';
-                _inWord = _inName = false;
-                _escKind = '\0';
-                _pyEscape = false;
+                _inPyString = _inWord = _inName = false;
                 _at = At.PyCall;
                 return;
             default:
@@ -760,14 +758,27 @@ internal sealed partial class ToolCallStream
     private readonly List<PyFrame> _py = [];         // the call's parentheses, then the open containers
     private readonly StringBuilder _tok = new();     // a keyword argument's name, or a number / True / False / None
     private bool _inName, _inWord;
-    private char _quote;                             // the open string's quote, '\0' outside strings
-    private bool _pyEscape;                          // after a backslash in a string
-    private char _escKind;                           // 'x', 'u', 'U' (hex digits) or 'o' (octal) while reading an escape's digits
-    private readonly StringBuilder _escDigits = new();
+    private bool _inPyString;
+    private PyStringReader _string;                  // the open string, while _inPyString
 
     private void StepPy(char c)
     {
-        if (_quote != '\0') { PyStringChar(c); return; }
+        if (_inPyString)
+        {
+            var sink = new JsonStringSink(_args);
+            switch (_string.Read(c, ref sink))
+            {
+                case PyStringReader.Step.End:
+                    _inPyString = false;
+                    _args.Append('"');
+                    PyValueEnded();
+                    break;
+                case PyStringReader.Step.Bad:
+                    Fail();
+                    break;
+            }
+            return;
+        }
         if (_inWord)
         {
             if (IsWordChar(c) || c == '.' || (c is '+' or '-' && _tok[^1] is 'e' or 'E' && (char.IsAsciiDigit(_tok[0]) || _tok[0] is '.' or '-')))
@@ -841,7 +852,8 @@ internal sealed partial class ToolCallStream
         switch (c)
         {
             case '"' or '\'':
-                _quote = c;
+                _inPyString = true;
+                _string = new PyStringReader(c, multiline: false, jsonSlash: true); // JSON's \/ too: llama.cpp's grammar writes JSON values
                 _args.Append('"');
                 return;
             case '[' or '(' or '{' when _py.Count >= MaxPyDepth:
@@ -885,75 +897,18 @@ internal sealed partial class ToolCallStream
         EndObject();
     }
 
-    private void PyStringChar(char c)
+    /// <summary>A Python string's text into the arguments' JSON string: characters as written (a surrogate pair's halves
+    /// stay raw, arriving one by one), escapes' code points JSON-escaped (a lone surrogate as <c>\uXXXX</c>).</summary>
+    private readonly struct JsonStringSink(StringBuilder args) : IPyStringSink
     {
-        if (_escKind != '\0') { EscapeDigit(c); return; }
-        if (_pyEscape)
+        public void Char(char c) => AppendJsonChar(args, c);
+
+        public void CodePoint(int v)
         {
-            _pyEscape = false;
-            switch (c)
-            {
-                case '\n': return;                       // a line continuation
-                case 'n': Put('\n'); return;
-                case 't': Put('\t'); return;
-                case 'r': Put('\r'); return;
-                case 'a': Put('\a'); return;
-                case 'b': Put('\b'); return;
-                case 'f': Put('\f'); return;
-                case 'v': Put('\v'); return;
-                case '\\' or '\'' or '"': Put(c); return;
-                case '/': Put(c); return;                // JSON's escape (llama.cpp's grammar writes JSON values)
-                case 'x' or 'u' or 'U': _escKind = c; _escDigits.Clear(); return;
-                case >= '0' and <= '7': _escKind = 'o'; _escDigits.Clear().Append(c); return;
-                default: Put('\\'); Put(c); return;      // Python keeps an unknown escape as written
-            }
+            if (v is >= 0xD800 and <= 0xDFFF) args.Append($"\\u{v:x4}"); // a lone surrogate: JSON's escape, never half a pair
+            else if (v > 0xFFFF) args.Append(char.ConvertFromUtf32(v));
+            else AppendJsonChar(args, (char)v);
         }
-        if (c == '\\') _pyEscape = true;
-        else if (c == _quote)
-        {
-            _quote = '\0';
-            _args.Append('"');
-            PyValueEnded();
-        }
-        else if (c is '\n' or '\r') Fail();              // a quoted string does not span lines
-        else Put(c);
-    }
-
-    private void EscapeDigit(char c)
-    {
-        if (_escKind == 'o')
-        {
-            if (c is >= '0' and <= '7' && _escDigits.Length < 3)
-            {
-                _escDigits.Append(c);
-                if (_escDigits.Length == 3) PutCodePoint(EndEscape(8));
-                return;
-            }
-            PutCodePoint(EndEscape(8));
-            PyStringChar(c);
-            return;
-        }
-        if (!char.IsAsciiHexDigit(c)) { Fail(); return; }
-        _escDigits.Append(c);
-        if (_escDigits.Length < (_escKind switch { 'x' => 2, 'u' => 4, _ => 8 })) return;
-        long v = EndEscape(16);
-        if (v > 0x10FFFF) { Fail(); return; }
-        PutCodePoint(v);
-    }
-
-    private long EndEscape(int radix)
-    {
-        _escKind = '\0';
-        return Convert.ToInt64(_escDigits.ToString(), radix);
-    }
-
-    private void Put(char c) => AppendJsonChar(_args, c);
-
-    private void PutCodePoint(long v)
-    {
-        if (v is >= 0xD800 and <= 0xDFFF) _args.Append($"\\u{v:x4}"); // a lone surrogate: JSON's escape, never half a pair
-        else if (v > 0xFFFF) _args.Append(char.ConvertFromUtf32((int)v));
-        else Put((char)v);
     }
 
     /// <summary>A Python number or constant as JSON; null when it is neither (a bad literal).</summary>
@@ -981,7 +936,7 @@ internal sealed partial class ToolCallStream
     [GeneratedRegex(@"^(-?)([0-9]*)(\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$", RegexOptions.CultureInvariant)]
     private static partial Regex PyNumber();
 
-    private static void AppendJsonChar(StringBuilder sb, char c) => SharpLM.Inference.ChatTemplates.Values.AppendJsonChar(sb, c);
+    private static void AppendJsonChar(StringBuilder sb, char c) => Values.AppendJsonChar(sb, c);
 
     // ----
 
