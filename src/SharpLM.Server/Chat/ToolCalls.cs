@@ -177,11 +177,12 @@ internal sealed record ToolCallPart(int Index, string? Id, string? Name, string 
 /// JSON text arrives, within string values too: raw JSON as written; a string-valued arguments member decoded as it
 /// arrives (it must hold JSON; an empty one is <c>{}</c>); a Python call converted as it arrives; code escaped into its
 /// JSON string. A call is done when its object or Python call closes and its arguments are JSON, or, for code, at the
-/// end of a reply the model ended (not cut by max_tokens or a stop string). A block that turns out not to be a call before any call began in it is given back as content;
-/// after that, the rest of a block that breaks (bad JSON, a bad Python literal) is content and the broken call stays
-/// unfinished. A block still open at the end (max_tokens, a stop string) is given back the same way, as llama.cpp's server
-/// does: its text since it opened or since its last finished call is content (the opener included) and its call stays
-/// unfinished, so a client loses none of the model's text; the calls finished before it stand.</para>
+/// end of a reply the model ended (not cut by max_tokens or a stop string). A block that turns out not to be a call
+/// before any call began in it is given back as content; after that, the rest of a block that breaks (bad JSON, a bad
+/// Python literal) is content and the broken call stays unfinished. A block still open at the end (max_tokens, a stop
+/// string) is given back the same way, as llama.cpp's server does: its text since it opened or since its last finished
+/// call is content (the opener included) and its call stays unfinished, so a client loses none of the model's text;
+/// the calls finished before it stand.</para>
 /// </summary>
 internal sealed partial class ToolCallStream
 {
