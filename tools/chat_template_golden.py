@@ -160,6 +160,9 @@ SNIPPETS = [
     "{% if messages | selectattr('role', 'equalto', 'system') | list | length == 0 %}no system{% endif %}",
     "{%- for m in messages -%}\n  {{- m.role | upper -}}\n  {%- if not loop.last %}, {% endif -%}\n{%- endfor %}",
     "{{ messages[-1].content }}|{{ (messages | last).role }}|{{ messages[0]['content'][:3] }}|{{ messages | map(attribute='role') | unique | list }}",
+    # string literals are decoded as Python's unicode-escape decodes them
+    "{{ 'a\\nb\\t|\\a\\b\\f\\v|\\012|\\0|\\101|\\1x|\\08|\\777|\\x41|\\u00e9|\\U0001F600|\\q|\\/|\\'|\\\"|\\\\|\\8' }}",
+    "{{ 'two\nlines' }}|{{ \"a\\\nb\" }}|{{ \"it\\'s \\\"q\\\"\" }}|{{ 'end\\\\' }}|{{ '\\x4a\\x4A' }}",
 ]
 for i, s in enumerate(SNIPPETS):
     CASES.append({"name": f"snippet:{i}", "template": s, "messages": CONVERSATIONS["multi"], "add_generation_prompt": True, "extra": {}})
@@ -243,7 +246,8 @@ CASES.append({"name": "macros:hermes-style", "template": MACROS, "messages": [],
 
 ERRORS = ["{% foo %}", "{{ 1 + }}", "{% if x %}open", "{% for x in y %}", "x {% endif %}", "{{ 'abc }}", "{{ x | nope }}",
           "{{ undefined_thing.attr }}", "{{ 'a' + 1 }}", "{{ raise_exception('bad role') }}", "{{ 1 // 0 }}",
-          "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}", "{% macro m(a) %}{{ a }}"]
+          "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}", "{% macro m(a) %}{{ a }}",
+          "{{ '\\xZZ' }}", "{{ '\\u12' }}", "{{ '\\x4' }}", "{{ '\\U00110000' }}", "{{ 'a\\' }}"]
 for i, s in enumerate(ERRORS):
     CASES.append({"name": f"error:{i}", "template": s, "messages": [], "add_generation_prompt": False, "extra": {}})
 

@@ -63,10 +63,10 @@ internal sealed class Generation
         _engine = engine;
         _settings = settings;
         Job = job;
-        var codec = engine.Model!.RequireTokenizer();
+        var decoder = engine.Decoder!;
         _choices = new ChoiceState[settings.N];
         for (int i = 0; i < settings.N; i++)
-            _choices[i] = new ChoiceState(new TextStreamer(codec, job.Prompt[^1], settings.Sampling.StopStrings),
+            _choices[i] = new ChoiceState(new TextStreamer(decoder, job.Prompt[^1], settings.Sampling.StopStrings),
                                           settings.Tools is { } f ? new ToolCallStream(f) : null);
     }
 
@@ -197,7 +197,7 @@ internal sealed class Generation
         if (c.Tools != null)
         {
             var (a, ca) = c.Tools.Push(sb.ToString());
-            var (b, cb) = c.Tools.Flush();
+            var (b, cb) = c.Tools.Flush(cut: reason == "length" || c.Streamer.Stopped);
             sb.Clear().Append(a).Append(b);
             calls = [.. ca, .. cb];
             if (calls.Count == 0) calls = null;

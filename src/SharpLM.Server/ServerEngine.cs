@@ -48,6 +48,11 @@ internal sealed class ServerEngine : IDisposable
     public bool TemplateIsFallback { get; private set; }
     public ToolCallFormat ToolFormat { get; private set; } = ToolCallFormat.Hermes;
     public int[] EndOfTurn { get; private set; } = [];
+
+    /// <summary>Generated ids to text: the tokenizer's decode, with the tool-call format's tags written even where they
+    /// are special tokens (<see cref="ToolCalls.Tags"/>), so the call reader sees them; the constraint vocabulary and
+    /// logprobs use the same text.</summary>
+    public ITokenDecoder? Decoder { get; private set; }
     public TextEncoder? Encoder { get; private set; }
 
     /// <summary>The chat model's name (its file or folder name without extension).</summary>
@@ -103,6 +108,7 @@ internal sealed class ServerEngine : IDisposable
                 ToolFormat = ToolCalls.FormatOf(Template.Template.Source);
                 if (model.Tokenizer is null) throw new InvalidOperationException($"{path} has no tokenizer (no tokenizer.ggml.* metadata or tokenizer.json); the server needs one");
                 EndOfTurn = ChatSession.EndOfTurnIds(model, Template.EosToken);
+                Decoder = model.Tokenizer.Keeping(ToolCalls.Tags(ToolFormat));
                 Scheduler = new Scheduler(model, o.Parallel, model.ContextSize, o.BatchSize, o.MaxQueue, o.PrefixCache, Metrics, () => Vocabulary);
             }
             if (o.EmbeddingModel is { } emb) Encoder = TextEncoder.Open(emb, new TextEncoderOptions { Overlong = OverlongInput.Truncate, Threads = o.Threads });
@@ -131,7 +137,7 @@ internal sealed class ServerEngine : IDisposable
                 var ctx = codec.Encode("a", addBos: false);
                 int contextId = ctx.Length > 0 ? ctx[^1] : 0;
                 var eos = new HashSet<int>(EndOfTurn);
-                _vocab = TokenVocabulary.Build(codec, model.Config.Vocab, contextId, eos);
+                _vocab = TokenVocabulary.Build(Decoder!, model.Config.Vocab, contextId, eos);
                 return _vocab;
             }
         }

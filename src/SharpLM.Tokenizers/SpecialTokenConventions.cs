@@ -15,6 +15,8 @@ public static class SpecialTokenConventions
     /// <summary>Padding.</summary>
     public static IReadOnlyList<string> Pad { get; } = ["<pad>", "[PAD]", "<|pad|>", "<|endoftext|>"];
 
-    /// <summary>Tokens that end an assistant turn in the common chat templates (ChatML, LLaMA-3, Phi-3, Gemma, LLaMA-2).</summary>
-    public static IReadOnlyList<string> EndOfTurn { get; } = ["<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"];
+    /// <summary>Tokens that end an assistant turn in the common chat templates (ChatML, LLaMA-3, Phi-3, Gemma, LLaMA-2),
+    /// and LLaMA-3.1's end of a message that awaits a tool's output (&lt;|eom_id|&gt;, after a &lt;|python_tag|&gt; call;
+    /// llama.cpp ends generation at it too).</summary>
+    public static IReadOnlyList<string> EndOfTurn { get; } = ["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<|endoftext|>", "</s>", "<end_of_turn>"];
 }

@@ -46,3 +46,28 @@ public sealed class PeakRssFactAttribute : FactAttribute
         if (!Supported) Skip = "no /proc/self/clear_refs or VmHWM in /proc/self/status (not Linux): peak memory cannot be measured";
     }
 }
+
+/// <summary>A fact that needs a file of the test-asset cache (scripts/fetch-test-assets.sh fills it); skipped with the
+/// reason where it is missing.</summary>
+public sealed class AssetFactAttribute : FactAttribute
+{
+    public AssetFactAttribute(params string[] parts)
+    {
+        if (AssetTheoryAttribute.Missing(parts) is { } why) Skip = why;
+    }
+}
+
+/// <summary>A theory that needs a file of the test-asset cache; skipped with the reason where it is missing.</summary>
+public sealed class AssetTheoryAttribute : TheoryAttribute
+{
+    public AssetTheoryAttribute(params string[] parts)
+    {
+        if (Missing(parts) is { } why) Skip = why;
+    }
+
+    internal static string? Missing(string[] parts)
+    {
+        var p = Path.Combine([TestPaths.Assets, .. parts]);
+        return File.Exists(p) ? null : $"the test asset {p} is missing: run 'bash scripts/fetch-test-assets.sh'";
+    }
+}

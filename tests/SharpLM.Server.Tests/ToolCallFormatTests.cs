@@ -21,14 +21,14 @@ public sealed class ToolCallFormatTests
 {
     /// <summary>A small template in the manner of Mistral's v11 templates (they write each call as
     /// <c>[TOOL_CALLS]name[ARGS]arguments</c>).</summary>
-    private const string MistralArgsTemplate = """
+    internal const string MistralArgsTemplate = """
         {%- if tools %}[AVAILABLE_TOOLS]{% for t in tools %}{{ t | tojson }}{% endfor %}[/AVAILABLE_TOOLS] To call a tool reply [TOOL_CALLS]name[ARGS]{arguments}.
         {% endif %}
         {%- for m in messages %}[INST]{{ m.content }}[/INST]{% endfor %}
         """;
 
     /// <summary>Llama 3.1's manner: built-in tools are called in Python after <c>&lt;|python_tag|&gt;</c>.</summary>
-    private const string PythonTagTemplate = """
+    internal const string PythonTagTemplate = """
         {%- if tools %}system: Environment: ipython. Tools: brave_search. Call it as <|python_tag|>brave_search.call(query="...").
         {% for t in tools %}{{ t | tojson }}
         {% endfor %}{% endif %}
@@ -36,7 +36,8 @@ public sealed class ToolCallFormatTests
         {% endfor %}{% if add_generation_prompt %}assistant: {% endif %}
         """;
 
-    private static async Task<TestServer> StartAsync(string template, string name)
+    /// <summary>A server of the default model with <paramref name="template"/> as its chat template.</summary>
+    internal static async Task<TestServer> StartAsync(string template, string name)
     {
         var path = Path.Combine(Path.GetTempPath(), $"sharplm-{name}-{Environment.ProcessId}.jinja");
         await File.WriteAllTextAsync(path, template);
@@ -132,7 +133,8 @@ public sealed class ToolCallFormatTests
         Assert.Equal("", text.ToString());
 
         // on the wire the call came as Python text: a stop string at its closing '")' cuts it after it began: not a
-        // call (finish "stop", no markup as content) whole; streamed, the name and the arguments up to the cut
+        // call (finish "stop") whole, its text the content; streamed, the name and the arguments up to the cut, then that
+        // text as content
         string query = expected.Arguments!["query"]!.ToString()!;
         string stop = JsonSerializer.Serialize("\")");
         string body(bool stream) => $$$"""{"model":"default","messages":[{"role":"user","content":"Weather in Paris?"}],"tools":[{"type":"function","function":{"name":"brave_search","parameters":{{{BraveSchema}}}}}],"tool_choice":"required","temperature":0,"max_tokens":120,"stop":[{{{stop}}}],"stream":{{{(stream ? "true" : "false")}}}}""";
@@ -141,9 +143,10 @@ public sealed class ToolCallFormatTests
         var c = r.GetProperty("choices")[0];
         Assert.Equal("stop", c.GetProperty("finish_reason").GetString());
         Assert.False(c.GetProperty("message").TryGetProperty("tool_calls", out _), c.ToString());
-        Assert.Equal("", c.GetProperty("message").GetProperty("content").GetString());
+        string cutText = "<|python_tag|>brave_search.call(query=" + JsonSerializer.Serialize(query, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })[..^1];
+        Assert.Equal(cutText, c.GetProperty("message").GetProperty("content").GetString());
         var (chunks, content) = await SseAsync(s, body(true));
-        Assert.Equal("", content);
+        Assert.Equal(cutText, content);
         Assert.Equal(["stop"], Finishes(chunks));
         var calls = chunks.SelectMany(k => k.GetProperty("choices").EnumerateArray()).Select(k => k.GetProperty("delta"))
             .Where(d => d.TryGetProperty("tool_calls", out _)).SelectMany(d => d.GetProperty("tool_calls").EnumerateArray()).ToList();

@@ -19,7 +19,8 @@ public sealed class ToolCallStreamTests
 
     private sealed record Fed(string Content, List<ToolCall> Calls, List<ToolCallPart> Parts, bool SawCalls);
 
-    private static Fed Feed(ToolCallFormat format, IEnumerable<string> pieces)
+    /// <summary>Feeds the pieces and flushes; <paramref name="cut"/>: the reply was cut (max_tokens, a stop string).</summary>
+    private static Fed Feed(ToolCallFormat format, IEnumerable<string> pieces, bool cut = false)
     {
         var s = new ToolCallStream(format);
         var content = new StringBuilder();
@@ -30,7 +31,7 @@ public sealed class ToolCallStreamTests
             content.Append(c);
             parts.AddRange(k);
         }
-        var (c2, k2) = s.Flush();
+        var (c2, k2) = s.Flush(cut);
         content.Append(c2);
         parts.AddRange(k2);
         var calls = new ToolCallAssembler();
@@ -222,28 +223,87 @@ public sealed class ToolCallStreamTests
     }
 
     [Fact]
-    public void A_call_cut_off_stays_unfinished_and_only_what_came_before_it_is_content()
+    public void A_call_cut_off_stays_unfinished_and_its_text_is_content()
     {
         const string text = "Ok.<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Par";
         foreach (var (how, pieces) in Splits(text))
         {
-            var r = Feed(Hermes, pieces);
-            Assert.Equal("Ok.", r.Content);
+            var r = Feed(Hermes, pieces, cut: true);
+            Assert.Equal(text, r.Content);     // given back whole, as llama.cpp's server does
             Assert.Empty(r.Calls);
             Assert.False(r.SawCalls, how);
-            var first = r.Parts[0];
+            var first = r.Parts[0];            // streamed, the call had begun: its pieces went out, never Done
             Assert.Equal(("get_weather", 0), (first.Name, first.Index));
             Assert.Equal("{\"city\": \"Par", string.Concat(r.Parts.Select(p => p.Arguments)));
             Assert.DoesNotContain(r.Parts, p => p.Done);
         }
-        // cut before the name: the opener is markup, not content
-        Assert.Equal(("Ok.", 0), (Feed(Hermes, ["Ok.<tool_call>\n{\"na"]).Content, Feed(Hermes, ["Ok.<tool_call>\n{\"na"]).Parts.Count));
-        Assert.Equal("Ok.<tool_", Feed(Hermes, ["Ok.<tool_"]).Content); // a partial opener at the end is text
-        // a first call complete, the second cut: the first stands
-        var two = Feed(Hermes, ["<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call><tool_call>{\"name\": \"b\", \"arguments\": {\"x"]);
+        // cut before the name: the opener and all after it are content, and no call began
+        var early = Feed(Hermes, ["Ok. <tool_call>\n{\"na"], cut: true);
+        Assert.Equal(("Ok. <tool_call>\n{\"na", 0), (early.Content, early.Parts.Count));
+        Assert.Equal("Ok.<tool_", Feed(Hermes, ["Ok.<tool_"], cut: true).Content); // a partial opener at the end is text
+        // a first call complete, the second cut: the first stands, the second's text is content
+        var two = Feed(Hermes, ["<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>\n<tool_call>{\"name\": \"b\", \"arguments\": {\"x"], cut: true);
         Assert.Equal("a", Assert.Single(two.Calls).Name);
         Assert.True(two.SawCalls);
         Assert.Contains(two.Parts, p => p is { Index: 1, Name: "b", Done: false });
+        Assert.Equal("\n<tool_call>{\"name\": \"b\", \"arguments\": {\"x", two.Content);
+        var array = Feed(Mistral, ["[TOOL_CALLS] [{\"name\": \"a\", \"arguments\": {}}, {\"name\": \"b\", \"argu"], cut: true);
+        Assert.Equal("a", Assert.Single(array.Calls).Name);
+        Assert.Equal(", {\"name\": \"b\", \"argu", array.Content);
+        // a complete call whose closing tag is cut: the call stands, the partial tag is its markup
+        var tag = Feed(Hermes, ["<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_ca"], cut: true);
+        Assert.Equal(("a", ""), (Assert.Single(tag.Calls).Name, tag.Content));
+    }
+
+    /// <summary>Single-call replies of <see cref="Calls"/>, every form.</summary>
+    public static TheoryData<int, string, string, string> SingleCalls()
+    {
+        var data = new TheoryData<int, string, string, string>();
+        foreach (var row in Calls)
+            if (row[3] is string[] { Length: 2 } call) data.Add((int)row[0], (string)row[1], call[0], call[1]);
+        return data;
+    }
+
+    /// <summary>A reply cut at any point comes back as what it was: until its call is complete the text, every character
+    /// of it, is content (the client loses nothing; llama.cpp's server does the same), whatever the pieces; once the
+    /// call is complete it stands. Code after <c>&lt;|python_tag|&gt;</c> is complete only when the model ends the reply:
+    /// cut, it is content too.</summary>
+    [Theory]
+    [MemberData(nameof(SingleCalls))]
+    public void A_reply_cut_anywhere_is_its_text_until_its_call_is_complete(int formatValue, string text, string name, string args)
+    {
+        var format = (ToolCallFormat)formatValue;
+        bool code = name == "python" && !text.Contains(".call(", StringComparison.Ordinal);
+        int completeAt = -1, begunCuts = 0;
+        for (int k = 0; k <= text.Length; k++)
+        {
+            if (k > 0 && char.IsLowSurrogate(text[k - 1]) && k < text.Length) continue; // never half a pair
+            var prefix = text[..k];
+            foreach (var pieces in new IReadOnlyList<string>[] { [prefix], [.. prefix.Select(c => c.ToString())], TokenPieces(prefix) })
+            {
+                if (string.Concat(pieces) != prefix) continue; // a token split inside a surrogate pair
+                var r = Feed(format, pieces, cut: true);
+                if (r.Calls.Count == 0)
+                {
+                    Assert.True(r.Content == prefix, $"cut at {k} ('{prefix}'): content '{r.Content}'");
+                    Assert.False(r.SawCalls);
+                    Assert.True(completeAt < 0, $"cut at {k}: the call completed at {completeAt} and is gone again");
+                    if (r.Parts.Count > 0) begunCuts++;
+                }
+                else
+                {
+                    Assert.Equal((name, args), (r.Calls[0].Name, r.Calls[0].Arguments));
+                    if (completeAt < 0) completeAt = k;
+                }
+            }
+        }
+        // the cases are not vacuous: a cut fell after the name went out (unless only the end of the reply settles the
+        // name: the code "x" might have become x.call), and (but for code) the call completed before the end
+        if (Feed(format, [text], cut: true).Parts.Count > 0) Assert.True(begunCuts > 0, "no cut fell after the call began");
+        if (code) Assert.Equal(-1, completeAt);
+        else Assert.InRange(completeAt, 1, text.Length);
+        // not cut, code is a call at the end of the reply
+        Assert.Equal((name, args), (Feed(format, [text]).Calls[0].Name, Feed(format, [text]).Calls[0].Arguments));
     }
 
     /// <summary>Long string values stream as they arrive, in every form: the arguments sent before the value's closing
@@ -268,36 +328,39 @@ public sealed class ToolCallStreamTests
             }
         Assert.Contains(Long[..^4], sent.ToString(), StringComparison.Ordinal);
         Assert.True(fragments > 10, $"{fragments} fragments");
-        foreach (var p in s.Push(after).Parts.Concat(s.Flush().Parts)) sent.Append(p.Arguments);
+        foreach (var p in s.Push(after).Parts.Concat(s.Flush(cut: false).Parts)) sent.Append(p.Arguments);
         Assert.True(s.SawCalls);
         var whole = Feed((ToolCallFormat)formatValue, [before + Long + after]);
         Assert.Equal(Assert.Single(whole.Calls).Arguments, sent.ToString());
     }
 
     [Fact]
-    public void New_forms_cut_off_stay_unfinished_and_are_not_content()
+    public void New_forms_cut_off_stay_unfinished_and_their_text_is_content()
     {
         foreach (var (format, text, name, args) in new[]
         {
             (MistralArgs, "Ok.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Par", "get_weather", "{\"city\": \"Par"),
             (Llama3, "Ok.<|python_tag|>brave_search.call(query=\"Par", "brave_search", "{\"query\":\"Par"),
             (Llama3, "Ok.<|python_tag|>f.call(a=[1, {'b': 2", "f", "{\"a\":[1,{\"b\":"),
+            (Llama3, "Ok.<|python_tag|>import os\nprint(os.ge", "python", "{\"code\":\"import os\\nprint(os.ge"),
             (Hermes, "Ok.<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": \\\"x", "f", "{\"a\": \"x"),
         })
         {
             foreach (var (how, pieces) in Splits(text))
             {
-                var r = Feed(format, pieces);
-                Assert.True(r.Content == "Ok.", $"{text} {how}: content '{r.Content}'");
+                var r = Feed(format, pieces, cut: true);
+                Assert.True(r.Content == text, $"{text} {how}: content '{r.Content}'");
                 Assert.Empty(r.Calls);
                 Assert.False(r.SawCalls);
                 Assert.Equal(name, r.Parts[0].Name);
                 Assert.Equal(args, string.Concat(r.Parts.Select(p => p.Arguments)));
             }
         }
-        // cut before the name is complete: nothing
-        Assert.Equal(("Ok.", 0), (Feed(MistralArgs, ["Ok.[TOOL_CALLS]get_wea"]).Content, Feed(MistralArgs, ["Ok.[TOOL_CALLS]get_wea"]).Parts.Count));
-        Assert.Equal(("Ok.", 0), (Feed(MistralArgs, ["Ok.[TOOL_CALLS]get_weather[AR"]).Content, Feed(MistralArgs, ["Ok.[TOOL_CALLS]get_weather[AR"]).Parts.Count));
+        // cut before the name is complete: all of it is content, no piece went out
+        foreach (var text in new[] { "Ok.[TOOL_CALLS]get_wea", "Ok.[TOOL_CALLS]get_weather[AR" })
+            Assert.Equal((text, 0), (Feed(MistralArgs, [text], cut: true).Content, Feed(MistralArgs, [text], cut: true).Parts.Count));
+        Assert.Equal(("Ok.<|python_tag|>brave_sea", 0), (Feed(Llama3, ["Ok.<|python_tag|>brave_sea"], cut: true).Content, Feed(Llama3, ["Ok.<|python_tag|>brave_sea"], cut: true).Parts.Count));
+        Assert.Equal("Ok.<|python_tag|>", Feed(Llama3, ["Ok.<|python_tag|>"], cut: true).Content);
     }
 
     [Theory]

@@ -12,7 +12,7 @@ namespace SharpLM.Server.Tests;
 /// <summary>
 /// Tool calls while streaming, on the wire and through real clients: the OpenAI SSE deltas (a call's first delta with
 /// index, id, type, name and empty arguments, then argument fragments), their reassembly into exactly the call of the
-/// response that is not streamed, a call cut by max_tokens, Microsoft.Extensions.AI's function-call accumulation, and
+/// response that is not streamed, a call cut by max_tokens or a stop string, Microsoft.Extensions.AI's function-call accumulation, and
 /// a Llama-3-style template (bare JSON calls) through the OpenAI SDK and OllamaSharp (Ollama sends each call whole).
 /// The default model is steered to call: tool_choice "required" (OpenAI), a JSON schema of the call (Ollama's format).
 /// </summary>
@@ -89,7 +89,7 @@ public sealed class ToolStreamingTests(ServerFixture fixture)
         [.. Deltas(chunks).Where(d => d.TryGetProperty("tool_calls", out _)).SelectMany(d => d.GetProperty("tool_calls").EnumerateArray())];
 
     [Fact]
-    public async Task A_call_cut_off_is_not_a_call_streamed_or_whole()
+    public async Task A_call_cut_off_is_not_a_call_and_its_text_is_content_streamed_or_whole()
     {
         var (_, full) = await S.PostAsync("v1/chat/completions", Request(stream: false, 200));
         string args = full.GetProperty("choices")[0].GetProperty("message").GetProperty("tool_calls")[0].GetProperty("function").GetProperty("arguments").GetString()!;
@@ -108,23 +108,30 @@ public sealed class ToolStreamingTests(ServerFixture fixture)
         Assert.Empty(CallDeltas(chunks));
         Assert.Equal("", string.Concat(Deltas(chunks).Select(d => d.TryGetProperty("content", out var t) ? t.GetString() : "")));
 
-        // a stop string inside the arguments cuts the call after it began: not a call in the whole response; streamed,
-        // the name and the arguments up to the cut went out, then the finish
+        // a stop string inside the arguments cuts the call after it began: not a call in the whole response, its text
+        // (the markup included) the content, as llama.cpp's server gives it back; streamed, the name and the arguments up
+        // to the cut went out, then that same text as content before the finish
         const string stop = ",\"stop\":\"\\\"unit\"";
         Assert.Contains("\"unit", args, StringComparison.Ordinal);
+        string before = args[..args.IndexOf("\"unit", StringComparison.Ordinal)];
         (status, r) = await S.PostAsync("v1/chat/completions", Request(stream: false, 200, stop));
         Assert.Equal(200, status);
         c = r.GetProperty("choices")[0];
         Assert.Equal("stop", c.GetProperty("finish_reason").GetString());
         Assert.False(c.GetProperty("message").TryGetProperty("tool_calls", out _), c.ToString());
-        Assert.Equal("", c.GetProperty("message").GetProperty("content").GetString());
+        string content = c.GetProperty("message").GetProperty("content").GetString()!;
+        Assert.StartsWith("<tool_call>", content, StringComparison.Ordinal);
+        Assert.Contains("\"get_weather\"", content, StringComparison.Ordinal);
+        Assert.EndsWith(before, content, StringComparison.Ordinal);
         chunks = await SseAsync(S, Request(stream: true, 200, stop));
         Assert.Equal(["stop"], Finishes(chunks));
         var calls = CallDeltas(chunks);
         Assert.Equal("get_weather", calls[0].GetProperty("function").GetProperty("name").GetString());
         string sent = string.Concat(calls.Select(k => k.GetProperty("function").GetProperty("arguments").GetString()));
-        Assert.Equal(args[..args.IndexOf("\"unit", StringComparison.Ordinal)], sent);
-        Assert.Equal("", string.Concat(Deltas(chunks).Select(d => d.TryGetProperty("content", out var t) ? t.GetString() : "")));
+        Assert.Equal(before, sent);
+        Assert.Equal(content, string.Concat(Deltas(chunks).Select(d => d.TryGetProperty("content", out var t) ? t.GetString() : "")));
+        Assert.Null(chunks[^1].GetProperty("choices")[0].GetProperty("delta").TryGetProperty("content", out var last) ? last.GetString() : null);
+        Assert.True(chunks[^2].GetProperty("choices")[0].GetProperty("delta").TryGetProperty("content", out _), "the text comes just before the final chunk");
     }
 
     [Fact]
@@ -162,7 +169,7 @@ public sealed class ToolStreamingTests(ServerFixture fixture)
 
     /// <summary>A small template of my own in the Llama 3.1 manner ("ipython" in it: calls are a bare JSON object
     /// {"name", "parameters"}), with the tools printed in the system turn.</summary>
-    private const string Llama3StyleTemplate = """
+    internal const string Llama3StyleTemplate = """
         {%- if tools %}system: Environment: ipython. Call a function by replying {"name": function name, "parameters": arguments}.
         {% for t in tools %}{{ t | tojson }}
         {% endfor %}{% endif %}

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using SharpLM.Inference.ChatTemplates;
 using SharpLM.Inference.Constrained;
 
 namespace SharpLM.Server.Chat;
@@ -43,6 +44,17 @@ internal static class ToolCalls
     {
         ["brave_search"] = "query", ["web_search"] = "query", ["wolfram_alpha"] = "query",
         ["python"] = "code", ["code_interpreter"] = "code",
+    };
+
+    /// <summary>The markup a format's calls are written with: it reaches the call reader as text even where the vocabulary
+    /// has it as special tokens (Llama 3.1's &lt;|python_tag|&gt;, Mistral's [TOOL_CALLS] and [ARGS]), as llama.cpp keeps
+    /// a format's "preserved tokens".</summary>
+    public static string[] Tags(ToolCallFormat format) => format switch
+    {
+        ToolCallFormat.Hermes => [HermesOpen, HermesClose],
+        ToolCallFormat.Llama3 => [PythonTag],
+        ToolCallFormat.Mistral => [MistralOpen],
+        _ => [MistralOpen, MistralArgs],
     };
 
     public static ToolCallFormat FormatOf(string templateSource)
@@ -157,7 +169,7 @@ internal sealed record ToolCallPart(int Index, string? Id, string? Name, string 
 /// <c>&lt;|python_tag|&gt;</c> it may be a built-in tool's Python call <c>name.call(k=v, ...)</c>, its Python literals
 /// (strings in either quote with escapes, numbers, True/False/None, lists, tuples, dicts) turned into the JSON object
 /// <c>{"k":v,...}</c>; or, when the text after the tag is no such call, Python code: a call of <c>python</c> with
-/// <c>{"code":...}</c>, the text up to the end of the reply (as llama.cpp reads code_interpreter).</para>
+/// <c>{"code":...}</c>, the text up to the end of the reply when the model ended it (as llama.cpp reads code_interpreter).</para>
 /// <para>Text that could still be the start of an opener is held back, and given back as content as soon as it cannot
 /// be; so is whitespace just before a call (content is what surrounds the calls, not the separators between them). A
 /// call begins (its name goes out) when its name is complete: its <c>"name"</c> string, the <c>[ARGS]</c> after it, the
@@ -165,10 +177,12 @@ internal sealed record ToolCallPart(int Index, string? Id, string? Name, string 
 /// JSON text arrives, within string values too: raw JSON as written; a string-valued arguments member decoded as it
 /// arrives (it must hold JSON; an empty one is <c>{}</c>); a Python call converted as it arrives; code escaped into its
 /// JSON string. A call is done when its object or Python call closes and its arguments are JSON, or, for code, at the
-/// end of the reply. A block that turns out not to be a call before any call began in it is given back as content;
-/// after that, the rest of a block that breaks (bad JSON, a bad Python literal) is content and the broken call stays
-/// unfinished. A block still open at the end (max_tokens, a stop string) is dropped, its call unfinished, unless it is
-/// bare JSON in which no call began (then it was text).</para>
+/// end of a reply the model ended (not cut by max_tokens or a stop string). A block that turns out not to be a call
+/// before any call began in it is given back as content; after that, the rest of a block that breaks (bad JSON, a bad
+/// Python literal) is content and the broken call stays unfinished. A block still open at the end (max_tokens, a stop
+/// string) is given back the same way, as llama.cpp's server does: its text since it opened or since its last finished
+/// call is content (the opener included) and its call stays unfinished, so a client loses none of the model's text;
+/// the calls finished before it stand.</para>
 /// </summary>
 internal sealed partial class ToolCallStream
 {
@@ -211,7 +225,6 @@ internal sealed partial class ToolCallStream
     private readonly StringBuilder _raw = new();     // its text since it opened or since its last finished call
     private string? _closer;
     private int _closeMatched;
-    private bool _blockBegan;                        // a call began in this block
     private bool _tagged;                            // the block opened with a tag (not a bare '{' or '[')
     private bool _array;
     private At _at;
@@ -257,8 +270,9 @@ internal sealed partial class ToolCallStream
         return Take();
     }
 
-    /// <summary>The end of the reply: everything still held.</summary>
-    public (string Content, List<ToolCallPart> Parts) Flush()
+    /// <summary>The end of the reply: everything still held. <paramref name="cut"/>: the reply did not end by the model's
+    /// choice (max_tokens, a stop string), so code after <c>&lt;|python_tag|&gt;</c> is cut too (content, not a call).</summary>
+    public (string Content, List<ToolCallPart> Parts) Flush(bool cut)
     {
         switch (_mode)
         {
@@ -272,15 +286,15 @@ internal sealed partial class ToolCallStream
                 if (!_afterCall) _content.Append(_ws);
                 break;
             case Mode.Block:
-                if (_at == At.PyHead) StartCode();       // text after <|python_tag|> that never became name.call(: code
-                if (_at == At.Code)
+                if (_at == At.PyHead && !cut) StartCode(); // text after <|python_tag|> that never became name.call(: code
+                if (_at == At.Code && !cut)
                 {
                     _args.Append("\"}");
                     AddPart(new ToolCallPart(_callIndex, null, null, TakeArgs(final: true), true));
                     SawCalls = true;
                 }
-                else if (!_tagged && !_blockBegan) _content.Append(_raw); // bare JSON that never was a call: text
-                break;                                   // else a call was being written and got cut: it stays unfinished
+                else _content.Append(_raw);              // cut (or never a call): its text is content, its call unfinished
+                break;
             case Mode.CloseTag:
                 break;                                   // the call is complete; a cut closing tag is markup
         }
@@ -349,7 +363,6 @@ internal sealed partial class ToolCallStream
         _ws.Clear();
         _closer = opener == ToolCalls.HermesOpen ? ToolCalls.HermesClose : null;
         _tagged = !bareJson;
-        _blockBegan = false;
         _array = false;
         _at = At.Top;
         if (bareJson) StepBlock(opener[0]);
@@ -464,7 +477,6 @@ internal sealed partial class ToolCallStream
     {
         _name = name;
         _callIndex = _nextIndex++;
-        _blockBegan = true;
         AddPart(new ToolCallPart(_callIndex, ToolCalls.NewId(), name, TakeArgs(final: false), false));
     }
 
@@ -681,10 +693,7 @@ internal sealed partial class ToolCallStream
                 _args.Append('{');
                 _py.Clear();
                 _py.Add(new PyFrame(PyKind.Call));
-                _quote = '\0';
-                _inWord = _inName = false;
-                _escKind = '\0';
-                _pyEscape = false;
+                _inPyString = _inWord = _inName = false;
                 _at = At.PyCall;
                 return;
             default:
@@ -750,14 +759,27 @@ internal sealed partial class ToolCallStream
     private readonly List<PyFrame> _py = [];         // the call's parentheses, then the open containers
     private readonly StringBuilder _tok = new();     // a keyword argument's name, or a number / True / False / None
     private bool _inName, _inWord;
-    private char _quote;                             // the open string's quote, '\0' outside strings
-    private bool _pyEscape;                          // after a backslash in a string
-    private char _escKind;                           // 'x', 'u', 'U' (hex digits) or 'o' (octal) while reading an escape's digits
-    private readonly StringBuilder _escDigits = new();
+    private bool _inPyString;
+    private PyStringReader _string;                  // the open string, while _inPyString
 
     private void StepPy(char c)
     {
-        if (_quote != '\0') { PyStringChar(c); return; }
+        if (_inPyString)
+        {
+            var sink = new JsonStringSink(_args);
+            switch (_string.Read(c, ref sink))
+            {
+                case PyStringReader.Step.End:
+                    _inPyString = false;
+                    _args.Append('"');
+                    PyValueEnded();
+                    break;
+                case PyStringReader.Step.Bad:
+                    Fail();
+                    break;
+            }
+            return;
+        }
         if (_inWord)
         {
             if (IsWordChar(c) || c == '.' || (c is '+' or '-' && _tok[^1] is 'e' or 'E' && (char.IsAsciiDigit(_tok[0]) || _tok[0] is '.' or '-')))
@@ -831,7 +853,8 @@ internal sealed partial class ToolCallStream
         switch (c)
         {
             case '"' or '\'':
-                _quote = c;
+                _inPyString = true;
+                _string = new PyStringReader(c, multiline: false, jsonSlash: true); // JSON's \/ too: llama.cpp's grammar writes JSON values
                 _args.Append('"');
                 return;
             case '[' or '(' or '{' when _py.Count >= MaxPyDepth:
@@ -875,75 +898,18 @@ internal sealed partial class ToolCallStream
         EndObject();
     }
 
-    private void PyStringChar(char c)
+    /// <summary>A Python string's text into the arguments' JSON string: characters as written (a surrogate pair's halves
+    /// stay raw, arriving one by one), escapes' code points JSON-escaped (a lone surrogate as <c>\uXXXX</c>).</summary>
+    private readonly struct JsonStringSink(StringBuilder args) : IPyStringSink
     {
-        if (_escKind != '\0') { EscapeDigit(c); return; }
-        if (_pyEscape)
+        public void Char(char c) => AppendJsonChar(args, c);
+
+        public void CodePoint(int v)
         {
-            _pyEscape = false;
-            switch (c)
-            {
-                case '\n': return;                       // a line continuation
-                case 'n': Put('\n'); return;
-                case 't': Put('\t'); return;
-                case 'r': Put('\r'); return;
-                case 'a': Put('\a'); return;
-                case 'b': Put('\b'); return;
-                case 'f': Put('\f'); return;
-                case 'v': Put('\v'); return;
-                case '\\' or '\'' or '"': Put(c); return;
-                case '/': Put(c); return;                // JSON's escape (llama.cpp's grammar writes JSON values)
-                case 'x' or 'u' or 'U': _escKind = c; _escDigits.Clear(); return;
-                case >= '0' and <= '7': _escKind = 'o'; _escDigits.Clear().Append(c); return;
-                default: Put('\\'); Put(c); return;      // Python keeps an unknown escape as written
-            }
+            if (v is >= 0xD800 and <= 0xDFFF) args.Append($"\\u{v:x4}"); // a lone surrogate: JSON's escape, never half a pair
+            else if (v > 0xFFFF) args.Append(char.ConvertFromUtf32(v));
+            else AppendJsonChar(args, (char)v);
         }
-        if (c == '\\') _pyEscape = true;
-        else if (c == _quote)
-        {
-            _quote = '\0';
-            _args.Append('"');
-            PyValueEnded();
-        }
-        else if (c is '\n' or '\r') Fail();              // a quoted string does not span lines
-        else Put(c);
-    }
-
-    private void EscapeDigit(char c)
-    {
-        if (_escKind == 'o')
-        {
-            if (c is >= '0' and <= '7' && _escDigits.Length < 3)
-            {
-                _escDigits.Append(c);
-                if (_escDigits.Length == 3) PutCodePoint(EndEscape(8));
-                return;
-            }
-            PutCodePoint(EndEscape(8));
-            PyStringChar(c);
-            return;
-        }
-        if (!char.IsAsciiHexDigit(c)) { Fail(); return; }
-        _escDigits.Append(c);
-        if (_escDigits.Length < (_escKind switch { 'x' => 2, 'u' => 4, _ => 8 })) return;
-        long v = EndEscape(16);
-        if (v > 0x10FFFF) { Fail(); return; }
-        PutCodePoint(v);
-    }
-
-    private long EndEscape(int radix)
-    {
-        _escKind = '\0';
-        return Convert.ToInt64(_escDigits.ToString(), radix);
-    }
-
-    private void Put(char c) => AppendJsonChar(_args, c);
-
-    private void PutCodePoint(long v)
-    {
-        if (v is >= 0xD800 and <= 0xDFFF) _args.Append($"\\u{v:x4}"); // a lone surrogate: JSON's escape, never half a pair
-        else if (v > 0xFFFF) _args.Append(char.ConvertFromUtf32((int)v));
-        else Put((char)v);
     }
 
     /// <summary>A Python number or constant as JSON; null when it is neither (a bad literal).</summary>
@@ -971,7 +937,7 @@ internal sealed partial class ToolCallStream
     [GeneratedRegex(@"^(-?)([0-9]*)(\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$", RegexOptions.CultureInvariant)]
     private static partial Regex PyNumber();
 
-    private static void AppendJsonChar(StringBuilder sb, char c) => SharpLM.Inference.ChatTemplates.Values.AppendJsonChar(sb, c);
+    private static void AppendJsonChar(StringBuilder sb, char c) => Values.AppendJsonChar(sb, c);
 
     // ----
 

@@ -187,12 +187,14 @@ internal static class GgufMeta
         ?? g.GetArrayOrNull(GgufKeys.Tokens)?.Count
         ?? throw new InvalidDataException($"{g.Path}: the vocabulary size is unknown ({GgufKeys.VocabSize(arch)}, token_embd.weight and {GgufKeys.Tokens} are all missing)");
 
-    /// <summary>End-of-sequence ids: tokenizer.ggml.eos_token_id and eot_token_id (llama-3's &lt;|eot_id|&gt;).</summary>
+    /// <summary>End-of-generation ids: tokenizer.ggml.eos_token_id, eot_token_id (llama-3's &lt;|eot_id|&gt;) and
+    /// eom_token_id (llama-3.1's &lt;|eom_id|&gt;, the end of a message that awaits a tool's output), as llama.cpp's
+    /// end-of-generation set takes them.</summary>
     public static int[] EosIds(GgufFile g)
     {
         var eos = new List<int>();
-        if (Int(g, GgufKeys.EosId) is int e) eos.Add(e);
-        if (Int(g, GgufKeys.EotId) is int eot && !eos.Contains(eot)) eos.Add(eot);
+        foreach (var key in (ReadOnlySpan<string>)[GgufKeys.EosId, GgufKeys.EotId, GgufKeys.EomId])
+            if (Int(g, key) is int id && !eos.Contains(id)) eos.Add(id);
         return [.. eos];
     }
 }

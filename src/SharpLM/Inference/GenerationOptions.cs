@@ -60,4 +60,9 @@ internal interface ITokenCodec : ITokenDecoder
 
     /// <summary>The id of a token given by its text (e.g. "&lt;|im_end|&gt;"), or null.</summary>
     int? TokenToId(string token);
+
+    /// <summary>A decoder like <see cref="ITokenDecoder.Decode"/> that writes the text of <paramref name="tokens"/> where
+    /// the vocabulary has them as special tokens (every other special token is still skipped): markup that a reader of
+    /// the output needs, as a tool call's tag (llama.cpp's "preserved tokens").</summary>
+    ITokenDecoder Keeping(IEnumerable<string> tokens);
 }

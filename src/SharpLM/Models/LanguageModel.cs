@@ -110,8 +110,11 @@ public sealed class LanguageModel : IDisposable
         var hf = Formats.HuggingFace.HfModelFolder.Open(folder);
         try
         {
-            DecoderWeights.CheckRunnable(hf.Config, hf.ConfigPath);
-            var weights = DecoderWeights.Bind(BoundTensors.Bind(hf.RequireWeights(), hf.Config, TensorNaming.HuggingFace), ContextFor(hf.Config, options));
+            // generation ends at config.json's eos_token_id and at generation_config.json's (transformers generates with
+            // the latter; Llama 3.1 lists <|eom_id|> there, some models only there)
+            var cfg = hf.Config with { EosTokenIds = [.. hf.Config.EosTokenIds.Union(hf.GenerationConfig?.EosTokenIds ?? [])] };
+            DecoderWeights.CheckRunnable(cfg, hf.ConfigPath);
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(hf.RequireWeights(), cfg, TensorNaming.HuggingFace), ContextFor(cfg, options));
             var tokenizer = hf.TokenizerJsonPath is { } tj ? ModelTokenizers.FromTokenizer(Tokenizers.Tokenizer.FromFile(tj)) : null;
             return new LanguageModel(hf.RequireWeights(), weights, tokenizer, options, hf.LoadChatTemplate());
         }

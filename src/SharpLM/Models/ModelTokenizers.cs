@@ -25,6 +25,28 @@ internal static class ModelTokenizers
         public string Decode(ReadOnlySpan<int> ids) => tokenizer.Decode(ids, skipSpecialTokens: true);
 
         public int? TokenToId(string token) => tokenizer.TokenToId(token);
+
+        public ITokenDecoder Keeping(IEnumerable<string> tokens)
+        {
+            var keep = tokens.Where(tokenizer.SpecialTokens.ContainsKey).ToHashSet(StringComparer.Ordinal);
+            if (keep.Count == 0) return this;
+            return new KeepingDecoder(tokenizer, [.. tokenizer.SpecialTokens.Where(t => !keep.Contains(t.Key)).Select(t => t.Value)]);
+        }
+    }
+
+    /// <summary>Skips the special ids of <paramref name="skip"/> and decodes the rest with no special token skipped: the
+    /// tokenizer's own decode of the ids minus those it would skip, but for the special tokens kept.</summary>
+    private sealed class KeepingDecoder(Tokenizers.Tokenizer tokenizer, HashSet<int> skip) : ITokenDecoder
+    {
+        public string Decode(ReadOnlySpan<int> ids)
+        {
+            int i = 0;
+            while (i < ids.Length && !skip.Contains(ids[i])) i++;
+            if (i == ids.Length) return tokenizer.Decode(ids, skipSpecialTokens: false);
+            var kept = new List<int>(ids.Length);
+            foreach (int id in ids) if (!skip.Contains(id)) kept.Add(id);
+            return tokenizer.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(kept), skipSpecialTokens: false);
+        }
     }
 
     /// <summary>The chat template of a GGUF file (tokenizer.chat_template), with its BOS/EOS token texts.</summary>

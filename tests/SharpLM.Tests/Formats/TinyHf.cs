@@ -10,12 +10,16 @@ internal static class TinyHf
 {
     public const int C = 64, L = 2, NH = 4, KVH = 2, F = 96;
 
-    /// <summary>modelType "llama"/"mistral" (with the Mistral tokenizer.json) or "qwen2" (with the Llama-3 one, byte-level).</summary>
-    public static string Create(string dir, string modelType, DType weights = DType.BF16, bool tied = false, int shards = 1, bool llama3Rope = false, bool attentionBias = false)
+    /// <summary>modelType "llama"/"mistral" (with the Mistral tokenizer.json) or "qwen2" (with the Llama-3 one, byte-level).
+    /// <paramref name="llama3Tokenizer"/>: a tokenizer.json of the Llama-3 family to use instead (e.g. Llama 3.1's), with
+    /// the Llama-3 vocabulary size and ids; <paramref name="eos"/>: config.json's eos_token_id list instead of the
+    /// tokenizer's usual one.</summary>
+    public static string Create(string dir, string modelType, DType weights = DType.BF16, bool tied = false, int shards = 1, bool llama3Rope = false, bool attentionBias = false,
+        string? llama3Tokenizer = null, int[]? eos = null)
     {
         Directory.CreateDirectory(dir);
-        bool spm = modelType != "qwen2";
-        var tokJson = spm ? TestPaths.Asset("npm", "tokenizer-llama2", "models", "tokenizer.json") : TestPaths.Asset("npm", "tokenizer-llama3", "models", "tokenizer.json");
+        bool spm = modelType != "qwen2" && llama3Tokenizer is null;
+        var tokJson = llama3Tokenizer ?? (spm ? TestPaths.Asset("npm", "tokenizer-llama2", "models", "tokenizer.json") : TestPaths.Asset("npm", "tokenizer-llama3", "models", "tokenizer.json"));
         File.Copy(tokJson, Path.Combine(dir, "tokenizer.json"), overwrite: true);
         int vocab = spm ? 32000 : 128256;
         var tc = spm
@@ -37,7 +41,7 @@ internal static class TinyHf
             ["vocab_size"] = vocab,
             ["tie_word_embeddings"] = tied,
             ["bos_token_id"] = spm ? 1 : 128000,
-            ["eos_token_id"] = spm ? new[] { 2 } : new[] { 128001, 128009 },
+            ["eos_token_id"] = eos ?? (spm ? new[] { 2 } : new[] { 128001, 128009 }),
             ["torch_dtype"] = "bfloat16",
             ["attention_bias"] = attentionBias,
         };

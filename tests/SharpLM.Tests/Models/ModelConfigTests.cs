@@ -109,6 +109,20 @@ public sealed class ModelConfigTests
             Assert.Contains("architecture 'mamba' is not supported", Assert.Throws<NotSupportedException>(() => ModelConfigReader.FromGguf(g)).Message, StringComparison.Ordinal);
     }
 
+    /// <summary>A GGUF's end-of-generation ids are its eos, eot and eom ids (llama.cpp's keys; Llama 3.1's &lt;|eom_id|&gt;
+    /// ends a message that awaits a tool's output), each once.</summary>
+    [Fact]
+    public void Gguf_eos_eot_and_eom_ids_all_end_generation()
+    {
+        var w = new GgufWriter();
+        ModelConfigReader.ToGguf(Hf("""{"model_type":"llama","vocab_size":16,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":1,"intermediate_size":8}"""), w);
+        w.Set(GgufKeys.EosId, 9u).Set(GgufKeys.EotId, 9u).Set(GgufKeys.EomId, 8u);
+        var path = Path.Combine(TestPaths.NewTempDir(), "eom.gguf");
+        w.Write(path);
+        using var g = GgufFile.Open(path);
+        Assert.Equal([9, 8], ModelConfigReader.FromGguf(g).EosTokenIds);
+    }
+
     [Fact]
     public void A_missing_gguf_key_is_named()
     {

@@ -50,6 +50,7 @@ internal static class GgufKeys
     public const string PadId = "tokenizer.ggml.padding_token_id";
     public const string SepId = "tokenizer.ggml.seperator_token_id"; // sic: llama.cpp's spelling
     public const string EotId = "tokenizer.ggml.eot_token_id";
+    public const string EomId = "tokenizer.ggml.eom_token_id";
     public const string AddBos = "tokenizer.ggml.add_bos_token";
     public const string AddEos = "tokenizer.ggml.add_eos_token";
     public const string AddSpacePrefix = "tokenizer.ggml.add_space_prefix";

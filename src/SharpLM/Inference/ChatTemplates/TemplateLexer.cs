@@ -196,37 +196,15 @@ internal sealed class TemplateLexer
         if (c is '"' or '\'')
         {
             var sb = new StringBuilder();
+            var sink = new StringBuilderSink(sb);
+            var literal = new PyStringReader(c, multiline: true);
             p++;
             while (true)
             {
                 if (p >= _src.Length) throw Error("unterminated string literal", start);
-                char d = _src[p++];
-                if (d == c) break;
-                if (d == '\\' && p < _src.Length)
-                {
-                    char e = _src[p++];
-                    switch (e)
-                    {
-                        case 'n': sb.Append('\n'); break;
-                        case 't': sb.Append('\t'); break;
-                        case 'r': sb.Append('\r'); break;
-                        case '0': sb.Append('\0'); break;
-                        case '\\': sb.Append('\\'); break;
-                        case '\'': sb.Append('\''); break;
-                        case '"': sb.Append('"'); break;
-                        case '\n': break; // line continuation
-                        case 'u' when p + 4 <= _src.Length:
-                            sb.Append((char)int.Parse(_src.AsSpan(p, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-                            p += 4;
-                            break;
-                        case 'x' when p + 2 <= _src.Length:
-                            sb.Append((char)int.Parse(_src.AsSpan(p, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-                            p += 2;
-                            break;
-                        default: sb.Append('\\').Append(e); break; // Python keeps unknown escapes
-                    }
-                }
-                else sb.Append(d);
+                var step = literal.Read(_src[p++], ref sink);
+                if (step == PyStringReader.Step.End) break;
+                if (step == PyStringReader.Step.Bad) throw Error("malformed escape in a string literal (\\x takes 2 hex digits, \\u 4, \\U 8 up to 0010FFFF)", p - 1);
             }
             return new Tok(TokKind.String, _src[start..p], start, sb.ToString());
         }
