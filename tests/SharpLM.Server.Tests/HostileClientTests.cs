@@ -87,7 +87,9 @@ public sealed class HostileClientTests
             int n;
             try
             {
-                n = await extra.ReceiveAsync(buf);
+                // bounded: a server that neither answers nor closes fails here instead of hanging the run
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                n = await extra.ReceiveAsync(buf, SocketFlags.None, cts.Token);
             }
             catch (SocketException)
             {

@@ -135,10 +135,16 @@ public sealed class ToolCallFormatTests
         // on the wire the call came as Python text: a stop string at its closing '")' cuts it after it began: not a
         // call (finish "stop") whole, its text the content; streamed, the name and the arguments up to the cut, then that
         // text as content
-        string query = expected.Arguments!["query"]!.ToString()!;
+        // (these requests' tools have no description, so their prompt is not the one above: the query is this prompt's own)
         string stop = JsonSerializer.Serialize("\")");
-        string body(bool stream) => $$$"""{"model":"default","messages":[{"role":"user","content":"Weather in Paris?"}],"tools":[{"type":"function","function":{"name":"brave_search","parameters":{{{BraveSchema}}}}}],"tool_choice":"required","temperature":0,"max_tokens":120,"stop":[{{{stop}}}],"stream":{{{(stream ? "true" : "false")}}}}""";
-        var (status, r) = await s.PostAsync("v1/chat/completions", body(false));
+        string body(bool stream, bool cut = true) => $$$"""{"model":"default","messages":[{"role":"user","content":"Weather in Paris?"}],"tools":[{"type":"function","function":{"name":"brave_search","parameters":{{{BraveSchema}}}}}],"tool_choice":"required","temperature":0,"max_tokens":120,{{{(cut ? $"\"stop\":[{stop}]," : "")}}}"stream":{{{(stream ? "true" : "false")}}}}""";
+        var (status, r) = await s.PostAsync("v1/chat/completions", body(false, cut: false));
+        Assert.Equal(200, status);
+        var uncut = r.GetProperty("choices")[0].GetProperty("message").GetProperty("tool_calls")[0].GetProperty("function");
+        Assert.Equal("brave_search", uncut.GetProperty("name").GetString());
+        string query;
+        using (var args = JsonDocument.Parse(uncut.GetProperty("arguments").GetString()!)) query = args.RootElement.GetProperty("query").GetString()!;
+        (status, r) = await s.PostAsync("v1/chat/completions", body(false));
         Assert.Equal(200, status);
         var c = r.GetProperty("choices")[0];
         Assert.Equal("stop", c.GetProperty("finish_reason").GetString());

@@ -133,6 +133,12 @@ internal sealed class Scheduler : IDisposable
         public Sequence? Sequence;
         public Choice? Owner;
         public long LastUsed;
+        /// <summary>The logits after the last prompt evaluated in this slot (its first SavedLength tokens), kept so that
+        /// the same prompt again starts from the very same numbers: evaluating its last token alone would take the
+        /// matvec where the whole prompt took the GEMM, whose f32 rounding differs, and a greedy near-tie could then
+        /// go the other way (a request repeated, or sent once whole and once streamed, gives the same tokens).</summary>
+        public float[]? SavedLogits;
+        public int SavedLength;
     }
 
     private sealed class Running(GenerationJob job, Choice[] choices)
@@ -239,6 +245,7 @@ internal sealed class Scheduler : IDisposable
         {
             var slot = slots[i];
             slot.Sequence ??= _decoder.AddSequence(_context);
+            if (i > 0) slot.SavedLength = 0; // forked over after the prompt
             var sampling = job.Sampling;
             if (i > 0 && sampling.Seed is ulong seed) sampling = sampling with { Seed = unchecked(seed + (ulong)i) };
             var choice = new Choice
@@ -258,8 +265,11 @@ internal sealed class Scheduler : IDisposable
             slot.Owner = choice;
             choices[i] = choice;
         }
-        int reuse = Math.Min(best, job.Prompt.Length - 1); // at least one prompt token is evaluated, for its logits
+        // the whole prompt cached with the logits after it: nothing to evaluate; else at least its last token is
+        bool whole = best == job.Prompt.Length && first.SavedLength == best && first.SavedLogits != null;
+        int reuse = whole ? best : Math.Min(best, job.Prompt.Length - 1);
         first.Sequence!.Truncate(Math.Min(reuse, first.Sequence.Length));
+        if (first.Sequence.Length < first.SavedLength) first.SavedLength = 0; // its positions are gone
         running.PromptPos = first.Sequence.Length;
         job.CachedTokens = running.PromptPos;
         job.StartedAt = Stopwatch.GetTimestamp();
@@ -267,6 +277,11 @@ internal sealed class Scheduler : IDisposable
         Interlocked.Increment(ref _activeCount);
         _metrics.PromptTokens(job.Prompt.Length, job.CachedTokens);
         if (job.PromptLogprobs) running.PromptLogprobs = [(job.Prompt[0], null, null)];
+        if (whole)
+        {
+            first.SavedLogits!.CopyTo(first.Sequence.LastLogitsBuffer);
+            PromptDone(running);
+        }
     }
 
     internal static int CommonPrefix(IReadOnlyList<int> a, int[] b)
@@ -342,18 +357,28 @@ internal sealed class Scheduler : IDisposable
             if (r.PromptLogprobs != null) CollectPromptLogprobs(r, take);
             r.PromptPos += take;
             if (r.PromptPos < r.Job.Prompt.Length) continue;
-            r.Prefilling = false;
-            r.Job.PromptDoneAt = Stopwatch.GetTimestamp();
-            var source = r.Choices[0].Sequence;
-            for (int i = 1; i < r.Choices.Length; i++) _decoder.ForkInto(source, r.Choices[i].Sequence, source.Length);
-            if (r.PromptLogprobs != null)
-                r.Job.Writer.TryWrite(new JobEvent(0, -1) { Prompt = [.. r.PromptLogprobs] });
-            foreach (var c in r.Choices) if (!c.Finished) SampleNext(c);
+            var slot = r.Choices[0].Slot;
+            slot.SavedLogits ??= new float[_model.Config.Vocab];
+            r.Choices[0].Sequence.Logits.CopyTo(slot.SavedLogits);
+            slot.SavedLength = r.PromptPos;
+            PromptDone(r);
         }
         long kv = 0;
         foreach (var s in _slots) kv += s.Sequence?.Length ?? 0;
         _metrics.KvUsed = kv;
         _metrics.Active = _running.Sum(r => r.Choices.Count(c => !c.Finished));
+    }
+
+    /// <summary>The prompt is in choice 0's sequence and its logits are there: fork the other choices, sample each.</summary>
+    private void PromptDone(Running r)
+    {
+        r.Prefilling = false;
+        r.Job.PromptDoneAt = Stopwatch.GetTimestamp();
+        var source = r.Choices[0].Sequence;
+        for (int i = 1; i < r.Choices.Length; i++) _decoder.ForkInto(source, r.Choices[i].Sequence, source.Length);
+        if (r.PromptLogprobs != null)
+            r.Job.Writer.TryWrite(new JobEvent(0, -1) { Prompt = [.. r.PromptLogprobs] });
+        foreach (var c in r.Choices) if (!c.Finished) SampleNext(c);
     }
 
     private void CollectPromptLogprobs(Running r, int take)
@@ -482,6 +507,7 @@ internal sealed class Scheduler : IDisposable
         {
             // the failed pass may have left the cache half written: the slot starts over
             c.Slot.Sequence?.Truncate(0);
+            c.Slot.SavedLength = 0;
             Finish(c, FinishReason.Error, emit: true, error: e.Message);
         }
     }

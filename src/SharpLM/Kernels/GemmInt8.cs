@@ -75,38 +75,61 @@ internal static unsafe class GemmInt8
             float* dx = (float*)(q + (long)Nb * 256);
             int* sq = (int*)(dx + (long)Nb * Group);
             float* sx = (float*)(sq + (long)ns * Group);
-            byte* rowBuf = (byte*)Scratch.Get(Scratch.Row, Q8Activations.RowStride(C, Block) / 4 + 16);
-            var row = Q8Activations.At(rowBuf, C, Block);
+            // the group's 8 tokens quantized side by side (tokens past T: zeros)
+            long stride = Q8Activations.RowStride(C, Block);
+            byte* rows = (byte*)Scratch.Get(Scratch.Row, stride * Group / 4 + 16);
+            var r = stackalloc Q8Row[Group];
             for (int j = 0; j < Group; j++)
             {
+                r[j] = Q8Activations.At(rows + j * stride, C, Block);
                 int tok = g * Group + j;
-                if (tok >= T)
+                if (tok < T) Q8Activations.Quantize(X + (long)tok * C, C, Block, r[j], Isa);
+                else new Span<byte>(rows + j * stride, (int)stride).Clear();
+            }
+            for (int b = 0; b < Nb; b++)
+            {
+                // step s of block b = dword s of each token's 32 q: an 8x8 transpose of dwords
+                int o = b * 32;
+                Transpose8x8(Vector256.Load((int*)(r[0].Q + o)), Vector256.Load((int*)(r[1].Q + o)), Vector256.Load((int*)(r[2].Q + o)),
+                    Vector256.Load((int*)(r[3].Q + o)), Vector256.Load((int*)(r[4].Q + o)), Vector256.Load((int*)(r[5].Q + o)),
+                    Vector256.Load((int*)(r[6].Q + o)), Vector256.Load((int*)(r[7].Q + o)), (int*)(q + b * 256));
+                for (int j = 0; j < Group; j++)
                 {
-                    for (int b = 0; b < Nb; b++)
-                    {
-                        for (int s = 0; s < 8; s++) *(int*)(q + b * 256 + s * 32 + j * 4) = 0;
-                        dx[b * Group + j] = 0;
-                    }
-                    for (int h = 0; h < ns; h++) { sq[h * Group + j] = 0; sx[h * Group + j] = 0; }
-                    continue;
-                }
-                Q8Activations.Quantize(X + (long)tok * C, C, Block, row, Isa);
-                for (int b = 0; b < Nb; b++)
-                {
-                    int* src = (int*)(row.Q + b * 32);
-                    byte* dst = q + b * 256 + j * 4;
-                    for (int s = 0; s < 8; s++) *(int*)(dst + s * 32) = src[s];
-                    float d = row.D[b / per];
+                    float d = r[j].D[b / per];
                     dx[b * Group + j] = d;
                     for (int k = 0; k < subsPer; k++)
                     {
                         int h = b * subsPer + k;
-                        int sum = Sub == 16 ? row.Sums[h] : row.Sums[2 * b] + row.Sums[2 * b + 1];
+                        int sum = Sub == 16 ? r[j].Sums[h] : r[j].Sums[2 * b] + r[j].Sums[2 * b + 1];
                         sq[h * Group + j] = Offset * sum;
                         sx[h * Group + j] = d * sum;
                     }
                 }
             }
+        }
+
+        /// <summary>dst[s*8 + j] = row j's dword s (rows r0..r7 of 8 dwords).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Transpose8x8(Vector256<int> r0, Vector256<int> r1, Vector256<int> r2, Vector256<int> r3,
+                                         Vector256<int> r4, Vector256<int> r5, Vector256<int> r6, Vector256<int> r7, int* dst)
+        {
+            // pairs of rows interleaved, then pairs of pairs, then the 128-bit halves: rows 0-3 and 4-7 of each step
+            var t0 = Avx2.UnpackLow(r0, r1).AsInt64(); var t1 = Avx2.UnpackHigh(r0, r1).AsInt64();
+            var t2 = Avx2.UnpackLow(r2, r3).AsInt64(); var t3 = Avx2.UnpackHigh(r2, r3).AsInt64();
+            var t4 = Avx2.UnpackLow(r4, r5).AsInt64(); var t5 = Avx2.UnpackHigh(r4, r5).AsInt64();
+            var t6 = Avx2.UnpackLow(r6, r7).AsInt64(); var t7 = Avx2.UnpackHigh(r6, r7).AsInt64();
+            var u0 = Avx2.UnpackLow(t0, t2).AsInt32(); var u1 = Avx2.UnpackHigh(t0, t2).AsInt32();
+            var u2 = Avx2.UnpackLow(t1, t3).AsInt32(); var u3 = Avx2.UnpackHigh(t1, t3).AsInt32();
+            var u4 = Avx2.UnpackLow(t4, t6).AsInt32(); var u5 = Avx2.UnpackHigh(t4, t6).AsInt32();
+            var u6 = Avx2.UnpackLow(t5, t7).AsInt32(); var u7 = Avx2.UnpackHigh(t5, t7).AsInt32();
+            Avx2.Permute2x128(u0, u4, 0x20).Store(dst);
+            Avx2.Permute2x128(u1, u5, 0x20).Store(dst + 8);
+            Avx2.Permute2x128(u2, u6, 0x20).Store(dst + 16);
+            Avx2.Permute2x128(u3, u7, 0x20).Store(dst + 24);
+            Avx2.Permute2x128(u0, u4, 0x31).Store(dst + 32);
+            Avx2.Permute2x128(u1, u5, 0x31).Store(dst + 40);
+            Avx2.Permute2x128(u2, u6, 0x31).Store(dst + 48);
+            Avx2.Permute2x128(u3, u7, 0x31).Store(dst + 56);
         }
     }
 
