@@ -9,16 +9,16 @@ namespace SharpLM.Kernels;
 /// <summary>
 /// The integer GEMM of the quantized types (prefill, T rows at once): y (T,OC) = x (T,C) W^T with x quantized to 8 bits
 /// per block as the integer matvec quantizes it (<see cref="Q8Activations"/>) and W in its type's 32-weight form
-/// (<see cref="Int8Form"/>: bytes u with w = d*(u - offset) + m per 32). Every product of a 32-block is an exact integer
-/// sum; only the block's scaling is floating point, as in the type's integer dot.
+/// (<see cref="Int8Form"/>: bytes u with w = d*(u - offset) + m per scale group of 32, or 16 for Q6_K). Every product of a
+/// scale group is an exact integer sum; only the group's scaling is floating point, as in the type's integer dot.
 /// <para>Layout: the activations are packed once per call into groups of 8 tokens, each 32-block as 8 steps of
 /// [token 8][4 bytes] (one 256-bit vector per step), with each token's block scale dx, its integer sum of q and dx*sum;
 /// each task unpacks its W rows (a few at a time, every 32-block: u, d, m) and passes them over every group. The
 /// micro-kernel broadcasts 4 bytes of a W row and multiplies them into a group's step with <c>vpmaddubsw</c> (u8 x s8
 /// -> pairs summed in 16 bits): 32 products per instruction, four times the f32 FMA's 8. Types whose u is at most 15
-/// (31) sum 8 (4) steps in 16 bits before widening (no overflow: 4*2*31*127 &lt; 32768); signed weights (Q8_0)
+/// (31, 63) sum 8 (4, 2) steps in 16 bits before widening (no overflow: 2*2*63*127 &lt; 32768); signed weights (Q8_0)
 /// take llama.cpp's sign trick (|w| times x with w's sign) and widen every step.</para>
-/// <para>Result per output: for each 32-block in order, acc = fma(f32(isum - offset*sum q), d*dx, acc), then
+/// <para>Result per output: for each scale group in order, acc = fma(f32(isum - offset*sum q), d*dx, acc), then
 /// acc = fma(m, dx*sum q, acc) for types with a min. A token's result does not depend on the other tokens of the call
 /// (batch invariance); it differs from the matvec's integer dot only in the f32 rounding of the block sums.</para>
 /// </summary>
@@ -27,7 +27,17 @@ internal static unsafe class GemmInt8
     /// <summary>Whether <paramref name="traits"/> has an integer GEMM on <paramref name="isa"/> (AVX2's vpmaddubsw; an
     /// AVX-512 machine runs the same 256-bit code).</summary>
     public static bool Supports(TypeTraits traits, KernelIsa isa) =>
-        traits.Unpack32 != null && traits.HasDotQ8 && (traits.Int8.Signed || traits.Int8.Max <= (traits.Int8.Sub == 16 ? 63 : 31)) && isa != KernelIsa.Scalar && Avx2.IsSupported && Fma.IsSupported;
+        traits.Unpack32 != null && traits.HasDotQ8 && Kernel(traits.Int8) != null && isa != KernelIsa.Scalar && Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>The micro-kernel's step scheme for a form (its name), or null for a form none serves.</summary>
+    private static string? Kernel(Int8Form f) => (f.Signed, f.Sub) switch
+    {
+        (true, 32) => nameof(S8),
+        (false, 32) when f.Max <= 15 => nameof(U4),
+        (false, 32) when f.Max <= 31 => nameof(U5),
+        (false, 16) when f.Max <= 63 => nameof(U6Sub16),
+        _ => null,
+    };
 
     /// <summary>Weight rows per micro-kernel call and tokens per packed group.</summary>
     private const int Rows = 3, Group = 8;
@@ -53,10 +63,14 @@ internal static unsafe class GemmInt8
             W = w.Data, RowBytes = rowBytes, Unpack = traits.Unpack32, Rows = w.Rows, Cols = c, Nb = nb, Subs = ns, T = t,
             Groups = groups, GroupStride = groupStride, Xp = xp, Y = y, Tasks = tasks, Offset = form.Offset, HasMin = form.HasMin,
         };
-        if (form.Signed) pool.Run(tasks, new Runner<S8> { Job = job });
-        else if (form.Sub == 16) pool.Run(tasks, new Runner<U6Sub16> { Job = job });
-        else if (form.Max <= 15) pool.Run(tasks, new Runner<U4> { Job = job });
-        else pool.Run(tasks, new Runner<U5> { Job = job });
+        switch (Kernel(form))
+        {
+            case nameof(S8): pool.Run(tasks, new Runner<S8> { Job = job }); break;
+            case nameof(U4): pool.Run(tasks, new Runner<U4> { Job = job }); break;
+            case nameof(U5): pool.Run(tasks, new Runner<U5> { Job = job }); break;
+            case nameof(U6Sub16): pool.Run(tasks, new Runner<U6Sub16> { Job = job }); break;
+            default: throw new NotSupportedException($"{w.Type} has no integer GEMM");
+        }
     }
 
     /// <summary>Quantizes group g's 8 tokens (rows past T zero) into the packed layout.</summary>

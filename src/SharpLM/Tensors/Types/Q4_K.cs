@@ -245,6 +245,7 @@ internal static unsafe class Q4_KType
     private static readonly Vector512<ushort> s_bitShift = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
     /// <summary>Shared by Q4_K (144-byte blocks, nibbles at 16) and Q5_K (176-byte blocks, qh at 16, nibbles at 48, 5th bits
     /// moved into bit 4 of each value).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
     internal static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits)
     {
         Vector512<float> acc = default;
@@ -284,6 +285,7 @@ internal static unsafe class Q4_KType
 
     /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row; the
     /// nibbles, the scales and their permutations unpacked once for the four rows). False for the scalar variant.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
     public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
     {
         if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, fiveBits: false, results); return true; }
@@ -365,6 +367,7 @@ internal static unsafe class Q4_KType
     internal readonly struct FourBits : IBits { public static bool Five => false; }
     internal readonly struct FiveBits : IBits { public static bool Five => true; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
     private static float DotQ8_256<TBits>(byte* w, sbyte* q, float* d8, short* sums, int n, TBits _) where TBits : struct, IBits
     {
         Vector256<float> acc = default;
@@ -383,6 +386,7 @@ internal static unsafe class Q4_KType
         return Vector256.Sum(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
     private static void DotQ8x4_256<TBits>(byte* w, Q8Row* xs, int n, TBits _, float* results) where TBits : struct, IBits
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;

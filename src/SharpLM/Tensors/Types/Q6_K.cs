@@ -282,6 +282,7 @@ internal static unsafe class Q6_KType
     // Per half h (128 elements): ql[64h..64h+63] low nibbles are elements 0-63, high nibbles 64-127; the two high bits
     // come from qh[32h..32h+31] (bits 0-1, 2-3 for the first 64; 4-5, 6-7 for the rest), moved to bits 4-5 with word
     // shifts (bits crossing into the other byte are masked off). q (0..63) x q_x pairs stay below 2^15.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
     private static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n)
     {
         Vector512<float> acc = default;
@@ -320,6 +321,7 @@ internal static unsafe class Q6_KType
 
     /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row; the 6-bit
     /// values and the permuted scales built once for the four rows). False for the scalar variant.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
     public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
     {
         if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, results); return true; }
@@ -386,6 +388,7 @@ internal static unsafe class Q6_KType
     // each times 32 q_x with vpmaddubsw (pairs <= 16002) and vpmaddwd with its two 16-element scales (broadcast by vpshufb
     // from the half's eight scales, in both lanes); the -32 offset as 32 * sum_g sc_g (16-sum of q_x in g), one vpmaddwd,
     // subtracted in int32 (|isum| < 2^29: exact). The unpacking and the per-row arithmetic are shared with the four-row dot.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
     private static float DotQ8_256(byte* w, sbyte* q, float* d8, short* sums, int n)
     {
         Vector256<float> acc = default;
@@ -402,6 +405,7 @@ internal static unsafe class Q6_KType
     }
 
     /// <summary><see cref="DotQ8_256"/> for four activation rows, bit for bit per row (values and scales unpacked once).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
     private static void DotQ8x4_256(byte* w, Q8Row* xs, int n, float* results)
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
