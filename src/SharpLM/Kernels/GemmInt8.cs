@@ -82,6 +82,7 @@ internal static unsafe class GemmInt8
         public long GroupStride;
         public KernelIsa Isa;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
         public readonly void Execute(int g)
         {
             byte* q = Xp + g * GroupStride;
@@ -161,6 +162,7 @@ internal static unsafe class GemmInt8
     {
         public GemmJob Job;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
         public readonly void Execute(int task)
         {
             ref readonly var j = ref Job;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SharpLM.Kernels;
@@ -45,6 +46,7 @@ internal readonly unsafe struct LegacyQuants : IBlockDecoder
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of Q4_1 / Q5_0 / Q5_1: u = the nibbles in
     /// element order with the 5th bit (bit e of qh) as 16, d, and the min m (Q5_0: none, offset 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
     public static void Unpack32(DType type, byte* src, int n, byte* u, float* d, float* m)
     {
         int bb = type == DType.Q4_1 ? 20 : type == DType.Q5_0 ? 22 : 24;

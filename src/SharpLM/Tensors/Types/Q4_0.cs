@@ -27,6 +27,7 @@ internal static unsafe class Q4_0Type
     };
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>): u = the nibbles in element order, offset 8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
     public static void Unpack32(byte* src, int n, byte* u, float* d, float* m)
     {
         var mask = Vector128.Create((byte)15);

@@ -73,6 +73,7 @@ internal static unsafe class Q4_KType
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of Q4_K / Q5_K: per 32-sub-block j, u = the
     /// nibbles (plus 16 for the 5th bit), d = d*scale_j, m = -dmin*min_j (both exact in f32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
     internal static void Unpack32_256(byte* src, int n, byte* u, float* d, float* m, bool fiveBits)
     {
         int bb = fiveBits ? 176 : 144;

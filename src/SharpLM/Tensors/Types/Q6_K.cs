@@ -28,6 +28,7 @@ internal static unsafe class Q6_KType
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>): u = the 6-bit values in element order
     /// (offset 32), d per 16 = d * scale (exact in f32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
     public static void Unpack32(byte* src, int n, byte* u, float* d, float* m)
     {
         var mask = Vector256.Create((byte)15);

@@ -46,6 +46,7 @@ internal static unsafe class Q8Activations
         new((sbyte*)p, (float*)(p + Align(n)), (short*)(p + Align(n) + Align(4L * (n / block))));
 
     /// <summary>x (n) f32 -> dst, n a multiple of <paramref name="block"/> (32 or 256).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
     public static void Quantize(float* x, int n, int block, Q8Row dst, KernelIsa isa)
     {
         if (n % block != 0 || (block != 32 && block != 256)) throw new ArgumentException($"a row of {n} values cannot be quantized in blocks of {block}");

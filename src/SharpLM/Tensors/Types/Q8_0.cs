@@ -26,6 +26,7 @@ internal static unsafe class Q8_0Type
     };
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>): the signed bytes as they are.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
     public static void Unpack32(byte* src, int n, byte* u, float* d, float* m)
     {
         for (int b = 0; b < n / 32; b++, src += 34, u += 32)
