@@ -66,6 +66,7 @@ internal static unsafe class Gemm
         public KernelIsa Isa;
 
         /// <summary>Tile of nt = min(Nt, Tpad - t0) tokens: for each K block, dst[k*nt + j] = x[t0+j, k0+k] (0 past T).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Execute(int tile)
         {
             int t0 = tile * Nt, nt = Math.Min(Nt, Tpad - t0);
@@ -105,6 +106,7 @@ internal static unsafe class Gemm
             for (int o0 = r0; o0 < r1; o0 += ChunkPanels * Mr) Chunk(o0, Math.Min(r1, o0 + ChunkPanels * Mr), r1);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void Chunk(int o0, int o1, int limit)
         {
             int nPanels = (o1 - o0 + Mr - 1) / Mr;
@@ -252,6 +254,7 @@ internal static unsafe class Gemm
                 Rows(t0, Math.Min(T, t0 + chunk), p0, p1, edge);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void Rows(int t0, int t1, int p0, int p1, float* edge)
         {
             int blocks = (t1 - t0 + 5) / 6; // blocks of 4..6 rows (fewer only when there are fewer)
@@ -313,6 +316,7 @@ internal static unsafe class Gemm
     /// width, so a row's bits depend neither on its block nor on the variant). Panels are [k][16], so w advances 16 per k.</summary>
     /// <remarks>pf, when not null: the 64 bytes of the next panel at the same k fetched into L2 each step (and of the one
     /// after it on the wide variant, which covers two panels).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Micro<R, TW, TV>(float* x, int ldx, float* w, long second, int kc, float* y, int ldy, float* bias, float* pf)
         where R : struct, ICount where TW : struct, IVectorWidth<TV> where TV : struct
     {
@@ -397,6 +401,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>acc[i*ldc + j] (+)= sum_k w[i*ldw + k] * b[k*32 + j] for i &lt; 8, j &lt; 32 (stores when <paramref name="first"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Micro8x32(float* w, int ldw, float* b, int kc, float* acc, int ldc, bool first)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
@@ -435,6 +440,7 @@ internal static unsafe class Gemm
 
     /// <summary>acc[i*ldc + j] (+)= sum_k w[i*ldw + k] * b[k*16 + j] for i &lt; 8, j &lt; 16 (the last AVX-512 tile when
     /// 16 tokens are left; stores when <paramref name="first"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Micro8x16(float* w, int ldw, float* b, int kc, float* acc, int ldc, bool first)
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
@@ -457,6 +463,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>acc[i*ldc + j] (+)= sum_k w[i*ldw + k] * b[k*16 + j] for i &lt; 6, j &lt; 16 (stores when <paramref name="first"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Micro6x16(float* w, int ldw, float* b, int kc, float* acc, int ldc, bool first)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using SharpLM.Tensors;
 using SharpLM.Tensors.Types;
@@ -171,6 +172,7 @@ internal static unsafe class MatMul
 
         /// <summary>Weight rows s..e against every activation row: four at a time where the type has a four-row dot (and
         /// T >= 2), the rest one by one.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void Dots<TRows>(ref TRows rows, int s, int e, bool hasFour) where TRows : struct, IActivationRows
         {
             float* four = stackalloc float[4];

@@ -43,6 +43,7 @@ internal static unsafe class DenseDots
 
     public static float Dot512<T>(byte* w, float* x, int n) where T : IDenseElement => Dot<T, Width512, Lanes16, Vector512<float>>(w, x, n);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot<T, TW, TC, TV>(byte* w, float* x, int n)
         where T : IDenseElement where TW : struct, IVectorWidth<TV> where TC : struct, IWidthConversions<TV> where TV : struct
     {
@@ -93,6 +94,7 @@ internal static unsafe class DenseDots
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4<T, TW, TC, TV>(byte* w, float** xs, int n, float* results)
         where T : IDenseElement where TW : struct, IVectorWidth<TV> where TC : struct, IWidthConversions<TV> where TV : struct
     {
