@@ -105,7 +105,6 @@ internal static unsafe class Q4_KType
         }
     }
 
-
     /// <summary>Fast dequantization (bit-identical to the oracle): n elements from src -> dst.</summary>
     public static void Dequantize(byte* src, float* dst, int n, KernelIsa isa)
     {
