@@ -45,9 +45,38 @@ internal static unsafe class GemmInt8
     /// <summary>x (T,C) f32, W (OC,C) -> y (T,OC). Requires <see cref="Supports"/>.</summary>
     public static void Forward(float* x, in WeightMatrix w, float* y, int t, KernelIsa isa, WorkerPool pool)
     {
-        var traits = DTypes.Of(w.Type);
+        var packed = Pack(x, w.Type, w.Cols, t, isa, pool);
+        Run(packed, w, y, pool);
+    }
+
+    /// <summary>x packed for the weights of one type (and of every type that <see cref="SamePack"/> says packs alike):
+    /// valid until the next pack on this thread.</summary>
+    public readonly struct Packed
+    {
+        internal readonly byte* Xp;
+        internal readonly int T, C, Groups;
+        internal readonly long GroupStride;
+        internal readonly DType Type;
+
+        internal Packed(byte* xp, int t, int c, int groups, long groupStride, DType type)
+        {
+            Xp = xp; T = t; C = c; Groups = groups; GroupStride = groupStride; Type = type;
+        }
+    }
+
+    /// <summary>Whether two types read the same packed activations (activation blocks, scale groups and offset).</summary>
+    public static bool SamePack(DType a, DType b)
+    {
+        TypeTraits ta = DTypes.Of(a), tb = DTypes.Of(b);
+        return ta.DotQ8Block == tb.DotQ8Block && ta.Int8.Sub == tb.Int8.Sub && ta.Int8.Offset == tb.Int8.Offset;
+    }
+
+    /// <summary>x (T,C) quantized and packed for weights of <paramref name="type"/> (into this thread's scratch).</summary>
+    public static Packed Pack(float* x, DType type, int c, int t, KernelIsa isa, WorkerPool pool)
+    {
+        var traits = DTypes.Of(type);
         var form = traits.Int8;
-        int c = w.Cols, block = traits.DotQ8Block, nb = c / 32, ns = c / form.Sub;
+        int block = traits.DotQ8Block, nb = c / 32, ns = c / form.Sub;
         int groups = (t + Group - 1) / Group;
         // per group: q (nb * 256 bytes), dx (nb * 8 floats), then per scale group (ns of them) offset * sum q (int) and
         // dx * sum q, 8 each
@@ -55,7 +84,18 @@ internal static unsafe class GemmInt8
         byte* xp = (byte*)Scratch.Get(Scratch.PackedX, groupStride * groups / 4 + 16);
         var pack = new PackJob { X = x, Xp = xp, T = t, C = c, Block = block, Nb = nb, Sub = form.Sub, GroupStride = groupStride, Offset = form.Offset, Isa = isa };
         pool.Run(groups, pack);
+        return new Packed(xp, t, c, groups, groupStride, type);
+    }
 
+    /// <summary>y (T,OC) = the packed x times W^T, for W of a type that packs as <paramref name="x"/>'s.</summary>
+    public static void Run(in Packed x, in WeightMatrix w, float* y, WorkerPool pool)
+    {
+        if (w.Cols != x.C || !SamePack(w.Type, x.Type)) throw new ArgumentException($"activations packed for {x.Type} x {x.C} cannot multiply {w.Type} x {w.Cols}");
+        var traits = DTypes.Of(w.Type);
+        var form = traits.Int8;
+        int t = x.T, c = x.C, nb = c / 32, ns = c / form.Sub, groups = x.Groups;
+        long groupStride = x.GroupStride;
+        byte* xp = x.Xp;
         long rowBytes = w.RowBytes;
         int tasks = WorkSplit.Tasks(w.Rows, rowBytes * 4 + (long)t * c / 8, pool.Threads, Rows);
         var job = new GemmJob

@@ -76,6 +76,18 @@ internal readonly struct LinearWeights(WeightMatrix w, FloatView b)
     /// <summary>x (N,C) -> y (N,OC).</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int n) => MatMul.Forward(x, W, B.IsEmpty ? default : B.Span, y, n);
 
+    /// <summary>ya = a(x), yb = b(x) and, when <paramref name="c"/> has rows, yc = c(x), over one x (attention's Q, K and V;
+    /// the MLP's gate and up): the bits of separate <see cref="Forward"/> calls, with x quantized and packed once when
+    /// the integer GEMM serves all of them (<see cref="MatMul.ForwardShared"/>).</summary>
+    public static void ForwardShared(ReadOnlySpan<float> x, int n, in LinearWeights a, Span<float> ya, in LinearWeights b, Span<float> yb,
+                                     in LinearWeights c, Span<float> yc)
+    {
+        MatMul.ForwardShared(x, n, a.W, ya, b.W, yb, c.W, yc);
+        if (!a.B.IsEmpty) Kernels.Bias.Forward(ya[..(n * a.W.Rows)], a.B.Span);
+        if (!b.B.IsEmpty) Kernels.Bias.Forward(yb[..(n * b.W.Rows)], b.B.Span);
+        if (c.W.Rows > 0 && !c.B.IsEmpty) Kernels.Bias.Forward(yc[..(n * c.W.Rows)], c.B.Span);
+    }
+
     /// <summary>These weights with W packed for the packed GEMM (<see cref="Gemm.Pack"/>) when its type can be, the panels
     /// added to <paramref name="keep"/> (whose owner keeps them alive); for weights that never change (inference).</summary>
     public unsafe LinearWeights Packed(List<float[]> keep)

@@ -315,17 +315,13 @@ internal static partial class Decoder
             var q = a.Q.AsSpan(0, n * qd);
             var k = a.K.AsSpan(0, n * kvd);
             var v = a.V.AsSpan(0, n * kvd);
-            lw.Q.Forward(h, q, n);
             if (c.SharedQkv)
             {
+                lw.Q.Forward(h, q, n);
                 q.CopyTo(k);
                 q.CopyTo(v);
             }
-            else
-            {
-                lw.K.Forward(h, k, n);
-                lw.V.Forward(h, v, n);
-            }
+            else LinearWeights.ForwardShared(h, n, lw.Q, q, lw.K, k, lw.V, v);
             // per-head RMSNorm of q and k (rows of HS), in place
             lw.QNorm?.Forward(q, q, default, default, c.HeadSize);
             lw.KNorm?.Forward(k, k, default, default, c.HeadSize);
@@ -353,8 +349,7 @@ internal static partial class Decoder
             {
                 if (lw.Gate is LinearWeights gate)
                 {
-                    gate.Forward(h2, a.G, n);
-                    lw.Up.Forward(h2, a.U, n);
+                    LinearWeights.ForwardShared(h2, n, gate, a.G, lw.Up, a.U, default, default);
                     Activation.Gated(c.Activation, a.G.AsSpan(0, n * ff), a.U.AsSpan(0, n * ff), act);
                 }
                 else

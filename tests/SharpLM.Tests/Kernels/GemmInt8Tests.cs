@@ -163,4 +163,32 @@ public sealed unsafe class GemmInt8Tests
         }
         KernelTestUtil.AssertBitEqual(ya, yb.AsSpan(at * rows, 16 * rows), $"{type}: 16 tokens alone vs inside 45");
     }
+
+    /// <summary>Q, K and V (or gate and up) over one x: the bits of separate calls, whether x is packed once (same
+    /// packing), or the types pack differently (Q4_K with Q6_K), or the rows are too few for the GEMM.</summary>
+    [Theory]
+    [InlineData(DType.Q4_0, DType.Q4_0, 24)]
+    [InlineData(DType.Q8_0, DType.Q8_0, 17)]
+    [InlineData(DType.Q4_K, DType.Q4_K, 33)]
+    [InlineData(DType.Q4_K, DType.Q6_K, 20)]
+    [InlineData(DType.Q4_0, DType.Q4_0, 5)]
+    public void Shared_input_gives_the_bits_of_separate_calls(DType type, DType third, int t)
+    {
+        var rng = new Random(31);
+        int cols = DTypeInfo.BlockSize(type) == 256 ? 512 : 96;
+        int[] rows = [13, 5, 7];
+        var w = new[] { MatMulTests.Weights(rng, type, rows[0], cols), MatMulTests.Weights(rng, type, rows[1], cols), MatMulTests.Weights(rng, third, rows[2], cols) };
+        var x = KernelTestUtil.Gaussian(rng, t * cols);
+        fixed (byte* p0 = w[0], p1 = w[1], p2 = w[2])
+        {
+            var m = new[] { new WeightMatrix(type, p0, rows[0], cols), new WeightMatrix(type, p1, rows[1], cols), new WeightMatrix(third, p2, rows[2], cols) };
+            var sep = m.Select(wm => { var y = new float[t * wm.Rows]; MatMul.Forward(x, wm, y, t); return y; }).ToArray();
+            var shared = m.Select(wm => new float[t * wm.Rows]).ToArray();
+            MatMul.ForwardShared(x, t, m[0], shared[0], m[1], shared[1], m[2], shared[2]);
+            for (int i = 0; i < 3; i++) KernelTestUtil.AssertBitEqual(sep[i], shared[i], $"{type}/{third} T={t} weight {i}");
+            var two = m.Take(2).Select(wm => new float[t * wm.Rows]).ToArray();
+            MatMul.ForwardShared(x, t, m[0], two[0], m[1], two[1], default, default);
+            for (int i = 0; i < 2; i++) KernelTestUtil.AssertBitEqual(sep[i], two[i], $"{type} T={t} two weights, weight {i}");
+        }
+    }
 }
