@@ -27,16 +27,19 @@ internal static unsafe class GemmInt8
     /// <summary>Whether <paramref name="traits"/> has an integer GEMM on <paramref name="isa"/> (AVX2's vpmaddubsw; an
     /// AVX-512 machine runs the same 256-bit code).</summary>
     public static bool Supports(TypeTraits traits, KernelIsa isa) =>
-        traits.Unpack32 != null && traits.HasDotQ8 && Kernel(traits.Int8) != null && isa != KernelIsa.Scalar && Avx2.IsSupported && Fma.IsSupported;
+        traits.Unpack32 != null && traits.HasDotQ8 && Kernel(traits.Int8) != Steps.None && isa != KernelIsa.Scalar && Avx2.IsSupported && Fma.IsSupported;
 
-    /// <summary>The micro-kernel's step scheme for a form (its name), or null for a form none serves.</summary>
-    private static string? Kernel(Int8Form f) => (f.Signed, f.Sub) switch
+    /// <summary>The micro-kernel's step schemes (<see cref="IInt8Steps"/>), one per kind of form.</summary>
+    private enum Steps { None, S8, U4, U5, U6Sub16 }
+
+    /// <summary>The step scheme that serves a form, or None.</summary>
+    private static Steps Kernel(Int8Form f) => (f.Signed, f.Sub) switch
     {
-        (true, 32) => nameof(S8),
-        (false, 32) when f.Max <= 15 => nameof(U4),
-        (false, 32) when f.Max <= 31 => nameof(U5),
-        (false, 16) when f.Max <= 63 => nameof(U6Sub16),
-        _ => null,
+        (true, 32) => Steps.S8,
+        (false, 32) when f.Max <= 15 => Steps.U4,
+        (false, 32) when f.Max <= 31 => Steps.U5,
+        (false, 16) when f.Max <= 63 => Steps.U6Sub16,
+        _ => Steps.None,
     };
 
     /// <summary>Weight rows per micro-kernel call and tokens per packed group.</summary>
@@ -105,10 +108,10 @@ internal static unsafe class GemmInt8
         };
         switch (Kernel(form))
         {
-            case nameof(S8): pool.Run(tasks, new Runner<S8> { Job = job }); break;
-            case nameof(U4): pool.Run(tasks, new Runner<U4> { Job = job }); break;
-            case nameof(U5): pool.Run(tasks, new Runner<U5> { Job = job }); break;
-            case nameof(U6Sub16): pool.Run(tasks, new Runner<U6Sub16> { Job = job }); break;
+            case Steps.S8: pool.Run(tasks, new Runner<S8> { Job = job }); break;
+            case Steps.U4: pool.Run(tasks, new Runner<U4> { Job = job }); break;
+            case Steps.U5: pool.Run(tasks, new Runner<U5> { Job = job }); break;
+            case Steps.U6Sub16: pool.Run(tasks, new Runner<U6Sub16> { Job = job }); break;
             default: throw new NotSupportedException($"{w.Type} has no integer GEMM");
         }
     }
