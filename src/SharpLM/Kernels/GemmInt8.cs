@@ -24,8 +24,8 @@ namespace SharpLM.Kernels;
 /// </summary>
 internal static unsafe class GemmInt8
 {
-    /// <summary>Whether <paramref name="traits"/> has an integer GEMM on <paramref name="isa"/> (AVX2's vpmaddubsw; an
-    /// AVX-512 machine runs the same 256-bit code).</summary>
+    /// <summary>Whether <paramref name="traits"/> has an integer GEMM on <paramref name="isa"/> (AVX2's vpmaddubsw; on
+    /// AVX-512 the same kernel in 512-bit vectors, two token groups at once, with the same bits).</summary>
     public static bool Supports(TypeTraits traits, KernelIsa isa) =>
         traits.Unpack32 != null && traits.HasDotQ8 && Kernel(traits.Int8) != Steps.None && isa != KernelIsa.Scalar && Avx2.IsSupported && Fma.IsSupported;
 
@@ -60,10 +60,11 @@ internal static unsafe class GemmInt8
         internal readonly int T, C, Groups;
         internal readonly long GroupStride;
         internal readonly DType Type;
+        internal readonly KernelIsa Isa;
 
-        internal Packed(byte* xp, int t, int c, int groups, long groupStride, DType type)
+        internal Packed(byte* xp, int t, int c, int groups, long groupStride, DType type, KernelIsa isa)
         {
-            Xp = xp; T = t; C = c; Groups = groups; GroupStride = groupStride; Type = type;
+            Xp = xp; T = t; C = c; Groups = groups; GroupStride = groupStride; Type = type; Isa = isa;
         }
     }
 
@@ -87,7 +88,7 @@ internal static unsafe class GemmInt8
         byte* xp = (byte*)Scratch.Get(Scratch.PackedX, groupStride * groups / 4 + 16);
         var pack = new PackJob { X = x, Xp = xp, T = t, C = c, Block = block, Nb = nb, Sub = form.Sub, GroupStride = groupStride, Offset = form.Offset, Isa = isa };
         pool.Run(groups, pack);
-        return new Packed(xp, t, c, groups, groupStride, type);
+        return new Packed(xp, t, c, groups, groupStride, type, isa);
     }
 
     /// <summary>y (T,OC) = the packed x times W^T, for W of a type that packs as <paramref name="x"/>'s.</summary>
@@ -105,6 +106,7 @@ internal static unsafe class GemmInt8
         {
             W = w.Data, RowBytes = rowBytes, Unpack = traits.Unpack32, Rows = w.Rows, Cols = c, Nb = nb, Subs = ns, T = t,
             Groups = groups, GroupStride = groupStride, Xp = xp, Y = y, Tasks = tasks, Offset = form.Offset, HasMin = form.HasMin,
+            Wide = x.Isa == KernelIsa.Avx512 && Avx512BW.IsSupported,
         };
         switch (Kernel(form))
         {
@@ -198,6 +200,8 @@ internal static unsafe class GemmInt8
         public delegate*<byte*, int, byte*, float*, float*, void> Unpack;
         public int Rows, Cols, Nb, Subs, T, Groups, Tasks, Offset;
         public bool HasMin;
+        /// <summary>Two groups at once in 512-bit vectors (<see cref="Tile512{TK, TR}"/>).</summary>
+        public bool Wide;
         public float* Y;
     }
 
@@ -226,6 +230,13 @@ internal static unsafe class GemmInt8
                 for (int g = 0; g < j.Groups; g += 2)
                 {
                     bool two = g + 1 < j.Groups;
+                    if (two && j.Wide)
+                    {
+                        if (n == 3) Tile512<TK, N3>(j, buf, rowStride, o, g);
+                        else if (n == 2) Tile512<TK, N2>(j, buf, rowStride, o, g);
+                        else Tile512<TK, N1>(j, buf, rowStride, o, g);
+                        continue;
+                    }
                     if (n == 3) { if (two) Tile<TK, N3, N2>(j, buf, rowStride, o, g); else Tile<TK, N3, N1>(j, buf, rowStride, o, g); }
                     else if (n == 2) { if (two) Tile<TK, N2, N2>(j, buf, rowStride, o, g); else Tile<TK, N2, N1>(j, buf, rowStride, o, g); }
                     else { if (two) Tile<TK, N1, N2>(j, buf, rowStride, o, g); else Tile<TK, N1, N1>(j, buf, rowStride, o, g); }
@@ -360,6 +371,99 @@ internal static unsafe class GemmInt8
         if (R > 1) { Store(j, f10, g, o + 1); if (G > 1) Store(j, f11, g + 1, o + 1); }
         if (R > 2) { Store(j, f20, g, o + 2); if (G > 1) Store(j, f21, g + 1, o + 2); }
     }
+
+    /// <summary><see cref="Tile{TK, TR, TG}"/> for two groups in one 512-bit vector (group g in the low half, g + 1 in
+    /// the high half): each lane does exactly the 256-bit kernel's operations, so a token's bits do not depend on which
+    /// kernel served it; the multiplies and the scaling take half the instructions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile512<TK, TR>(in GemmJob j, byte* buf, long rowStride, int o, int g)
+        where TK : struct, IInt8Steps where TR : struct, ICount
+    {
+        int R = TR.N, nb = j.Nb, ns = j.Subs, c = j.Cols;
+        byte* u0 = buf, u1 = buf + rowStride, u2 = buf + 2 * rowStride;
+        float* d0 = (float*)(u0 + c), d1 = (float*)(u1 + c), d2 = (float*)(u2 + c);
+        float* m0 = d0 + ns, m1 = d1 + ns, m2 = d2 + ns;
+        byte* xa = j.Xp + g * j.GroupStride, xb = xa + j.GroupStride;
+        float* dxa = (float*)(xa + (long)nb * 256), dxb = (float*)(xb + (long)nb * 256);
+        int* sqa = (int*)(dxa + (long)nb * Group), sqb = (int*)(dxb + (long)nb * Group);
+        float* sxa = (float*)(sqa + (long)ns * Group), sxb = (float*)(sqb + (long)ns * Group);
+        var ones = Vector512.Create((short)1);
+        Vector512<float> f0 = default, f1 = default, f2 = default;
+        for (int b = 0; b < nb; b++)
+        {
+            sbyte* qa = (sbyte*)xa + b * 256, qb = (sbyte*)xb + b * 256;
+            int* w0 = (int*)(u0 + b * 32), w1 = (int*)(u1 + b * 32), w2 = (int*)(u2 + b * 32);
+            for (int h = b * (8 / TK.ScaleSteps), s0 = 0; s0 < 8; s0 += TK.ScaleSteps, h++)
+            {
+            Vector512<int> i0 = default, i1 = default, i2 = default;
+            Vector512<short> s0v = default, s1v = default, s2v = default;
+            for (int s = s0; s < s0 + TK.ScaleSteps; s++, qa += 32, qb += 32)
+            {
+                var v = Vector512.Create(Vector256.Load(qa), Vector256.Load(qb));
+                if (TK.Signed)
+                {
+                    // |w| times x with w's sign (vpsignb has no 512-bit form: x negated where w < 0; w = 0 gives |w| = 0)
+                    var w = Vector512.Create(w0[s]).AsSByte();
+                    i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Abs(w).AsByte(), Negated(v, w)), ones);
+                    if (R > 1)
+                    {
+                        w = Vector512.Create(w1[s]).AsSByte();
+                        i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Abs(w).AsByte(), Negated(v, w)), ones);
+                    }
+                    if (R > 2)
+                    {
+                        w = Vector512.Create(w2[s]).AsSByte();
+                        i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Abs(w).AsByte(), Negated(v, w)), ones);
+                    }
+                }
+                else
+                {
+                    s0v += Avx512BW.MultiplyAddAdjacent(Vector512.Create(w0[s]).AsByte(), v);
+                    if (R > 1) s1v += Avx512BW.MultiplyAddAdjacent(Vector512.Create(w1[s]).AsByte(), v);
+                    if (R > 2) s2v += Avx512BW.MultiplyAddAdjacent(Vector512.Create(w2[s]).AsByte(), v);
+                    if (TK.Flush < TK.ScaleSteps && (s + 1 - s0) % TK.Flush == 0)
+                    {
+                        i0 += Avx512BW.MultiplyAddAdjacent(s0v, ones); s0v = default;
+                        if (R > 1) { i1 += Avx512BW.MultiplyAddAdjacent(s1v, ones); s1v = default; }
+                        if (R > 2) { i2 += Avx512BW.MultiplyAddAdjacent(s2v, ones); s2v = default; }
+                    }
+                }
+            }
+            if (!TK.Signed && TK.Flush == TK.ScaleSteps)
+            {
+                i0 = Avx512BW.MultiplyAddAdjacent(s0v, ones);
+                if (R > 1) i1 = Avx512BW.MultiplyAddAdjacent(s1v, ones);
+                if (R > 2) i2 = Avx512BW.MultiplyAddAdjacent(s2v, ones);
+            }
+            {
+                var e = Vector512.Create(Vector256.Load(dxa + b * Group), Vector256.Load(dxb + b * Group));
+                if (j.Offset != 0)
+                {
+                    var qs = Vector512.Create(Vector256.Load(sqa + h * Group), Vector256.Load(sqb + h * Group));
+                    i0 -= qs; if (R > 1) i1 -= qs; if (R > 2) i2 -= qs;
+                }
+                f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), Vector512.Create(d0[h]) * e, f0);
+                if (R > 1) f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i1), Vector512.Create(d1[h]) * e, f1);
+                if (R > 2) f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i2), Vector512.Create(d2[h]) * e, f2);
+                if (j.HasMin)
+                {
+                    var xs = Vector512.Create(Vector256.Load(sxa + h * Group), Vector256.Load(sxb + h * Group));
+                    f0 = Avx512F.FusedMultiplyAdd(Vector512.Create(m0[h]), xs, f0);
+                    if (R > 1) f1 = Avx512F.FusedMultiplyAdd(Vector512.Create(m1[h]), xs, f1);
+                    if (R > 2) f2 = Avx512F.FusedMultiplyAdd(Vector512.Create(m2[h]), xs, f2);
+                }
+            }
+            }
+        }
+        Store(j, f0.GetLower(), g, o); Store(j, f0.GetUpper(), g + 1, o);
+        if (R > 1) { Store(j, f1.GetLower(), g, o + 1); Store(j, f1.GetUpper(), g + 1, o + 1); }
+        if (R > 2) { Store(j, f2.GetLower(), g, o + 2); Store(j, f2.GetUpper(), g + 1, o + 2); }
+    }
+
+    /// <summary>x with its bytes negated where w's are negative (the sign trick's activation side; x is never -128).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<sbyte> Negated(Vector512<sbyte> x, Vector512<sbyte> w) =>
+        Vector512.ConditionalSelect(Vector512.LessThan(w, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - x, x);
 
     /// <summary>The 8 tokens of group g for output row o (tokens past T dropped).</summary>
     private static void Store(in GemmJob j, Vector256<float> v, int g, int o)
