@@ -90,7 +90,7 @@ internal sealed class ServerEngine : IDisposable
             var o = Options;
             if (o.Model is { } path)
             {
-                var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = o.ContextSize, Threads = o.Threads, BatchSize = o.BatchSize });
+                var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = o.ContextSize, Threads = o.Threads, BatchSize = o.BatchSize, MapWeights = o.MapWeights });
                 Model = model;
                 if (o.ChatTemplateFile is { } file)
                 {

@@ -27,6 +27,10 @@ public sealed record SharpLMServerOptions
     /// are prefilled in pieces between decode steps.</summary>
     public int BatchSize { get; init; } = 128;
 
+    /// <summary>Use the weights where the OS maps the model file instead of reading them into memory first
+    /// (<see cref="SharpLM.Inference.ModelLoadOptions.MapWeights"/>).</summary>
+    public bool MapWeights { get; init; }
+
     /// <summary>Kernel threads; 0 = all cores.</summary>
     public int Threads { get; init; }
 

@@ -14,7 +14,7 @@ internal sealed class BenchCommand : ICliCommand
 {
     public string Name => "bench";
     public string Description => "Prefill and decode tokens/s of a model (medians of --repeat runs)";
-    public string Usage => "[--model PATH] [--prompt-tokens 128] [--gen-tokens 64] [--threads N] [--repeat 3] [--json]";
+    public string Usage => "[--model PATH] [--prompt-tokens 128] [--gen-tokens 64] [--threads N] [--mmap] [--repeat 3] [--json]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -38,7 +38,7 @@ internal sealed class BenchCommand : ICliCommand
         var path = args.String("model") ?? ModelCli.DefaultModelPath();
         int ctxSize = promptTokens + genTokens;
         long baselineRss = Environment.WorkingSet; // the runtime and this program before the model is loaded
-        using var model = Models.LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxSize, BatchSize = args.Int("batch", 256, min: 1), Threads = threads });
+        using var model = Models.LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctxSize, BatchSize = args.Int("batch", 256, min: 1), Threads = threads, MapWeights = args.Flag("mmap") });
         var cfg = model.Config;
         var rng = new Random(1234);
         var prompt = new int[promptTokens];

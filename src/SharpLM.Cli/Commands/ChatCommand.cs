@@ -15,7 +15,7 @@ internal sealed class ChatCommand : ICliCommand
 
     public string Name => "chat";
     public string Description => "Chat with a LLaMA-family model using its chat template";
-    public string Usage => "[--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N] [--ctx N]";
+    public string Usage => "[--model PATH] [--system TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N] [--ctx N] [--mmap]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [

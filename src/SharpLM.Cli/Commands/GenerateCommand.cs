@@ -15,7 +15,7 @@ internal sealed class GenerateCommand : ICliCommand
 {
     public string Name => "generate";
     public string Description => "Generate text with a LLaMA-family model (.gguf file or Hugging Face folder)";
-    public string Usage => "[--model PATH] (--prompt TEXT | --prompt-ids \"1 2 3\") [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N] [--speculative | --draft-model PATH] [--draft N] [--dump-logits FILE] [--json]";
+    public string Usage => "[--model PATH] (--prompt TEXT | --prompt-ids \"1 2 3\") [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N] [--mmap] [--speculative | --draft-model PATH] [--draft N] [--dump-logits FILE] [--json]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -78,7 +78,7 @@ internal sealed class GenerateCommand : ICliCommand
         LogitsRowHandler? onLogits = dump is null ? null : row => dump.Write(MemoryMarshal.AsBytes(row));
 
         using var draftModel = args.String("draft-model") is { } draftPath
-            ? LanguageModel.Load(draftPath, new ModelLoadOptions { ContextSize = model.ContextSize, Threads = model.Threads })
+            ? LanguageModel.Load(draftPath, new ModelLoadOptions { ContextSize = model.ContextSize, Threads = model.Threads, MapWeights = args.Flag("mmap") })
             : null;
         using var drafter = draftModel is null ? null : new DraftModelDrafter(draftModel, cfg, args.Int("draft", 4, min: 1, max: 64));
         IDrafter? draft = drafter != null ? drafter : speculative ? new PromptLookupDrafter(args.Int("draft", 8, min: 1, max: 64)) : null;
@@ -168,7 +168,7 @@ internal static class ModelCli
         int threads = args.Int("threads", 0, min: 0, max: 1024); // 0: all cores
         int? ctx = args.Has("ctx") ? args.Int("ctx", 0, min: 1) : null;
         var path = args.String("model") ?? DefaultModelPath();
-        return LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctx, Threads = threads });
+        return LanguageModel.Load(path, new ModelLoadOptions { ContextSize = ctx, Threads = threads, MapWeights = args.Flag("mmap") });
     }
 
     public static SamplingOptions Sampling(CliArgs args)

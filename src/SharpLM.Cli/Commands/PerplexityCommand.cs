@@ -12,7 +12,7 @@ internal sealed class PerplexityCommand : ICliCommand
 {
     public string Name => "perplexity";
     public string Description => "Measure a model's loss, perplexity and bits per byte on text files";
-    public string Usage => "[--model PATH] --file FILE [--file FILE ...] [--window T] [--stride S] [--threads N] [--json]";
+    public string Usage => "[--model PATH] --file FILE [--file FILE ...] [--window T] [--stride S] [--threads N] [--mmap] [--json]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [

@@ -19,7 +19,7 @@ internal sealed class ServeCommand : ICliCommand
 {
     public string Name => "serve";
     public string Description => "Serve a model over HTTP: OpenAI (/v1/...) and Ollama (/api/...) APIs, with continuous batching";
-    public string Usage => "[--model PATH] [--embedding-model PATH|minilm] [--host 127.0.0.1] [--port 8080] [--parallel N] [--context N] [--threads N] [--api-key KEY] [--max-queue N] [--cors ORIGIN] [--chat-template FILE] [--json]";
+    public string Usage => "[--model PATH] [--embedding-model PATH|minilm] [--host 127.0.0.1] [--port 8080] [--parallel N] [--context N] [--threads N] [--mmap] [--api-key KEY] [--max-queue N] [--cors ORIGIN] [--chat-template FILE] [--json]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -67,6 +67,7 @@ internal sealed class ServeCommand : ICliCommand
             ContextSize = ctx,
             BatchSize = args.Int("batch", 128, min: 1, max: 65536),
             Threads = args.Int("threads", 0, min: 0, max: 1024),
+            MapWeights = args.Flag("mmap"),
             MaxQueue = args.Int("max-queue", 64, min: 0),
             ApiKey = args.String("api-key") ?? (Environment.GetEnvironmentVariable("SHARPLM_API_KEY") is { Length: > 0 } k ? k : null),
             CorsOrigins = args.All("cors"),

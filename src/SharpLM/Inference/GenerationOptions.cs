@@ -50,6 +50,12 @@ public sealed record ModelLoadOptions
     /// the nearest half) or Q8_0 (about a quarter: blocks of 32 with an f16 scale; the head size must be a multiple of 32).
     /// Weights with 8-bit activations and the F32 KV cache are llama.cpp's defaults but for its F16 cache.</summary>
     public Tensors.DType KvCacheType { get; init; } = Tensors.DType.F32;
+
+    /// <summary>Whether the weights are used where the OS maps the file (lazily loaded, shared through its file cache
+    /// with other processes) instead of read into the process's own memory first (the default, as llama.cpp through
+    /// LLamaSharp does): on the VMs this project is measured on, decode from a long-cached mapped file slowed several
+    /// fold over minutes while read weights kept their speed (see MappedFile). Mapping loads faster and shares memory.</summary>
+    public bool MapWeights { get; init; }
 }
 
 /// <summary>Ids to text and back, whatever tokenizer the model came with.</summary>

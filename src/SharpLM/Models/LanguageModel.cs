@@ -90,7 +90,7 @@ public sealed class LanguageModel : IDisposable
 
     internal static LanguageModel LoadGguf(string path, ModelLoadOptions options)
     {
-        var file = GgufFile.Open(path);
+        var file = GgufFile.Open(path, inMemory: !options.MapWeights);
         try
         {
             var cfg = ModelConfigReader.FromGguf(file);
@@ -107,7 +107,7 @@ public sealed class LanguageModel : IDisposable
 
     internal static LanguageModel LoadHfFolder(string folder, ModelLoadOptions options)
     {
-        var hf = Formats.HuggingFace.HfModelFolder.Open(folder);
+        var hf = Formats.HuggingFace.HfModelFolder.Open(folder, inMemory: !options.MapWeights);
         try
         {
             // generation ends at config.json's eos_token_id and at generation_config.json's (transformers generates with

@@ -73,10 +73,11 @@ internal sealed unsafe class GgufFile : IWeightSource
         foreach (var t in tensors) _tensors[t.Name] = t;
     }
 
-    /// <summary>Maps and parses a GGUF file (v2 or v3).</summary>
-    public static GgufFile Open(string path)
+    /// <summary>Maps (or, with <paramref name="inMemory"/>, reads into memory: <see cref="MappedFile.Open(string, bool)"/>)
+    /// and parses a GGUF file (v2 or v3).</summary>
+    public static GgufFile Open(string path, bool inMemory = false)
     {
-        var map = MappedFile.Open(path);
+        var map = MappedFile.Open(path, inMemory);
         try
         {
             return Parse(map);

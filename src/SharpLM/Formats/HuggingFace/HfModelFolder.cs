@@ -102,7 +102,7 @@ internal sealed class HfModelFolder : IDisposable
     /// <summary>Opens a folder: config.json (required), generation_config.json, tokenizer_config.json and tokenizer.json
     /// when present, and the safetensors weights (single or sharded) when <paramref name="weights"/> says so — required
     /// by default, optional for a configuration-only folder, or skipped.</summary>
-    public static HfModelFolder Open(string folder, FolderWeights weights = FolderWeights.Required)
+    public static HfModelFolder Open(string folder, FolderWeights weights = FolderWeights.Required, bool inMemory = false)
     {
         var full = System.IO.Path.GetFullPath(folder);
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"model folder '{full}' does not exist");
@@ -113,7 +113,7 @@ internal sealed class HfModelFolder : IDisposable
         var gen = File.Exists(F("generation_config.json")) ? HfGenerationConfig.Load(F("generation_config.json")) : null;
         var tc = File.Exists(F("tokenizer_config.json")) ? HfTokenizerConfig.Load(F("tokenizer_config.json")) : null;
         var tj = File.Exists(F("tokenizer.json")) ? F("tokenizer.json") : null;
-        var st = weights == FolderWeights.Required || (weights == FolderWeights.IfPresent && HasWeights(full)) ? SafetensorsModel.Open(full) : null;
+        var st = weights == FolderWeights.Required || (weights == FolderWeights.IfPresent && HasWeights(full)) ? SafetensorsModel.Open(full, inMemory) : null;
         return new HfModelFolder(full, config, gen, tc, tj, st);
     }
 

@@ -59,9 +59,10 @@ internal sealed unsafe class SafetensorsFile : IWeightSource
         Tensors = t;
     }
 
-    public static SafetensorsFile Open(string path)
+    /// <summary>Opens and parses a .safetensors file, mapped or read into memory (<see cref="MappedFile.Open(string, bool)"/>).</summary>
+    public static SafetensorsFile Open(string path, bool inMemory = false)
     {
-        var map = MappedFile.Open(path);
+        var map = MappedFile.Open(path, inMemory);
         try
         {
             return Parse(map);

@@ -29,33 +29,33 @@ internal sealed class SafetensorsModel : IWeightSource
     /// Opens a .safetensors file, a .safetensors.index.json, or a folder holding model.safetensors.index.json or
     /// model.safetensors (or exactly one *.safetensors).
     /// </summary>
-    public static SafetensorsModel Open(string path)
+    public static SafetensorsModel Open(string path, bool inMemory = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var full = System.IO.Path.GetFullPath(path);
         if (Directory.Exists(full))
         {
             var index = System.IO.Path.Combine(full, "model.safetensors.index.json");
-            if (File.Exists(index)) return OpenIndex(index);
+            if (File.Exists(index)) return OpenIndex(index, inMemory);
             var single = System.IO.Path.Combine(full, "model.safetensors");
-            if (File.Exists(single)) return OpenSingle(single);
+            if (File.Exists(single)) return OpenSingle(single, inMemory);
             var any = Directory.GetFiles(full, "*.safetensors");
-            if (any.Length == 1) return OpenSingle(any[0]);
+            if (any.Length == 1) return OpenSingle(any[0], inMemory);
             throw new FileNotFoundException(any.Length == 0
                 ? $"no safetensors weights in '{full}': expected model.safetensors or model.safetensors.index.json"
                 : $"'{full}' holds {any.Length} .safetensors files but no model.safetensors.index.json saying which to use");
         }
         if (!File.Exists(full)) throw new FileNotFoundException($"'{full}' does not exist", full);
-        return full.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? OpenIndex(full) : OpenSingle(full);
+        return full.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? OpenIndex(full, inMemory) : OpenSingle(full, inMemory);
     }
 
-    private static SafetensorsModel OpenSingle(string file)
+    private static SafetensorsModel OpenSingle(string file, bool inMemory)
     {
-        var f = SafetensorsFile.Open(file);
+        var f = SafetensorsFile.Open(file, inMemory);
         return new SafetensorsModel(f.Path, [f], new Dictionary<string, TensorInfo>(f.Tensors, StringComparer.Ordinal));
     }
 
-    private static SafetensorsModel OpenIndex(string indexPath)
+    private static SafetensorsModel OpenIndex(string indexPath, bool inMemory)
     {
         var dir = System.IO.Path.GetDirectoryName(indexPath)!;
         Dictionary<string, string> weightMap;
@@ -90,7 +90,7 @@ internal sealed class SafetensorsModel : IWeightSource
                 var shardPath = System.IO.Path.Combine(dir, shard);
                 if (!File.Exists(shardPath))
                     throw new InvalidDataException($"{indexPath}: shard '{shard}' listed in weight_map is missing ({shardPath}); download it again");
-                var f = SafetensorsFile.Open(shardPath);
+                var f = SafetensorsFile.Open(shardPath, inMemory);
                 files.Add(f);
                 byShard[shard] = f;
             }
