@@ -74,8 +74,7 @@ internal static class DecodeRace
                 {
                     var path = Path.Combine(dir, $"{shape.Name}-{type}.gguf");
                     var sw = Stopwatch.StartNew();
-                    bool keep = Environment.GetEnvironmentVariable("KEEP") == "1";
-                    if (!(keep && File.Exists(path))) WriteModel(path, type, shape);
+                    WriteModel(path, type, shape);
                     Console.Error.WriteLine($"wrote {path} ({new FileInfo(path).Length / 1e9:F2} GB) in {sw.Elapsed.TotalSeconds:F0} s");
                     try
                     {
@@ -85,7 +84,7 @@ internal static class DecodeRace
                             foreach (var r in rows) { Console.WriteLine(r); lines.Add(r); }
                         }
                     }
-                    finally { if (!keep) File.Delete(path); }
+                    finally { File.Delete(path); }
                 }
         }
         finally
@@ -100,16 +99,15 @@ internal static class DecodeRace
         var shape = Shapes.Single(s => s.Name == args[0]);
         var type = Enum.Parse<DType>(args[1]);
         int t = int.Parse(args[2], CultureInfo.InvariantCulture), gen = int.Parse(args[3], CultureInfo.InvariantCulture);
-        var path = Environment.GetEnvironmentVariable("PFILE") ?? Path.Combine(Path.GetTempPath(), "sharplm-bench", $"profile-{shape.Name}-{type}.gguf");
+        var path = Path.Combine(Path.GetTempPath(), "sharplm-bench", $"profile-{shape.Name}-{type}.gguf");
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         if (!File.Exists(path)) WriteModel(path, type, shape);
         if (args.Length > 4) { ProfileStreams(path, shape, int.Parse(args[4], CultureInfo.InvariantCulture), gen, t); return; }
         if (gen == 0) { ProfilePrefill(path, shape, t); return; }
-        if (Environment.GetEnvironmentVariable("LIMITS") == "1") Console.WriteLine(Limits(t));
-        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = gen + 129, BatchSize = 128, Threads = t });
+        using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = gen + 80, BatchSize = 64, Threads = t });
         var state = model.CreateState();
-        var prompt = Prompt(128, shape.Vocab, 1);
-        for (int r = 0; r < int.Parse(Environment.GetEnvironmentVariable("RUNS") ?? "3"); r++)
+        var prompt = Prompt(64, shape.Vocab, 1);
+        for (int r = 0; r < 3; r++)
         {
             state.Truncate(0);
             var g = new Generator(state, new Sampler(SamplingOptions.Greedy, shape.Vocab), []);
@@ -170,19 +168,6 @@ internal static class DecodeRace
         using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = promptTokens + genTokens + 1, BatchSize = promptTokens, Threads = t });
         var state = model.CreateState();
         var p = Params(path, promptTokens + genTokens + 1, promptTokens, t, 1);
-        if (Environment.GetEnvironmentVariable("RACE_EXP") == "3")
-        {
-            var pr = Prompt(promptTokens, shape.Vocab, 1);
-            for (int i = 0; i < 6; i++)
-            {
-                state.Truncate(0);
-                var g = new Generator(state, new Sampler(SamplingOptions.Greedy, shape.Vocab), []);
-                var cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime; var sw0 = Stopwatch.StartNew();
-                foreach (var _ in g.Generate(pr, genTokens)) { }
-                var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0;
-                Console.Error.WriteLine($"pre {g.Stats.PrefillTokensPerSecond:F0} {g.Stats.DecodeTokensPerSecond:F1} wall {sw0.Elapsed.TotalMilliseconds:F0} cpu {cpu.TotalMilliseconds:F0} gc {GC.CollectionCount(0)}/{GC.CollectionCount(2)} flt {string.Join('/', File.ReadAllText("/proc/self/stat").Split(' ')[9..12])} rss {Environment.WorkingSet >> 20} MB");
-            }
-        }
         using var weights = LLamaWeights.LoadFromFile(p);
         using var ctx = weights.CreateContext(p);
         var prompt = Prompt(promptTokens, shape.Vocab, 1);
