@@ -130,11 +130,12 @@ internal static unsafe class GemmInt8
         [MethodImpl(MethodImplOptions.AggressiveOptimization)] // full speed from the first call: a prompt's prefill is over before tier 1 arrives
         public readonly void Execute(int g)
         {
-            byte* q = Xp + g * GroupStride;
-            int ns = C / Sub, per = Block / 32, subsPer = 32 / Sub;
-            float* dx = (float*)(q + (long)Nb * 256);
-            int* sq = (int*)(dx + (long)Nb * Group);
-            float* sx = (float*)(sq + (long)ns * Group);
+            int per = Block / 32, subsPer = 32 / Sub;
+            var pg = new PackedGroup(Xp, GroupStride, g, Nb, C / Sub);
+            byte* q = pg.Q;
+            float* dx = pg.Dx;
+            int* sq = pg.Sq;
+            float* sx = pg.Sx;
             // the group's 8 tokens quantized side by side (tokens past T: zeros)
             long stride = Q8Activations.RowStride(C, Block);
             byte* rows = (byte*)Scratch.Get(Scratch.Row, stride * Group / 4 + 16);
@@ -193,6 +194,43 @@ internal static unsafe class GemmInt8
         }
     }
 
+    /// <summary>Group g of the packed activations: the steps q (Nb x 256 bytes), each token's block scale dx (Nb x 8), then
+    /// per scale group offset * sum q (int) and dx * sum q (ns x 8 each); written by <see cref="PackJob"/>, read by the tiles.</summary>
+    private readonly struct PackedGroup
+    {
+        public readonly byte* Q;
+        public readonly float* Dx;
+        public readonly int* Sq;
+        public readonly float* Sx;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public PackedGroup(byte* xp, long groupStride, int g, int nb, int ns)
+        {
+            Q = xp + g * groupStride;
+            Dx = (float*)(Q + (long)nb * 256);
+            Sq = (int*)(Dx + (long)nb * Group);
+            Sx = (float*)(Sq + (long)ns * Group);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public PackedGroup(in GemmJob j, int g) : this(j.Xp, j.GroupStride, g, j.Nb, j.Subs) { }
+    }
+
+    /// <summary>Unpacked weight row i of a task's buffer: u (C bytes), then d and m (a float per scale group each).</summary>
+    private readonly struct UnpackedRow
+    {
+        public readonly byte* U;
+        public readonly float* D, M;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public UnpackedRow(in GemmJob j, byte* buf, long rowStride, int i)
+        {
+            U = buf + i * rowStride;
+            D = (float*)(U + j.Cols);
+            M = D + j.Subs;
+        }
+    }
+
     private struct GemmJob
     {
         public byte* W, Xp;
@@ -223,9 +261,8 @@ internal static unsafe class GemmInt8
                 int n = Math.Min(Rows, r1 - o);
                 for (int i = 0; i < n; i++)
                 {
-                    byte* u = buf + i * rowStride;
-                    float* d = (float*)(u + c);
-                    j.Unpack(j.W + (o + i) * j.RowBytes, c, u, d, d + ns);
+                    var row = new UnpackedRow(j, buf, rowStride, i);
+                    j.Unpack(j.W + (o + i) * j.RowBytes, c, row.U, row.D, row.M);
                 }
                 for (int g = 0; g < j.Groups; g += 2)
                 {
@@ -250,20 +287,15 @@ internal static unsafe class GemmInt8
     private static void Tile<TK, TR, TG>(in GemmJob j, byte* buf, long rowStride, int o, int g)
         where TK : struct, IInt8Steps where TR : struct, ICount where TG : struct, ICount
     {
-        int R = TR.N, G = TG.N, nb = j.Nb, ns = j.Subs, c = j.Cols;
-        byte* u0 = buf, u1 = buf + rowStride, u2 = buf + 2 * rowStride;
-        float* d0 = (float*)(u0 + c), d1 = (float*)(u1 + c), d2 = (float*)(u2 + c);
-        float* m0 = d0 + ns, m1 = d1 + ns, m2 = d2 + ns;
-        byte* xa = j.Xp + g * j.GroupStride, xb = xa + j.GroupStride;
-        float* dxa = (float*)(xa + (long)nb * 256), dxb = (float*)(xb + (long)nb * 256);
-        int* sqa = (int*)(dxa + (long)nb * Group), sqb = (int*)(dxb + (long)nb * Group);
-        float* sxa = (float*)(sqa + (long)ns * Group), sxb = (float*)(sqb + (long)ns * Group);
+        int R = TR.N, G = TG.N, nb = j.Nb;
+        UnpackedRow r0 = new(j, buf, rowStride, 0), r1 = new(j, buf, rowStride, 1), r2 = new(j, buf, rowStride, 2);
+        PackedGroup xa = new(j, g), xb = new(j, g + 1);
         var ones = Vector256.Create((short)1);
         Vector256<float> f00 = default, f01 = default, f10 = default, f11 = default, f20 = default, f21 = default;
         for (int b = 0; b < nb; b++)
         {
-            sbyte* qa = (sbyte*)xa + b * 256, qb = (sbyte*)xb + b * 256;
-            int* w0 = (int*)(u0 + b * 32), w1 = (int*)(u1 + b * 32), w2 = (int*)(u2 + b * 32);
+            sbyte* qa = (sbyte*)xa.Q + b * 256, qb = (sbyte*)xb.Q + b * 256;
+            int* w0 = (int*)(r0.U + b * 32), w1 = (int*)(r1.U + b * 32), w2 = (int*)(r2.U + b * 32);
             // the block's scale groups (one of 8 steps, or two of 4)
             for (int h = b * (8 / TK.ScaleSteps), s0 = 0; s0 < 8; s0 += TK.ScaleSteps, h++)
             {
@@ -330,38 +362,38 @@ internal static unsafe class GemmInt8
             }
             // a scale group (32 or 16 weights) done: isum - offset*sum q (packed with x), times d*dx; + m * dx*sum q
             {
-                var ea = Vector256.Load(dxa + b * Group);
-                var eb = G > 1 ? Vector256.Load(dxb + b * Group) : default;
+                var ea = Vector256.Load(xa.Dx + b * Group);
+                var eb = G > 1 ? Vector256.Load(xb.Dx + b * Group) : default;
                 if (j.Offset != 0)
                 {
-                    var qsa = Vector256.Load(sqa + h * Group);
+                    var qsa = Vector256.Load(xa.Sq + h * Group);
                     i00 -= qsa; if (R > 1) i10 -= qsa; if (R > 2) i20 -= qsa;
                     if (G > 1)
                     {
-                        var qsb = Vector256.Load(sqb + h * Group);
+                        var qsb = Vector256.Load(xb.Sq + h * Group);
                         i01 -= qsb; if (R > 1) i11 -= qsb; if (R > 2) i21 -= qsb;
                     }
                 }
-                f00 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i00), Vector256.Create(d0[h]) * ea, f00);
-                if (G > 1) f01 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i01), Vector256.Create(d0[h]) * eb, f01);
+                f00 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i00), Vector256.Create(r0.D[h]) * ea, f00);
+                if (G > 1) f01 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i01), Vector256.Create(r0.D[h]) * eb, f01);
                 if (R > 1)
                 {
-                    f10 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i10), Vector256.Create(d1[h]) * ea, f10);
-                    if (G > 1) f11 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i11), Vector256.Create(d1[h]) * eb, f11);
+                    f10 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i10), Vector256.Create(r1.D[h]) * ea, f10);
+                    if (G > 1) f11 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i11), Vector256.Create(r1.D[h]) * eb, f11);
                 }
                 if (R > 2)
                 {
-                    f20 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i20), Vector256.Create(d2[h]) * ea, f20);
-                    if (G > 1) f21 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i21), Vector256.Create(d2[h]) * eb, f21);
+                    f20 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i20), Vector256.Create(r2.D[h]) * ea, f20);
+                    if (G > 1) f21 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i21), Vector256.Create(r2.D[h]) * eb, f21);
                 }
                 if (j.HasMin)
                 {
-                    var xsa = Vector256.Load(sxa + h * Group);
-                    var xsb = G > 1 ? Vector256.Load(sxb + h * Group) : default;
-                    f00 = Fma.MultiplyAdd(Vector256.Create(m0[h]), xsa, f00);
-                    if (G > 1) f01 = Fma.MultiplyAdd(Vector256.Create(m0[h]), xsb, f01);
-                    if (R > 1) { f10 = Fma.MultiplyAdd(Vector256.Create(m1[h]), xsa, f10); if (G > 1) f11 = Fma.MultiplyAdd(Vector256.Create(m1[h]), xsb, f11); }
-                    if (R > 2) { f20 = Fma.MultiplyAdd(Vector256.Create(m2[h]), xsa, f20); if (G > 1) f21 = Fma.MultiplyAdd(Vector256.Create(m2[h]), xsb, f21); }
+                    var xsa = Vector256.Load(xa.Sx + h * Group);
+                    var xsb = G > 1 ? Vector256.Load(xb.Sx + h * Group) : default;
+                    f00 = Fma.MultiplyAdd(Vector256.Create(r0.M[h]), xsa, f00);
+                    if (G > 1) f01 = Fma.MultiplyAdd(Vector256.Create(r0.M[h]), xsb, f01);
+                    if (R > 1) { f10 = Fma.MultiplyAdd(Vector256.Create(r1.M[h]), xsa, f10); if (G > 1) f11 = Fma.MultiplyAdd(Vector256.Create(r1.M[h]), xsb, f11); }
+                    if (R > 2) { f20 = Fma.MultiplyAdd(Vector256.Create(r2.M[h]), xsa, f20); if (G > 1) f21 = Fma.MultiplyAdd(Vector256.Create(r2.M[h]), xsb, f21); }
                 }
             }
             }
@@ -379,20 +411,15 @@ internal static unsafe class GemmInt8
     private static void Tile512<TK, TR>(in GemmJob j, byte* buf, long rowStride, int o, int g)
         where TK : struct, IInt8Steps where TR : struct, ICount
     {
-        int R = TR.N, nb = j.Nb, ns = j.Subs, c = j.Cols;
-        byte* u0 = buf, u1 = buf + rowStride, u2 = buf + 2 * rowStride;
-        float* d0 = (float*)(u0 + c), d1 = (float*)(u1 + c), d2 = (float*)(u2 + c);
-        float* m0 = d0 + ns, m1 = d1 + ns, m2 = d2 + ns;
-        byte* xa = j.Xp + g * j.GroupStride, xb = xa + j.GroupStride;
-        float* dxa = (float*)(xa + (long)nb * 256), dxb = (float*)(xb + (long)nb * 256);
-        int* sqa = (int*)(dxa + (long)nb * Group), sqb = (int*)(dxb + (long)nb * Group);
-        float* sxa = (float*)(sqa + (long)ns * Group), sxb = (float*)(sqb + (long)ns * Group);
+        int R = TR.N, nb = j.Nb;
+        UnpackedRow r0 = new(j, buf, rowStride, 0), r1 = new(j, buf, rowStride, 1), r2 = new(j, buf, rowStride, 2);
+        PackedGroup xa = new(j, g), xb = new(j, g + 1);
         var ones = Vector512.Create((short)1);
         Vector512<float> f0 = default, f1 = default, f2 = default;
         for (int b = 0; b < nb; b++)
         {
-            sbyte* qa = (sbyte*)xa + b * 256, qb = (sbyte*)xb + b * 256;
-            int* w0 = (int*)(u0 + b * 32), w1 = (int*)(u1 + b * 32), w2 = (int*)(u2 + b * 32);
+            sbyte* qa = (sbyte*)xa.Q + b * 256, qb = (sbyte*)xb.Q + b * 256;
+            int* w0 = (int*)(r0.U + b * 32), w1 = (int*)(r1.U + b * 32), w2 = (int*)(r2.U + b * 32);
             for (int h = b * (8 / TK.ScaleSteps), s0 = 0; s0 < 8; s0 += TK.ScaleSteps, h++)
             {
             Vector512<int> i0 = default, i1 = default, i2 = default;
@@ -436,21 +463,21 @@ internal static unsafe class GemmInt8
                 if (R > 2) i2 = Avx512BW.MultiplyAddAdjacent(s2v, ones);
             }
             {
-                var e = Vector512.Create(Vector256.Load(dxa + b * Group), Vector256.Load(dxb + b * Group));
+                var e = Vector512.Create(Vector256.Load(xa.Dx + b * Group), Vector256.Load(xb.Dx + b * Group));
                 if (j.Offset != 0)
                 {
-                    var qs = Vector512.Create(Vector256.Load(sqa + h * Group), Vector256.Load(sqb + h * Group));
+                    var qs = Vector512.Create(Vector256.Load(xa.Sq + h * Group), Vector256.Load(xb.Sq + h * Group));
                     i0 -= qs; if (R > 1) i1 -= qs; if (R > 2) i2 -= qs;
                 }
-                f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), Vector512.Create(d0[h]) * e, f0);
-                if (R > 1) f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i1), Vector512.Create(d1[h]) * e, f1);
-                if (R > 2) f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i2), Vector512.Create(d2[h]) * e, f2);
+                f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), Vector512.Create(r0.D[h]) * e, f0);
+                if (R > 1) f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i1), Vector512.Create(r1.D[h]) * e, f1);
+                if (R > 2) f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i2), Vector512.Create(r2.D[h]) * e, f2);
                 if (j.HasMin)
                 {
-                    var xs = Vector512.Create(Vector256.Load(sxa + h * Group), Vector256.Load(sxb + h * Group));
-                    f0 = Avx512F.FusedMultiplyAdd(Vector512.Create(m0[h]), xs, f0);
-                    if (R > 1) f1 = Avx512F.FusedMultiplyAdd(Vector512.Create(m1[h]), xs, f1);
-                    if (R > 2) f2 = Avx512F.FusedMultiplyAdd(Vector512.Create(m2[h]), xs, f2);
+                    var xs = Vector512.Create(Vector256.Load(xa.Sx + h * Group), Vector256.Load(xb.Sx + h * Group));
+                    f0 = Avx512F.FusedMultiplyAdd(Vector512.Create(r0.M[h]), xs, f0);
+                    if (R > 1) f1 = Avx512F.FusedMultiplyAdd(Vector512.Create(r1.M[h]), xs, f1);
+                    if (R > 2) f2 = Avx512F.FusedMultiplyAdd(Vector512.Create(r2.M[h]), xs, f2);
                 }
             }
             }
