@@ -296,11 +296,6 @@ internal static unsafe class KQuants
         mn = (u1 & k1) | ((ulong)(((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4)) << 32);
     }
 
-    private static readonly Vector128<byte> s_lowIdx = Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
-    private static readonly Vector128<byte> s_highIdx = Vector128.Create((byte)0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, 7);
-    private static readonly Vector128<byte> s_lowMask = Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15);
-    private static readonly Vector128<byte> s_nibbleLanes = Vector128.Create(0, 0, 0, uint.MaxValue).AsByte();
-
     /// <summary>
     /// <see cref="ScalesMins"/> in a vector: the 8 scales in bytes 0-7 and the 8 mins in bytes 8-15 (reads 16 bytes at
     /// <paramref name="q"/>, the 12 scale bytes and 4 beyond).
@@ -308,12 +303,16 @@ internal static unsafe class KQuants
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<byte> ScalesMinsVector(byte* q)
     {
+        // the tables are constants in the code, not static readonly fields: the kernels that inline this are compiled fully
+        // optimized before this class may be initialized, and a static read there puts a class-initialization check (and
+        // spills) in their loops (the AVX-512 Q4_K dot kept every vector on the stack that way)
         var v = Vector128.Load(q);
         // low bits: q[j] (scales 0-3), q[j+4] (scales 4-7, low nibble), q[j+4] (mins 0-3), q[j+4] (mins 4-7, high nibble)
-        var lo = Ssse3.Shuffle(v, s_lowIdx);
-        lo = Vector128.ConditionalSelect(s_nibbleLanes, (lo.AsUInt16() >>> 4).AsByte(), lo) & s_lowMask;
+        var lo = Ssse3.Shuffle(v, Vector128.Create((byte)0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+        lo = Vector128.ConditionalSelect(Vector128.Create(0, 0, 0, uint.MaxValue).AsByte(), (lo.AsUInt16() >>> 4).AsByte(), lo)
+             & Vector128.Create((byte)63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15);
         // high bits of scales and mins 4-7: the top 2 bits of q[j-4] and q[j], to bits 4-5
-        var hi = Ssse3.Shuffle(v, s_highIdx);
+        var hi = Ssse3.Shuffle(v, Vector128.Create((byte)0x80, 0x80, 0x80, 0x80, 0, 1, 2, 3, 0x80, 0x80, 0x80, 0x80, 4, 5, 6, 7));
         return lo | ((hi & Vector128.Create((byte)0xC0)).AsUInt16() >>> 2).AsByte();
     }
 
