@@ -16,7 +16,8 @@ public sealed class HostileClientTests
     private static async Task<Socket> Connect(TestServer s)
     {
         var sock = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await sock.ConnectAsync(s.Url.Host, s.Url.Port);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20)); // bounded: a stalled connect fails here
+        await sock.ConnectAsync(s.Url.Host, s.Url.Port, cts.Token);
         return sock;
     }
 
@@ -73,6 +74,7 @@ public sealed class HostileClientTests
         const int Limit = 6;
         await using var s = await TestServer.StartAsync(TestServer.Defaults with { Parallel = 2, ContextSize = 256, MaxConnections = Limit });
         var idle = new List<Socket>();
+        var held = System.Diagnostics.Stopwatch.StartNew();
         for (int i = 0; i < Limit; i++)
         {
             var c = await Connect(s);
@@ -95,7 +97,9 @@ public sealed class HostileClientTests
             {
                 n = 0; // reset: also closed
             }
-            Assert.Equal(0, n);
+            // the idle connections hold their slots only until the server's request-headers timeout closes them: a run
+            // slower than that (a loaded machine) cannot test the limit, and says so instead of failing obscurely
+            Assert.True(n == 0, $"the connection past the limit got {n} bytes of answer; the idle ones had been held {held.Elapsed.TotalSeconds:F1} s (the server closes them after {SharpLMServer.RequestHeadersTimeout.TotalSeconds} s)");
         }
         foreach (var c in idle) c.Dispose();
         // the server notices the closed connections on its own schedule: poll until a request gets through again
