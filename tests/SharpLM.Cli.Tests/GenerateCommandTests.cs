@@ -21,6 +21,26 @@ public sealed class GenerateCommandTests
 
     internal static Task<(int Rc, string Out, string Err)> Run(params string[] args) => CliRun.Run(args);
 
+    /// <summary>--mmap (weights used where the OS maps the file) gives the ids of the default (weights read into memory),
+    /// and the dumped logits bit for bit.</summary>
+    [Fact]
+    public async Task Mapped_weights_give_the_same_output_as_read_ones()
+    {
+        var (tiny, path) = TinyModel();
+        var prompt = string.Join(' ', tiny.RandomPrompt(7, seed: 8));
+        var dir = TestPaths.NewTempDir();
+        string[] Args(string dump, params string[] extra) =>
+            ["generate", "--model", path, "--prompt-ids", prompt, "--max-tokens", "8", "--temperature", "0", "--ignore-eos", "--json", "--dump-logits", dump, .. extra];
+        string readDump = System.IO.Path.Combine(dir, "read.f32"), mapDump = System.IO.Path.Combine(dir, "map.f32");
+        var read = await Run(Args(readDump));
+        var mapped = await Run(Args(mapDump, "--mmap"));
+        Assert.True(read.Rc == 0, read.Err);
+        Assert.True(mapped.Rc == 0, mapped.Err);
+        static string Ids(string json) { using var d = JsonDocument.Parse(json); return d.RootElement.GetProperty("ids").GetRawText(); }
+        Assert.Equal(Ids(read.Out), Ids(mapped.Out));
+        Assert.Equal(File.ReadAllBytes(readDump), File.ReadAllBytes(mapDump));
+    }
+
     [Fact]
     public async Task Greedy_json_output_and_the_logits_dump_agree_with_the_library()
     {

@@ -24,6 +24,7 @@ internal sealed class BenchCommand : ICliCommand
         new("repeat", "timed runs; the medians are reported (default 3)"),
         new("batch", "the most prompt tokens per forward pass (default 256)"),
         ModelCli.ThreadsOption,
+        ModelCli.MapOption,
         new("json", "print one JSON object", IsFlag: true),
     ];
 

@@ -33,6 +33,7 @@ internal sealed class ChatCommand : ICliCommand
         new("seed", "seed of the sampler (default: random)"),
         new("stop", "also stop a reply at this text (repeatable)", Repeatable: true),
         ModelCli.ThreadsOption,
+        ModelCli.MapOption,
         ModelCli.ContextOption,
     ];
 

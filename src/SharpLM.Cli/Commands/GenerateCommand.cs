@@ -39,6 +39,7 @@ internal sealed class GenerateCommand : ICliCommand
         new("draft-model", "speculative decoding with a small model of the same vocabulary (.gguf or Hugging Face folder) as the drafter"),
         new("draft", "most tokens drafted per step (default 8 with --speculative, 4 with --draft-model)"),
         ModelCli.ThreadsOption,
+        ModelCli.MapOption,
         ModelCli.ContextOption,
         new("dump-logits", "write float32 little-endian logits, one row of vocab size per evaluated position"),
         new("json", "print one JSON object at the end instead of streaming the text", IsFlag: true),
@@ -135,6 +136,7 @@ internal static class ModelCli
 {
     public static readonly CliOption ModelOption = new("model", "a .gguf file or a Hugging Face folder (config.json + *.safetensors); default: the installed default model");
     public static readonly CliOption ThreadsOption = new("threads", "worker threads (default: all cores)");
+    public static readonly CliOption MapOption = new("mmap", "use the weights where the OS maps the model file instead of reading them into memory first (faster load, memory shared with other processes; on some VMs slower decode)", IsFlag: true);
     public static readonly CliOption ContextOption = new("ctx", "context size in tokens (default: the model's, at most 4096)");
 
     /// <summary>Environment variable naming the default model.</summary>

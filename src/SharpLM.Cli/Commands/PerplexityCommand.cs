@@ -21,6 +21,7 @@ internal sealed class PerplexityCommand : ICliCommand
         new("window", "tokens per window T (default: the model's context)"),
         new("stride", "tokens a window advances S; each scored token sees at least T - S before it (default T/2)"),
         ModelCli.ThreadsOption,
+        ModelCli.MapOption,
         new("json", "print one JSON object per file", IsFlag: true),
     ];
 

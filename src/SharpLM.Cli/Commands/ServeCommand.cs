@@ -33,6 +33,7 @@ internal sealed class ServeCommand : ICliCommand
         new("ctx", "same as --context"),
         new("batch", "rows per forward pass: decode tokens plus a chunk of prompt (default 128)"),
         ModelCli.ThreadsOption,
+        ModelCli.MapOption,
         new("api-key", "require 'Authorization: Bearer KEY' on every endpoint but /health and the chat page (default: $SHARPLM_API_KEY)"),
         new("max-queue", "requests that may wait for a slot; more get 429 (default 64)"),
         new("cors", "allow browser requests from this origin ('*' for any; repeatable; default: CORS off)", Repeatable: true),
