@@ -42,12 +42,9 @@ internal sealed unsafe class MappedFile : IDisposable
     /// <summary>Whether the bytes were read into the process's own memory rather than mapped.</summary>
     public bool InMemory => _owned;
 
-    /// <summary>Maps <paramref name="path"/> read-only. An empty file maps to a zero-length view.</summary>
-    public static MappedFile Open(string path) => Open(path, inMemory: false);
-
     /// <summary>Maps <paramref name="path"/> read-only, or reads it whole into memory of the process's own (64-byte
     /// aligned) when <paramref name="inMemory"/>. An empty file gives a zero-length view.</summary>
-    public static MappedFile Open(string path, bool inMemory)
+    public static MappedFile Open(string path, bool inMemory = false)
     {
         ArgumentNullException.ThrowIfNull(path);
         var full = System.IO.Path.GetFullPath(path);
