@@ -238,49 +238,104 @@ internal static unsafe class Q4_KType
     // Word-permute indices of the mins, each twice: [m0 m0 m1 m1 ... m7 m7] from the scales-and-mins words (mins at 8-15).
     private static readonly Vector256<short> s_minPairs = Vector256.Create((short)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
 
-    // Per 64 elements (32 bytes of nibbles: low = sub-block 2g, high = 2g+1): vpmaddubsw (nibble x q_x, pairs <= 3810)
-    // then vpmaddwd against the sub-block scales; the mins take one vpmaddwd of the mins against the 16-sums of q_x.
-    // Word shifts of [qh | qh]: the lower copy gives the 5th bits of sub-block 2g, the upper those of 2g+1 (after a further
-    // shift by 2g of both).
-    private static readonly Vector512<ushort> s_bitShift = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
     /// <summary>Shared by Q4_K (144-byte blocks, nibbles at 16) and Q5_K (176-byte blocks, qh at 16, nibbles at 48, 5th bits
     /// moved into bit 4 of each value).</summary>
+    internal static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits) =>
+        fiveBits ? DotQ8_512<FiveBits>(w, q, d8, sums, n) : DotQ8_512<FourBits>(w, q, d8, sums, n);
+
+    /// <summary>Blocks whose d and dmin <see cref="ScaleProducts"/> converts ahead of the main loop, at a time.</summary>
+    private const int ScaleChunk = 32;
+
+    // Per block: the scales and mins unpacked once (ScalesMinsVector), then four steps of 64 elements, unrolled (each its
+    // own permutation constant); d * d_x and dmin * d_x come from a buffer that ScaleProducts fills for up to 32 blocks
+    // at a time, eight blocks per conversion (one gather, one 16-lane f16 conversion) instead of one per block. The
+    // arithmetic per block is that of the four-row dot (the same products, the same lanes, the same order): a row's
+    // result is the same bits alone or in a batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
-    internal static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits)
+    private static float DotQ8_512<TBits>(byte* w, sbyte* q, float* d8, short* sums, int n) where TBits : struct, IBits
     {
         Vector512<float> acc = default;
         Vector256<float> accMin = default;
         var m4 = Vector512.Create((byte)0x0F);
         var m1 = Vector512.Create((byte)0x01);
-        var two = Vector512.Create((short)2);
-        Vector512<short> idx0 = s_idx0;
-        Vector512<ushort> shift = s_halfShift4, bitShift = s_bitShift;
-        Vector256<short> minPairs = s_minPairs;
-        int blockBytes = fiveBits ? 176 : 144, qs = fiveBits ? 48 : 16;
-        for (int b = 0; b < n / 256; b++, w += blockBytes, q += 256, sums += 16)
+        // word-permute indices: lanes 0-15 take scale 2g, lanes 16-31 scale 2g+1
+        var idx0 = Vector512.Create(Vector256.Create((short)0), Vector256.Create((short)1));
+        var idx1 = Vector512.Create(Vector256.Create((short)2), Vector256.Create((short)3));
+        var idx2 = Vector512.Create(Vector256.Create((short)4), Vector256.Create((short)5));
+        var idx3 = Vector512.Create(Vector256.Create((short)6), Vector256.Create((short)7));
+        // word shifts: 0 for the lower 256 bits (low nibbles), 4 for the upper (high nibbles)
+        var shift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
+        var bitShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)1));
+        var minPairs = Vector256.Create((short)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+        int blockBytes = TBits.Five ? 176 : 144, qs = TBits.Five ? 48 : 16, nb = n / 256;
+        float* dm = stackalloc float[2 * ScaleChunk];
+        for (int c = 0; c < nb; c += ScaleChunk)
         {
-            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
-            var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
-            var sc = scm.ToVector512Unsafe();
-            var dm = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32()) * Vector256.Create(d8[b]);
-            var hv = fiveBits ? Vector256.Load(w + 16) : default;
-            var hz = Avx512BW.ShiftRightLogicalVariable(Avx512F.InsertVector256(hv.ToVector512Unsafe(), hv, 1).AsUInt16(), bitShift);
-            Vector512<int> isum = default;
-            var idx = idx0;
-            for (int g = 0; g < 4; g++, idx += two, hz = Avx512BW.ShiftRightLogical(hz, 2))
+            int cn = Math.Min(ScaleChunk, nb - c);
+            ScaleProducts(w, blockBytes, d8 + c, cn, dm);
+            for (int b = 0; b < cn; b++, w += blockBytes, q += 256, sums += 16)
             {
-                var r256 = Vector256.Load(w + qs + 32 * g);
-                var raw = Avx512F.InsertVector256(r256.ToVector512Unsafe(), r256, 1).AsUInt16();
-                var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
-                if (fiveBits) z |= Avx512BW.ShiftLeftLogical((hz.AsByte() & m1).AsUInt16(), 4).AsByte();
-                var p = Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q + 64 * g));
-                isum += Avx512BW.MultiplyAddAdjacent(p, Avx512BW.PermuteVar32x16(sc, idx));
+                Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+                var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
+                var sc = scm.ToVector512Unsafe();
+                Vector512<ushort> hz = default;
+                if (TBits.Five) hz = Avx512BW.ShiftRightLogicalVariable(Twice(w + 16).AsUInt16(), bitShift);
+                var isum = Step<TBits>(w + qs, q, sc, idx0, shift, m4, m1, hz);
+                isum += Step<TBits>(w + qs + 32, q + 64, sc, idx1, shift, m4, m1, TBits.Five ? Avx512BW.ShiftRightLogical(hz, 2) : hz);
+                isum += Step<TBits>(w + qs + 64, q + 128, sc, idx2, shift, m4, m1, TBits.Five ? Avx512BW.ShiftRightLogical(hz, 4) : hz);
+                isum += Step<TBits>(w + qs + 96, q + 192, sc, idx3, shift, m4, m1, TBits.Five ? Avx512BW.ShiftRightLogical(hz, 6) : hz);
+                acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm[2 * b]), acc);
+                var ms = Avx2.MultiplyAddAdjacent(Avx512BW.VL.PermuteVar16x16(scm, minPairs), Vector256.Load(sums));
+                accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm[2 * b + 1]), accMin);
             }
-            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm.ToScalar()), acc);
-            var ms = Avx2.MultiplyAddAdjacent(Avx512BW.VL.PermuteVar16x16(scm, minPairs), Vector256.Load(sums));
-            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm.GetElement(1)), accMin);
         }
         return Vector512.Sum(acc) - Vector256.Sum(accMin);
+    }
+
+    /// <summary>64 elements of a block (32 bytes of nibbles at <paramref name="nib"/>: low = sub-block 2g, high = 2g+1)
+    /// against their 64 activations: vpmaddubsw (value x q_x, pairs &lt;= 7874), then vpmaddwd against the two sub-block
+    /// scales that <paramref name="idx"/> picks; <paramref name="hz"/> holds the 5th bits of Q5_K in bit 0 of each byte.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Step<TBits>(byte* nib, sbyte* q, Vector512<short> sc, Vector512<short> idx, Vector512<ushort> shift,
+        Vector512<byte> m4, Vector512<byte> m1, Vector512<ushort> hz) where TBits : struct, IBits
+    {
+        var raw = Twice(nib).AsUInt16();
+        var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
+        if (TBits.Five) z |= Avx512BW.ShiftLeftLogical((hz.AsByte() & m1).AsUInt16(), 4).AsByte();
+        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q)), Avx512BW.PermuteVar32x16(sc, idx));
+    }
+
+    /// <summary>The 32 bytes at <paramref name="p"/> in both halves of a 512-bit vector. (Not
+    /// Avx512F.BroadcastVector256ToVector512: in this kernel .NET 10 compiled it with its load folded in as a 128-bit
+    /// broadcast, wrong data with no error; the oracle tests caught it.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Twice(byte* p)
+    {
+        var v = Vector256.Load(p);
+        return Avx512F.InsertVector256(v.ToVector512Unsafe(), v, 1);
+    }
+
+    /// <summary>dm[2j] = d_j * d8[j], dm[2j+1] = dmin_j * d8[j] for the <paramref name="count"/> blocks from
+    /// <paramref name="w"/> (f16 d and dmin in each block's first four bytes): eight blocks per gather and conversion.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaleProducts(byte* w, int blockBytes, float* d8, int count, float* dm)
+    {
+        int j = 0;
+        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * blockBytes;
+        var pairs = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        for (; j + 8 <= count; j += 8)
+        {
+            var h = Avx2.GatherVector256((int*)(w + (long)j * blockBytes), offsets, 1);
+            var f = F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(h.AsUInt16()));
+            var dx = Avx512F.PermuteVar16x32(Vector256.Load(d8 + j).ToVector512Unsafe(), pairs);
+            (f * dx).Store(dm + 2 * j);
+        }
+        for (; j < count; j++)
+        {
+            byte* p = w + (long)j * blockBytes;
+            dm[2 * j] = Half(p) * d8[j];
+            dm[2 * j + 1] = Half(p + 2) * d8[j];
+        }
     }
 
     /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row; the
