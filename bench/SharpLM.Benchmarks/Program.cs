@@ -5,6 +5,7 @@ using BenchmarkDotNet.Running;
 if (args.Length > 0 && args[0] == "encoders-quick") { SharpLM.Benchmarks.Encoders.EncoderQuickBench.Run(args[1..]); return; }
 if (args.Length > 0 && args[0] == "micro-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.MicroTune(); return; }
 if (args.Length > 0 && args[0] == "attn-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.AttnTune(args[1..]); return; }
+if (args.Length > 0 && args[0] == "matrix-profile") { SharpLM.Benchmarks.Inference.MatrixProfile.Run(args[1..]); return; }
 if (args.Length > 0 && args[0] == "decode-profile") { SharpLM.Benchmarks.Inference.DecodeRace.Profile(args[1..]); return; }
 if (args.Length > 0 && args[0] == "decode-race") { SharpLM.Benchmarks.Inference.DecodeRace.Run(args[1..]); return; }
 if (args.Length > 0 && args[0] == "matvec-tune") { SharpLM.Benchmarks.Kernels.QuickKernelBench.MatVecTune(args[1..]); return; }
