@@ -464,7 +464,11 @@ public static unsafe class QuickKernelBench
         var q = R(t * nh * hs); var k = R(s * kvh * hs); var v = R(s * kvh * hs); var y = new float[t * nh * hs];
         var slot = new int[t]; var end = new int[t];
         for (int i = 0; i < t; i++) end[i] = s - t + i + 1;
-        fixed (float* pk = k, pv = v)
+        // K and V where the KV cache keeps them: 64-byte aligned, or ATTN_OFFSET bytes past that (a misaligned cache)
+        int offset = int.TryParse(Environment.GetEnvironmentVariable("ATTN_OFFSET"), out int off) ? off : 0;
+        var kbuf = new AlignedBytes(4L * k.Length + offset); var vbuf = new AlignedBytes(4L * v.Length + offset);
+        k.AsSpan().CopyTo(MemoryMarshal.Cast<byte, float>(kbuf.Span[offset..])); v.AsSpan().CopyTo(MemoryMarshal.Cast<byte, float>(vbuf.Span[offset..]));
+        float* pk = (float*)(kbuf.Pointer + offset), pv = (float*)(vbuf.Pointer + offset);
         fixed (int* ps = slot, pe = end)
         {
             nint kb = (nint)pk, vb = (nint)pv;

@@ -1,3 +1,4 @@
+using SharpLM.Kernels;
 using SharpLM.Models;
 using SharpLM.Tensors;
 using SharpLM.Tensors.Types;
@@ -17,7 +18,7 @@ namespace SharpLM.Inference;
 /// </summary>
 internal sealed class KvCache
 {
-    private readonly byte[][] _k, _v;
+    private readonly AlignedBytes[] _k, _v;
     private readonly int[] _ring;
     private readonly TypeTraits _type;
 
@@ -35,16 +36,16 @@ internal sealed class KvCache
         _type = DTypes.Of(type);
         RowBytes = _type.RowBytes(KvDim);
         int layers = config.Layers;
-        _k = new byte[layers][];
-        _v = new byte[layers][];
+        _k = new AlignedBytes[layers];
+        _v = new AlignedBytes[layers];
         _ring = new int[layers];
         for (int l = 0; l < layers; l++)
         {
             long ring = config.IsSlidingLayer(l) ? (long)config.SlidingWindow!.Value + Math.Max(1, maxRowsPerPass) : 0;
             _ring[l] = ring > 0 && 2 * ring < capacity ? (int)ring : 0;
             int rows = _ring[l] > 0 ? 2 * _ring[l] : capacity;
-            _k[l] = GC.AllocateUninitializedArray<byte>(checked((int)(rows * RowBytes)), pinned: true);
-            _v[l] = GC.AllocateUninitializedArray<byte>(checked((int)(rows * RowBytes)), pinned: true);
+            _k[l] = new AlignedBytes(rows * RowBytes);
+            _v[l] = new AlignedBytes(rows * RowBytes);
         }
         MaxRowsPerPass = Math.Max(1, maxRowsPerPass);
         Window = config.SlidingWindow ?? 0;
@@ -87,17 +88,12 @@ internal sealed class KvCache
     public int Rows(int layer) => (int)(_k[layer].Length / RowBytes);
 
     /// <summary>Bytes the cache holds in all (K and V of every layer).</summary>
-    public long Bytes => _k.Sum(k => (long)k.Length) * 2;
+    public long Bytes => _k.Sum(k => k.Length) * 2;
 
-    internal unsafe nint KeysPointer(int layer)
-    {
-        fixed (byte* p = _k[layer]) return (nint)p;
-    }
+    /// <summary>Layer <paramref name="layer"/>'s keys (64-byte aligned, pinned).</summary>
+    internal nint KeysPointer(int layer) => _k[layer].Pointer;
 
-    internal unsafe nint ValuesPointer(int layer)
-    {
-        fixed (byte* p = _v[layer]) return (nint)p;
-    }
+    internal nint ValuesPointer(int layer) => _v[layer].Pointer;
 
     /// <summary>Marks <paramref name="count"/> more positions as filled (after every layer wrote them).</summary>
     public void Advance(int count)
@@ -132,8 +128,8 @@ internal sealed class KvCache
             if (_ring[l] != source._ring[l])
                 throw new ArgumentException($"layer {l} keeps {(source._ring[l] > 0 ? $"a rolling window of {source._ring[l]}" : "every position")} in the source and {(_ring[l] > 0 ? $"a rolling window of {_ring[l]}" : "every position")} here: give the fork the source's capacity", nameof(source));
             int n = checked((int)((_ring[l] > 0 ? 2 * _ring[l] : length) * RowBytes));
-            source._k[l].AsSpan(0, n).CopyTo(_k[l]);
-            source._v[l].AsSpan(0, n).CopyTo(_v[l]);
+            source._k[l].Span[..n].CopyTo(_k[l].Span);
+            source._v[l].Span[..n].CopyTo(_v[l].Span);
         }
         Length = length;
     }
