@@ -407,7 +407,7 @@ internal static unsafe class Attention
                 e.Store(s + j);
                 acc += e;
             }
-            return Vector512.Sum(acc);
+            return Horizontal.Sum(acc);
         }
         if (isa == KernelIsa.Avx2)
         {
@@ -419,7 +419,7 @@ internal static unsafe class Attention
                 e.Store(s + j);
                 acc += e;
             }
-            return Vector256.Sum(acc);
+            return Horizontal.Sum(acc);
         }
         float sum = 0;
         for (int j = 0; j < n; j++) { s[j] = MathF.Exp(s[j] - max); sum += s[j]; }

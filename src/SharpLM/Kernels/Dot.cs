@@ -32,13 +32,13 @@ internal static unsafe class Sum
         {
             Vector512<float> acc = default;
             for (; i + 16 <= n; i += 16) acc += Vector512.Load(a + i);
-            s = Vector512.Sum(acc);
+            s = Horizontal.Sum(acc);
         }
         else if (isa == KernelIsa.Avx2)
         {
             Vector256<float> acc = default;
             for (; i + 8 <= n; i += 8) acc += Vector256.Load(a + i);
-            s = Vector256.Sum(acc);
+            s = Horizontal.Sum(acc);
         }
         for (; i < n; i++) s += a[i];
         return s;

@@ -38,13 +38,13 @@ internal static unsafe class LayerNorm
                 {
                     Vector512<float> acc = default, vm = Vector512.Create(m);
                     for (; i + 16 <= c; i += 16) { var d = Vector512.Load(xr + i) - vm; acc = Vector512.FusedMultiplyAdd(d, d, acc); }
-                    var = Vector512.Sum(acc);
+                    var = Horizontal.Sum(acc);
                 }
                 else if (isa == KernelIsa.Avx2)
                 {
                     Vector256<float> acc = default, vm = Vector256.Create(m);
                     for (; i + 8 <= c; i += 8) { var d = Vector256.Load(xr + i) - vm; acc = Vector256.FusedMultiplyAdd(d, d, acc); }
-                    var = Vector256.Sum(acc);
+                    var = Horizontal.Sum(acc);
                 }
                 for (; i < c; i++) { float d = xr[i] - m; var += d * d; }
                 float inv = (float)(1.0 / Math.Sqrt((double)var / c + eps));

@@ -28,13 +28,13 @@ internal static unsafe class Softmax
             {
                 Vector512<float> acc = default, m = Vector512.Create(mx);
                 for (; i + 16 <= n; i += 16) { var e = Vector512.Exp(Vector512.Load(p + i) - m); e.Store(p + i); acc += e; }
-                total = Vector512.Sum(acc);
+                total = Horizontal.Sum(acc);
             }
             else if (isa == KernelIsa.Avx2)
             {
                 Vector256<float> acc = default, m = Vector256.Create(mx);
                 for (; i + 8 <= n; i += 8) { var e = Vector256.Exp(Vector256.Load(p + i) - m); e.Store(p + i); acc += e; }
-                total = Vector256.Sum(acc);
+                total = Horizontal.Sum(acc);
             }
             for (; i < n; i++) { p[i] = MathF.Exp(p[i] - mx); total += p[i]; }
             Scale.InPlace(new Span<float>(p, n), 1f / total, isa);

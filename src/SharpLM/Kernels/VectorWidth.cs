@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -30,7 +31,7 @@ internal readonly unsafe struct Width256 : IVectorWidth<Vector256<float>>
     public static Vector256<float> Broadcast(float v) => Vector256.Create(v);
     public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
     public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
-    public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+    public static float Sum(Vector256<float> v) => Horizontal.Sum(v);
 }
 
 internal readonly unsafe struct Width512 : IVectorWidth<Vector512<float>>
@@ -41,7 +42,28 @@ internal readonly unsafe struct Width512 : IVectorWidth<Vector512<float>>
     public static Vector512<float> Broadcast(float v) => Vector512.Create(v);
     public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
     public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
-    public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+    public static float Sum(Vector512<float> v) => Horizontal.Sum(v);
+}
+
+/// <summary>
+/// The sum of a vector's lanes, for every kernel (one order, so a row's one-row and four-row dots give the same bits): halves
+/// added down to 128 bits, then two shuffles. Eight instructions where <c>Vector512.Sum</c> compiles to about 25 in a longer
+/// dependency chain; at the 134M model's 576-wide rows the Q4_0 one-row dot ran 16% faster in L1 (dot-tune Q4_0 576:
+/// 24.1 -> 28.0 G weights/s), the four-row dot 15-20%.
+/// </summary>
+internal static class Horizontal
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector512<float> v) => Sum(v.GetLower() + v.GetUpper());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector256<float> v)
+    {
+        var s = v.GetLower() + v.GetUpper();
+        s += Vector128.Shuffle(s, Vector128.Create(2, 3, 0, 1));
+        s += Vector128.Shuffle(s, Vector128.Create(1, 0, 3, 2));
+        return s.ToScalar();
+    }
 }
 
 /// <summary>A small count known to the JIT as a type parameter (rows or groups of a micro-kernel), so one kernel body

@@ -136,7 +136,7 @@ internal static unsafe class Q4_0Type
             if ((b & 1) == 0) acc0 = Avx512F.FusedMultiplyAdd(Vector512.Create(Half(w)), p, acc0);
             else acc1 = Avx512F.FusedMultiplyAdd(Vector512.Create(Half(w)), p, acc1);
         }
-        return Vector512.Sum(acc0 + acc1);
+        return Horizontal.Sum(acc0 + acc1);
     }
 
     public static float Dot256(byte* w, float* x, int n)
@@ -155,7 +155,7 @@ internal static unsafe class Q4_0Type
             p = Fma.MultiplyAdd(Avx.ConvertToVector256Single((v1 >>> 4) - eight), Vector256.Load(x + 24), p);
             acc = Fma.MultiplyAdd(Vector256.Create(Half(w)), p, acc);
         }
-        return Vector256.Sum(acc);
+        return Horizontal.Sum(acc);
     }
 
     /// <summary>w (n elements) . x quantized in blocks of 32: per block d_w*d_x * sum (q_w - 8) q_x, in integers.</summary>
@@ -192,7 +192,7 @@ internal static unsafe class Q4_0Type
                 idx += two;
             }
         }
-        float r = Vector512.Sum(acc0 + acc1) - 8 * Vector512.Sum(accOff);
+        float r = Horizontal.Sum(acc0 + acc1) - 8 * Horizontal.Sum(accOff);
         for (int i = 0; b < nb; b++, i++, w += 18, q += 32) r += Block256(w, q, Half(w) * d[i]);
         return r;
     }
@@ -238,8 +238,8 @@ internal static unsafe class Q4_0Type
                 idx += two;
             }
         }
-        float r0 = Vector512.Sum(a0 + b0) - 8 * Vector512.Sum(o0), r1 = Vector512.Sum(a1 + b1) - 8 * Vector512.Sum(o1);
-        float r2 = Vector512.Sum(a2 + b2) - 8 * Vector512.Sum(o2), r3 = Vector512.Sum(a3 + b3) - 8 * Vector512.Sum(o3);
+        float r0 = Horizontal.Sum(a0 + b0) - 8 * Horizontal.Sum(o0), r1 = Horizontal.Sum(a1 + b1) - 8 * Horizontal.Sum(o1);
+        float r2 = Horizontal.Sum(a2 + b2) - 8 * Horizontal.Sum(o2), r3 = Horizontal.Sum(a3 + b3) - 8 * Horizontal.Sum(o3);
         for (; b < nb; b++, w += 18)
         {
             float hw = Half(w);
@@ -304,7 +304,7 @@ internal static unsafe class Q4_0Type
         }
         for (; b < nb; b++, w += 18, q += 32) // the last blocks one by one (offset in the block, exact too)
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q)), Vector256.Create(Half(w) * d[b]), acc);
-        return Vector256.Sum(acc);
+        return Horizontal.Sum(acc);
     }
 
     /// <summary>The nibbles of two blocks (at w and w + 18): (low, high), each [A's 16 | B's 16].</summary>
@@ -376,7 +376,7 @@ internal static unsafe class Q4_0Type
             a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q2)), Vector256.Create(hw * d2[b]), a2);
             a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(BlockSums(w, q3)), Vector256.Create(hw * d3[b]), a3);
         }
-        results[0] = Vector256.Sum(a0); results[1] = Vector256.Sum(a1); results[2] = Vector256.Sum(a2); results[3] = Vector256.Sum(a3);
+        results[0] = Horizontal.Sum(a0); results[1] = Horizontal.Sum(a1); results[2] = Horizontal.Sum(a2); results[3] = Horizontal.Sum(a3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // called from the AggressiveOptimization kernels: a call would stay in tier 0
@@ -390,5 +390,5 @@ internal static unsafe class Q4_0Type
         return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));
     }
 
-    private static float Block256(byte* w, sbyte* q, float scale) => Vector256.Sum(Avx.ConvertToVector256Single(BlockSums(w, q))) * scale;
+    private static float Block256(byte* w, sbyte* q, float scale) => Horizontal.Sum(Avx.ConvertToVector256Single(BlockSums(w, q))) * scale;
 }

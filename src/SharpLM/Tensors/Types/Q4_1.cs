@@ -91,6 +91,6 @@ internal static unsafe class Q4_1Type
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(p, ones)), Vector256.Create(Half(w) * d[b]), acc);
             off += Half(w + 2) * d[b] * (sums[2 * b] + sums[2 * b + 1]);
         }
-        return Vector256.Sum(acc) + off;
+        return Horizontal.Sum(acc) + off;
     }
 }

@@ -183,7 +183,7 @@ internal static unsafe class Q4_KType
                 accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[9 + 2 * g]), x2 + x3, accMin);
             }
         }
-        return Vector512.Sum(acc - accMin);
+        return Horizontal.Sum(acc - accMin);
     }
 
     public static float Dot256(byte* w, float* x, int n)
@@ -217,7 +217,7 @@ internal static unsafe class Q4_KType
                 accMin = Fma.MultiplyAdd(Vector256.Create(dmin * m2), xh, accMin);
             }
         }
-        return Vector256.Sum(acc - accMin);
+        return Horizontal.Sum(acc - accMin);
     }
 
     /// <summary>w (n elements) . x quantized in blocks of 256:
@@ -289,7 +289,7 @@ internal static unsafe class Q4_KType
                 accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm[2 * b + 1]), accMin);
             }
         }
-        return Vector512.Sum(acc) - Vector256.Sum(accMin);
+        return Horizontal.Sum(acc) - Horizontal.Sum(accMin);
     }
 
     /// <summary>64 elements of a block (32 bytes of nibbles at <paramref name="nib"/>: low = sub-block 2g, high = 2g+1)
@@ -381,10 +381,10 @@ internal static unsafe class Q4_KType
             Row(ref a2, ref m2, i2, dmw, d2[b], mp, u2 + 16 * b);
             Row(ref a3, ref m3, i3, dmw, d3[b], mp, u3 + 16 * b);
         }
-        results[0] = Vector512.Sum(a0) - Vector256.Sum(m0);
-        results[1] = Vector512.Sum(a1) - Vector256.Sum(m1);
-        results[2] = Vector512.Sum(a2) - Vector256.Sum(m2);
-        results[3] = Vector512.Sum(a3) - Vector256.Sum(m3);
+        results[0] = Horizontal.Sum(a0) - Horizontal.Sum(m0);
+        results[1] = Horizontal.Sum(a1) - Horizontal.Sum(m1);
+        results[2] = Horizontal.Sum(a2) - Horizontal.Sum(m2);
+        results[3] = Horizontal.Sum(a3) - Horizontal.Sum(m3);
         return true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -438,7 +438,7 @@ internal static unsafe class Q4_KType
             var dm = DMin(w);
             BlockEnd(ref acc, isum, dm, d8[b], minPairs, sums);
         }
-        return Vector256.Sum(acc);
+        return Horizontal.Sum(acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
@@ -467,8 +467,8 @@ internal static unsafe class Q4_KType
             BlockEnd(ref a2, i2, dm, d2[b], minPairs, u2 + 16 * b);
             BlockEnd(ref a3, i3, dm, d3[b], minPairs, u3 + 16 * b);
         }
-        results[0] = Vector256.Sum(a0); results[1] = Vector256.Sum(a1);
-        results[2] = Vector256.Sum(a2); results[3] = Vector256.Sum(a3);
+        results[0] = Horizontal.Sum(a0); results[1] = Horizontal.Sum(a1);
+        results[2] = Horizontal.Sum(a2); results[3] = Horizontal.Sum(a3);
     }
 
     /// <summary>Sub-blocks 2g and 2g+1 of one row: their values (<see cref="Values{TBits}"/>) times q_x and the scales.</summary>

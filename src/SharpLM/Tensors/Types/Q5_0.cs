@@ -120,6 +120,6 @@ internal static unsafe class Q5_0Type
             var p = Avx2.MultiplyAddAdjacent(z | hb, xv) - Avx2.MultiplyAddAdjacent(sixteen, xv);
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(p, ones)), Vector256.Create(Half(w) * d[b]), acc);
         }
-        return Vector256.Sum(acc);
+        return Horizontal.Sum(acc);
     }
 }

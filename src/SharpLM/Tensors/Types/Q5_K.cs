@@ -173,7 +173,7 @@ internal static unsafe class Q5_KType
                 accMin = Avx512F.FusedMultiplyAdd(Vector512.Create(ds[9 + 2 * g]), x2 + x3, accMin);
             }
         }
-        return Vector512.Sum(acc - accMin);
+        return Horizontal.Sum(acc - accMin);
     }
 
     public static float Dot256(byte* w, float* x, int n)
@@ -209,7 +209,7 @@ internal static unsafe class Q5_KType
                 accMin = Fma.MultiplyAdd(Vector256.Create(dmin * m2), xh, accMin);
             }
         }
-        return Vector256.Sum(acc - accMin);
+        return Horizontal.Sum(acc - accMin);
     }
 
     /// <summary>w (n elements) . x quantized in blocks of 256, as Q4_K's integer dot with q = nibble + 16 * 5th bit (0..31):

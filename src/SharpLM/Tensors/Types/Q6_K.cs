@@ -228,7 +228,7 @@ internal static unsafe class Q6_KType
                 }
             }
         }
-        return Vector512.Sum(acc0 + acc1);
+        return Horizontal.Sum(acc0 + acc1);
     }
 
     public static float Dot256(byte* w, float* x, int n)
@@ -263,7 +263,7 @@ internal static unsafe class Q6_KType
                 }
             }
         }
-        return Vector256.Sum(acc0 + acc1);
+        return Horizontal.Sum(acc0 + acc1);
     }
 
     /// <summary>w (n elements) . x quantized in blocks of 256:
@@ -317,7 +317,7 @@ internal static unsafe class Q6_KType
             var off = Avx2.MultiplyAddAdjacent(sc, Vector256.Load(sums));
             accOff = Fma.MultiplyAdd(Avx.ConvertToVector256Single(off), dd.GetLower(), accOff);
         }
-        return Vector512.Sum(acc) - 32 * Vector256.Sum(accOff);
+        return Horizontal.Sum(acc) - 32 * Horizontal.Sum(accOff);
     }
 
     /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row; the 6-bit
@@ -369,10 +369,10 @@ internal static unsafe class Q6_KType
             Row(ref a2, ref f2, i2, hw * d2[b], sc, u2 + 16 * b);
             Row(ref a3, ref f3, i3, hw * d3[b], sc, u3 + 16 * b);
         }
-        results[0] = Vector512.Sum(a0) - 32 * Vector256.Sum(f0);
-        results[1] = Vector512.Sum(a1) - 32 * Vector256.Sum(f1);
-        results[2] = Vector512.Sum(a2) - 32 * Vector256.Sum(f2);
-        results[3] = Vector512.Sum(a3) - 32 * Vector256.Sum(f3);
+        results[0] = Horizontal.Sum(a0) - 32 * Horizontal.Sum(f0);
+        results[1] = Horizontal.Sum(a1) - 32 * Horizontal.Sum(f1);
+        results[2] = Horizontal.Sum(a2) - 32 * Horizontal.Sum(f2);
+        results[3] = Horizontal.Sum(a3) - 32 * Horizontal.Sum(f3);
         return true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -402,7 +402,7 @@ internal static unsafe class Q6_KType
             var isum = HalfSums(w, q, 0, sc, m4, m30) + HalfSums(w, q, 1, sc, m4, m30);
             BlockEnd(ref acc, isum, Half(w + 208) * d8[b], sc, sums);
         }
-        return Vector256.Sum(acc);
+        return Horizontal.Sum(acc);
     }
 
     /// <summary><see cref="DotQ8_256"/> for four activation rows, bit for bit per row (values and scales unpacked once).</summary>
@@ -429,8 +429,8 @@ internal static unsafe class Q6_KType
             BlockEnd(ref a2, i2, hw * d2[b], sc, u2 + 16 * b);
             BlockEnd(ref a3, i3, hw * d3[b], sc, u3 + 16 * b);
         }
-        results[0] = Vector256.Sum(a0); results[1] = Vector256.Sum(a1);
-        results[2] = Vector256.Sum(a2); results[3] = Vector256.Sum(a3);
+        results[0] = Horizontal.Sum(a0); results[1] = Horizontal.Sum(a1);
+        results[2] = Horizontal.Sum(a2); results[3] = Horizontal.Sum(a3);
     }
 
     /// <summary>Half h of a block (128 elements) of one row: sum sc q q_x, 8 int32 lanes.</summary>

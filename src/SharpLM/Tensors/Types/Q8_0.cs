@@ -113,7 +113,7 @@ internal static unsafe class Q8_0Type
             if ((b & 1) == 0) acc0 = Avx512F.FusedMultiplyAdd(Vector512.Create(Half(w)), p, acc0);
             else acc1 = Avx512F.FusedMultiplyAdd(Vector512.Create(Half(w)), p, acc1);
         }
-        return Vector512.Sum(acc0 + acc1);
+        return Horizontal.Sum(acc0 + acc1);
     }
 
     public static float Dot256(byte* w, float* x, int n)
@@ -129,7 +129,7 @@ internal static unsafe class Q8_0Type
             p = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + 24)), Vector256.Load(x + 24), p);
             acc = Fma.MultiplyAdd(Vector256.Create(Half(w)), p, acc);
         }
-        return Vector256.Sum(acc);
+        return Horizontal.Sum(acc);
     }
 
     /// <summary>w (n elements) . x quantized in blocks of 32: per block the integer sum of q_w*q_x times d_w*d_x.</summary>
@@ -177,7 +177,7 @@ internal static unsafe class Q8_0Type
                 idx += two;
             }
         }
-        float r0 = Vector512.Sum(a0 + b0), r1 = Vector512.Sum(a1 + b1), r2 = Vector512.Sum(a2 + b2), r3 = Vector512.Sum(a3 + b3);
+        float r0 = Horizontal.Sum(a0 + b0), r1 = Horizontal.Sum(a1 + b1), r2 = Horizontal.Sum(a2 + b2), r3 = Horizontal.Sum(a3 + b3);
         for (; b < nb; b++, wb += 34)
         {
             float hw = Half(wb);
@@ -234,7 +234,7 @@ internal static unsafe class Q8_0Type
                 idx += two;
             }
         }
-        float r = Vector512.Sum(acc0 + acc1);
+        float r = Horizontal.Sum(acc0 + acc1);
         for (int i = 0; b < nb; b++, i++, w += 34, q += 32) r += Block256(w, q, Half(w) * d[i]);
         return r;
     }
@@ -275,7 +275,7 @@ internal static unsafe class Q8_0Type
             var wv = Vector256.Load((sbyte*)(w + 2));
             acc0 = Fma.MultiplyAdd(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q), ones), Vector256.Create(Half(w) * d[b]), acc0);
         }
-        return Vector256.Sum(acc0 + acc1);
+        return Horizontal.Sum(acc0 + acc1);
     }
 
     /// <summary>The 8 int32 partial sums of one block (|w| * (sign(w) x), pairs then quads) as floats.</summary>
@@ -328,13 +328,13 @@ internal static unsafe class Q8_0Type
             a2 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q2 + 32 * b), ones), Vector256.Create(hw * d2[b]), a2);
             a3 = Fma.MultiplyAdd(Sums256(aw, wv, Vector256.Load(q3 + 32 * b), ones), Vector256.Create(hw * d3[b]), a3);
         }
-        results[0] = Vector256.Sum(a0 + b0); results[1] = Vector256.Sum(a1 + b1);
-        results[2] = Vector256.Sum(a2 + b2); results[3] = Vector256.Sum(a3 + b3);
+        results[0] = Horizontal.Sum(a0 + b0); results[1] = Horizontal.Sum(a1 + b1);
+        results[2] = Horizontal.Sum(a2 + b2); results[3] = Horizontal.Sum(a3 + b3);
     }
 
     private static float Block256(byte* w, sbyte* q, float scale)
     {
         var wv = Vector256.Load((sbyte*)(w + 2));
-        return Vector256.Sum(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q), Vector256.Create((short)1))) * scale;
+        return Horizontal.Sum(Sums256(Avx2.Abs(wv), wv, Vector256.Load(q), Vector256.Create((short)1))) * scale;
     }
 }

@@ -36,7 +36,7 @@ internal unsafe struct DotSink(float* x) : IRowSink
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Put(int at, Vector256<float> v) => _acc256 = Fma.MultiplyAdd(v, Vector256.Load(x + at), _acc256);
 
-    public readonly float Sum => Vector512.Sum(_acc512) + Vector256.Sum(_acc256);
+    public readonly float Sum => Horizontal.Sum(_acc512) + Horizontal.Sum(_acc256);
 }
 
 /// <summary>Four <see cref="DotSink"/>s fed by one decoding: each row's accumulators see exactly the operations a
@@ -66,10 +66,10 @@ internal unsafe struct Dot4Sink(float* x0, float* x1, float* x2, float* x3) : IR
 
     public readonly void Sums(float* results)
     {
-        results[0] = Vector512.Sum(_a0) + Vector256.Sum(_b0);
-        results[1] = Vector512.Sum(_a1) + Vector256.Sum(_b1);
-        results[2] = Vector512.Sum(_a2) + Vector256.Sum(_b2);
-        results[3] = Vector512.Sum(_a3) + Vector256.Sum(_b3);
+        results[0] = Horizontal.Sum(_a0) + Horizontal.Sum(_b0);
+        results[1] = Horizontal.Sum(_a1) + Horizontal.Sum(_b1);
+        results[2] = Horizontal.Sum(_a2) + Horizontal.Sum(_b2);
+        results[3] = Horizontal.Sum(_a3) + Horizontal.Sum(_b3);
     }
 }
 
