@@ -229,15 +229,6 @@ internal static unsafe class Q4_KType
         _ => Q8Activations.DotGeneric(Traits, w, x, n, 256, isa, rowBuf),
     };
 
-    /// <summary>Word shift counts: 0 for the lower 256 bits, 4 for the upper (low nibbles, then high nibbles).</summary>
-    internal static readonly Vector512<ushort> s_halfShift4 = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4);
-
-    // Word-permute indices: lanes 0-15 take scale 2g, lanes 16-31 scale 2g+1.
-    private static readonly Vector512<short> s_idx0 = Vector512.Create((short)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
-
-    // Word-permute indices of the mins, each twice: [m0 m0 m1 m1 ... m7 m7] from the scales-and-mins words (mins at 8-15).
-    private static readonly Vector256<short> s_minPairs = Vector256.Create((short)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-
     /// <summary>Shared by Q4_K (144-byte blocks, nibbles at 16) and Q5_K (176-byte blocks, qh at 16, nibbles at 48, 5th bits
     /// moved into bit 4 of each value).</summary>
     internal static float DotQ8_512(byte* w, sbyte* q, float* d8, short* sums, int n, bool fiveBits) =>
@@ -351,10 +342,13 @@ internal static unsafe class Q4_KType
         short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
         float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
         var m4 = Vector512.Create((byte)0x0F);
-        var two = Vector512.Create((short)2);
-        Vector512<short> idx0 = s_idx0;
-        Vector512<ushort> shift = s_halfShift4;
-        Vector256<short> minPairs = s_minPairs;
+        // word-permute indices: lanes 0-15 take scale 2g, lanes 16-31 scale 2g+1 (the one-row dot's)
+        var idx0 = Vector512.Create(Vector256.Create((short)0), Vector256.Create((short)1));
+        var idx1 = Vector512.Create(Vector256.Create((short)2), Vector256.Create((short)3));
+        var idx2 = Vector512.Create(Vector256.Create((short)4), Vector256.Create((short)5));
+        var idx3 = Vector512.Create(Vector256.Create((short)6), Vector256.Create((short)7));
+        var shift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
+        var minPairs = Vector256.Create((short)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
         for (int b = 0; b < n / 256; b++, w += 144)
         {
             Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
@@ -362,19 +356,11 @@ internal static unsafe class Q4_KType
             var sc = scm.ToVector512Unsafe();
             var dmw = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32());
             Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            var idx = idx0;
             int o = 256 * b;
-            for (int g = 0; g < 4; g++, idx += two, o += 64)
-            {
-                var r256 = Vector256.Load(w + 16 + 32 * g);
-                var raw = Avx512F.InsertVector256(r256.ToVector512Unsafe(), r256, 1).AsUInt16();
-                var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
-                var scg = Avx512BW.PermuteVar32x16(sc, idx);
-                i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q0 + o)), scg);
-                i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q1 + o)), scg);
-                i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q2 + o)), scg);
-                i3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q3 + o)), scg);
-            }
+            Step4(w + 16, o, sc, idx0, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
+            Step4(w + 48, o + 64, sc, idx1, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
+            Step4(w + 80, o + 128, sc, idx2, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
+            Step4(w + 112, o + 192, sc, idx3, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
             var mp = Avx512BW.VL.PermuteVar16x16(scm, minPairs);
             Row(ref a0, ref m0, i0, dmw, d0[b], mp, u0 + 16 * b);
             Row(ref a1, ref m1, i1, dmw, d1[b], mp, u1 + 16 * b);
@@ -386,6 +372,19 @@ internal static unsafe class Q4_KType
         results[2] = Horizontal.Sum(a2) - Horizontal.Sum(m2);
         results[3] = Horizontal.Sum(a3) - Horizontal.Sum(m3);
         return true;
+
+        // 64 elements of the block for the four rows: the values and their scales unpacked once (the one-row Step's operations)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Step4(byte* nib, int o, Vector512<short> sc, Vector512<short> idx, Vector512<ushort> shift, Vector512<byte> m4,
+            sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3, ref Vector512<int> i0, ref Vector512<int> i1, ref Vector512<int> i2, ref Vector512<int> i3)
+        {
+            var z = Avx512BW.ShiftRightLogicalVariable(Twice(nib).AsUInt16(), shift).AsByte() & m4;
+            var scg = Avx512BW.PermuteVar32x16(sc, idx);
+            i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q0 + o)), scg);
+            i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q1 + o)), scg);
+            i2 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q2 + o)), scg);
+            i3 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q3 + o)), scg);
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static void Row(ref Vector512<float> acc, ref Vector256<float> accMin, Vector512<int> isum, Vector256<float> dmw, float dx, Vector256<short> mp, short* sums)
