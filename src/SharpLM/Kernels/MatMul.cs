@@ -107,6 +107,7 @@ internal static unsafe class MatMul
         var pool = WorkerPool.Shared;
         var isa = KernelIsaSelector.Current;
         bool three = w3.Rows > 0;
+        if (t < GemmMinRows && MatVecShared(x, t, w1, y1, w2, y2, w3, y3, three, pool, isa)) return;
         if (!Shares(w1, w2, t, isa) || x.Length < (long)t * w1.Cols || y1.Length < (long)t * w1.Rows || y2.Length < (long)t * w2.Rows)
         {
             Forward(x, w1, y1, t, pool, isa);
@@ -163,33 +164,70 @@ internal static unsafe class MatMul
                 Gemm.Forward(xin, w, py, t, isa, pool);
                 return;
             }
-            byte* xq = null;
-            long stride = 0;
-            if (block != 0)
-            {
-                stride = Q8Activations.RowStride(c, block);
-                xq = (byte*)Scratch.Get(Scratch.Q8, stride * t / 4 + 16);
-                for (int i = 0; i < t; i++) Q8Activations.Quantize(px + (long)i * c, c, block, Q8Activations.At(xq + i * stride, c, block), isa);
-            }
-            float* xf = px;
-            if (block == 0 && ((nint)px & 63) != 0)
-            {
-                // f32 activations read by every weight row: from a 64-byte aligned copy, so no vector load of x splits a
-                // cache line (the decoder's pinned arrays are 8-byte aligned; F32 matvec 1536x576 out of cache, 1 thread:
-                // 154 -> 117 us at T = 1, 376 -> 238 us at T = 8)
-                float* xa = Scratch.Get(Scratch.RoundTrip, (long)t * c);
-                Buffer.MemoryCopy(px, xa, (long)t * c * 4, (long)t * c * 4);
-                xf = xa;
-            }
-            long rowBytes = w.RowBytes;
-            var job = new MatVecJob
-            {
-                W = w.Data, RowBytes = rowBytes, Type = w.Type, X = xf, Y = py, Rows = w.Rows, Cols = c, T = t, Isa = isa,
-                Xq = xq, XqStride = stride, Block = block,
-                Tasks = WorkSplit.Tasks(w.Rows, rowBytes + (long)t * c, pool.Threads),
-            };
+            var job = MatVecActivations(px, t, c, block, isa);
+            job.W = w.Data; job.RowBytes = w.RowBytes; job.Type = w.Type; job.Y = py; job.Rows = w.Rows;
+            job.Tasks = WorkSplit.Tasks(w.Rows, w.RowBytes + (long)t * c, pool.Threads);
             pool.Run(job.Tasks, job);
         }
+    }
+
+    /// <summary>A matvec job's activations: quantized to 8 bits once (types with an integer dot), or f32 from a 64-byte
+    /// aligned copy when x is not aligned (every weight row reads them: unaligned, each vector load splits a cache line;
+    /// the decoder's pinned arrays are 8-byte aligned; F32 matvec 1536x576 out of cache, 1 thread: 154 -> 117 us at T = 1,
+    /// 376 -> 238 us at T = 8).</summary>
+    private static MatVecJob MatVecActivations(float* px, int t, int c, int block, KernelIsa isa)
+    {
+        var job = new MatVecJob { X = px, Cols = c, T = t, Isa = isa, Block = block };
+        if (block != 0)
+        {
+            job.XqStride = Q8Activations.RowStride(c, block);
+            job.Xq = (byte*)Scratch.Get(Scratch.Q8, job.XqStride * t / 4 + 16);
+            for (int i = 0; i < t; i++) Q8Activations.Quantize(px + (long)i * c, c, block, Q8Activations.At(job.Xq + i * job.XqStride, c, block), isa);
+        }
+        else if (((nint)px & 63) != 0)
+        {
+            float* xa = Scratch.Get(Scratch.RoundTrip, (long)t * c);
+            Buffer.MemoryCopy(px, xa, (long)t * c * 4, (long)t * c * 4);
+            job.X = xa;
+        }
+        return job;
+    }
+
+    /// <summary>The activation block a matrix's matvec quantizes x in (0: f32 activations).</summary>
+    private static int ActivationBlock(in WeightMatrix w)
+    {
+        var traits = DTypes.Of(w.Type);
+        return traits.HasDotQ8 && Int8Activations ? traits.DotQ8Block : 0;
+    }
+
+    /// <summary>ForwardShared's matvec (T below the GEMM's threshold): the two or three products as one pool job over all
+    /// their rows (one barrier instead of three; x quantized or aligned once), each row by the dot it takes alone, so the
+    /// bits are those of separate calls. False when they cannot share (other column counts or activation blocks, packed
+    /// or empty weights, short buffers): the caller runs them one by one. At 2 threads a small matrix's own call cost
+    /// about 10 us (matrix-profile: TinyLlama's k and v at 13-18 GB/s, the large matrices at 26-40).</summary>
+    private static bool MatVecShared(ReadOnlySpan<float> x, int t, in WeightMatrix w1, Span<float> y1, in WeightMatrix w2, Span<float> y2,
+                                     in WeightMatrix w3, Span<float> y3, bool three, WorkerPool pool, KernelIsa isa)
+    {
+        int c = w1.Cols;
+        static bool Plain(in WeightMatrix w, int c) => w.Rows > 0 && w.Cols == c && c > 0 && w.Data != null && w.Packed == null;
+        if (t <= 0 || !Plain(w1, c) || !Plain(w2, c) || (three && !Plain(w3, c))) return false;
+        int block = ActivationBlock(w1);
+        if (ActivationBlock(w2) != block || (three && ActivationBlock(w3) != block)) return false;
+        if (x.Length < (long)t * c || y1.Length < (long)t * w1.Rows || y2.Length < (long)t * w2.Rows || (three && y3.Length < (long)t * w3.Rows)) return false;
+        fixed (float* px = x)
+        fixed (float* p1 = y1)
+        fixed (float* p2 = y2)
+        fixed (float* p3 = y3)
+        {
+            var job = MatVecActivations(px, t, c, block, isa);
+            job.W = w1.Data; job.RowBytes = w1.RowBytes; job.Type = w1.Type; job.Y = p1; job.Rows = w1.Rows;
+            job.W2 = w2.Data; job.RowBytes2 = w2.RowBytes; job.Type2 = w2.Type; job.Y2 = p2; job.Rows2 = w2.Rows;
+            if (three) { job.W3 = w3.Data; job.RowBytes3 = w3.RowBytes; job.Type3 = w3.Type; job.Y3 = p3; job.Rows3 = w3.Rows; }
+            long rowBytes = Math.Max(w1.RowBytes, Math.Max(w2.RowBytes, three ? w3.RowBytes : 0));
+            job.Tasks = WorkSplit.Tasks(job.Rows + job.Rows2 + job.Rows3, rowBytes + (long)t * c, pool.Threads);
+            pool.Run(job.Tasks, job);
+        }
+        return true;
     }
 
     private struct MatVecJob : IParallelJob
@@ -200,10 +238,27 @@ internal static unsafe class MatMul
         public float* X, Y;
         public int Rows, Cols, T, Tasks, Block;
         public KernelIsa Isa;
+        // a second and third matrix over the same activations (ForwardShared): their rows follow the first's in the split
+        public byte* W2, W3;
+        public long RowBytes2, RowBytes3;
+        public DType Type2, Type3;
+        public float* Y2, Y3;
+        public int Rows2, Rows3;
 
         public readonly void Execute(int task)
         {
-            var (s, e) = WorkSplit.Range(task, Tasks, Rows);
+            var (s, e) = WorkSplit.Range(task, Tasks, Rows + Rows2 + Rows3);
+            if (s < Rows) Range(s, Math.Min(e, Rows));
+            if (Rows2 > 0 && e > Rows && s < Rows + Rows2)
+                (this with { W = W2, RowBytes = RowBytes2, Type = Type2, Y = Y2, Rows = Rows2 }).Range(Math.Max(s - Rows, 0), Math.Min(e - Rows, Rows2));
+            int o3 = Rows + Rows2;
+            if (Rows3 > 0 && e > o3)
+                (this with { W = W3, RowBytes = RowBytes3, Type = Type3, Y = Y3, Rows = Rows3 }).Range(Math.Max(s - o3, 0), Math.Min(e - o3, Rows3));
+        }
+
+        /// <summary>Rows s..e of the (first) matrix.</summary>
+        private readonly void Range(int s, int e)
+        {
             var traits = DTypes.Of(Type);
             if (Xq != null)
             {

@@ -168,11 +168,18 @@ public sealed unsafe class GemmInt8Tests
     [InlineData(DType.Q4_K, DType.Q4_K, 33)]
     [InlineData(DType.Q4_K, DType.Q6_K, 20)]
     [InlineData(DType.Q4_0, DType.Q4_0, 5)]
-    public void Shared_input_gives_the_bits_of_separate_calls(DType type, DType third, int t)
+    [InlineData(DType.Q4_K, DType.Q6_K, 1, 300)]
+    [InlineData(DType.Q4_K, DType.Q4_K, 7, 300)]
+    [InlineData(DType.F32, DType.F32, 1, 300)]
+    [InlineData(DType.F16, DType.BF16, 4, 300)]
+    [InlineData(DType.Q8_0, DType.F32, 2, 300)]
+    public void Shared_input_gives_the_bits_of_separate_calls(DType type, DType third, int t, int scale = 1)
     {
+        // below 16 rows the products run as one matvec job over all their rows (scale 300: large enough that the job's
+        // tasks split inside and across the matrices); a third matrix with other activations falls back to its own call
         var rng = new Random(31);
         int cols = DTypeInfo.BlockSize(type) == 256 ? 512 : 96;
-        int[] rows = [13, 5, 7];
+        int[] rows = scale == 1 ? [13, 5, 7] : [scale + 13, scale / 3 + 5, scale / 2 + 7];
         var w = new[] { MatMulTests.Weights(rng, type, rows[0], cols), MatMulTests.Weights(rng, type, rows[1], cols), MatMulTests.Weights(rng, third, rows[2], cols) };
         var x = KernelTestUtil.Gaussian(rng, t * cols);
         fixed (byte* p0 = w[0], p1 = w[1], p2 = w[2])
