@@ -16,22 +16,16 @@ internal static unsafe class Scratch
     public const int Tiles = 7;    // caller thread: the attention's tiles of rows (ints)
     private const int Slots = 8;
 
-    [ThreadStatic] private static float[]?[]? t_buffers;
+    [ThreadStatic] private static AlignedBytes?[]? t_buffers;
 
-    /// <summary>A pinned float buffer of at least <paramref name="floats"/> elements for this thread and slot (64-byte aligned).</summary>
+    /// <summary>This thread's buffer <paramref name="slot"/>, at least <paramref name="floats"/> long, 64-byte aligned
+    /// (<see cref="AlignedBytes"/>); grown by doubling, never shrunk.</summary>
     public static float* Get(int slot, long floats)
     {
-        var bufs = t_buffers ??= new float[]?[Slots];
+        var bufs = t_buffers ??= new AlignedBytes?[Slots];
         var b = bufs[slot];
-        if (b is null || b.Length < floats + 16)
-        {
-            long size = Math.Max(floats + 16, b is null ? 1024 : b.Length * 2L);
-            b = bufs[slot] = GC.AllocateUninitializedArray<float>(checked((int)size), pinned: true);
-        }
-        fixed (float* p = b)
-        {
-            nint a = (nint)p;
-            return (float*)((a + 63) & ~(nint)63);
-        }
+        if (b is null || b.Length < 4 * floats)
+            b = bufs[slot] = new AlignedBytes(4 * Math.Max(floats, b is null ? 1024 : b.Length / 4 * 2));
+        return (float*)b.Pointer;
     }
 }

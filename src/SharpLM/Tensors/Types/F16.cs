@@ -51,7 +51,7 @@ internal static unsafe class F16Type
     // 2^112 is the half's value (normal or subnormal). Infinities and NaNs (exponent 31) would come out finite, so the
     // dots track the largest |h| and redo the row with the exact conversion when one is present. A subnormal half is a
     // float subnormal here, which the multiply handles on the CPU's slow path; measured on the Zen 5 EPYC (one 4096-wide
-    // row in L1, `scratch`-style loop) this form still beats the exact subnormal-free one of ToSingle on weights as trained
+    // row in L1, a throwaway loop not kept in bench/; docs/BENCHMARKS.md says so) this form still beats the exact subnormal-free one of ToSingle on weights as trained
     // (Gaussian, 0.2% subnormal: 17 vs ~10-13 G weights/s), so the dense dots keep it; block scales use ToSingle.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Fast16(ushort* p) =>

@@ -290,11 +290,16 @@ internal static unsafe class Q4_KType
     private static Vector512<int> Step<TBits>(byte* nib, sbyte* q, Vector512<short> sc, Vector512<short> idx, Vector512<ushort> shift,
         Vector512<byte> m4, Vector512<byte> m1, Vector512<ushort> hz) where TBits : struct, IBits
     {
-        var raw = Twice(nib).AsUInt16();
-        var z = Avx512BW.ShiftRightLogicalVariable(raw, shift).AsByte() & m4;
+        var z = Nibbles(nib, shift, m4);
         if (TBits.Five) z |= Avx512BW.ShiftLeftLogical((hz.AsByte() & m1).AsUInt16(), 4).AsByte();
         return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q)), Avx512BW.PermuteVar32x16(sc, idx));
     }
+
+    /// <summary>64 4-bit values from 32 bytes at <paramref name="nib"/>: the low nibbles in the lower 256 bits, the high
+    /// nibbles in the upper (the one-row and four-row dots' unpacking).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Nibbles(byte* nib, Vector512<ushort> shift, Vector512<byte> m4) =>
+        Avx512BW.ShiftRightLogicalVariable(Twice(nib).AsUInt16(), shift).AsByte() & m4;
 
     /// <summary>The 32 bytes at <paramref name="p"/> in both halves of a 512-bit vector. (Not
     /// Avx512F.BroadcastVector256ToVector512: in this kernel .NET 10 compiled it with its load folded in as a 128-bit
@@ -378,7 +383,7 @@ internal static unsafe class Q4_KType
         static void Step4(byte* nib, int o, Vector512<short> sc, Vector512<short> idx, Vector512<ushort> shift, Vector512<byte> m4,
             sbyte* q0, sbyte* q1, sbyte* q2, sbyte* q3, ref Vector512<int> i0, ref Vector512<int> i1, ref Vector512<int> i2, ref Vector512<int> i3)
         {
-            var z = Avx512BW.ShiftRightLogicalVariable(Twice(nib).AsUInt16(), shift).AsByte() & m4;
+            var z = Nibbles(nib, shift, m4);
             var scg = Avx512BW.PermuteVar32x16(sc, idx);
             i0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q0 + o)), scg);
             i1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q1 + o)), scg);
