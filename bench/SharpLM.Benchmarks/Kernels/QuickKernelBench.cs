@@ -342,7 +342,7 @@ public static unsafe class QuickKernelBench
         using var pool = new WorkerPool(threads);
         var isa = KernelIsaSelector.Current;
         double Time(Action a) { var sw = Stopwatch.StartNew(); double c0 = ThreadCpu(); a(); return threads == 1 ? ThreadCpu() - c0 : sw.Elapsed.TotalSeconds; }
-        int[] ts = [1, 2, 4, 8, 12, 15];
+        int[] ts = args.Length > 3 ? args[3].Split(',').Select(int.Parse).ToArray() : [1, 2, 4, 8, 12, 15];
         Console.WriteLine($"{Inference.DecodeRace.Cpu()}, ISA {isa}, {threads} thread(s), weight {shape[0]}x{shape[1]}, load average {File.ReadAllText("/proc/loadavg")[..14]}");
         Console.WriteLine("| weights | T | four-row kernels: time / T=1 | speed-up T*t1/tT | row by row: time / T=1 | speed-up | four-row / row-by-row | four-row us |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
