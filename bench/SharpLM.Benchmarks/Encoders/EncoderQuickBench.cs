@@ -26,7 +26,9 @@ internal static class EncoderQuickBench
     public static void Run(string[] args)
     {
         int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 5;
-        bool onlySharp = args.Contains("--sharplm-only"); // for a profiler: SharpLM alone, batch 1, 1 thread
+        bool onlySharp = args.Contains("--sharplm-only"); // for a profiler: SharpLM alone, batch 1, 1 thread (or --threads N)
+        int ti = Array.IndexOf(args, "--threads");
+        int onlyThreads = ti >= 0 && ti + 1 < args.Length ? int.Parse(args[ti + 1], CultureInfo.InvariantCulture) : 1;
         var dir = Extract();
         var onnx = Path.Combine(dir, "model.onnx");
         var tok = new SharpLmEncoderTokenizer(SharpLM.Tokenizers.Tokenizer.FromVocabTxt(Path.Combine(dir, "vocab.txt")));
@@ -43,13 +45,13 @@ internal static class EncoderQuickBench
         Console.WriteLine("|---|---|---|---|---|");
         if (onlySharp)
         {
-            using var one = new WorkerPool(1);
+            using var one = new WorkerPool(onlyThreads);
             using var scope = one.Use();
             for (int r = 0; r < rounds; r++)
             {
                 var sw = Stopwatch.StartNew();
                 foreach (var sq in seqs) Pool(model.Forward(BertBatch.FromSequences([sq])), [sq], cfg.Width);
-                Console.WriteLine($"SharpLM batch 1, 1 thread: {seqs.Length / sw.Elapsed.TotalSeconds:F1} sent/s");
+                Console.WriteLine($"SharpLM batch 1, {onlyThreads} thread(s): {seqs.Length / sw.Elapsed.TotalSeconds:F1} sent/s");
             }
             return;
         }

@@ -270,28 +270,34 @@ internal static unsafe class MatMul
                 Dots(ref q8, s, e, traits.DotQ8x4 != null);
                 return;
             }
-            float** xf = stackalloc float*[T + 3];
-            for (int ti = 0; ti < T + 3; ti++) xf[ti] = X + (long)Math.Min(ti, T - 1) * Cols;
+            float** xf = stackalloc float*[T + 7]; // groups of four or eight, a short last group repeating the last row
+            for (int ti = 0; ti < T + 7; ti++) xf[ti] = X + (long)Math.Min(ti, T - 1) * Cols;
             var f32 = new F32Rows { Traits = traits, Xs = xf, Cols = Cols, Isa = Isa, RowBuf = Scratch.Get(Scratch.Row, Cols) };
             Dots(ref f32, s, e, traits.Dot4 != null);
         }
 
-        /// <summary>Weight rows s..e against every activation row: four at a time where the type has a four-row dot (and
-        /// T >= 2), the rest one by one.</summary>
+        /// <summary>Weight rows s..e against every activation row: eight or four at a time where the type has those dots
+        /// (and T >= 2), the rest one by one.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void Dots<TRows>(ref TRows rows, int s, int e, bool hasFour) where TRows : struct, IActivationRows
         {
-            float* four = stackalloc float[4];
-            bool x4 = T >= 2 && hasFour && FourRowKernels;
+            float* some = stackalloc float[8];
+            bool x4 = T >= 2 && hasFour && FourRowKernels, x8 = x4 && T >= 5;
             for (int r = s; r < e; r++)
             {
                 byte* w = W + r * RowBytes;
                 int ti = 0;
+                if (x8)
+                    for (; T - ti >= 5; ti += 8)
+                    {
+                        if (!rows.Eight(w, ti, some)) { x8 = false; break; }
+                        for (int j = 0; j < Math.Min(8, T - ti); j++) Y[(long)(ti + j) * Rows + r] = some[j];
+                    }
                 if (x4)
                     for (; T - ti >= 2; ti += 4)
                     {
-                        if (!rows.Four(w, ti, four)) { x4 = false; break; }
-                        for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = four[j];
+                        if (!rows.Four(w, ti, some)) { x4 = false; break; }
+                        for (int j = 0; j < Math.Min(4, T - ti); j++) Y[(long)(ti + j) * Rows + r] = some[j];
                     }
                 for (; ti < T; ti++) Y[(long)ti * Rows + r] = rows.One(w, ti);
             }
@@ -303,6 +309,8 @@ internal static unsafe class MatMul
     {
         /// <summary>Rows ti..ti+3 against weight row w into results; false when the variant has no four-row dot.</summary>
         bool Four(byte* w, int ti, float* results);
+        /// <summary>Rows ti..ti+7; false when the variant has no eight-row dot.</summary>
+        bool Eight(byte* w, int ti, float* results);
         float One(byte* w, int ti);
     }
 
@@ -314,6 +322,7 @@ internal static unsafe class MatMul
         public KernelIsa Isa { get; init; }
         public float* RowBuf { get; init; }
         public bool Four(byte* w, int ti, float* results) => Traits.DotQ8x4(w, Xs + ti, Cols, Isa, results);
+        public bool Eight(byte* w, int ti, float* results) => false;
         public float One(byte* w, int ti) => Traits.DotQ8(w, Xs[ti], Cols, Isa, RowBuf);
     }
 
@@ -325,6 +334,7 @@ internal static unsafe class MatMul
         public KernelIsa Isa { get; init; }
         public float* RowBuf { get; init; }
         public bool Four(byte* w, int ti, float* results) => Traits.Dot4(w, Xs + ti, Cols, Isa, results);
+        public bool Eight(byte* w, int ti, float* results) => Traits.Dot8 != null && Traits.Dot8(w, Xs + ti, Cols, Isa, results);
         public float One(byte* w, int ti) => Traits.DotRow(w, Xs[ti], Cols, Isa, RowBuf);
     }
 

@@ -75,3 +75,4 @@ internal struct N3 : ICount { public static int N => 3; }
 internal struct N4 : ICount { public static int N => 4; }
 internal struct N5 : ICount { public static int N => 5; }
 internal struct N6 : ICount { public static int N => 6; }
+internal struct N8 : ICount { public static int N => 8; }

@@ -17,6 +17,7 @@ internal static unsafe class BF16Type
         Dequantize = &Dequantize,
         Dot = &Dot,
         Dot4 = &Dot4,
+        Dot8 = &Dot8,
     };
 
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
@@ -58,6 +59,9 @@ internal static unsafe class BF16Type
 
     /// <summary>Four activation rows against one weight row, each value widened once (<see cref="DenseDots.Dot4{T}"/>).</summary>
     public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot4<BF16Element>(w, xs, n, isa, results);
+
+    /// <summary>Eight activation rows against one weight row (<see cref="DenseDots.Dot8{T}"/>).</summary>
+    public static bool Dot8(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot8<BF16Element>(w, xs, n, isa, results);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Bf16x16(ushort* p) => (Avx512F.ConvertToVector512UInt32(Vector256.Load(p)) << 16).AsSingle();

@@ -88,18 +88,32 @@ internal static unsafe class DenseDots
     /// <summary>results[r] = the one-row dot of w with xs[r], r &lt; 4, bit for bit; false for the scalar variant.</summary>
     public static bool Dot4<T>(byte* w, float** xs, int n, KernelIsa isa, float* results) where T : IDenseElement
     {
-        if (isa == KernelIsa.Avx2) Dot4<T, Width256, Lanes8, Vector256<float>>(w, xs, n, results);
-        else if (isa == KernelIsa.Avx512) Dot4<T, Width512, Lanes16, Vector512<float>>(w, xs, n, results);
+        if (isa == KernelIsa.Avx2) DotRows<T, Width256, Lanes8, Vector256<float>, N4>(w, xs, n, results);
+        else if (isa == KernelIsa.Avx512) DotRows<T, Width512, Lanes16, Vector512<float>, N4>(w, xs, n, results);
         else return false;
         return true;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4<T, TW, TC, TV>(byte* w, float** xs, int n, float* results)
-        where T : IDenseElement where TW : struct, IVectorWidth<TV> where TC : struct, IWidthConversions<TV> where TV : struct
+    /// <summary>results[r] = the one-row dot of w with xs[r], r &lt; 8, bit for bit: each weight vector loaded and widened
+    /// once for eight sequences (16 accumulators). AVX-512 only (32 registers; 16 would spill them); false otherwise.</summary>
+    public static bool Dot8<T>(byte* w, float** xs, int n, KernelIsa isa, float* results) where T : IDenseElement
     {
+        if (isa != KernelIsa.Avx512) return false;
+        DotRows<T, Width512, Lanes16, Vector512<float>, N8>(w, xs, n, results);
+        return true;
+    }
+
+    /// <summary>The four- and eight-row dots, one body: rows 4-7 exist only for <typeparamref name="TN"/> = 8 (the JIT drops
+    /// them for 4). Per row, exactly the one-row dot's operations in its order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotRows<T, TW, TC, TV, TN>(byte* w, float** xs, int n, float* results)
+        where T : IDenseElement where TW : struct, IVectorWidth<TV> where TC : struct, IWidthConversions<TV> where TV : struct where TN : ICount
+    {
+        bool eight = TN.N == 8;
         float* x0 = xs[0], x1 = xs[1], x2 = xs[2], x3 = xs[3];
+        float* x4 = eight ? xs[4] : null, x5 = eight ? xs[5] : null, x6 = eight ? xs[6] : null, x7 = eight ? xs[7] : null;
         TV a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
+        TV a4 = default, b4 = default, a5 = default, b5 = default, a6 = default, b6 = default, a7 = default, b7 = default;
         Vector256<ushort> big = default;
         int l = TW.Lanes, i = 0;
         for (; i + 2 * l <= n; i += 2 * l)
@@ -112,15 +126,29 @@ internal static unsafe class DenseDots
             a1 = TW.MultiplyAdd(v, TW.Load(x1 + i), a1);
             a2 = TW.MultiplyAdd(v, TW.Load(x2 + i), a2);
             a3 = TW.MultiplyAdd(v, TW.Load(x3 + i), a3);
+            if (eight)
+            {
+                a4 = TW.MultiplyAdd(v, TW.Load(x4 + i), a4);
+                a5 = TW.MultiplyAdd(v, TW.Load(x5 + i), a5);
+                a6 = TW.MultiplyAdd(v, TW.Load(x6 + i), a6);
+                a7 = TW.MultiplyAdd(v, TW.Load(x7 + i), a7);
+            }
             v = TC.Fast<T>(p + l * T.Size);
             b0 = TW.MultiplyAdd(v, TW.Load(x0 + i + l), b0);
             b1 = TW.MultiplyAdd(v, TW.Load(x1 + i + l), b1);
             b2 = TW.MultiplyAdd(v, TW.Load(x2 + i + l), b2);
             b3 = TW.MultiplyAdd(v, TW.Load(x3 + i + l), b3);
+            if (eight)
+            {
+                b4 = TW.MultiplyAdd(v, TW.Load(x4 + i + l), b4);
+                b5 = TW.MultiplyAdd(v, TW.Load(x5 + i + l), b5);
+                b6 = TW.MultiplyAdd(v, TW.Load(x6 + i + l), b6);
+                b7 = TW.MultiplyAdd(v, TW.Load(x7 + i + l), b7);
+            }
         }
         if (T.Screens && Vector256.GreaterThanOrEqualAny(big, Vector256.Create(T.ScreenLimit)))
         {
-            for (int r = 0; r < 4; r++) results[r] = Exact<T, TW, TC, TV>(w, xs[r], n);
+            for (int r = 0; r < TN.N; r++) results[r] = Exact<T, TW, TC, TV>(w, xs[r], n);
             return;
         }
         for (; i + l <= n; i += l)
@@ -130,20 +158,32 @@ internal static unsafe class DenseDots
             a1 = TW.MultiplyAdd(v, TW.Load(x1 + i), a1);
             a2 = TW.MultiplyAdd(v, TW.Load(x2 + i), a2);
             a3 = TW.MultiplyAdd(v, TW.Load(x3 + i), a3);
+            if (eight)
+            {
+                a4 = TW.MultiplyAdd(v, TW.Load(x4 + i), a4);
+                a5 = TW.MultiplyAdd(v, TW.Load(x5 + i), a5);
+                a6 = TW.MultiplyAdd(v, TW.Load(x6 + i), a6);
+                a7 = TW.MultiplyAdd(v, TW.Load(x7 + i), a7);
+            }
         }
         results[0] = TW.Sum(TW.Add(a0, b0)); results[1] = TW.Sum(TW.Add(a1, b1));
         results[2] = TW.Sum(TW.Add(a2, b2)); results[3] = TW.Sum(TW.Add(a3, b3));
-        Tail<T>(w, xs, i, n, results);
+        if (eight)
+        {
+            results[4] = TW.Sum(TW.Add(a4, b4)); results[5] = TW.Sum(TW.Add(a5, b5));
+            results[6] = TW.Sum(TW.Add(a6, b6)); results[7] = TW.Sum(TW.Add(a7, b7));
+        }
+        Tail<T>(w, xs, TN.N, i, n, results);
     }
 
-    /// <summary>The scalar tail of four rows, each in the one-row dot's order.</summary>
+    /// <summary>The scalar tail of the rows, each in the one-row dot's order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tail<T>(byte* w, float** xs, int i, int n, float* results) where T : IDenseElement
+    private static void Tail<T>(byte* w, float** xs, int rows, int i, int n, float* results) where T : IDenseElement
     {
         for (; i < n; i++)
         {
             float e = T.One(w + (long)i * T.Size);
-            for (int r = 0; r < 4; r++) results[r] += e * xs[r][i];
+            for (int r = 0; r < rows; r++) results[r] += e * xs[r][i];
         }
     }
 }

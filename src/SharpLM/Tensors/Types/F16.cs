@@ -22,6 +22,7 @@ internal static unsafe class F16Type
         Dequantize = &Dequantize,
         Dot = &Dot,
         Dot4 = &Dot4,
+        Dot8 = &Dot8,
     };
 
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst) =>
@@ -45,6 +46,9 @@ internal static unsafe class F16Type
 
     /// <summary>Four activation rows against one weight row, each half converted once (<see cref="DenseDots.Dot4{T}"/>).</summary>
     public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot4<F16Element>(w, xs, n, isa, results);
+
+    /// <summary>Eight activation rows against one weight row (<see cref="DenseDots.Dot8{T}"/>).</summary>
+    public static bool Dot8(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot8<F16Element>(w, xs, n, isa, results);
 
     // Fast in-register conversion for the dots: a half sign-extended to 32 bits and shifted left by 13 has its exponent
     // and mantissa at bits 27..13 and copies of the sign in 31..28; masking 0x8FFFE000 leaves a float whose product with

@@ -13,6 +13,7 @@ internal static unsafe class F32Type
         Dequantize = &Dequantize,
         Dot = &Dot,
         Dot4 = &Dot4,
+        Dot8 = &Dot8,
     };
 
     public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst)
@@ -56,4 +57,7 @@ internal static unsafe class F32Type
 
     /// <summary>Four activation rows against one weight row (<see cref="DenseDots.Dot4{T}"/>).</summary>
     public static bool Dot4(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot4<F32Element>(w, xs, n, isa, results);
+
+    /// <summary>Eight activation rows against one weight row (<see cref="DenseDots.Dot8{T}"/>).</summary>
+    public static bool Dot8(byte* w, float** xs, int n, KernelIsa isa, float* results) => DenseDots.Dot8<F32Element>(w, xs, n, isa, results);
 }

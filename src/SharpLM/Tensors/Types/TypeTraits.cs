@@ -58,6 +58,11 @@ internal sealed unsafe class TypeTraits(DType type, string name, int blockSize, 
     /// Dot(w, xs[r]), the row decoded once; returns false when the variant has none (the matvec then calls Dot per row).</summary>
     public delegate*<byte*, float**, int, KernelIsa, float*, bool> Dot4 { get; init; }
 
+    /// <summary>Optional: <see cref="Dot4"/> for eight f32 rows (the dense types on AVX-512, where the weight bytes dominate:
+    /// a batch of 8 decoding sequences reads each weight vector once); false when the variant has none (the matvec then
+    /// takes four at a time).</summary>
+    public delegate*<byte*, float**, int, KernelIsa, float*, bool> Dot8 { get; init; }
+
     /// <summary>Optional: the integer dots of one weight row with four activation rows at once (the matvec of a batch, 2-15
     /// rows), results[r] = DotQ8(w, xs[r], ...) bit for bit, for a kernel variant; null when the variant has none (the
     /// matvec then calls <see cref="DotQ8"/> per row). The weight row is loaded and unpacked once for the four rows.
