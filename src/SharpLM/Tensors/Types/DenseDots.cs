@@ -166,13 +166,8 @@ internal static unsafe class DenseDots
                 a7 = TW.MultiplyAdd(v, TW.Load(x7 + i), a7);
             }
         }
-        results[0] = TW.Sum(TW.Add(a0, b0)); results[1] = TW.Sum(TW.Add(a1, b1));
-        results[2] = TW.Sum(TW.Add(a2, b2)); results[3] = TW.Sum(TW.Add(a3, b3));
-        if (eight)
-        {
-            results[4] = TW.Sum(TW.Add(a4, b4)); results[5] = TW.Sum(TW.Add(a5, b5));
-            results[6] = TW.Sum(TW.Add(a6, b6)); results[7] = TW.Sum(TW.Add(a7, b7));
-        }
+        TW.Sum4(TW.Add(a0, b0), TW.Add(a1, b1), TW.Add(a2, b2), TW.Add(a3, b3), results);
+        if (eight) TW.Sum4(TW.Add(a4, b4), TW.Add(a5, b5), TW.Add(a6, b6), TW.Add(a7, b7), results + 4);
         Tail<T>(w, xs, TN.N, i, n, results);
     }
 

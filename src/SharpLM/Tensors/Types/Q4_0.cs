@@ -238,17 +238,18 @@ internal static unsafe class Q4_0Type
                 idx += two;
             }
         }
-        float r0 = Horizontal.Sum(a0 + b0) - 8 * Horizontal.Sum(o0), r1 = Horizontal.Sum(a1 + b1) - 8 * Horizontal.Sum(o1);
-        float r2 = Horizontal.Sum(a2 + b2) - 8 * Horizontal.Sum(o2), r3 = Horizontal.Sum(a3 + b3) - 8 * Horizontal.Sum(o3);
+        float* off = stackalloc float[4];
+        Horizontal.Sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3, results);
+        Horizontal.Sum4(o0, o1, o2, o3, off);
+        for (int r = 0; r < 4; r++) results[r] -= 8 * off[r];
         for (; b < nb; b++, w += 18)
         {
             float hw = Half(w);
-            r0 += Block256(w, q0 + 32 * b, hw * d0[b]);
-            r1 += Block256(w, q1 + 32 * b, hw * d1[b]);
-            r2 += Block256(w, q2 + 32 * b, hw * d2[b]);
-            r3 += Block256(w, q3 + 32 * b, hw * d3[b]);
+            results[0] += Block256(w, q0 + 32 * b, hw * d0[b]);
+            results[1] += Block256(w, q1 + 32 * b, hw * d1[b]);
+            results[2] += Block256(w, q2 + 32 * b, hw * d2[b]);
+            results[3] += Block256(w, q3 + 32 * b, hw * d3[b]);
         }
-        results[0] = r0; results[1] = r1; results[2] = r2; results[3] = r3;
         return true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

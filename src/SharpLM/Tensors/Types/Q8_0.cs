@@ -177,16 +177,15 @@ internal static unsafe class Q8_0Type
                 idx += two;
             }
         }
-        float r0 = Horizontal.Sum(a0 + b0), r1 = Horizontal.Sum(a1 + b1), r2 = Horizontal.Sum(a2 + b2), r3 = Horizontal.Sum(a3 + b3);
+        Horizontal.Sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3, results);
         for (; b < nb; b++, wb += 34)
         {
             float hw = Half(wb);
-            r0 += Block256(wb, q0 + 32 * b, hw * d0[b]);
-            r1 += Block256(wb, q1 + 32 * b, hw * d1[b]);
-            r2 += Block256(wb, q2 + 32 * b, hw * d2[b]);
-            r3 += Block256(wb, q3 + 32 * b, hw * d3[b]);
+            results[0] += Block256(wb, q0 + 32 * b, hw * d0[b]);
+            results[1] += Block256(wb, q1 + 32 * b, hw * d1[b]);
+            results[2] += Block256(wb, q2 + 32 * b, hw * d2[b]);
+            results[3] += Block256(wb, q3 + 32 * b, hw * d3[b]);
         }
-        results[0] = r0; results[1] = r1; results[2] = r2; results[3] = r3;
         return true;
     }
 
