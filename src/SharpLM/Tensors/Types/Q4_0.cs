@@ -169,31 +169,24 @@ internal static unsafe class Q4_0Type
     // Word shifts of the 128-bit lanes [b0, b0, b1, b1]: low nibbles, high nibbles of each block, the element order of q_x.
     private static readonly Vector512<ushort> s_nibbleShift = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
 
-    // Two blocks per zmm, 16 per step: nibbles (unsigned, 0..15) times q_x with vpmaddubsw (pairs <= 3810); the -8
-    // offset is taken once per 16 blocks from the 16-sums of q_x: sum_b d_w,b d_x,b 8 sum(q_x in b).
+    // 16 blocks per step, each block's sum (q_w - 8) q_x exact in int32 (as llama.cpp's and the AVX2 path's), then one
+    // conversion and one FMA with d_w*d_x for the 16: the nibbles (0..15) times q_x with vpmaddubsw, two blocks per zmm
+    // (word sums <= 2*15*127 = 3810), then the eight pairs' words folded into block order in 16 bits (Fold16: three
+    // levels of two shuffles and an add, words <= 8*3810 = 30480 < 2^15) and widened once. Per row and 16 blocks that is
+    // 8 vpmaddubsw + 21 folds + 5 where converting each pair's 16 lanes cost 8 x 4 (and the -8 offset is subtracted in
+    // integers, from the activations' 16-sums, instead of a float sum that cancels).
     private static float DotQ8_512(byte* w, sbyte* q, float* d, short* sums, int n)
     {
-        Vector512<float> acc0 = default, acc1 = default, accOff = default;
-        var ones = Vector512.Create((short)1);
-        var two = Vector512.Create(2);
+        Vector512<float> acc = default;
         int nb = n / 32, b = 0;
-        for (; b + 16 <= nb; b += 16, d += 16, sums += 32)
+        for (; b + 16 <= nb; b += 16, w += 288, q += 512)
         {
-            var scales = BlockMath.Halves16(w, 18) * Vector512.Load(d);
-            var blockSums = Avx512BW.MultiplyAddAdjacent(Vector512.Load(sums), ones);
-            accOff = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(blockSums), scales, accOff);
-            var idx = Q8_0Type.PairIndex;
-            for (int j = 0; j < 8; j += 2, w += 72, q += 128)
-            {
-                Prefetch(w); Prefetch(w + 64);
-                acc0 = Avx512F.FusedMultiplyAdd(Pair(w, q, ones), Avx512F.PermuteVar16x32(scales, idx), acc0);
-                idx += two;
-                acc1 = Avx512F.FusedMultiplyAdd(Pair(w + 36, q + 64, ones), Avx512F.PermuteVar16x32(scales, idx), acc1);
-                idx += two;
-            }
+            var scales = BlockMath.Halves16(w, 18) * Vector512.Load(d + b);
+            var (z0, z1, z2, z3, z4, z5, z6, z7) = Nibbles16(w);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSums16(z0, z1, z2, z3, z4, z5, z6, z7, q, sums + 2 * b)), scales, acc);
         }
-        float r = Horizontal.Sum(acc0 + acc1) - 8 * Horizontal.Sum(accOff);
-        for (int i = 0; b < nb; b++, i++, w += 18, q += 32) r += Block256(w, q, Half(w) * d[i]);
+        float r = Horizontal.Sum(acc);
+        for (; b < nb; b++, w += 18, q += 32) r += Block256(w, q, Half(w) * d[b]);
         return r;
     }
 
@@ -203,45 +196,22 @@ internal static unsafe class Q4_0Type
     {
         if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, results); return true; }
         if (isa != KernelIsa.Avx512) return false;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         sbyte* q0 = xs[0].Q, q1 = xs[1].Q, q2 = xs[2].Q, q3 = xs[3].Q;
         float* d0 = xs[0].D, d1 = xs[1].D, d2 = xs[2].D, d3 = xs[3].D;
         short* u0 = xs[0].Sums, u1 = xs[1].Sums, u2 = xs[2].Sums, u3 = xs[3].Sums;
-        var ones = Vector512.Create((short)1);
-        var two = Vector512.Create(2);
         int nb = n / 32, b = 0;
-        for (; b + 16 <= nb; b += 16)
+        for (; b + 16 <= nb; b += 16, w += 288)
         {
             var h = BlockMath.Halves16(w, 18);
-            Vector512<float> s0 = h * Vector512.Load(d0 + b), s1 = h * Vector512.Load(d1 + b), s2 = h * Vector512.Load(d2 + b), s3 = h * Vector512.Load(d3 + b);
-            o0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Vector512.Load(u0 + 2 * b), ones)), s0, o0);
-            o1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Vector512.Load(u1 + 2 * b), ones)), s1, o1);
-            o2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Vector512.Load(u2 + 2 * b), ones)), s2, o2);
-            o3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Vector512.Load(u3 + 2 * b), ones)), s3, o3);
-            var idx = Q8_0Type.PairIndex;
-            for (int j = 0; j < 8; j += 2, w += 72)
-            {
-                Prefetch(w); Prefetch(w + 64);
-                int o = 32 * b + 64 * j;
-                var z = Nibbles(w);
-                a0 = Avx512F.FusedMultiplyAdd(Sum(z, q0 + o, ones), Avx512F.PermuteVar16x32(s0, idx), a0);
-                a1 = Avx512F.FusedMultiplyAdd(Sum(z, q1 + o, ones), Avx512F.PermuteVar16x32(s1, idx), a1);
-                a2 = Avx512F.FusedMultiplyAdd(Sum(z, q2 + o, ones), Avx512F.PermuteVar16x32(s2, idx), a2);
-                a3 = Avx512F.FusedMultiplyAdd(Sum(z, q3 + o, ones), Avx512F.PermuteVar16x32(s3, idx), a3);
-                idx += two;
-                z = Nibbles(w + 36);
-                b0 = Avx512F.FusedMultiplyAdd(Sum(z, q0 + o + 64, ones), Avx512F.PermuteVar16x32(s0, idx), b0);
-                b1 = Avx512F.FusedMultiplyAdd(Sum(z, q1 + o + 64, ones), Avx512F.PermuteVar16x32(s1, idx), b1);
-                b2 = Avx512F.FusedMultiplyAdd(Sum(z, q2 + o + 64, ones), Avx512F.PermuteVar16x32(s2, idx), b2);
-                b3 = Avx512F.FusedMultiplyAdd(Sum(z, q3 + o + 64, ones), Avx512F.PermuteVar16x32(s3, idx), b3);
-                idx += two;
-            }
+            var (z0, z1, z2, z3, z4, z5, z6, z7) = Nibbles16(w);
+            int o = 32 * b;
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSums16(z0, z1, z2, z3, z4, z5, z6, z7, q0 + o, u0 + 2 * b)), h * Vector512.Load(d0 + b), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSums16(z0, z1, z2, z3, z4, z5, z6, z7, q1 + o, u1 + 2 * b)), h * Vector512.Load(d1 + b), a1);
+            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSums16(z0, z1, z2, z3, z4, z5, z6, z7, q2 + o, u2 + 2 * b)), h * Vector512.Load(d2 + b), a2);
+            a3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSums16(z0, z1, z2, z3, z4, z5, z6, z7, q3 + o, u3 + 2 * b)), h * Vector512.Load(d3 + b), a3);
         }
-        float* off = stackalloc float[4];
-        Horizontal.Sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3, results);
-        Horizontal.Sum4(o0, o1, o2, o3, off);
-        for (int r = 0; r < 4; r++) results[r] -= 8 * off[r];
+        Horizontal.Sum4(a0, a1, a2, a3, results);
         for (; b < nb; b++, w += 18)
         {
             float hw = Half(w);
@@ -251,11 +221,44 @@ internal static unsafe class Q4_0Type
             results[3] += Block256(w, q3 + 32 * b, hw * d3[b]);
         }
         return true;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<float> Sum(Vector512<byte> z, sbyte* x, Vector512<short> ones) =>
-            Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(x)), ones));
     }
+
+    /// <summary>The nibbles of 16 blocks (at w, w + 18, ...) as eight pairs, each in the element order of q_x, the rows
+    /// prefetched ahead.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<byte>, Vector512<byte>, Vector512<byte>, Vector512<byte>, Vector512<byte>, Vector512<byte>, Vector512<byte>, Vector512<byte>) Nibbles16(byte* w)
+    {
+        Prefetch(w); Prefetch(w + 64); Prefetch(w + 128); Prefetch(w + 192); Prefetch(w + 256);
+        return (Nibbles(w), Nibbles(w + 36), Nibbles(w + 72), Nibbles(w + 108), Nibbles(w + 144), Nibbles(w + 180), Nibbles(w + 216), Nibbles(w + 252));
+    }
+
+    /// <summary>Sum (q_w - 8) q_x of each of 16 blocks, exact, in block order: the pairs' vpmaddubsw words folded (see
+    /// <see cref="DotQ8_512"/>), widened, minus 8 times the activations' block sums (from their 16-sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> BlockSums16(Vector512<byte> z0, Vector512<byte> z1, Vector512<byte> z2, Vector512<byte> z3,
+                                              Vector512<byte> z4, Vector512<byte> z5, Vector512<byte> z6, Vector512<byte> z7, sbyte* q, short* sums)
+    {
+        // level 1: two pairs (blocks 4k..4k+3, 16 words each) -> 8 words per block
+        var f0 = Fold128(Avx512BW.MultiplyAddAdjacent(z0, Vector512.Load(q)), Avx512BW.MultiplyAddAdjacent(z1, Vector512.Load(q + 64)));
+        var f1 = Fold128(Avx512BW.MultiplyAddAdjacent(z2, Vector512.Load(q + 128)), Avx512BW.MultiplyAddAdjacent(z3, Vector512.Load(q + 192)));
+        var f2 = Fold128(Avx512BW.MultiplyAddAdjacent(z4, Vector512.Load(q + 256)), Avx512BW.MultiplyAddAdjacent(z5, Vector512.Load(q + 320)));
+        var f3 = Fold128(Avx512BW.MultiplyAddAdjacent(z6, Vector512.Load(q + 384)), Avx512BW.MultiplyAddAdjacent(z7, Vector512.Load(q + 448)));
+        // level 2: 4 words per block (blocks 0-7, 8-15); level 3: 2 words per block (0-15), widened to one int32 each
+        var g0 = Fold64(f0, f1);
+        var g1 = Fold64(f2, f3);
+        var words = Avx512F.PermuteVar16x32x2(g0.AsInt32(), Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), g1.AsInt32()).AsInt16() + Avx512F.PermuteVar16x32x2(g0.AsInt32(), Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), g1.AsInt32()).AsInt16();
+        return Avx512BW.MultiplyAddAdjacent(words, Vector512<short>.One) - Avx512BW.MultiplyAddAdjacent(Vector512.Load(sums), Vector512.Create((short)8));
+    }
+
+    /// <summary>Words of blocks [A, B] and [C, D] (16 each) -> [A, B, C, D] with 8 words each: word i + word i + 8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Fold128(Vector512<short> p, Vector512<short> q) =>
+        Avx512F.Shuffle4x128(p.AsInt32(), q.AsInt32(), 0x88).AsInt16() + Avx512F.Shuffle4x128(p.AsInt32(), q.AsInt32(), 0xDD).AsInt16();
+
+    /// <summary>Four blocks of 8 words in each of p and q -> eight blocks of 4 words: word i + word i + 4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Fold64(Vector512<short> p, Vector512<short> q) =>
+        Avx512F.PermuteVar8x64x2(p.AsInt64(), Vector512.Create(0L, 2, 4, 6, 8, 10, 12, 14), q.AsInt64()).AsInt16() + Avx512F.PermuteVar8x64x2(p.AsInt64(), Vector512.Create(1L, 3, 5, 7, 9, 11, 13, 15), q.AsInt64()).AsInt16();
 
     /// <summary>The nibbles of two blocks (at w and w + 18) in the element order of q_x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -263,15 +266,6 @@ internal static unsafe class Q4_0Type
     {
         var raw = Avx512F.InsertVector128(Vector128.Load(w + 2).ToVector256Unsafe(), Vector128.Load(w + 20), 1).ToVector512Unsafe().AsInt32();
         return Avx512BW.ShiftRightLogicalVariable(Avx512F.Shuffle4x128(raw, raw, 0x50).AsUInt16(), s_nibbleShift).AsByte() & Vector512.Create((byte)0x0F);
-    }
-
-    /// <summary>sum q_w q_x (no offset) of two blocks, 8 int32 lanes each, as floats.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Pair(byte* w, sbyte* q, Vector512<short> ones)
-    {
-        var raw = Avx512F.InsertVector128(Vector128.Load(w + 2).ToVector256Unsafe(), Vector128.Load(w + 20), 1).ToVector512Unsafe().AsInt32();
-        var z = Avx512BW.ShiftRightLogicalVariable(Avx512F.Shuffle4x128(raw, raw, 0x50).AsUInt16(), s_nibbleShift).AsByte() & Vector512.Create((byte)0x0F);
-        return Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(z, Vector512.Load(q)), ones));
     }
 
     // AVX2, after ggml_vec_dot_q4_0_q8_0 with fewer operations per block: 8 blocks per step, as four pairs (A at w, B at
