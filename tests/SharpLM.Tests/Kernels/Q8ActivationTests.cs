@@ -104,8 +104,9 @@ public sealed unsafe class Q8ActivationTests(ITestOutputHelper output)
     }
 
     /// <summary>Row widths in blocks for the kernel-level tests: tiny, odd, and not multiples of the 8- and 16-block steps of
-    /// the SIMD dots (their tails), as well as whole steps.</summary>
-    private static readonly int[] BlockCounts = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 33];
+    /// the SIMD dots (their tails: 1-3 blocks alone, 4-15 as a short step, after a whole step or not), as well as whole
+    /// steps.</summary>
+    private static readonly int[] BlockCounts = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 20, 28, 33];
 
     public static TheoryData<DType, KernelIsa> FourRowTypeIsa() =>
         KernelTestUtil.TypeIsaData(DTypes.All.Where(t => t.DotQ8x4 != null).Select(t => t.Type));
@@ -259,7 +260,7 @@ public sealed unsafe class Q8ActivationTests(ITestOutputHelper output)
         int bs = traits.BlockSize;
         using var pool = new WorkerPool(2);
         var rng = new Random(33);
-        foreach (int cols in bs == 1 ? new[] { 1, 17, 100, 512 + 48 } : bs == 32 ? [32, 96, 512 + 64, 35 * 32] : [256, 768, 9 * 256, 17 * 256])
+        foreach (int cols in bs == 1 ? new[] { 1, 17, 100, 512 + 48 } : bs == 32 ? [32, 96, 512 + 64, 28 * 32, 35 * 32] : [256, 768, 9 * 256, 17 * 256])
         {
             int rows = 13;
             var wBytes = KernelTestUtil.RandomWeights(rng, type, rows, cols, out _);

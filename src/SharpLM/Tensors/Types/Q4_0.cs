@@ -186,12 +186,20 @@ internal static unsafe class Q4_0Type
             acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSums16(z0, z1, z2, z3, z4, z5, z6, z7, q, sums + 2 * b)), scales, acc);
         }
         float r = Horizontal.Sum(acc);
+        if (nb - b >= ShortStep)
+        {
+            var x = new Q8Row(q - 32 * b, d, sums);
+            Vector512<float> t;
+            LastBlocks(w, nb - b, b >= 16, &x, 1, b, &t);
+            return r + Horizontal.Sum(t);
+        }
         for (; b < nb; b++, w += 18, q += 32) r += Block256(w, q, Half(w) * d[b]);
         return r;
     }
 
     /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row, the
     /// nibbles unpacked once for the four rows). False for the scalar variant.</summary>
+    [SkipLocalsInit] // the short step's buffers need no zeroing
     public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
     {
         if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, results); return true; }
@@ -212,6 +220,15 @@ internal static unsafe class Q4_0Type
             a3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(BlockSums16(z0, z1, z2, z3, z4, z5, z6, z7, q3 + o, u3 + 2 * b)), h * Vector512.Load(d3 + b), a3);
         }
         Horizontal.Sum4(a0, a1, a2, a3, results);
+        if (nb - b >= ShortStep)
+        {
+            Vector512<float>* t = stackalloc Vector512<float>[4];
+            float* tail = stackalloc float[4];
+            LastBlocks(w, nb - b, b >= 16, xs, 4, b, t);
+            Horizontal.Sum4(t[0], t[1], t[2], t[3], tail);
+            for (int r = 0; r < 4; r++) results[r] += tail[r];
+            return true;
+        }
         for (; b < nb; b++, w += 18)
         {
             float hw = Half(w);
@@ -221,6 +238,31 @@ internal static unsafe class Q4_0Type
             results[3] += Block256(w, q3 + 32 * b, hw * d3[b]);
         }
         return true;
+    }
+
+    /// <summary>The fewest last blocks (past the 16-block steps) that take a short step (<see cref="LastBlocks"/>); fewer
+    /// go block by block (a 576-wide row's last 2 of 18: the short step's fixed cost measured more than theirs).</summary>
+    private const int ShortStep = 4;
+
+    /// <summary>The last m (1-15) blocks of a row (at w; block b of the activation rows) as a short 16-block step, for
+    /// <paramref name="rows"/> activation rows: t[r] = each block's exact sum times its scales, lanes m.. zero. The missing
+    /// pairs multiply nothing (no load), a lone last block is a pair with a zero second half. Not inlined: once per weight
+    /// row, and its registers would crowd the main loop's.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization), SkipLocalsInit]
+    private static void LastBlocks(byte* w, int m, bool after16, Q8Row* xs, int rows, int b, Vector512<float>* t)
+    {
+        var h = BlockMath.LastHalves(w, 18, m, after16);
+        Vector512<byte>* z = stackalloc Vector512<byte>[8];
+        int pairs = (m + 1) / 2;
+        for (int j = 0; j < 8; j++)
+            z[j] = j < m / 2 ? Nibbles(w + 36 * j) : j < pairs ? Nibble(w + 36 * j) : default;
+        for (int r = 0; r < rows; r++)
+        {
+            sbyte* q = xs[r].Q + 32 * b;
+            Vector512<short> Words(int j) => j < pairs ? Avx512BW.MultiplyAddAdjacent(z[j], Vector512.Load(q + 64 * j)) : default;
+            var sums = Folded(Words(0), Words(1), Words(2), Words(3), Words(4), Words(5), Words(6), Words(7), xs[r].Sums + 2 * b);
+            t[r] = Avx512F.ConvertToVector512Single(sums) * (h * Load16(xs[r].D + b, m));
+        }
     }
 
     /// <summary>The nibbles of 16 blocks (at w, w + 18, ...) as eight pairs, each in the element order of q_x, the rows
@@ -236,17 +278,24 @@ internal static unsafe class Q4_0Type
     /// <see cref="DotQ8_512"/>), widened, minus 8 times the activations' block sums (from their 16-sums).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<int> BlockSums16(Vector512<byte> z0, Vector512<byte> z1, Vector512<byte> z2, Vector512<byte> z3,
-                                              Vector512<byte> z4, Vector512<byte> z5, Vector512<byte> z6, Vector512<byte> z7, sbyte* q, short* sums)
+                                              Vector512<byte> z4, Vector512<byte> z5, Vector512<byte> z6, Vector512<byte> z7, sbyte* q, short* sums) =>
+        Folded(Avx512BW.MultiplyAddAdjacent(z0, Vector512.Load(q)), Avx512BW.MultiplyAddAdjacent(z1, Vector512.Load(q + 64)),
+               Avx512BW.MultiplyAddAdjacent(z2, Vector512.Load(q + 128)), Avx512BW.MultiplyAddAdjacent(z3, Vector512.Load(q + 192)),
+               Avx512BW.MultiplyAddAdjacent(z4, Vector512.Load(q + 256)), Avx512BW.MultiplyAddAdjacent(z5, Vector512.Load(q + 320)),
+               Avx512BW.MultiplyAddAdjacent(z6, Vector512.Load(q + 384)), Avx512BW.MultiplyAddAdjacent(z7, Vector512.Load(q + 448)), sums);
+
+    /// <summary>The eight pairs' vpmaddubsw words (blocks 2j, 2j+1 in p_j) folded into block order and widened, minus 8
+    /// times the activations' block sums: 16 exact int32 block sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Folded(Vector512<short> p0, Vector512<short> p1, Vector512<short> p2, Vector512<short> p3,
+                                         Vector512<short> p4, Vector512<short> p5, Vector512<short> p6, Vector512<short> p7, short* sums)
     {
-        // level 1: two pairs (blocks 4k..4k+3, 16 words each) -> 8 words per block
-        var f0 = Fold128(Avx512BW.MultiplyAddAdjacent(z0, Vector512.Load(q)), Avx512BW.MultiplyAddAdjacent(z1, Vector512.Load(q + 64)));
-        var f1 = Fold128(Avx512BW.MultiplyAddAdjacent(z2, Vector512.Load(q + 128)), Avx512BW.MultiplyAddAdjacent(z3, Vector512.Load(q + 192)));
-        var f2 = Fold128(Avx512BW.MultiplyAddAdjacent(z4, Vector512.Load(q + 256)), Avx512BW.MultiplyAddAdjacent(z5, Vector512.Load(q + 320)));
-        var f3 = Fold128(Avx512BW.MultiplyAddAdjacent(z6, Vector512.Load(q + 384)), Avx512BW.MultiplyAddAdjacent(z7, Vector512.Load(q + 448)));
-        // level 2: 4 words per block (blocks 0-7, 8-15); level 3: 2 words per block (0-15), widened to one int32 each
-        var g0 = Fold64(f0, f1);
-        var g1 = Fold64(f2, f3);
-        var words = Avx512F.PermuteVar16x32x2(g0.AsInt32(), Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), g1.AsInt32()).AsInt16() + Avx512F.PermuteVar16x32x2(g0.AsInt32(), Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), g1.AsInt32()).AsInt16();
+        // level 1: two pairs (blocks 4k..4k+3, 16 words each) -> 8 words per block; level 2: 4 words per block (blocks
+        // 0-7, 8-15); level 3: 2 words per block (0-15), widened to one int32 each
+        var g0 = Fold64(Fold128(p0, p1), Fold128(p2, p3));
+        var g1 = Fold64(Fold128(p4, p5), Fold128(p6, p7));
+        var words = Avx512F.PermuteVar16x32x2(g0.AsInt32(), Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), g1.AsInt32()).AsInt16()
+                  + Avx512F.PermuteVar16x32x2(g0.AsInt32(), Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), g1.AsInt32()).AsInt16();
         return Avx512BW.MultiplyAddAdjacent(words, Vector512<short>.One) - Avx512BW.MultiplyAddAdjacent(Vector512.Load(sums), Vector512.Create((short)8));
     }
 
@@ -259,6 +308,15 @@ internal static unsafe class Q4_0Type
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<short> Fold64(Vector512<short> p, Vector512<short> q) =>
         Avx512F.PermuteVar8x64x2(p.AsInt64(), Vector512.Create(0L, 2, 4, 6, 8, 10, 12, 14), q.AsInt64()).AsInt16() + Avx512F.PermuteVar8x64x2(p.AsInt64(), Vector512.Create(1L, 3, 5, 7, 9, 11, 13, 15), q.AsInt64()).AsInt16();
+
+    /// <summary><see cref="Nibbles"/> of one block (the last of an odd count), the second half zero: nothing past the
+    /// block is read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Nibble(byte* w)
+    {
+        var raw = Vector128.Load(w + 2).ToVector256().ToVector512().AsInt32();
+        return Avx512BW.ShiftRightLogicalVariable(Avx512F.Shuffle4x128(raw, raw, 0x50).AsUInt16(), s_nibbleShift).AsByte() & Vector512.Create((byte)0x0F);
+    }
 
     /// <summary>The nibbles of two blocks (at w and w + 18) in the element order of q_x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -385,5 +443,7 @@ internal static unsafe class Q4_0Type
         return Avx2.MultiplyAddAdjacent(p, Vector256.Create((short)1));
     }
 
+    /// <summary>One block's sum (q_w - 8) q_x, exact, times its scale (the last blocks of a row, fewer than
+    /// <see cref="ShortStep"/>).</summary>
     private static float Block256(byte* w, sbyte* q, float scale) => Horizontal.Sum(Avx.ConvertToVector256Single(BlockSums(w, q))) * scale;
 }

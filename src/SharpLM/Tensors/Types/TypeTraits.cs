@@ -258,6 +258,28 @@ internal static unsafe class BlockMath
         return F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Create(lo, hi)));
     }
 
+    /// <summary>The f16 scales of the last <paramref name="m"/> (1-15) blocks of a row, at p, as 16 floats, lanes m.. zero,
+    /// reading nothing past them (they may end the mapped weights): a row with 16 blocks before them
+    /// (<paramref name="after16"/>) reads the 16 blocks that end with them and moves them down, a shorter row reads them
+    /// one by one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LastHalves(byte* p, int stride, int m, bool after16)
+    {
+        var keep = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(m)).AsSingle();
+        if (after16)
+            return Vector512.ConditionalSelect(keep, Avx512F.PermuteVar16x32(Halves16(p - (16 - m) * stride, stride), Vector512<int>.Indices + Vector512.Create(16 - m)), default);
+        var h = Vector256<ushort>.Zero; // element by element, without a call (a call spills the caller's vector registers)
+        for (int i = 0; i < m; i++) h = h.WithElement(i, *(ushort*)(p + i * stride));
+        return F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(h));
+    }
+
+    /// <summary>The first <paramref name="m"/> (&lt;= 16) floats at p in a vector, the other lanes zero (never a NaN from
+    /// whatever follows them). Reads 16 floats: for the activation rows' scales, whose arrays
+    /// (<see cref="Q8Activations.RowStride"/>) are padded to 64 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(float* p, int m) =>
+        Vector512.ConditionalSelect(Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(m)).AsSingle(), Vector512.Load(p), default);
+
     /// <summary>The f16 scales of 8 consecutive blocks (at p, p + stride, ...) as 8 floats (AVX2: <see cref="Halves16"/>'s
     /// half).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
