@@ -142,6 +142,7 @@ internal static unsafe class Q8_0Type
 
     /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row, the weight
     /// bytes loaded, made absolute and their sign mask taken once). False for the scalar variant.</summary>
+    [SkipLocalsInit] // the short step's buffers need no zeroing
     public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
     {
         if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, results); return true; }
@@ -178,6 +179,15 @@ internal static unsafe class Q8_0Type
             }
         }
         Horizontal.Sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3, results);
+        if (nb - b >= ShortStep)
+        {
+            Vector512<float>* t = stackalloc Vector512<float>[4];
+            float* tail = stackalloc float[4];
+            LastBlocks(wb, nb - b, b >= 16, xs, 4, b, t);
+            Horizontal.Sum4(t[0], t[1], t[2], t[3], tail);
+            for (int r = 0; r < 4; r++) results[r] += tail[r];
+            return true;
+        }
         for (; b < nb; b++, wb += 34)
         {
             float hw = Half(wb);
@@ -237,15 +247,58 @@ internal static unsafe class Q8_0Type
             }
         }
         float r = Horizontal.Sum(acc0 + acc1);
+        if (nb - b >= ShortStep)
+        {
+            var x = new Q8Row(q - 32 * b, d - b, null);
+            Vector512<float> t;
+            LastBlocks(w, nb - b, b >= 16, &x, 1, b, &t);
+            return r + Horizontal.Sum(t);
+        }
         for (int i = 0; b < nb; b++, i++, w += 34, q += 32) r += Block256(w, q, Half(w) * d[i]);
         return r;
     }
 
+    /// <summary>The fewest last blocks (past the 16-block steps) that take a short step (<see cref="LastBlocks"/>); fewer
+    /// go block by block.</summary>
+    private const int ShortStep = 4;
+
+    /// <summary>The last m (4-15) blocks of a row (at w; block b of the activation rows) as a short step for
+    /// <paramref name="rows"/> activation rows: t[r] = the pairs' lanes times their scales, summed over the pairs (a lone
+    /// last block is a pair with a zero second half; nothing past the row is read). Each row's operations are the same
+    /// whatever the row count, so one-row and four-row dots keep the same bits. Not inlined: once per weight row.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void LastBlocks(byte* w, int m, bool after16, Q8Row* xs, int rows, int b, Vector512<float>* t)
+    {
+        var h = BlockMath.LastHalves(w, 34, m, after16);
+        var ones = Vector512.Create((short)1);
+        var two = Vector512.Create(2);
+        for (int r = 0; r < rows; r++)
+        {
+            var s = h * Load16(xs[r].D + b, m);
+            sbyte* q = xs[r].Q + 32 * b;
+            byte* wp = w;
+            var idx = PairIndex;
+            Vector512<float> acc = default;
+            int j = 0;
+            for (; j + 2 <= m; j += 2, wp += 68, q += 64, idx += two) acc = Avx512F.FusedMultiplyAdd(Pair(wp, q, ones), Avx512F.PermuteVar16x32(s, idx), acc);
+            if (j < m) acc = Avx512F.FusedMultiplyAdd(Lone(wp, q, ones), Avx512F.PermuteVar16x32(s, idx), acc);
+            t[r] = acc;
+        }
+    }
+
     /// <summary>The 16 int32 partial sums of two blocks (8 lanes each) as floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Pair(byte* w, sbyte* q, Vector512<short> ones)
+    private static Vector512<float> Pair(byte* w, sbyte* q, Vector512<short> ones) =>
+        Signed(Avx512F.InsertVector256(Vector256.Load((sbyte*)(w + 2)).ToVector512Unsafe(), Vector256.Load((sbyte*)(w + 36)), 1), q, ones);
+
+    /// <summary><see cref="Pair"/> for one block (the last of an odd count): the second half zero, nothing past the block
+    /// read from the weights (the activations' 64 bytes stay inside their row, padded to 64).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Lone(byte* w, sbyte* q, Vector512<short> ones) => Signed(Vector256.Load((sbyte*)(w + 2)).ToVector512(), q, ones);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Signed(Vector512<sbyte> wv, sbyte* q, Vector512<short> ones)
     {
-        var wv = Avx512F.InsertVector256(Vector256.Load((sbyte*)(w + 2)).ToVector512Unsafe(), Vector256.Load((sbyte*)(w + 36)), 1);
         var xv = Vector512.Load(q);
         var sx = Vector512.ConditionalSelect(Vector512.LessThan(wv, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - xv, xv);
         return Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wv).AsByte(), sx), ones));
