@@ -36,6 +36,9 @@ internal static class DecodeRace
     [
         new("tiny", 2048, 22, 32, 4, 5632, 32000),
         new("134m", 576, 30, 9, 3, 1536, 49152),
+        // Qwen2.5-0.5B's dimensions (896 = 16 + 12 blocks of 32, ffn 4864 = 9 x 16 + 8): rows whose last blocks do not
+        // fill a 16-block step, on a LLaMA-shaped model of random weights
+        new("qwen05", 896, 24, 14, 2, 4864, 151936),
     ];
 
     public static void Run(string[] args)
