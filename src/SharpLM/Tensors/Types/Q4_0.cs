@@ -223,10 +223,8 @@ internal static unsafe class Q4_0Type
         if (nb - b >= ShortStep)
         {
             Vector512<float>* t = stackalloc Vector512<float>[4];
-            float* tail = stackalloc float[4];
             LastBlocks(w, nb - b, b >= 16, xs, 4, b, t);
-            Horizontal.Sum4(t[0], t[1], t[2], t[3], tail);
-            for (int r = 0; r < 4; r++) results[r] += tail[r];
+            AddSums4(t, results);
             return true;
         }
         for (; b < nb; b++, w += 18)
@@ -240,9 +238,6 @@ internal static unsafe class Q4_0Type
         return true;
     }
 
-    /// <summary>The fewest last blocks (past the 16-block steps) that take a short step (<see cref="LastBlocks"/>); fewer
-    /// go block by block (a 576-wide row's last 2 of 18: the short step's fixed cost measured more than theirs).</summary>
-    private const int ShortStep = 4;
 
     /// <summary>The last m (1-15) blocks of a row (at w; block b of the activation rows) as a short 16-block step, for
     /// <paramref name="rows"/> activation rows: t[r] = each block's exact sum times its scales, lanes m.. zero. The missing

@@ -182,10 +182,8 @@ internal static unsafe class Q8_0Type
         if (nb - b >= ShortStep)
         {
             Vector512<float>* t = stackalloc Vector512<float>[4];
-            float* tail = stackalloc float[4];
             LastBlocks(wb, nb - b, b >= 16, xs, 4, b, t);
-            Horizontal.Sum4(t[0], t[1], t[2], t[3], tail);
-            for (int r = 0; r < 4; r++) results[r] += tail[r];
+            AddSums4(t, results);
             return true;
         }
         for (; b < nb; b++, wb += 34)
@@ -258,9 +256,6 @@ internal static unsafe class Q8_0Type
         return r;
     }
 
-    /// <summary>The fewest last blocks (past the 16-block steps) that take a short step (<see cref="LastBlocks"/>); fewer
-    /// go block by block.</summary>
-    private const int ShortStep = 4;
 
     /// <summary>The last m (4-15) blocks of a row (at w; block b of the activation rows) as a short step for
     /// <paramref name="rows"/> activation rows: t[r] = the pairs' lanes times their scales, summed over the pairs (a lone

@@ -258,6 +258,21 @@ internal static unsafe class BlockMath
         return F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Create(lo, hi)));
     }
 
+    /// <summary>The fewest 32-blocks past a row's last 16-block step that the legacy types' AVX-512 dots (Q4_0, Q8_0) run as
+    /// a short step (their <c>LastBlocks</c>); fewer go block by block (a 576-wide row's last 2 of 18: the short step's
+    /// fixed cost measured more than theirs).</summary>
+    public const int ShortStep = 4;
+
+    /// <summary>results[r] += the lane sum of t[r], r &lt; 4 (a four-row dot's short last step; the same sums as the
+    /// one-row dot's <see cref="Horizontal.Sum(Vector512{float})"/> of its own).</summary>
+    [SkipLocalsInit]
+    public static void AddSums4(Vector512<float>* t, float* results)
+    {
+        float* s = stackalloc float[4];
+        Horizontal.Sum4(t[0], t[1], t[2], t[3], s);
+        for (int r = 0; r < 4; r++) results[r] += s[r];
+    }
+
     /// <summary>The f16 scales of the last <paramref name="m"/> (1-15) blocks of a row, at p, as 16 floats, lanes m.. zero,
     /// reading nothing past them (they may end the mapped weights): a row with 16 blocks before them
     /// (<paramref name="after16"/>) reads the 16 blocks that end with them and moves them down, a shorter row reads them
