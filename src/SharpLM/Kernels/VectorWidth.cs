@@ -21,7 +21,7 @@ internal unsafe interface IVectorWidth<TV> where TV : struct
     static abstract TV MultiplyAdd(TV a, TV b, TV c);
     static abstract TV Add(TV a, TV b);
     static abstract float Sum(TV v);
-    /// <summary>dst[r] = Sum(v_r), r &lt; 4, bit for bit (<see cref="Horizontal.Sum4"/>).</summary>
+    /// <summary>dst[r] = Sum(v_r), r &lt; 4, bit for bit (<see cref="Horizontal.Sum4(Vector512{float}, Vector512{float}, Vector512{float}, Vector512{float}, float*)"/>).</summary>
     static abstract void Sum4(TV v0, TV v1, TV v2, TV v3, float* dst);
 }
 
@@ -84,6 +84,25 @@ internal static class Horizontal
             return;
         }
         var t = Quarters(v0, v1, v2, v3);
+        Avx512F.PermuteVar16x32(t, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower().Store(dst);
+    }
+
+    /// <summary><see cref="Sum4(Vector512{float}, Vector512{float}, Vector512{float}, Vector512{float}, float*)"/> for 256-bit
+    /// vectors: dst[r] = <see cref="Sum(Vector256{float})"/>(v_r), the same additions in the same order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Sum4(Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, Vector256<float> v3, float* dst)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            dst[0] = Sum(v0); dst[1] = Sum(v1); dst[2] = Sum(v2); dst[3] = Sum(v3);
+            return;
+        }
+        // [v0 lo | v1 lo] + [v0 hi | v1 hi]: s0 in lanes 0-3, s1 in 4-7 (Sum's first add, lower + upper)
+        var s01 = Avx.Permute2x128(v0, v1, 0x20) + Avx.Permute2x128(v0, v1, 0x31);
+        var s23 = Avx.Permute2x128(v2, v3, 0x20) + Avx.Permute2x128(v2, v3, 0x31);
+        var t = Vector512.Create(s01, s23); // quarter r holds row r's 4 lanes
+        t += Avx512F.Permute4x32(t, 0x4E); // (2, 3, 0, 1) in each quarter
+        t += Avx512F.Permute4x32(t, 0xB1); // (1, 0, 3, 2)
         Avx512F.PermuteVar16x32(t, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower().Store(dst);
     }
 

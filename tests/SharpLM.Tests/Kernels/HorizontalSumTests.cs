@@ -4,8 +4,8 @@ using SharpLM.Kernels;
 namespace SharpLM.Tests.Kernels;
 
 /// <summary>
-/// <see cref="Horizontal.Sum4"/> (the end of the four- and eight-row dots) gives each vector the bits of
-/// <see cref="Horizontal.Sum(Vector512{float})"/> (the end of the one-row dots): that equality is what keeps a row's
+/// <c>Horizontal.Sum4</c> (the end of the four- and eight-row dots), in its 512- and 256-bit forms, gives each vector
+/// the bits of <c>Horizontal.Sum</c> (the end of the one-row dots): that equality is what keeps a row's
 /// result the same alone and in a batch. Random lanes of mixed magnitudes (so the order of the additions shows), and
 /// vectors holding infinities, NaNs, signed zeros and subnormals.
 /// </summary>
@@ -38,6 +38,14 @@ public unsafe class HorizontalSumTests
                 float one = Horizontal.Sum(v[r]);
                 Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(got[r]) || (float.IsNaN(one) && float.IsNaN(got[r])),
                     $"trial {trial} vector {r}: Sum {one:R}, Sum4 {got[r]:R}");
+            }
+            // the 256-bit form (the k-quants' min and offset sums, the AVX2 four-row dots): the vectors' lower halves
+            Horizontal.Sum4(v[0].GetLower(), v[1].GetLower(), v[2].GetLower(), v[3].GetLower(), got);
+            for (int r = 0; r < 4; r++)
+            {
+                float one = Horizontal.Sum(v[r].GetLower());
+                Assert.True(BitConverter.SingleToInt32Bits(one) == BitConverter.SingleToInt32Bits(got[r]) || (float.IsNaN(one) && float.IsNaN(got[r])),
+                    $"trial {trial} vector {r} (256-bit): Sum {one:R}, Sum4 {got[r]:R}");
             }
         }
         // the check can fail: the lanes' order matters for these values (a sum in another order differs often)

@@ -372,10 +372,10 @@ internal static unsafe class Q4_KType
             Row(ref a2, ref m2, i2, dmw, d2[b], mp, u2 + 16 * b);
             Row(ref a3, ref m3, i3, dmw, d3[b], mp, u3 + 16 * b);
         }
-        results[0] = Horizontal.Sum(a0) - Horizontal.Sum(m0);
-        results[1] = Horizontal.Sum(a1) - Horizontal.Sum(m1);
-        results[2] = Horizontal.Sum(a2) - Horizontal.Sum(m2);
-        results[3] = Horizontal.Sum(a3) - Horizontal.Sum(m3);
+        float* mins = stackalloc float[4];
+        Horizontal.Sum4(a0, a1, a2, a3, results);
+        Horizontal.Sum4(m0, m1, m2, m3, mins);
+        for (int r = 0; r < 4; r++) results[r] -= mins[r];
         return true;
 
         // 64 elements of the block for the four rows: the values and their scales unpacked once (the one-row Step's operations)
@@ -471,8 +471,7 @@ internal static unsafe class Q4_KType
             BlockEnd(ref a2, i2, dm, d2[b], minPairs, u2 + 16 * b);
             BlockEnd(ref a3, i3, dm, d3[b], minPairs, u3 + 16 * b);
         }
-        results[0] = Horizontal.Sum(a0); results[1] = Horizontal.Sum(a1);
-        results[2] = Horizontal.Sum(a2); results[3] = Horizontal.Sum(a3);
+        Horizontal.Sum4(a0, a1, a2, a3, results);
     }
 
     /// <summary>Sub-blocks 2g and 2g+1 of one row: their values (<see cref="Values{TBits}"/>) times q_x and the scales.</summary>

@@ -369,10 +369,10 @@ internal static unsafe class Q6_KType
             Row(ref a2, ref f2, i2, hw * d2[b], sc, u2 + 16 * b);
             Row(ref a3, ref f3, i3, hw * d3[b], sc, u3 + 16 * b);
         }
-        results[0] = Horizontal.Sum(a0) - 32 * Horizontal.Sum(f0);
-        results[1] = Horizontal.Sum(a1) - 32 * Horizontal.Sum(f1);
-        results[2] = Horizontal.Sum(a2) - 32 * Horizontal.Sum(f2);
-        results[3] = Horizontal.Sum(a3) - 32 * Horizontal.Sum(f3);
+        float* offs = stackalloc float[4];
+        Horizontal.Sum4(a0, a1, a2, a3, results);
+        Horizontal.Sum4(f0, f1, f2, f3, offs);
+        for (int r = 0; r < 4; r++) results[r] -= 32 * offs[r];
         return true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -429,8 +429,7 @@ internal static unsafe class Q6_KType
             BlockEnd(ref a2, i2, hw * d2[b], sc, u2 + 16 * b);
             BlockEnd(ref a3, i3, hw * d3[b], sc, u3 + 16 * b);
         }
-        results[0] = Horizontal.Sum(a0); results[1] = Horizontal.Sum(a1);
-        results[2] = Horizontal.Sum(a2); results[3] = Horizontal.Sum(a3);
+        Horizontal.Sum4(a0, a1, a2, a3, results);
     }
 
     /// <summary>Half h of a block (128 elements) of one row: sum sc q q_x, 8 int32 lanes.</summary>
