@@ -171,7 +171,7 @@ internal static unsafe class Q4_0Type
 
     // 16 blocks per step, each block's sum (q_w - 8) q_x exact in int32 (as llama.cpp's and the AVX2 path's), then one
     // conversion and one FMA with d_w*d_x for the 16: the nibbles (0..15) times q_x with vpmaddubsw, two blocks per zmm
-    // (word sums <= 2*15*127 = 3810), then the eight pairs' words folded into block order in 16 bits (Fold16: three
+    // (word sums <= 2*15*127 = 3810), then the eight pairs' words folded into block order in 16 bits (Folded: three
     // levels of two shuffles and an add, words <= 8*3810 = 30480 < 2^15) and widened once. Per row and 16 blocks that is
     // 8 vpmaddubsw + 21 folds + 5 where converting each pair's 16 lanes cost 8 x 4 (and the -8 offset is subtracted in
     // integers, from the activations' 16-sums, instead of a float sum that cancels).
@@ -237,7 +237,6 @@ internal static unsafe class Q4_0Type
         }
         return true;
     }
-
 
     /// <summary>The last m (1-15) blocks of a row (at w; block b of the activation rows) as a short 16-block step, for
     /// <paramref name="rows"/> activation rows: t[r] = each block's exact sum times its scales, lanes m.. zero. The missing
