@@ -243,6 +243,7 @@ internal static unsafe class Q4_KType
     // arithmetic per block is that of the four-row dot (the same products, the same lanes, the same order): a row's
     // result is the same bits alone or in a batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
+    [SkipLocalsInit] // the scale products' buffer is written before it is read
     private static float DotQ8_512<TBits>(byte* w, sbyte* q, float* d8, short* sums, int n) where TBits : struct, IBits
     {
         Vector512<float> acc = default;
@@ -334,9 +335,37 @@ internal static unsafe class Q4_KType
         }
     }
 
+    /// <summary><see cref="ScaleProducts"/> for four activation rows (row r's products at dm + 2 r ScaleChunk), the
+    /// weights' f16 pairs gathered and converted once: the same products, so the four-row dot keeps the one-row bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaleProducts4(byte* w, int blockBytes, Q8Row* xs, int c, int count, float* dm)
+    {
+        int j = 0;
+        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * blockBytes;
+        var pairs = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        for (; j + 8 <= count; j += 8)
+        {
+            var h = Avx2.GatherVector256((int*)(w + (long)j * blockBytes), offsets, 1);
+            var f = F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(h.AsUInt16()));
+            for (int r = 0; r < 4; r++)
+                (f * Avx512F.PermuteVar16x32(Vector256.Load(xs[r].D + c + j).ToVector512Unsafe(), pairs)).Store(dm + 2 * (r * ScaleChunk + j));
+        }
+        for (; j < count; j++)
+        {
+            byte* p = w + (long)j * blockBytes;
+            float d = Half(p), dmin = Half(p + 2);
+            for (int r = 0; r < 4; r++)
+            {
+                dm[2 * (r * ScaleChunk + j)] = d * xs[r].D[c + j];
+                dm[2 * (r * ScaleChunk + j) + 1] = dmin * xs[r].D[c + j];
+            }
+        }
+    }
+
     /// <summary>results[r] = <see cref="DotQ8"/>(w, xs[r]) for r &lt; 4, bit for bit (the same operations per row; the
     /// nibbles, the scales and their permutations unpacked once for the four rows). False for the scalar variant.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // tier 1 from the first call (see Q4_0's DotQ8_256)
+    [SkipLocalsInit] // the scale products' buffer is written before it is read
     public static bool DotQ8x4(byte* w, Q8Row* xs, int n, KernelIsa isa, float* results)
     {
         if (isa == KernelIsa.Avx2) { DotQ8x4_256(w, xs, n, fiveBits: false, results); return true; }
@@ -354,23 +383,32 @@ internal static unsafe class Q4_KType
         var idx3 = Vector512.Create(Vector256.Create((short)6), Vector256.Create((short)7));
         var shift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
         var minPairs = Vector256.Create((short)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-        for (int b = 0; b < n / 256; b++, w += 144)
+        // d*dx and dmin*dx of each row, a chunk of blocks at a time (the one-row dot's products: the weights' scales
+        // gathered and converted once for the four rows)
+        float* dm = stackalloc float[8 * ScaleChunk];
+        int nb = n / 256;
+        for (int c = 0; c < nb; c += ScaleChunk)
         {
-            Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
-            var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
-            var sc = scm.ToVector512Unsafe();
-            var dmw = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)w).AsUInt32());
-            Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            int o = 256 * b;
-            Step4(w + 16, o, sc, idx0, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
-            Step4(w + 48, o + 64, sc, idx1, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
-            Step4(w + 80, o + 128, sc, idx2, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
-            Step4(w + 112, o + 192, sc, idx3, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
-            var mp = Avx512BW.VL.PermuteVar16x16(scm, minPairs);
-            Row(ref a0, ref m0, i0, dmw, d0[b], mp, u0 + 16 * b);
-            Row(ref a1, ref m1, i1, dmw, d1[b], mp, u1 + 16 * b);
-            Row(ref a2, ref m2, i2, dmw, d2[b], mp, u2 + 16 * b);
-            Row(ref a3, ref m3, i3, dmw, d3[b], mp, u3 + 16 * b);
+            int cn = Math.Min(ScaleChunk, nb - c);
+            ScaleProducts4(w, 144, xs, c, cn, dm);
+            for (int k = 0; k < cn; k++, w += 144)
+            {
+                int b = c + k;
+                Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
+                var scm = Avx2.ConvertToVector256Int16(KQuants.ScalesMinsVector(w + 4));
+                var sc = scm.ToVector512Unsafe();
+                Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default;
+                int o = 256 * b;
+                Step4(w + 16, o, sc, idx0, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
+                Step4(w + 48, o + 64, sc, idx1, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
+                Step4(w + 80, o + 128, sc, idx2, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
+                Step4(w + 112, o + 192, sc, idx3, shift, m4, q0, q1, q2, q3, ref i0, ref i1, ref i2, ref i3);
+                var mp = Avx512BW.VL.PermuteVar16x16(scm, minPairs);
+                Row(ref a0, ref m0, i0, dm + 2 * k, mp, u0 + 16 * b);
+                Row(ref a1, ref m1, i1, dm + 2 * (ScaleChunk + k), mp, u1 + 16 * b);
+                Row(ref a2, ref m2, i2, dm + 2 * (2 * ScaleChunk + k), mp, u2 + 16 * b);
+                Row(ref a3, ref m3, i3, dm + 2 * (3 * ScaleChunk + k), mp, u3 + 16 * b);
+            }
         }
         float* mins = stackalloc float[4];
         Horizontal.Sum4(a0, a1, a2, a3, results);
@@ -392,12 +430,11 @@ internal static unsafe class Q4_KType
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Row(ref Vector512<float> acc, ref Vector256<float> accMin, Vector512<int> isum, Vector256<float> dmw, float dx, Vector256<short> mp, short* sums)
+        static void Row(ref Vector512<float> acc, ref Vector256<float> accMin, Vector512<int> isum, float* dm, Vector256<short> mp, short* sums)
         {
-            var dm = dmw * Vector256.Create(dx);
-            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm.ToScalar()), acc);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(dm[0]), acc);
             var ms = Avx2.MultiplyAddAdjacent(mp, Vector256.Load(sums));
-            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm.GetElement(1)), accMin);
+            accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ms), Vector256.Create(dm[1]), accMin);
         }
     }
 
