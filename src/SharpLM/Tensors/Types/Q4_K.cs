@@ -264,7 +264,8 @@ internal static unsafe class Q4_KType
         for (int c = 0; c < nb; c += ScaleChunk)
         {
             int cn = Math.Min(ScaleChunk, nb - c);
-            ScaleProducts(w, blockBytes, d8 + c, cn, dm);
+            float* d8c = d8 + c;
+            ScaleProducts(w, blockBytes, &d8c, 1, cn, dm);
             for (int b = 0; b < cn; b++, w += blockBytes, q += 256, sums += 16)
             {
                 Prefetch(w); Prefetch(w + 64); Prefetch(w + 128);
@@ -312,10 +313,12 @@ internal static unsafe class Q4_KType
         return Avx512F.InsertVector256(v.ToVector512Unsafe(), v, 1);
     }
 
-    /// <summary>dm[2j] = d_j * d8[j], dm[2j+1] = dmin_j * d8[j] for the <paramref name="count"/> blocks from
-    /// <paramref name="w"/> (f16 d and dmin in each block's first four bytes): eight blocks per gather and conversion.</summary>
+    /// <summary>For each of <paramref name="rows"/> activation rows r (block scales from d8[r]) and the
+    /// <paramref name="count"/> blocks from <paramref name="w"/> (f16 d and dmin in each block's first four bytes): at
+    /// dm + 2 r ScaleChunk, dm[2j] = d_j * d8[r][j] and dm[2j+1] = dmin_j * d8[r][j]; eight blocks per gather and
+    /// conversion, done once for all the rows (so the four-row dot has the one-row dot's products).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ScaleProducts(byte* w, int blockBytes, float* d8, int count, float* dm)
+    private static void ScaleProducts(byte* w, int blockBytes, float** d8, int rows, int count, float* dm)
     {
         int j = 0;
         var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * blockBytes;
@@ -324,40 +327,17 @@ internal static unsafe class Q4_KType
         {
             var h = Avx2.GatherVector256((int*)(w + (long)j * blockBytes), offsets, 1);
             var f = F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(h.AsUInt16()));
-            var dx = Avx512F.PermuteVar16x32(Vector256.Load(d8 + j).ToVector512Unsafe(), pairs);
-            (f * dx).Store(dm + 2 * j);
-        }
-        for (; j < count; j++)
-        {
-            byte* p = w + (long)j * blockBytes;
-            dm[2 * j] = Half(p) * d8[j];
-            dm[2 * j + 1] = Half(p + 2) * d8[j];
-        }
-    }
-
-    /// <summary><see cref="ScaleProducts"/> for four activation rows (row r's products at dm + 2 r ScaleChunk), the
-    /// weights' f16 pairs gathered and converted once: the same products, so the four-row dot keeps the one-row bits.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ScaleProducts4(byte* w, int blockBytes, Q8Row* xs, int c, int count, float* dm)
-    {
-        int j = 0;
-        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * blockBytes;
-        var pairs = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-        for (; j + 8 <= count; j += 8)
-        {
-            var h = Avx2.GatherVector256((int*)(w + (long)j * blockBytes), offsets, 1);
-            var f = F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(h.AsUInt16()));
-            for (int r = 0; r < 4; r++)
-                (f * Avx512F.PermuteVar16x32(Vector256.Load(xs[r].D + c + j).ToVector512Unsafe(), pairs)).Store(dm + 2 * (r * ScaleChunk + j));
+            for (int r = 0; r < rows; r++)
+                (f * Avx512F.PermuteVar16x32(Vector256.Load(d8[r] + j).ToVector512Unsafe(), pairs)).Store(dm + 2 * (r * ScaleChunk + j));
         }
         for (; j < count; j++)
         {
             byte* p = w + (long)j * blockBytes;
             float d = Half(p), dmin = Half(p + 2);
-            for (int r = 0; r < 4; r++)
+            for (int r = 0; r < rows; r++)
             {
-                dm[2 * (r * ScaleChunk + j)] = d * xs[r].D[c + j];
-                dm[2 * (r * ScaleChunk + j) + 1] = dmin * xs[r].D[c + j];
+                dm[2 * (r * ScaleChunk + j)] = d * d8[r][j];
+                dm[2 * (r * ScaleChunk + j) + 1] = dmin * d8[r][j];
             }
         }
     }
@@ -386,11 +366,13 @@ internal static unsafe class Q4_KType
         // d*dx and dmin*dx of each row, a chunk of blocks at a time (the one-row dot's products: the weights' scales
         // gathered and converted once for the four rows)
         float* dm = stackalloc float[8 * ScaleChunk];
+        float** ds = stackalloc float*[4];
         int nb = n / 256;
         for (int c = 0; c < nb; c += ScaleChunk)
         {
             int cn = Math.Min(ScaleChunk, nb - c);
-            ScaleProducts4(w, 144, xs, c, cn, dm);
+            ds[0] = d0 + c; ds[1] = d1 + c; ds[2] = d2 + c; ds[3] = d3 + c;
+            ScaleProducts(w, 144, ds, 4, cn, dm);
             for (int k = 0; k < cn; k++, w += 144)
             {
                 int b = c + k;
