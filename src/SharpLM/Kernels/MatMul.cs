@@ -107,7 +107,7 @@ internal static unsafe class MatMul
         var pool = WorkerPool.Shared;
         var isa = KernelIsaSelector.Current;
         bool three = w3.Rows > 0;
-        if (t < GemmMinRows && MatVecShared(x, t, w1, y1, w2, y2, w3, y3, three, pool, isa)) return;
+        if (t < GemmMinRows && MatVecShared(x, t, w1, y1, w2, y2, w3, y3, pool, isa)) return;
         if (!Shares(w1, w2, t, isa) || x.Length < (long)t * w1.Cols || y1.Length < (long)t * w1.Rows || y2.Length < (long)t * w2.Rows)
         {
             Forward(x, w1, y1, t, pool, isa);
@@ -206,9 +206,10 @@ internal static unsafe class MatMul
     /// or empty weights, short buffers): the caller runs them one by one. At 2 threads a small matrix's own call cost
     /// about 10 us (matrix-profile: TinyLlama's k and v at 13-18 GB/s, the large matrices at 26-40).</summary>
     private static bool MatVecShared(ReadOnlySpan<float> x, int t, in WeightMatrix w1, Span<float> y1, in WeightMatrix w2, Span<float> y2,
-                                     in WeightMatrix w3, Span<float> y3, bool three, WorkerPool pool, KernelIsa isa)
+                                     in WeightMatrix w3, Span<float> y3, WorkerPool pool, KernelIsa isa)
     {
         int c = w1.Cols;
+        bool three = w3.Rows > 0;
         static bool Plain(in WeightMatrix w, int c) => w.Rows > 0 && w.Cols == c && c > 0 && w.Data != null && w.Packed == null;
         if (t <= 0 || !Plain(w1, c) || !Plain(w2, c) || (three && !Plain(w3, c))) return false;
         int block = ActivationBlock(w1);

@@ -83,8 +83,11 @@ internal static class Horizontal
             dst[0] = Sum(v0); dst[1] = Sum(v1); dst[2] = Sum(v2); dst[3] = Sum(v3);
             return;
         }
-        var t = Quarters(v0, v1, v2, v3);
-        Avx512F.PermuteVar16x32(t, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower().Store(dst);
+        // [v0 lo | v1 lo] + [v0 hi | v1 hi]: quarters (s0 0-3, s0 4-7, s1 0-3, s1 4-7)
+        var s01 = Avx512F.Shuffle4x128(v0, v1, 0x44) + Avx512F.Shuffle4x128(v0, v1, 0xEE);
+        var s23 = Avx512F.Shuffle4x128(v2, v3, 0x44) + Avx512F.Shuffle4x128(v2, v3, 0xEE);
+        // (s0 0-3, s1 0-3, s2 0-3, s3 0-3) + (s0 4-7, s1 4-7, ...): quarter r holds row r's 4 lanes
+        StoreQuarterSums(Avx512F.Shuffle4x128(s01, s23, 0x88) + Avx512F.Shuffle4x128(s01, s23, 0xDD), dst);
     }
 
     /// <summary><see cref="Sum4(Vector512{float}, Vector512{float}, Vector512{float}, Vector512{float}, float*)"/> for 256-bit
@@ -100,27 +103,17 @@ internal static class Horizontal
         // [v0 lo | v1 lo] + [v0 hi | v1 hi]: s0 in lanes 0-3, s1 in 4-7 (Sum's first add, lower + upper)
         var s01 = Avx.Permute2x128(v0, v1, 0x20) + Avx.Permute2x128(v0, v1, 0x31);
         var s23 = Avx.Permute2x128(v2, v3, 0x20) + Avx.Permute2x128(v2, v3, 0x31);
-        var t = Vector512.Create(s01, s23); // quarter r holds row r's 4 lanes
+        StoreQuarterSums(Vector512.Create(s01, s23), dst); // quarter r holds row r's 4 lanes
+    }
+
+    /// <summary>dst[r] = the sum of quarter r's four lanes by <see cref="Sum(Vector256{float})"/>'s two shuffled adds (the
+    /// left operand of every add the one that sum puts there, so a NaN keeps its payload either way).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreQuarterSums(Vector512<float> t, float* dst)
+    {
         t += Avx512F.Permute4x32(t, 0x4E); // (2, 3, 0, 1) in each quarter
         t += Avx512F.Permute4x32(t, 0xB1); // (1, 0, 3, 2)
         Avx512F.PermuteVar16x32(t, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower().Store(dst);
-    }
-
-    /// <summary>Row r's sum in lane 4r: per vector lower half + upper half (<see cref="Sum(Vector512{float})"/>'s first add),
-    /// then per 8 lanes lower 4 + upper 4, then within each 128-bit quarter the two shuffled adds of
-    /// <see cref="Sum(Vector256{float})"/>; the left operand of every add is the one <see cref="Sum(Vector512{float})"/> puts
-    /// there (a NaN keeps its payload either way).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Quarters(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3)
-    {
-        // [v0 lo | v1 lo] + [v0 hi | v1 hi]: quarters (s0 0-3, s0 4-7, s1 0-3, s1 4-7)
-        var s01 = Avx512F.Shuffle4x128(v0, v1, 0x44) + Avx512F.Shuffle4x128(v0, v1, 0xEE);
-        var s23 = Avx512F.Shuffle4x128(v2, v3, 0x44) + Avx512F.Shuffle4x128(v2, v3, 0xEE);
-        // (s0 0-3, s1 0-3, s2 0-3, s3 0-3) + (s0 4-7, s1 4-7, ...): quarter r holds row r's 4 lanes
-        var t = Avx512F.Shuffle4x128(s01, s23, 0x88) + Avx512F.Shuffle4x128(s01, s23, 0xDD);
-        t += Avx512F.Permute4x32(t, 0x4E); // (2, 3, 0, 1) in each quarter
-        t += Avx512F.Permute4x32(t, 0xB1); // (1, 0, 3, 2)
-        return t;
     }
 }
 

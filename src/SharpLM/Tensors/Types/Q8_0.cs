@@ -256,7 +256,6 @@ internal static unsafe class Q8_0Type
         return r;
     }
 
-
     /// <summary>The last m (4-15) blocks of a row (at w; block b of the activation rows) as a short step for
     /// <paramref name="rows"/> activation rows: t[r] = the pairs' lanes times their scales, summed over the pairs (a lone
     /// last block is a pair with a zero second half; nothing past the row is read). Each row's operations are the same
@@ -292,12 +291,8 @@ internal static unsafe class Q8_0Type
     private static Vector512<float> Lone(byte* w, sbyte* q, Vector512<short> ones) => Signed(Vector256.Load((sbyte*)(w + 2)).ToVector512(), q, ones);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Signed(Vector512<sbyte> wv, sbyte* q, Vector512<short> ones)
-    {
-        var xv = Vector512.Load(q);
-        var sx = Vector512.ConditionalSelect(Vector512.LessThan(wv, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - xv, xv);
-        return Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wv).AsByte(), sx), ones));
-    }
+    private static Vector512<float> Signed(Vector512<sbyte> wv, sbyte* q, Vector512<short> ones) =>
+        Signed(Vector512.Abs(wv).AsByte(), wv, Vector512.Load(q), ones);
 
     // AVX2: 8 blocks per step, their f16 scales converted at once and multiplied by d_x, each block's scale broadcast
     // from a stack copy; even and odd blocks on two accumulators (an FMA's latency is hidden behind the other's).

@@ -280,9 +280,8 @@ internal static unsafe class BlockMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> LastHalves(byte* p, int stride, int m, bool after16)
     {
-        var keep = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(m)).AsSingle();
         if (after16)
-            return Vector512.ConditionalSelect(keep, Avx512F.PermuteVar16x32(Halves16(p - (16 - m) * stride, stride), Vector512<int>.Indices + Vector512.Create(16 - m)), default);
+            return Vector512.ConditionalSelect(FirstLanes(m), Avx512F.PermuteVar16x32(Halves16(p - (16 - m) * stride, stride), Vector512<int>.Indices + Vector512.Create(16 - m)), default);
         var h = Vector256<ushort>.Zero; // element by element, without a call (a call spills the caller's vector registers)
         for (int i = 0; i < m; i++) h = h.WithElement(i, *(ushort*)(p + i * stride));
         return F16Type.ToSingle(Avx512F.ConvertToVector512UInt32(h));
@@ -292,8 +291,11 @@ internal static unsafe class BlockMath
     /// whatever follows them). Reads 16 floats: for the activation rows' scales, whose arrays
     /// (<see cref="Q8Activations.RowStride"/>) are padded to 64 bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Load16(float* p, int m) =>
-        Vector512.ConditionalSelect(Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(m)).AsSingle(), Vector512.Load(p), default);
+    public static Vector512<float> Load16(float* p, int m) => Vector512.ConditionalSelect(FirstLanes(m), Vector512.Load(p), default);
+
+    /// <summary>All ones in lanes 0..m-1, zero in the others (a select mask).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> FirstLanes(int m) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(m)).AsSingle();
 
     /// <summary>The f16 scales of 8 consecutive blocks (at p, p + stride, ...) as 8 floats (AVX2: <see cref="Halves16"/>'s
     /// half).</summary>
