@@ -28,12 +28,52 @@ internal static class TestPaths
         return p;
     }
 
-    /// <summary>A fresh scratch folder under the system temp folder.</summary>
+    /// <summary>A fresh scratch folder for one test: inside this process's run folder, which is deleted when the process
+    /// exits (set SHARPLM_KEEP_TEST_FILES=1 to keep it for a look).</summary>
     public static string NewTempDir([CallerMemberName] string name = "")
     {
-        var d = Path.Combine(Path.GetTempPath(), "sharplm-tests", name + "-" + Guid.NewGuid().ToString("N")[..8]);
+        var d = Path.Combine(RunFolder.Value, name + "-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(d);
         return d;
+    }
+
+    /// <summary>The shared folder of the tests' scratch folders and caches (system temp/sharplm-tests).</summary>
+    public static string TempRoot => Path.Combine(Path.GetTempPath(), "sharplm-tests");
+
+    // One folder per test process, run-PID-TAG: deleted at exit; a run folder whose process is gone (a run that was killed)
+    // is deleted by the next run, so scratch models never pile up on a machine's disk. The named caches beside them stay.
+    private static readonly Lazy<string> RunFolder = new(() =>
+    {
+        SweepDeadRuns();
+        var d = Path.Combine(TempRoot, $"run-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        Directory.CreateDirectory(d);
+        if (Environment.GetEnvironmentVariable("SHARPLM_KEEP_TEST_FILES") != "1")
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(d);
+        return d;
+    });
+
+    private static void SweepDeadRuns()
+    {
+        if (!Directory.Exists(TempRoot)) return;
+        foreach (var dir in Directory.EnumerateDirectories(TempRoot, "run-*"))
+        {
+            var parts = Path.GetFileName(dir).Split('-');
+            if (parts.Length == 3 && int.TryParse(parts[1], out int pid) && !ProcessAlive(pid)) TryDelete(dir);
+        }
+    }
+
+    private static bool ProcessAlive(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     private static string FindRepoRoot()

@@ -6,7 +6,7 @@ namespace SharpLM.Cli.Tests;
 internal static class EncoderCli
 {
     static EncoderCli() =>
-        Environment.SetEnvironmentVariable("SHARPLM_CACHE", Path.Combine(Path.GetTempPath(), "sharplm-tests", "cli-cache"));
+        Environment.SetEnvironmentVariable("SHARPLM_CACHE", Path.Combine(TestPaths.TempRoot, "cli-cache"));
 
     public static Task<(int Rc, string Out, string Err)> Run(params string[] args) => CliRun.Run(args);
 

@@ -1,3 +1,4 @@
+using SharpLM.Testing;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -113,7 +114,7 @@ public sealed class EndpointTests(ServerFixture fixture)
     [Fact]
     public async Task While_the_model_loads_health_says_loading_and_requests_get_503_with_retry_after()
     {
-        string dir = Directory.CreateTempSubdirectory("sharplm-loading-").FullName;
+        string dir = TestPaths.NewTempDir();
         string fifo = Path.Combine(dir, "config.json");
         using (var mk = System.Diagnostics.Process.Start("mkfifo", [fifo])) await mk.WaitForExitAsync();
         var app = SharpLMServer.Create(new SharpLMServerOptions { Model = dir }, "127.0.0.1", 0);

@@ -1,3 +1,4 @@
+using SharpLM.Testing;
 using System.ClientModel;
 using System.Text;
 using System.Text.Json;
@@ -39,7 +40,7 @@ public sealed class ToolCallFormatTests
     /// <summary>A server of the default model with <paramref name="template"/> as its chat template.</summary>
     internal static async Task<TestServer> StartAsync(string template, string name)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"sharplm-{name}-{Environment.ProcessId}.jinja");
+        var path = Path.Combine(TestPaths.NewTempDir(), name + ".jinja");
         await File.WriteAllTextAsync(path, template);
         try
         {

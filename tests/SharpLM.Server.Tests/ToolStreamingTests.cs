@@ -1,3 +1,4 @@
+using SharpLM.Testing;
 using System.ClientModel;
 using System.Text;
 using System.Text.Json;
@@ -180,7 +181,7 @@ public sealed class ToolStreamingTests(ServerFixture fixture)
     [Fact]
     public async Task Bare_json_calls_stream_through_the_OpenAI_SDK_and_come_whole_through_OllamaSharp()
     {
-        var template = Path.Combine(Path.GetTempPath(), $"sharplm-llama3-style-{Environment.ProcessId}.jinja");
+        var template = Path.Combine(TestPaths.NewTempDir(), "llama3-style.jinja");
         await File.WriteAllTextAsync(template, Llama3StyleTemplate);
         try
         {

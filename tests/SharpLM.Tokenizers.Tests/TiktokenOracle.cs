@@ -1,3 +1,4 @@
+using SharpLM.Testing;
 using System.IO.Compression;
 using System.Reflection;
 
@@ -28,7 +29,7 @@ internal static class TiktokenOracle
             };
             var asm = Assembly.Load(assembly);
             var name = asm.GetManifestResourceNames().Single(n => n.EndsWith(resource, StringComparison.Ordinal));
-            var dir = Path.Combine(Path.GetTempPath(), "sharplm-tests", "tiktoken-v2");
+            var dir = Path.Combine(TestPaths.TempRoot, "tiktoken-v2");
             Directory.CreateDirectory(dir);
             var path = Path.Combine(dir, encoding + ".tiktoken");
             var tmp = path + "." + Environment.ProcessId + ".tmp";

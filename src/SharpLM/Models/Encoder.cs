@@ -234,6 +234,7 @@ internal static class Encoder
             var next = l + 1 < c.Layers ? buf.Layer(l + 1).X : buf.XOut;
             lw.OutNorm.Forward(a.B2.AsSpan(0, n * dim), next, a.Mean2, a.Rstd2, dim);
         }
+        GC.KeepAlive(batch); // rows points into its pinned arrays
     }
 
     /// <summary>Masked-LM logits (R, V) of rows <paramref name="rows"/> of the last hidden states.</summary>

@@ -113,7 +113,8 @@ internal sealed unsafe class ForwardBatch
         while (s < Slots) SlotRows[++s] = Rows;
     }
 
-    /// <summary>The attention view of the rows (pointers into the pinned arrays).</summary>
+    /// <summary>The attention view of the rows (pointers into the pinned arrays): the batch must stay reachable while the view is
+    /// used (a caller that holds only the view lets the collector free the arrays under it: end with GC.KeepAlive(batch)).</summary>
     public AttentionRows AttentionRows
     {
         get

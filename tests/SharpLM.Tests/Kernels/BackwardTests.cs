@@ -349,6 +349,7 @@ public class BackwardTests
             Attention.Forward(F(q), fy, lse, b * t, nh, kvh, hs, rows, WorkerPool.Shared, scale > 0 ? new AttentionOptions((float)scale) : AttentionOptions.For(hs));
             Close($"{isa} y", y, fy, 1e-5);
             Attention.Backward(F(dy), F(q), fy, lse, fdq, b, batch.SlotRows, dkb, dvb, nh, kvh, hs, rows, WorkerPool.Shared, (float)scale);
+            GC.KeepAlive(batch);
         }
         Close($"{isa} dq", dq, fdq, 1e-4);
         Close($"{isa} dk", dk, fdk, 1e-4);

@@ -43,6 +43,34 @@ public sealed class Gpt2InferenceTests(ITestOutputHelper output)
         Parity.AgainstLlamaCpp(m.HfDir, gguf, prompt, 3e-3, greedy: 0, output, $"gpt2 C{c} L{layers} NH{heads} HF folder");
     }
 
+    /// <summary>The converter's writer reads the rows after Build has returned; GPT-2's Conv1D matrices are transposed
+    /// into pinned copies that the binding owns. A full collection between Build and Write, then fresh pinned memory
+    /// filled with NaN, must not change what is written (it did: the binding was collectable, and the writer read freed
+    /// memory, or crashed the process).</summary>
+    [Fact]
+    public void A_gpt2_conversion_survives_a_collection_between_build_and_write()
+    {
+        var m = RandomModel.Create(Config(64, 2, 4, 301, 256), seed: 11);
+        var gguf = Path.Combine(TestPaths.NewTempDir(), "gpt2.gguf");
+        using (var folder = SharpLM.Formats.HuggingFace.HfModelFolder.Open(m.HfDir))
+        {
+            var w = SharpLM.Formats.HuggingFace.HfToGguf.Build(folder, new(SharpLM.Quantization.QuantFileType.Parse("f32"), "random-model"));
+            TinyLlama.WriteVocab(w, m.Config.Vocab);
+            for (int i = 0; i < 3; i++) { GC.Collect(); GC.WaitForPendingFinalizers(); }
+            var junk = new List<float[]>();
+            for (int i = 0; i < 64; i++) { var a = GC.AllocateArray<float>(64 * 256, pinned: true); a.AsSpan().Fill(float.NaN); junk.Add(a); }
+            w.Write(gguf);
+            GC.KeepAlive(junk);
+        }
+        int[] ids = m.Prompt(24, seed: 3);
+        using var fromHf = LanguageModel.Load(m.HfDir);
+        using var fromGguf = LanguageModel.Load(gguf);
+        var a1 = LlamaParityTests.OurLogits(fromHf, ids);
+        var b1 = LlamaParityTests.OurLogits(fromGguf, ids);
+        double d = a1.Zip(b1, (x, y) => Math.Abs(x - y)).Max();
+        Assert.True(d < 1e-5, $"HF folder vs its conversion: max |diff| {d:E3}");
+    }
+
     [Fact]
     public void A_gpt2_trained_by_sharplm_loads_from_its_checkpoint_and_generates()
     {

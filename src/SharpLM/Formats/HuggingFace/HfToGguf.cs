@@ -75,7 +75,7 @@ internal static class HfToGguf
             types[t.Name] = t.Info.Shape.Length == 1 ? DType.F32 : mix.TypeFor(t.Name, t.Info.Shape, ft.IsQuantized ? DType.F32 : ft.Type);
         foreach (var (spec, name, info) in tensors)
         {
-            AddTensor(w, name, info, QkPermuteHeads(c, spec.Decl.Role), types[name]);
+            AddTensor(w, bound, name, info, QkPermuteHeads(c, spec.Decl.Role), types[name]);
         }
         foreach (var (name, data) in RotaryGguf.RopeTensors(c)) w.AddTensor(name, [data.Length], data);
         return w;
@@ -92,7 +92,10 @@ internal static class HfToGguf
         return new TensorInfo(spec.Name, parts[0].Type, spec.Shape, 0, parts.Sum(p => p.ByteLength)) { Parts = parts };
     }
 
-    private static void AddTensor(GgufWriter w, string name, TensorInfo t, int heads, DType store)
+    /// <remarks>The rows are read when the writer writes, after Build has returned: the closure keeps <paramref name="bound"/>
+    /// alive, since it owns the pinned copies some tensors point into (GPT-2's transposed Conv1D matrices); without it the
+    /// collector may free them under the writer.</remarks>
+    private static void AddTensor(GgufWriter w, BoundTensors bound, string name, TensorInfo t, int heads, DType store)
     {
         if (DTypes.Of(t.Type).BlockSize != 1 || !DTypes.Of(t.Type).CanDequantize)
             throw new InvalidDataException($"tensor '{t.Name}' is {t.Type}; only F32, F16 and BF16 checkpoints convert");
@@ -125,6 +128,7 @@ internal static class HfToGguf
                 int s = heads > 0 ? PermuteSourceRow(r, heads, rows) : r;
                 byte* rowPtr = parts is null ? basePtr + s * srcRowBytes : (byte*)parts[s / perPart].Data + (s % perPart) * srcRowBytes;
                 Tensors.Types.DTypes.Of(t.Type).DequantizeRow(new ReadOnlySpan<byte>(rowPtr, checked((int)srcRowBytes)), dst);
+                GC.KeepAlive(bound);
             });
         }
     }

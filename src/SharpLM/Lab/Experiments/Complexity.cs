@@ -41,6 +41,7 @@ internal static class AttentionBench
             var rows = batch.AttentionRows;
             rows.Pattern = pattern;
             double t = LabContext.MedianSeconds(repeats, () => Attention.Forward(q, y, default, l, heads, heads, hs, rows, WorkerPool.Shared));
+            GC.KeepAlive(batch); // rows points into its pinned arrays: without this the collector may free them mid-timing
             return (t, products);
         }
     }
