@@ -16,11 +16,12 @@ internal static unsafe class Embedding
         int c = table.Cols;
         var t = DTypes.Of(table.Type);
         var isa = KernelIsaSelector.Current;
+        byte* plain = table.GroupedRows > 0 ? (byte*)Scratch.Get(Scratch.PlainRow, table.RowBytes / 4 + 1) : null;
         fixed (float* py = y)
             for (int n = 0; n < ids.Length; n++)
             {
                 Check(ids[n], n, table.Rows, what);
-                t.DequantizeRow(table.Data + ids[n] * table.RowBytes, py + (long)n * c, c, isa);
+                t.DequantizeRow(table.PlainRow(ids[n], plain), py + (long)n * c, c, isa);
             }
     }
 
@@ -31,10 +32,11 @@ internal static unsafe class Embedding
         var t = DTypes.Of(table.Type);
         var isa = KernelIsaSelector.Current;
         float* row = Scratch.Get(Scratch.Row, c);
+        byte* plain = table.GroupedRows > 0 ? (byte*)Scratch.Get(Scratch.PlainRow, table.RowBytes / 4 + 1) : null;
         for (int n = 0; n < ids.Length; n++)
         {
             Check(ids[n], n, table.Rows, what);
-            t.DequantizeRow(table.Data + ids[n] * table.RowBytes, row, c, isa);
+            t.DequantizeRow(table.PlainRow(ids[n], plain), row, c, isa);
             Add.InPlace(new ReadOnlySpan<float>(row, c), y.Slice(n * c, c));
         }
     }

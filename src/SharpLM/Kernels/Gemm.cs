@@ -54,7 +54,7 @@ internal static unsafe class Gemm
         var job = new GemmJob
         {
             W = w.Data, RowBytes = rowBytes, Type = w.Type, Rows = w.Rows, Cols = c, T = t, Tpad = tpad,
-            Bp = bp, Y = y, Tasks = tasks, Isa = isa, Mr = mr, Nt = nt,
+            Bp = bp, Y = y, Tasks = tasks, Isa = isa, Mr = mr, Nt = nt, GroupedRows = w.GroupedRows,
         };
         pool.Run(tasks, job);
     }
@@ -96,7 +96,7 @@ internal static unsafe class Gemm
         public byte* W;
         public long RowBytes;
         public DType Type;
-        public int Rows, Cols, T, Tpad, Tasks, Mr, Nt;
+        public int Rows, Cols, T, Tpad, Tasks, Mr, Nt, GroupedRows;
         public float* Bp, Y;
         public KernelIsa Isa;
 
@@ -105,6 +105,11 @@ internal static unsafe class Gemm
             var (r0, r1) = WorkSplit.Range(task, Tasks, Rows, Mr);
             for (int o0 = r0; o0 < r1; o0 += ChunkPanels * Mr) Chunk(o0, Math.Min(r1, o0 + ChunkPanels * Mr), r1);
         }
+
+        /// <summary>Weight row r in the plain layout (a grouped row copied out: the f32-activation path of a loaded model's
+        /// Q8_0 / Q4_0 matrices, for parity checks).</summary>
+        private readonly byte* Row(int r) => GroupedRows == 0 ? W + r * RowBytes
+            : Tensors.Types.RowGroups.PlainRow(Type, W, RowBytes, GroupedRows, Cols, r, (byte*)Scratch.Get(Scratch.PlainRow, RowBytes / 4 + 1));
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void Chunk(int o0, int o1, int limit)
@@ -127,7 +132,7 @@ internal static unsafe class Gemm
                 {
                     if (direct && o0 + i - i % Mr + Mr <= o1) continue;
                     float* dst = panels + (long)i * KC;
-                    if (o0 + i < o1) traits.DequantizeRow(W + (o0 + i) * RowBytes + kOffset, dst, kc, Isa);
+                    if (o0 + i < o1) traits.DequantizeRow(Row(o0 + i) + kOffset, dst, kc, Isa);
                     else new Span<float>(dst, kc).Clear();
                 }
                 // the weight bytes the next step copies (this chunk's next K block, or the next chunk's first), fetched

@@ -105,6 +105,7 @@ internal static unsafe class GemmInt8
         var job = new GemmJob
         {
             W = w.Data, RowBytes = rowBytes, Unpack = traits.Unpack32, Rows = w.Rows, Cols = c, Nb = nb, Subs = ns, T = t,
+            Type = w.Type, GroupedRows = w.GroupedRows,
             Groups = groups, GroupStride = groupStride, Xp = xp, Y = y, Tasks = tasks, Offset = form.Offset, HasMin = form.HasMin,
             Wide = x.Isa == KernelIsa.Avx512 && Avx512BW.IsSupported,
         };
@@ -238,6 +239,9 @@ internal static unsafe class GemmInt8
         public delegate*<byte*, int, byte*, float*, float*, void> Unpack;
         public int Rows, Cols, Nb, Subs, T, Groups, Tasks, Offset;
         public bool HasMin;
+        /// <summary>The weights' type and their rows stored in groups of eight (<see cref="WeightMatrix.GroupedRows"/>).</summary>
+        public DType Type;
+        public int GroupedRows;
         /// <summary>Two groups at once in 512-bit vectors (<see cref="Tile512{TK, TR}"/>).</summary>
         public bool Wide;
         public float* Y;
@@ -256,13 +260,14 @@ internal static unsafe class GemmInt8
             // Rows unpacked rows: u (C bytes each), then d and m (a float per scale group each)
             long rowStride = c + 8L * ns;
             byte* buf = (byte*)Scratch.Get(Scratch.Panel, rowStride * Rows / 4 + 16);
+            byte* plain = j.GroupedRows > 0 ? (byte*)Scratch.Get(Scratch.PlainRow, j.RowBytes / 4 + 1) : null;
             for (int o = r0; o < r1; o += Rows)
             {
                 int n = Math.Min(Rows, r1 - o);
                 for (int i = 0; i < n; i++)
                 {
                     var row = new UnpackedRow(j, buf, rowStride, i);
-                    j.Unpack(j.W + (o + i) * j.RowBytes, c, row.U, row.D, row.M);
+                    j.Unpack(RowGroups.PlainRow(j.Type, j.W, j.RowBytes, j.GroupedRows, c, o + i, plain), c, row.U, row.D, row.M);
                 }
                 for (int g = 0; g < j.Groups; g += 2)
                 {

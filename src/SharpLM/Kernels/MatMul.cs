@@ -165,8 +165,9 @@ internal static unsafe class MatMul
                 return;
             }
             var job = MatVecActivations(px, t, c, block, isa);
-            job.W = w.Data; job.RowBytes = w.RowBytes; job.Type = w.Type; job.Y = py; job.Rows = w.Rows;
-            job.Tasks = WorkSplit.Tasks(w.Rows, w.RowBytes + (long)t * c, pool.Threads);
+            job.W = w.Data; job.RowBytes = w.RowBytes; job.Type = w.Type; job.Y = py; job.Rows = w.Rows; job.Grouped = w.GroupedRows;
+            job.Align = w.GroupedRows > 0 ? RowGroups.Size : 1;
+            job.Tasks = WorkSplit.Tasks(w.Rows, w.RowBytes + (long)t * c, pool.Threads, job.Align);
             pool.Run(job.Tasks, job);
         }
     }
@@ -221,11 +222,13 @@ internal static unsafe class MatMul
         fixed (float* p3 = y3)
         {
             var job = MatVecActivations(px, t, c, block, isa);
-            job.W = w1.Data; job.RowBytes = w1.RowBytes; job.Type = w1.Type; job.Y = p1; job.Rows = w1.Rows;
-            job.W2 = w2.Data; job.RowBytes2 = w2.RowBytes; job.Type2 = w2.Type; job.Y2 = p2; job.Rows2 = w2.Rows;
-            if (three) { job.W3 = w3.Data; job.RowBytes3 = w3.RowBytes; job.Type3 = w3.Type; job.Y3 = p3; job.Rows3 = w3.Rows; }
+            job.W = w1.Data; job.RowBytes = w1.RowBytes; job.Type = w1.Type; job.Y = p1; job.Rows = w1.Rows; job.Grouped = w1.GroupedRows;
+            job.W2 = w2.Data; job.RowBytes2 = w2.RowBytes; job.Type2 = w2.Type; job.Y2 = p2; job.Rows2 = w2.Rows; job.Grouped2 = w2.GroupedRows;
+            if (three) { job.W3 = w3.Data; job.RowBytes3 = w3.RowBytes; job.Type3 = w3.Type; job.Y3 = p3; job.Rows3 = w3.Rows; job.Grouped3 = w3.GroupedRows; }
             long rowBytes = Math.Max(w1.RowBytes, Math.Max(w2.RowBytes, three ? w3.RowBytes : 0));
-            job.Tasks = WorkSplit.Tasks(job.Rows + job.Rows2 + job.Rows3, rowBytes + (long)t * c, pool.Threads);
+            // task boundaries on whole groups (a group split between two tasks would be computed by both)
+            job.Align = w1.GroupedRows > 0 || w2.GroupedRows > 0 || (three && w3.GroupedRows > 0) ? RowGroups.Size : 1;
+            job.Tasks = WorkSplit.Tasks(job.Rows + job.Rows2 + job.Rows3, rowBytes + (long)t * c, pool.Threads, job.Align);
             pool.Run(job.Tasks, job);
         }
         return true;
@@ -237,24 +240,47 @@ internal static unsafe class MatMul
         public long RowBytes, XqStride;
         public DType Type;
         public float* X, Y;
-        public int Rows, Cols, T, Tasks, Block;
+        public int Rows, Cols, T, Tasks, Block, Align;
         public KernelIsa Isa;
+        /// <summary>The matrix's rows stored in groups of eight (<see cref="WeightMatrix.GroupedRows"/>).</summary>
+        public int Grouped;
         // a second and third matrix over the same activations (ForwardShared): their rows follow the first's in the split
         public byte* W2, W3;
         public long RowBytes2, RowBytes3;
         public DType Type2, Type3;
         public float* Y2, Y3;
-        public int Rows2, Rows3;
+        public int Rows2, Rows3, Grouped2, Grouped3;
 
         public readonly void Execute(int task)
         {
-            var (s, e) = WorkSplit.Range(task, Tasks, Rows + Rows2 + Rows3);
+            var (s, e) = WorkSplit.Range(task, Tasks, Rows + Rows2 + Rows3, Align);
             if (s < Rows) Range(s, Math.Min(e, Rows));
             if (Rows2 > 0 && e > Rows && s < Rows + Rows2)
-                (this with { W = W2, RowBytes = RowBytes2, Type = Type2, Y = Y2, Rows = Rows2 }).Range(Math.Max(s - Rows, 0), Math.Min(e - Rows, Rows2));
+                (this with { W = W2, RowBytes = RowBytes2, Type = Type2, Y = Y2, Rows = Rows2, Grouped = Grouped2 }).Range(Math.Max(s - Rows, 0), Math.Min(e - Rows, Rows2));
             int o3 = Rows + Rows2;
             if (Rows3 > 0 && e > o3)
-                (this with { W = W3, RowBytes = RowBytes3, Type = Type3, Y = Y3, Rows = Rows3 }).Range(Math.Max(s - o3, 0), Math.Min(e - o3, Rows3));
+                (this with { W = W3, RowBytes = RowBytes3, Type = Type3, Y = Y3, Rows = Rows3, Grouped = Grouped3 }).Range(Math.Max(s - o3, 0), Math.Min(e - o3, Rows3));
+        }
+
+        /// <summary>The grouped rows of s..e (those below <see cref="Grouped"/>) by the group kernel, a whole group at a time for
+        /// every activation row (rows of a group outside s..e computed and not stored); returns the first row left.</summary>
+        [SkipLocalsInit]
+        private readonly int Groups(Q8Row* xs, int s, int e)
+        {
+            int end = Math.Min(e, Grouped);
+            if (s >= end) return s;
+            float* y8 = stackalloc float[RowGroups.Size];
+            for (int g = s / RowGroups.Size; g * RowGroups.Size < end; g++)
+            {
+                int r0 = g * RowGroups.Size, lo = Math.Max(s, r0), hi = Math.Min(end, r0 + RowGroups.Size);
+                byte* w = W + r0 * RowBytes;
+                for (int ti = 0; ti < T; ti++)
+                {
+                    RowGroups.Dot(Type, w, xs[ti], Cols, y8);
+                    for (int r = lo; r < hi; r++) Y[(long)ti * Rows + r] = y8[r - r0];
+                }
+            }
+            return end;
         }
 
         /// <summary>Rows s..e of the (first) matrix.</summary>
@@ -268,6 +294,7 @@ internal static unsafe class MatMul
                 Q8Row* xs = stackalloc Q8Row[T + 3];
                 for (int ti = 0; ti < T + 3; ti++) xs[ti] = Q8Activations.At(Xq + Math.Min(ti, T - 1) * XqStride, Cols, Block);
                 var q8 = new Q8Rows { Traits = traits, Xs = xs, Cols = Cols, Isa = Isa, RowBuf = Scratch.Get(Scratch.Row, Cols) };
+                if (Isa != KernelIsa.Scalar) s = Groups(xs, s, e);
                 Dots(ref q8, s, e, traits.DotQ8x4 != null);
                 return;
             }
@@ -284,9 +311,11 @@ internal static unsafe class MatMul
         {
             float* some = stackalloc float[8];
             bool x4 = T >= 2 && hasFour && FourRowKernels, x8 = x4 && T >= 5;
+            byte* plain = s < Grouped ? (byte*)Scratch.Get(Scratch.PlainRow, RowBytes / 4 + 1) : null;
             for (int r = s; r < e; r++)
             {
-                byte* w = W + r * RowBytes;
+                // a grouped row here (f32 activations, or the scalar variant): copied out to the plain layout
+                byte* w = r < Grouped ? RowGroups.PlainRow(Type, W, RowBytes, Grouped, Cols, r, plain) : W + r * RowBytes;
                 int ti = 0;
                 if (x8)
                     for (; T - ti >= 5; ti += 8)

@@ -14,7 +14,8 @@ internal static unsafe class Scratch
     public const int Q8 = 5;       // caller thread: activation rows quantized to 8 bits (bytes)
     public const int RoundTrip = 6; // caller thread: activation rows quantized and dequantized for the GEMM
     public const int Tiles = 7;    // caller thread: the attention's tiles of rows (ints)
-    private const int Slots = 8;
+    public const int PlainRow = 8; // any thread: a grouped weight row copied out in the plain layout (bytes)
+    private const int Slots = 9;
 
     [ThreadStatic] private static AlignedBytes?[]? t_buffers;
 

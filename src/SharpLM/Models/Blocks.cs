@@ -70,8 +70,9 @@ internal readonly struct LinearWeights(WeightMatrix w, FloatView b)
         new(t.Matrix(role, layer), t.Has(role + ".bias", layer) ? t.Vector(role + ".bias", layer) : default);
 
     /// <summary>Rows [start, start+count) of W and b (the q, k or v part of a fused projection).</summary>
-    public unsafe LinearWeights Rows(int start, int count) =>
-        new(new WeightMatrix(W.Type, W.Data + start * W.RowBytes, count, W.Cols), B.IsEmpty ? default : B.Slice(start, count));
+    public unsafe LinearWeights Rows(int start, int count) => W.GroupedRows > 0
+        ? throw new InvalidOperationException("the rows of a regrouped matrix are sliced before it is regrouped")
+        : new(new WeightMatrix(W.Type, W.Data + start * W.RowBytes, count, W.Cols), B.IsEmpty ? default : B.Slice(start, count));
 
     /// <summary>x (N,C) -> y (N,OC).</summary>
     public void Forward(ReadOnlySpan<float> x, Span<float> y, int n) => MatMul.Forward(x, W, B.IsEmpty ? default : B.Span, y, n);

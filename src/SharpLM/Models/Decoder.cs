@@ -1,5 +1,6 @@
 using SharpLM.Kernels;
 using SharpLM.Tensors;
+using SharpLM.Tensors.Types;
 
 namespace SharpLM.Models;
 
@@ -71,8 +72,16 @@ internal sealed class DecoderWeights
     }
 
     /// <summary>Binds the decoder's weights; <paramref name="contextSize"/> (per sequence) picks LongRoPE's long or short
-    /// factors as llama.cpp does (the model's trained context by default).</summary>
-    public static DecoderWeights Bind(BoundTensors t, int? contextSize = null)
+    /// factors as llama.cpp does (the model's trained context by default). With <paramref name="regroup"/> (weights read
+    /// into memory the model owns) the projections' Q8_0 and Q4_0 matrices are regrouped in place for the matvec
+    /// (<see cref="RegroupRows"/>).</summary>
+    public static DecoderWeights Bind(BoundTensors t, int? contextSize = null, bool regroup = false)
+    {
+        var w = Bind(t, contextSize);
+        return regroup ? w.RegroupRows() : w;
+    }
+
+    private static DecoderWeights Bind(BoundTensors t, int? contextSize)
     {
         var c = t.Config;
         CheckRunnable(c, t.Path);
@@ -150,6 +159,41 @@ internal sealed class DecoderWeights
             InvFreq = invFreq,
             InvFreqSliding = invFreqSliding,
             Tensors = t,
+        };
+    }
+
+    /// <summary>
+    /// These weights with the Q8_0 and Q4_0 matrices of every projection (and the output, and the token embedding when it
+    /// is the output) regrouped in place in groups of eight rows (<see cref="RowGroups"/>) where the machine runs the
+    /// group kernel; the memory must be the model's own (read, not mapped: a mapping is read-only). Each matrix once
+    /// (Q, K and V may be one matrix), the experts of a mixture as they are. The embedding lookup, the GEMMs and the
+    /// f32-activation path read grouped rows through <see cref="WeightMatrix.PlainRow"/>.
+    /// </summary>
+    private unsafe DecoderWeights RegroupRows()
+    {
+        var done = new Dictionary<nint, WeightMatrix>();
+        WeightMatrix M(WeightMatrix m)
+        {
+            if (!RowGroups.Regroups(m.Type) || m.Rows < RowGroups.Size || m.Packed != null || m.Cols % 32 != 0) return m;
+            if (done.TryGetValue((nint)m.Data, out var g)) return g.Rows == m.Rows ? g : throw new InvalidOperationException("two matrices of different shapes share their first row");
+            RowGroups.RegroupInPlace(m.Type, m.Data, m.Rows, m.Cols);
+            return done[(nint)m.Data] = new WeightMatrix(m.Type, m.Data, m.Rows, m.Cols, grouped: true);
+        }
+        LinearWeights L(LinearWeights l) => new(M(l.W), l.B);
+        LinearWeights? Lo(LinearWeights? l) => l is { } v ? L(v) : null;
+        var layers = Layers.Select(l => new DecoderLayerWeights
+        {
+            AttnNorm = l.AttnNorm, Q = L(l.Q), K = L(l.K), V = L(l.V), O = L(l.O), MlpNorm = l.MlpNorm,
+            Gate = Lo(l.Gate), QNorm = l.QNorm, KNorm = l.KNorm, PostAttnNorm = l.PostAttnNorm, PostMlpNorm = l.PostMlpNorm,
+            Up = l.Experts is null ? L(l.Up) : l.Up, Down = l.Experts is null ? L(l.Down) : l.Down, Experts = l.Experts,
+        }).ToArray();
+        var output = L(Output);
+        // a tied embedding is the output matrix, now grouped: its lookups read it as such
+        var emb = done.TryGetValue((nint)TokenEmbedding.Data, out var e) && e.Rows == TokenEmbedding.Rows ? e : TokenEmbedding;
+        return new DecoderWeights
+        {
+            Config = Config, TokenEmbedding = emb, Positions = Positions, FixedPositions = FixedPositions, FinalNorm = FinalNorm,
+            Output = output, Layers = layers, InvFreq = InvFreq, InvFreqSliding = InvFreqSliding, Tensors = Tensors,
         };
     }
 

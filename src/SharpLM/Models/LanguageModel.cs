@@ -95,7 +95,7 @@ public sealed class LanguageModel : IDisposable
         {
             var cfg = ModelConfigReader.FromGguf(file);
             DecoderWeights.CheckRunnable(cfg, path);
-            var weights = DecoderWeights.Bind(BoundTensors.Bind(file, cfg, TensorNaming.Gguf), ContextFor(cfg, options));
+            var weights = DecoderWeights.Bind(BoundTensors.Bind(file, cfg, TensorNaming.Gguf), ContextFor(cfg, options), regroup: !options.MapWeights);
             return new LanguageModel(file, weights, ModelTokenizers.FromGguf(file), options, ModelTokenizers.ChatTemplateFromGguf(file));
         }
         catch

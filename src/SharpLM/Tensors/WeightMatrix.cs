@@ -16,18 +16,34 @@ internal readonly unsafe struct WeightMatrix
     /// where the weights never change after loading (inference); the owner keeps the panels alive.</summary>
     public readonly float* Packed;
 
-    public WeightMatrix(DType type, byte* data, int rows, int cols, float* packed = null)
+    /// <summary>Rows [0, GroupedRows) are stored in groups of eight (<see cref="Types.RowGroups"/>: a loaded model's Q8_0 and
+    /// Q4_0 matrices, regrouped in place for the matvec); the rows after them as usual. 0 for a plain matrix.</summary>
+    public readonly int GroupedRows;
+
+    public WeightMatrix(DType type, byte* data, int rows, int cols, float* packed = null, bool grouped = false)
     {
         Type = type;
         Data = data;
         Rows = rows;
         Cols = cols;
         Packed = packed;
+        GroupedRows = grouped ? rows / Types.RowGroups.Size * Types.RowGroups.Size : 0;
     }
 
     public long RowBytes => DTypeInfo.RowBytes(Type, Cols);
 
-    public ReadOnlySpan<byte> Row(int r) => new(Data + r * RowBytes, checked((int)RowBytes));
+    /// <summary>Row r's bytes in the plain layout (a plain matrix's own row; a grouped row copied out).</summary>
+    public ReadOnlySpan<byte> Row(int r)
+    {
+        if (r >= GroupedRows) return new(Data + r * RowBytes, checked((int)RowBytes));
+        var copy = new byte[RowBytes];
+        fixed (byte* c = copy) PlainRow(r, c);
+        return copy;
+    }
+
+    /// <summary>A pointer to row r in the plain layout: into the matrix, or (a grouped row) <paramref name="scratch"/>
+    /// (RowBytes long) after copying the row out of its group.</summary>
+    public byte* PlainRow(int r, byte* scratch) => Types.RowGroups.PlainRow(Type, Data, RowBytes, GroupedRows, Cols, r, scratch);
 
     /// <summary>The elements of an F32 matrix (Rows*Cols), writable (parameters and their gradients in training).</summary>
     public Span<float> Span => Type == DType.F32 ? new Span<float>(Data, checked(Rows * Cols))

@@ -46,7 +46,7 @@ public sealed unsafe class MappedFileTests
 
     /// <summary>The same logits, bit for bit, from a GGUF file and a Hugging Face folder loaded mapped or read.</summary>
     [Fact]
-    public void A_model_computes_the_same_bits_mapped_or_read()
+    public void A_model_computes_the_same_bits_mapped_or_read_apart_from_regrouped_rows()
     {
         var gguf = Path.Combine(TestPaths.NewTempDir(), "tiny.gguf");
         TinyGguf.Build("llama", DType.Q8_0).Write(gguf);
@@ -58,7 +58,15 @@ public sealed unsafe class MappedFileTests
             using var mapped = LanguageModel.Load(path, new ModelLoadOptions { MapWeights = true });
             var a = LlamaParityTests.OurLogits(read, ids);
             var b = LlamaParityTests.OurLogits(mapped, ids);
-            KernelTestUtil.AssertBitEqual(a, b, $"{Path.GetFileName(path)}: read vs mapped");
+            // read into memory, Q8_0 matrices are regrouped for the matvec (RowGroups; a mapping is read-only): the same
+            // products summed in another order
+            if (path == gguf && SharpLM.Tensors.Types.RowGroups.Regroups(DType.Q8_0))
+            {
+                Assert.Equal(SharpLM.Tensors.Types.RowGroups.Size * (read.Weights.Layers[0].Q.W.Rows / SharpLM.Tensors.Types.RowGroups.Size), read.Weights.Layers[0].Q.W.GroupedRows);
+                Assert.Equal(0, mapped.Weights.Layers[0].Q.W.GroupedRows);
+                KernelTestUtil.AssertClose(b, a, 1e-4, $"{Path.GetFileName(path)}: read (regrouped) vs mapped");
+            }
+            else KernelTestUtil.AssertBitEqual(a, b, $"{Path.GetFileName(path)}: read vs mapped");
         }
     }
 }
