@@ -269,15 +269,19 @@ internal static unsafe class MatMul
         {
             int end = Math.Min(e, Grouped);
             if (s >= end) return s;
-            float* y8 = stackalloc float[RowGroups.Size];
+            float* y8 = stackalloc float[4 * RowGroups.Size];
             for (int g = s / RowGroups.Size; g * RowGroups.Size < end; g++)
             {
                 int r0 = g * RowGroups.Size, lo = Math.Max(s, r0), hi = Math.Min(end, r0 + RowGroups.Size);
                 byte* w = W + r0 * RowBytes;
-                for (int ti = 0; ti < T; ti++)
+                for (int ti = 0; ti < T;)
                 {
-                    RowGroups.Dot(Type, w, xs[ti], Cols, y8);
-                    for (int r = lo; r < hi; r++) Y[(long)ti * Rows + r] = y8[r - r0];
+                    // four activation rows at once from two up (a short last four repeats the last row: xs is padded)
+                    int k = T - ti >= 2 && FourRowKernels ? 4 : 1;
+                    RowGroups.Dot(Type, w, xs + ti, k, Cols, y8);
+                    for (int j = 0; j < Math.Min(k, T - ti); j++)
+                        for (int r = lo; r < hi; r++) Y[(long)(ti + j) * Rows + r] = y8[j * RowGroups.Size + r - r0];
+                    ti += k;
                 }
             }
             return end;

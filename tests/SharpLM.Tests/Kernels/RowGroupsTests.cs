@@ -88,7 +88,7 @@ public sealed unsafe class RowGroupsTests
                 }
             }
             RowGroups.RegroupInPlace(type, pw, 8, cols);
-            RowGroups.Dot(type, pw, row, cols, py);
+            RowGroups.Dot(type, pw, &row, 1, cols, py);
             for (int i = 0; i < 8; i++)
                 Assert.True(Math.Abs(y[i] - oracle[i]) <= 2e-6 * bound[i] + 1e-30, $"{type} {cols} row {i}: {y[i]} vs oracle {oracle[i]} (sum |terms| {bound[i]})");
         }

@@ -90,105 +90,145 @@ internal static unsafe class RowGroups
         return scratch;
     }
 
-    /// <summary>y[i] = row i of the group . x for the 8 rows (n values each, x quantized in blocks of 32). Every row's
-    /// operations are the same whatever else is computed, so a row's bits do not depend on the batch.</summary>
-    public static void Dot(DType type, byte* group, Q8Row x, int n, float* y)
+    /// <summary>y[8r + i] = row i of the group . xs[r] for the 8 rows and <paramref name="rows"/> activation rows (1, or 4
+    /// at once: the weights loaded, unpacked and their scales converted once), n values each, x quantized in blocks of
+    /// 32. Every activation row gets the same operations in the same order either way, so a row's bits do not depend on
+    /// the batch.</summary>
+    public static void Dot(DType type, byte* group, Q8Row* xs, int rows, int n, float* y)
     {
-        if (type == DType.Q8_0) DotQ8_0(group, x, n / 32, y);
-        else DotQ4_0(group, x, n / 32, y);
+        if (rows != 1 && rows != 4) throw new ArgumentOutOfRangeException(nameof(rows), rows, "1 or 4 activation rows");
+        if (type == DType.Q8_0)
+        {
+            if (rows == 1) Dot1<Q8Block>(group, xs, n / 32, y);
+            else Dot4<Q8Block>(group, xs, n / 32, y);
+        }
+        else if (rows == 1) Dot1<Q4Block>(group, xs, n / 32, y);
+        else Dot4<Q4Block>(group, xs, n / 32, y);
+    }
+
+    /// <summary>A grouped block of one type: its bytes, its offset (u = w + offset), and its weights as the eight 32-byte
+    /// operands of <c>vpdpbusd</c>: l0-l3 for rows 0-3 and h0-h3 for rows 4-7, operand k against activation bytes
+    /// [8k, 8k + 8) of the block broadcast.</summary>
+    private interface IGroupBlock
+    {
+        static abstract int Bytes { get; }
+        static abstract int Offset { get; }
+        static abstract void Operands(byte* g, out Vector256<byte> l0, out Vector256<byte> l1, out Vector256<byte> l2, out Vector256<byte> l3,
+                                      out Vector256<byte> h0, out Vector256<byte> h1, out Vector256<byte> h2, out Vector256<byte> h3);
+    }
+
+    private struct Q8Block : IGroupBlock
+    {
+        public static int Bytes => 272;
+        public static int Offset => 128;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Operands(byte* g, out Vector256<byte> l0, out Vector256<byte> l1, out Vector256<byte> l2, out Vector256<byte> l3,
+                                    out Vector256<byte> h0, out Vector256<byte> h1, out Vector256<byte> h2, out Vector256<byte> h3)
+        {
+            BlockMath.Prefetch(g); BlockMath.Prefetch(g + 64); BlockMath.Prefetch(g + 128); BlockMath.Prefetch(g + 192);
+            l0 = Vector256.Load(g + 16); h0 = Vector256.Load(g + 48);
+            l1 = Vector256.Load(g + 80); h1 = Vector256.Load(g + 112);
+            l2 = Vector256.Load(g + 144); h2 = Vector256.Load(g + 176);
+            l3 = Vector256.Load(g + 208); h3 = Vector256.Load(g + 240);
+        }
+    }
+
+    private struct Q4Block : IGroupBlock
+    {
+        public static int Bytes => 144;
+        public static int Offset => 8;
+
+        // byte j of a row holds q[j] (low nibble) and q[j + 16]: chunk 0 (bytes 0-7) gives q[0..8) and q[16..24), chunk 1
+        // q[8..16) and q[24..32)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Operands(byte* g, out Vector256<byte> l0, out Vector256<byte> l1, out Vector256<byte> l2, out Vector256<byte> l3,
+                                    out Vector256<byte> h0, out Vector256<byte> h1, out Vector256<byte> h2, out Vector256<byte> h3)
+        {
+            BlockMath.Prefetch(g); BlockMath.Prefetch(g + 64); BlockMath.Prefetch(g + 128);
+            var m4 = Vector256.Create((byte)0x0F);
+            var v = Vector256.Load(g + 16);
+            l0 = v & m4; l2 = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4;
+            v = Vector256.Load(g + 48);
+            h0 = v & m4; h2 = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4;
+            v = Vector256.Load(g + 80);
+            l1 = v & m4; l3 = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4;
+            v = Vector256.Load(g + 112);
+            h1 = v & m4; h3 = Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4;
+        }
     }
 
     // Lanes 2i and 2i+1 belong to row i of a half (rows 0-3 or 4-7): the scales spread to them, the block's offset
     // correction into the even lane. Constants created in the kernels (not static readonly fields: a kernel compiled
     // fully optimized before the class is initialized would check the initialization in its loop).
 
-    /// <summary>The eight f16 scales at p as floats times the activation's block scale, spread to the two halves' lanes.</summary>
+    /// <summary>The eight f16 scales at g, spread to the two halves' lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scales(byte* p, float dx, Vector256<int> low, Vector256<int> high, out Vector256<float> sLow, out Vector256<float> sHigh)
+    private static void Scales(byte* g, out Vector256<float> low, out Vector256<float> high)
     {
-        var s = F16Type.ToSingle(Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)p)).AsUInt32()) * Vector256.Create(dx);
-        sLow = Avx2.PermuteVar8x32(s, low);
-        sHigh = Avx2.PermuteVar8x32(s, high);
+        var s = F16Type.ToSingle(Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)g)).AsUInt32());
+        low = Avx2.PermuteVar8x32(s, Vector256.Create(0, 0, 1, 1, 2, 2, 3, 3));
+        high = Avx2.PermuteVar8x32(s, Vector256.Create(4, 4, 5, 5, 6, 6, 7, 7));
     }
 
-    /// <summary>y (8) from the two halves' accumulators: row i = lane 2i + lane 2i+1.</summary>
+    /// <summary>One activation row's work on block b: the exact integer sums of the 8 rows (two lanes each, starting at
+    /// -offset * sum(x)), converted, times d_w d_x, added to a (rows 0-3) and c (rows 4-7).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step<TB>(Q8Row x, int b, Vector256<float> sl, Vector256<float> sh,
+                                 Vector256<byte> l0, Vector256<byte> l1, Vector256<byte> l2, Vector256<byte> l3,
+                                 Vector256<byte> h0, Vector256<byte> h1, Vector256<byte> h2, Vector256<byte> h3,
+                                 ref Vector256<float> a, ref Vector256<float> c) where TB : IGroupBlock
+    {
+        sbyte* q = x.Q + 32 * b;
+        var start = Vector256.Create(-TB.Offset * (x.Sums[2 * b] + x.Sums[2 * b + 1])) & Vector256.Create(-1, 0, -1, 0, -1, 0, -1, 0);
+        Vector256<sbyte> x0 = Vector256.Create(*(long*)q).AsSByte(), x1 = Vector256.Create(*(long*)(q + 8)).AsSByte(),
+                         x2 = Vector256.Create(*(long*)(q + 16)).AsSByte(), x3 = Vector256.Create(*(long*)(q + 24)).AsSByte();
+        var il = AvxVnni.MultiplyWideningAndAdd(start, l0, x0);
+        var ih = AvxVnni.MultiplyWideningAndAdd(start, h0, x0);
+        il = AvxVnni.MultiplyWideningAndAdd(il, l1, x1);
+        ih = AvxVnni.MultiplyWideningAndAdd(ih, h1, x1);
+        il = AvxVnni.MultiplyWideningAndAdd(il, l2, x2);
+        ih = AvxVnni.MultiplyWideningAndAdd(ih, h2, x2);
+        il = AvxVnni.MultiplyWideningAndAdd(il, l3, x3);
+        ih = AvxVnni.MultiplyWideningAndAdd(ih, h3, x3);
+        var d = Vector256.Create(x.D[b]);
+        a = Fma.MultiplyAdd(Avx.ConvertToVector256Single(il), sl * d, a);
+        c = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ih), sh * d, c);
+    }
+
+    /// <summary>y (8) from one activation row's accumulators: row i = lane 2i + lane 2i+1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(Vector256<float> low, Vector256<float> high, float* y) =>
         Avx2.PermuteVar8x32(Avx.HorizontalAdd(low, high), Vector256.Create(0, 1, 4, 5, 2, 3, 6, 7)).Store(y);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotQ8_0(byte* g, Q8Row x, int nb, float* y)
+    private static void Dot1<TB>(byte* g, Q8Row* xs, int nb, float* y) where TB : IGroupBlock
     {
-        Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default;
-        Vector256<int> low = Vector256.Create(0, 0, 1, 1, 2, 2, 3, 3), high = Vector256.Create(4, 4, 5, 5, 6, 6, 7, 7), even = Vector256.Create(-1, 0, -1, 0, -1, 0, -1, 0);
-        sbyte* q = x.Q;
-        for (int b = 0; b < nb; b++, g += 272, q += 32)
+        Vector256<float> a = default, c = default;
+        var x = xs[0];
+        for (int b = 0; b < nb; b++, g += TB.Bytes)
         {
-            BlockMath.Prefetch(g); BlockMath.Prefetch(g + 64); BlockMath.Prefetch(g + 128); BlockMath.Prefetch(g + 192);
-            Scales(g, x.D[b], low, high, out var sl, out var sh);
-            var start = Vector256.Create(-128 * (x.Sums[2 * b] + x.Sums[2 * b + 1])) & even;
-            Vector256<sbyte> x0 = Vector256.Create(*(long*)q).AsSByte(), x1 = Vector256.Create(*(long*)(q + 8)).AsSByte(),
-                             x2 = Vector256.Create(*(long*)(q + 16)).AsSByte(), x3 = Vector256.Create(*(long*)(q + 24)).AsSByte();
-            var il = AvxVnni.MultiplyWideningAndAdd(start, Vector256.Load(g + 16), x0);
-            var ih = AvxVnni.MultiplyWideningAndAdd(start, Vector256.Load(g + 48), x0);
-            il = AvxVnni.MultiplyWideningAndAdd(il, Vector256.Load(g + 80), x1);
-            ih = AvxVnni.MultiplyWideningAndAdd(ih, Vector256.Load(g + 112), x1);
-            il = AvxVnni.MultiplyWideningAndAdd(il, Vector256.Load(g + 144), x2);
-            ih = AvxVnni.MultiplyWideningAndAdd(ih, Vector256.Load(g + 176), x2);
-            il = AvxVnni.MultiplyWideningAndAdd(il, Vector256.Load(g + 208), x3);
-            ih = AvxVnni.MultiplyWideningAndAdd(ih, Vector256.Load(g + 240), x3);
-            if ((b & 1) == 0)
-            {
-                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(il), sl, a0);
-                b0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ih), sh, b0);
-            }
-            else
-            {
-                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(il), sl, a1);
-                b1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ih), sh, b1);
-            }
+            TB.Operands(g, out var l0, out var l1, out var l2, out var l3, out var h0, out var h1, out var h2, out var h3);
+            Scales(g, out var sl, out var sh);
+            Step<TB>(x, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a, ref c);
         }
-        Store(a0 + a1, b0 + b1, y);
+        Store(a, c, y);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotQ4_0(byte* g, Q8Row x, int nb, float* y)
+    private static void Dot4<TB>(byte* g, Q8Row* xs, int nb, float* y) where TB : IGroupBlock
     {
-        Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default;
-        Vector256<int> low = Vector256.Create(0, 0, 1, 1, 2, 2, 3, 3), high = Vector256.Create(4, 4, 5, 5, 6, 6, 7, 7), even = Vector256.Create(-1, 0, -1, 0, -1, 0, -1, 0);
-        var m4 = Vector256.Create((byte)0x0F);
-        sbyte* q = x.Q;
-        for (int b = 0; b < nb; b++, g += 144, q += 32)
+        Vector256<float> a0 = default, c0 = default, a1 = default, c1 = default, a2 = default, c2 = default, a3 = default, c3 = default;
+        Q8Row x0 = xs[0], x1 = xs[1], x2 = xs[2], x3 = xs[3];
+        for (int b = 0; b < nb; b++, g += TB.Bytes)
         {
-            BlockMath.Prefetch(g); BlockMath.Prefetch(g + 64); BlockMath.Prefetch(g + 128);
-            Scales(g, x.D[b], low, high, out var sl, out var sh);
-            var start = Vector256.Create(-8 * (x.Sums[2 * b] + x.Sums[2 * b + 1])) & even;
-            Vector256<sbyte> x0 = Vector256.Create(*(long*)q).AsSByte(), x1 = Vector256.Create(*(long*)(q + 8)).AsSByte(),
-                             x2 = Vector256.Create(*(long*)(q + 16)).AsSByte(), x3 = Vector256.Create(*(long*)(q + 24)).AsSByte();
-            // chunk 0 (bytes 0-7 of each row): q[0..8) low, q[16..24) high; chunk 1: q[8..16), q[24..32)
-            var v = Vector256.Load(g + 16);
-            var il = AvxVnni.MultiplyWideningAndAdd(start, v & m4, x0);
-            il = AvxVnni.MultiplyWideningAndAdd(il, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4, x2);
-            v = Vector256.Load(g + 48);
-            var ih = AvxVnni.MultiplyWideningAndAdd(start, v & m4, x0);
-            ih = AvxVnni.MultiplyWideningAndAdd(ih, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4, x2);
-            v = Vector256.Load(g + 80);
-            il = AvxVnni.MultiplyWideningAndAdd(il, v & m4, x1);
-            il = AvxVnni.MultiplyWideningAndAdd(il, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4, x3);
-            v = Vector256.Load(g + 112);
-            ih = AvxVnni.MultiplyWideningAndAdd(ih, v & m4, x1);
-            ih = AvxVnni.MultiplyWideningAndAdd(ih, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & m4, x3);
-            if ((b & 1) == 0)
-            {
-                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(il), sl, a0);
-                b0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ih), sh, b0);
-            }
-            else
-            {
-                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(il), sl, a1);
-                b1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ih), sh, b1);
-            }
+            TB.Operands(g, out var l0, out var l1, out var l2, out var l3, out var h0, out var h1, out var h2, out var h3);
+            Scales(g, out var sl, out var sh);
+            Step<TB>(x0, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a0, ref c0);
+            Step<TB>(x1, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a1, ref c1);
+            Step<TB>(x2, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a2, ref c2);
+            Step<TB>(x3, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a3, ref c3);
         }
-        Store(a0 + a1, b0 + b1, y);
+        Store(a0, c0, y); Store(a1, c1, y + 8); Store(a2, c2, y + 16); Store(a3, c3, y + 24);
     }
 }
