@@ -260,14 +260,15 @@ internal static unsafe class GemmInt8
             // Rows unpacked rows: u (C bytes each), then d and m (a float per scale group each)
             long rowStride = c + 8L * ns;
             byte* buf = (byte*)Scratch.Get(Scratch.Panel, rowStride * Rows / 4 + 16);
-            byte* plain = j.GroupedRows > 0 ? (byte*)Scratch.Get(Scratch.PlainRow, j.RowBytes / 4 + 1) : null;
             for (int o = r0; o < r1; o += Rows)
             {
                 int n = Math.Min(Rows, r1 - o);
                 for (int i = 0; i < n; i++)
                 {
                     var row = new UnpackedRow(j, buf, rowStride, i);
-                    j.Unpack(RowGroups.PlainRow(j.Type, j.W, j.RowBytes, j.GroupedRows, c, o + i, plain), c, row.U, row.D, row.M);
+                    int r = o + i;
+                    if (r < j.GroupedRows) RowGroups.Unpack32(j.Type, j.W + (long)(r / RowGroups.Size) * RowGroups.Size * j.RowBytes, r % RowGroups.Size, c, row.U, row.D);
+                    else j.Unpack(j.W + r * j.RowBytes, c, row.U, row.D, row.M);
                 }
                 for (int g = 0; g < j.Groups; g += 2)
                 {

@@ -90,6 +90,32 @@ internal static unsafe class RowGroups
         return scratch;
     }
 
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of row <paramref name="i"/> of a group, read
+    /// straight from it (the bits of the type's own Unpack32 on the plain row): Q8_0's signed bytes, Q4_0's nibbles in
+    /// element order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Unpack32(DType type, byte* group, int i, int n, byte* u, float* d)
+    {
+        if (type == DType.Q8_0)
+        {
+            var flip = Vector256.Create((byte)0x80);
+            for (int b = 0; b < n / 32; b++, group += 272, u += 32)
+            {
+                d[b] = BlockMath.Half(group + 2 * i);
+                (Vector256.Create(*(ulong*)(group + 16 + 8 * i), *(ulong*)(group + 80 + 8 * i), *(ulong*)(group + 144 + 8 * i), *(ulong*)(group + 208 + 8 * i)).AsByte() ^ flip).Store(u);
+            }
+            return;
+        }
+        var mask = Vector128.Create((byte)15);
+        for (int b = 0; b < n / 32; b++, group += 144, u += 32)
+        {
+            d[b] = BlockMath.Half(group + 2 * i);
+            var v = Vector128.Create(*(ulong*)(group + 16 + 8 * i), *(ulong*)(group + 80 + 8 * i)).AsByte();
+            (v & mask).Store(u);
+            ((v.AsUInt16() >>> 4).AsByte() & mask).Store(u + 16);
+        }
+    }
+
     /// <summary>y[8r + i] = row i of the group . xs[r] for the 8 rows and <paramref name="rows"/> activation rows (1, or 4
     /// at once: the weights loaded, unpacked and their scales converted once), n values each, x quantized in blocks of
     /// 32. Every activation row gets the same operations in the same order either way, so a row's bits do not depend on
