@@ -276,11 +276,16 @@ internal static unsafe class MatMul
                 byte* w = W + r0 * RowBytes;
                 for (int ti = 0; ti < T;)
                 {
-                    // four activation rows at once from two up (a short last four repeats the last row: xs is padded)
+                    // four activation rows at once from two up (a short last four repeats the last row: xs is padded);
+                    // a whole group of real rows straight into y, else through y8
                     int k = T - ti >= 2 && FourRowKernels ? 4 : 1;
-                    RowGroups.Dot(Type, w, xs + ti, k, Cols, y8);
-                    for (int j = 0; j < Math.Min(k, T - ti); j++)
-                        for (int r = lo; r < hi; r++) Y[(long)(ti + j) * Rows + r] = y8[j * RowGroups.Size + r - r0];
+                    if (hi - lo == RowGroups.Size && ti + k <= T) RowGroups.Dot(Type, w, xs + ti, k, Cols, Y + (long)ti * Rows + r0, Rows);
+                    else
+                    {
+                        RowGroups.Dot(Type, w, xs + ti, k, Cols, y8);
+                        for (int j = 0; j < Math.Min(k, T - ti); j++)
+                            for (int r = lo; r < hi; r++) Y[(long)(ti + j) * Rows + r] = y8[j * RowGroups.Size + r - r0];
+                    }
                     ti += k;
                 }
             }

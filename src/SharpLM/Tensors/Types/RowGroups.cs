@@ -116,20 +116,20 @@ internal static unsafe class RowGroups
         }
     }
 
-    /// <summary>y[8r + i] = row i of the group . xs[r] for the 8 rows and <paramref name="rows"/> activation rows (1, or 4
-    /// at once: the weights loaded, unpacked and their scales converted once), n values each, x quantized in blocks of
-    /// 32. Every activation row gets the same operations in the same order either way, so a row's bits do not depend on
-    /// the batch.</summary>
-    public static void Dot(DType type, byte* group, Q8Row* xs, int rows, int n, float* y)
+    /// <summary>y[r * yStride + i] = row i of the group . xs[r] for the 8 rows and <paramref name="rows"/> activation rows
+    /// (1, or 4 at once: the weights loaded, unpacked and their scales converted once), n values each, x quantized in
+    /// blocks of 32. Every activation row gets the same operations in the same order either way, so a row's bits do not
+    /// depend on the batch.</summary>
+    public static void Dot(DType type, byte* group, Q8Row* xs, int rows, int n, float* y, long yStride = Size)
     {
         if (rows != 1 && rows != 4) throw new ArgumentOutOfRangeException(nameof(rows), rows, "1 or 4 activation rows");
         if (type == DType.Q8_0)
         {
             if (rows == 1) Dot1<Q8Block>(group, xs, n / 32, y);
-            else Dot4<Q8Block>(group, xs, n / 32, y);
+            else Dot4<Q8Block>(group, xs, n / 32, y, yStride);
         }
         else if (rows == 1) Dot1<Q4Block>(group, xs, n / 32, y);
-        else Dot4<Q4Block>(group, xs, n / 32, y);
+        else Dot4<Q4Block>(group, xs, n / 32, y, yStride);
     }
 
     /// <summary>A grouped block of one type: its bytes, its offset (u = w + offset), and its weights as the eight 32-byte
@@ -206,7 +206,11 @@ internal static unsafe class RowGroups
                                  ref Vector256<float> a, ref Vector256<float> c) where TB : IGroupBlock
     {
         sbyte* q = x.Q + 32 * b;
-        var start = Vector256.Create(-TB.Offset * (x.Sums[2 * b] + x.Sums[2 * b + 1])) & Vector256.Create(-1, 0, -1, 0, -1, 0, -1, 0);
+        // the block's two 16-sums as one broadcast dword, multiplied and added pairwise (vpmaddwd) by (-offset, -offset)
+        // in the even lanes and (0, 0) in the odd ones: -offset * sum(x) where the row's first lane starts
+        var k = Vector256.Create((short)-TB.Offset, (short)-TB.Offset, 0, 0, (short)-TB.Offset, (short)-TB.Offset, 0, 0,
+                                 (short)-TB.Offset, (short)-TB.Offset, 0, 0, (short)-TB.Offset, (short)-TB.Offset, 0, 0);
+        var start = Avx2.MultiplyAddAdjacent(Vector256.Create(*(int*)(x.Sums + 2 * b)).AsInt16(), k);
         Vector256<sbyte> x0 = Vector256.Create(*(long*)q).AsSByte(), x1 = Vector256.Create(*(long*)(q + 8)).AsSByte(),
                          x2 = Vector256.Create(*(long*)(q + 16)).AsSByte(), x3 = Vector256.Create(*(long*)(q + 24)).AsSByte();
         var il = AvxVnni.MultiplyWideningAndAdd(start, l0, x0);
@@ -242,7 +246,7 @@ internal static unsafe class RowGroups
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dot4<TB>(byte* g, Q8Row* xs, int nb, float* y) where TB : IGroupBlock
+    private static void Dot4<TB>(byte* g, Q8Row* xs, int nb, float* y, long yStride) where TB : IGroupBlock
     {
         Vector256<float> a0 = default, c0 = default, a1 = default, c1 = default, a2 = default, c2 = default, a3 = default, c3 = default;
         Q8Row x0 = xs[0], x1 = xs[1], x2 = xs[2], x3 = xs[3];
@@ -255,6 +259,6 @@ internal static unsafe class RowGroups
             Step<TB>(x2, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a2, ref c2);
             Step<TB>(x3, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a3, ref c3);
         }
-        Store(a0, c0, y); Store(a1, c1, y + 8); Store(a2, c2, y + 16); Store(a3, c3, y + 24);
+        Store(a0, c0, y); Store(a1, c1, y + yStride); Store(a2, c2, y + 2 * yStride); Store(a3, c3, y + 3 * yStride);
     }
 }
