@@ -39,23 +39,30 @@ internal static unsafe class RowGroups
 
     private static byte Flip(DType type) => type == DType.Q8_0 ? (byte)0x80 : (byte)0;
 
-    /// <summary>Regroups the first Rows/8*8 rows of a (rows, cols) matrix at <paramref name="data"/> in place.</summary>
+    /// <summary>Regroups the first Rows/8*8 rows of a (rows, cols) matrix at <paramref name="data"/> in place, the groups
+    /// spread over the worker pool (part of loading a model: a 360 MB Q4_0 file's groups took 0.3 s in tier-0 code on one
+    /// thread).</summary>
     public static void RegroupInPlace(DType type, byte* data, int rows, int cols)
     {
         if (type is not (DType.Q8_0 or DType.Q4_0)) throw new ArgumentException($"{type} rows are not regrouped", nameof(type));
+        if (cols % 32 != 0) throw new ArgumentException($"{cols} columns are not whole blocks of 32", nameof(cols));
         long rowBytes = DTypeInfo.RowBytes(type, cols);
+        nint at = (nint)data;
+        WorkerPool.Shared.For(rows / Size, g => RegroupOne(type, (byte*)at + g * Size * rowBytes, rowBytes, cols / 32), minItemsPerChunk: 64);
+    }
+
+    /// <summary>One group in place: its eight rows copied to this thread's scratch, then interleaved back.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RegroupOne(DType type, byte* at, long rowBytes, int blocks)
+    {
         long groupBytes = Size * rowBytes;
-        var copy = new byte[groupBytes];
-        fixed (byte* c = copy)
-            for (int g = 0; g < rows / Size; g++)
-            {
-                byte* at = data + g * groupBytes;
-                Buffer.MemoryCopy(at, c, groupBytes, groupBytes);
-                Interleave(type, c, rowBytes, cols / 32, at);
-            }
+        byte* copy = (byte*)Scratch.Get(Scratch.PlainRow, groupBytes / 4 + 1);
+        Buffer.MemoryCopy(at, copy, groupBytes, groupBytes);
+        Interleave(type, copy, rowBytes, blocks, at);
     }
 
     /// <summary>Eight plain rows (at <paramref name="rows"/>, <paramref name="rowBytes"/> apart) -> one group at dst.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Interleave(DType type, byte* rows, long rowBytes, int blocks, byte* dst)
     {
         int bb = BlockBytes(type), qb = QuantBytes(type);
