@@ -15,7 +15,7 @@ public sealed unsafe class MappedFileTests
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(4096 * 3 + 17)]
-    [InlineData((1 << 26) + 4099)] // past one read chunk
+    [InlineData((1 << 26) + 4099)] // past one read piece: five 16 MB pieces read on two threads
     public void Mapped_and_read_give_the_files_bytes(int length)
     {
         var path = Path.Combine(TestPaths.NewTempDir(), "bytes.bin");
