@@ -303,7 +303,7 @@ internal static unsafe class MatMul
                 Q8Row* xs = stackalloc Q8Row[T + 3];
                 for (int ti = 0; ti < T + 3; ti++) xs[ti] = Q8Activations.At(Xq + Math.Min(ti, T - 1) * XqStride, Cols, Block);
                 var q8 = new Q8Rows { Traits = traits, Xs = xs, Cols = Cols, Isa = Isa, RowBuf = Scratch.Get(Scratch.Row, Cols) };
-                if (Isa != KernelIsa.Scalar) s = Groups(xs, s, e);
+                if (Isa != KernelIsa.Scalar && System.Runtime.Intrinsics.X86.AvxVnni.IsSupported) s = Groups(xs, s, e);
                 Dots(ref q8, s, e, traits.DotQ8x4 != null);
                 return;
             }
