@@ -16,7 +16,7 @@ internal static unsafe class Embedding
         int c = table.Cols;
         var t = DTypes.Of(table.Type);
         var isa = KernelIsaSelector.Current;
-        byte* plain = table.GroupedRows > 0 ? (byte*)Scratch.Get(Scratch.PlainRow, table.RowBytes / 4 + 1) : null;
+        byte* plain = table.GroupedRows > 0 ? RowGroups.RowBuffer(table.RowBytes) : null;
         fixed (float* py = y)
             for (int n = 0; n < ids.Length; n++)
             {
@@ -32,7 +32,7 @@ internal static unsafe class Embedding
         var t = DTypes.Of(table.Type);
         var isa = KernelIsaSelector.Current;
         float* row = Scratch.Get(Scratch.Row, c);
-        byte* plain = table.GroupedRows > 0 ? (byte*)Scratch.Get(Scratch.PlainRow, table.RowBytes / 4 + 1) : null;
+        byte* plain = table.GroupedRows > 0 ? RowGroups.RowBuffer(table.RowBytes) : null;
         for (int n = 0; n < ids.Length; n++)
         {
             Check(ids[n], n, table.Rows, what);

@@ -106,11 +106,6 @@ internal static unsafe class Gemm
             for (int o0 = r0; o0 < r1; o0 += ChunkPanels * Mr) Chunk(o0, Math.Min(r1, o0 + ChunkPanels * Mr), r1);
         }
 
-        /// <summary>Weight row r in the plain layout (a grouped row copied out: the f32-activation path of a loaded model's
-        /// Q8_0 / Q4_0 matrices, for parity checks).</summary>
-        private readonly byte* Row(int r) => GroupedRows == 0 ? W + r * RowBytes
-            : Tensors.Types.RowGroups.PlainRow(Type, W, RowBytes, GroupedRows, Cols, r, (byte*)Scratch.Get(Scratch.PlainRow, RowBytes / 4 + 1));
-
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void Chunk(int o0, int o1, int limit)
         {
@@ -118,6 +113,7 @@ internal static unsafe class Gemm
             float* acc = Scratch.Get(Scratch.Accum, (long)nPanels * Mr * Tpad);
             float* panels = Scratch.Get(Scratch.Panel, (long)nPanels * Mr * KC);
             var traits = Tensors.Types.DTypes.Of(Type);
+            byte* plain = GroupedRows > 0 ? Tensors.Types.RowGroups.RowBuffer(RowBytes) : null;
             // F32 rows are read in place when few tokens share each panel (copying them would cost as much as using them);
             // with many tokens the copy is amortized and the 1 KB-strided panel never aliases in L1 like 8 rows 4*C apart
             bool direct = Type == DType.F32 && Tpad <= 64;
@@ -132,7 +128,8 @@ internal static unsafe class Gemm
                 {
                     if (direct && o0 + i - i % Mr + Mr <= o1) continue;
                     float* dst = panels + (long)i * KC;
-                    if (o0 + i < o1) traits.DequantizeRow(Row(o0 + i) + kOffset, dst, kc, Isa);
+                    // (a grouped row, on the f32-activation path of a loaded model's Q8_0 / Q4_0 matrices, copied out first)
+                    if (o0 + i < o1) traits.DequantizeRow(Tensors.Types.RowGroups.PlainRow(Type, W, RowBytes, GroupedRows, Cols, o0 + i, plain) + kOffset, dst, kc, Isa);
                     else new Span<float>(dst, kc).Clear();
                 }
                 // the weight bytes the next step copies (this chunk's next K block, or the next chunk's first), fetched

@@ -166,7 +166,6 @@ internal static unsafe class MatMul
             }
             var job = MatVecActivations(px, t, c, block, isa);
             job.W = w.Data; job.RowBytes = w.RowBytes; job.Type = w.Type; job.Y = py; job.Rows = w.Rows; job.Grouped = w.GroupedRows;
-            job.Align = w.GroupedRows > 0 ? RowGroups.Size : 1;
             job.Tasks = WorkSplit.Tasks(w.Rows, w.RowBytes + (long)t * c, pool.Threads, job.Align);
             pool.Run(job.Tasks, job);
         }
@@ -226,8 +225,6 @@ internal static unsafe class MatMul
             job.W2 = w2.Data; job.RowBytes2 = w2.RowBytes; job.Type2 = w2.Type; job.Y2 = p2; job.Rows2 = w2.Rows; job.Grouped2 = w2.GroupedRows;
             if (three) { job.W3 = w3.Data; job.RowBytes3 = w3.RowBytes; job.Type3 = w3.Type; job.Y3 = p3; job.Rows3 = w3.Rows; job.Grouped3 = w3.GroupedRows; }
             long rowBytes = Math.Max(w1.RowBytes, Math.Max(w2.RowBytes, three ? w3.RowBytes : 0));
-            // task boundaries on whole groups (a group split between two tasks would be computed by both)
-            job.Align = w1.GroupedRows > 0 || w2.GroupedRows > 0 || (three && w3.GroupedRows > 0) ? RowGroups.Size : 1;
             job.Tasks = WorkSplit.Tasks(job.Rows + job.Rows2 + job.Rows3, rowBytes + (long)t * c, pool.Threads, job.Align);
             pool.Run(job.Tasks, job);
         }
@@ -240,7 +237,7 @@ internal static unsafe class MatMul
         public long RowBytes, XqStride;
         public DType Type;
         public float* X, Y;
-        public int Rows, Cols, T, Tasks, Block, Align;
+        public int Rows, Cols, T, Tasks, Block;
         public KernelIsa Isa;
         /// <summary>The matrix's rows stored in groups of eight (<see cref="WeightMatrix.GroupedRows"/>).</summary>
         public int Grouped;
@@ -250,6 +247,10 @@ internal static unsafe class MatMul
         public DType Type2, Type3;
         public float* Y2, Y3;
         public int Rows2, Rows3, Grouped2, Grouped3;
+
+        /// <summary>Task boundaries fall on whole groups when a matrix has any (a group split between two tasks would be
+        /// computed by both).</summary>
+        public readonly int Align => (Grouped | Grouped2 | Grouped3) > 0 ? RowGroups.Size : 1;
 
         public readonly void Execute(int task)
         {
@@ -320,7 +321,7 @@ internal static unsafe class MatMul
         {
             float* some = stackalloc float[8];
             bool x4 = T >= 2 && hasFour && FourRowKernels, x8 = x4 && T >= 5;
-            byte* plain = s < Grouped ? (byte*)Scratch.Get(Scratch.PlainRow, RowBytes / 4 + 1) : null;
+            byte* plain = s < Grouped ? RowGroups.RowBuffer(RowBytes) : null;
             for (int r = s; r < e; r++)
             {
                 // a grouped row here (f32 activations, or the scalar variant): copied out to the plain layout

@@ -42,6 +42,10 @@ internal static unsafe class RowGroups
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Ahead(byte* p) => Sse.Prefetch0(p + PrefetchBytes);
 
+    /// <summary>This thread's buffer for <paramref name="bytes"/> bytes of plain rows (one row copied out, or a group's
+    /// eight rows while it is regrouped).</summary>
+    public static byte* RowBuffer(long bytes) => (byte*)Scratch.Get(Scratch.PlainRow, bytes / 4 + 1);
+
     private static int QuantBytes(DType type) => type == DType.Q8_0 ? 32 : 16;
 
     private static int BlockBytes(DType type) => type == DType.Q8_0 ? 34 : 18;
@@ -65,7 +69,7 @@ internal static unsafe class RowGroups
     private static void RegroupOne(DType type, byte* at, long rowBytes, int blocks)
     {
         long groupBytes = Size * rowBytes;
-        byte* copy = (byte*)Scratch.Get(Scratch.PlainRow, groupBytes / 4 + 1);
+        byte* copy = RowBuffer(groupBytes);
         Buffer.MemoryCopy(at, copy, groupBytes, groupBytes);
         Interleave(type, copy, rowBytes, blocks, at);
     }
@@ -106,16 +110,18 @@ internal static unsafe class RowGroups
         return scratch;
     }
 
-    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of row <paramref name="i"/> of a group, read
-    /// straight from it (the bits of the type's own Unpack32 on the plain row): Q8_0's signed bytes, Q4_0's nibbles in
-    /// element order.</summary>
+    /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of grouped row r of the matrix at
+    /// <paramref name="data"/>, read straight from its group (the bits of the type's own Unpack32 on the plain row): Q8_0's
+    /// signed bytes, Q4_0's nibbles in element order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Unpack32(DType type, byte* group, int i, int n, byte* u, float* d)
+    public static void Unpack32(DType type, byte* data, long rowBytes, int r, int n, byte* u, float* d)
     {
+        int i = r % Size, step = Size * BlockBytes(type);
+        byte* group = data + (long)(r / Size) * Size * rowBytes;
         if (type == DType.Q8_0)
         {
             var flip = Vector256.Create((byte)0x80);
-            for (int b = 0; b < n / 32; b++, group += 272, u += 32)
+            for (int b = 0; b < n / 32; b++, group += step, u += 32)
             {
                 d[b] = BlockMath.Half(group + 2 * i);
                 (Vector256.Create(*(ulong*)(group + 16 + 8 * i), *(ulong*)(group + 80 + 8 * i), *(ulong*)(group + 144 + 8 * i), *(ulong*)(group + 208 + 8 * i)).AsByte() ^ flip).Store(u);
@@ -123,7 +129,7 @@ internal static unsafe class RowGroups
             return;
         }
         var mask = Vector128.Create((byte)15);
-        for (int b = 0; b < n / 32; b++, group += 144, u += 32)
+        for (int b = 0; b < n / 32; b++, group += step, u += 32)
         {
             d[b] = BlockMath.Half(group + 2 * i);
             var v = Vector128.Create(*(ulong*)(group + 16 + 8 * i), *(ulong*)(group + 80 + 8 * i)).AsByte();
@@ -161,7 +167,7 @@ internal static unsafe class RowGroups
 
     private struct Q8Block : IGroupBlock
     {
-        public static int Bytes => 272;
+        public static int Bytes => Size * 34;
         public static int Offset => 128;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -178,7 +184,7 @@ internal static unsafe class RowGroups
 
     private struct Q4Block : IGroupBlock
     {
-        public static int Bytes => 144;
+        public static int Bytes => Size * 18;
         public static int Offset => 8;
 
         // byte j of a row holds q[j] (low nibble) and q[j + 16]: chunk 0 (bytes 0-7) gives q[0..8) and q[16..24), chunk 1
