@@ -267,7 +267,7 @@ internal static unsafe class GemmInt8
                 {
                     var row = new UnpackedRow(j, buf, rowStride, i);
                     int r = o + i;
-                    if (r < j.GroupedRows) RowGroups.Unpack32(j.Type, j.W, j.RowBytes, r, c, row.U, row.D);
+                    if (r < j.GroupedRows) RowGroups.Unpack32(j.Type, j.W, j.RowBytes, r, c, row.U, row.D, row.M);
                     else j.Unpack(j.W + r * j.RowBytes, c, row.U, row.D, row.M);
                 }
                 for (int g = 0; g < j.Groups; g += 2)

@@ -5,7 +5,7 @@ using SharpLM.Tensors.Types;
 namespace SharpLM.Tests.Kernels;
 
 /// <summary>
-/// Row groups (<see cref="RowGroups"/>): a loaded model's Q8_0 and Q4_0 matrices regrouped eight rows at a time. The
+/// Row groups (<see cref="RowGroups"/>): a loaded model's Q8_0, Q4_0 and Q4_K matrices regrouped eight rows at a time. The
 /// regrouping loses nothing (every row copies back out bit for bit), the group kernel matches the integer oracle (the
 /// exact block sums times the scales, in double) to f32 rounding, and a regrouped matrix gives through every path what
 /// the plain one gives: the same bits where the path reads plain rows (the GEMMs, f32 activations, the scalar variant,
@@ -19,6 +19,7 @@ public sealed unsafe class RowGroupsTests
         var d = new TheoryData<DType, int>();
         foreach (var t in new[] { DType.Q8_0, DType.Q4_0 })
             foreach (int c in new[] { 32, 96, 576, 896, 4864 }) d.Add(t, c);
+        foreach (int c in new[] { 256, 768, 2048, 5632 }) d.Add(DType.Q4_K, c);
         return d;
     }
 
@@ -57,40 +58,79 @@ public sealed unsafe class RowGroupsTests
     {
         if (!Runs) return; // the machine has no AVX-VNNI: nothing is regrouped (the test above still runs)
         var rng = new Random(cols + 7);
+        var traits = DTypes.Of(type);
+        int block = traits.DotQ8Block;
         var w = KernelTestUtil.RandomWeights(rng, type, 8, cols, out _);
         var x = KernelTestUtil.Gaussian(rng, cols);
         x[0] = 40f; // a block with one large value: its other values quantize to small integers
-        var xq = new byte[Q8Activations.RowStride(cols, 32) + 64];
+        var xq = new byte[Q8Activations.RowStride(cols, block) + 64];
         var y = new float[8];
+        var y4 = new float[4 * 8];
         fixed (byte* pw = w)
         fixed (float* px = x)
         fixed (byte* pq = xq)
         fixed (float* py = y)
+        fixed (float* py4 = y4)
         {
-            var row = Q8Activations.At((byte*)(((nint)pq + 63) & ~(nint)63), cols, 32);
-            Q8Activations.Quantize(px, cols, 32, row, KernelIsaSelector.Best);
+            var row = Q8Activations.At((byte*)(((nint)pq + 63) & ~(nint)63), cols, block);
+            Q8Activations.Quantize(px, cols, block, row, KernelIsaSelector.Best);
+            // the oracle from the type's integer form (Unpack32: per 32 values the integers u, the scale d and the min m,
+            // w = d (u - offset) + m), the block sums exact, in double
             var oracle = new double[8];
             var bound = new double[8];
             long rowBytes = DTypeInfo.RowBytes(type, cols);
-            var deq = new float[cols];
-            for (int i = 0; i < 8; i++)
-            {
-                // the exact block sums: dequantize with d = 1 per block to get the integers back
-                DTypes.Of(type).DequantizeRowNaive(new ReadOnlySpan<byte>(pw + i * rowBytes, (int)rowBytes), deq);
-                for (int b = 0; b < cols / 32; b++)
+            var u = new byte[cols];
+            var d = new float[cols / 32];
+            var m = new float[cols / 32];
+            fixed (byte* pu = u)
+            fixed (float* pd = d)
+            fixed (float* pm = m)
+                for (int i = 0; i < 8; i++)
                 {
-                    float dw = F16Type.ToSingle(*(ushort*)(pw + i * rowBytes + b * (rowBytes / (cols / 32))));
-                    long isum = 0;
-                    for (int j = 0; j < 32; j++) isum += (long)Math.Round(dw == 0 ? 0 : deq[32 * b + j] / dw) * row.Q[32 * b + j];
-                    double term = (double)dw * row.D[b] * isum;
-                    oracle[i] += term;
-                    bound[i] += Math.Abs(term);
+                    traits.Unpack32(pw + i * rowBytes, cols, pu, pd, pm);
+                    for (int j = 0; j < cols / 32; j++)
+                    {
+                        long isum = 0, xsum = 0;
+                        for (int k = 32 * j; k < 32 * j + 32; k++)
+                        {
+                            int ui = traits.Int8.Signed ? (sbyte)u[k] : u[k] - traits.Int8.Offset;
+                            isum += (long)ui * row.Q[k];
+                            xsum += row.Q[k];
+                        }
+                        double dx = row.D[32 * j / block];
+                        double term = (double)d[j] * dx * isum, minTerm = traits.Int8.HasMin ? (double)m[j] * dx * xsum : 0;
+                        oracle[i] += term + minTerm;
+                        bound[i] += Math.Abs(term) + Math.Abs(minTerm);
+                    }
                 }
-            }
             RowGroups.RegroupInPlace(type, pw, 8, cols);
             RowGroups.Dot(type, pw, &row, 1, cols, py);
             for (int i = 0; i < 8; i++)
                 Assert.True(Math.Abs(y[i] - oracle[i]) <= 2e-6 * bound[i] + 1e-30, $"{type} {cols} row {i}: {y[i]} vs oracle {oracle[i]} (sum |terms| {bound[i]})");
+        }
+        // four other activation rows at once: each gets the one-row kernel's bits
+        long stride = Q8Activations.RowStride(cols, block);
+        var more = new byte[4 * stride + 64];
+        var x4 = KernelTestUtil.Gaussian(rng, 4 * cols);
+        fixed (byte* pw = w)
+        fixed (byte* pm = more)
+        fixed (float* px = x4)
+        fixed (float* py4 = y4)
+        fixed (float* py = y)
+        {
+            byte* at = (byte*)(((nint)pm + 63) & ~(nint)63);
+            var xs = stackalloc Q8Row[4];
+            for (int r = 0; r < 4; r++)
+            {
+                xs[r] = Q8Activations.At(at + r * stride, cols, block);
+                Q8Activations.Quantize(px + r * cols, cols, block, xs[r], KernelIsaSelector.Best);
+            }
+            RowGroups.Dot(type, pw, xs, 4, cols, py4);
+            for (int r = 0; r < 4; r++)
+            {
+                RowGroups.Dot(type, pw, xs + r, 1, cols, py);
+                KernelTestUtil.AssertBitEqual(y, y4.AsSpan(8 * r, 8), $"{type} {cols} four-row kernel, row {r}");
+            }
         }
     }
 
@@ -107,6 +147,8 @@ public sealed unsafe class RowGroupsTests
     [InlineData(DType.Q8_0, 37, 576)]
     [InlineData(DType.Q4_0, 64, 896)]
     [InlineData(DType.Q4_0, 13, 128)]
+    [InlineData(DType.Q4_K, 43, 512)]
+    [InlineData(DType.Q4_K, 16, 2048)]
     public void A_regrouped_matrix_gives_the_plain_ones_results_through_every_path(DType type, int rows, int cols)
     {
         // (without AVX-VNNI, or with the intrinsics off, the matvec copies grouped rows out for the row-by-row dots)

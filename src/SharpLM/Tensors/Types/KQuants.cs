@@ -227,17 +227,7 @@ internal static unsafe class KQuants
         {
             int ls = Math.Min(63, (int)(byte)NearestInt(invScale * scales[j]));
             int lm = Math.Min(63, (int)(byte)NearestInt(invMin * mins[j]));
-            if (j < 4)
-            {
-                sc[j] = (byte)ls;
-                sc[j + 4] = (byte)lm;
-            }
-            else
-            {
-                sc[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
-                sc[j - 4] |= (byte)((ls >> 4) << 6);
-                sc[j] |= (byte)((lm >> 4) << 6);
-            }
+            PackScaleMin(sc, j, ls, lm);
         }
         WriteHalf(y, maxScale / 63f);
         WriteHalf(y[2..], maxMin / 63f);
@@ -249,6 +239,23 @@ internal static unsafe class KQuants
             if (dd == 0) continue;
             float dm = dmin * m;
             for (int ii = 0; ii < 32; ii++) L[32 * j + ii] = (byte)Math.Clamp(NearestInt((x[32 * j + ii] + dm) / dd), 0, nmax);
+        }
+    }
+
+    /// <summary>Writes the j-th (0..7) 6-bit scale and min into a Q4_K/Q5_K block's 12 scale bytes, which start cleared (the
+    /// inverse of <see cref="ScaleMinK4"/>: the 12 bytes hold the 16 six-bit values and nothing else).</summary>
+    public static void PackScaleMin(Span<byte> sc, int j, int scale, int min)
+    {
+        if (j < 4)
+        {
+            sc[j] |= (byte)scale;
+            sc[j + 4] |= (byte)min;
+        }
+        else
+        {
+            sc[j + 4] = (byte)((scale & 0xF) | ((min & 0xF) << 4));
+            sc[j - 4] |= (byte)((scale >> 4) << 6);
+            sc[j] |= (byte)((min >> 4) << 6);
         }
     }
 

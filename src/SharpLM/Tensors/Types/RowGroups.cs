@@ -6,7 +6,7 @@ using SharpLM.Kernels;
 namespace SharpLM.Tensors.Types;
 
 /// <summary>
-/// Row groups: the layout a loaded model's Q8_0 and Q4_0 matrices are regrouped into for the decode matvec (as llama.cpp
+/// Row groups: the layout a loaded model's Q8_0, Q4_0 and Q4_K matrices are regrouped into for the decode matvec (as llama.cpp
 /// repacks Q4_0 into its Q4_0_8x8). Eight consecutive rows become one group; for each 32-block b the group holds the
 /// eight rows' f16 scales (16 bytes), then their quant bytes interleaved 8 at a time:
 /// <code>
@@ -24,14 +24,20 @@ namespace SharpLM.Tensors.Types;
 /// d_w d_x and added in f32, two lanes per row, the two lanes added at the end: the same products as the row-by-row
 /// dots, summed in another order (f32 rounding apart).</para>
 /// </summary>
-internal static unsafe class RowGroups
+internal static unsafe partial class RowGroups
 {
     /// <summary>Rows per group.</summary>
     public const int Size = 8;
 
     /// <summary>Whether matrices of <paramref name="type"/> are regrouped when a model is read into memory on this machine:
-    /// Q8_0 and Q4_0, where AVX-VNNI runs the group kernel.</summary>
-    public static bool Regroups(DType type) => (type is DType.Q8_0 or DType.Q4_0) && AvxVnni.IsSupported && KernelIsaSelector.Best != KernelIsa.Scalar;
+    /// Q8_0, Q4_0 and Q4_K (<c>RowGroups.Q4_K.cs</c>), where AVX-VNNI runs the group kernel.</summary>
+    public static bool Regroups(DType type) => Layout(type) && AvxVnni.IsSupported && KernelIsaSelector.Best != KernelIsa.Scalar;
+
+    /// <summary>Whether <paramref name="type"/> has a group layout.</summary>
+    private static bool Layout(DType type) => type is DType.Q8_0 or DType.Q4_0 or DType.Q4_K;
+
+    /// <summary>Values per block of a grouped type (a group block holds this block of each of the eight rows).</summary>
+    private static int Values(DType type) => DTypeInfo.BlockSize(type);
 
     /// <summary>How far ahead the group kernels prefetch: twice the row-by-row dots' <see cref="BlockMath.PrefetchBytes"/>
     /// (a step reads a block of eight rows). Alternated builds, `decode-profile ... 1 64`, same-phase pairs: qwen05 Q4_0
@@ -57,11 +63,11 @@ internal static unsafe class RowGroups
     /// thread).</summary>
     public static void RegroupInPlace(DType type, byte* data, int rows, int cols)
     {
-        if (type is not (DType.Q8_0 or DType.Q4_0)) throw new ArgumentException($"{type} rows are not regrouped", nameof(type));
-        if (cols % 32 != 0) throw new ArgumentException($"{cols} columns are not whole blocks of 32", nameof(cols));
+        if (!Layout(type)) throw new ArgumentException($"{type} rows are not regrouped", nameof(type));
+        if (cols % Values(type) != 0) throw new ArgumentException($"{cols} columns are not whole blocks of {Values(type)}", nameof(cols));
         long rowBytes = DTypeInfo.RowBytes(type, cols);
         nint at = (nint)data;
-        WorkerPool.Shared.For(rows / Size, g => RegroupOne(type, (byte*)at + g * Size * rowBytes, rowBytes, cols / 32), minItemsPerChunk: 64);
+        WorkerPool.Shared.For(rows / Size, g => RegroupOne(type, (byte*)at + g * Size * rowBytes, rowBytes, cols / Values(type)), minItemsPerChunk: 64);
     }
 
     /// <summary>One group in place: its eight rows copied to this thread's scratch, then interleaved back.</summary>
@@ -78,6 +84,7 @@ internal static unsafe class RowGroups
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Interleave(DType type, byte* rows, long rowBytes, int blocks, byte* dst)
     {
+        if (type == DType.Q4_K) { InterleaveK(rows, rowBytes, blocks, dst); return; }
         int bb = BlockBytes(type), qb = QuantBytes(type);
         ulong flip = Flip(type) * 0x0101010101010101UL;
         for (int b = 0; b < blocks; b++, dst += Size * bb)
@@ -92,6 +99,7 @@ internal static unsafe class RowGroups
     /// <summary>Row <paramref name="i"/> (0-7) of the group at <paramref name="group"/> as plain blocks at dst.</summary>
     public static void CopyRow(DType type, byte* group, int i, int blocks, byte* dst)
     {
+        if (type == DType.Q4_K) { CopyRowK(group, i, blocks, dst); return; }
         int bb = BlockBytes(type), qb = QuantBytes(type);
         ulong flip = Flip(type) * 0x0101010101010101UL;
         for (int b = 0; b < blocks; b++, group += Size * bb, dst += bb)
@@ -106,18 +114,21 @@ internal static unsafe class RowGroups
     public static byte* PlainRow(DType type, byte* data, long rowBytes, int groupedRows, int cols, int r, byte* scratch)
     {
         if (r >= groupedRows) return data + r * rowBytes;
-        CopyRow(type, data + (long)(r / Size) * Size * rowBytes, r % Size, cols / 32, scratch);
+        CopyRow(type, data + (long)(r / Size) * Size * rowBytes, r % Size, cols / Values(type), scratch);
         return scratch;
     }
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of grouped row r of the matrix at
     /// <paramref name="data"/>, read straight from its group (the bits of the type's own Unpack32 on the plain row): Q8_0's
-    /// signed bytes, Q4_0's nibbles in element order.</summary>
+    /// signed bytes, Q4_0's nibbles in element order, Q4_K's nibbles with d*scale and -(dmin*min) per 32 values
+    /// (<paramref name="m"/>, written for Q4_K only).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Unpack32(DType type, byte* data, long rowBytes, int r, int n, byte* u, float* d)
+    public static void Unpack32(DType type, byte* data, long rowBytes, int r, int n, byte* u, float* d, float* m)
     {
-        int i = r % Size, step = Size * BlockBytes(type);
+        int i = r % Size;
         byte* group = data + (long)(r / Size) * Size * rowBytes;
+        if (type == DType.Q4_K) { Unpack32K(group, i, n, u, d, m); return; }
+        int step = Size * BlockBytes(type);
         if (type == DType.Q8_0)
         {
             var flip = Vector256.Create((byte)0x80);
@@ -140,12 +151,17 @@ internal static unsafe class RowGroups
 
     /// <summary>y[r * yStride + i] = row i of the group . xs[r] for the 8 rows and <paramref name="rows"/> activation rows
     /// (1, or 4 at once: the weights loaded, unpacked and their scales converted once), n values each, x quantized in
-    /// blocks of 32. Every activation row gets the same operations in the same order either way, so a row's bits do not
-    /// depend on the batch.</summary>
+    /// the type's activation blocks (<see cref="TypeTraits.DotQ8Block"/>: 32, Q4_K 256). Every activation row gets the
+    /// same operations in the same order either way, so a row's bits do not depend on the batch.</summary>
     public static void Dot(DType type, byte* group, Q8Row* xs, int rows, int n, float* y, long yStride = Size)
     {
         if (rows != 1 && rows != 4) throw new ArgumentOutOfRangeException(nameof(rows), rows, "1 or 4 activation rows");
-        if (type == DType.Q8_0)
+        if (type == DType.Q4_K)
+        {
+            if (rows == 1) DotK1(group, xs, n / 256, y);
+            else DotK4(group, xs, n / 256, y, yStride);
+        }
+        else if (type == DType.Q8_0)
         {
             if (rows == 1) Dot1<Q8Block>(group, xs, n / 32, y);
             else Dot4<Q8Block>(group, xs, n / 32, y, yStride);

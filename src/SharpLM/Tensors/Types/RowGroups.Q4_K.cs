@@ -1,0 +1,256 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpLM.Tensors.Types;
+
+/// <summary>
+/// Q4_K row groups (as llama.cpp's Q4_K_8x8): eight rows' 256-value super-blocks b become one 1152-byte group block
+/// (8 x 144, so the regrouping is in place), laid out for one activation block against eight rows at once:
+/// <code>
+/// [0, 16)      d of rows 0-7 (f16)            [16, 32)  dmin of rows 0-7 (f16)
+/// [32, 64)     scale nibbles: entry e = 8j + r (sub-block j, row r) in byte e % 32, low nibble for e &lt; 32
+/// [64, 96)     min nibbles: entry e = 16(j / 2) + 2r + j % 2 in byte e % 32, low nibble for e &lt; 32
+/// [96, 128)    the six-bit values' top two bits: byte t holds the scale entries t and t + 32 in bits 0-1 and 2-3,
+///              the min entries t and t + 32 in bits 4-5 and 6-7
+/// [128, 1152)  quant bytes: sub-block pair p (elements 64p .. 64p + 63: low nibbles sub-block 2p, high 2p + 1), 4-byte
+///              chunk c (row bytes 32p + 4c .. + 3) of rows 0-7 at 128 + 256p + 32c + 4r
+/// </code>
+/// One 256-bit load holds a chunk of all eight rows, one row per int32 lane, so <c>vpdpbusd</c> against four activation
+/// bytes broadcast sums each row in its own lane: a sub-block's eight sums are one vector, multiplied by the eight rows'
+/// scales (<c>vpmulld</c>) and summed over the super-block in int32; the mins meet the activations' sub-block sums in
+/// one <c>vpdpwssd</c> per sub-block pair. Both integers are exact (|sum sc q x| &lt;= 8 * 63 * 32 * 15 * 127 &lt; 2^31), then
+/// converted and multiplied by d d_x and dmin d_x in f32: the row-by-row dot's products, summed in another order.
+/// </summary>
+internal static unsafe partial class RowGroups
+{
+    /// <summary>Bytes of one Q4_K group block (eight rows' super-blocks).</summary>
+    private const int KBytes = Size * 144;
+
+    /// <summary>Eight plain Q4_K rows (at <paramref name="rows"/>, <paramref name="rowBytes"/> apart) -> one group at dst.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void InterleaveK(byte* rows, long rowBytes, int blocks, byte* dst)
+    {
+        for (int b = 0; b < blocks; b++, dst += KBytes)
+        {
+            new Span<byte>(dst + 32, 96).Clear();
+            for (int i = 0; i < Size; i++)
+            {
+                byte* src = rows + i * rowBytes + (long)b * 144;
+                *(ushort*)(dst + 2 * i) = *(ushort*)src;
+                *(ushort*)(dst + 16 + 2 * i) = *(ushort*)(src + 2);
+                for (int j = 0; j < 8; j++)
+                {
+                    KQuants.ScaleMin(src + 4, j, out int sc, out int m);
+                    Put(dst, ScaleEntry(j, i), sc, 0);
+                    Put(dst, MinEntry(j, i), m, 4);
+                }
+                for (int p = 0; p < 4; p++)
+                    for (int c = 0; c < 8; c++) *(uint*)(dst + 128 + 256 * p + 32 * c + 4 * i) = *(uint*)(src + 16 + 32 * p + 4 * c);
+            }
+        }
+
+        // a six-bit value: its low four bits in the nibble area (scales at 32, mins at 64), its top two in byte e % 32 of
+        // the high-bit area at bit hiBit (+ 2 for e >= 32)
+        static void Put(byte* g, int e, int v, int hiBit)
+        {
+            int t = e % 32, up = e / 32;
+            g[(hiBit == 0 ? 32 : 64) + t] |= (byte)((v & 15) << (4 * up));
+            g[96 + t] |= (byte)((v >> 4) << (hiBit + 2 * up));
+        }
+    }
+
+    private static int ScaleEntry(int j, int r) => 8 * j + r;
+
+    private static int MinEntry(int j, int r) => 16 * (j / 2) + 2 * r + j % 2;
+
+    /// <summary>The six-bit scale (<paramref name="hiBit"/> 0) or min (4) entry e of the group block at g.</summary>
+    private static int Get(byte* g, int e, int hiBit)
+    {
+        int t = e % 32, up = e / 32;
+        return ((g[(hiBit == 0 ? 32 : 64) + t] >> (4 * up)) & 15) | (((g[96 + t] >> (hiBit + 2 * up)) & 3) << 4);
+    }
+
+    /// <summary>Row <paramref name="i"/> (0-7) of the Q4_K group at <paramref name="group"/> as plain blocks at dst.</summary>
+    private static void CopyRowK(byte* group, int i, int blocks, byte* dst)
+    {
+        for (int b = 0; b < blocks; b++, group += KBytes, dst += 144)
+        {
+            *(ushort*)dst = *(ushort*)(group + 2 * i);
+            *(ushort*)(dst + 2) = *(ushort*)(group + 16 + 2 * i);
+            var sc = new Span<byte>(dst + 4, 12);
+            sc.Clear();
+            for (int j = 0; j < 8; j++) KQuants.PackScaleMin(sc, j, Get(group, ScaleEntry(j, i), 0), Get(group, MinEntry(j, i), 4));
+            for (int p = 0; p < 4; p++)
+                for (int c = 0; c < 8; c++) *(uint*)(dst + 16 + 32 * p + 4 * c) = *(uint*)(group + 128 + 256 * p + 32 * c + 4 * i);
+        }
+    }
+
+    /// <summary>The integer GEMM's form of row <paramref name="i"/> of a Q4_K group (the bits of
+    /// <see cref="Q4_KType.Unpack32"/> on the plain row): per 32-sub-block j, the nibbles, d*scale_j and -(dmin*min_j).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static void Unpack32K(byte* group, int i, int n, byte* u, float* d, float* m)
+    {
+        var mask = Vector256.Create((byte)15);
+        byte* sm = stackalloc byte[128];
+        for (int b = 0; b < n / 256; b++, group += KBytes, u += 256, d += 8, m += 8)
+        {
+            float dd = BlockMath.Half(group + 2 * i), dmin = BlockMath.Half(group + 16 + 2 * i);
+            DecodeK(group, sm);
+            for (int j = 0; j < 8; j++)
+            {
+                d[j] = dd * sm[ScaleEntry(j, i)];
+                m[j] = -(dmin * sm[64 + MinEntry(j, i)]);
+            }
+            for (int p = 0; p < 4; p++)
+            {
+                uint* q = (uint*)(group + 128 + 256 * p + 4 * i);
+                var v = Vector256.Create(q[0], q[8], q[16], q[24], q[32], q[40], q[48], q[56]).AsByte();
+                (v & mask).Store(u + 64 * p);
+                ((v.AsUInt16() >>> 4).AsByte() & mask).Store(u + 64 * p + 32);
+            }
+        }
+    }
+
+    /// <summary>A Q4_K group block's 64 scales (bytes [0, 64): entry 8j + r) and 64 mins (bytes [64, 128): entry
+    /// 16(j / 2) + 2r + j % 2), six bits each, into <paramref name="out128"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void DecodeK(byte* g, byte* out128)
+    {
+        var m4 = Vector256.Create((byte)0x0F);
+        var m30 = Vector256.Create((byte)0x30);
+        var sn = Vector256.Load(g + 32);
+        var mn = Vector256.Load(g + 64);
+        var hb = Vector256.Load(g + 96).AsUInt16();
+        ((sn & m4) | ((hb << 4).AsByte() & m30)).Store(out128);
+        (((sn.AsUInt16() >>> 4).AsByte() & m4) | ((hb << 2).AsByte() & m30)).Store(out128 + 32);
+        ((mn & m4) | (hb.AsByte() & m30)).Store(out128 + 64);
+        (((mn.AsUInt16() >>> 4).AsByte() & m4) | ((hb >>> 2).AsByte() & m30)).Store(out128 + 96);
+    }
+
+    /// <summary>The weights of chunk c of sub-block pair p (eight rows, four bytes each): sub-block 2p's values (low
+    /// nibbles) and 2p + 1's (high nibbles).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ChunkK(byte* g, int p, int c, out Vector256<byte> lo, out Vector256<byte> hi)
+    {
+        var m4 = Vector256.Create((byte)0x0F);
+        var v = Vector256.Load(g + 128 + 256 * p + 32 * c);
+        lo = v & m4;
+        hi = (v.AsUInt16() >>> 4).AsByte() & m4;
+    }
+
+    /// <summary>Four activation bytes at q, in every lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Four(sbyte* q) => Vector256.Create(*(int*)q).AsSByte();
+
+    /// <summary>The mins term of one activation row on one super-block: lane r = sum_j min(r, j) * (sum of x's
+    /// sub-block j), from the row's 16-sums (<paramref name="sums"/>: 16 of them) and the decoded mins.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> MinsK(byte* mins, short* sums)
+    {
+        var s = Vector256.Load(sums);
+        // words 0-3 of the low lane: sub-blocks 0-3's sums; words 8-11 (the high lane): 4-7; as dwords 0, 1, 4, 5 the pairs
+        var sx = Avx2.HorizontalAdd(s, s).AsInt32();
+        var acc = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx2.ConvertToVector256Int16(mins).AsInt16(),
+                                                 Avx2.PermuteVar8x32(sx, Vector256<int>.Zero).AsInt16());
+        acc = AvxVnni.MultiplyWideningAndAdd(acc, Avx2.ConvertToVector256Int16(mins + 16).AsInt16(), Avx2.PermuteVar8x32(sx, Vector256.Create(1)).AsInt16());
+        acc = AvxVnni.MultiplyWideningAndAdd(acc, Avx2.ConvertToVector256Int16(mins + 32).AsInt16(), Avx2.PermuteVar8x32(sx, Vector256.Create(4)).AsInt16());
+        return AvxVnni.MultiplyWideningAndAdd(acc, Avx2.ConvertToVector256Int16(mins + 48).AsInt16(), Avx2.PermuteVar8x32(sx, Vector256.Create(5)).AsInt16());
+    }
+
+    /// <summary>The eight rows' sub-block j scales as int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> ScalesK(byte* scales, int j) => Avx2.ConvertToVector256Int32(scales + 8 * j);
+
+    /// <summary>One activation row's super-block end: acc += d d_x isum - dmin d_x msum, per row (lane).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void EndK(ref Vector256<float> acc, Vector256<int> isum, Vector256<int> msum, Vector256<float> d, Vector256<float> dmin, float dx)
+    {
+        var x = Vector256.Create(dx);
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), d * x, acc);
+        acc = Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(msum), dmin * x, acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static void DotK1(byte* g, Q8Row* xs, int nb, float* y)
+    {
+        byte* sm = stackalloc byte[128];
+        Vector256<float> acc = default;
+        var x = xs[0];
+        for (int b = 0; b < nb; b++, g += KBytes)
+        {
+            Ahead(g); Ahead(g + 64);
+            DecodeK(g, sm);
+            var d = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)g).AsUInt32());
+            var dmin = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)(g + 16)).AsUInt32());
+            sbyte* q = x.Q + 256 * b;
+            Vector256<int> isum = default;
+            for (int p = 0; p < 4; p++, q += 64)
+            {
+                Ahead(g + 128 + 256 * p); Ahead(g + 192 + 256 * p); Ahead(g + 256 + 256 * p); Ahead(g + 320 + 256 * p);
+                Vector256<int> l0 = default, l1 = default, h0 = default, h1 = default;
+                for (int c = 0; c < 8; c += 2)
+                {
+                    ChunkK(g, p, c, out var lo, out var hi);
+                    l0 = AvxVnni.MultiplyWideningAndAdd(l0, lo, Four(q + 4 * c));
+                    h0 = AvxVnni.MultiplyWideningAndAdd(h0, hi, Four(q + 32 + 4 * c));
+                    ChunkK(g, p, c + 1, out lo, out hi);
+                    l1 = AvxVnni.MultiplyWideningAndAdd(l1, lo, Four(q + 4 * c + 4));
+                    h1 = AvxVnni.MultiplyWideningAndAdd(h1, hi, Four(q + 36 + 4 * c));
+                }
+                isum += (l0 + l1) * ScalesK(sm, 2 * p) + (h0 + h1) * ScalesK(sm, 2 * p + 1);
+            }
+            EndK(ref acc, isum, MinsK(sm + 64, x.Sums + 16 * b), d, dmin, x.D[b]);
+        }
+        acc.Store(y);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static void DotK4(byte* g, Q8Row* xs, int nb, float* y, long yStride)
+    {
+        byte* sm = stackalloc byte[128];
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Q8Row x0 = xs[0], x1 = xs[1], x2 = xs[2], x3 = xs[3];
+        for (int b = 0; b < nb; b++, g += KBytes)
+        {
+            Ahead(g); Ahead(g + 64);
+            DecodeK(g, sm);
+            var d = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)g).AsUInt32());
+            var dmin = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)(g + 16)).AsUInt32());
+            int o = 256 * b;
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int p = 0; p < 4; p++, o += 64)
+            {
+                Ahead(g + 128 + 256 * p); Ahead(g + 192 + 256 * p); Ahead(g + 256 + 256 * p); Ahead(g + 320 + 256 * p);
+                Vector256<int> l0 = default, l1 = default, l2 = default, l3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+                for (int c = 0; c < 8; c++)
+                {
+                    ChunkK(g, p, c, out var lo, out var hi);
+                    int k = o + 4 * c;
+                    l0 = AvxVnni.MultiplyWideningAndAdd(l0, lo, Four(x0.Q + k));
+                    h0 = AvxVnni.MultiplyWideningAndAdd(h0, hi, Four(x0.Q + k + 32));
+                    l1 = AvxVnni.MultiplyWideningAndAdd(l1, lo, Four(x1.Q + k));
+                    h1 = AvxVnni.MultiplyWideningAndAdd(h1, hi, Four(x1.Q + k + 32));
+                    l2 = AvxVnni.MultiplyWideningAndAdd(l2, lo, Four(x2.Q + k));
+                    h2 = AvxVnni.MultiplyWideningAndAdd(h2, hi, Four(x2.Q + k + 32));
+                    l3 = AvxVnni.MultiplyWideningAndAdd(l3, lo, Four(x3.Q + k));
+                    h3 = AvxVnni.MultiplyWideningAndAdd(h3, hi, Four(x3.Q + k + 32));
+                }
+                var sl = ScalesK(sm, 2 * p);
+                var sh = ScalesK(sm, 2 * p + 1);
+                s0 += l0 * sl + h0 * sh;
+                s1 += l1 * sl + h1 * sh;
+                s2 += l2 * sl + h2 * sh;
+                s3 += l3 * sl + h3 * sh;
+            }
+            EndK(ref a0, s0, MinsK(sm + 64, x0.Sums + 16 * b), d, dmin, x0.D[b]);
+            EndK(ref a1, s1, MinsK(sm + 64, x1.Sums + 16 * b), d, dmin, x1.D[b]);
+            EndK(ref a2, s2, MinsK(sm + 64, x2.Sums + 16 * b), d, dmin, x2.D[b]);
+            EndK(ref a3, s3, MinsK(sm + 64, x3.Sums + 16 * b), d, dmin, x3.D[b]);
+        }
+        a0.Store(y); a1.Store(y + yStride); a2.Store(y + 2 * yStride); a3.Store(y + 3 * yStride);
+    }
+}
