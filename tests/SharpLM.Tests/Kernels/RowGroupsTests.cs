@@ -5,7 +5,7 @@ using SharpLM.Tensors.Types;
 namespace SharpLM.Tests.Kernels;
 
 /// <summary>
-/// Row groups (<see cref="RowGroups"/>): a loaded model's Q8_0, Q4_0 and Q4_K matrices regrouped eight rows at a time. The
+/// Row groups (<see cref="RowGroups"/>): a loaded model's Q8_0, Q4_0, Q4_K and Q6_K matrices regrouped eight rows at a time. The
 /// regrouping loses nothing (every row copies back out bit for bit), the group kernel matches the integer oracle (the
 /// exact block sums times the scales, in double) to f32 rounding, and a regrouped matrix gives through every path what
 /// the plain one gives: the same bits where the path reads plain rows (the GEMMs, f32 activations, the scalar variant,
@@ -19,7 +19,8 @@ public sealed unsafe class RowGroupsTests
         var d = new TheoryData<DType, int>();
         foreach (var t in new[] { DType.Q8_0, DType.Q4_0 })
             foreach (int c in new[] { 32, 96, 576, 896, 4864 }) d.Add(t, c);
-        foreach (int c in new[] { 256, 768, 2048, 5632 }) d.Add(DType.Q4_K, c);
+        foreach (var t in new[] { DType.Q4_K, DType.Q6_K })
+            foreach (int c in new[] { 256, 768, 2048, 5632 }) d.Add(t, c);
         return d;
     }
 
@@ -75,29 +76,30 @@ public sealed unsafe class RowGroupsTests
             var row = Q8Activations.At((byte*)(((nint)pq + 63) & ~(nint)63), cols, block);
             Q8Activations.Quantize(px, cols, block, row, KernelIsaSelector.Best);
             // the oracle from the type's integer form (Unpack32: per 32 values the integers u, the scale d and the min m,
-            // w = d (u - offset) + m), the block sums exact, in double
+            // w = d (u - offset) + m, per Int8.Sub values), the block sums exact, in double
             var oracle = new double[8];
             var bound = new double[8];
             long rowBytes = DTypeInfo.RowBytes(type, cols);
             var u = new byte[cols];
-            var d = new float[cols / 32];
-            var m = new float[cols / 32];
+            int sub = traits.Int8.Sub;
+            var d = new float[cols / sub];
+            var m = new float[cols / sub];
             fixed (byte* pu = u)
             fixed (float* pd = d)
             fixed (float* pm = m)
                 for (int i = 0; i < 8; i++)
                 {
                     traits.Unpack32(pw + i * rowBytes, cols, pu, pd, pm);
-                    for (int j = 0; j < cols / 32; j++)
+                    for (int j = 0; j < cols / sub; j++)
                     {
                         long isum = 0, xsum = 0;
-                        for (int k = 32 * j; k < 32 * j + 32; k++)
+                        for (int k = sub * j; k < sub * j + sub; k++)
                         {
                             int ui = traits.Int8.Signed ? (sbyte)u[k] : u[k] - traits.Int8.Offset;
                             isum += (long)ui * row.Q[k];
                             xsum += row.Q[k];
                         }
-                        double dx = row.D[32 * j / block];
+                        double dx = row.D[sub * j / block];
                         double term = (double)d[j] * dx * isum, minTerm = traits.Int8.HasMin ? (double)m[j] * dx * xsum : 0;
                         oracle[i] += term + minTerm;
                         bound[i] += Math.Abs(term) + Math.Abs(minTerm);
@@ -149,6 +151,8 @@ public sealed unsafe class RowGroupsTests
     [InlineData(DType.Q4_0, 13, 128)]
     [InlineData(DType.Q4_K, 43, 512)]
     [InlineData(DType.Q4_K, 16, 2048)]
+    [InlineData(DType.Q6_K, 27, 768)]
+    [InlineData(DType.Q6_K, 8, 256)]
     public void A_regrouped_matrix_gives_the_plain_ones_results_through_every_path(DType type, int rows, int cols)
     {
         // (without AVX-VNNI, or with the intrinsics off, the matvec copies grouped rows out for the row-by-row dots)
@@ -191,7 +195,7 @@ public sealed unsafe class RowGroupsTests
                     KernelTestUtil.AssertBitEqual(yp, yg, $"scalar T={t}");
                 }
             }
-            int[] ids = [0, rows - 1, 7, 8, rows / 2];
+            int[] ids = [0, rows - 1, 7, Math.Min(8, rows - 1), rows / 2];
             var ep = new float[ids.Length * cols];
             var eg = new float[ids.Length * cols];
             Embedding.Forward(wp, ids, ep);
