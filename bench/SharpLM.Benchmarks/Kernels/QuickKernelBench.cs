@@ -330,12 +330,15 @@ public static unsafe class QuickKernelBench
         NativeMemory.AlignedFree(big);
     }
 
-    /// <summary>rows-tune [types] [threads] [OCxC]: the matmul of T = 1..16 activation rows against an OC x C weight (4096 x 4096; out of
+    /// <summary>rows-tune [types] [threads] [OCxC] [Ts] [grouped]: the matmul of T = 1..16 activation rows against an OC x C weight (4096 x 4096; out of
     /// cache: copies rotate), with the four-row kernels on and off alternately; prints the cost per row relative to T = 1
     /// (1.00 = an extra row costs a whole matvec; 1/T = free) and the aggregate speed-up T * time(1) / time(T). One thread
-    /// is timed in thread CPU time (steadier on a shared machine), more in wall time.</summary>
+    /// is timed in thread CPU time (steadier on a shared machine), more in wall time. <c>grouped</c>: the weights regrouped as
+    /// a model read into memory has them (<see cref="SharpLM.Tensors.Types.RowGroups"/>, where the machine does it).</summary>
     public static void RowsTune(string[] args)
     {
+        bool grouped = args.Contains("grouped");
+        args = args.Where(a => a != "grouped").ToArray();
         var types = args.Length > 0 ? args[0].Split(',').Select(Enum.Parse<DType>).ToArray() : [DType.Q8_0, DType.Q4_K, DType.Q6_K, DType.Q5_0, DType.Q4_1, DType.F16];
         int threads = args.Length > 1 ? int.Parse(args[1]) : 1;
         var shape = (args.Length > 2 ? args[2] : "4096x4096").Split('x').Select(int.Parse).ToArray();
@@ -343,7 +346,7 @@ public static unsafe class QuickKernelBench
         var isa = KernelIsaSelector.Current;
         double Time(Action a) { var sw = Stopwatch.StartNew(); double c0 = ThreadCpu(); a(); return threads == 1 ? ThreadCpu() - c0 : sw.Elapsed.TotalSeconds; }
         int[] ts = args.Length > 3 ? args[3].Split(',').Select(int.Parse).ToArray() : [1, 2, 4, 8, 12, 15];
-        Console.WriteLine($"{Inference.DecodeRace.Cpu()}, ISA {isa}, {threads} thread(s), weight {shape[0]}x{shape[1]}, load average {File.ReadAllText("/proc/loadavg")[..14]}");
+        Console.WriteLine($"{Inference.DecodeRace.Cpu()}, ISA {isa}, {threads} thread(s), weight {shape[0]}x{shape[1]}{(grouped ? " (row groups where the type has them)" : "")}, load average {File.ReadAllText("/proc/loadavg")[..14]}");
         Console.WriteLine("| weights | T | four-row kernels: time / T=1 | speed-up T*t1/tT | row by row: time / T=1 | speed-up | four-row / row-by-row | four-row us |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var type in types)
@@ -359,6 +362,8 @@ public static unsafe class QuickKernelBench
                 if (r < 64) for (int i = 0; i < cols; i++) src[i] = (float)(rng.NextDouble() - 0.5);
                 SharpLM.Tensors.Types.DTypes.Of(type).QuantizeRow(src, new Span<byte>(w + r * rb, (int)rb));
             }
+            bool regroup = grouped && SharpLM.Tensors.Types.RowGroups.Regroups(type);
+            if (regroup) SharpLM.Tensors.Types.RowGroups.RegroupInPlace(type, w, rows, cols);
             for (int c = 1; c < copies; c++) Buffer.MemoryCopy(w, w + c * bytes, bytes, bytes);
             var x = new float[16 * cols];
             for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
@@ -366,7 +371,7 @@ public static unsafe class QuickKernelBench
             var on = new Dictionary<int, List<double>>();
             var off = new Dictionary<int, List<double>>();
             foreach (int t in ts) { on[t] = []; off[t] = []; }
-            double Run(int t) => Time(() => { for (int c = 0; c < copies; c++) MatMul.Forward(x, new WeightMatrix(type, w + c * bytes, rows, cols), y, t, pool, isa); }) / copies;
+            double Run(int t) => Time(() => { for (int c = 0; c < copies; c++) MatMul.Forward(x, new WeightMatrix(type, w + c * bytes, rows, cols, grouped: regroup), y, t, pool, isa); }) / copies;
             for (int rep = 0; rep < 7; rep++)
                 foreach (int t in ts)
                 {

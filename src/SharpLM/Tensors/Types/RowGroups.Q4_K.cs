@@ -172,6 +172,34 @@ internal static unsafe partial class RowGroups
         acc = Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(msum), dmin * x, acc);
     }
 
+    /// <summary>One chunk (at w: 4 bytes of each row) against one activation row (x of the low nibbles at q, of the high
+    /// nibbles at q + 32): l += the low nibbles' sums, h += the high ones'.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StepK(byte* w, sbyte* q, ref Vector256<int> l, ref Vector256<int> h)
+    {
+        var m4 = Vector256.Create((byte)0x0F);
+        var v = Vector256.Load(w);
+        l = AvxVnni.MultiplyWideningAndAdd(l, v & m4, Four(q));
+        h = AvxVnni.MultiplyWideningAndAdd(h, (v.AsUInt16() >>> 4).AsByte() & m4, Four(q + 32));
+    }
+
+    /// <summary>Sub-block pair p (its 256 bytes at w, x at q) of one activation row, times the scales, into isum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PairK(byte* w, sbyte* q, byte* scales, int p, ref Vector256<int> isum)
+    {
+        Ahead(w); Ahead(w + 64); Ahead(w + 128); Ahead(w + 192);
+        Vector256<int> l0 = default, l1 = default, h0 = default, h1 = default;
+        StepK(w, q, ref l0, ref h0);
+        StepK(w + 32, q + 4, ref l1, ref h1);
+        StepK(w + 64, q + 8, ref l0, ref h0);
+        StepK(w + 96, q + 12, ref l1, ref h1);
+        StepK(w + 128, q + 16, ref l0, ref h0);
+        StepK(w + 160, q + 20, ref l1, ref h1);
+        StepK(w + 192, q + 24, ref l0, ref h0);
+        StepK(w + 224, q + 28, ref l1, ref h1);
+        isum += (l0 + l1) * ScalesK(scales, 2 * p) + (h0 + h1) * ScalesK(scales, 2 * p + 1);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
     private static void DotK1(byte* g, Q8Row* xs, int nb, float* y)
@@ -187,21 +215,10 @@ internal static unsafe partial class RowGroups
             var dmin = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)(g + 16)).AsUInt32());
             sbyte* q = x.Q + 256 * b;
             Vector256<int> isum = default;
-            for (int p = 0; p < 4; p++, q += 64)
-            {
-                Ahead(g + 128 + 256 * p); Ahead(g + 192 + 256 * p); Ahead(g + 256 + 256 * p); Ahead(g + 320 + 256 * p);
-                Vector256<int> l0 = default, l1 = default, h0 = default, h1 = default;
-                for (int c = 0; c < 8; c += 2)
-                {
-                    ChunkK(g, p, c, out var lo, out var hi);
-                    l0 = AvxVnni.MultiplyWideningAndAdd(l0, lo, Four(q + 4 * c));
-                    h0 = AvxVnni.MultiplyWideningAndAdd(h0, hi, Four(q + 32 + 4 * c));
-                    ChunkK(g, p, c + 1, out lo, out hi);
-                    l1 = AvxVnni.MultiplyWideningAndAdd(l1, lo, Four(q + 4 * c + 4));
-                    h1 = AvxVnni.MultiplyWideningAndAdd(h1, hi, Four(q + 36 + 4 * c));
-                }
-                isum += (l0 + l1) * ScalesK(sm, 2 * p) + (h0 + h1) * ScalesK(sm, 2 * p + 1);
-            }
+            PairK(g + 128, q, sm, 0, ref isum);
+            PairK(g + 384, q + 64, sm, 1, ref isum);
+            PairK(g + 640, q + 128, sm, 2, ref isum);
+            PairK(g + 896, q + 192, sm, 3, ref isum);
             EndK(ref acc, isum, MinsK(sm + 64, x.Sums + 16 * b), d, dmin, x.D[b]);
         }
         acc.Store(y);
