@@ -5,38 +5,52 @@ using System.Runtime.Intrinsics.X86;
 namespace SharpLM.Tensors.Types;
 
 /// <summary>
-/// Q4_K row groups (as llama.cpp's Q4_K_8x8): eight rows' 256-value super-blocks b become one 1152-byte group block
-/// (8 x 144, so the regrouping is in place), laid out for one activation block against eight rows at once:
+/// Q4_K and Q5_K row groups (as llama.cpp's Q4_K_8x8): eight rows' 256-value super-blocks b become one 1152-byte (Q5_K:
+/// 1408-byte) group block (8 x 144 or 8 x 176, so the regrouping is in place), laid out for one activation block against
+/// eight rows at once:
 /// <code>
 /// [0, 16)      d of rows 0-7 (f16)            [16, 32)  dmin of rows 0-7 (f16)
 /// [32, 64)     scale nibbles: entry e = 8j + r (sub-block j, row r) in byte e % 32, low nibble for e &lt; 32
 /// [64, 96)     min nibbles: entry e = 16(j / 2) + 2r + j % 2 in byte e % 32, low nibble for e &lt; 32
 /// [96, 128)    the six-bit values' top two bits: byte t holds the scale entries t and t + 32 in bits 0-1 and 2-3,
 ///              the min entries t and t + 32 in bits 4-5 and 6-7
-/// [128, 1152)  quant bytes: sub-block pair p (elements 64p .. 64p + 63: low nibbles sub-block 2p, high 2p + 1), 4-byte
-///              chunk c (row bytes 32p + 4c .. + 3) of rows 0-7 at 128 + 256p + 32c + 4r
+/// Q5_K only:
+/// [128, 384)   the 5th bits: chunk c (qh bytes 4c .. 4c + 3) of rows 0-7 at 128 + 32c + 4r (bits 2p and 2p + 1: pair p)
+/// then, at Q = 128 (Q4_K) or 384 (Q5_K):
+/// [Q, Q + 1024) quant bytes: sub-block pair p (elements 64p .. 64p + 63: low nibbles sub-block 2p, high 2p + 1), 4-byte
+///              chunk c (row bytes 32p + 4c .. + 3) of rows 0-7 at Q + 256p + 32c + 4r
 /// </code>
 /// One 256-bit load holds a chunk of all eight rows, one row per int32 lane, so <c>vpdpbusd</c> against four activation
 /// bytes broadcast sums each row in its own lane: a sub-block's eight sums are one vector, multiplied by the eight rows'
 /// scales (<c>vpmulld</c>) and summed over the super-block in int32; the mins meet the activations' sub-block sums in
-/// one <c>vpdpwssd</c> per sub-block pair. Both integers are exact (|sum sc q x| &lt;= 8 * 63 * 32 * 15 * 127 &lt; 2^31), then
+/// one <c>vpdpwssd</c> per sub-block pair. Both integers are exact (|sum sc q x| &lt;= 8 * 63 * 32 * 31 * 127 &lt; 2^31), then
 /// converted and multiplied by d d_x and dmin d_x in f32: the row-by-row dot's products, summed in another order.
 /// </summary>
 internal static unsafe partial class RowGroups
 {
-    /// <summary>Bytes of one Q4_K group block (eight rows' super-blocks).</summary>
-    private const int KBytes = Size * 144;
+    /// <summary>Bytes of one plain Q4_K (Q5_K) block.</summary>
+    private static int KBlock(bool five) => five ? 176 : 144;
 
-    /// <summary>Eight plain Q4_K rows (at <paramref name="rows"/>, <paramref name="rowBytes"/> apart) -> one group at dst.</summary>
+    /// <summary>Bytes of one group block (eight rows' super-blocks).</summary>
+    private static int KBytes(bool five) => Size * KBlock(five);
+
+    /// <summary>Where a group block's quant bytes start.</summary>
+    private static int KQuants0(bool five) => five ? 384 : 128;
+
+    /// <summary>Where a plain block's quant bytes start.</summary>
+    private static int KPlainQuants(bool five) => five ? 48 : 16;
+
+    /// <summary>Eight plain Q4_K or Q5_K rows (at <paramref name="rows"/>, <paramref name="rowBytes"/> apart) -> one group at dst.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void InterleaveK(byte* rows, long rowBytes, int blocks, byte* dst)
+    private static void InterleaveK(byte* rows, long rowBytes, int blocks, byte* dst, bool five)
     {
-        for (int b = 0; b < blocks; b++, dst += KBytes)
+        int q0 = KQuants0(five), pq = KPlainQuants(five);
+        for (int b = 0; b < blocks; b++, dst += KBytes(five))
         {
             new Span<byte>(dst + 32, 96).Clear();
             for (int i = 0; i < Size; i++)
             {
-                byte* src = rows + i * rowBytes + (long)b * 144;
+                byte* src = rows + i * rowBytes + (long)b * KBlock(five);
                 *(ushort*)(dst + 2 * i) = *(ushort*)src;
                 *(ushort*)(dst + 16 + 2 * i) = *(ushort*)(src + 2);
                 for (int j = 0; j < 8; j++)
@@ -45,8 +59,10 @@ internal static unsafe partial class RowGroups
                     Put(dst, ScaleEntry(j, i), sc, 0);
                     Put(dst, MinEntry(j, i), m, 4);
                 }
+                if (five)
+                    for (int c = 0; c < 8; c++) *(uint*)(dst + 128 + 32 * c + 4 * i) = *(uint*)(src + 16 + 4 * c);
                 for (int p = 0; p < 4; p++)
-                    for (int c = 0; c < 8; c++) *(uint*)(dst + 128 + 256 * p + 32 * c + 4 * i) = *(uint*)(src + 16 + 32 * p + 4 * c);
+                    for (int c = 0; c < 8; c++) *(uint*)(dst + q0 + 256 * p + 32 * c + 4 * i) = *(uint*)(src + pq + 32 * p + 4 * c);
             }
         }
 
@@ -71,30 +87,35 @@ internal static unsafe partial class RowGroups
         return ((g[(hiBit == 0 ? 32 : 64) + t] >> (4 * up)) & 15) | (((g[96 + t] >> (hiBit + 2 * up)) & 3) << 4);
     }
 
-    /// <summary>Row <paramref name="i"/> (0-7) of the Q4_K group at <paramref name="group"/> as plain blocks at dst.</summary>
-    private static void CopyRowK(byte* group, int i, int blocks, byte* dst)
+    /// <summary>Row <paramref name="i"/> (0-7) of the Q4_K or Q5_K group at <paramref name="group"/> as plain blocks at dst.</summary>
+    private static void CopyRowK(byte* group, int i, int blocks, byte* dst, bool five)
     {
-        for (int b = 0; b < blocks; b++, group += KBytes, dst += 144)
+        int q0 = KQuants0(five), pq = KPlainQuants(five);
+        for (int b = 0; b < blocks; b++, group += KBytes(five), dst += KBlock(five))
         {
             *(ushort*)dst = *(ushort*)(group + 2 * i);
             *(ushort*)(dst + 2) = *(ushort*)(group + 16 + 2 * i);
             var sc = new Span<byte>(dst + 4, 12);
             sc.Clear();
             for (int j = 0; j < 8; j++) KQuants.PackScaleMin(sc, j, Get(group, ScaleEntry(j, i), 0), Get(group, MinEntry(j, i), 4));
+            if (five)
+                for (int c = 0; c < 8; c++) *(uint*)(dst + 16 + 4 * c) = *(uint*)(group + 128 + 32 * c + 4 * i);
             for (int p = 0; p < 4; p++)
-                for (int c = 0; c < 8; c++) *(uint*)(dst + 16 + 32 * p + 4 * c) = *(uint*)(group + 128 + 256 * p + 32 * c + 4 * i);
+                for (int c = 0; c < 8; c++) *(uint*)(dst + pq + 32 * p + 4 * c) = *(uint*)(group + q0 + 256 * p + 32 * c + 4 * i);
         }
     }
 
-    /// <summary>The integer GEMM's form of row <paramref name="i"/> of a Q4_K group (the bits of
-    /// <see cref="Q4_KType.Unpack32"/> on the plain row): per 32-sub-block j, the nibbles, d*scale_j and -(dmin*min_j).</summary>
+    /// <summary>The integer GEMM's form of row <paramref name="i"/> of a Q4_K or Q5_K group (the bits of
+    /// <see cref="Q4_KType.Unpack32"/> on the plain row): per 32-sub-block j, the nibbles (plus 16 for the 5th bit),
+    /// d*scale_j and -(dmin*min_j).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private static void Unpack32K(byte* group, int i, int n, byte* u, float* d, float* m)
+    private static void Unpack32K(byte* group, int i, int n, byte* u, float* d, float* m, bool five)
     {
         var mask = Vector256.Create((byte)15);
         byte* sm = stackalloc byte[128];
-        for (int b = 0; b < n / 256; b++, group += KBytes, u += 256, d += 8, m += 8)
+        int q0 = KQuants0(five);
+        for (int b = 0; b < n / 256; b++, group += KBytes(five), u += 256, d += 8, m += 8)
         {
             float dd = BlockMath.Half(group + 2 * i), dmin = BlockMath.Half(group + 16 + 2 * i);
             DecodeK(group, sm);
@@ -103,12 +124,25 @@ internal static unsafe partial class RowGroups
                 d[j] = dd * sm[ScaleEntry(j, i)];
                 m[j] = -(dmin * sm[64 + MinEntry(j, i)]);
             }
+            Vector256<byte> high = default;
+            if (five)
+            {
+                uint* h = (uint*)(group + 128 + 4 * i);
+                high = Vector256.Create(h[0], h[8], h[16], h[24], h[32], h[40], h[48], h[56]).AsByte();
+            }
             for (int p = 0; p < 4; p++)
             {
-                uint* q = (uint*)(group + 128 + 256 * p + 4 * i);
+                uint* q = (uint*)(group + q0 + 256 * p + 4 * i);
                 var v = Vector256.Create(q[0], q[8], q[16], q[24], q[32], q[40], q[48], q[56]).AsByte();
-                (v & mask).Store(u + 64 * p);
-                ((v.AsUInt16() >>> 4).AsByte() & mask).Store(u + 64 * p + 32);
+                var lo = v & mask;
+                var hi = (v.AsUInt16() >>> 4).AsByte() & mask;
+                if (five)
+                {
+                    lo |= ((((high.AsUInt16() >>> (2 * p)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
+                    hi |= ((((high.AsUInt16() >>> (2 * p + 1)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
+                }
+                lo.Store(u + 64 * p);
+                hi.Store(u + 64 * p + 32);
             }
         }
     }
@@ -127,17 +161,6 @@ internal static unsafe partial class RowGroups
         (((sn.AsUInt16() >>> 4).AsByte() & m4) | ((hb << 2).AsByte() & m30)).Store(out128 + 32);
         ((mn & m4) | (hb.AsByte() & m30)).Store(out128 + 64);
         (((mn.AsUInt16() >>> 4).AsByte() & m4) | ((hb >>> 2).AsByte() & m30)).Store(out128 + 96);
-    }
-
-    /// <summary>The weights of chunk c of sub-block pair p (eight rows, four bytes each): sub-block 2p's values (low
-    /// nibbles) and 2p + 1's (high nibbles).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ChunkK(byte* g, int p, int c, out Vector256<byte> lo, out Vector256<byte> hi)
-    {
-        var m4 = Vector256.Create((byte)0x0F);
-        var v = Vector256.Load(g + 128 + 256 * p + 32 * c);
-        lo = v & m4;
-        hi = (v.AsUInt16() >>> 4).AsByte() & m4;
     }
 
     /// <summary>Four activation bytes at q, in every lane.</summary>
@@ -172,53 +195,72 @@ internal static unsafe partial class RowGroups
         acc = Fma.MultiplyAddNegated(Avx.ConvertToVector256Single(msum), dmin * x, acc);
     }
 
-    /// <summary>One chunk (at w: 4 bytes of each row) against one activation row (x of the low nibbles at q, of the high
-    /// nibbles at q + 32): l += the low nibbles' sums, h += the high ones'.</summary>
+    /// <summary>The values of one chunk (at w: 4 bytes of each row) of sub-block pair p: sub-block 2p's (low nibbles) and
+    /// 2p + 1's, with Q5_K's 5th bits (bits 2p and 2p + 1 of the chunk's qh bytes at <paramref name="qh"/>) in bit 4.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StepK(byte* w, sbyte* q, ref Vector256<int> l, ref Vector256<int> h)
+    private static void ValuesK<TBits>(byte* w, byte* qh, int p, out Vector256<byte> lo, out Vector256<byte> hi) where TBits : struct, Q4_KType.IBits
     {
         var m4 = Vector256.Create((byte)0x0F);
         var v = Vector256.Load(w);
-        l = AvxVnni.MultiplyWideningAndAdd(l, v & m4, Four(q));
-        h = AvxVnni.MultiplyWideningAndAdd(h, (v.AsUInt16() >>> 4).AsByte() & m4, Four(q + 32));
+        lo = v & m4;
+        hi = (v.AsUInt16() >>> 4).AsByte() & m4;
+        if (TBits.Five)
+        {
+            // bits 2p and 2p + 1 of each byte to bit 0 and 1 (one shift by a count in a register, no branch), then to bit 4
+            var m10 = Vector256.Create((byte)0x10);
+            var h = Vector256.Load(qh).AsUInt16() >>> (2 * p);
+            lo |= (h << 4).AsByte() & m10;
+            hi |= (h << 3).AsByte() & m10;
+        }
     }
 
-    /// <summary>Sub-block pair p (its 256 bytes at w, x at q) of one activation row, times the scales, into isum.</summary>
+    /// <summary>One chunk against one activation row (x of the low nibbles at q, of the high nibbles at q + 32): l += the
+    /// low sub-block's sums, h += the high one's.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PairK(byte* w, sbyte* q, byte* scales, int p, ref Vector256<int> isum)
+    private static void StepK<TBits>(byte* w, byte* qh, int p, sbyte* q, ref Vector256<int> l, ref Vector256<int> h) where TBits : struct, Q4_KType.IBits
+    {
+        ValuesK<TBits>(w, qh, p, out var lo, out var hi);
+        l = AvxVnni.MultiplyWideningAndAdd(l, lo, Four(q));
+        h = AvxVnni.MultiplyWideningAndAdd(h, hi, Four(q + 32));
+    }
+
+    /// <summary>Sub-block pair p (its 256 bytes at w, the 5th bits' chunks at qh, x at q) of one activation row, times
+    /// the scales, into isum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PairK<TBits>(byte* w, byte* qh, sbyte* q, byte* scales, int p, ref Vector256<int> isum) where TBits : struct, Q4_KType.IBits
     {
         Ahead(w); Ahead(w + 64); Ahead(w + 128); Ahead(w + 192);
         Vector256<int> l0 = default, l1 = default, h0 = default, h1 = default;
-        StepK(w, q, ref l0, ref h0);
-        StepK(w + 32, q + 4, ref l1, ref h1);
-        StepK(w + 64, q + 8, ref l0, ref h0);
-        StepK(w + 96, q + 12, ref l1, ref h1);
-        StepK(w + 128, q + 16, ref l0, ref h0);
-        StepK(w + 160, q + 20, ref l1, ref h1);
-        StepK(w + 192, q + 24, ref l0, ref h0);
-        StepK(w + 224, q + 28, ref l1, ref h1);
+        StepK<TBits>(w, qh, p, q, ref l0, ref h0);
+        StepK<TBits>(w + 32, qh + 32, p, q + 4, ref l1, ref h1);
+        StepK<TBits>(w + 64, qh + 64, p, q + 8, ref l0, ref h0);
+        StepK<TBits>(w + 96, qh + 96, p, q + 12, ref l1, ref h1);
+        StepK<TBits>(w + 128, qh + 128, p, q + 16, ref l0, ref h0);
+        StepK<TBits>(w + 160, qh + 160, p, q + 20, ref l1, ref h1);
+        StepK<TBits>(w + 192, qh + 192, p, q + 24, ref l0, ref h0);
+        StepK<TBits>(w + 224, qh + 224, p, q + 28, ref l1, ref h1);
         isum += (l0 + l1) * ScalesK(scales, 2 * p) + (h0 + h1) * ScalesK(scales, 2 * p + 1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private static void DotK1(byte* g, Q8Row* xs, int nb, float* y)
+    private static void DotK1<TBits>(byte* g, Q8Row* xs, int nb, float* y) where TBits : struct, Q4_KType.IBits
     {
         byte* sm = stackalloc byte[128];
         Vector256<float> acc = default;
         var x = xs[0];
-        for (int b = 0; b < nb; b++, g += KBytes)
+        int q0 = KQuants0(TBits.Five);
+        for (int b = 0; b < nb; b++, g += KBytes(TBits.Five))
         {
             Ahead(g); Ahead(g + 64);
+            if (TBits.Five) { Ahead(g + 128); Ahead(g + 192); Ahead(g + 256); Ahead(g + 320); }
             DecodeK(g, sm);
             var d = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)g).AsUInt32());
             var dmin = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)(g + 16)).AsUInt32());
             sbyte* q = x.Q + 256 * b;
             Vector256<int> isum = default;
-            PairK(g + 128, q, sm, 0, ref isum);
-            PairK(g + 384, q + 64, sm, 1, ref isum);
-            PairK(g + 640, q + 128, sm, 2, ref isum);
-            PairK(g + 896, q + 192, sm, 3, ref isum);
+            // a loop, not four calls: four inlined copies exhaust the JIT's inlining budget (the helpers become calls)
+            for (int p = 0; p < 4; p++) PairK<TBits>(g + q0 + 256 * p, g + 128, q + 64 * p, sm, p, ref isum);
             EndK(ref acc, isum, MinsK(sm + 64, x.Sums + 16 * b), d, dmin, x.D[b]);
         }
         acc.Store(y);
@@ -226,14 +268,16 @@ internal static unsafe partial class RowGroups
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private static void DotK4(byte* g, Q8Row* xs, int nb, float* y, long yStride)
+    private static void DotK4<TBits>(byte* g, Q8Row* xs, int nb, float* y, long yStride) where TBits : struct, Q4_KType.IBits
     {
         byte* sm = stackalloc byte[128];
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Q8Row x0 = xs[0], x1 = xs[1], x2 = xs[2], x3 = xs[3];
-        for (int b = 0; b < nb; b++, g += KBytes)
+        int q0 = KQuants0(TBits.Five);
+        for (int b = 0; b < nb; b++, g += KBytes(TBits.Five))
         {
             Ahead(g); Ahead(g + 64);
+            if (TBits.Five) { Ahead(g + 128); Ahead(g + 192); Ahead(g + 256); Ahead(g + 320); }
             DecodeK(g, sm);
             var d = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)g).AsUInt32());
             var dmin = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)(g + 16)).AsUInt32());
@@ -241,11 +285,12 @@ internal static unsafe partial class RowGroups
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
             for (int p = 0; p < 4; p++, o += 64)
             {
-                Ahead(g + 128 + 256 * p); Ahead(g + 192 + 256 * p); Ahead(g + 256 + 256 * p); Ahead(g + 320 + 256 * p);
+                byte* w = g + q0 + 256 * p;
+                Ahead(w); Ahead(w + 64); Ahead(w + 128); Ahead(w + 192);
                 Vector256<int> l0 = default, l1 = default, l2 = default, l3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
                 for (int c = 0; c < 8; c++)
                 {
-                    ChunkK(g, p, c, out var lo, out var hi);
+                    ValuesK<TBits>(w + 32 * c, g + 128 + 32 * c, p, out var lo, out var hi);
                     int k = o + 4 * c;
                     l0 = AvxVnni.MultiplyWideningAndAdd(l0, lo, Four(x0.Q + k));
                     h0 = AvxVnni.MultiplyWideningAndAdd(h0, hi, Four(x0.Q + k + 32));
