@@ -6,7 +6,7 @@ using SharpLM.Kernels;
 namespace SharpLM.Tensors.Types;
 
 /// <summary>
-/// Row groups: the layout a loaded model's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K matrices are regrouped into for the decode matvec (as llama.cpp
+/// Row groups: the layout a loaded model's Q8_0, Q4_0, Q5_0 (<c>RowGroups.Q5_0.cs</c>), Q4_K, Q5_K and Q6_K matrices are regrouped into for the decode matvec (as llama.cpp
 /// repacks Q4_0 into its Q4_0_8x8). Eight consecutive rows become one group; for each 32-block b the group holds the
 /// eight rows' f16 scales (16 bytes), then their quant bytes interleaved 8 at a time:
 /// <code>
@@ -30,12 +30,12 @@ internal static unsafe partial class RowGroups
     public const int Size = 8;
 
     /// <summary>Whether matrices of <paramref name="type"/> are regrouped when a model is read into memory on this machine:
-    /// Q8_0, Q4_0, Q4_K, Q5_K (<c>RowGroups.Q4_K.cs</c>) and Q6_K (<c>RowGroups.Q6_K.cs</c>), where AVX-VNNI runs the group
+    /// Q8_0, Q4_0, Q5_0, Q4_K, Q5_K (<c>RowGroups.Q4_K.cs</c>) and Q6_K (<c>RowGroups.Q6_K.cs</c>), where AVX-VNNI runs the group
     /// kernel.</summary>
     public static bool Regroups(DType type) => Layout(type) && AvxVnni.IsSupported && KernelIsaSelector.Best != KernelIsa.Scalar;
 
     /// <summary>Whether <paramref name="type"/> has a group layout.</summary>
-    private static bool Layout(DType type) => type is DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q5_K or DType.Q6_K;
+    private static bool Layout(DType type) => type is DType.Q8_0 or DType.Q4_0 or DType.Q5_0 or DType.Q4_K or DType.Q5_K or DType.Q6_K;
 
     /// <summary>Values per block of a grouped type (a group block holds this block of each of the eight rows).</summary>
     private static int Values(DType type) => DTypeInfo.BlockSize(type);
@@ -87,6 +87,7 @@ internal static unsafe partial class RowGroups
     {
         if (type is DType.Q4_K or DType.Q5_K) { InterleaveK(rows, rowBytes, blocks, dst, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { Interleave6(rows, rowBytes, blocks, dst); return; }
+        if (type == DType.Q5_0) { Interleave5(rows, rowBytes, blocks, dst); return; }
         int bb = BlockBytes(type), qb = QuantBytes(type);
         ulong flip = Flip(type) * 0x0101010101010101UL;
         for (int b = 0; b < blocks; b++, dst += Size * bb)
@@ -103,6 +104,7 @@ internal static unsafe partial class RowGroups
     {
         if (type is DType.Q4_K or DType.Q5_K) { CopyRowK(group, i, blocks, dst, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { CopyRow6(group, i, blocks, dst); return; }
+        if (type == DType.Q5_0) { CopyRow5(group, i, blocks, dst); return; }
         int bb = BlockBytes(type), qb = QuantBytes(type);
         ulong flip = Flip(type) * 0x0101010101010101UL;
         for (int b = 0; b < blocks; b++, group += Size * bb, dst += bb)
@@ -123,7 +125,7 @@ internal static unsafe partial class RowGroups
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of grouped row r of the matrix at
     /// <paramref name="data"/>, read straight from its group (the bits of the type's own Unpack32 on the plain row): Q8_0's
-    /// signed bytes, Q4_0's nibbles in element order, Q4_K's nibbles with d*scale and -(dmin*min) per 32 values
+    /// signed bytes, Q4_0's nibbles in element order, Q5_0's 5-bit values, Q4_K's nibbles with d*scale and -(dmin*min) per 32 values
     /// (<paramref name="m"/>, written for Q4_K and Q5_K only; Q5_K's with the 5th bit), Q6_K's 6-bit values with d*scale per 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Unpack32(DType type, byte* data, long rowBytes, int r, int n, byte* u, float* d, float* m)
@@ -132,6 +134,14 @@ internal static unsafe partial class RowGroups
         byte* group = data + (long)(r / Size) * Size * rowBytes;
         if (type is DType.Q4_K or DType.Q5_K) { Unpack32K(group, i, n, u, d, m, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { Unpack32Q6(group, i, n, u, d); return; }
+        if (type == DType.Q5_0)
+        {
+            // copied out, then Q5_0's own form (the GEMM's unpacking is a small part of a prefill)
+            byte* plain = RowBuffer(rowBytes);
+            CopyRow5(group, i, n / 32, plain);
+            Q5_0Type.Unpack32(plain, n, u, d, m);
+            return;
+        }
         int step = Size * BlockBytes(type);
         if (type == DType.Q8_0)
         {
@@ -179,6 +189,11 @@ internal static unsafe partial class RowGroups
         {
             if (rows == 1) Dot1<Q8Block>(group, xs, n / 32, y);
             else Dot4<Q8Block>(group, xs, n / 32, y, yStride);
+        }
+        else if (type == DType.Q5_0)
+        {
+            if (rows == 1) Dot1<Q5Block>(group, xs, n / 32, y);
+            else Dot4<Q5Block>(group, xs, n / 32, y, yStride);
         }
         else if (rows == 1) Dot1<Q4Block>(group, xs, n / 32, y);
         else Dot4<Q4Block>(group, xs, n / 32, y, yStride);
