@@ -75,6 +75,12 @@ internal static class DecodeRace
             foreach (var shape in shapes)
                 foreach (var type in types)
                 {
+                    int block = DTypeInfo.BlockSize(type);
+                    if (shape.Dim % block != 0 || shape.Ffn % block != 0)
+                    {
+                        Console.Error.WriteLine($"skipped {shape.Name} {type}: its widths ({shape.Dim}, {shape.Ffn}) are not whole {block}-value blocks");
+                        continue;
+                    }
                     var path = Path.Combine(dir, $"{shape.Name}-{type}.gguf");
                     var sw = Stopwatch.StartNew();
                     WriteModel(path, type, shape);

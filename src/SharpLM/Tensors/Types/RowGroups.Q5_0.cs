@@ -55,6 +55,27 @@ internal static unsafe partial class RowGroups
         }
     }
 
+    /// <summary>The integer GEMM's form of row <paramref name="i"/> of a Q5_0 group (the bits of
+    /// <see cref="Q5_0Type.Unpack32"/> on the plain row): the 5-bit values in element order, d per block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Unpack32Q5(byte* group, int i, int n, byte* u, float* d)
+    {
+        var mask = Vector128.Create((byte)15);
+        const ulong ones = 0x0101010101010101UL;
+        int s = 4 * (i / 4);
+        for (int b = 0; b < n / 32; b++, group += Size * 22, u += 32)
+        {
+            d[b] = BlockMath.Half(group + 2 * i);
+            // row i's bits of elements 8k + t are bit s + k of V[8 (i % 4) + t]
+            ulong w = *(ulong*)(group + 16 + 8 * (i % 4)) >> s;
+            var low = Vector128.Create(w & ones, (w >> 1) & ones).AsByte();
+            var high = Vector128.Create((w >> 2) & ones, (w >> 3) & ones).AsByte();
+            var v = Vector128.Create(*(ulong*)(group + 48 + 8 * i), *(ulong*)(group + 112 + 8 * i)).AsByte();
+            ((v & mask) | (low.AsUInt16() << 4).AsByte()).Store(u);
+            (((v.AsUInt16() >>> 4).AsByte() & mask) | (high.AsUInt16() << 4).AsByte()).Store(u + 16);
+        }
+    }
+
     private struct Q5Block : IGroupBlock
     {
         public static int Bytes => Size * 22;

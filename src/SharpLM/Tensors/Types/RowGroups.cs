@@ -134,14 +134,7 @@ internal static unsafe partial class RowGroups
         byte* group = data + (long)(r / Size) * Size * rowBytes;
         if (type is DType.Q4_K or DType.Q5_K) { Unpack32K(group, i, n, u, d, m, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { Unpack32Q6(group, i, n, u, d); return; }
-        if (type == DType.Q5_0)
-        {
-            // copied out, then Q5_0's own form (the GEMM's unpacking is a small part of a prefill)
-            byte* plain = RowBuffer(rowBytes);
-            CopyRow5(group, i, n / 32, plain);
-            Q5_0Type.Unpack32(plain, n, u, d, m);
-            return;
-        }
+        if (type == DType.Q5_0) { Unpack32Q5(group, i, n, u, d); return; }
         int step = Size * BlockBytes(type);
         if (type == DType.Q8_0)
         {
