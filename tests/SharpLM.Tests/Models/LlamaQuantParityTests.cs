@@ -23,9 +23,11 @@ public sealed class LlamaQuantParityTests(ITestOutputHelper output)
     [InlineData(DType.Q4_0, 8e-2, 0)]
     [InlineData(DType.Q4_K, 1.2e-1, 0)]
     [InlineData(DType.Q6_K, 1.2e-1, 0)]
+    [InlineData(DType.Q5_0, 8e-2, 0)]
+    [InlineData(DType.Q5_K, 1.2e-1, 0)]
     public void Quantized_logits_match_llama_cpp_within_the_stated_tolerance(DType type, double tolerance, int sameTokens)
     {
-        var spec = new TinySpec("llama", Dim: 256, Layers: 2, Heads: 4, KvHeads: 2, Ffn: type is DType.Q4_K or DType.Q6_K ? 512 : 352, Vocab: 320);
+        var spec = new TinySpec("llama", Dim: 256, Layers: 2, Heads: 4, KvHeads: 2, Ffn: type is DType.Q4_K or DType.Q5_K or DType.Q6_K ? 512 : 352, Vocab: 320);
         var tiny = TinyLlama.Random(spec, seed: 21);
         var path = Path.Combine(TestPaths.NewTempDir(), $"tiny-{type}.gguf");
         tiny.WriteGguf(path, type);
