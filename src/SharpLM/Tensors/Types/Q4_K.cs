@@ -91,18 +91,26 @@ internal static unsafe class Q4_KType
                 KQuants.ScaleMin(sc, 2 * g + 1, out int s2, out int m2);
                 d[2 * g] = dd * s1; m[2 * g] = -(dmin * m1);
                 d[2 * g + 1] = dd * s2; m[2 * g + 1] = -(dmin * m2);
-                var v = Vector256.Load(qs + 32 * g);
-                var lo = v & mask;
-                var hi = (v.AsUInt16() >>> 4).AsByte() & mask;
-                if (fiveBits)
-                {
-                    lo |= ((((high.AsUInt16() >>> (2 * g)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
-                    hi |= ((((high.AsUInt16() >>> (2 * g + 1)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
-                }
-                lo.Store(u + 64 * g);
-                hi.Store(u + 64 * g + 32);
+                StorePair(Vector256.Load(qs + 32 * g), high, g, fiveBits, u + 64 * g);
             }
         }
+    }
+
+    /// <summary>Sub-block pair g's 64 values in element order at u, from its 32 nibble bytes v (sub-block 2g low, 2g + 1
+    /// high) and, for Q5_K, the block's 32 qh bytes (bits 2g and 2g + 1 -> bit 4): the integer GEMM's form.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StorePair(Vector256<byte> v, Vector256<byte> high, int g, bool fiveBits, byte* u)
+    {
+        var mask = Vector256.Create((byte)15);
+        var lo = v & mask;
+        var hi = (v.AsUInt16() >>> 4).AsByte() & mask;
+        if (fiveBits)
+        {
+            lo |= ((((high.AsUInt16() >>> (2 * g)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
+            hi |= ((((high.AsUInt16() >>> (2 * g + 1)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
+        }
+        lo.Store(u);
+        hi.Store(u + 32);
     }
 
     /// <summary>Fast dequantization (bit-identical to the oracle): n elements from src -> dst.</summary>

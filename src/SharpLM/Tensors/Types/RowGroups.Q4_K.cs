@@ -112,7 +112,6 @@ internal static unsafe partial class RowGroups
     [SkipLocalsInit]
     private static void Unpack32K(byte* group, int i, int n, byte* u, float* d, float* m, bool five)
     {
-        var mask = Vector256.Create((byte)15);
         byte* sm = stackalloc byte[128];
         int q0 = KQuants0(five);
         for (int b = 0; b < n / 256; b++, group += KBytes(five), u += 256, d += 8, m += 8)
@@ -133,16 +132,7 @@ internal static unsafe partial class RowGroups
             for (int p = 0; p < 4; p++)
             {
                 uint* q = (uint*)(group + q0 + 256 * p + 4 * i);
-                var v = Vector256.Create(q[0], q[8], q[16], q[24], q[32], q[40], q[48], q[56]).AsByte();
-                var lo = v & mask;
-                var hi = (v.AsUInt16() >>> 4).AsByte() & mask;
-                if (five)
-                {
-                    lo |= ((((high.AsUInt16() >>> (2 * p)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
-                    hi |= ((((high.AsUInt16() >>> (2 * p + 1)).AsByte() & Vector256<byte>.One).AsUInt16()) << 4).AsByte();
-                }
-                lo.Store(u + 64 * p);
-                hi.Store(u + 64 * p + 32);
+                Q4_KType.StorePair(Vector256.Create(q[0], q[8], q[16], q[24], q[32], q[40], q[48], q[56]).AsByte(), high, p, five, u + 64 * p);
             }
         }
     }
@@ -242,6 +232,18 @@ internal static unsafe partial class RowGroups
         isum += (l0 + l1) * ScalesK(scales, 2 * p) + (h0 + h1) * ScalesK(scales, 2 * p + 1);
     }
 
+    /// <summary>A group block's header for the kernels: prefetched ahead, its scales and mins decoded into sm (128 bytes),
+    /// the eight rows' d and dmin as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void HeadK<TBits>(byte* g, byte* sm, out Vector256<float> d, out Vector256<float> dmin) where TBits : struct, Q4_KType.IBits
+    {
+        Ahead(g); Ahead(g + 64);
+        if (TBits.Five) { Ahead(g + 128); Ahead(g + 192); Ahead(g + 256); Ahead(g + 320); }
+        DecodeK(g, sm);
+        d = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)g).AsUInt32());
+        dmin = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)(g + 16)).AsUInt32());
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
     private static void DotK1<TBits>(byte* g, Q8Row* xs, int nb, float* y) where TBits : struct, Q4_KType.IBits
@@ -252,11 +254,7 @@ internal static unsafe partial class RowGroups
         int q0 = KQuants0(TBits.Five);
         for (int b = 0; b < nb; b++, g += KBytes(TBits.Five))
         {
-            Ahead(g); Ahead(g + 64);
-            if (TBits.Five) { Ahead(g + 128); Ahead(g + 192); Ahead(g + 256); Ahead(g + 320); }
-            DecodeK(g, sm);
-            var d = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)g).AsUInt32());
-            var dmin = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)(g + 16)).AsUInt32());
+            HeadK<TBits>(g, sm, out var d, out var dmin);
             sbyte* q = x.Q + 256 * b;
             Vector256<int> isum = default;
             // a loop, not four calls: four inlined copies exhaust the JIT's inlining budget (the helpers become calls)
@@ -276,11 +274,7 @@ internal static unsafe partial class RowGroups
         int q0 = KQuants0(TBits.Five);
         for (int b = 0; b < nb; b++, g += KBytes(TBits.Five))
         {
-            Ahead(g); Ahead(g + 64);
-            if (TBits.Five) { Ahead(g + 128); Ahead(g + 192); Ahead(g + 256); Ahead(g + 320); }
-            DecodeK(g, sm);
-            var d = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)g).AsUInt32());
-            var dmin = F16Type.ToSingle(Avx2.ConvertToVector256Int32((ushort*)(g + 16)).AsUInt32());
+            HeadK<TBits>(g, sm, out var d, out var dmin);
             int o = 256 * b;
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
             for (int p = 0; p < 4; p++, o += 64)
