@@ -163,7 +163,7 @@ internal sealed class DecoderWeights
     }
 
     /// <summary>
-    /// These weights with the Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K matrices of every projection (and the output, and the token embedding when it
+    /// These weights with the Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K matrices of every projection (and the output, and the token embedding when it
     /// is the output) regrouped in place in groups of eight rows (<see cref="RowGroups"/>) where the machine runs the
     /// group kernel; the memory must be the model's own (read, not mapped: a mapping is read-only). Each matrix once
     /// (Q, K and V may be one matrix), the experts of a mixture as they are. The embedding lookup, the GEMMs and the

@@ -5,7 +5,7 @@ using SharpLM.Tensors.Types;
 namespace SharpLM.Tests.Kernels;
 
 /// <summary>
-/// Row groups (<see cref="RowGroups"/>): a loaded model's Q8_0, Q4_0, Q5_0, Q4_K, Q5_K and Q6_K matrices regrouped eight rows at a time. The
+/// Row groups (<see cref="RowGroups"/>): a loaded model's Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K matrices regrouped eight rows at a time. The
 /// regrouping loses nothing (every row copies back out bit for bit), the group kernel matches the integer oracle (the
 /// exact block sums times the scales, in double) to f32 rounding, and a regrouped matrix gives through every path what
 /// the plain one gives: the same bits where the path reads plain rows (the GEMMs, f32 activations, the scalar variant,
@@ -17,7 +17,7 @@ public sealed unsafe class RowGroupsTests
     public static TheoryData<DType, int> TypesAndWidths()
     {
         var d = new TheoryData<DType, int>();
-        foreach (var t in new[] { DType.Q8_0, DType.Q4_0, DType.Q5_0 })
+        foreach (var t in new[] { DType.Q8_0, DType.Q4_0, DType.Q5_0, DType.Q4_1, DType.Q5_1 })
             foreach (int c in new[] { 32, 96, 576, 896, 4864 }) d.Add(t, c);
         foreach (var t in new[] { DType.Q4_K, DType.Q5_K, DType.Q6_K })
             foreach (int c in new[] { 256, 768, 2048, 5632 }) d.Add(t, c);
@@ -154,6 +154,8 @@ public sealed unsafe class RowGroupsTests
     [InlineData(DType.Q6_K, 27, 768)]
     [InlineData(DType.Q5_K, 19, 1024)]
     [InlineData(DType.Q5_0, 35, 896)]
+    [InlineData(DType.Q4_1, 24, 576)]
+    [InlineData(DType.Q5_1, 17, 896)]
     [InlineData(DType.Q6_K, 8, 256)]
     public void A_regrouped_matrix_gives_the_plain_ones_results_through_every_path(DType type, int rows, int cols)
     {

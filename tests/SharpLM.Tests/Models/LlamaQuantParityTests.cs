@@ -25,6 +25,8 @@ public sealed class LlamaQuantParityTests(ITestOutputHelper output)
     [InlineData(DType.Q6_K, 1.2e-1, 0)]
     [InlineData(DType.Q5_0, 8e-2, 0)]
     [InlineData(DType.Q5_K, 1.2e-1, 0)]
+    [InlineData(DType.Q4_1, 8e-2, 0)]
+    [InlineData(DType.Q5_1, 8e-2, 0)]
     public void Quantized_logits_match_llama_cpp_within_the_stated_tolerance(DType type, double tolerance, int sameTokens)
     {
         var spec = new TinySpec("llama", Dim: 256, Layers: 2, Heads: 4, KvHeads: 2, Ffn: type is DType.Q4_K or DType.Q5_K or DType.Q6_K ? 512 : 352, Vocab: 320);

@@ -6,7 +6,7 @@ using SharpLM.Kernels;
 namespace SharpLM.Tensors.Types;
 
 /// <summary>
-/// Row groups: the layout a loaded model's Q8_0, Q4_0, Q5_0 (<c>RowGroups.Q5_0.cs</c>), Q4_K, Q5_K and Q6_K matrices are regrouped into for the decode matvec (as llama.cpp
+/// Row groups: the layout a loaded model's Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 (<c>RowGroups.Legacy.cs</c>), Q4_K, Q5_K and Q6_K matrices are regrouped into for the decode matvec (as llama.cpp
 /// repacks Q4_0 into its Q4_0_8x8). Eight consecutive rows become one group; for each 32-block b the group holds the
 /// eight rows' f16 scales (16 bytes), then their quant bytes interleaved 8 at a time:
 /// <code>
@@ -30,12 +30,12 @@ internal static unsafe partial class RowGroups
     public const int Size = 8;
 
     /// <summary>Whether matrices of <paramref name="type"/> are regrouped when a model is read into memory on this machine:
-    /// Q8_0, Q4_0, Q5_0, Q4_K, Q5_K (<c>RowGroups.Q4_K.cs</c>) and Q6_K (<c>RowGroups.Q6_K.cs</c>), where AVX-VNNI runs the group
+    /// Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K (<c>RowGroups.Q4_K.cs</c>) and Q6_K (<c>RowGroups.Q6_K.cs</c>), where AVX-VNNI runs the group
     /// kernel.</summary>
     public static bool Regroups(DType type) => Layout(type) && AvxVnni.IsSupported && KernelIsaSelector.Best != KernelIsa.Scalar;
 
     /// <summary>Whether <paramref name="type"/> has a group layout.</summary>
-    private static bool Layout(DType type) => type is DType.Q8_0 or DType.Q4_0 or DType.Q5_0 or DType.Q4_K or DType.Q5_K or DType.Q6_K;
+    private static bool Layout(DType type) => type is DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q5_K or DType.Q6_K || IsLegacy(type);
 
     /// <summary>Values per block of a grouped type (a group block holds this block of each of the eight rows).</summary>
     private static int Values(DType type) => DTypeInfo.BlockSize(type);
@@ -87,7 +87,7 @@ internal static unsafe partial class RowGroups
     {
         if (type is DType.Q4_K or DType.Q5_K) { InterleaveK(rows, rowBytes, blocks, dst, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { Interleave6(rows, rowBytes, blocks, dst); return; }
-        if (type == DType.Q5_0) { Interleave5(rows, rowBytes, blocks, dst); return; }
+        if (IsLegacy(type)) { InterleaveLegacy(type, rows, rowBytes, blocks, dst); return; }
         int bb = BlockBytes(type), qb = QuantBytes(type);
         ulong flip = Flip(type) * 0x0101010101010101UL;
         for (int b = 0; b < blocks; b++, dst += Size * bb)
@@ -104,7 +104,7 @@ internal static unsafe partial class RowGroups
     {
         if (type is DType.Q4_K or DType.Q5_K) { CopyRowK(group, i, blocks, dst, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { CopyRow6(group, i, blocks, dst); return; }
-        if (type == DType.Q5_0) { CopyRow5(group, i, blocks, dst); return; }
+        if (IsLegacy(type)) { CopyRowLegacy(type, group, i, blocks, dst); return; }
         int bb = BlockBytes(type), qb = QuantBytes(type);
         ulong flip = Flip(type) * 0x0101010101010101UL;
         for (int b = 0; b < blocks; b++, group += Size * bb, dst += bb)
@@ -125,7 +125,7 @@ internal static unsafe partial class RowGroups
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of grouped row r of the matrix at
     /// <paramref name="data"/>, read straight from its group (the bits of the type's own Unpack32 on the plain row): Q8_0's
-    /// signed bytes, Q4_0's nibbles in element order, Q5_0's 5-bit values, Q4_K's nibbles with d*scale and -(dmin*min) per 32 values
+    /// signed bytes, Q4_0's nibbles in element order, Q5_0's, Q4_1's and Q5_1's values (with m per block for the last two), Q4_K's nibbles with d*scale and -(dmin*min) per 32 values
     /// (<paramref name="m"/>, written for Q4_K and Q5_K only; Q5_K's with the 5th bit), Q6_K's 6-bit values with d*scale per 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Unpack32(DType type, byte* data, long rowBytes, int r, int n, byte* u, float* d, float* m)
@@ -134,7 +134,7 @@ internal static unsafe partial class RowGroups
         byte* group = data + (long)(r / Size) * Size * rowBytes;
         if (type is DType.Q4_K or DType.Q5_K) { Unpack32K(group, i, n, u, d, m, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { Unpack32Q6(group, i, n, u, d); return; }
-        if (type == DType.Q5_0) { Unpack32Q5(group, i, n, u, d); return; }
+        if (IsLegacy(type)) { Unpack32Legacy(type, group, i, n, u, d, m); return; }
         int step = Size * BlockBytes(type);
         if (type == DType.Q8_0)
         {
@@ -188,6 +188,16 @@ internal static unsafe partial class RowGroups
             if (rows == 1) Dot1<Q5Block>(group, xs, n / 32, y);
             else Dot4<Q5Block>(group, xs, n / 32, y, yStride);
         }
+        else if (type == DType.Q4_1)
+        {
+            if (rows == 1) Dot1<Q41Block>(group, xs, n / 32, y);
+            else Dot4<Q41Block>(group, xs, n / 32, y, yStride);
+        }
+        else if (type == DType.Q5_1)
+        {
+            if (rows == 1) Dot1<Q51Block>(group, xs, n / 32, y);
+            else Dot4<Q51Block>(group, xs, n / 32, y, yStride);
+        }
         else if (rows == 1) Dot1<Q4Block>(group, xs, n / 32, y);
         else Dot4<Q4Block>(group, xs, n / 32, y, yStride);
     }
@@ -199,6 +209,8 @@ internal static unsafe partial class RowGroups
     {
         static abstract int Bytes { get; }
         static abstract int Offset { get; }
+        /// <summary>Whether the block has the eight rows' f16 mins after their scales (w = d u + m).</summary>
+        static abstract bool HasMin { get; }
         static abstract void Operands(byte* g, out Vector256<byte> l0, out Vector256<byte> l1, out Vector256<byte> l2, out Vector256<byte> l3,
                                       out Vector256<byte> h0, out Vector256<byte> h1, out Vector256<byte> h2, out Vector256<byte> h3);
     }
@@ -207,6 +219,7 @@ internal static unsafe partial class RowGroups
     {
         public static int Bytes => Size * 34;
         public static int Offset => 128;
+        public static bool HasMin => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Operands(byte* g, out Vector256<byte> l0, out Vector256<byte> l1, out Vector256<byte> l2, out Vector256<byte> l3,
@@ -224,6 +237,7 @@ internal static unsafe partial class RowGroups
     {
         public static int Bytes => Size * 18;
         public static int Offset => 8;
+        public static bool HasMin => false;
 
         // byte j of a row holds q[j] (low nibble) and q[j + 16]: chunk 0 (bytes 0-7) gives q[0..8) and q[16..24), chunk 1
         // q[8..16) and q[24..32)
@@ -257,10 +271,21 @@ internal static unsafe partial class RowGroups
         high = Avx2.PermuteVar8x32(s, Vector256.Create(4, 4, 5, 5, 6, 6, 7, 7));
     }
 
-    /// <summary>One activation row's work on block b: the exact integer sums of the 8 rows (two lanes each, starting at
-    /// -offset * sum(x)), converted, times d_w d_x, added to a (rows 0-3) and c (rows 4-7).</summary>
+    /// <summary>The eight f16 mins at g (<see cref="IGroupBlock.HasMin"/>) in the first of each row's two lanes (0 in the
+    /// second: a row's min term is added once).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Step<TB>(Q8Row x, int b, Vector256<float> sl, Vector256<float> sh,
+    private static void Mins(byte* g, out Vector256<float> low, out Vector256<float> high)
+    {
+        Scales(g, out low, out high);
+        low = Avx.Blend(low, Vector256<float>.Zero, 0b10101010);
+        high = Avx.Blend(high, Vector256<float>.Zero, 0b10101010);
+    }
+
+    /// <summary>One activation row's work on block b: the exact integer sums of the 8 rows (two lanes each, starting at
+    /// -offset * sum(x)), converted, times d_w d_x, added to a (rows 0-3) and c (rows 4-7); with mins (ml, mh), plus
+    /// m d_x sum(x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step<TB>(Q8Row x, int b, Vector256<float> sl, Vector256<float> sh, Vector256<float> ml, Vector256<float> mh,
                                  Vector256<byte> l0, Vector256<byte> l1, Vector256<byte> l2, Vector256<byte> l3,
                                  Vector256<byte> h0, Vector256<byte> h1, Vector256<byte> h2, Vector256<byte> h3,
                                  ref Vector256<float> a, ref Vector256<float> c) where TB : IGroupBlock
@@ -284,6 +309,12 @@ internal static unsafe partial class RowGroups
         var d = Vector256.Create(x.D[b]);
         a = Fma.MultiplyAdd(Avx.ConvertToVector256Single(il), sl * d, a);
         c = Fma.MultiplyAdd(Avx.ConvertToVector256Single(ih), sh * d, c);
+        if (TB.HasMin)
+        {
+            var sx = Vector256.Create(x.D[b] * (x.Sums[2 * b] + x.Sums[2 * b + 1]));
+            a = Fma.MultiplyAdd(ml, sx, a);
+            c = Fma.MultiplyAdd(mh, sx, c);
+        }
     }
 
     /// <summary>y (8) from one activation row's accumulators: row i = lane 2i + lane 2i+1.</summary>
@@ -300,7 +331,9 @@ internal static unsafe partial class RowGroups
         {
             TB.Operands(g, out var l0, out var l1, out var l2, out var l3, out var h0, out var h1, out var h2, out var h3);
             Scales(g, out var sl, out var sh);
-            Step<TB>(x, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a, ref c);
+            Vector256<float> ml = default, mh = default;
+            if (TB.HasMin) Mins(g + 16, out ml, out mh);
+            Step<TB>(x, b, sl, sh, ml, mh, l0, l1, l2, l3, h0, h1, h2, h3, ref a, ref c);
         }
         Store(a, c, y);
     }
@@ -314,10 +347,12 @@ internal static unsafe partial class RowGroups
         {
             TB.Operands(g, out var l0, out var l1, out var l2, out var l3, out var h0, out var h1, out var h2, out var h3);
             Scales(g, out var sl, out var sh);
-            Step<TB>(x0, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a0, ref c0);
-            Step<TB>(x1, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a1, ref c1);
-            Step<TB>(x2, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a2, ref c2);
-            Step<TB>(x3, b, sl, sh, l0, l1, l2, l3, h0, h1, h2, h3, ref a3, ref c3);
+            Vector256<float> ml = default, mh = default;
+            if (TB.HasMin) Mins(g + 16, out ml, out mh);
+            Step<TB>(x0, b, sl, sh, ml, mh, l0, l1, l2, l3, h0, h1, h2, h3, ref a0, ref c0);
+            Step<TB>(x1, b, sl, sh, ml, mh, l0, l1, l2, l3, h0, h1, h2, h3, ref a1, ref c1);
+            Step<TB>(x2, b, sl, sh, ml, mh, l0, l1, l2, l3, h0, h1, h2, h3, ref a2, ref c2);
+            Step<TB>(x3, b, sl, sh, ml, mh, l0, l1, l2, l3, h0, h1, h2, h3, ref a3, ref c3);
         }
         Store(a0, c0, y); Store(a1, c1, y + yStride); Store(a2, c2, y + 2 * yStride); Store(a3, c3, y + 3 * yStride);
     }
