@@ -49,7 +49,9 @@ internal static class DecodeRace
             return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
         }
         var shapes = Opt("shapes", "tiny,134m").Split(',').Select(n => Shapes.Single(s => s.Name == n)).ToArray();
-        var types = Opt("types", "F32,F16,Q8_0,Q4_K").Split(',').Select(Enum.Parse<DType>).ToArray();
+        // a dtype (every matrix in it) or a llama.cpp file type (Q4_K_M, Q5_K_M, ...: the per-tensor mix, quantized from F16
+        // by the library's requantizer, as `sharplm quantize` does)
+        var types = Opt("types", "F32,F16,Q8_0,Q4_K").Split(',').ToArray();
         var threads = Opt("threads", "1,2").Split(',').Select(int.Parse).ToArray();
         int prompt = int.Parse(Opt("prompt", "128"), CultureInfo.InvariantCulture);
         int gen = int.Parse(Opt("gen", "64"), CultureInfo.InvariantCulture);
@@ -75,7 +77,8 @@ internal static class DecodeRace
             foreach (var shape in shapes)
                 foreach (var type in types)
                 {
-                    int block = DTypeInfo.BlockSize(type);
+                    bool pure = Enum.TryParse<DType>(type, out var dtype);
+                    int block = pure ? DTypeInfo.BlockSize(dtype) : 1;
                     if (shape.Dim % block != 0 || shape.Ffn % block != 0)
                     {
                         Console.Error.WriteLine($"skipped {shape.Name} {type}: its widths ({shape.Dim}, {shape.Ffn}) are not whole {block}-value blocks");
@@ -83,7 +86,8 @@ internal static class DecodeRace
                     }
                     var path = Path.Combine(dir, $"{shape.Name}-{type}.gguf");
                     var sw = Stopwatch.StartNew();
-                    WriteModel(path, type, shape);
+                    if (pure) WriteModel(path, dtype, shape);
+                    else WriteMix(path, Quantization.QuantFileType.Parse(type), shape);
                     Console.Error.WriteLine($"wrote {path} ({new FileInfo(path).Length / 1e9:F2} GB) in {sw.Elapsed.TotalSeconds:F0} s");
                     try
                     {
@@ -171,7 +175,7 @@ internal static class DecodeRace
         }
     }
 
-    private static IEnumerable<string> Single(string path, Shape shape, DType type, int t, int promptTokens, int genTokens, int repeat)
+    private static IEnumerable<string> Single(string path, Shape shape, string type, int t, int promptTokens, int genTokens, int repeat)
     {
         var (read, fma) = Limits(t);
         using var model = LanguageModel.Load(path, new ModelLoadOptions { ContextSize = promptTokens + genTokens + 1, BatchSize = promptTokens, Threads = t });
@@ -223,7 +227,7 @@ internal static class DecodeRace
             $"| {shape.Name} | {type} | {t} | {read:F1} | {fma:F0} | {op:F1} | {cp:F1} | {op / cp:F2} | {2 * matrixParams * op / 1e9 / fma:P0} | {od:F2} | {cd:F2} | {od / cd:F2} | {model.Weights.MatrixBytes * od / 1e9:F1} ({model.Weights.MatrixBytes * od / 1e9 / read:P0}) |");
     }
 
-    private static IEnumerable<string> Many(string path, Shape shape, DType type, int t, int promptTokens, int genTokens, int repeat, int[] counts)
+    private static IEnumerable<string> Many(string path, Shape shape, string type, int t, int promptTokens, int genTokens, int repeat, int[] counts)
     {
         int maxN = counts.Max();
         int ctxPer = promptTokens + genTokens + 1;
@@ -327,6 +331,20 @@ internal static class DecodeRace
 
     /// <summary>A LLaMA GGUF of <paramref name="shape"/> with random weights (uniform, fan-in scaled) of
     /// <paramref name="type"/>, quantized in parallel chunks of rows while it is written.</summary>
+    /// <summary>A model of <paramref name="shape"/> in a llama.cpp file type's per-tensor mix: written in F16, then
+    /// requantized (<see cref="GgufRequantize"/>, what <c>sharplm quantize</c> runs).</summary>
+    private static void WriteMix(string path, Quantization.QuantFileType fileType, Shape shape)
+    {
+        string f16 = path + ".f16.gguf";
+        WriteModel(f16, DType.F16, shape);
+        try
+        {
+            using var src = GgufFile.Open(f16);
+            GgufRequantize.Build(src, fileType).Write(path);
+        }
+        finally { File.Delete(f16); }
+    }
+
     internal static void WriteModel(string path, DType type, Shape shape)
     {
         var w = new GgufWriter();
