@@ -163,43 +163,30 @@ internal static unsafe partial class RowGroups
     public static void Dot(DType type, byte* group, Q8Row* xs, int rows, int n, float* y, long yStride = Size)
     {
         if (rows != 1 && rows != 4) throw new ArgumentOutOfRangeException(nameof(rows), rows, "1 or 4 activation rows");
-        if (type == DType.Q4_K)
+        switch (type)
         {
-            if (rows == 1) DotK1<Q4_KType.FourBits>(group, xs, n / 256, y);
-            else DotK4<Q4_KType.FourBits>(group, xs, n / 256, y, yStride);
+            case DType.Q4_K: K<Q4_KType.FourBits>(); break;
+            case DType.Q5_K: K<Q4_KType.FiveBits>(); break;
+            case DType.Q6_K: if (rows == 1) Dot6x1(group, xs, n / 256, y); else Dot6x4(group, xs, n / 256, y, yStride); break;
+            case DType.Q8_0: B<Q8Block>(); break;
+            case DType.Q4_0: B<Q4Block>(); break;
+            case DType.Q5_0: B<Q5Block>(); break;
+            case DType.Q4_1: B<Q41Block>(); break;
+            case DType.Q5_1: B<Q51Block>(); break;
+            default: throw new ArgumentException($"{type} has no row groups", nameof(type));
         }
-        else if (type == DType.Q5_K)
+
+        void K<TBits>() where TBits : struct, Q4_KType.IBits
         {
-            if (rows == 1) DotK1<Q4_KType.FiveBits>(group, xs, n / 256, y);
-            else DotK4<Q4_KType.FiveBits>(group, xs, n / 256, y, yStride);
+            if (rows == 1) DotK1<TBits>(group, xs, n / 256, y);
+            else DotK4<TBits>(group, xs, n / 256, y, yStride);
         }
-        else if (type == DType.Q6_K)
+
+        void B<TB>() where TB : IGroupBlock
         {
-            if (rows == 1) Dot6x1(group, xs, n / 256, y);
-            else Dot6x4(group, xs, n / 256, y, yStride);
+            if (rows == 1) Dot1<TB>(group, xs, n / 32, y);
+            else Dot4<TB>(group, xs, n / 32, y, yStride);
         }
-        else if (type == DType.Q8_0)
-        {
-            if (rows == 1) Dot1<Q8Block>(group, xs, n / 32, y);
-            else Dot4<Q8Block>(group, xs, n / 32, y, yStride);
-        }
-        else if (type == DType.Q5_0)
-        {
-            if (rows == 1) Dot1<Q5Block>(group, xs, n / 32, y);
-            else Dot4<Q5Block>(group, xs, n / 32, y, yStride);
-        }
-        else if (type == DType.Q4_1)
-        {
-            if (rows == 1) Dot1<Q41Block>(group, xs, n / 32, y);
-            else Dot4<Q41Block>(group, xs, n / 32, y, yStride);
-        }
-        else if (type == DType.Q5_1)
-        {
-            if (rows == 1) Dot1<Q51Block>(group, xs, n / 32, y);
-            else Dot4<Q51Block>(group, xs, n / 32, y, yStride);
-        }
-        else if (rows == 1) Dot1<Q4Block>(group, xs, n / 32, y);
-        else Dot4<Q4Block>(group, xs, n / 32, y, yStride);
     }
 
     /// <summary>A grouped block of one type: its bytes, its offset (u = w + offset), and its weights as the eight 32-byte
