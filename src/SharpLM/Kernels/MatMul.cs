@@ -165,7 +165,7 @@ internal static unsafe class MatMul
                 return;
             }
             var job = MatVecActivations(px, t, c, block, isa);
-            job.W = w.Data; job.RowBytes = w.RowBytes; job.Type = w.Type; job.Y = py; job.Rows = w.Rows; job.Grouped = w.GroupedRows;
+            job.P1 = MatVecPart.Of(w, py);
             job.Tasks = WorkSplit.Tasks(w.Rows, w.RowBytes + (long)t * c, pool.Threads, job.Align);
             pool.Run(job.Tasks, job);
         }
@@ -221,46 +221,64 @@ internal static unsafe class MatMul
         fixed (float* p3 = y3)
         {
             var job = MatVecActivations(px, t, c, block, isa);
-            job.W = w1.Data; job.RowBytes = w1.RowBytes; job.Type = w1.Type; job.Y = p1; job.Rows = w1.Rows; job.Grouped = w1.GroupedRows;
-            job.W2 = w2.Data; job.RowBytes2 = w2.RowBytes; job.Type2 = w2.Type; job.Y2 = p2; job.Rows2 = w2.Rows; job.Grouped2 = w2.GroupedRows;
-            if (three) { job.W3 = w3.Data; job.RowBytes3 = w3.RowBytes; job.Type3 = w3.Type; job.Y3 = p3; job.Rows3 = w3.Rows; job.Grouped3 = w3.GroupedRows; }
+            job.P1 = MatVecPart.Of(w1, p1);
+            job.P2 = MatVecPart.Of(w2, p2);
+            if (three) job.P3 = MatVecPart.Of(w3, p3);
             long rowBytes = Math.Max(w1.RowBytes, Math.Max(w2.RowBytes, three ? w3.RowBytes : 0));
-            job.Tasks = WorkSplit.Tasks(job.Rows + job.Rows2 + job.Rows3, rowBytes + (long)t * c, pool.Threads, job.Align);
+            job.Tasks = WorkSplit.Tasks(job.P1.Rows + job.P2.Rows + job.P3.Rows, rowBytes + (long)t * c, pool.Threads, job.Align);
             pool.Run(job.Tasks, job);
         }
         return true;
     }
 
-    private struct MatVecJob : IParallelJob
+    /// <summary>One matrix of a matvec job: its rows, their layout and where its results go.</summary>
+    private struct MatVecPart
     {
-        public byte* W, Xq;
-        public long RowBytes, XqStride;
+        public byte* W;
+        public long RowBytes;
         public DType Type;
-        public float* X, Y;
-        public int Rows, Cols, T, Tasks, Block;
-        public KernelIsa Isa;
+        public float* Y;
+        public int Rows;
         /// <summary>The matrix's rows stored in groups of eight (<see cref="WeightMatrix.GroupedRows"/>).</summary>
         public int Grouped;
-        // a second and third matrix over the same activations (ForwardShared): their rows follow the first's in the split
-        public byte* W2, W3;
-        public long RowBytes2, RowBytes3;
-        public DType Type2, Type3;
-        public float* Y2, Y3;
-        public int Rows2, Rows3, Grouped2, Grouped3;
+
+        public static MatVecPart Of(in WeightMatrix w, float* y) =>
+            new() { W = w.Data, RowBytes = w.RowBytes, Type = w.Type, Y = y, Rows = w.Rows, Grouped = w.GroupedRows };
+    }
+
+    private struct MatVecJob : IParallelJob
+    {
+        public byte* Xq;
+        public long XqStride;
+        public float* X;
+        public int Cols, T, Tasks, Block;
+        public KernelIsa Isa;
+        /// <summary>The matrix; a second and third over the same activations (ForwardShared; no rows when absent): their
+        /// rows follow the first's in the split.</summary>
+        public MatVecPart P1, P2, P3;
+
+        // the matrix Range works on (Execute runs the second and third as copies of this job with them first)
+        private readonly byte* W => P1.W;
+        private readonly long RowBytes => P1.RowBytes;
+        private readonly DType Type => P1.Type;
+        private readonly float* Y => P1.Y;
+        private readonly int Rows => P1.Rows;
+        private readonly int Grouped => P1.Grouped;
 
         /// <summary>Task boundaries fall on whole groups when a matrix has any (a group split between two tasks would be
         /// computed by both).</summary>
-        public readonly int Align => (Grouped | Grouped2 | Grouped3) > 0 ? RowGroups.Size : 1;
+        public readonly int Align => (P1.Grouped | P2.Grouped | P3.Grouped) > 0 ? RowGroups.Size : 1;
 
         public readonly void Execute(int task)
         {
-            var (s, e) = WorkSplit.Range(task, Tasks, Rows + Rows2 + Rows3, Align);
+            int rows2 = P2.Rows, rows3 = P3.Rows;
+            var (s, e) = WorkSplit.Range(task, Tasks, Rows + rows2 + rows3, Align);
             if (s < Rows) Range(s, Math.Min(e, Rows));
-            if (Rows2 > 0 && e > Rows && s < Rows + Rows2)
-                (this with { W = W2, RowBytes = RowBytes2, Type = Type2, Y = Y2, Rows = Rows2, Grouped = Grouped2 }).Range(Math.Max(s - Rows, 0), Math.Min(e - Rows, Rows2));
-            int o3 = Rows + Rows2;
-            if (Rows3 > 0 && e > o3)
-                (this with { W = W3, RowBytes = RowBytes3, Type = Type3, Y = Y3, Rows = Rows3, Grouped = Grouped3 }).Range(Math.Max(s - o3, 0), Math.Min(e - o3, Rows3));
+            if (rows2 > 0 && e > Rows && s < Rows + rows2)
+                (this with { P1 = P2 }).Range(Math.Max(s - Rows, 0), Math.Min(e - Rows, rows2));
+            int o3 = Rows + rows2;
+            if (rows3 > 0 && e > o3)
+                (this with { P1 = P3 }).Range(Math.Max(s - o3, 0), Math.Min(e - o3, rows3));
         }
 
         /// <summary>The grouped rows of s..e (those below <see cref="Grouped"/>) by the group kernel, a whole group at a time for
