@@ -128,7 +128,7 @@ internal static unsafe class Gemm
                 {
                     if (direct && o0 + i - i % Mr + Mr <= o1) continue;
                     float* dst = panels + (long)i * KC;
-                    // (a grouped row, on the f32-activation path of a loaded model's Q8_0 / Q4_0 matrices, copied out first)
+                    // (a grouped row, on the f32-activation path of a loaded model's regrouped matrices, copied out first)
                     if (o0 + i < o1) traits.DequantizeRow(Tensors.Types.RowGroups.PlainRow(Type, W, RowBytes, GroupedRows, Cols, o0 + i, plain) + kOffset, dst, kc, Isa);
                     else new Span<float>(dst, kc).Clear();
                 }

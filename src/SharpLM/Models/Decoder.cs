@@ -163,8 +163,8 @@ internal sealed class DecoderWeights
     }
 
     /// <summary>
-    /// These weights with the Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K matrices of every projection (and the output, and the token embedding when it
-    /// is the output) regrouped in place in groups of eight rows (<see cref="RowGroups"/>) where the machine runs the
+    /// These weights with the quantized matrices of every projection (and the output, and the token embedding when it is
+    /// the output) of the types <see cref="RowGroups.Regroups"/> names regrouped in place in groups of eight rows (<see cref="RowGroups"/>) where the machine runs the
     /// group kernel; the memory must be the model's own (read, not mapped: a mapping is read-only). Each matrix once
     /// (Q, K and V may be one matrix), the experts of a mixture as they are. The embedding lookup, the GEMMs and the
     /// f32-activation path read grouped rows through <see cref="WeightMatrix.PlainRow"/>.
@@ -174,7 +174,7 @@ internal sealed class DecoderWeights
         var done = new Dictionary<nint, WeightMatrix>();
         WeightMatrix M(WeightMatrix m)
         {
-            if (!RowGroups.Regroups(m.Type) || m.Rows < RowGroups.Size || m.Packed != null || m.Cols % 32 != 0) return m;
+            if (!RowGroups.Regroups(m.Type) || m.Rows < RowGroups.Size || m.Packed != null) return m;
             if (done.TryGetValue((nint)m.Data, out var g)) return g.Rows == m.Rows ? g : throw new InvalidOperationException("two matrices of different shapes share their first row");
             RowGroups.RegroupInPlace(m.Type, m.Data, m.Rows, m.Cols);
             return done[(nint)m.Data] = new WeightMatrix(m.Type, m.Data, m.Rows, m.Cols, grouped: true);

@@ -16,8 +16,8 @@ internal readonly unsafe struct WeightMatrix
     /// where the weights never change after loading (inference); the owner keeps the panels alive.</summary>
     public readonly float* Packed;
 
-    /// <summary>Rows [0, GroupedRows) are stored in groups of eight (<see cref="Types.RowGroups"/>: a loaded model's Q8_0,
-    /// Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K matrices, regrouped in place for the matvec); the rows after them as usual. 0 for a plain matrix.</summary>
+    /// <summary>Rows [0, GroupedRows) are stored in groups of eight (<see cref="Types.RowGroups"/>: a loaded model's quantized
+    /// matrices, regrouped in place for the matvec); the rows after them as usual. 0 for a plain matrix.</summary>
     public readonly int GroupedRows;
 
     public WeightMatrix(DType type, byte* data, int rows, int cols, float* packed = null, bool grouped = false)

@@ -26,9 +26,9 @@ internal static unsafe partial class RowGroups
     {
         public static LegacyLayout Of(DType type) => type switch
         {
-            DType.Q5_0 => new(false, true, 22),
-            DType.Q4_1 => new(true, false, 20),
-            DType.Q5_1 => new(true, true, 24),
+            DType.Q5_0 => new(false, true, DTypeInfo.BlockBytes(type)),
+            DType.Q4_1 => new(true, false, DTypeInfo.BlockBytes(type)),
+            DType.Q5_1 => new(true, true, DTypeInfo.BlockBytes(type)),
             _ => throw new ArgumentException($"{type} is not a legacy group type", nameof(type)),
         };
 

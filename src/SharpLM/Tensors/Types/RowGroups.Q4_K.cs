@@ -29,7 +29,7 @@ namespace SharpLM.Tensors.Types;
 internal static unsafe partial class RowGroups
 {
     /// <summary>Bytes of one plain Q4_K (Q5_K) block.</summary>
-    private static int KBlock(bool five) => five ? 176 : 144;
+    private static int KBlock(bool five) => five ? 176 : 144; // (constants: the kernels step by them per super-block)
 
     /// <summary>Bytes of one group block (eight rows' super-blocks).</summary>
     private static int KBytes(bool five) => Size * KBlock(five);
@@ -80,24 +80,20 @@ internal static unsafe partial class RowGroups
 
     private static int MinEntry(int j, int r) => 16 * (j / 2) + 2 * r + j % 2;
 
-    /// <summary>The six-bit scale (<paramref name="hiBit"/> 0) or min (4) entry e of the group block at g.</summary>
-    private static int Get(byte* g, int e, int hiBit)
-    {
-        int t = e % 32, up = e / 32;
-        return ((g[(hiBit == 0 ? 32 : 64) + t] >> (4 * up)) & 15) | (((g[96 + t] >> (hiBit + 2 * up)) & 3) << 4);
-    }
-
     /// <summary>Row <paramref name="i"/> (0-7) of the Q4_K or Q5_K group at <paramref name="group"/> as plain blocks at dst.</summary>
+    [SkipLocalsInit]
     private static void CopyRowK(byte* group, int i, int blocks, byte* dst, bool five)
     {
         int q0 = KQuants0(five), pq = KPlainQuants(five);
+        byte* sm = stackalloc byte[128];
         for (int b = 0; b < blocks; b++, group += KBytes(five), dst += KBlock(five))
         {
             *(ushort*)dst = *(ushort*)(group + 2 * i);
             *(ushort*)(dst + 2) = *(ushort*)(group + 16 + 2 * i);
             var sc = new Span<byte>(dst + 4, 12);
             sc.Clear();
-            for (int j = 0; j < 8; j++) KQuants.PackScaleMin(sc, j, Get(group, ScaleEntry(j, i), 0), Get(group, MinEntry(j, i), 4));
+            DecodeK(group, sm);
+            for (int j = 0; j < 8; j++) KQuants.PackScaleMin(sc, j, sm[ScaleEntry(j, i)], sm[64 + MinEntry(j, i)]);
             if (five)
                 for (int c = 0; c < 8; c++) *(uint*)(dst + 16 + 4 * c) = *(uint*)(group + 128 + 32 * c + 4 * i);
             for (int p = 0; p < 4; p++)
@@ -126,13 +122,11 @@ internal static unsafe partial class RowGroups
             Vector256<byte> high = default;
             if (five)
             {
-                uint* h = (uint*)(group + 128 + 4 * i);
-                high = Vector256.Create(h[0], h[8], h[16], h[24], h[32], h[40], h[48], h[56]).AsByte();
+                high = Column((uint*)(group + 128 + 4 * i), 8);
             }
             for (int p = 0; p < 4; p++)
             {
-                uint* q = (uint*)(group + q0 + 256 * p + 4 * i);
-                Q4_KType.StorePair(Vector256.Create(q[0], q[8], q[16], q[24], q[32], q[40], q[48], q[56]).AsByte(), high, p, five, u + 64 * p);
+                Q4_KType.StorePair(Column((uint*)(group + q0 + 256 * p + 4 * i), 8), high, p, five, u + 64 * p);
             }
         }
     }

@@ -81,9 +81,9 @@ internal static unsafe partial class RowGroups
             {
                 uint* p = (uint*)(group + Chunk6(h, 0) + 4 * i);
                 // chunk c's words are 96 bytes (24 uints) apart: ql0, ql1 and qh of this row's half, in element order
-                var a = Vector256.Create(p[0], p[24], p[48], p[72], p[96], p[120], p[144], p[168]).AsByte();
-                var c = Vector256.Create(p[8], p[32], p[56], p[80], p[104], p[128], p[152], p[176]).AsByte();
-                var hb = Vector256.Create(p[16], p[40], p[64], p[88], p[112], p[136], p[160], p[184]).AsUInt16();
+                var a = Column(p, 24);
+                var c = Column(p + 8, 24);
+                var hb = Column(p + 16, 24).AsUInt16();
                 byte* o = u + 128 * h;
                 ((a & m4) | ((hb << 4).AsByte() & m30)).Store(o);
                 ((c & m4) | ((hb << 2).AsByte() & m30)).Store(o + 32);

@@ -6,9 +6,11 @@ using SharpLM.Kernels;
 namespace SharpLM.Tensors.Types;
 
 /// <summary>
-/// Row groups: the layout a loaded model's Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 (<c>RowGroups.Legacy.cs</c>), Q4_K, Q5_K and Q6_K matrices are regrouped into for the decode matvec (as llama.cpp
-/// repacks Q4_0 into its Q4_0_8x8). Eight consecutive rows become one group; for each 32-block b the group holds the
-/// eight rows' f16 scales (16 bytes), then their quant bytes interleaved 8 at a time:
+/// Row groups: the layout a loaded model's quantized matrices are regrouped into for the decode matvec (as llama.cpp
+/// repacks Q4_0 into its Q4_0_8x8): Q8_0 and Q4_0 here, Q5_0, Q4_1 and Q5_1 in <c>RowGroups.Legacy.cs</c>, Q4_K and Q5_K
+/// in <c>RowGroups.Q4_K.cs</c>, Q6_K in <c>RowGroups.Q6_K.cs</c>. Eight consecutive rows become one group; for Q8_0 and
+/// Q4_0, each 32-block b of the group holds the eight rows' f16 scales (16 bytes), then their quant bytes interleaved 8
+/// at a time:
 /// <code>
 /// group block b:  d0 d1 .. d7 | row0 q[0..8) row1 q[0..8) .. row7 q[0..8) | row0 q[8..16) .. | ...
 /// Q8_0: 16 + 4*64 = 272 bytes = 8 blocks of 34     (quant bytes stored XOR 0x80: w + 128, unsigned)
@@ -30,8 +32,7 @@ internal static unsafe partial class RowGroups
     public const int Size = 8;
 
     /// <summary>Whether matrices of <paramref name="type"/> are regrouped when a model is read into memory on this machine:
-    /// Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K (<c>RowGroups.Q4_K.cs</c>) and Q6_K (<c>RowGroups.Q6_K.cs</c>), where AVX-VNNI runs the group
-    /// kernel.</summary>
+    /// Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K and Q6_K, where AVX-VNNI runs the group kernel.</summary>
     public static bool Regroups(DType type) => Layout(type) && AvxVnni.IsSupported && KernelIsaSelector.Best != KernelIsa.Scalar;
 
     /// <summary>Whether <paramref name="type"/> has a group layout.</summary>
@@ -49,13 +50,17 @@ internal static unsafe partial class RowGroups
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Ahead(byte* p) => Sse.Prefetch0(p + PrefetchBytes);
 
+    /// <summary>Eight uints <paramref name="stride"/> apart from p, as one vector: a row's 4-byte chunks gathered out of
+    /// a group block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Column(uint* p, int stride) =>
+        Vector256.Create(p[0], p[stride], p[2 * stride], p[3 * stride], p[4 * stride], p[5 * stride], p[6 * stride], p[7 * stride]).AsByte();
+
     /// <summary>This thread's buffer for <paramref name="bytes"/> bytes of plain rows (one row copied out, or a group's
     /// eight rows while it is regrouped).</summary>
     public static byte* RowBuffer(long bytes) => (byte*)Scratch.Get(Scratch.PlainRow, bytes / 4 + 1);
 
-    private static int QuantBytes(DType type) => type == DType.Q8_0 ? 32 : 16;
-
-    private static int BlockBytes(DType type) => type == DType.Q8_0 ? 34 : 18;
+    private static int QuantBytes(DType type) => DTypeInfo.BlockBytes(type) - 2; // Q8_0, Q4_0: an f16 scale, then the quants
 
     private static byte Flip(DType type) => type == DType.Q8_0 ? (byte)0x80 : (byte)0;
 
@@ -88,7 +93,7 @@ internal static unsafe partial class RowGroups
         if (type is DType.Q4_K or DType.Q5_K) { InterleaveK(rows, rowBytes, blocks, dst, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { Interleave6(rows, rowBytes, blocks, dst); return; }
         if (IsLegacy(type)) { InterleaveLegacy(type, rows, rowBytes, blocks, dst); return; }
-        int bb = BlockBytes(type), qb = QuantBytes(type);
+        int bb = DTypeInfo.BlockBytes(type), qb = QuantBytes(type);
         ulong flip = Flip(type) * 0x0101010101010101UL;
         for (int b = 0; b < blocks; b++, dst += Size * bb)
             for (int i = 0; i < Size; i++)
@@ -105,7 +110,7 @@ internal static unsafe partial class RowGroups
         if (type is DType.Q4_K or DType.Q5_K) { CopyRowK(group, i, blocks, dst, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { CopyRow6(group, i, blocks, dst); return; }
         if (IsLegacy(type)) { CopyRowLegacy(type, group, i, blocks, dst); return; }
-        int bb = BlockBytes(type), qb = QuantBytes(type);
+        int bb = DTypeInfo.BlockBytes(type), qb = QuantBytes(type);
         ulong flip = Flip(type) * 0x0101010101010101UL;
         for (int b = 0; b < blocks; b++, group += Size * bb, dst += bb)
         {
@@ -125,8 +130,8 @@ internal static unsafe partial class RowGroups
 
     /// <summary>The integer GEMM's form (<see cref="TypeTraits.Unpack32"/>) of grouped row r of the matrix at
     /// <paramref name="data"/>, read straight from its group (the bits of the type's own Unpack32 on the plain row): Q8_0's
-    /// signed bytes, Q4_0's nibbles in element order, Q5_0's, Q4_1's and Q5_1's values (with m per block for the last two), Q4_K's nibbles with d*scale and -(dmin*min) per 32 values
-    /// (<paramref name="m"/>, written for Q4_K and Q5_K only; Q5_K's with the 5th bit), Q6_K's 6-bit values with d*scale per 16.</summary>
+    /// signed bytes, Q4_0's nibbles in element order; the other layouts' own Unpack32 in their files (the mins in
+    /// <paramref name="m"/> where the type has them).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Unpack32(DType type, byte* data, long rowBytes, int r, int n, byte* u, float* d, float* m)
     {
@@ -135,7 +140,7 @@ internal static unsafe partial class RowGroups
         if (type is DType.Q4_K or DType.Q5_K) { Unpack32K(group, i, n, u, d, m, type == DType.Q5_K); return; }
         if (type == DType.Q6_K) { Unpack32Q6(group, i, n, u, d); return; }
         if (IsLegacy(type)) { Unpack32Legacy(type, group, i, n, u, d, m); return; }
-        int step = Size * BlockBytes(type);
+        int step = Size * DTypeInfo.BlockBytes(type);
         if (type == DType.Q8_0)
         {
             var flip = Vector256.Create((byte)0x80);
